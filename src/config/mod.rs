@@ -1,0 +1,254 @@
+//! Configuration: the TOML file, read in two steps.
+//!
+//! `raw` mirrors the file; `validate` checks it whole and builds the [`Config`] the rest of
+//! the daemon uses, with paths resolved, addresses and keys parsed. Loading never stops at the
+//! first mistake: [`ConfigError::Invalid`] carries every problem, each with its line where the
+//! TOML document can tell. This module reads files but never writes any.
+
+mod problem;
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{NaiveTime, Weekday};
+use chrono_tz::Tz;
+use ipnet::IpNet;
+
+pub use problem::{KeyPath, Problem};
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this was read from.
+    pub source: PathBuf,
+    pub state_dir: PathBuf,
+    pub time_zone: Tz,
+    pub ttp_key_file: PathBuf,
+    pub schedule: Schedule,
+    pub retention: Retention,
+    pub sftp: SftpConfig,
+    pub mail: MailConfig,
+    pub tenants: Vec<Tenant>,
+    pub users: Vec<User>,
+}
+
+/// Local times at which the jobs run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub process_at: NaiveTime,
+    pub publish_on: Weekday,
+    pub publish_at: NaiveTime,
+    pub sweep_at: NaiveTime,
+}
+
+/// How long things are kept, in days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    pub bundle_days: u32,
+    pub raw_days: u32,
+    pub receipt_days: u32,
+}
+
+/// The embedded SFTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpConfig {
+    pub listen: SocketAddr,
+    pub host_key: PathBuf,
+    pub idle_timeout: Duration,
+    pub max_sessions_per_user: u32,
+    pub max_sessions_per_ip: u32,
+    pub ban_after_failures: u32,
+    pub ban_window: Duration,
+    pub ban_for: Duration,
+}
+
+/// Outgoing mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailConfig {
+    pub from: String,
+    pub language: Language,
+    pub transport: MailTransport,
+}
+
+/// Language of the messages sent to tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Dutch,
+    English,
+}
+
+/// How mail leaves the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailTransport {
+    /// `.eml` files in a folder: the embedded default.
+    File {
+        dir: PathBuf,
+    },
+    Smtp(SmtpConfig),
+}
+
+/// An SMTP relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub ca_file: Option<PathBuf>,
+}
+
+/// Transport security towards the relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    ImplicitTls,
+    /// No TLS; only accepted for a loopback relay.
+    Plain,
+}
+
+/// Where a secret is read from at the moment it is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    File(PathBuf),
+    Env(String),
+}
+
+/// What sort of organisation a tenant is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TenantKind {
+    /// A care provider, identified by its AGB code.
+    Supplier,
+    /// A municipality, identified by its CBS code.
+    Municipality,
+}
+
+impl TenantKind {
+    /// The name used in the configuration and the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Supplier => "supplier",
+            Self::Municipality => "municipality",
+        }
+    }
+}
+
+/// An organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Folder name and handle.
+    pub id: String,
+    pub kind: TenantKind,
+    /// AGB code (supplier) or CBS code (municipality).
+    pub code: String,
+    pub name: String,
+    pub contacts: Vec<String>,
+    pub max_file_bytes: u64,
+    pub quota_bytes: u64,
+}
+
+/// An SFTP login.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub name: String,
+    pub public_keys: Vec<russh::keys::PublicKey>,
+    /// Argon2id PHC string.
+    pub password_hash: Option<String>,
+    pub require_key_and_password: bool,
+    /// Empty: any address.
+    pub allow_from: Vec<IpNet>,
+    pub grants: Vec<Grant>,
+}
+
+/// What a user may do for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub tenant: String,
+    /// Write `upload/`, read `receipts/`.
+    pub deliver: bool,
+    /// Read and delete in `outbox/`.
+    pub collect: bool,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} problem(s) in {}:\n{}", problems.len(), path.display(), list(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+fn list(path: &Path, problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {}", p.in_file(path)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&source, path).map_err(|problems| ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        })
+    }
+
+    /// Validates `source` as if read from `path` (relative paths resolve against its folder).
+    pub fn parse(source: &str, path: &Path) -> Result<Self, Vec<Problem>> {
+        let doc = match toml::de::DeTable::parse(source) {
+            Ok(doc) => doc,
+            Err(e) => return Err(vec![toml_problem(source, &e)]),
+        };
+        let mut problems = Vec::new();
+        let deserializer = match toml::Deserializer::parse(source) {
+            Ok(d) => d,
+            Err(e) => return Err(vec![toml_problem(source, &e)]),
+        };
+        let raw: Result<raw::RawConfig, _> = serde_ignored::deserialize(deserializer, |p| {
+            problems.push(Problem::new(KeyPath::from_ignored(&p), "unknown key"));
+        });
+        let raw = match raw {
+            Ok(raw) => Some(raw),
+            Err(e) => {
+                problems.push(toml_problem(source, &e));
+                None
+            }
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let config = raw.and_then(|raw| validate::validate(raw, path, base, &mut problems));
+        match config {
+            Some(config) if problems.is_empty() => Ok(config),
+            _ => Err(problems
+                .into_iter()
+                .map(|p| p.locate(source, doc.get_ref()))
+                .collect()),
+        }
+    }
+
+    /// The tenant with this id.
+    pub fn tenant(&self, id: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.id == id)
+    }
+}
+
+fn toml_problem(source: &str, e: &toml::de::Error) -> Problem {
+    let mut problem = Problem::new(KeyPath::default(), e.message().trim_end().to_owned());
+    problem.line = e.span().map(|s| problem::line_of(source, s.start));
+    problem
+}

@@ -1,0 +1,311 @@
+//! The configuration file as written: serde structs that mirror the TOML one to one.
+//!
+//! Nothing here is checked beyond its type; `validate` turns a [`RawConfig`] into a
+//! [`Config`](super::Config) and reports every problem it finds. Unknown keys are found by
+//! `serde_ignored` in `super::load`, so that all of them are listed, not just the first.
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+pub struct RawConfig {
+    /// Where the ledger, the tenant folders, staging, archive and quarantine live.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: String,
+    /// IANA time zone in which job times are meant.
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// The pseudonymisation key (32 bytes, made by `dropgate keygen`); default `<state_dir>/ttp.key`.
+    pub ttp_key_file: Option<String>,
+    #[serde(default)]
+    pub schedule: RawSchedule,
+    #[serde(default)]
+    pub retention: RawRetention,
+    #[serde(default)]
+    pub limits: RawLimits,
+    #[serde(default)]
+    pub sftp: RawSftp,
+    #[serde(default)]
+    pub mail: RawMail,
+    /// Organisations: care providers (`supplier`) and municipalities.
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<RawTenant>,
+    /// SFTP logins.
+    #[serde(default, rename = "user")]
+    pub users: Vec<RawUser>,
+}
+
+/// When the jobs run, in `time_zone`.
+#[derive(Debug, Deserialize)]
+pub struct RawSchedule {
+    /// Daily processing of received files, `HH:MM`.
+    #[serde(default = "default_process_at")]
+    pub process_at: String,
+    /// Weekly publication of bundles, `<Day> HH:MM` (day: Mon..Sun).
+    #[serde(default = "default_publish_at")]
+    pub publish_at: String,
+    /// Daily retention sweep, `HH:MM`.
+    #[serde(default = "default_sweep_at")]
+    pub sweep_at: String,
+}
+
+/// How long things are kept, in days.
+#[derive(Debug, Deserialize)]
+pub struct RawRetention {
+    /// Bundles in a municipality's outbox, counted from their publication.
+    #[serde(default = "default_bundle_days")]
+    pub bundle_days: u32,
+    /// Processed originals in `archive/`.
+    #[serde(default = "default_raw_days")]
+    pub raw_days: u32,
+    /// Receipts in a supplier's `receipts/`.
+    #[serde(default = "default_receipt_days")]
+    pub receipt_days: u32,
+}
+
+/// Bounds on what users may send.
+#[derive(Debug, Deserialize)]
+pub struct RawLimits {
+    /// Largest single upload, default for every tenant.
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+    /// Most bytes waiting in one tenant's `upload/`, default for every tenant.
+    #[serde(default = "default_quota_bytes")]
+    pub quota_bytes: u64,
+}
+
+/// The embedded SFTP server.
+#[derive(Debug, Deserialize)]
+pub struct RawSftp {
+    /// Address and port to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// ed25519 host key, created on first start; relative paths are under `state_dir`.
+    #[serde(default = "default_host_key")]
+    pub host_key: String,
+    /// A session with no traffic for this long is closed.
+    #[serde(default = "default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    #[serde(default = "default_max_sessions_per_user")]
+    pub max_sessions_per_user: u32,
+    #[serde(default = "default_max_sessions_per_ip")]
+    pub max_sessions_per_ip: u32,
+    /// Failed logins per source address or user within `ban_window_secs` that trigger a ban.
+    #[serde(default = "default_ban_after_failures")]
+    pub ban_after_failures: u32,
+    #[serde(default = "default_ban_window_secs")]
+    pub ban_window_secs: u64,
+    #[serde(default = "default_ban_secs")]
+    pub ban_secs: u64,
+}
+
+/// Outgoing mail.
+#[derive(Debug, Deserialize)]
+pub struct RawMail {
+    /// Sender address, `Name <addr>` or `addr`.
+    #[serde(default = "default_mail_from")]
+    pub from: String,
+    /// `nl` (default) or `en`.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// `file` (write `.eml` files) or `smtp`.
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    /// Folder for the `file` transport; relative paths are under `state_dir`.
+    #[serde(default = "default_mail_dir")]
+    pub dir: String,
+    pub smtp: Option<RawSmtp>,
+}
+
+/// An SMTP relay.
+#[derive(Debug, Deserialize)]
+pub struct RawSmtp {
+    pub host: String,
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit) or `plain` (only to a loopback host).
+    #[serde(default = "default_security")]
+    pub security: String,
+    pub username: Option<String>,
+    /// File holding the password; the password itself never goes in this file.
+    pub password_file: Option<String>,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// Extra CA certificate (PEM) to trust, e.g. for a relay with a private CA.
+    pub ca_file: Option<String>,
+}
+
+/// One organisation.
+#[derive(Debug, Deserialize)]
+pub struct RawTenant {
+    /// Folder name and handle: lower-case letters, digits, `-` and `_`.
+    pub id: String,
+    /// `supplier` or `municipality`.
+    pub kind: String,
+    /// AGB code (8 digits) of a supplier, CBS code (4 digits) of a municipality.
+    pub code: String,
+    pub name: String,
+    /// Who gets this tenant's mail.
+    #[serde(default)]
+    pub contacts: Vec<String>,
+    /// Overrides `limits.max_file_bytes` for this tenant.
+    pub max_file_bytes: Option<u64>,
+    /// Overrides `limits.quota_bytes` for this tenant.
+    pub quota_bytes: Option<u64>,
+}
+
+/// One SFTP login.
+#[derive(Debug, Deserialize)]
+pub struct RawUser {
+    pub name: String,
+    /// Public keys in authorized_keys format.
+    #[serde(default)]
+    pub public_keys: Vec<String>,
+    /// Files in authorized_keys format; relative paths are under the config file's folder.
+    #[serde(default)]
+    pub public_key_files: Vec<String>,
+    /// Argon2id PHC string from `dropgate hash-password`.
+    pub password_hash: Option<String>,
+    /// Ask for a key and the password, both.
+    #[serde(default)]
+    pub require_key_and_password: bool,
+    /// Source addresses allowed to log in (CIDR or single address); empty means any.
+    #[serde(default)]
+    pub allow_from: Vec<String>,
+    /// Tenants this user acts for.
+    #[serde(default, rename = "grant")]
+    pub grants: Vec<RawGrant>,
+}
+
+/// What a user may do for one tenant.
+#[derive(Debug, Deserialize)]
+pub struct RawGrant {
+    pub tenant: String,
+    /// `deliver` and/or `collect`.
+    pub roles: Vec<String>,
+}
+
+impl Default for RawSchedule {
+    fn default() -> Self {
+        Self {
+            process_at: default_process_at(),
+            publish_at: default_publish_at(),
+            sweep_at: default_sweep_at(),
+        }
+    }
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        Self {
+            bundle_days: default_bundle_days(),
+            raw_days: default_raw_days(),
+            receipt_days: default_receipt_days(),
+        }
+    }
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            max_file_bytes: default_max_file_bytes(),
+            quota_bytes: default_quota_bytes(),
+        }
+    }
+}
+
+impl Default for RawSftp {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            host_key: default_host_key(),
+            idle_timeout_secs: default_idle_timeout_secs(),
+            max_sessions_per_user: default_max_sessions_per_user(),
+            max_sessions_per_ip: default_max_sessions_per_ip(),
+            ban_after_failures: default_ban_after_failures(),
+            ban_window_secs: default_ban_window_secs(),
+            ban_secs: default_ban_secs(),
+        }
+    }
+}
+
+impl Default for RawMail {
+    fn default() -> Self {
+        Self {
+            from: default_mail_from(),
+            language: default_language(),
+            transport: default_transport(),
+            dir: default_mail_dir(),
+            smtp: None,
+        }
+    }
+}
+
+fn default_state_dir() -> String {
+    "./var".into()
+}
+fn default_time_zone() -> String {
+    "Europe/Amsterdam".into()
+}
+fn default_process_at() -> String {
+    "02:00".into()
+}
+fn default_publish_at() -> String {
+    "Sun 06:00".into()
+}
+fn default_sweep_at() -> String {
+    "03:30".into()
+}
+fn default_bundle_days() -> u32 {
+    60
+}
+fn default_raw_days() -> u32 {
+    90
+}
+fn default_receipt_days() -> u32 {
+    365
+}
+fn default_max_file_bytes() -> u64 {
+    1 << 30
+}
+fn default_quota_bytes() -> u64 {
+    10 << 30
+}
+fn default_listen() -> String {
+    "127.0.0.1:2222".into()
+}
+fn default_host_key() -> String {
+    "ssh_host_ed25519_key".into()
+}
+fn default_idle_timeout_secs() -> u64 {
+    600
+}
+fn default_max_sessions_per_user() -> u32 {
+    8
+}
+fn default_max_sessions_per_ip() -> u32 {
+    16
+}
+fn default_ban_after_failures() -> u32 {
+    10
+}
+fn default_ban_window_secs() -> u64 {
+    600
+}
+fn default_ban_secs() -> u64 {
+    900
+}
+fn default_mail_from() -> String {
+    "dropgate <dropgate@localhost>".into()
+}
+fn default_language() -> String {
+    "nl".into()
+}
+fn default_transport() -> String {
+    "file".into()
+}
+fn default_mail_dir() -> String {
+    "mail".into()
+}
+fn default_security() -> String {
+    "starttls".into()
+}

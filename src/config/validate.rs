@@ -1,0 +1,554 @@
+//! From [`RawConfig`] to [`Config`]: every check, every problem collected.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{NaiveTime, Weekday};
+use chrono_tz::Tz;
+use ipnet::IpNet;
+
+use super::raw::{RawConfig, RawMail, RawSchedule, RawSftp, RawTenant, RawUser};
+use super::*;
+
+/// Collects problems while checking.
+struct Checker<'a> {
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Checker<'_> {
+    fn fail(&mut self, path: KeyPath, message: impl Into<String>) {
+        self.problems.push(Problem::new(path, message));
+    }
+
+    /// `Some(v)` when `result` is Ok, otherwise records the problem at `path`.
+    fn check<T, E: std::fmt::Display>(&mut self, path: KeyPath, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.fail(path, e.to_string())).ok()
+    }
+}
+
+fn root(key: &str) -> KeyPath {
+    KeyPath::default().key(key)
+}
+
+pub(super) fn validate(
+    raw: RawConfig,
+    source: &Path,
+    base: &Path,
+    problems: &mut Vec<Problem>,
+) -> Option<Config> {
+    let mut c = Checker { problems };
+    let state_dir = resolve(base, &raw.state_dir);
+    let time_zone = c.check(
+        root("time_zone"),
+        raw.time_zone.parse::<Tz>().map_err(|_| {
+            format!(
+                "unknown time zone {:?} (use an IANA name such as Europe/Amsterdam)",
+                raw.time_zone
+            )
+        }),
+    );
+    let ttp_key_file = raw
+        .ttp_key_file
+        .as_deref()
+        .map_or_else(|| state_dir.join("ttp.key"), |p| resolve(base, p));
+    let schedule = schedule(&mut c, &raw.schedule);
+    let retention = retention(&mut c, &raw.retention);
+    let sftp = sftp(&mut c, &raw.sftp, &state_dir);
+    let mail = mail(&mut c, &raw.mail, base, &state_dir);
+    if raw.limits.max_file_bytes == 0 {
+        c.fail(root("limits").key("max_file_bytes"), "must be more than 0");
+    }
+    let tenants = tenants(&mut c, &raw.tenants, &raw.limits);
+    let users = users(&mut c, &raw.users, &tenants, base);
+    Some(Config {
+        source: source.to_owned(),
+        state_dir,
+        time_zone: time_zone?,
+        ttp_key_file,
+        schedule: schedule?,
+        retention: retention?,
+        sftp: sftp?,
+        mail: mail?,
+        tenants,
+        users,
+    })
+}
+
+/// Relative paths in the file are relative to the file's own folder, so that the same file
+/// means the same thing whatever the working directory.
+fn resolve(base: &Path, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+fn parse_time(s: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M")
+        .map_err(|_| format!("expected a time as HH:MM, got {s:?}"))
+}
+
+fn schedule(c: &mut Checker, raw: &RawSchedule) -> Option<Schedule> {
+    let path = root("schedule");
+    let process_at = c.check(path.key("process_at"), parse_time(&raw.process_at));
+    let sweep_at = c.check(path.key("sweep_at"), parse_time(&raw.sweep_at));
+    let weekly = raw
+        .publish_at
+        .trim()
+        .split_once(' ')
+        .and_then(|(day, time)| Some((day.parse::<Weekday>().ok()?, parse_time(time).ok()?)));
+    let weekly = c.check(
+        path.key("publish_at"),
+        weekly.ok_or_else(|| {
+            format!(
+                "expected a day and time such as \"Sun 06:00\", got {:?}",
+                raw.publish_at
+            )
+        }),
+    );
+    let (publish_on, publish_at) = weekly?;
+    Some(Schedule {
+        process_at: process_at?,
+        publish_on,
+        publish_at,
+        sweep_at: sweep_at?,
+    })
+}
+
+fn retention(c: &mut Checker, raw: &super::raw::RawRetention) -> Option<Retention> {
+    let path = root("retention");
+    for (key, days) in [
+        ("bundle_days", raw.bundle_days),
+        ("raw_days", raw.raw_days),
+        ("receipt_days", raw.receipt_days),
+    ] {
+        if days == 0 {
+            c.fail(path.key(key), "must be at least 1 day");
+        }
+    }
+    Some(Retention {
+        bundle_days: raw.bundle_days,
+        raw_days: raw.raw_days,
+        receipt_days: raw.receipt_days,
+    })
+}
+
+fn sftp(c: &mut Checker, raw: &RawSftp, state_dir: &Path) -> Option<SftpConfig> {
+    let path = root("sftp");
+    let listen = c.check(
+        path.key("listen"),
+        raw.listen.parse::<SocketAddr>().map_err(|_| {
+            format!(
+                "expected address:port such as 127.0.0.1:2222, got {:?}",
+                raw.listen
+            )
+        }),
+    );
+    for (key, value) in [
+        ("idle_timeout_secs", raw.idle_timeout_secs),
+        ("max_sessions_per_user", raw.max_sessions_per_user.into()),
+        ("max_sessions_per_ip", raw.max_sessions_per_ip.into()),
+        ("ban_after_failures", raw.ban_after_failures.into()),
+        ("ban_window_secs", raw.ban_window_secs),
+    ] {
+        if value == 0 {
+            c.fail(path.key(key), "must be more than 0");
+        }
+    }
+    Some(SftpConfig {
+        listen: listen?,
+        host_key: resolve(state_dir, &raw.host_key),
+        idle_timeout: Duration::from_secs(raw.idle_timeout_secs),
+        max_sessions_per_user: raw.max_sessions_per_user,
+        max_sessions_per_ip: raw.max_sessions_per_ip,
+        ban_after_failures: raw.ban_after_failures,
+        ban_window: Duration::from_secs(raw.ban_window_secs),
+        ban_for: Duration::from_secs(raw.ban_secs),
+    })
+}
+
+/// A deliberately plain shape check (`local@domain.tld`); the mail transport does the rest.
+fn check_address(address: &str) -> Result<(), String> {
+    let addr = match (address.rfind('<'), address.strip_suffix('>')) {
+        (Some(open), Some(rest)) => &rest[open + 1..],
+        _ => address,
+    };
+    match addr.trim().split_once('@') {
+        Some((local, domain))
+            if !local.is_empty()
+                && !domain.is_empty()
+                && !addr.chars().any(|ch| ch.is_whitespace() || ch.is_control()) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!("not an email address: {address:?}")),
+    }
+}
+
+fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option<MailConfig> {
+    let path = root("mail");
+    let from = c.check(path.key("from"), check_address(&raw.from));
+    let language = match raw.language.as_str() {
+        "nl" => Some(Language::Dutch),
+        "en" => Some(Language::English),
+        other => {
+            c.fail(
+                path.key("language"),
+                format!("expected \"nl\" or \"en\", got {other:?}"),
+            );
+            None
+        }
+    };
+    let transport = match (raw.transport.as_str(), &raw.smtp) {
+        ("file", _) => Some(MailTransport::File {
+            dir: resolve(state_dir, &raw.dir),
+        }),
+        ("smtp", None) => {
+            c.fail(
+                path.key("transport"),
+                "transport \"smtp\" needs a [mail.smtp] section",
+            );
+            None
+        }
+        ("smtp", Some(smtp)) => {
+            let path = path.key("smtp");
+            let security = match smtp.security.as_str() {
+                "starttls" => Some(SmtpSecurity::StartTls),
+                "tls" => Some(SmtpSecurity::ImplicitTls),
+                "plain" => Some(SmtpSecurity::Plain),
+                other => {
+                    c.fail(
+                        path.key("security"),
+                        format!("expected \"starttls\", \"tls\" or \"plain\", got {other:?}"),
+                    );
+                    None
+                }
+            };
+            if security == Some(SmtpSecurity::Plain) && !is_loopback_host(&smtp.host) {
+                c.fail(
+                    path.key("security"),
+                    format!("\"plain\" sends credentials and data in clear; only allowed to a loopback host, not {:?}", smtp.host),
+                );
+            }
+            let password = match (&smtp.password_file, &smtp.password_env) {
+                (Some(_), Some(_)) => {
+                    c.fail(
+                        path.key("password_env"),
+                        "give password_file or password_env, not both",
+                    );
+                    None
+                }
+                (Some(file), None) => {
+                    let file = resolve(base, file);
+                    if let Err(e) = std::fs::metadata(&file) {
+                        c.fail(
+                            path.key("password_file"),
+                            format!("cannot read {}: {e}", file.display()),
+                        );
+                    }
+                    Some(Secret::File(file))
+                }
+                (None, Some(var)) => Some(Secret::Env(var.clone())),
+                (None, None) => None,
+            };
+            let security = security?;
+            let port = smtp.port.unwrap_or(match security {
+                SmtpSecurity::ImplicitTls => 465,
+                SmtpSecurity::StartTls => 587,
+                SmtpSecurity::Plain => 25,
+            });
+            Some(MailTransport::Smtp(SmtpConfig {
+                host: smtp.host.clone(),
+                port,
+                security,
+                username: smtp.username.clone(),
+                password,
+                ca_file: smtp.ca_file.as_deref().map(|p| resolve(base, p)),
+            }))
+        }
+        (other, _) => {
+            c.fail(
+                path.key("transport"),
+                format!("expected \"file\" or \"smtp\", got {other:?}"),
+            );
+            None
+        }
+    };
+    from?;
+    Some(MailConfig {
+        from: raw.from.clone(),
+        language: language?,
+        transport: transport?,
+    })
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Tenant ids become folder names: keep them to a safe, portable alphabet.
+fn check_id(kind: &str, id: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&id.len())
+        && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && id.chars().all(|c| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || c == '-'
+                || c == '_'
+                || (kind == "user" && c == '.')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} name {id:?} must be 1-64 characters: lower-case letters, digits, '-', '_'{}, starting with a letter or digit",
+            if kind == "user" { ", '.'" } else { "" }
+        ))
+    }
+}
+
+fn digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn tenants(c: &mut Checker, raw: &[RawTenant], limits: &super::raw::RawLimits) -> Vec<Tenant> {
+    let mut seen_ids = HashSet::new();
+    let mut seen_codes = HashSet::new();
+    let mut out = Vec::new();
+    for (i, t) in raw.iter().enumerate() {
+        let path = root("tenant").index(i);
+        let mut ok = c.check(path.key("id"), check_id("tenant", &t.id)).is_some();
+        if !seen_ids.insert(t.id.as_str()) {
+            c.fail(path.key("id"), format!("duplicate tenant {:?}", t.id));
+            ok = false;
+        }
+        let kind = match t.kind.as_str() {
+            "supplier" => Some(TenantKind::Supplier),
+            "municipality" => Some(TenantKind::Municipality),
+            other => {
+                c.fail(
+                    path.key("kind"),
+                    format!("expected \"supplier\" or \"municipality\", got {other:?}"),
+                );
+                None
+            }
+        };
+        match kind {
+            Some(TenantKind::Supplier) if !digits(&t.code, 8) => {
+                c.fail(
+                    path.key("code"),
+                    format!("AGB code must be exactly 8 digits, got {:?}", t.code),
+                );
+            }
+            Some(TenantKind::Municipality) if !digits(&t.code, 4) => {
+                c.fail(
+                    path.key("code"),
+                    format!(
+                        "CBS municipality code must be exactly 4 digits, got {:?}",
+                        t.code
+                    ),
+                );
+            }
+            Some(kind) if !seen_codes.insert((kind, t.code.as_str())) => {
+                c.fail(
+                    path.key("code"),
+                    format!(
+                        "code {} is already used by another {}",
+                        t.code,
+                        kind.as_str()
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if t.name.trim().is_empty() {
+            c.fail(path.key("name"), "must not be empty");
+        }
+        for (j, contact) in t.contacts.iter().enumerate() {
+            c.check(path.key("contacts").index(j), check_address(contact));
+        }
+        if let (true, Some(kind)) = (ok, kind) {
+            out.push(Tenant {
+                id: t.id.clone(),
+                kind,
+                code: t.code.clone(),
+                name: t.name.clone(),
+                contacts: t.contacts.clone(),
+                max_file_bytes: t.max_file_bytes.unwrap_or(limits.max_file_bytes),
+                quota_bytes: t.quota_bytes.unwrap_or(limits.quota_bytes),
+            });
+        }
+    }
+    out
+}
+
+fn users(c: &mut Checker, raw: &[RawUser], tenants: &[Tenant], base: &Path) -> Vec<User> {
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (i, u) in raw.iter().enumerate() {
+        let path = root("user").index(i);
+        c.check(path.key("name"), check_id("user", &u.name));
+        if !seen.insert(u.name.as_str()) {
+            c.fail(path.key("name"), format!("duplicate user {:?}", u.name));
+        }
+        let mut public_keys = Vec::new();
+        for (j, line) in u.public_keys.iter().enumerate() {
+            if let Some(key) = c.check(path.key("public_keys").index(j), parse_key(line)) {
+                public_keys.push(key);
+            }
+        }
+        for (j, file) in u.public_key_files.iter().enumerate() {
+            let file_path = resolve(base, file);
+            let keys = read_key_file(&file_path);
+            if let Some(keys) = c.check(path.key("public_key_files").index(j), keys) {
+                public_keys.extend(keys);
+            }
+        }
+        if let Some(hash) = &u.password_hash {
+            c.check(path.key("password_hash"), check_password_hash(hash));
+        }
+        let has_key = !u.public_keys.is_empty() || !u.public_key_files.is_empty();
+        if !has_key && u.password_hash.is_none() {
+            c.fail(
+                path.key("name"),
+                format!(
+                    "user {:?} has neither a public key nor a password_hash, so could never log in",
+                    u.name
+                ),
+            );
+        }
+        if u.require_key_and_password && !(has_key && u.password_hash.is_some()) {
+            c.fail(
+                path.key("require_key_and_password"),
+                "needs both a public key and a password_hash",
+            );
+        }
+        let mut allow_from = Vec::new();
+        for (j, cidr) in u.allow_from.iter().enumerate() {
+            if let Some(net) = c.check(path.key("allow_from").index(j), parse_cidr(cidr)) {
+                allow_from.push(net);
+            }
+        }
+        let grants = grants(c, &path, u, tenants);
+        out.push(User {
+            name: u.name.clone(),
+            public_keys,
+            password_hash: u.password_hash.clone(),
+            require_key_and_password: u.require_key_and_password,
+            allow_from,
+            grants,
+        });
+    }
+    out
+}
+
+fn grants(c: &mut Checker, path: &KeyPath, u: &RawUser, tenants: &[Tenant]) -> Vec<Grant> {
+    if u.grants.is_empty() {
+        c.fail(
+            path.key("name"),
+            format!(
+                "user {:?} has no [[user.grant]], so could see nothing",
+                u.name
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (j, g) in u.grants.iter().enumerate() {
+        let path = path.key("grant").index(j);
+        let tenant = tenants.iter().find(|t| t.id == g.tenant);
+        if tenant.is_none() {
+            c.fail(
+                path.key("tenant"),
+                format!("grant to unknown tenant {:?}", g.tenant),
+            );
+        }
+        if !seen.insert(g.tenant.as_str()) {
+            c.fail(
+                path.key("tenant"),
+                format!(
+                    "tenant {:?} is granted twice; list all roles in one grant",
+                    g.tenant
+                ),
+            );
+        }
+        let mut grant = Grant {
+            tenant: g.tenant.clone(),
+            deliver: false,
+            collect: false,
+        };
+        if g.roles.is_empty() {
+            c.fail(
+                path.key("roles"),
+                "give at least one role: \"deliver\" and/or \"collect\"",
+            );
+        }
+        for (k, role) in g.roles.iter().enumerate() {
+            match role.as_str() {
+                "deliver" => grant.deliver = true,
+                "collect" => grant.collect = true,
+                other => c.fail(
+                    path.key("roles").index(k),
+                    format!("unknown role {other:?}; expected \"deliver\" or \"collect\""),
+                ),
+            }
+        }
+        if grant.collect && tenant.is_some_and(|t| t.kind == TenantKind::Supplier) {
+            c.fail(
+                path.key("roles"),
+                format!(
+                    "\"collect\" is for municipalities; {:?} is a supplier and gets no bundles",
+                    g.tenant
+                ),
+            );
+        }
+        out.push(grant);
+    }
+    out
+}
+
+fn parse_key(line: &str) -> Result<russh::keys::PublicKey, String> {
+    russh::keys::PublicKey::from_openssh(line.trim())
+        .map_err(|e| format!("not a public key in authorized_keys format ({e})"))
+}
+
+/// Reads an authorized_keys file: one key per line; blank lines and `#` comments skipped.
+fn read_key_file(path: &Path) -> Result<Vec<russh::keys::PublicKey>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    let mut keys = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        keys.push(parse_key(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?);
+    }
+    if keys.is_empty() {
+        return Err(format!("key file {} holds no key", path.display()));
+    }
+    Ok(keys)
+}
+
+fn check_password_hash(hash: &str) -> Result<(), String> {
+    let parsed = argon2::PasswordHash::new(hash).map_err(|e| {
+        format!("not a PHC password hash ({e}); make one with `dropgate hash-password`")
+    })?;
+    if parsed.algorithm.as_str() != "argon2id" {
+        return Err(format!(
+            "password hash uses {}; only argon2id is accepted (`dropgate hash-password`)",
+            parsed.algorithm
+        ));
+    }
+    Ok(())
+}
+
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("not an address or CIDR range: {s:?}"))
+}

@@ -1,0 +1,403 @@
+//! Intake: the one door into the ledger for uploaded files (DESIGN 2.2).
+//!
+//! A `notify` watcher on every tenant's `upload/` reports files that were closed after
+//! writing or moved in; a full scan at start-up (and whenever the kernel's event queue
+//! overflowed) finds what arrived while nobody watched. Each complete file is hashed and
+//! recorded as one delivery. Intake never reads a file's content beyond hashing it, never
+//! moves or deletes a file, and never follows a symlink.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use chrono::Utc;
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::layout::StateDir;
+use crate::ledger::{Ledger, LedgerError, NewFile, Recorded};
+
+/// Why intake could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("cannot watch {}: {source}", path.display())]
+    Watch {
+        path: PathBuf,
+        source: notify::Error,
+    },
+    #[error("cannot start the file watcher: {0}")]
+    Watcher(notify::Error),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// Names that clients use while a transfer is still running, and hidden files: ignored until
+/// renamed to a real name.
+pub fn is_temp_name(name: &str) -> bool {
+    const TEMP_SUFFIXES: [&str; 3] = [".filepart", ".part", ".tmp"];
+    name.starts_with('.')
+        || TEMP_SUFFIXES
+            .iter()
+            .any(|suffix| name.len() > suffix.len() && name.to_ascii_lowercase().ends_with(suffix))
+}
+
+enum Msg {
+    Fs(notify::Result<notify::Event>),
+    Tenants(Vec<String>),
+    Stop,
+}
+
+/// The running intake: a thread of its own, since hashing and SQLite both block.
+pub struct Intake {
+    tx: mpsc::Sender<Msg>,
+    thread: JoinHandle<Result<(), IntakeError>>,
+}
+
+impl Intake {
+    /// Watches the `upload/` folder of every tenant in `tenants`, then returns, and scans them
+    /// in the background. Once this returns, no file that completes later can be missed.
+    pub fn start(
+        state: StateDir,
+        ledger: Ledger,
+        tenants: Vec<String>,
+        cancel: CancellationToken,
+    ) -> Result<Self, IntakeError> {
+        // A read lease (see `writer_open`) is broken by a signal, SIGIO by default, whose
+        // default action would end the process; we hold leases for microseconds and never
+        // need the signal.
+        // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+        unsafe { libc::signal(libc::SIGIO, libc::SIG_IGN) };
+        let (tx, rx) = mpsc::channel();
+        let events = tx.clone();
+        let watcher = RecommendedWatcher::new(
+            move |event| {
+                let _ = events.send(Msg::Fs(event));
+            },
+            notify::Config::default(),
+        )
+        .map_err(IntakeError::Watcher)?;
+        let mut worker = Worker {
+            state,
+            ledger,
+            watcher,
+            watched: HashMap::new(),
+            cancel,
+        };
+        worker.watch(&tenants)?;
+        let thread = std::thread::Builder::new()
+            .name("intake".into())
+            .spawn(move || worker.run(rx))
+            .expect("spawning a thread only fails when the process is out of resources");
+        Ok(Self { tx, thread })
+    }
+
+    /// Switches to a new tenant list: new tenants are watched and scanned, removed ones dropped.
+    pub fn set_tenants(&self, tenants: Vec<String>) {
+        let _ = self.tx.send(Msg::Tenants(tenants));
+    }
+
+    /// Finishes the file in hand, then stops. Blocks until the thread has ended.
+    pub fn stop(self) -> Result<(), IntakeError> {
+        let _ = self.tx.send(Msg::Stop);
+        match self.thread.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+struct Worker {
+    state: StateDir,
+    ledger: Ledger,
+    watcher: RecommendedWatcher,
+    /// Watched `upload/` folder -> tenant id.
+    watched: HashMap<PathBuf, String>,
+    cancel: CancellationToken,
+}
+
+/// Why a file was looked at.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// The start-up (or overflow) scan: a waiting file of the same size is taken as known.
+    Scan,
+    /// Closed after writing, or moved in: the content may be new even if the name is known.
+    Completed,
+    /// Created; complete only if nobody has it open for writing (a hard link, say).
+    Created,
+}
+
+impl Worker {
+    fn watch(&mut self, tenants: &[String]) -> Result<Vec<String>, IntakeError> {
+        let wanted: HashMap<PathBuf, String> = tenants
+            .iter()
+            .map(|t| (self.state.upload(t), t.clone()))
+            .collect();
+        let gone: Vec<PathBuf> = self
+            .watched
+            .keys()
+            .filter(|dir| !wanted.contains_key(*dir))
+            .cloned()
+            .collect();
+        for dir in gone {
+            let _ = self.watcher.unwatch(&dir);
+            self.watched.remove(&dir);
+        }
+        let mut added = Vec::new();
+        for (dir, tenant) in wanted {
+            if self.watched.contains_key(&dir) {
+                continue;
+            }
+            self.watcher
+                .watch(&dir, RecursiveMode::NonRecursive)
+                .map_err(|source| IntakeError::Watch {
+                    path: dir.clone(),
+                    source,
+                })?;
+            added.push(tenant.clone());
+            self.watched.insert(dir, tenant);
+        }
+        added.sort();
+        Ok(added)
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Msg>) -> Result<(), IntakeError> {
+        let mut tenants: Vec<String> = self.watched.values().cloned().collect();
+        tenants.sort();
+        self.scan(&tenants)?;
+        while let Ok(msg) = rx.recv() {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            match msg {
+                Msg::Fs(Ok(event)) if event.need_rescan() => {
+                    tracing::warn!(
+                        "file events were lost (kernel queue overflow); scanning all upload folders"
+                    );
+                    let all: Vec<String> = self.watched.values().cloned().collect();
+                    self.scan(&all)?;
+                }
+                Msg::Fs(Ok(event)) => {
+                    if let Some((path, cause)) = completed_path(&event) {
+                        self.consider(path, cause)?;
+                    }
+                }
+                Msg::Fs(Err(e)) => tracing::warn!(error = %e, "file watcher error"),
+                Msg::Tenants(tenants) => match self.watch(&tenants) {
+                    Ok(added) => self.scan(&added)?,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot watch a new tenant's upload folder")
+                    }
+                },
+                Msg::Stop => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Records every complete file waiting in the tenants' `upload/` folders.
+    fn scan(&mut self, tenants: &[String]) -> Result<(), IntakeError> {
+        let started = Instant::now();
+        let mut seen = 0usize;
+        for tenant in tenants {
+            let dir = self.state.upload(tenant);
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::error!(dir = %dir.display(), error = %e, "cannot list upload folder");
+                    continue;
+                }
+            };
+            let waiting = self.ledger.waiting_files(tenant)?;
+            for entry in entries.flatten() {
+                if self.cancel.is_cancelled() {
+                    return Ok(());
+                }
+                seen += 1;
+                let known_size = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|name| waiting.get(name))
+                    .map(|w| w.size);
+                let size = entry.metadata().map(|m| m.len()).ok();
+                if known_size.is_some() && known_size == size {
+                    continue;
+                }
+                self.consider(entry.path(), Cause::Scan)?;
+            }
+        }
+        tracing::info!(
+            tenants = tenants.len(),
+            files = seen,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "upload folders scanned"
+        );
+        Ok(())
+    }
+
+    /// Hashes and records one file if it is a complete, regular, non-temporary file in a
+    /// watched `upload/` folder. Problems with the file are logged, not returned: one bad file
+    /// must not stop intake. Only ledger failures are errors.
+    fn consider(&mut self, path: PathBuf, cause: Cause) -> Result<(), IntakeError> {
+        let Some(tenant) = path.parent().and_then(|dir| self.watched.get(dir)) else {
+            return Ok(());
+        };
+        let tenant = tenant.clone();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            tracing::warn!(tenant, file = %path.display(), "file name is not UTF-8; not recorded until renamed");
+            return Ok(());
+        };
+        if is_temp_name(name) {
+            return Ok(());
+        }
+        let (size, sha256) = match hash_complete_file(&path, cause) {
+            Ok(Some(hashed)) => hashed,
+            Ok(None) => {
+                tracing::debug!(
+                    tenant,
+                    file = name,
+                    "still open for writing; waiting for close"
+                );
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => {
+                tracing::warn!(tenant, file = name, error = %e, "not recorded");
+                return Ok(());
+            }
+        };
+        let file = NewFile {
+            tenant: &tenant,
+            name,
+            size,
+            sha256: &sha256,
+        };
+        match self.ledger.record_file(&file, Utc::now())? {
+            Recorded::Unchanged { .. } => {}
+            Recorded::New { id, state } => {
+                tracing::info!(tenant, file = name, size, sha256 = %&sha256[..16], id, %state, "delivery recorded")
+            }
+            Recorded::Replaced { id, state } => {
+                tracing::warn!(tenant, file = name, size, sha256 = %&sha256[..16], id, %state, "waiting file was rewritten before processing; record updated")
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The file an event says may now be complete, and why.
+fn completed_path(event: &notify::Event) -> Option<(PathBuf, Cause)> {
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+        | EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+            Some((event.paths.first()?.clone(), Cause::Completed))
+        }
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+            Some((event.paths.get(1)?.clone(), Cause::Completed))
+        }
+        EventKind::Create(CreateKind::File | CreateKind::Any) => {
+            Some((event.paths.first()?.clone(), Cause::Created))
+        }
+        _ => None,
+    }
+}
+
+/// Size and SHA-256 of a regular file that nobody is writing; `None` while a writer has it
+/// open (its close will bring another event).
+fn hash_complete_file(path: &Path, cause: Cause) -> io::Result<Option<(u64, String)>> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    match (writer_open(&file), cause) {
+        (Some(true), _) => return Ok(None),
+        // Without a lease we cannot tell, and a bare create is not a sign of completion.
+        (None, Cause::Created) => return Ok(None),
+        _ => {}
+    }
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok(Some((size, hex::encode(hasher.finalize()))))
+}
+
+/// Whether some process has `file` open for writing: `Some(true)` if so, `Some(false)` if
+/// not, `None` if the kernel would not say.
+///
+/// Linux grants a read lease only when no one has the file open for writing, so taking one
+/// and dropping it at once answers the question. A lease needs the file to be ours (or
+/// CAP_LEASE): files the SFTP server wrote always are.
+fn writer_open(file: &File) -> Option<bool> {
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is a valid descriptor owned by `file` for the duration of these calls.
+    let taken = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if taken == 0 {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return Some(false);
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) => Some(true),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_are_recognised() {
+        for name in [
+            ".x.csv",
+            "x.csv.filepart",
+            "x.PART",
+            "x.tmp",
+            ".",
+            ".hidden",
+        ] {
+            assert!(is_temp_name(name), "{name}");
+        }
+        for name in [
+            "x.csv",
+            "tmp",
+            "part.csv",
+            "x.xlsx",
+            ".part.csv.x"[1..].as_ref(),
+        ] {
+            assert!(!is_temp_name(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_file_open_for_writing_is_seen_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let writer = File::create(&path).unwrap();
+        let reader = File::open(&path).unwrap();
+        assert_eq!(writer_open(&reader), Some(true));
+        drop(writer);
+        assert_eq!(writer_open(&reader), Some(false));
+    }
+}

@@ -1,0 +1,314 @@
+//! Deliveries: one row per complete file that appeared in a tenant's `upload/`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use serde_json::json;
+
+use super::audit::{self, AuditEntry};
+use super::{Ledger, LedgerError, timestamp};
+
+/// Where a delivery stands. Stored by name in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeliveryState {
+    /// Recorded, waiting for the daily run.
+    Received,
+    /// Same content as an earlier delivery of the same tenant; will not be processed.
+    Duplicate,
+    /// Read; at least one row accepted.
+    Processed,
+    /// Read; no row could be used, or the layout was unknown.
+    Rejected,
+    /// Could not be read at all, or broke a limit.
+    Quarantined,
+}
+
+impl DeliveryState {
+    /// Every state, in the order reports list them.
+    pub const ALL: [Self; 5] = [
+        Self::Received,
+        Self::Duplicate,
+        Self::Processed,
+        Self::Rejected,
+        Self::Quarantined,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Duplicate => "duplicate",
+            Self::Processed => "processed",
+            Self::Rejected => "rejected",
+            Self::Quarantined => "quarantined",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeliveryState {
+    type Err = LedgerError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| LedgerError::Corrupt {
+                what: "delivery state",
+                value: s.to_owned(),
+            })
+    }
+}
+
+/// A complete file found in a tenant's `upload/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFile<'a> {
+    pub tenant: &'a str,
+    pub name: &'a str,
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the content.
+    pub sha256: &'a str,
+}
+
+/// What recording a file did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new delivery.
+    New { id: i64, state: DeliveryState },
+    /// The file was already recorded with this content: nothing changed.
+    Unchanged { id: i64 },
+    /// A waiting file was rewritten in place before processing; its record now describes the
+    /// new content.
+    Replaced { id: i64, state: DeliveryState },
+}
+
+/// A delivery whose file still waits in `upload/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingFile {
+    pub id: i64,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Deliveries per state, overall and per tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub by_state: BTreeMap<DeliveryState, u64>,
+    pub by_tenant: BTreeMap<String, BTreeMap<DeliveryState, u64>>,
+}
+
+impl Ledger {
+    /// Records a complete file in one transaction, with its audit row. Idempotent: recording
+    /// the same waiting file twice is [`Recorded::Unchanged`].
+    pub fn record_file(
+        &mut self,
+        file: &NewFile<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Recorded, LedgerError> {
+        let tx = self.conn.transaction()?;
+        let waiting: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, sha256 FROM delivery
+                 WHERE tenant_id = ?1 AND file_name = ?2 AND state IN ('received', 'duplicate')",
+                params![file.tenant, file.name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((id, sha256)) = &waiting {
+            if sha256 == file.sha256 {
+                return Ok(Recorded::Unchanged { id: *id });
+            }
+        }
+        let waiting_id = waiting.as_ref().map(|(id, _)| *id);
+        let original: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM delivery
+                 WHERE tenant_id = ?1 AND sha256 = ?2 AND duplicate_of IS NULL AND id IS NOT ?3",
+                params![file.tenant, file.sha256, waiting_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let state = if original.is_some() {
+            DeliveryState::Duplicate
+        } else {
+            DeliveryState::Received
+        };
+        let at = timestamp(now);
+        let size = i64::try_from(file.size).unwrap_or(i64::MAX);
+        let (outcome, action) = match waiting_id {
+            None => {
+                tx.execute(
+                    "INSERT INTO delivery (tenant_id, file_name, size_bytes, sha256, received_at, state, duplicate_of, state_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5)",
+                    params![file.tenant, file.name, size, file.sha256, at, state.as_str(), original],
+                )?;
+                (
+                    Recorded::New {
+                        id: tx.last_insert_rowid(),
+                        state,
+                    },
+                    "delivery.recorded",
+                )
+            }
+            Some(id) => {
+                tx.execute(
+                    "UPDATE delivery SET size_bytes = ?2, sha256 = ?3, received_at = ?4, state = ?5,
+                         duplicate_of = ?6, state_at = ?4
+                     WHERE id = ?1",
+                    params![id, size, file.sha256, at, state.as_str(), original],
+                )?;
+                (Recorded::Replaced { id, state }, "delivery.replaced")
+            }
+        };
+        let detail = json!({
+            "size": file.size,
+            "sha256": file.sha256,
+            "state": state.as_str(),
+            "duplicate_of": original,
+        });
+        audit::append(
+            &tx,
+            &AuditEntry {
+                actor: "intake",
+                action,
+                tenant: Some(file.tenant),
+                subject: Some(file.name),
+                detail: Some(detail),
+            },
+            now,
+        )?;
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// The deliveries of `tenant` whose files still wait in `upload/`, by file name.
+    pub fn waiting_files(&self, tenant: &str) -> Result<HashMap<String, WaitingFile>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT file_name, id, size_bytes, sha256 FROM delivery
+             WHERE tenant_id = ?1 AND state IN ('received', 'duplicate')",
+        )?;
+        let rows = stmt.query_map([tenant], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                WaitingFile {
+                    id: r.get(1)?,
+                    size: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
+                    sha256: r.get(3)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many deliveries are in each state, overall and per tenant.
+    pub fn delivery_counts(&self) -> Result<DeliveryCounts, LedgerError> {
+        let mut counts = DeliveryCounts::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT tenant_id, state, count(*) FROM delivery GROUP BY tenant_id, state")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let tenant: String = row.get(0)?;
+            let state: DeliveryState = row.get::<_, String>(1)?.parse()?;
+            let n = row.get::<_, i64>(2)?.unsigned_abs();
+            *counts.by_state.entry(state).or_default() += n;
+            *counts
+                .by_tenant
+                .entry(tenant)
+                .or_default()
+                .entry(state)
+                .or_default() += n;
+        }
+        Ok(counts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Tenant, TenantKind};
+
+    fn ledger(dir: &std::path::Path) -> Ledger {
+        let mut ledger = Ledger::open(&dir.join("l.sqlite")).unwrap();
+        let tenant = Tenant {
+            id: "t".into(),
+            kind: TenantKind::Supplier,
+            code: "12345678".into(),
+            name: "T".into(),
+            contacts: vec![],
+            max_file_bytes: 1,
+            quota_bytes: 1,
+        };
+        ledger.sync_tenants(&[tenant], Utc::now()).unwrap();
+        ledger
+    }
+
+    fn file<'a>(name: &'a str, sha: &'a str) -> NewFile<'a> {
+        NewFile {
+            tenant: "t",
+            name,
+            size: 3,
+            sha256: sha,
+        }
+    }
+
+    #[test]
+    fn same_content_twice_is_a_duplicate_and_recording_again_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = ledger(dir.path());
+        let a = "a".repeat(64);
+        let first = l.record_file(&file("one.csv", &a), Utc::now()).unwrap();
+        let Recorded::New {
+            id: first_id,
+            state: DeliveryState::Received,
+        } = first
+        else {
+            panic!("{first:?}")
+        };
+        let second = l.record_file(&file("two.csv", &a), Utc::now()).unwrap();
+        assert!(
+            matches!(
+                second,
+                Recorded::New {
+                    state: DeliveryState::Duplicate,
+                    ..
+                }
+            ),
+            "{second:?}"
+        );
+        let again = l.record_file(&file("one.csv", &a), Utc::now()).unwrap();
+        assert_eq!(again, Recorded::Unchanged { id: first_id });
+        assert_eq!(l.audit_count("delivery.recorded").unwrap(), 2);
+    }
+
+    #[test]
+    fn a_waiting_file_rewritten_in_place_is_replaced_not_doubled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = ledger(dir.path());
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let Recorded::New { id, .. } = l.record_file(&file("x.csv", &a), Utc::now()).unwrap()
+        else {
+            panic!()
+        };
+        let replaced = l.record_file(&file("x.csv", &b), Utc::now()).unwrap();
+        assert_eq!(
+            replaced,
+            Recorded::Replaced {
+                id,
+                state: DeliveryState::Received
+            }
+        );
+        assert_eq!(l.waiting_files("t").unwrap()["x.csv"].sha256, b);
+        assert_eq!(
+            l.delivery_counts().unwrap().by_state[&DeliveryState::Received],
+            1
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! The ledger's schema, as an ordered list of migrations.
+//!
+//! The schema version is SQLite's `user_version`. Migration `n` (1-based) takes the database
+//! from version `n - 1` to `n`; each runs in its own transaction together with the version
+//! bump, so a crash leaves the database at a whole version. Never edit a migration that has
+//! shipped: append a new one.
+
+use rusqlite::Connection;
+
+use super::LedgerError;
+
+/// Every migration, oldest first.
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: tenants, deliveries, audit log.
+    r#"
+    CREATE TABLE tenant (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL CHECK (kind IN ('supplier', 'municipality')),
+        code        TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        -- 0 once the tenant is no longer in the configuration; its history stays.
+        active      INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        updated_at  TEXT NOT NULL
+    ) STRICT;
+
+    CREATE TABLE delivery (
+        id           INTEGER PRIMARY KEY,
+        tenant_id    TEXT NOT NULL REFERENCES tenant (id),
+        file_name    TEXT NOT NULL,
+        size_bytes   INTEGER NOT NULL CHECK (size_bytes >= 0),
+        sha256       TEXT NOT NULL CHECK (length(sha256) = 64),
+        received_at  TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN
+                         ('received', 'duplicate', 'processed', 'rejected', 'quarantined')),
+        duplicate_of INTEGER REFERENCES delivery (id),
+        state_at     TEXT NOT NULL,
+        CHECK ((state = 'duplicate') = (duplicate_of IS NOT NULL))
+    ) STRICT;
+    -- One original per content and tenant; later copies point at it.
+    CREATE UNIQUE INDEX delivery_original ON delivery (tenant_id, sha256)
+        WHERE duplicate_of IS NULL;
+    -- A name in upload/ belongs to at most one delivery that still waits there.
+    CREATE UNIQUE INDEX delivery_waiting ON delivery (tenant_id, file_name)
+        WHERE state IN ('received', 'duplicate');
+    CREATE INDEX delivery_state ON delivery (state);
+
+    CREATE TABLE audit (
+        id        INTEGER PRIMARY KEY,
+        at        TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        tenant_id TEXT,
+        subject   TEXT,
+        detail    TEXT
+    ) STRICT;
+    CREATE INDEX audit_at ON audit (at);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    "#,
+];
+
+/// The version this build writes.
+pub const LATEST: u32 = MIGRATIONS.len() as u32;
+
+/// The database's schema version.
+pub(super) fn version(conn: &Connection) -> Result<u32, LedgerError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |row| row.get(0))?)
+}
+
+/// Brings the database up to `target`, one migration per transaction.
+pub(super) fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), LedgerError> {
+    let current = version(conn)?;
+    if current > LATEST {
+        return Err(LedgerError::TooNew {
+            found: current,
+            supported: LATEST,
+        });
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target as usize)
+        .skip(current as usize)
+    {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = index + 1, "ledger migrated");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT type || ' ' || name || ': ' || ifnull(sql, '') FROM sqlite_master ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn open(dir: &std::path::Path, name: &str) -> Connection {
+        Connection::open(dir.join(name)).unwrap()
+    }
+
+    #[test]
+    fn every_earlier_version_migrates_to_the_same_schema_as_an_empty_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fresh = open(dir.path(), "fresh.sqlite");
+        migrate_to(&mut fresh, LATEST).unwrap();
+        assert_eq!(version(&fresh).unwrap(), LATEST);
+        let expected = schema(&fresh);
+        assert!(expected.iter().any(|s| s.starts_with("table delivery")));
+
+        for start in 0..LATEST {
+            let mut conn = open(dir.path(), &format!("from-{start}.sqlite"));
+            migrate_to(&mut conn, start).unwrap();
+            assert_eq!(version(&conn).unwrap(), start);
+            migrate_to(&mut conn, LATEST).unwrap();
+            assert_eq!(schema(&conn), expected, "migrating from version {start}");
+        }
+    }
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path(), "twice.sqlite");
+        migrate_to(&mut conn, LATEST).unwrap();
+        let before = schema(&conn);
+        migrate_to(&mut conn, LATEST).unwrap();
+        assert_eq!(schema(&conn), before);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_build_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path(), "newer.sqlite");
+        conn.pragma_update(None, "user_version", LATEST + 1)
+            .unwrap();
+        let err = migrate_to(&mut conn, LATEST).unwrap_err();
+        assert!(matches!(err, LedgerError::TooNew { .. }), "{err}");
+    }
+}

@@ -1,0 +1,113 @@
+//! The ledger: one SQLite database that records every delivery and every audited act.
+//!
+//! This module is the only place in dropgate that issues SQL. Callers pass the current time
+//! in, so that tests can choose it. The daemon opens it read-write (WAL, foreign keys,
+//! migrations applied); `dropgate status` opens it read-only and never blocks the daemon.
+
+mod audit;
+mod deliveries;
+mod migrations;
+mod tenants;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags};
+
+pub use audit::AuditEntry;
+pub use deliveries::{DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile};
+pub use migrations::LATEST as SCHEMA_VERSION;
+pub use tenants::TenantRow;
+
+/// Why a ledger operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("no ledger at {}: has `dropgate run` been started with this configuration?", .0.display())]
+    Missing(PathBuf),
+    #[error(
+        "the ledger has schema version {found}, newer than this build supports ({supported}); run a newer dropgate"
+    )]
+    TooNew { found: u32, supported: u32 },
+    #[error(
+        "the ledger has schema version {found}, older than this build ({supported}); start the daemon once to migrate it"
+    )]
+    TooOld { found: u32, supported: u32 },
+    #[error("ledger: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("ledger holds an unknown {what} {value:?}")]
+    Corrupt { what: &'static str, value: String },
+}
+
+/// An open ledger.
+pub struct Ledger {
+    conn: Connection,
+}
+
+/// How long a writer waits for another to finish before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Ledger {
+    /// Opens (or creates) the ledger for writing and migrates it to the current schema.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        let open_err = |source| LedgerError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // WAL lets `status` read while the daemon writes; FULL makes each commit durable,
+        // since a commit is the promise that an upload has been taken in.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        migrations::migrate_to(&mut conn, migrations::LATEST)?;
+        Ok(Self { conn })
+    }
+
+    /// Opens an existing ledger for reading only; it must already have the current schema.
+    pub fn open_read_only(path: &Path) -> Result<Self, LedgerError> {
+        if !path.exists() {
+            return Err(LedgerError::Missing(path.to_owned()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| LedgerError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let found = migrations::version(&conn)?;
+        match found.cmp(&migrations::LATEST) {
+            std::cmp::Ordering::Less => Err(LedgerError::TooOld {
+                found,
+                supported: migrations::LATEST,
+            }),
+            std::cmp::Ordering::Greater => Err(LedgerError::TooNew {
+                found,
+                supported: migrations::LATEST,
+            }),
+            std::cmp::Ordering::Equal => Ok(Self { conn }),
+        }
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32, LedgerError> {
+        migrations::version(&self.conn)
+    }
+}
+
+/// Times are stored as RFC 3339 UTC text with milliseconds: sortable, readable with `sqlite3`.
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

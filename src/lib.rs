@@ -1,0 +1,15 @@
+//! dropgate: a Trusted Third Party's SFTP drop box for care data.
+//!
+//! - `config`: the TOML configuration, validated whole.
+//! - `layout`: where things live under the state directory.
+//! - `ledger`: the SQLite ledger; the only place that issues SQL.
+//! - `intake`: watcher and start-up scan that record uploaded files in the ledger.
+pub mod config;
+pub mod daemon;
+pub mod intake;
+pub mod layout;
+pub mod ledger;
+pub mod secrets;
+pub mod signal;
+pub mod status;
+pub mod systemd;

@@ -1,0 +1,170 @@
+//! The `dropgate` command: parses the command line, sets up logging, and hands over to the
+//! library. Exit status: 0 on success, 1 when the command failed, 2 on a usage error.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use dropgate::config::{Config, ConfigError};
+use dropgate::layout::StateDir;
+use tokio_util::sync::CancellationToken;
+
+/// dropgate: SFTP drop box of a Trusted Third Party for care data. Suppliers deliver files
+/// over SFTP; dropgate records, checks and pseudonymises them and hands municipalities
+/// weekly hashed bundles.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    /// Configuration file (TOML). Relative paths inside it resolve against its folder.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "DROPGATE_CONFIG",
+        default_value = "/etc/dropgate/dropgate.toml"
+    )]
+    config: PathBuf,
+    /// Log format on stderr. The level comes from RUST_LOG (default: info).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: create tenant folders, record uploads, serve until SIGTERM.
+    /// SIGHUP reloads the configuration.
+    Run,
+    /// Check the configuration and list every problem found; exit 1 if there is any.
+    CheckConfig,
+    /// Write a new pseudonymisation key (32 random bytes, mode 0600). Never overwrites.
+    Keygen {
+        /// Where to write it; default: `ttp_key_file` from the configuration.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Read a password from stdin (without echo on a terminal) and print its Argon2id hash
+    /// for a user's `password_hash`.
+    HashPassword,
+    /// Show deliveries per state and per tenant, read from the ledger. Safe while the daemon runs.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match execute(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run => run(&cli.config),
+        Command::CheckConfig => Ok(check_config(&cli.config)),
+        Command::Keygen { out } => {
+            let path = match out {
+                Some(path) => path,
+                None => Config::load(&cli.config)?.ttp_key_file,
+            };
+            dropgate::secrets::write_new_key(&path)?;
+            println!("wrote a new key to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::HashPassword => {
+            println!("{}", dropgate::secrets::hash_password(&read_password()?)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let config = Config::load(&cli.config)?;
+            let report = dropgate::status::report(&StateDir::new(&config.state_dir))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run(config: &Path) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let reload =
+            dropgate::signal::listen(shutdown.clone()).context("cannot install signal handlers")?;
+        dropgate::daemon::run(config, shutdown, reload).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!(
+                "{}: ok ({} tenants, {} users)",
+                path.display(),
+                config.tenants.len(),
+                config.users.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid { path, problems }) => {
+            for problem in &problems {
+                println!("{}", problem.in_file(&path));
+            }
+            eprintln!("{} problem(s) found", problems.len());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == second, "the two passwords differ");
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}

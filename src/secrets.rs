@@ -1,0 +1,124 @@
+//! Making secrets: the pseudonymisation key file and Argon2id password hashes.
+//!
+//! Keys come from the operating system's random source; nothing here ever prints or logs a
+//! key or a password.
+
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use argon2::{Argon2, PasswordHasher};
+
+/// Length of the TTP pseudonymisation key, in bytes.
+pub const KEY_LEN: usize = 32;
+
+/// Why a secret could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("{} already exists; dropgate never overwrites a key (every pseudonym depends on it)", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("the system's random source failed: {0}")]
+    Random(String),
+    #[error("the password is empty")]
+    EmptyPassword,
+    #[error("cannot hash the password: {0}")]
+    Hash(String),
+}
+
+/// Writes a new random key of [`KEY_LEN`] bytes to `path`, readable by its owner only.
+/// Refuses to replace an existing file. The file is complete or absent: it is written under
+/// a temporary name, synced, and linked into place.
+pub fn write_new_key(path: &Path) -> Result<(), SecretError> {
+    if path.exists() {
+        return Err(SecretError::Exists(path.to_owned()));
+    }
+    let mut key = [0u8; KEY_LEN];
+    getrandom::fill(&mut key).map_err(|e| SecretError::Random(e.to_string()))?;
+    let write_err = |source| SecretError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(write_err)?;
+    let tmp = path.with_extension("key-new");
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(&key)?;
+        file.sync_all()?;
+        // hard_link fails if `path` appeared meanwhile: never overwrite.
+        std::fs::hard_link(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.exists() => {
+            Err(SecretError::Exists(path.to_owned()))
+        }
+        other => other.map_err(write_err),
+    }
+}
+
+/// An Argon2id PHC string for `password`, with a random salt and the crate's recommended
+/// parameters.
+pub fn hash_password(password: &str) -> Result<String, SecretError> {
+    if password.is_empty() {
+        return Err(SecretError::EmptyPassword);
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| SecretError::Hash(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use argon2::PasswordVerifier;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_key_is_32_private_bytes_and_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/ttp.key");
+        write_new_key(&path).unwrap();
+        let key = std::fs::read(&path).unwrap();
+        assert_eq!(key.len(), KEY_LEN);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(matches!(write_new_key(&path), Err(SecretError::Exists(_))));
+        assert_eq!(std::fs::read(&path).unwrap(), key);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_password_hash_is_argon2id_and_verifies() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        let parsed = argon2::PasswordHash::new(&hash).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong", &parsed)
+                .is_err()
+        );
+        assert!(matches!(hash_password(""), Err(SecretError::EmptyPassword)));
+    }
+}
