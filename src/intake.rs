@@ -379,13 +379,7 @@ mod tests {
         ] {
             assert!(is_temp_name(name), "{name}");
         }
-        for name in [
-            "x.csv",
-            "tmp",
-            "part.csv",
-            "x.xlsx",
-            ".part.csv.x"[1..].as_ref(),
-        ] {
+        for name in ["x.csv", "tmp", "part.csv", "x.xlsx", "x.tmp.csv"] {
             assert!(!is_temp_name(name), "{name}");
         }
     }

@@ -60,6 +60,10 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Read the ledger in this state directory instead of the configuration's, e.g. while
+        /// the configuration file is being edited.
+        #[arg(long)]
+        state_dir: Option<PathBuf>,
     },
 }
 
@@ -80,7 +84,9 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // journald and log files want plain text; colours only for a person at a terminal.
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
@@ -104,9 +110,12 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", dropgate::secrets::hash_password(&read_password()?)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { json } => {
-            let config = Config::load(&cli.config)?;
-            let report = dropgate::status::report(&StateDir::new(&config.state_dir))?;
+        Command::Status { json, state_dir } => {
+            let state_dir = match state_dir {
+                Some(dir) => dir,
+                None => Config::load(&cli.config)?.state_dir,
+            };
+            let report = dropgate::status::report(&StateDir::new(state_dir))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

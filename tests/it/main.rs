@@ -1,1 +1,8 @@
+//! Integration tests: the real `dropgate` binary against real files, folders and SQLite.
+//! One test crate so that everything links once.
 
+mod cli;
+mod config;
+mod daemon;
+mod intake;
+mod util;

@@ -1,0 +1,213 @@
+//! Intake: files that appear in `upload/` become deliveries, once, and only when complete.
+
+use std::io::Write;
+
+use sha2::{Digest, Sha256};
+
+use crate::util::{Env, drop_file, wait_until};
+
+fn sha256(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// (file_name, size, sha256, state) of every delivery of `tenant`, by name.
+fn deliveries(env: &Env, tenant: &str) -> Vec<(String, u64, String, String)> {
+    let conn = env.ledger();
+    let mut stmt = conn
+        .prepare("SELECT file_name, size_bytes, sha256, state FROM delivery WHERE tenant_id = ?1 ORDER BY file_name, id")
+        .unwrap();
+    stmt.query_map([tenant], |r| {
+        Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?, r.get(3)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn wait_for_count(env: &Env, tenant: &str, state: &str, n: u64) {
+    wait_until(&format!("{n} {state} deliveries for {tenant}"), || {
+        env.count(tenant, state) == n
+    });
+}
+
+#[test]
+fn files_copied_in_while_running_are_recorded_with_size_and_hash() {
+    let env = Env::with_tenants();
+    let daemon = env.start();
+    let source = env.dir.path().join("source.csv");
+    std::fs::write(&source, b"a;b\n1;2\n").unwrap();
+    // A plain copy: created, written, closed in place.
+    std::fs::copy(&source, env.upload("alpha").join("plain.csv")).unwrap();
+    drop_file(&env.upload("alpha"), "renamed.csv", b"x;y\n3;4\n");
+    drop_file(&env.upload("beta"), "beta.csv", b"beta\n");
+    wait_for_count(&env, "alpha", "received", 2);
+    wait_for_count(&env, "beta", "received", 1);
+    assert_eq!(
+        deliveries(&env, "alpha"),
+        vec![
+            (
+                "plain.csv".into(),
+                8,
+                sha256(b"a;b\n1;2\n"),
+                "received".into()
+            ),
+            (
+                "renamed.csv".into(),
+                8,
+                sha256(b"x;y\n3;4\n"),
+                "received".into()
+            ),
+        ]
+    );
+    let log = daemon.stop();
+    assert_eq!(log.matches("delivery recorded").count(), 3, "{log}");
+    assert!(
+        log.contains("tenant=\"alpha\" file=\"plain.csv\" size=8"),
+        "{log}"
+    );
+}
+
+#[test]
+fn files_that_arrived_while_stopped_are_recorded_at_start_and_only_once() {
+    let env = Env::with_tenants();
+    std::fs::create_dir_all(env.upload("alpha")).unwrap();
+    for i in 0..5 {
+        std::fs::write(
+            env.upload("alpha").join(format!("f{i}.csv")),
+            format!("file {i}"),
+        )
+        .unwrap();
+    }
+    let daemon = env.start();
+    wait_for_count(&env, "alpha", "received", 5);
+    daemon.stop();
+
+    std::fs::write(env.upload("alpha").join("late.csv"), "late").unwrap();
+    let daemon = env.start();
+    wait_for_count(&env, "alpha", "received", 6);
+    daemon.wait_for_log("upload folders scanned");
+    let log = daemon.stop();
+    assert_eq!(log.matches("delivery recorded").count(), 1, "{log}");
+    assert_eq!(deliveries(&env, "alpha").len(), 6);
+}
+
+#[test]
+fn the_same_content_again_is_a_duplicate_per_tenant() {
+    let env = Env::with_tenants();
+    let daemon = env.start();
+    drop_file(&env.upload("alpha"), "week1.csv", b"same content");
+    wait_for_count(&env, "alpha", "received", 1);
+    drop_file(&env.upload("alpha"), "week1-again.csv", b"same content");
+    drop_file(&env.upload("beta"), "other-tenant.csv", b"same content");
+    wait_for_count(&env, "alpha", "duplicate", 1);
+    wait_for_count(&env, "beta", "received", 1);
+    assert_eq!(env.count("alpha", "received"), 1);
+    let conn = env.ledger();
+    let (dup_of, original): (i64, i64) = conn
+        .query_row(
+            "SELECT d.duplicate_of, o.id FROM delivery d JOIN delivery o ON o.file_name = 'week1.csv'
+             WHERE d.file_name = 'week1-again.csv'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(dup_of, original);
+    daemon.stop();
+}
+
+#[test]
+fn temporary_names_are_ignored_until_renamed() {
+    let env = Env::with_tenants();
+    let daemon = env.start();
+    let upload = env.upload("alpha");
+    for name in [
+        "data.csv.filepart",
+        "data2.csv.part",
+        "data3.tmp",
+        ".hidden.csv",
+    ] {
+        std::fs::write(upload.join(name), name).unwrap();
+    }
+    // Events are handled in order: once this one is recorded, the ones above were seen.
+    std::fs::write(upload.join("sentinel.csv"), "sentinel").unwrap();
+    wait_for_count(&env, "alpha", "received", 1);
+    std::fs::rename(upload.join("data.csv.filepart"), upload.join("data.csv")).unwrap();
+    wait_for_count(&env, "alpha", "received", 2);
+    let names: Vec<String> = deliveries(&env, "alpha").into_iter().map(|d| d.0).collect();
+    assert_eq!(names, ["data.csv", "sentinel.csv"]);
+    daemon.stop();
+
+    // Nor does the start-up scan take them.
+    let daemon = env.start();
+    daemon.wait_for_log("upload folders scanned");
+    assert_eq!(deliveries(&env, "alpha").len(), 2);
+    daemon.stop();
+}
+
+#[test]
+fn a_file_written_slowly_is_recorded_only_after_close() {
+    let env = Env::with_tenants();
+    let daemon = env.start();
+    let upload = env.upload("alpha");
+    let mut slow = std::fs::File::create(upload.join("slow.csv")).unwrap();
+    slow.write_all(b"first half;").unwrap();
+    slow.sync_all().unwrap();
+    std::fs::write(upload.join("sentinel.csv"), "sentinel").unwrap();
+    wait_for_count(&env, "alpha", "received", 1);
+    slow.write_all(b"second half").unwrap();
+    slow.sync_all().unwrap();
+    assert_eq!(
+        deliveries(&env, "alpha").len(),
+        1,
+        "slow.csv recorded while open"
+    );
+    drop(slow);
+    wait_for_count(&env, "alpha", "received", 2);
+    let slow = deliveries(&env, "alpha")
+        .into_iter()
+        .find(|d| d.0 == "slow.csv")
+        .unwrap();
+    assert_eq!((slow.1, slow.2), (22, sha256(b"first half;second half")));
+    daemon.stop();
+}
+
+#[test]
+fn a_file_open_for_writing_at_start_up_waits_for_its_close() {
+    let env = Env::with_tenants();
+    std::fs::create_dir_all(env.upload("alpha")).unwrap();
+    let mut slow = std::fs::File::create(env.upload("alpha").join("slow.csv")).unwrap();
+    slow.write_all(b"partial").unwrap();
+    std::fs::write(env.upload("alpha").join("done.csv"), "done").unwrap();
+    let daemon = env.start();
+    daemon.wait_for_log("upload folders scanned");
+    let names: Vec<String> = deliveries(&env, "alpha").into_iter().map(|d| d.0).collect();
+    assert_eq!(names, ["done.csv"]);
+    slow.write_all(b" and the rest").unwrap();
+    drop(slow);
+    wait_for_count(&env, "alpha", "received", 2);
+    let slow = deliveries(&env, "alpha")
+        .into_iter()
+        .find(|d| d.0 == "slow.csv")
+        .unwrap();
+    assert_eq!(slow.2, sha256(b"partial and the rest"));
+    daemon.stop();
+}
+
+#[test]
+fn symlinks_and_folders_in_upload_are_not_recorded() {
+    let env = Env::with_tenants();
+    let daemon = env.start();
+    let upload = env.upload("alpha");
+    let outside = env.dir.path().join("secret.txt");
+    std::fs::write(&outside, "outside the tree").unwrap();
+    std::os::unix::fs::symlink(&outside, upload.join("link.csv")).unwrap();
+    std::fs::create_dir(upload.join("folder.csv")).unwrap();
+    std::fs::write(upload.join("sentinel.csv"), "sentinel").unwrap();
+    wait_for_count(&env, "alpha", "received", 1);
+    daemon.stop();
+    let daemon = env.start();
+    daemon.wait_for_log("upload folders scanned");
+    let names: Vec<String> = deliveries(&env, "alpha").into_iter().map(|d| d.0).collect();
+    assert_eq!(names, ["sentinel.csv"]);
+    daemon.stop();
+}

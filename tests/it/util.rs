@@ -1,0 +1,278 @@
+//! Helpers shared by the integration tests: a temporary state directory with an inline
+//! configuration, the real `dropgate` binary, a systemd notify socket, polling with a limit.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_dropgate");
+
+/// Long enough for a loaded CI machine; polling returns as soon as the condition holds.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Two suppliers and a municipality, state under the test's temp dir.
+pub const TENANTS: &str = r#"
+[[tenant]]
+id = "alpha"
+kind = "supplier"
+code = "11111111"
+name = "Alpha Zorg"
+contacts = ["alpha@example.org"]
+
+[[tenant]]
+id = "beta"
+kind = "supplier"
+code = "22222222"
+name = "Beta Zorg"
+
+[[tenant]]
+id = "town"
+kind = "municipality"
+code = "0344"
+name = "Town"
+"#;
+
+/// A temporary dropgate installation: a folder with `dropgate.toml` and `var/`.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// An installation whose configuration is `extra` after a minimal header.
+    pub fn new(extra: &str) -> Self {
+        let env = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        env.write_config(extra);
+        env
+    }
+
+    /// The usual three tenants.
+    pub fn with_tenants() -> Self {
+        Self::new(TENANTS)
+    }
+
+    pub fn write_config(&self, extra: &str) {
+        let text = format!("state_dir = \"var\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n{extra}");
+        std::fs::write(self.config(), text).unwrap();
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("dropgate.toml")
+    }
+
+    pub fn var(&self) -> PathBuf {
+        self.dir.path().join("var")
+    }
+
+    pub fn upload(&self, tenant: &str) -> PathBuf {
+        self.var().join("tenants").join(tenant).join("upload")
+    }
+
+    /// Runs a dropgate command to completion.
+    pub fn cmd(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `dropgate status --json`, parsed.
+    pub fn status(&self) -> Value {
+        let state_dir = self.var();
+        let out = self.cmd(&[
+            "status",
+            "--json",
+            "--state-dir",
+            state_dir.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "status failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Deliveries of `tenant` in `state`, per `status --json`.
+    pub fn count(&self, tenant: &str, state: &str) -> u64 {
+        let status = self.status();
+        status["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == tenant)
+            .map_or(0, |t| t["deliveries"]["by_state"][state].as_u64().unwrap())
+    }
+
+    /// The ledger, opened directly, for checks `status` does not show.
+    pub fn ledger(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.var().join("dropgate.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap()
+    }
+
+    /// Starts `dropgate run` and waits until it reports READY=1.
+    pub fn start(&self) -> Daemon {
+        let mut daemon = self.spawn(&[]);
+        daemon.wait_for_notify("READY=1");
+        daemon
+    }
+
+    /// Starts `dropgate run` with extra environment, without waiting.
+    pub fn spawn(&self, env: &[(&str, &str)]) -> Daemon {
+        let socket_path = self
+            .dir
+            .path()
+            .join(format!("notify-{}.sock", rand_suffix()));
+        let socket = UnixDatagram::bind(&socket_path).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(self.config())
+            .arg("run")
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("RUST_LOG", "debug")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Daemon {
+            child,
+            log,
+            socket,
+            notes: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A running `dropgate run`; killed if the test forgets to stop it.
+pub struct Daemon {
+    pub child: Child,
+    log: Arc<Mutex<String>>,
+    socket: UnixDatagram,
+    notes: Mutex<Vec<String>>,
+}
+
+impl Daemon {
+    /// Everything the daemon wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_for_log(&self, needle: &str) {
+        wait_until(&format!("log line {needle:?}"), || {
+            self.log().contains(needle)
+        });
+    }
+
+    /// Every notify message received so far (each datagram one entry).
+    pub fn notes(&self) -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        let mut notes = self.notes.lock().unwrap();
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            notes.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        notes.clone()
+    }
+
+    /// Waits until a notify message contains `needle`.
+    pub fn wait_for_notify(&mut self, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if self.notes().iter().any(|n| n.contains(needle)) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "daemon exited ({status}) before {needle:?}; log:\n{}",
+                    self.log()
+                );
+            }
+        }
+        panic!(
+            "no {needle:?} from the daemon; notes {:?}; log:\n{}",
+            self.notes(),
+            self.log()
+        );
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
+    }
+
+    /// SIGTERM, and the daemon must exit successfully within the time limit.
+    pub fn stop(mut self) -> String {
+        self.signal(libc::SIGTERM);
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let log = self.log();
+                assert!(status.success(), "daemon exited with {status}; log:\n{log}");
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not stop on SIGTERM; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` until it holds, or fails the test after [`PATIENCE`].
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Writes a file the way a careful local producer does: temp name, then rename.
+pub fn drop_file(dir: &Path, name: &str, content: &[u8]) {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp).unwrap();
+    f.write_all(content).unwrap();
+    f.sync_all().unwrap();
+    std::fs::rename(tmp, dir.join(name)).unwrap();
+}
