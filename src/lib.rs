@@ -4,6 +4,14 @@
 //! - `layout`: where things live under the state directory.
 //! - `ledger`: the SQLite ledger; the only place that issues SQL.
 //! - `intake`: watcher and start-up scan that record uploaded files in the ledger.
+//! - `daemon`: wiring and life cycle of the long-running process.
+//! - `signal`: SIGTERM/SIGINT to shutdown, SIGHUP to reload.
+//! - `systemd`: readiness, status and watchdog through `NOTIFY_SOCKET`.
+//! - `status`: the report behind `dropgate status`.
+//! - `secrets`: the pseudonymisation key file and password hashes.
+//!
+//! `ARCHITECTURE.md` at the repository root has the map and the invariants.
+
 pub mod config;
 pub mod daemon;
 pub mod intake;

@@ -230,8 +230,8 @@ impl Config {
                 None
             }
         };
-        let base = path.parent().unwrap_or(Path::new("."));
-        let config = raw.and_then(|raw| validate::validate(raw, path, base, &mut problems));
+        let base = base_dir(path);
+        let config = raw.and_then(|raw| validate::validate(raw, path, &base, &mut problems));
         match config {
             Some(config) if problems.is_empty() => Ok(config),
             _ => Err(problems
@@ -245,6 +245,19 @@ impl Config {
     pub fn tenant(&self, id: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| t.id == id)
     }
+}
+
+/// The folder relative paths in the file resolve against: the file's own, made absolute and
+/// free of symlinks, so that every path the daemon uses is absolute and means one place
+/// (the file watcher reports absolute paths).
+fn base_dir(file: &Path) -> PathBuf {
+    let dir = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_owned())
 }
 
 fn toml_problem(source: &str, e: &toml::de::Error) -> Problem {

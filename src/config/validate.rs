@@ -77,14 +77,21 @@ pub(super) fn validate(
 }
 
 /// Relative paths in the file are relative to the file's own folder, so that the same file
-/// means the same thing whatever the working directory.
+/// means the same thing whatever the working directory. `..` is resolved lexically, which is
+/// exact because `base` is canonical (holds no symlink).
 fn resolve(base: &Path, path: &str) -> PathBuf {
-    let path = Path::new(path);
-    if path.is_absolute() {
-        path.to_owned()
-    } else {
-        base.join(path)
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in base.join(path).components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
     }
+    out
 }
 
 fn parse_time(s: &str) -> Result<NaiveTime, String> {

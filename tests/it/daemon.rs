@@ -158,3 +158,29 @@ fn sigterm_during_intake_leaves_a_consistent_ledger_and_a_restart_carries_on() {
     daemon.stop();
     assert_eq!(check_consistent(), FILES);
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_fields() {
+    let env = Env::with_tenants();
+    let daemon = env.start_json();
+    drop_file(&env.upload("alpha"), "j.csv", b"json");
+    daemon.wait_for_log("delivery recorded");
+    let log = daemon.stop();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let recorded = lines
+        .iter()
+        .find(|l| l["message"] == "delivery recorded")
+        .expect("a delivery line");
+    assert_eq!(recorded["tenant"], "alpha");
+    assert_eq!(recorded["file"], "j.csv");
+    assert_eq!(recorded["size"], 4);
+    assert_eq!(recorded["state"], "received");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string())
+    );
+}

@@ -68,6 +68,15 @@ fn files_copied_in_while_running_are_recorded_with_size_and_hash() {
 }
 
 #[test]
+fn a_relative_configuration_path_works_from_the_working_directory() {
+    let env = Env::with_tenants();
+    let daemon = env.start_relative();
+    drop_file(&env.upload("alpha"), "a.csv", b"relative");
+    wait_for_count(&env, "alpha", "received", 1);
+    daemon.stop();
+}
+
+#[test]
 fn files_that_arrived_while_stopped_are_recorded_at_start_and_only_once() {
     let env = Env::with_tenants();
     std::fs::create_dir_all(env.upload("alpha")).unwrap();

@@ -130,6 +130,34 @@ impl Env {
 
     /// Starts `dropgate run` with extra environment, without waiting.
     pub fn spawn(&self, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config").arg(self.config());
+        self.spawn_cmd(cmd, env)
+    }
+
+    /// Starts `dropgate --log-format json run` and waits for READY=1.
+    pub fn start_json(&self) -> Daemon {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config")
+            .arg(self.config())
+            .args(["--log-format", "json"]);
+        let mut daemon = self.spawn_cmd(cmd, &[]);
+        daemon.wait_for_notify("READY=1");
+        daemon
+    }
+
+    /// Starts `dropgate run` from inside the installation's folder with a relative
+    /// `--config`, as a person at a shell would, and waits for READY=1.
+    pub fn start_relative(&self) -> Daemon {
+        let mut cmd = Command::new(BIN);
+        cmd.current_dir(self.dir.path())
+            .args(["--config", "dropgate.toml"]);
+        let mut daemon = self.spawn_cmd(cmd, &[]);
+        daemon.wait_for_notify("READY=1");
+        daemon
+    }
+
+    fn spawn_cmd(&self, mut cmd: Command, env: &[(&str, &str)]) -> Daemon {
         let socket_path = self
             .dir
             .path()
@@ -138,9 +166,7 @@ impl Env {
         socket
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(self.config())
+        let mut child = cmd
             .arg("run")
             .env("NOTIFY_SOCKET", &socket_path)
             .env("RUST_LOG", "debug")
