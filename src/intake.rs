@@ -64,6 +64,8 @@ pub struct Intake {
 impl Intake {
     /// Watches the `upload/` folder of every tenant in `tenants`, then returns, and scans them
     /// in the background. Once this returns, no file that completes later can be missed.
+    /// `cancel` is the daemon's shutdown: checked between files, and cancelled by intake
+    /// itself if it fails, since a daemon that records nothing must not look healthy.
     pub fn start(
         state: StateDir,
         ledger: Ledger,
@@ -94,7 +96,17 @@ impl Intake {
         worker.watch(&tenants)?;
         let thread = std::thread::Builder::new()
             .name("intake".into())
-            .spawn(move || worker.run(rx))
+            .spawn(move || {
+                let cancel = worker.cancel.clone();
+                let result = worker.run(rx);
+                if let Err(e) = &result {
+                    // Without intake nothing new is recorded: stop the whole daemon so that
+                    // it exits with an error and the service manager restarts it.
+                    tracing::error!(error = %e, "intake failed; stopping");
+                    cancel.cancel();
+                }
+                result
+            })
             .expect("spawning a thread only fails when the process is out of resources");
         Ok(Self { tx, thread })
     }

@@ -55,3 +55,27 @@ impl Ledger {
         Ok(n.unsigned_abs())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_log_refuses_updates_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        let entry = AuditEntry {
+            actor: "test",
+            action: "thing.done",
+            tenant: None,
+            subject: Some("x"),
+            detail: None,
+        };
+        ledger.audit(&entry, Utc::now()).unwrap();
+        for sql in ["UPDATE audit SET subject = 'y'", "DELETE FROM audit"] {
+            let err = ledger.conn.execute(sql, []).unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        assert_eq!(ledger.audit_count("thing.done").unwrap(), 1);
+    }
+}

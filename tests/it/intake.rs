@@ -24,6 +24,11 @@ fn deliveries(env: &Env, tenant: &str) -> Vec<(String, u64, String, String)> {
     .unwrap()
 }
 
+/// File names of every delivery of `tenant`, sorted.
+fn names(env: &Env, tenant: &str) -> Vec<String> {
+    deliveries(env, tenant).into_iter().map(|d| d.0).collect()
+}
+
 fn wait_for_count(env: &Env, tenant: &str, state: &str, n: u64) {
     wait_until(&format!("{n} {state} deliveries for {tenant}"), || {
         env.count(tenant, state) == n
@@ -142,8 +147,7 @@ fn temporary_names_are_ignored_until_renamed() {
     wait_for_count(&env, "alpha", "received", 1);
     std::fs::rename(upload.join("data.csv.filepart"), upload.join("data.csv")).unwrap();
     wait_for_count(&env, "alpha", "received", 2);
-    let names: Vec<String> = deliveries(&env, "alpha").into_iter().map(|d| d.0).collect();
-    assert_eq!(names, ["data.csv", "sentinel.csv"]);
+    assert_eq!(names(&env, "alpha"), ["data.csv", "sentinel.csv"]);
     daemon.stop();
 
     // Nor does the start-up scan take them.
@@ -189,8 +193,7 @@ fn a_file_open_for_writing_at_start_up_waits_for_its_close() {
     std::fs::write(env.upload("alpha").join("done.csv"), "done").unwrap();
     let daemon = env.start();
     daemon.wait_for_log("upload folders scanned");
-    let names: Vec<String> = deliveries(&env, "alpha").into_iter().map(|d| d.0).collect();
-    assert_eq!(names, ["done.csv"]);
+    assert_eq!(names(&env, "alpha"), ["done.csv"]);
     slow.write_all(b" and the rest").unwrap();
     drop(slow);
     wait_for_count(&env, "alpha", "received", 2);
@@ -216,7 +219,6 @@ fn symlinks_and_folders_in_upload_are_not_recorded() {
     daemon.stop();
     let daemon = env.start();
     daemon.wait_for_log("upload folders scanned");
-    let names: Vec<String> = deliveries(&env, "alpha").into_iter().map(|d| d.0).collect();
-    assert_eq!(names, ["sentinel.csv"]);
+    assert_eq!(names(&env, "alpha"), ["sentinel.csv"]);
     daemon.stop();
 }
