@@ -1,4 +1,5 @@
-//! The daemon: wiring of configuration, ledger, intake and systemd, and its life cycle.
+//! The daemon: wiring of configuration, ledger, intake, the SFTP server and systemd, and
+//! its life cycle.
 //!
 //! [`run`] starts everything, reports READY, reloads on request and stops when `shutdown` is
 //! cancelled, waiting for each part to finish the unit of work in hand. It owns no business
@@ -12,11 +13,12 @@ use chrono::Utc;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::auditor::Auditor;
 use crate::config::{Config, ConfigError};
 use crate::intake::{Intake, IntakeError};
 use crate::layout::StateDir;
 use crate::ledger::{DeliveryState, Ledger, LedgerError};
-use crate::systemd;
+use crate::{sftp, systemd};
 
 /// Why the daemon could not start or stopped with a fault.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ pub enum DaemonError {
     Intake(#[from] IntakeError),
     #[error("cannot prepare the state directory: {0}")]
     StateDir(std::io::Error),
+    #[error(transparent)]
+    Sftp(#[from] sftp::SftpError),
 }
 
 /// How often STATUS= is refreshed when systemd asks for no watchdog.
@@ -55,7 +59,13 @@ pub async fn run(
         tenant_ids(&config),
         shutdown.clone(),
     )?;
-    let (config_tx, _config_rx) = watch::channel(Arc::new(config));
+    let (auditor, audit_writer) = Auditor::start(Ledger::open(&state.ledger())?);
+    let (config_tx, config_rx) = watch::channel(Arc::new(config));
+    let sftp = sftp::Server::bind(config_rx, state.clone(), auditor.clone()).await?;
+    let sftp_addr = sftp.local_addr().map_err(DaemonError::StateDir)?;
+    tracing::info!(addr = %sftp_addr, "sftp listening");
+    let sftp_task = tokio::spawn(sftp.run(shutdown.clone()));
+    drop(auditor);
     let mut daemon = Daemon {
         config_path: config_path.to_owned(),
         state,
@@ -91,9 +101,16 @@ pub async fn run(
     systemd::stopping();
     tracing::info!("stopping: finishing the work in hand");
     let Daemon { intake, .. } = daemon;
-    tokio::task::spawn_blocking(move || intake.stop())
-        .await
-        .expect("the intake thread does not panic")?;
+    if let Err(e) = sftp_task.await {
+        tracing::error!(error = %e, "the sftp server task failed");
+    }
+    tokio::task::spawn_blocking(move || {
+        // The sftp sessions held the last auditors: every audit row is now queued.
+        audit_writer.finish();
+        intake.stop()
+    })
+    .await
+    .expect("the intake thread does not panic")?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -137,6 +154,9 @@ impl Daemon {
                 current.state_dir.display(),
                 new.state_dir.display()
             ));
+        }
+        if new.sftp.listen != current.sftp.listen || new.sftp.host_key != current.sftp.host_key {
+            tracing::warn!("sftp.listen and sftp.host_key take effect at the next restart");
         }
         self.state
             .create(new.tenants.iter().map(|t| t.id.as_str()))

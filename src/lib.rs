@@ -4,6 +4,8 @@
 //! - `layout`: where things live under the state directory.
 //! - `ledger`: the SQLite ledger; the only place that issues SQL.
 //! - `intake`: watcher and start-up scan that record uploaded files in the ledger.
+//! - `sftp`: the embedded SFTP server: logins, the virtual tenant tree, atomic uploads.
+//! - `auditor`: non-blocking audit rows for async code.
 //! - `daemon`: wiring and life cycle of the long-running process.
 //! - `signal`: SIGTERM/SIGINT to shutdown, SIGHUP to reload.
 //! - `systemd`: readiness, status and watchdog through `NOTIFY_SOCKET`.
@@ -12,12 +14,14 @@
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
+pub mod auditor;
 pub mod config;
 pub mod daemon;
 pub mod intake;
 pub mod layout;
 pub mod ledger;
 pub mod secrets;
+pub mod sftp;
 pub mod signal;
 pub mod status;
 pub mod systemd;

@@ -1,4 +1,5 @@
-//! Making secrets: the pseudonymisation key file and Argon2id password hashes.
+//! Making secrets: the pseudonymisation key file, private key files, random tokens and
+//! Argon2id password hashes.
 //!
 //! Keys come from the operating system's random source; nothing here ever prints or logs a
 //! key or a password.
@@ -28,14 +29,20 @@ pub enum SecretError {
 }
 
 /// Writes a new random key of [`KEY_LEN`] bytes to `path`, readable by its owner only.
-/// Refuses to replace an existing file. The file is complete or absent: it is written under
-/// a temporary name, synced, and linked into place.
+/// Refuses to replace an existing file.
 pub fn write_new_key(path: &Path) -> Result<(), SecretError> {
+    let mut key = [0u8; KEY_LEN];
+    getrandom::fill(&mut key).map_err(|e| SecretError::Random(e.to_string()))?;
+    write_new_private_file(path, &key)
+}
+
+/// Writes `content` to a new file at `path` with mode 0600, never replacing an existing one.
+/// The file is complete or absent: it is written under a temporary name, synced, and linked
+/// into place (a link fails if `path` appeared meanwhile).
+pub fn write_new_private_file(path: &Path, content: &[u8]) -> Result<(), SecretError> {
     if path.exists() {
         return Err(SecretError::Exists(path.to_owned()));
     }
-    let mut key = [0u8; KEY_LEN];
-    getrandom::fill(&mut key).map_err(|e| SecretError::Random(e.to_string()))?;
     let write_err = |source| SecretError::Write {
         path: path.to_owned(),
         source,
@@ -45,16 +52,17 @@ pub fn write_new_key(path: &Path) -> Result<(), SecretError> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(write_err)?;
-    let tmp = path.with_extension("key-new");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".new");
+    let tmp = PathBuf::from(tmp);
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
-        file.write_all(&key)?;
+        file.write_all(content)?;
         file.sync_all()?;
-        // hard_link fails if `path` appeared meanwhile: never overwrite.
         std::fs::hard_link(&tmp, path)?;
         std::fs::File::open(dir)?.sync_all()
     })();
@@ -65,6 +73,13 @@ pub fn write_new_key(path: &Path) -> Result<(), SecretError> {
         }
         other => other.map_err(write_err),
     }
+}
+
+/// A random token of `bytes` bytes as lower-case hex, for names nobody can guess.
+pub fn random_hex(bytes: usize) -> Result<String, SecretError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| SecretError::Random(e.to_string()))?;
+    Ok(hex::encode(buf))
 }
 
 /// An Argon2id PHC string for `password`, with a random salt and the crate's recommended

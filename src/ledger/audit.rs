@@ -79,3 +79,33 @@ mod tests {
         assert_eq!(ledger.audit_count("thing.done").unwrap(), 1);
     }
 }
+
+/// An audit entry that owns its data, for entries that travel between threads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: &'static str,
+    pub tenant: Option<String>,
+    pub subject: Option<String>,
+    pub detail: Option<serde_json::Value>,
+}
+
+impl Ledger {
+    /// Appends `records` in one transaction.
+    pub fn audit_batch(&mut self, records: &[AuditRecord]) -> Result<(), LedgerError> {
+        let tx = self.write_tx()?;
+        for r in records {
+            let entry = AuditEntry {
+                actor: &r.actor,
+                action: r.action,
+                tenant: r.tenant.as_deref(),
+                subject: r.subject.as_deref(),
+                detail: r.detail.clone(),
+            };
+            append(&tx, &entry, r.at)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

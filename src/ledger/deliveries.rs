@@ -112,7 +112,7 @@ impl Ledger {
         file: &NewFile<'_>,
         now: DateTime<Utc>,
     ) -> Result<Recorded, LedgerError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let waiting: Option<(i64, String)> = tx
             .query_row(
                 "SELECT id, sha256 FROM delivery

@@ -84,7 +84,7 @@ pub(super) fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), Ledge
         .take(target as usize)
         .skip(current as usize)
     {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
         tx.commit()?;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AuditRecord};
 pub use deliveries::{DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile};
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use tenants::TenantRow;
@@ -99,6 +99,15 @@ impl Ledger {
             }),
             std::cmp::Ordering::Equal => Ok(Self { conn }),
         }
+    }
+
+    /// A write transaction that takes the write lock at once. A deferred one would start as a
+    /// reader and fail with "database is locked", without waiting, if another connection
+    /// wrote in between; an immediate one waits its turn (up to the busy timeout).
+    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>, LedgerError> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
     }
 
     /// The schema version of the open database.

@@ -16,7 +16,7 @@ impl Ledger {
         tenants: &[Tenant],
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let tx = self.conn.transaction()?;
+        let tx = self.write_tx()?;
         let at = timestamp(now);
         for t in tenants {
             let existing: Option<(String, String, String, i64)> = tx

@@ -1,0 +1,771 @@
+//! The SFTP file system of one session: the virtual tree of `vfs` mapped onto the tenant
+//! folders, with each role's permissions (DESIGN 1).
+//!
+//! - `upload/`: create and write (through `upload::Upload`); list; rename or remove only
+//!   temporary names (a complete file already belongs to intake); never read.
+//! - `receipts/`: list and read.
+//! - `outbox/`: list, read, remove; create the empty `REQUEST-FULL`.
+//!
+//! Files are opened without following symlinks; anything that is not a regular file does not
+//! exist. This module never parses file contents.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use russh_sftp::protocol::{
+    Attrs, Data, ExtendedReply, File as NameEntry, FileAttributes, FileMode, Handle, Name,
+    OpenFlags, Packet, Status, StatusCode, Version,
+};
+use russh_sftp::server::StatusReply;
+use serde_json::json;
+
+use super::Account;
+use super::upload::{Limits, Quotas, Upload};
+use super::vfs::{Folder, Node, PathError, VPath, check_name};
+use crate::auditor::Auditor;
+use crate::intake::is_temp_name;
+use crate::layout::StateDir;
+
+/// Largest READ or WRITE payload, as advertised in `limits@openssh.com`: the packet limit
+/// less room for the header, as OpenSSH's own server does.
+pub const MAX_DATA: u32 = 255 * 1024;
+/// Largest SFTP packet accepted from a client.
+pub const MAX_PACKET: u32 = 256 * 1024;
+/// Most handles one session may hold open.
+const MAX_HANDLES: usize = 64;
+/// Entries per READDIR reply.
+const DIR_CHUNK: usize = 128;
+/// The file a municipality drops into its outbox to ask for a full bundle.
+pub const REQUEST_FULL: &str = "REQUEST-FULL";
+
+/// Shared by every session of a server.
+pub struct FilesContext {
+    pub state: StateDir,
+    pub quotas: Arc<Quotas>,
+    pub auditor: Auditor,
+}
+
+/// An error as the client sees it: a status code and a sentence.
+#[derive(Debug)]
+pub struct SftpError(StatusReply);
+
+impl SftpError {
+    fn new(code: StatusCode, message: impl Into<String>) -> Self {
+        Self(code.with_message(message))
+    }
+
+    fn denied(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PermissionDenied, message)
+    }
+
+    fn eof() -> Self {
+        Self(StatusReply::new(StatusCode::Eof))
+    }
+
+    fn bad_handle() -> Self {
+        Self::new(StatusCode::Failure, "unknown or closed handle")
+    }
+}
+
+impl From<SftpError> for StatusReply {
+    fn from(e: SftpError) -> Self {
+        e.0
+    }
+}
+
+impl From<PathError> for SftpError {
+    fn from(e: PathError) -> Self {
+        match e {
+            PathError::NotFound(_) => Self::new(StatusCode::NoSuchFile, e.to_string()),
+            PathError::InvalidName(_) => Self::new(StatusCode::Failure, e.to_string()),
+        }
+    }
+}
+
+fn io_error(e: io::Error) -> SftpError {
+    match e.kind() {
+        io::ErrorKind::NotFound => SftpError::new(StatusCode::NoSuchFile, "no such file"),
+        io::ErrorKind::PermissionDenied => SftpError::denied("permission denied"),
+        _ => {
+            tracing::warn!(error = %e, "sftp file operation failed");
+            SftpError::new(
+                StatusCode::Failure,
+                "the server could not complete this operation",
+            )
+        }
+    }
+}
+
+enum Open {
+    Dir(Vec<NameEntry>),
+    Read {
+        file: File,
+        tenant: String,
+        folder: Folder,
+        name: String,
+        size: u64,
+        served: u64,
+    },
+    Upload(Upload),
+    /// An upload refused part-way: every later request on the handle gets the same answer.
+    Failed(String),
+    RequestFull {
+        tenant: String,
+    },
+}
+
+/// One SFTP session's state.
+pub struct Files {
+    ctx: Arc<FilesContext>,
+    account: Arc<Account>,
+    cwd: VPath,
+    handles: HashMap<String, Open>,
+    next_handle: u64,
+}
+
+impl Files {
+    pub fn new(ctx: Arc<FilesContext>, account: Arc<Account>) -> Self {
+        let cwd = account.grants.home();
+        Self {
+            ctx,
+            account,
+            cwd,
+            handles: HashMap::new(),
+            next_handle: 0,
+        }
+    }
+
+    fn node(&self, path: &str) -> Result<(VPath, Node), SftpError> {
+        let vpath = VPath::resolve(&self.cwd, path)?;
+        let node = vpath.node(&self.account.grants)?;
+        Ok((vpath, node))
+    }
+
+    fn real(&self, tenant: &str, folder: Folder, name: &str) -> PathBuf {
+        self.ctx
+            .state
+            .tenant(tenant)
+            .join(folder.as_str())
+            .join(name)
+    }
+
+    fn add_handle(&mut self, open: Open) -> Result<String, SftpError> {
+        if self.handles.len() >= MAX_HANDLES {
+            return Err(SftpError::new(
+                StatusCode::Failure,
+                format!("too many open files (at most {MAX_HANDLES} per session)"),
+            ));
+        }
+        self.next_handle += 1;
+        let handle = self.next_handle.to_string();
+        self.handles.insert(handle.clone(), open);
+        Ok(handle)
+    }
+
+    fn audit(&self, action: &'static str, tenant: &str, subject: &str, detail: serde_json::Value) {
+        let actor = format!("sftp:{}", self.account.user);
+        let mut detail = detail;
+        detail["ip"] = json!(self.account.ip.to_string());
+        self.ctx
+            .auditor
+            .record(actor, action, Some(tenant), Some(subject), Some(detail));
+    }
+
+    fn limits(&self, tenant: &str) -> Limits {
+        self.account.limits.get(tenant).copied().unwrap_or(Limits {
+            max_file_bytes: 0,
+            quota_bytes: 0,
+        })
+    }
+
+    fn open_upload(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        pflags: OpenFlags,
+    ) -> Result<String, SftpError> {
+        if !pflags.contains(OpenFlags::WRITE) || pflags.contains(OpenFlags::READ) {
+            return Err(SftpError::denied(
+                "upload/ is write-only: files there can be created, not read",
+            ));
+        }
+        let path = self.real(tenant, Folder::Upload, name);
+        let exists = path.symlink_metadata().is_ok();
+        if exists && !pflags.contains(OpenFlags::TRUNCATE) && !pflags.contains(OpenFlags::CREATE) {
+            return Err(SftpError::denied(format!(
+                "{name} is already delivered and cannot be changed; upload it again to deliver a new version"
+            )));
+        }
+        if pflags.contains(OpenFlags::EXCLUDE) && exists {
+            return Err(SftpError::new(
+                StatusCode::Failure,
+                format!("{name} already exists"),
+            ));
+        }
+        let upload = Upload::create(
+            &self.ctx.state.staging(),
+            &self.ctx.state.upload(tenant),
+            tenant,
+            name,
+            self.limits(tenant),
+            self.ctx.quotas.clone(),
+        )
+        .map_err(io_error)?;
+        self.add_handle(Open::Upload(upload))
+    }
+
+    fn open_read(
+        &mut self,
+        tenant: &str,
+        folder: Folder,
+        name: &str,
+        pflags: OpenFlags,
+    ) -> Result<String, SftpError> {
+        if pflags.intersects(
+            OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE,
+        ) {
+            return Err(SftpError::denied(format!(
+                "{}/ is read-only",
+                folder.as_str()
+            )));
+        }
+        let file = open_regular(&self.real(tenant, folder, name)).map_err(io_error)?;
+        let size = file.metadata().map_err(io_error)?.len();
+        self.add_handle(Open::Read {
+            file,
+            tenant: tenant.to_owned(),
+            folder,
+            name: name.to_owned(),
+            size,
+            served: 0,
+        })
+    }
+
+    fn open_request_full(&mut self, tenant: &str) -> Result<String, SftpError> {
+        let path = self.real(tenant, Folder::Outbox, REQUEST_FULL);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(io_error)?;
+        self.add_handle(Open::RequestFull {
+            tenant: tenant.to_owned(),
+        })
+    }
+
+    fn listing(&self, node: &Node) -> Result<Vec<NameEntry>, SftpError> {
+        match node {
+            Node::Root => Ok(self
+                .account
+                .grants
+                .tenants()
+                .map(|(t, _)| NameEntry::new(t, dir_attrs()))
+                .collect()),
+            Node::Tenant(t) => {
+                let roles = self.account.grants.roles(t).unwrap_or_default();
+                Ok([Folder::Upload, Folder::Receipts, Folder::Outbox]
+                    .into_iter()
+                    .filter(|f| roles.sees(*f))
+                    .map(|f| NameEntry::new(f.as_str(), dir_attrs()))
+                    .collect())
+            }
+            Node::Folder(t, f) => {
+                let dir = self.ctx.state.tenant(t).join(f.as_str());
+                let mut entries = Vec::new();
+                for entry in std::fs::read_dir(dir).map_err(io_error)?.flatten() {
+                    let Ok(name) = entry.file_name().into_string() else {
+                        continue;
+                    };
+                    let Ok(meta) = entry.path().symlink_metadata() else {
+                        continue;
+                    };
+                    if meta.is_file() && check_name(&name).is_ok() {
+                        entries.push(NameEntry::new(name, file_attrs(&meta, *f)));
+                    }
+                }
+                entries.sort_by(|a, b| a.filename.cmp(&b.filename));
+                Ok(entries)
+            }
+            Node::Entry(..) => Err(SftpError::new(StatusCode::Failure, "not a folder")),
+        }
+    }
+
+    fn attrs(&self, node: &Node) -> Result<FileAttributes, SftpError> {
+        match node {
+            Node::Root | Node::Tenant(_) | Node::Folder(..) => Ok(dir_attrs()),
+            Node::Entry(t, f, name) => {
+                let meta = self
+                    .real(t, *f, name)
+                    .symlink_metadata()
+                    .map_err(io_error)?;
+                if !meta.is_file() {
+                    return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
+                }
+                Ok(file_attrs(&meta, *f))
+            }
+        }
+    }
+
+    async fn close_handle(&mut self, open: Open) -> Result<(), SftpError> {
+        match open {
+            Open::Dir(_) => Ok(()),
+            Open::Failed(message) => Err(SftpError::new(StatusCode::Failure, message)),
+            Open::Read {
+                tenant,
+                folder,
+                name,
+                size,
+                served,
+                ..
+            } => {
+                let complete = served >= size;
+                tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, folder = folder.as_str(), file = name, bytes = served, complete, "download");
+                self.audit(
+                    "sftp.download",
+                    &tenant,
+                    &format!("{}/{name}", folder.as_str()),
+                    json!({ "bytes": served, "size": size, "complete": complete }),
+                );
+                Ok(())
+            }
+            Open::RequestFull { tenant } => {
+                tracing::info!(user = %self.account.user, tenant, "full bundle requested");
+                self.audit("sftp.request-full", &tenant, REQUEST_FULL, json!({}));
+                Ok(())
+            }
+            Open::Upload(upload) => {
+                let (tenant, requested, size) =
+                    (upload.tenant.clone(), upload.name.clone(), upload.size());
+                // fsync and rename may take a moment on a large file: off the async workers.
+                let finished = tokio::task::spawn_blocking(move || upload.finish())
+                    .await
+                    .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+                match finished {
+                    Ok(name) => {
+                        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = name, size, "upload complete");
+                        self.audit(
+                            "sftp.upload",
+                            &tenant,
+                            &name,
+                            json!({ "size": size, "requested_name": requested }),
+                        );
+                        Ok(())
+                    }
+                    Err(e) => {
+                        tracing::error!(user = %self.account.user, tenant, file = requested, error = %e, "upload could not be stored");
+                        self.audit(
+                            "sftp.upload-failed",
+                            &tenant,
+                            &requested,
+                            json!({ "size": size, "error": e.to_string() }),
+                        );
+                        Err(SftpError::new(
+                            StatusCode::Failure,
+                            "the upload could not be stored; please send it again",
+                        ))
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let handles = std::mem::take(&mut self.handles);
+        for (_, open) in handles {
+            if let Open::Upload(upload) = open {
+                tracing::warn!(user = %self.account.user, ip = %self.account.ip, tenant = upload.tenant, file = upload.name, bytes = upload.size(), "upload cut off; discarded");
+                let detail =
+                    json!({ "bytes": upload.size(), "reason": "connection ended before close" });
+                self.audit("sftp.upload-aborted", &upload.tenant, &upload.name, detail);
+            }
+        }
+    }
+}
+
+fn open_regular(path: &std::path::Path) -> io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    Ok(file)
+}
+
+fn dir_attrs() -> FileAttributes {
+    FileAttributes {
+        permissions: Some(FileMode::DIR.bits() | 0o750),
+        size: Some(0),
+        ..Default::default()
+    }
+}
+
+fn file_attrs(meta: &std::fs::Metadata, folder: Folder) -> FileAttributes {
+    let perms = match folder {
+        Folder::Upload => 0o200,
+        Folder::Receipts | Folder::Outbox => 0o400,
+    };
+    FileAttributes {
+        size: Some(meta.len()),
+        permissions: Some(FileMode::REG.bits() | perms),
+        mtime: Some(u32::try_from(meta.mtime()).unwrap_or(0)),
+        atime: Some(u32::try_from(meta.atime()).unwrap_or(0)),
+        ..Default::default()
+    }
+}
+
+fn ok(id: u32) -> Status {
+    Status {
+        id,
+        status_code: StatusCode::Ok,
+        error_message: "Ok".into(),
+        language_tag: "en-US".into(),
+    }
+}
+
+impl russh_sftp::server::Handler for Files {
+    type Error = SftpError;
+
+    fn unimplemented(&self) -> Self::Error {
+        SftpError::new(StatusCode::OpUnsupported, "not supported by this server")
+    }
+
+    async fn init(
+        &mut self,
+        _version: u32,
+        _extensions: HashMap<String, String>,
+    ) -> Result<Version, Self::Error> {
+        let mut version = Version::new();
+        version
+            .extensions
+            .insert("limits@openssh.com".into(), "1".into());
+        Ok(version)
+    }
+
+    async fn open(
+        &mut self,
+        id: u32,
+        filename: String,
+        pflags: OpenFlags,
+        _attrs: FileAttributes,
+    ) -> Result<Handle, Self::Error> {
+        let (_, node) = self.node(&filename)?;
+        let handle = match node {
+            Node::Entry(t, Folder::Upload, name) => self.open_upload(&t, &name, pflags)?,
+            Node::Entry(t, Folder::Outbox, name)
+                if name == REQUEST_FULL && pflags.contains(OpenFlags::WRITE) =>
+            {
+                self.open_request_full(&t)?
+            }
+            Node::Entry(t, folder, name) => self.open_read(&t, folder, &name, pflags)?,
+            _ => {
+                return Err(SftpError::new(
+                    StatusCode::Failure,
+                    format!("{filename} is a folder"),
+                ));
+            }
+        };
+        Ok(Handle { id, handle })
+    }
+
+    async fn close(&mut self, id: u32, handle: String) -> Result<Status, Self::Error> {
+        let open = self
+            .handles
+            .remove(&handle)
+            .ok_or_else(SftpError::bad_handle)?;
+        self.close_handle(open).await.map(|()| ok(id))
+    }
+
+    async fn read(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        len: u32,
+    ) -> Result<Data, Self::Error> {
+        match self.handles.get_mut(&handle) {
+            Some(Open::Read {
+                file, served, size, ..
+            }) => {
+                if offset >= *size {
+                    return Err(SftpError::eof());
+                }
+                let want = len
+                    .min(MAX_DATA)
+                    .min(u32::try_from(*size - offset).unwrap_or(MAX_DATA));
+                let mut data = vec![0u8; want as usize];
+                let n = file.read_at(&mut data, offset).map_err(io_error)?;
+                if n == 0 {
+                    return Err(SftpError::eof());
+                }
+                data.truncate(n);
+                *served = (*served).max(offset + n as u64);
+                Ok(Data { id, data })
+            }
+            Some(Open::Upload(_)) => Err(SftpError::denied("upload/ is write-only")),
+            Some(_) => Err(SftpError::new(StatusCode::Failure, "not a readable file")),
+            None => Err(SftpError::bad_handle()),
+        }
+    }
+
+    async fn write(
+        &mut self,
+        id: u32,
+        handle: String,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<Status, Self::Error> {
+        match self.handles.get_mut(&handle) {
+            Some(Open::Upload(upload)) => match upload.write(offset, &data) {
+                Ok(()) => Ok(ok(id)),
+                Err(e) => {
+                    let message = format!("{}: {e}; the partial file was removed", upload.name);
+                    tracing::warn!(user = %self.account.user, tenant = upload.tenant, file = upload.name, error = %e, "upload refused");
+                    let (tenant, name, size) =
+                        (upload.tenant.clone(), upload.name.clone(), upload.size());
+                    self.audit(
+                        "sftp.upload-refused",
+                        &tenant,
+                        &name,
+                        json!({ "bytes": size, "reason": e.to_string() }),
+                    );
+                    // Replacing the entry drops the Upload, which removes its staging file.
+                    self.handles.insert(handle, Open::Failed(message.clone()));
+                    Err(SftpError::new(StatusCode::Failure, message))
+                }
+            },
+            Some(Open::RequestFull { .. }) if data.is_empty() => Ok(ok(id)),
+            Some(Open::RequestFull { .. }) => {
+                Err(SftpError::denied(format!("{REQUEST_FULL} must be empty")))
+            }
+            Some(Open::Failed(message)) => {
+                Err(SftpError::new(StatusCode::Failure, message.clone()))
+            }
+            Some(_) => Err(SftpError::denied("this file is read-only")),
+            None => Err(SftpError::bad_handle()),
+        }
+    }
+
+    async fn lstat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
+        self.stat(id, path).await
+    }
+
+    async fn stat(&mut self, id: u32, path: String) -> Result<Attrs, Self::Error> {
+        let (_, node) = self.node(&path)?;
+        Ok(Attrs {
+            id,
+            attrs: self.attrs(&node)?,
+        })
+    }
+
+    async fn fstat(&mut self, id: u32, handle: String) -> Result<Attrs, Self::Error> {
+        let attrs = match self.handles.get(&handle) {
+            Some(Open::Read { file, folder, .. }) => {
+                file_attrs(&file.metadata().map_err(io_error)?, *folder)
+            }
+            Some(Open::Upload(upload)) => FileAttributes {
+                size: Some(upload.size()),
+                permissions: Some(FileMode::REG.bits() | 0o200),
+                ..Default::default()
+            },
+            Some(Open::Dir(_)) => dir_attrs(),
+            Some(Open::RequestFull { .. }) => FileAttributes {
+                size: Some(0),
+                permissions: Some(FileMode::REG.bits() | 0o600),
+                ..Default::default()
+            },
+            Some(Open::Failed(message)) => {
+                return Err(SftpError::new(StatusCode::Failure, message.clone()));
+            }
+            None => return Err(SftpError::bad_handle()),
+        };
+        Ok(Attrs { id, attrs })
+    }
+
+    async fn setstat(
+        &mut self,
+        id: u32,
+        path: String,
+        _attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
+        // Clients (WinSCP, FileZilla) set times and modes after an upload; accepted, ignored.
+        self.node(&path)?;
+        Ok(ok(id))
+    }
+
+    async fn fsetstat(
+        &mut self,
+        id: u32,
+        handle: String,
+        _attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
+        if !self.handles.contains_key(&handle) {
+            return Err(SftpError::bad_handle());
+        }
+        Ok(ok(id))
+    }
+
+    async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
+        let (_, node) = self.node(&path)?;
+        let entries = self.listing(&node)?;
+        let handle = self.add_handle(Open::Dir(entries))?;
+        Ok(Handle { id, handle })
+    }
+
+    async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, Self::Error> {
+        match self.handles.get_mut(&handle) {
+            Some(Open::Dir(entries)) if entries.is_empty() => Err(SftpError::eof()),
+            Some(Open::Dir(entries)) => {
+                let rest = entries.split_off(entries.len().min(DIR_CHUNK));
+                let files = std::mem::replace(entries, rest);
+                Ok(Name { id, files })
+            }
+            Some(_) => Err(SftpError::new(StatusCode::Failure, "not a folder")),
+            None => Err(SftpError::bad_handle()),
+        }
+    }
+
+    async fn remove(&mut self, id: u32, filename: String) -> Result<Status, Self::Error> {
+        let (_, node) = self.node(&filename)?;
+        let Node::Entry(tenant, folder, name) = node else {
+            return Err(SftpError::denied("folders cannot be removed"));
+        };
+        match folder {
+            Folder::Outbox => {}
+            Folder::Upload if is_temp_name(&name) => {}
+            Folder::Upload => {
+                return Err(SftpError::denied(format!(
+                    "{name} is delivered and will be processed; it cannot be removed"
+                )));
+            }
+            Folder::Receipts => return Err(SftpError::denied("receipts/ is read-only")),
+        }
+        let path = self.real(&tenant, folder, &name);
+        let meta = path.symlink_metadata().map_err(io_error)?;
+        if !meta.is_file() {
+            return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
+        }
+        std::fs::remove_file(&path).map_err(io_error)?;
+        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, folder = folder.as_str(), file = name, "removed");
+        self.audit(
+            "sftp.delete",
+            &tenant,
+            &format!("{}/{name}", folder.as_str()),
+            json!({ "size": meta.len() }),
+        );
+        Ok(ok(id))
+    }
+
+    async fn mkdir(
+        &mut self,
+        _id: u32,
+        _path: String,
+        _attrs: FileAttributes,
+    ) -> Result<Status, Self::Error> {
+        Err(SftpError::denied("folders cannot be created here"))
+    }
+
+    async fn rmdir(&mut self, _id: u32, _path: String) -> Result<Status, Self::Error> {
+        Err(SftpError::denied("folders cannot be removed"))
+    }
+
+    async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
+        let (vpath, _) = self.node(&path)?;
+        Ok(Name {
+            id,
+            files: vec![NameEntry::dummy(vpath.to_string())],
+        })
+    }
+
+    async fn rename(
+        &mut self,
+        id: u32,
+        oldpath: String,
+        newpath: String,
+    ) -> Result<Status, Self::Error> {
+        let (_, from) = self.node(&oldpath)?;
+        let (_, to) = self.node(&newpath)?;
+        let (Node::Entry(tenant, Folder::Upload, old), Node::Entry(to_tenant, Folder::Upload, new)) =
+            (from, to)
+        else {
+            return Err(SftpError::denied(
+                "only files in upload/ can be renamed, within the same upload/",
+            ));
+        };
+        if tenant != to_tenant {
+            return Err(SftpError::denied("files cannot move between tenants"));
+        }
+        if !is_temp_name(&old) {
+            return Err(SftpError::denied(format!(
+                "{old} is delivered and will be processed; only temporary names (.filepart, .part, .tmp) can be renamed"
+            )));
+        }
+        let source = self.real(&tenant, Folder::Upload, &old);
+        if !source.symlink_metadata().map_err(io_error)?.is_file() {
+            return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
+        }
+        let dir = self.ctx.state.upload(&tenant);
+        let name = super::upload::move_no_replace(&source, &dir, &new).map_err(io_error)?;
+        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, from = old, to = name, "renamed");
+        self.audit(
+            "sftp.rename",
+            &tenant,
+            &name,
+            json!({ "from": old, "requested": new }),
+        );
+        Ok(ok(id))
+    }
+
+    async fn readlink(&mut self, _id: u32, _path: String) -> Result<Name, Self::Error> {
+        Err(SftpError::new(
+            StatusCode::NoSuchFile,
+            "there are no links here",
+        ))
+    }
+
+    async fn symlink(
+        &mut self,
+        _id: u32,
+        _linkpath: String,
+        _targetpath: String,
+    ) -> Result<Status, Self::Error> {
+        Err(SftpError::denied("links cannot be created"))
+    }
+
+    async fn extended(
+        &mut self,
+        id: u32,
+        request: String,
+        _data: Vec<u8>,
+    ) -> Result<Packet, Self::Error> {
+        match request.as_str() {
+            "limits@openssh.com" => {
+                let mut data = Vec::with_capacity(32);
+                for value in [
+                    MAX_PACKET as u64,
+                    MAX_DATA as u64,
+                    MAX_DATA as u64,
+                    MAX_HANDLES as u64,
+                ] {
+                    data.extend_from_slice(&value.to_be_bytes());
+                }
+                Ok(Packet::ExtendedReply(ExtendedReply { id, data }))
+            }
+            "hardlink@openssh.com" => Err(SftpError::denied("links cannot be created")),
+            other => Err(SftpError::new(
+                StatusCode::OpUnsupported,
+                format!("{other} is not supported"),
+            )),
+        }
+    }
+}

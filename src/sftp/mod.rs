@@ -1,0 +1,351 @@
+//! The embedded SFTP server (russh + russh-sftp): logins, the per-tenant virtual tree, and
+//! atomic uploads into `upload/`.
+//!
+//! - `session`: one SSH connection, its logins and its channels.
+//! - `files`: the SFTP requests of one session on the virtual tree.
+//! - `vfs`: path resolution on the virtual tree (no disk access).
+//! - `upload`: staging files, limits and the no-overwrite move into `upload/`.
+//! - `penalty`: failed-login counts and bans.
+//! - `hostkey`: the ed25519 host key.
+//!
+//! The server never records deliveries and never parses what users send: a complete upload
+//! is renamed into `upload/`, where intake takes it in.
+
+mod files;
+pub mod hostkey;
+mod penalty;
+mod session;
+mod upload;
+pub mod vfs;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::keys::PrivateKey;
+use russh::{MethodKind, MethodSet, Preferred};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auditor::Auditor;
+use crate::config::Config;
+use crate::layout::StateDir;
+use files::FilesContext;
+use penalty::{BanPolicy, Penalties};
+
+pub use penalty::Banned;
+
+/// How long a client has to log in before it is disconnected.
+const LOGIN_GRACE: Duration = Duration::from_secs(60);
+/// Pause before every refused login: the same for every reason, so that timing tells
+/// nothing, and long enough to slow guessing.
+const REJECTION_DELAY: Duration = Duration::from_millis(400);
+/// How long shutdown waits for sessions to end after telling them to.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A logged-in user, as the file handlers need it.
+pub struct Account {
+    pub user: String,
+    pub ip: IpAddr,
+    pub grants: vfs::Grants,
+    /// Upload limits per granted tenant.
+    pub limits: HashMap<String, upload::Limits>,
+}
+
+/// Open sessions per source address and per user.
+#[derive(Default)]
+struct Sessions {
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+    per_user: Mutex<HashMap<String, u32>>,
+}
+
+fn take_slot<K: std::hash::Hash + Eq + Clone>(
+    map: &Mutex<HashMap<K, u32>>,
+    key: &K,
+    max: u32,
+) -> bool {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    let count = map.entry(key.clone()).or_default();
+    if *count >= max {
+        return false;
+    }
+    *count += 1;
+    true
+}
+
+fn free_slot<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, u32>>, key: &K) {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(count) = map.get_mut(key) {
+        *count -= 1;
+        if *count == 0 {
+            map.remove(key);
+        }
+    }
+}
+
+/// Holds one of a user's session slots until dropped.
+pub struct UserSlot {
+    shared: Arc<Shared>,
+    user: String,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        free_slot(&self.shared.sessions.per_user, &self.user);
+    }
+}
+
+struct IpSlot {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        free_slot(&self.shared.sessions.per_ip, &self.ip);
+    }
+}
+
+/// What every connection of the server shares.
+pub struct Shared {
+    config: watch::Receiver<Arc<Config>>,
+    penalties: Penalties,
+    sessions: Sessions,
+    files: Arc<FilesContext>,
+    auditor: Auditor,
+    /// An Argon2id hash of nothing in particular, verified when there is no real hash.
+    stand_in_hash: String,
+}
+
+impl Shared {
+    fn ban_policy(&self) -> BanPolicy {
+        let sftp = &self.config.borrow().sftp;
+        BanPolicy {
+            after: sftp.ban_after_failures,
+            window: sftp.ban_window,
+            ban: sftp.ban_for,
+        }
+    }
+
+    /// One of `user`'s session slots, unless the user already has the most allowed.
+    fn user_slot(self: &Arc<Self>, user: &str) -> Option<UserSlot> {
+        let max = self.config.borrow().sftp.max_sessions_per_user;
+        let user = user.to_owned();
+        take_slot(&self.sessions.per_user, &user, max).then(|| UserSlot {
+            shared: self.clone(),
+            user,
+        })
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SftpError {
+    #[error(transparent)]
+    HostKey(#[from] hostkey::HostKeyError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+}
+
+/// A bound, ready server; [`Server::run`] serves until cancelled.
+pub struct Server {
+    listener: TcpListener,
+    ssh: Arc<russh::server::Config>,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Loads (or makes) the host key and binds the configured address.
+    pub async fn bind(
+        config: watch::Receiver<Arc<Config>>,
+        state: StateDir,
+        auditor: Auditor,
+    ) -> Result<Self, SftpError> {
+        let sftp = config.borrow().sftp.clone();
+        let (key, created) = hostkey::load_or_create(&sftp.host_key)?;
+        tracing::info!(
+            path = %sftp.host_key.display(),
+            fingerprint = hostkey::fingerprint(&key),
+            created,
+            "sftp host key"
+        );
+        let listener =
+            TcpListener::bind(sftp.listen)
+                .await
+                .map_err(|source| SftpError::Listen {
+                    addr: sftp.listen,
+                    source,
+                })?;
+        let ssh = Arc::new(ssh_config(key, sftp.idle_timeout));
+        let shared = Arc::new(Shared {
+            config,
+            penalties: Penalties::default(),
+            sessions: Sessions::default(),
+            files: Arc::new(FilesContext {
+                state,
+                quotas: Arc::default(),
+                auditor: auditor.clone(),
+            }),
+            auditor,
+            stand_in_hash: crate::secrets::hash_password("dropgate stand-in")?,
+        });
+        Ok(Self {
+            listener,
+            ssh,
+            shared,
+        })
+    }
+
+    /// The address actually bound (useful when the configuration asked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Accepts connections until `shutdown`, then disconnects every session and waits (a
+    /// bounded time) for them to end.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let tracker = TaskTracker::new();
+        loop {
+            let (stream, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Usually out of file descriptors: back off instead of spinning.
+                        tracing::error!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+            };
+            let Some(slot) = self.admit(peer) else {
+                continue;
+            };
+            let (ssh, shared, shutdown) = (self.ssh.clone(), self.shared.clone(), shutdown.clone());
+            tracker.spawn(async move {
+                connection(stream, peer, ssh, shared, shutdown).await;
+                drop(slot);
+            });
+        }
+        tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some sftp sessions did not end in time");
+        }
+    }
+
+    /// Whether a new connection from `peer` may proceed.
+    fn admit(&self, peer: SocketAddr) -> Option<IpSlot> {
+        let ip = peer.ip();
+        if self
+            .shared
+            .penalties
+            .is_banned(ip, None, std::time::Instant::now())
+        {
+            tracing::debug!(%ip, "connection from a banned address dropped");
+            return None;
+        }
+        let max = self.shared.config.borrow().sftp.max_sessions_per_ip;
+        if !take_slot(&self.shared.sessions.per_ip, &ip, max) {
+            tracing::warn!(%ip, max, "connection refused: too many sessions from this address");
+            return None;
+        }
+        Some(IpSlot {
+            shared: self.shared.clone(),
+            ip,
+        })
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    ssh: Arc<russh::server::Config>,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
+    let (logged_in_tx, logged_in_rx) = oneshot::channel();
+    let handler = session::Connection::new(shared, peer, logged_in_tx);
+    let running = match russh::server::run_stream(ssh, stream, handler).await {
+        Ok(running) => running,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "ssh handshake failed");
+            return;
+        }
+    };
+    let handle = running.handle();
+    let login_timer = {
+        let handle = handle.clone();
+        async move {
+            // A dropped sender (the session ended) also ends the wait.
+            if tokio::time::timeout(LOGIN_GRACE, logged_in_rx)
+                .await
+                .is_err()
+            {
+                tracing::info!(%peer, "disconnected: no login within {} s", LOGIN_GRACE.as_secs());
+                let _ = handle
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "login took too long".into(),
+                        "en".into(),
+                    )
+                    .await;
+            }
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(running);
+    tokio::select! {
+        result = &mut running => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "ssh session ended with an error");
+            }
+            return;
+        }
+        _ = login_timer => unreachable!("the login timer never finishes"),
+        _ = shutdown.cancelled() => {}
+    }
+    let _ = handle
+        .disconnect(
+            russh::Disconnect::ByApplication,
+            "server shutting down".into(),
+            "en".into(),
+        )
+        .await;
+    let _ = running.await;
+}
+
+fn ssh_config(key: PrivateKey, idle_timeout: Duration) -> russh::server::Config {
+    let preferred = Preferred {
+        compression: std::borrow::Cow::Borrowed(&[russh::compression::NONE]),
+        ..Default::default()
+    };
+    russh::server::Config {
+        server_id: russh::SshId::Standard(
+            format!("SSH-2.0-dropgate_{}", env!("CARGO_PKG_VERSION")).into(),
+        ),
+        methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..]),
+        auth_rejection_time: REJECTION_DELAY,
+        // OpenSSH clients probe with "none" first; that is no failure and needs no delay.
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![key],
+        inactivity_timeout: Some(idle_timeout),
+        keepalive_interval: Some(Duration::from_secs(60)),
+        // Measured (NOTES-crates): Nagle costs a third of upload speed, and a small channel
+        // queue can deadlock downloads.
+        nodelay: true,
+        channel_buffer_size: 1024,
+        preferred,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,394 @@
+//! One SSH connection: authentication, then the `sftp` subsystem and nothing else.
+//!
+//! Every login method first checks bans and the user's address allow-list; an unknown user
+//! is refused the same way, and in the same time, as a known one with the wrong secret.
+//! Shells, commands, terminals, environment, agent and port forwarding are all refused.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use argon2::{Argon2, PasswordVerifier};
+use russh::keys::PublicKey;
+use russh::keys::ssh_key::HashAlg;
+use russh::server::{Auth, ChannelOpenHandle, Msg, Session as SshSession};
+use russh::{Channel, ChannelId, MethodKind, MethodSet};
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use super::files::{Files, MAX_PACKET};
+use super::vfs::Grants;
+use super::{Account, Shared, UserSlot};
+use crate::config::User;
+
+/// The SSH side of one client connection.
+pub struct Connection {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    /// The user whose key was accepted, when a password must follow.
+    key_passed: Option<(String, String)>,
+    /// The user whose password was accepted, when a key must follow.
+    password_passed: Option<String>,
+    account: Option<Arc<Account>>,
+    _user_slot: Option<UserSlot>,
+    channels: HashMap<ChannelId, Channel<Msg>>,
+    /// A rejected attempt not yet counted as a failure (see `Drop`).
+    uncounted_rejection: Option<String>,
+    /// Told when login succeeds, so that the login timer stops.
+    logged_in: Option<oneshot::Sender<()>>,
+}
+
+/// Why a login attempt was refused before any secret was looked at.
+enum Refusal {
+    Banned,
+    UnknownUser,
+    AddressNotAllowed,
+}
+
+impl Connection {
+    pub fn new(shared: Arc<Shared>, peer: SocketAddr, logged_in: oneshot::Sender<()>) -> Self {
+        Self {
+            shared,
+            peer,
+            key_passed: None,
+            password_passed: None,
+            account: None,
+            _user_slot: None,
+            channels: HashMap::new(),
+            uncounted_rejection: None,
+            logged_in: Some(logged_in),
+        }
+    }
+
+    /// The configured user, if this attempt may proceed to checking a secret.
+    fn gate(&self, name: &str) -> Result<User, Refusal> {
+        let config = self.shared.config.borrow().clone();
+        let user = config.users.iter().find(|u| u.name == name);
+        let known = user.map(|u| u.name.as_str());
+        if self
+            .shared
+            .penalties
+            .is_banned(self.peer.ip(), known, Instant::now())
+        {
+            return Err(Refusal::Banned);
+        }
+        let user = user.ok_or(Refusal::UnknownUser)?;
+        if !user.allow_from.is_empty()
+            && !user
+                .allow_from
+                .iter()
+                .any(|net| net.contains(&self.peer.ip()))
+        {
+            return Err(Refusal::AddressNotAllowed);
+        }
+        Ok(user.clone())
+    }
+
+    fn both_methods() -> Auth {
+        Auth::Reject {
+            // Without naming them, russh stops offering "password" after one failure.
+            proceed_with_methods: Some(MethodSet::from(
+                &[MethodKind::PublicKey, MethodKind::Password][..],
+            )),
+            partial_success: false,
+        }
+    }
+
+    fn partial(next: MethodKind) -> Auth {
+        Auth::Reject {
+            proceed_with_methods: Some(MethodSet::from(&[next][..])),
+            partial_success: true,
+        }
+    }
+
+    /// Counts and reports a failed attempt.
+    fn fail(&mut self, user: &str, known: bool, method: &str, reason: &str) -> Auth {
+        self.uncounted_rejection = None;
+        let policy = self.shared.ban_policy();
+        let banned = self.shared.penalties.fail(
+            self.peer.ip(),
+            known.then_some(user),
+            Instant::now(),
+            policy,
+        );
+        tracing::warn!(user, ip = %self.peer.ip(), method, reason, "login failed");
+        let detail =
+            json!({ "ip": self.peer.ip().to_string(), "method": method, "reason": reason });
+        self.shared.auditor.record(
+            format!("sftp:{user}"),
+            "sftp.login-failed",
+            None,
+            None,
+            Some(detail),
+        );
+        if banned.ip || banned.user {
+            tracing::warn!(user, ip = %self.peer.ip(), address_banned = banned.ip, user_banned = banned.user, "too many failed logins: banned");
+        }
+        Self::both_methods()
+    }
+
+    fn refuse(&mut self, user: &str, method: &str, refusal: Refusal) -> Auth {
+        match refusal {
+            Refusal::Banned => {
+                tracing::warn!(user, ip = %self.peer.ip(), method, "login refused: banned after failed logins");
+                Self::both_methods()
+            }
+            Refusal::UnknownUser => self.fail(user, false, method, "unknown user"),
+            Refusal::AddressNotAllowed => self.fail(user, true, method, "address not allowed"),
+        }
+    }
+
+    /// The last step of a successful login.
+    fn accept(&mut self, user: &User, method: &str, key: Option<&str>) -> Auth {
+        let Some(slot) = self.shared.user_slot(&user.name) else {
+            tracing::warn!(user = user.name, ip = %self.peer.ip(), "login refused: too many sessions for this user");
+            return Auth::reject();
+        };
+        let config = self.shared.config.borrow().clone();
+        let limits = user
+            .grants
+            .iter()
+            .filter_map(|g| config.tenant(&g.tenant))
+            .map(|t| {
+                let limits = super::upload::Limits {
+                    max_file_bytes: t.max_file_bytes,
+                    quota_bytes: t.quota_bytes,
+                };
+                (t.id.clone(), limits)
+            })
+            .collect();
+        self.account = Some(Arc::new(Account {
+            user: user.name.clone(),
+            ip: self.peer.ip(),
+            grants: Grants::from_config(&user.grants),
+            limits,
+        }));
+        self._user_slot = Some(slot);
+        self.uncounted_rejection = None;
+        if let Some(tx) = self.logged_in.take() {
+            let _ = tx.send(());
+        }
+        tracing::info!(user = user.name, ip = %self.peer.ip(), method, key, "login");
+        let detail = json!({ "ip": self.peer.ip().to_string(), "method": method, "key": key });
+        self.shared.auditor.record(
+            format!("sftp:{}", user.name),
+            "sftp.login",
+            None,
+            None,
+            Some(detail),
+        );
+        Auth::Accept
+    }
+
+    fn key_of<'a>(user: &'a User, key: &PublicKey) -> Option<&'a PublicKey> {
+        user.public_keys
+            .iter()
+            .find(|k| k.key_data() == key.key_data())
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // A client whose keys were all refused goes away without a password attempt: that
+        // connection counts as one failure, so that scanning keys is penalised too.
+        if self.account.is_none() {
+            if let Some(user) = self.uncounted_rejection.take() {
+                let known = self
+                    .shared
+                    .config
+                    .borrow()
+                    .users
+                    .iter()
+                    .any(|u| u.name == user);
+                self.fail(&user, known, "publickey", "no accepted key");
+            }
+        }
+    }
+}
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(
+        &mut self,
+        user: &str,
+        offer: russh::server::PublicKeyOffer<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let accepted = self
+            .gate(user)
+            .is_ok_and(|u| Self::key_of(&u, offer.public_key).is_some());
+        if accepted {
+            Ok(Auth::Accept)
+        } else {
+            self.uncounted_rejection = Some(user.to_owned());
+            Ok(Self::both_methods())
+        }
+    }
+
+    async fn auth_publickey(
+        &mut self,
+        user: &str,
+        key: russh::server::VerifiedPublicKey<'_>,
+    ) -> Result<Auth, Self::Error> {
+        let account = match self.gate(user) {
+            Ok(account) => account,
+            Err(refusal) => return Ok(self.refuse(user, "publickey", refusal)),
+        };
+        let Some(known_key) = Self::key_of(&account, key.public_key) else {
+            self.uncounted_rejection = Some(user.to_owned());
+            return Ok(Self::both_methods());
+        };
+        let fingerprint = known_key.fingerprint(HashAlg::Sha256).to_string();
+        if account.require_key_and_password && self.password_passed.as_deref() != Some(user) {
+            self.key_passed = Some((user.to_owned(), fingerprint));
+            return Ok(Self::partial(MethodKind::Password));
+        }
+        Ok(self.accept(&account, "publickey", Some(&fingerprint)))
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let gate = self.gate(user);
+        // Verify against a stand-in hash when there is no real one, so that a refusal takes
+        // as long for an unknown user as for a wrong password.
+        let hash = match &gate {
+            Ok(u) => u
+                .password_hash
+                .clone()
+                .unwrap_or_else(|| self.shared.stand_in_hash.clone()),
+            Err(_) => self.shared.stand_in_hash.clone(),
+        };
+        let password = password.to_owned();
+        let verified = tokio::task::spawn_blocking(move || {
+            argon2::PasswordHash::new(&hash).is_ok_and(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+        })
+        .await
+        .unwrap_or(false);
+        let account = match gate {
+            Ok(account) => account,
+            Err(refusal) => return Ok(self.refuse(user, "password", refusal)),
+        };
+        if !verified || account.password_hash.is_none() {
+            return Ok(self.fail(user, true, "password", "wrong password"));
+        }
+        if account.require_key_and_password {
+            match &self.key_passed {
+                Some((key_user, fingerprint)) if key_user == user => {
+                    let fingerprint = fingerprint.clone();
+                    return Ok(self.accept(&account, "publickey+password", Some(&fingerprint)));
+                }
+                _ => {
+                    self.password_passed = Some(user.to_owned());
+                    return Ok(Self::partial(MethodKind::PublicKey));
+                }
+            }
+        }
+        Ok(self.accept(&account, "password", None))
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: ChannelOpenHandle,
+        _session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        if self.account.is_some() {
+            self.channels.insert(channel.id(), channel);
+            reply.accept().await;
+        }
+        Ok(())
+    }
+
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        let (Some(account), true) = (self.account.clone(), name == "sftp") else {
+            tracing::warn!(ip = %self.peer.ip(), subsystem = name, "subsystem refused");
+            return session.channel_failure(channel);
+        };
+        let Some(ch) = self.channels.remove(&channel) else {
+            return session.channel_failure(channel);
+        };
+        session.channel_success(channel)?;
+        let files = Files::new(self.shared.files.clone(), account);
+        let config = russh_sftp::server::Config {
+            max_client_packet_len: MAX_PACKET,
+        };
+        russh_sftp::server::run_with_config(ch.into_stream(), files, config).await;
+        Ok(())
+    }
+
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        self.refuse_request(channel, "exec", session)
+    }
+
+    async fn shell_request(
+        &mut self,
+        channel: ChannelId,
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        self.refuse_request(channel, "shell", session)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _c: u32,
+        _r: u32,
+        _pw: u32,
+        _ph: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        self.refuse_request(channel, "pty", session)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _name: &str,
+        _value: &str,
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single: bool,
+        _proto: &str,
+        _cookie: &str,
+        _screen: u32,
+        session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        self.refuse_request(channel, "x11", session)
+    }
+}
+
+impl Connection {
+    fn refuse_request(
+        &self,
+        channel: ChannelId,
+        what: &str,
+        session: &mut SshSession,
+    ) -> Result<(), russh::Error> {
+        let user = self.account.as_ref().map(|a| a.user.as_str()).unwrap_or("");
+        tracing::warn!(user, ip = %self.peer.ip(), request = what, "refused: only the sftp subsystem is served");
+        session.channel_failure(channel)
+    }
+}
