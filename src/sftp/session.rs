@@ -33,8 +33,8 @@ pub struct Connection {
     account: Option<Arc<Account>>,
     _user_slot: Option<UserSlot>,
     channels: HashMap<ChannelId, Channel<Msg>>,
-    /// A rejected attempt not yet counted as a failure (see `Drop`).
-    uncounted_rejection: Option<String>,
+    /// A rejected attempt not yet counted as a failure, with its reason (see `Drop`).
+    uncounted_rejection: Option<(String, &'static str)>,
     /// Told when login succeeds, so that the login timer stops.
     logged_in: Option<oneshot::Sender<()>>,
 }
@@ -44,6 +44,16 @@ enum Refusal {
     Banned,
     UnknownUser,
     AddressNotAllowed,
+}
+
+impl Refusal {
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Banned => "banned",
+            Self::UnknownUser => "unknown user",
+            Self::AddressNotAllowed => "address not allowed",
+        }
+    }
 }
 
 impl Connection {
@@ -134,8 +144,8 @@ impl Connection {
                 tracing::warn!(user, ip = %self.peer.ip(), method, "login refused: banned after failed logins");
                 Self::both_methods()
             }
-            Refusal::UnknownUser => self.fail(user, false, method, "unknown user"),
-            Refusal::AddressNotAllowed => self.fail(user, true, method, "address not allowed"),
+            Refusal::UnknownUser => self.fail(user, false, method, refusal.reason()),
+            Refusal::AddressNotAllowed => self.fail(user, true, method, refusal.reason()),
         }
     }
 
@@ -193,7 +203,7 @@ impl Drop for Connection {
         // A client whose keys were all refused goes away without a password attempt: that
         // connection counts as one failure, so that scanning keys is penalised too.
         if self.account.is_none() {
-            if let Some(user) = self.uncounted_rejection.take() {
+            if let Some((user, reason)) = self.uncounted_rejection.take() {
                 let known = self
                     .shared
                     .config
@@ -201,7 +211,7 @@ impl Drop for Connection {
                     .users
                     .iter()
                     .any(|u| u.name == user);
-                self.fail(&user, known, "publickey", "no accepted key");
+                self.fail(&user, known, "publickey", reason);
             }
         }
     }
@@ -215,15 +225,14 @@ impl russh::server::Handler for Connection {
         user: &str,
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
-        let accepted = self
-            .gate(user)
-            .is_ok_and(|u| Self::key_of(&u, offer.public_key).is_some());
-        if accepted {
-            Ok(Auth::Accept)
-        } else {
-            self.uncounted_rejection = Some(user.to_owned());
-            Ok(Self::both_methods())
-        }
+        let reason = match self.gate(user) {
+            Ok(u) if Self::key_of(&u, offer.public_key).is_some() => return Ok(Auth::Accept),
+            Ok(_) => "no accepted key",
+            Err(Refusal::Banned) => return Ok(Self::both_methods()),
+            Err(refusal) => refusal.reason(),
+        };
+        self.uncounted_rejection = Some((user.to_owned(), reason));
+        Ok(Self::both_methods())
     }
 
     async fn auth_publickey(
@@ -236,7 +245,7 @@ impl russh::server::Handler for Connection {
             Err(refusal) => return Ok(self.refuse(user, "publickey", refusal)),
         };
         let Some(known_key) = Self::key_of(&account, key.public_key) else {
-            self.uncounted_rejection = Some(user.to_owned());
+            self.uncounted_rejection = Some((user.to_owned(), "no accepted key"));
             return Ok(Self::both_methods());
         };
         let fingerprint = known_key.fingerprint(HashAlg::Sha256).to_string();

@@ -5,5 +5,6 @@ mod cli;
 mod config;
 mod daemon;
 mod intake;
+mod sftp;
 mod systemd;
 mod util;

@@ -302,3 +302,166 @@ pub fn drop_file(dir: &Path, name: &str, content: &[u8]) {
     f.sync_all().unwrap();
     std::fs::rename(tmp, dir.join(name)).unwrap();
 }
+
+/// The sample users' private keys, copied with the permissions ssh insists on.
+pub fn key(env: &Env, name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dest = env.dir.path().join(format!("{name}.key"));
+    if !dest.exists() {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples/keys")
+            .join(name);
+        std::fs::copy(source, &dest).unwrap();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    dest
+}
+
+/// The public half of a sample key, for inline configuration.
+pub fn public_key(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("samples/keys/{name}.pub"));
+    std::fs::read_to_string(path).unwrap().trim().to_owned()
+}
+
+impl Daemon {
+    /// The address the SFTP server listens on, from its log.
+    pub fn sftp_addr(&self) -> std::net::SocketAddr {
+        self.wait_for_log("sftp listening");
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains("sftp listening")).unwrap();
+        line.split("addr=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+/// The result of running a real client.
+pub struct ClientRun {
+    pub ok: bool,
+    pub output: String,
+}
+
+fn run_client(mut cmd: Command, stdin: Option<&str>) -> ClientRun {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("client installed by .ci/run");
+    let input = stdin.unwrap_or("").to_owned();
+    let mut pipe = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(input.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    ClientRun {
+        ok: out.status.success(),
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// OpenSSH options for a test server: no host key checks, no agent, no config files.
+fn ssh_options(cmd: &mut Command, key: Option<&Path>) {
+    cmd.args([
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ConnectTimeout=10",
+    ]);
+    match key {
+        Some(key) => {
+            cmd.args(["-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none", "-i"])
+                .arg(key);
+        }
+        None => {
+            cmd.args(["-o", "PubkeyAuthentication=no"]);
+        }
+    }
+    cmd.env_remove("SSH_AUTH_SOCK");
+}
+
+/// `sftp -b` (batch mode: key login only; stops at the first failing command unless it
+/// starts with `-`).
+pub fn sftp_batch(addr: std::net::SocketAddr, user: &str, key: &Path, commands: &str) -> ClientRun {
+    let mut cmd = Command::new("sftp");
+    ssh_options(&mut cmd, Some(key));
+    cmd.args(["-b", "-", "-P", &addr.port().to_string()])
+        .arg(format!("{user}@{}", addr.ip()));
+    run_client(cmd, Some(commands))
+}
+
+/// Interactive-mode `sftp` fed on stdin, with a password given through SSH_ASKPASS (and a
+/// key if `key` is set). Command failures do not change the exit status in this mode.
+pub fn sftp_with_password(
+    env: &Env,
+    addr: std::net::SocketAddr,
+    user: &str,
+    key: Option<&Path>,
+    password: &str,
+    commands: &str,
+) -> ClientRun {
+    use std::os::unix::fs::PermissionsExt;
+    let askpass = env.dir.path().join(format!("askpass-{}", rand_suffix()));
+    std::fs::write(&askpass, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let mut cmd = Command::new("sftp");
+    ssh_options(&mut cmd, key);
+    cmd.args([
+        "-o",
+        "NumberOfPasswordPrompts=1",
+        "-P",
+        &addr.port().to_string(),
+    ])
+    .arg(format!("{user}@{}", addr.ip()))
+    .env("SSH_ASKPASS", &askpass)
+    .env("SSH_ASKPASS_REQUIRE", "force")
+    .env("DISPLAY", ":0");
+    run_client(cmd, Some(commands))
+}
+
+/// `ssh` with a command or options (for what must be refused).
+pub fn ssh(addr: std::net::SocketAddr, user: &str, key: &Path, args: &[&str]) -> ClientRun {
+    let mut cmd = Command::new("ssh");
+    ssh_options(&mut cmd, Some(key));
+    cmd.args(["-o", "BatchMode=yes", "-p", &addr.port().to_string()])
+        .arg(format!("{user}@{}", addr.ip()))
+        .args(args);
+    run_client(cmd, None)
+}
+
+/// curl's SFTP (libssh2), with a password.
+pub fn curl(
+    addr: std::net::SocketAddr,
+    user: &str,
+    password: &str,
+    path: &str,
+    args: &[&str],
+) -> ClientRun {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "--silent",
+        "--show-error",
+        "--insecure",
+        "--max-time",
+        "30",
+        "--user",
+    ])
+    .arg(format!("{user}:{password}"))
+    .args(args)
+    .arg(format!("sftp://{}:{}{path}", addr.ip(), addr.port()));
+    run_client(cmd, None)
+}

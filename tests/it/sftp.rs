@@ -1,0 +1,788 @@
+//! The SFTP server, as real clients use it: OpenSSH's `sftp` and `ssh`, and curl (libssh2).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use crate::util::{
+    self, ClientRun, Daemon, Env, TENANTS, curl, key, public_key, sftp_batch, sftp_with_password,
+    ssh, wait_until,
+};
+
+const ALICE_PASSWORD: &str = "alice-password";
+const BOTH_PASSWORD: &str = "both-password";
+
+fn hash(password: &str) -> String {
+    dropgate::secrets::hash_password(password).unwrap()
+}
+
+/// Users: `vendor` delivers for alpha and beta (key), `alice` for alpha (key or password),
+/// `town` collects for town (key), `both` delivers for beta (key and password), `fenced`
+/// delivers for alpha but only from 10.0.0.0/8.
+fn users() -> &'static str {
+    static USERS: OnceLock<String> = OnceLock::new();
+    USERS.get_or_init(|| {
+        let user = |name: &str, key: &str, extra: &str, grants: &[(&str, &str)]| {
+            let mut s = format!(
+                "[[user]]\nname = \"{name}\"\npublic_keys = [\"{}\"]\n{extra}",
+                public_key(key)
+            );
+            for (tenant, roles) in grants {
+                s += &format!("[[user.grant]]\ntenant = \"{tenant}\"\nroles = {roles}\n");
+            }
+            s
+        };
+        [
+            user(
+                "vendor",
+                "romvendor",
+                "",
+                &[("alpha", "[\"deliver\"]"), ("beta", "[\"deliver\"]")],
+            ),
+            user(
+                "alice",
+                "linde",
+                &format!("password_hash = \"{}\"\n", hash(ALICE_PASSWORD)),
+                &[("alpha", "[\"deliver\"]")],
+            ),
+            user("town", "gemeente-utrecht", "", &[("town", "[\"collect\"]")]),
+            user(
+                "both",
+                "gemeente-amersfoort",
+                &format!(
+                    "password_hash = \"{}\"\nrequire_key_and_password = true\n",
+                    hash(BOTH_PASSWORD)
+                ),
+                &[("beta", "[\"deliver\"]")],
+            ),
+            user(
+                "fenced",
+                "romvendor",
+                "allow_from = [\"10.0.0.0/8\"]\n",
+                &[("alpha", "[\"deliver\"]")],
+            ),
+        ]
+        .concat()
+    })
+}
+
+/// An installation with the test users; `sftp_settings` go into `[sftp]`, `limits` into
+/// `[limits]`.
+fn env_with(sftp_settings: &str, limits: &str) -> Env {
+    Env::new(&format!(
+        "{sftp_settings}\n[limits]\n{limits}\n{TENANTS}\n{}",
+        users()
+    ))
+}
+
+struct Server {
+    env: Env,
+    daemon: Daemon,
+    addr: std::net::SocketAddr,
+}
+
+fn start_with(sftp_settings: &str, limits: &str) -> Server {
+    let env = env_with(sftp_settings, limits);
+    let daemon = env.start();
+    let addr = daemon.sftp_addr();
+    Server { env, daemon, addr }
+}
+
+fn start() -> Server {
+    start_with("", "")
+}
+
+impl Server {
+    fn batch(&self, user: &str, key_name: &str, commands: &str) -> ClientRun {
+        sftp_batch(self.addr, user, &key(&self.env, key_name), commands)
+    }
+
+    fn vendor(&self, commands: &str) -> ClientRun {
+        self.batch("vendor", "romvendor", commands)
+    }
+
+    fn local(&self, name: &str, content: &[u8]) -> PathBuf {
+        let path = self.env.dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    fn folder(&self, tenant: &str, folder: &str) -> PathBuf {
+        self.env.var().join("tenants").join(tenant).join(folder)
+    }
+
+    fn names(&self, tenant: &str, folder: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.folder(tenant, folder))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn staging_is_empty(&self) -> bool {
+        std::fs::read_dir(self.env.var().join("staging"))
+            .unwrap()
+            .next()
+            .is_none()
+    }
+}
+
+/// Every audit action in the ledger (read after the daemon stopped, so all are written).
+fn audit_actions(env: &Env) -> BTreeSet<String> {
+    let conn = env.ledger();
+    let mut stmt = conn.prepare("SELECT DISTINCT action FROM audit").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn assert_ok(run: &ClientRun) {
+    assert!(run.ok, "client failed:\n{}", run.output);
+}
+
+fn assert_refused(run: &ClientRun, what: &str) {
+    assert!(!run.ok, "{what} was allowed:\n{}", run.output);
+}
+
+#[test]
+fn a_deliverer_uploads_and_reads_receipts_but_cannot_read_uploads() {
+    let s = start();
+    let data = s.local("a.csv", b"a;b\n1;2\n");
+    std::fs::write(
+        s.folder("alpha", "receipts").join("a.csv.result.txt"),
+        "all fine",
+    )
+    .unwrap();
+    let run = s.vendor(&format!(
+        "ls /\ncd /alpha/upload\nput {}\nls -l\n-get a.csv got.csv\nget /alpha/receipts/a.csv.result.txt {}\n\
+         -put {} /alpha/receipts/x\n-rm /alpha/receipts/a.csv.result.txt\n-cd /town\n-ls /alpha/outbox\n",
+        data.display(),
+        s.env.dir.path().join("receipt.txt").display(),
+        data.display(),
+    ));
+    assert_ok(&run);
+    assert!(
+        run.output.contains("alpha")
+            && run.output.contains("beta")
+            && !run.output.contains("town/"),
+        "{}",
+        run.output
+    );
+    assert_eq!(s.names("alpha", "upload"), ["a.csv"]);
+    assert!(!Path::new("got.csv").exists());
+    assert!(run.output.contains("Permission denied"), "{}", run.output);
+    assert_eq!(
+        std::fs::read_to_string(s.env.dir.path().join("receipt.txt")).unwrap(),
+        "all fine"
+    );
+    assert_eq!(s.names("alpha", "receipts"), ["a.csv.result.txt"]);
+    wait_until("intake of the upload", || {
+        s.env.count("alpha", "received") == 1
+    });
+    assert!(s.staging_is_empty());
+    let log = s.daemon.stop();
+    assert!(log.contains("upload complete user=vendor"), "{log}");
+    assert!(
+        log.contains("sftp host key") && log.contains("SHA256:"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_collector_reads_deletes_and_requests_a_full_bundle() {
+    let s = start();
+    std::fs::write(s.folder("town", "outbox").join("bundle-1.zip"), "zip bytes").unwrap();
+    std::fs::write(
+        s.folder("town", "outbox").join("bundle-2.zip"),
+        "more bytes",
+    )
+    .unwrap();
+    let empty = s.local("empty", b"");
+    let full = s.local("full", b"not empty");
+    let got = s.env.dir.path().join("got.zip");
+    let run = s.batch(
+        "town",
+        "gemeente-utrecht",
+        &format!(
+            "cd /town/outbox\nls\nget bundle-1.zip {}\nrm bundle-2.zip\nput {} REQUEST-FULL\n\
+             -put {} REQUEST-FULL\n-put {} other.zip\n-ls /town/upload\n-ls /town/receipts\n",
+            got.display(),
+            empty.display(),
+            full.display(),
+            full.display()
+        ),
+    );
+    assert_ok(&run);
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), "zip bytes");
+    assert_eq!(s.names("town", "outbox"), ["REQUEST-FULL", "bundle-1.zip"]);
+    assert_eq!(
+        std::fs::metadata(s.folder("town", "outbox").join("REQUEST-FULL"))
+            .unwrap()
+            .len(),
+        0
+    );
+    assert!(
+        run.output.contains("REQUEST-FULL must be empty")
+            || run.output.contains("Permission denied"),
+        "{}",
+        run.output
+    );
+    let log = s.daemon.stop();
+    assert!(
+        log.contains("download user=town") && log.contains("complete=true"),
+        "{log}"
+    );
+    assert!(log.contains("removed user=town"), "{log}");
+    let actions = audit_actions(&s.env);
+    for action in [
+        "sftp.login",
+        "sftp.download",
+        "sftp.delete",
+        "sftp.request-full",
+    ] {
+        assert!(actions.contains(action), "{action} not in {actions:?}");
+    }
+}
+
+#[test]
+fn users_of_different_tenants_see_nothing_of_each_other() {
+    let s = start();
+    std::fs::write(s.folder("town", "outbox").join("secret.zip"), "town only").unwrap();
+    std::fs::write(
+        s.folder("alpha", "receipts").join("alpha.txt"),
+        "alpha only",
+    )
+    .unwrap();
+    let alice = s.batch(
+        "alice",
+        "linde",
+        "pwd\nls /\n-ls /town\n-get /town/outbox/secret.zip x\n",
+    );
+    assert_ok(&alice);
+    assert!(
+        alice.output.contains("Remote working directory: /alpha"),
+        "{}",
+        alice.output
+    );
+    assert!(
+        alice.output.contains("sftp> ls /\n/alpha  \n"),
+        "{}",
+        alice.output
+    );
+    assert!(!alice.output.contains("town only"), "{}", alice.output);
+    assert!(!s.env.dir.path().join("x").exists() && !std::path::Path::new("x").exists());
+    let town = s.batch(
+        "town",
+        "gemeente-utrecht",
+        "ls /\n-ls /alpha\n-get /alpha/receipts/alpha.txt x\n",
+    );
+    assert_ok(&town);
+    assert!(
+        town.output.contains("sftp> ls /\n/town  \n"),
+        "{}",
+        town.output
+    );
+    assert!(!town.output.contains("alpha only"), "{}", town.output);
+    assert!(
+        town.output.contains("Can't ls: \"/alpha\" not found"),
+        "{}",
+        town.output
+    );
+    s.daemon.stop();
+}
+
+#[test]
+fn curl_over_libssh2_uploads_lists_and_downloads_with_a_password() {
+    let s = start();
+    let data = s.local("c.csv", b"curl upload");
+    std::fs::write(
+        s.folder("alpha", "receipts").join("r.txt"),
+        "receipt via curl",
+    )
+    .unwrap();
+    assert_ok(&curl(
+        s.addr,
+        "alice",
+        ALICE_PASSWORD,
+        "/alpha/upload/c.csv",
+        &["-T", data.to_str().unwrap()],
+    ));
+    let listing = curl(
+        s.addr,
+        "alice",
+        ALICE_PASSWORD,
+        "/alpha/upload/",
+        &["--list-only"],
+    );
+    assert_ok(&listing);
+    assert_eq!(listing.output.trim(), "c.csv");
+    let receipt = curl(
+        s.addr,
+        "alice",
+        ALICE_PASSWORD,
+        "/alpha/receipts/r.txt",
+        &[],
+    );
+    assert_ok(&receipt);
+    assert_eq!(receipt.output, "receipt via curl");
+    let wrong = curl(
+        s.addr,
+        "alice",
+        "not-the-password",
+        "/alpha/upload/",
+        &["--list-only"],
+    );
+    assert_refused(&wrong, "a wrong password");
+    assert!(
+        wrong.output.contains("(67) Authentication failure"),
+        "{}",
+        wrong.output
+    );
+    assert_eq!(s.names("alpha", "upload"), ["c.csv"]);
+    s.daemon.stop();
+}
+
+#[test]
+fn key_and_password_are_both_required_where_configured() {
+    let s = start();
+    let data = s.local("b.csv", b"both factors");
+    assert_refused(
+        &s.batch("both", "gemeente-amersfoort", "ls\n"),
+        "the key alone",
+    );
+    assert_refused(
+        &curl(
+            s.addr,
+            "both",
+            BOTH_PASSWORD,
+            "/beta/upload/",
+            &["--list-only"],
+        ),
+        "the password alone",
+    );
+    let run = sftp_with_password(
+        &s.env,
+        s.addr,
+        "both",
+        Some(&key(&s.env, "gemeente-amersfoort")),
+        BOTH_PASSWORD,
+        &format!("put {} /beta/upload/b.csv\n", data.display()),
+    );
+    assert_ok(&run);
+    assert_eq!(s.names("beta", "upload"), ["b.csv"]);
+    let log = s.daemon.stop();
+    assert!(log.contains("method=\"publickey+password\""), "{log}");
+}
+
+#[test]
+fn a_wrong_key_and_an_address_outside_the_allow_list_are_refused() {
+    let s = start();
+    assert_refused(&s.batch("vendor", "linde", "ls\n"), "another user's key");
+    assert_refused(
+        &s.batch("fenced", "romvendor", "ls\n"),
+        "a login from outside allow_from",
+    );
+    assert_refused(&s.batch("nobody", "romvendor", "ls\n"), "an unknown user");
+    let log = s.daemon.stop();
+    assert!(log.contains("reason=\"address not allowed\""), "{log}");
+    assert!(
+        log.contains("user=\"nobody\" ip=127.0.0.1 method=\"publickey\" reason=\"unknown user\""),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "user=\"vendor\" ip=127.0.0.1 method=\"publickey\" reason=\"no accepted key\""
+        ),
+        "{log}"
+    );
+    assert!(audit_actions(&s.env).contains("sftp.login-failed"));
+}
+
+#[test]
+fn failed_logins_ban_the_address_until_the_ban_expires() {
+    let s = start_with(
+        "ban_after_failures = 3\nban_window_secs = 600\nban_secs = 3",
+        "",
+    );
+    for _ in 0..3 {
+        assert_refused(
+            &curl(s.addr, "alice", "guess", "/alpha/upload/", &["--list-only"]),
+            "a guess",
+        );
+    }
+    let banned_at = Instant::now();
+    assert_refused(
+        &curl(
+            s.addr,
+            "alice",
+            ALICE_PASSWORD,
+            "/alpha/upload/",
+            &["--list-only"],
+        ),
+        "the right password while banned",
+    );
+    assert_refused(&s.vendor("ls\n"), "another user from a banned address");
+    s.daemon.wait_for_log("too many failed logins: banned");
+    wait_until("the ban to expire", || {
+        curl(
+            s.addr,
+            "alice",
+            ALICE_PASSWORD,
+            "/alpha/upload/",
+            &["--list-only"],
+        )
+        .ok
+    });
+    assert!(
+        banned_at.elapsed().as_secs_f64() > 2.0,
+        "the ban ended too soon"
+    );
+    s.daemon.stop();
+}
+
+#[test]
+fn an_unknown_user_fails_like_a_wrong_password_and_as_slowly() {
+    let s = start_with("ban_after_failures = 100", "");
+    let time = |user: &str| {
+        let started = Instant::now();
+        let run = curl(s.addr, user, "wrong", "/alpha/upload/", &["--list-only"]);
+        (started.elapsed().as_secs_f64(), run)
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..3 {
+        let (t, run) = time("alice");
+        known.push(t);
+        let (u, run2) = time("mallory");
+        unknown.push(u);
+        assert_refused(&run, "alice with a wrong password");
+        assert_refused(&run2, "an unknown user");
+        assert_eq!(run.output, run2.output, "the two refusals differ");
+    }
+    known.sort_by(f64::total_cmp);
+    unknown.sort_by(f64::total_cmp);
+    let (k, u) = (known[1], unknown[1]);
+    assert!(
+        k >= 0.4 && u >= 0.4,
+        "refusals should be delayed: {k:.3}s, {u:.3}s"
+    );
+    assert!((k - u).abs() < 0.25, "known {k:.3}s vs unknown {u:.3}s");
+    s.daemon.stop();
+}
+
+#[test]
+fn an_upload_cut_off_by_killing_the_client_leaves_nothing() {
+    let s = start();
+    let big = s.env.dir.path().join("big.bin");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(4 << 30).unwrap();
+    let mut cmd = std::process::Command::new("sftp");
+    cmd.args([
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-i",
+    ])
+    .arg(key(&s.env, "romvendor"))
+    .args([
+        "-b",
+        "-",
+        "-P",
+        &s.addr.port().to_string(),
+        "vendor@127.0.0.1",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut client = cmd.spawn().unwrap();
+    use std::io::Write;
+    client
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("put {} /alpha/upload/big.bin\n", big.display()).as_bytes())
+        .unwrap();
+    let staging = s.env.var().join("staging");
+    wait_until("the upload to start", || {
+        std::fs::read_dir(&staging)
+            .unwrap()
+            .flatten()
+            .any(|e| e.metadata().unwrap().len() > (1 << 20))
+    });
+    client.kill().unwrap();
+    client.wait().unwrap();
+    s.daemon.wait_for_log("upload cut off; discarded");
+    wait_until("the staging file to go", || s.staging_is_empty());
+    assert!(s.names("alpha", "upload").is_empty());
+    assert_eq!(s.env.status()["deliveries"]["total"], 0);
+    s.daemon.stop();
+    assert!(audit_actions(&s.env).contains("sftp.upload-aborted"));
+}
+
+#[test]
+fn a_filepart_upload_is_renamed_into_place_and_recorded_once() {
+    let s = start();
+    let data = s.local("w.csv", b"winscp style");
+    let run = s.vendor(&format!(
+        "cd /alpha/upload\nput {} w.csv.filepart\nrename w.csv.filepart w.csv\n-rename w.csv w2.csv\n-rm w.csv\n",
+        data.display()
+    ));
+    assert_ok(&run);
+    assert_eq!(s.names("alpha", "upload"), ["w.csv"]);
+    wait_until("intake", || s.env.count("alpha", "received") == 1);
+    let log = s.daemon.stop();
+    assert_eq!(log.matches("delivery recorded").count(), 1, "{log}");
+    assert!(audit_actions(&s.env).contains("sftp.rename"));
+}
+
+#[test]
+fn size_limit_and_quota_refuse_the_write_and_remove_the_partial_file() {
+    let s = start_with("", "max_file_bytes = 400000\nquota_bytes = 600000");
+    let too_big = s.local("big.csv", &vec![b'x'; 500_000]);
+    let fits = s.local("fits.csv", &vec![b'y'; 300_000]);
+    let fits2 = s.local("fits2.csv", &vec![b'z'; 350_000]);
+    let run = s.vendor(&format!(
+        "put {} /alpha/upload/big.csv\n",
+        too_big.display()
+    ));
+    assert_refused(&run, "a file over max_file_bytes");
+    assert_ok(&s.vendor(&format!("put {} /alpha/upload/fits.csv\n", fits.display())));
+    assert_refused(
+        &s.vendor(&format!(
+            "put {} /alpha/upload/fits2.csv\n",
+            fits2.display()
+        )),
+        "a file over the quota",
+    );
+    assert_ok(&s.vendor(&format!("put {} /beta/upload/fits2.csv\n", fits2.display())));
+    assert_eq!(s.names("alpha", "upload"), ["fits.csv"]);
+    wait_until("staging to empty", || s.staging_is_empty());
+    let log = s.daemon.stop();
+    assert!(
+        log.contains("file too large: the limit is 400000 bytes per file"),
+        "{log}"
+    );
+    assert!(
+        log.contains("quota exceeded: at most 600000 bytes may wait in upload/"),
+        "{log}"
+    );
+}
+
+#[test]
+fn escape_attempts_are_refused_and_nothing_is_written_outside() {
+    let s = start();
+    let f = s.local("payload.txt", b"payload");
+    let f = f.display();
+    let outside = s.env.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), "outside secret").unwrap();
+    // A local admin's symlinks must never be followed.
+    std::os::unix::fs::symlink(
+        outside.join("secret.txt"),
+        s.folder("alpha", "receipts").join("link.txt"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&outside, s.folder("alpha", "receipts").join("dirlink")).unwrap();
+    std::fs::write(s.folder("alpha", "upload").join("t.csv.filepart"), "temp").unwrap();
+    let o = outside.display();
+    let long = "x".repeat(300);
+    let attempts = [
+        format!("put {f} ../../../../tmp/dropgate-evil"),
+        format!("put {f} /../../tmp/dropgate-evil"),
+        format!("put {f} /tmp/dropgate-evil"),
+        format!("put {f} {o}/evil"),
+        format!("put {f} /alpha/../../{o}/evil"),
+        format!("put {f} /alpha/upload/../../beta/../../evil"),
+        format!("put {f} /alpha/%2e%2e/%2e%2e/evil"),
+        format!("put {f} /%2e%2e/%2e%2e{o}/evil"),
+        format!("put {f} /alpha/upload/..%2f..%2f/evil"),
+        format!("put {f} /town/outbox/evil"),
+        format!("put {f} /town/upload/evil"),
+        format!("put {f} /alpha/receipts/evil"),
+        format!("put {f} /alpha/outbox/evil"),
+        format!("put {f} /alpha/evil"),
+        format!("put {f} /evil"),
+        format!("put {f} \"/alpha/upload/a\u{1}b\""),
+        format!("put {f} \"/alpha/upload/a\\\\b\""),
+        format!("put {f} /alpha/upload/{long}"),
+        format!("put {f} /alpha/upload/dir/evil"),
+        format!("symlink {o}/secret.txt /alpha/upload/link"),
+        "symlink /etc/passwd /alpha/upload/passwd".to_owned(),
+        "ln /alpha/upload/t.csv.filepart /alpha/upload/hard".to_owned(),
+        "rename /alpha/upload/t.csv.filepart /beta/upload/t.csv".to_owned(),
+        format!("rename /alpha/upload/t.csv.filepart {o}/t.csv"),
+        "rename /alpha/upload/t.csv.filepart /alpha/receipts/t.csv".to_owned(),
+        "rename /alpha/upload/t.csv.filepart ../../../../tmp/t.csv".to_owned(),
+        "mkdir /alpha/upload/sub".to_owned(),
+        "mkdir /newtenant".to_owned(),
+        "rmdir /alpha/upload".to_owned(),
+        "get /etc/passwd".to_owned(),
+        "get ../../../../etc/passwd".to_owned(),
+        "get /alpha/upload/../../../etc/shadow".to_owned(),
+        "get /alpha/receipts/link.txt".to_owned(),
+        "get /alpha/receipts/dirlink/secret.txt".to_owned(),
+        "ls /etc".to_owned(),
+        "ls /alpha/receipts/dirlink".to_owned(),
+        "cd /etc".to_owned(),
+        "chmod 777 /etc/passwd".to_owned(),
+        "rm /etc/passwd".to_owned(),
+        format!("rm {o}/secret.txt"),
+    ];
+    key(&s.env, "romvendor");
+    let before = tree(s.env.dir.path());
+    for attempt in &attempts {
+        let run = s.vendor(&format!("cd /alpha/upload\n{attempt}\n"));
+        assert_refused(&run, attempt);
+        assert!(
+            !run.output.contains("outside secret"),
+            "{attempt} leaked: {}",
+            run.output
+        );
+    }
+    // The same through curl, whose URLs are percent-decoded into raw paths.
+    for path in [
+        "/alpha/upload/..%2F..%2F..%2F..%2Ftmp%2Fdropgate-evil",
+        "/alpha/upload/a%00b",
+        "/alpha/upload/%2E%2E/%2E%2E/evil",
+    ] {
+        let run = curl(
+            s.addr,
+            "alice",
+            ALICE_PASSWORD,
+            path,
+            &["-T", s.env.dir.path().join("payload.txt").to_str().unwrap()],
+        );
+        assert_refused(&run, path);
+    }
+    assert!(attempts.len() + 3 >= 30);
+    assert_eq!(tree(s.env.dir.path()), before, "files appeared or vanished");
+    assert!(!Path::new("/tmp/dropgate-evil").exists());
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret.txt")).unwrap(),
+        "outside secret"
+    );
+    s.daemon.stop();
+}
+
+/// Every file under `dir` except the ledger's own, with its size.
+fn tree(dir: &Path) -> BTreeSet<(PathBuf, u64)> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let meta = e.path().symlink_metadata().unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else if !name.starts_with("dropgate.sqlite") && !name.starts_with("askpass") {
+                out.insert((e.path(), meta.len()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn exec_shell_and_forwarding_are_refused() {
+    let s = start();
+    let k = key(&s.env, "romvendor");
+    let exec = ssh(s.addr, "vendor", &k, &["cat", "/etc/passwd"]);
+    assert_refused(&exec, "exec");
+    assert!(!exec.output.contains("root:"), "{}", exec.output);
+    assert_refused(&ssh(s.addr, "vendor", &k, &["-tt"]), "a shell");
+    let stdio_forward = ssh(
+        s.addr,
+        "vendor",
+        &k,
+        &["-W", &format!("127.0.0.1:{}", s.addr.port())],
+    );
+    assert_refused(&stdio_forward, "stdio forwarding");
+    assert!(
+        stdio_forward.output.contains("stdio forwarding failed"),
+        "{}",
+        stdio_forward.output
+    );
+    let remote = ssh(
+        s.addr,
+        "vendor",
+        &k,
+        &[
+            "-N",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            "127.0.0.1:0:127.0.0.1:22",
+        ],
+    );
+    assert_refused(&remote, "remote forwarding");
+    let log = s.daemon.stop();
+    assert!(log.contains("request=\"exec\""), "{log}");
+}
+
+#[test]
+fn idle_sessions_are_closed_and_sessions_per_user_are_capped() {
+    let s = start_with("idle_timeout_secs = 2\nmax_sessions_per_user = 1", "");
+    let k = key(&s.env, "romvendor");
+    let mut cmd = std::process::Command::new("ssh");
+    cmd.args([
+        "-F",
+        "/dev/null",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-N",
+        "-i",
+    ])
+    .arg(&k)
+    .args(["-p", &s.addr.port().to_string(), "vendor@127.0.0.1"])
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let mut idle = cmd.spawn().unwrap();
+    s.daemon.wait_for_log("login user=\"vendor\"");
+    assert_refused(
+        &s.vendor("ls\n"),
+        "a second session over max_sessions_per_user",
+    );
+    s.daemon.wait_for_log("too many sessions for this user");
+    wait_until("the idle session to be closed", || {
+        idle.try_wait().unwrap().is_some()
+    });
+    wait_until("a new session once the slot is free", || {
+        s.vendor("ls\n").ok
+    });
+    s.daemon.stop();
+}
+
+#[test]
+fn the_host_key_is_kept_across_restarts() {
+    let s = start();
+    let first = util::key(&s.env, "romvendor");
+    assert_ok(&s.vendor("ls\n"));
+    let log = s.daemon.stop();
+    let fingerprint = |log: &str| {
+        log.lines()
+            .find(|l| l.contains("sftp host key"))
+            .and_then(|l| l.split("fingerprint=").nth(1))
+            .map(|f| f.split_whitespace().next().unwrap().to_owned())
+            .unwrap()
+    };
+    let daemon = s.env.start();
+    let again = daemon.stop();
+    assert_eq!(fingerprint(&log), fingerprint(&again));
+    assert!(again.contains("created=false"), "{again}");
+    assert!(first.exists());
+}
