@@ -157,8 +157,9 @@ fn a_deliverer_uploads_and_reads_receipts_but_cannot_read_uploads() {
     )
     .unwrap();
     let run = s.vendor(&format!(
-        "ls /\ncd /alpha/upload\nput {}\nls -l\n-get a.csv got.csv\nget /alpha/receipts/a.csv.result.txt {}\n\
+        "ls /\ncd /alpha/upload\nput {}\nput {}\nchmod 600 a.csv\nls -l\n-get a.csv got.csv\nget /alpha/receipts/a.csv.result.txt {}\n\
          -put {} /alpha/receipts/x\n-rm /alpha/receipts/a.csv.result.txt\n-cd /town\n-ls /alpha/outbox\n",
+        data.display(),
         data.display(),
         s.env.dir.path().join("receipt.txt").display(),
         data.display(),
@@ -171,7 +172,8 @@ fn a_deliverer_uploads_and_reads_receipts_but_cannot_read_uploads() {
         "{}",
         run.output
     );
-    assert_eq!(s.names("alpha", "upload"), ["a.csv"]);
+    // The second upload of the same name is kept beside the first, never over it.
+    assert_eq!(s.names("alpha", "upload"), ["a-2.csv", "a.csv"]);
     assert!(!Path::new("got.csv").exists());
     assert!(run.output.contains("Permission denied"), "{}", run.output);
     assert_eq!(
@@ -728,40 +730,56 @@ fn exec_shell_and_forwarding_are_refused() {
 }
 
 #[test]
-fn idle_sessions_are_closed_and_sessions_per_user_are_capped() {
-    let s = start_with("idle_timeout_secs = 2\nmax_sessions_per_user = 1", "");
-    let k = key(&s.env, "romvendor");
-    let mut cmd = std::process::Command::new("ssh");
-    cmd.args([
-        "-F",
-        "/dev/null",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "BatchMode=yes",
-        "-N",
-        "-i",
-    ])
-    .arg(&k)
-    .args(["-p", &s.addr.port().to_string(), "vendor@127.0.0.1"])
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null());
-    let mut idle = cmd.spawn().unwrap();
+fn idle_sessions_are_closed_and_sessions_per_user_and_address_are_capped() {
+    let s = start_with(
+        "idle_timeout_secs = 3\nmax_sessions_per_user = 1\nmax_sessions_per_ip = 2",
+        "",
+    );
+    let hold = |user: &str, key_name: &str| {
+        let mut cmd = std::process::Command::new("ssh");
+        cmd.args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-N",
+            "-i",
+        ])
+        .arg(key(&s.env, key_name))
+        .args([
+            "-p",
+            &s.addr.port().to_string(),
+            &format!("{user}@127.0.0.1"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    let mut vendor = hold("vendor", "romvendor");
     s.daemon.wait_for_log("login user=\"vendor\"");
     assert_refused(
         &s.vendor("ls\n"),
         "a second session over max_sessions_per_user",
     );
     s.daemon.wait_for_log("too many sessions for this user");
-    wait_until("the idle session to be closed", || {
-        idle.try_wait().unwrap().is_some()
+    let mut alice = hold("alice", "linde");
+    s.daemon.wait_for_log("login user=\"alice\"");
+    assert_refused(
+        &s.batch("town", "gemeente-utrecht", "ls\n"),
+        "a third session from one address",
+    );
+    s.daemon.wait_for_log("too many sessions from this address");
+    wait_until("the idle sessions to be closed", || {
+        vendor.try_wait().unwrap().is_some() && alice.try_wait().unwrap().is_some()
     });
-    wait_until("a new session once the slot is free", || {
+    wait_until("a new session once the slots are free", || {
         s.vendor("ls\n").ok
     });
     s.daemon.stop();
