@@ -184,6 +184,14 @@ impl Server {
                     addr: sftp.listen,
                     source,
                 })?;
+        match upload::remove_leftovers(&state.staging()) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                files = n,
+                "removed staging files of uploads cut off by a crash"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot clean staging/"),
+        }
         let ssh = Arc::new(ssh_config(key, sftp.idle_timeout));
         let shared = Arc::new(Shared {
             config,

@@ -74,7 +74,7 @@ impl Upload {
         quotas: Arc<Quotas>,
     ) -> io::Result<Self> {
         let token = secrets::random_hex(16).map_err(io::Error::other)?;
-        let staging = staging_dir.join(format!("upload-{token}.part"));
+        let staging = staging_dir.join(format!("{STAGING_PREFIX}{token}.part"));
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -148,6 +148,24 @@ impl Drop for Upload {
             }
         }
     }
+}
+
+/// Staging files have this prefix; what a crash left behind can be found by it.
+const STAGING_PREFIX: &str = "upload-";
+
+/// Removes the staging files of uploads that a crash (or kill -9) cut off, and returns how
+/// many there were. Uploads cannot be resumed, so no such file has a future.
+pub fn remove_leftovers(staging_dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    for entry in std::fs::read_dir(staging_dir)?.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(STAGING_PREFIX) && name.ends_with(".part") {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Total size of the regular files in `dir`.

@@ -475,12 +475,13 @@ fn an_unknown_user_fails_like_a_wrong_password_and_as_slowly() {
     s.daemon.stop();
 }
 
-#[test]
-fn an_upload_cut_off_by_killing_the_client_leaves_nothing() {
-    let s = start();
+/// Starts uploading a 4 GiB file as `vendor` and returns once data is arriving.
+fn start_big_upload(s: &Server) -> std::process::Child {
     let big = s.env.dir.path().join("big.bin");
-    let file = std::fs::File::create(&big).unwrap();
-    file.set_len(4 << 30).unwrap();
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
     let mut cmd = std::process::Command::new("sftp");
     cmd.args([
         "-F",
@@ -517,8 +518,15 @@ fn an_upload_cut_off_by_killing_the_client_leaves_nothing() {
         std::fs::read_dir(&staging)
             .unwrap()
             .flatten()
-            .any(|e| e.metadata().unwrap().len() > (1 << 20))
+            .any(|e| e.metadata().is_ok_and(|m| m.len() > (1 << 20)))
     });
+    client
+}
+
+#[test]
+fn an_upload_cut_off_by_killing_the_client_leaves_nothing() {
+    let s = start();
+    let mut client = start_big_upload(&s);
     client.kill().unwrap();
     client.wait().unwrap();
     s.daemon.wait_for_log("upload cut off; discarded");
@@ -527,6 +535,43 @@ fn an_upload_cut_off_by_killing_the_client_leaves_nothing() {
     assert_eq!(s.env.status()["deliveries"]["total"], 0);
     s.daemon.stop();
     assert!(audit_actions(&s.env).contains("sftp.upload-aborted"));
+}
+
+#[test]
+fn sigterm_during_an_upload_stops_promptly_and_keeps_nothing_partial() {
+    let s = start();
+    let mut client = start_big_upload(&s);
+    let log = s.daemon.stop();
+    assert!(log.contains("upload cut off; discarded"), "{log}");
+    assert!(
+        !client.wait().unwrap().success(),
+        "the client must see the upload fail"
+    );
+    let var = s.env.var();
+    assert!(
+        std::fs::read_dir(var.join("staging"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    assert!(
+        std::fs::read_dir(var.join("tenants/alpha/upload"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+}
+
+#[test]
+fn staging_files_left_by_a_crash_are_removed_at_start() {
+    let env = env_with("", "");
+    let staging = env.var().join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::write(staging.join("upload-0123abcd.part"), "half an upload").unwrap();
+    let daemon = env.start();
+    daemon.wait_for_log("removed staging files of uploads cut off by a crash");
+    assert!(std::fs::read_dir(&staging).unwrap().next().is_none());
+    daemon.stop();
 }
 
 #[test]
