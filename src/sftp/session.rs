@@ -22,6 +22,9 @@ use super::vfs::Grants;
 use super::{Account, Shared, UserSlot};
 use crate::config::User;
 
+/// Longest user name, in characters, that a failed login writes to the log and the ledger.
+const MAX_LOGGED_NAME: usize = 64;
+
 /// The SSH side of one client connection.
 pub struct Connection {
     shared: Arc<Shared>,
@@ -115,6 +118,11 @@ impl Connection {
     /// Counts and reports a failed attempt.
     fn fail(&mut self, user: &str, known: bool, method: &str, reason: &str) -> Auth {
         self.uncounted_rejection = None;
+        // The name comes from the client: keep what reaches the log and the ledger short.
+        let user = match user.char_indices().nth(MAX_LOGGED_NAME) {
+            Some((cut, _)) => &user[..cut],
+            None => user,
+        };
         let policy = self.shared.ban_policy();
         let banned = self.shared.penalties.fail(
             self.peer.ip(),
