@@ -11,17 +11,29 @@
 //! - `systemd`: readiness, status and watchdog through `NOTIFY_SOCKET`.
 //! - `status`: the report behind `dropgate status`.
 //! - `secrets`: the pseudonymisation key file and password hashes.
+//! - `pseudonym`: the BSN 11-check, masks, and keyed pseudonyms.
+//! - `formats`: CSV, Excel and XML readers: a header and a stream of rows.
+//! - `datasets`: metingen and beschikkingen: detection and the rules of a row.
+//! - `check`: a whole file through its format and dataset; shared by validate and processing.
+//! - `receipt`: the .result.csv and .txt receipts of a checked file.
+//! - `validate`: the offline check behind `dropgate validate`.
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
 pub mod auditor;
+pub mod check;
 pub mod config;
 pub mod daemon;
+pub mod datasets;
+pub mod formats;
 pub mod intake;
 pub mod layout;
 pub mod ledger;
+pub mod pseudonym;
+pub mod receipt;
 pub mod secrets;
 pub mod sftp;
 pub mod signal;
 pub mod status;
 pub mod systemd;
+pub mod validate;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use dropgate::config::{Config, ConfigError};
+use dropgate::datasets::Dataset;
 use dropgate::layout::StateDir;
 use tokio_util::sync::CancellationToken;
 
@@ -55,6 +56,18 @@ enum Command {
     /// Read a password from stdin (without echo on a terminal) and print its Argon2id hash
     /// for a user's `password_hash`.
     HashPassword,
+    /// Check a delivery file offline, as the daily run would (no key or state needed: BSNs
+    /// get the 11-check only). Prints what the receipt would say; exit 0 if every row passes.
+    Validate {
+        /// The file: CSV, Excel (xlsx, xls, ods) or XML.
+        file: PathBuf,
+        /// Check against this dataset instead of detecting it from the header.
+        #[arg(long, value_parser = ["metingen", "beschikkingen"])]
+        dataset: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show deliveries per state and per tenant, read from the ledger. Safe while the daemon runs.
     Status {
         /// Print JSON instead of a table.
@@ -109,6 +122,28 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::HashPassword => {
             println!("{}", dropgate::secrets::hash_password(&read_password()?)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate {
+            file,
+            dataset,
+            json,
+        } => {
+            let dataset = dataset.as_deref().and_then(Dataset::parse);
+            let today = chrono::Utc::now()
+                .with_timezone(&chrono_tz::Europe::Amsterdam)
+                .date_naive();
+            let outcome = dropgate::validate::validate(&file, dataset, today)
+                .with_context(|| format!("cannot validate {}", file.display()))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome.json)?);
+            } else {
+                print!("{}", outcome.text);
+            }
+            Ok(if outcome.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Status { json, state_dir } => {
             let state_dir = match state_dir {

@@ -1,0 +1,143 @@
+//! `metingen`: outcome measurements, delivered by suppliers (DESIGN 3.1).
+
+use chrono::NaiveDate;
+
+use super::values::{date, decimal, digits, text};
+use super::{Cells, Column, Context, col, optional};
+use crate::pseudonym::Bsn;
+
+pub(super) const COLUMNS: &[Column] = &[
+    col("zorgaanbiedercode"),
+    col("pseudobsn"),
+    col("metingnummer"),
+    col("datum"),
+    col("gebruiktMeetinstrument"),
+    col("typeRespondent"),
+    col("totaalscoreMeting"),
+    optional("status"),
+];
+
+/// The measuring instrument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Instrument {
+    /// Client satisfaction.
+    Ct,
+    /// Goal attainment scale.
+    Gas,
+}
+
+impl Instrument {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ct => "CT",
+            Self::Gas => "GAS",
+        }
+    }
+}
+
+/// Whether the measurement was filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Volledig,
+    Onvolledig,
+    Nee,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Volledig => "Volledig",
+            Self::Onvolledig => "Onvolledig",
+            Self::Nee => "Nee",
+        }
+    }
+}
+
+/// A checked measurement. The BSN is still in clear: pseudonymise it before it goes anywhere.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Meting {
+    pub agb: String,
+    pub bsn: Bsn,
+    pub metingnummer: String,
+    pub datum: NaiveDate,
+    pub instrument: Instrument,
+    /// 1 client, 2 therapist, 3 father, 4 mother, 5 teacher, 6 guardian.
+    pub respondent: u8,
+    pub score: f64,
+    pub status: Option<Status>,
+}
+
+pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
+    let agb = c.required("zorgaanbiedercode", "agb", |v| digits(v, 8));
+    if let (Some(agb), Some(allowed)) = (&agb, ctx.agb_codes) {
+        if !allowed.contains(agb) {
+            c.problem(
+                "zorgaanbiedercode",
+                agb,
+                "agb.not-granted",
+                "this login may not deliver for this AGB code",
+            );
+        }
+    }
+    let bsn = c.bsn();
+    let metingnummer = c.required("metingnummer", "text", |v| text(v, 64));
+    let datum = c.required("datum", "date", date);
+    if let Some(d) = datum {
+        if d > ctx.today {
+            c.problem(
+                "datum",
+                c.raw("datum"),
+                "date.future",
+                "must not be in the future",
+            );
+        }
+    }
+    let instrument = c.required("gebruiktMeetinstrument", "instrument", |v| {
+        match v.to_ascii_uppercase().as_str() {
+            "CT" => Ok(Instrument::Ct),
+            "GAS" => Ok(Instrument::Gas),
+            _ => Err("must be CT or GAS".into()),
+        }
+    });
+    let respondent = c.required("typeRespondent", "respondent", |v| {
+        match v.trim_start_matches('0') {
+            n @ ("1" | "2" | "3" | "4" | "5" | "6") if v.len() <= 2 => {
+                Ok(n.parse::<u8>().unwrap_or(0))
+            }
+            _ => Err(
+                "must be 01 to 06 (client, therapist, father, mother, teacher, guardian)".into(),
+            ),
+        }
+    });
+    let score = c.required("totaalscoreMeting", "score", decimal);
+    if let (Some(score), Some(instrument)) = (score, instrument) {
+        let (lo, hi) = match instrument {
+            Instrument::Ct => ctx.scores.ct,
+            Instrument::Gas => ctx.scores.gas,
+        };
+        if !(lo..=hi).contains(&score) {
+            c.problem(
+                "totaalscoreMeting",
+                c.raw("totaalscoreMeting"),
+                "score.range",
+                format!("must be from {lo} to {hi} for {}", instrument.as_str()),
+            );
+        }
+    }
+    let status = c.optional("status", "status", |v| match v.to_lowercase().as_str() {
+        "volledig" => Ok(Status::Volledig),
+        "onvolledig" => Ok(Status::Onvolledig),
+        "nee" => Ok(Status::Nee),
+        _ => Err("must be empty, Volledig, Onvolledig or Nee".into()),
+    });
+    Some(Meting {
+        agb: agb?,
+        bsn: bsn?,
+        metingnummer: metingnummer?,
+        datum: datum?,
+        instrument: instrument?,
+        respondent: respondent?,
+        score: score?,
+        status: status?,
+    })
+}

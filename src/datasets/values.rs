@@ -1,0 +1,90 @@
+//! Parsers for the kinds of value the datasets share: codes of fixed digits, bounded text,
+//! dates in the accepted forms, decimals with a point or a comma.
+
+use chrono::NaiveDate;
+
+/// Exactly `n` ASCII digits.
+pub fn digits(value: &str, n: usize) -> Result<String, String> {
+    if value.len() == n && value.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(value.to_owned())
+    } else {
+        Err(format!("must be exactly {n} digits"))
+    }
+}
+
+/// 1 to `max` printable characters.
+pub fn text(value: &str, max: usize) -> Result<String, String> {
+    let len = value.chars().count();
+    if len == 0 {
+        return Err("must not be empty".into());
+    }
+    if len > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not hold control characters".into());
+    }
+    Ok(value.to_owned())
+}
+
+/// `yyyy-mm-dd` or `dd-mm-yyyy`, also with `/`; a spreadsheet date cell arrives as
+/// `yyyy-mm-dd` (with ` 00:00:00` when the cell had a time part).
+pub fn date(value: &str) -> Result<NaiveDate, String> {
+    let value = value.strip_suffix(" 00:00:00").unwrap_or(value);
+    for format in ["%Y-%m-%d", "%d-%m-%Y", "%Y/%m/%d", "%d/%m/%Y"] {
+        if let Ok(date) = NaiveDate::parse_from_str(value, format) {
+            // chrono accepts 1- and 3-digit years; a delivered date has four.
+            if (1900..=2999).contains(&chrono::Datelike::year(&date)) {
+                return Ok(date);
+            }
+        }
+    }
+    Err("must be a date as yyyy-mm-dd or dd-mm-yyyy".into())
+}
+
+/// A decimal number with a point or a comma.
+pub fn decimal(value: &str) -> Result<f64, String> {
+    let normalised = value.replacen(',', ".", 1);
+    match normalised.parse::<f64>() {
+        Ok(n) if n.is_finite() && !normalised.contains(['e', 'E']) => Ok(n),
+        _ => Err("must be a number (decimal point or comma)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_every_accepted_form() {
+        let d = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+        for form in [
+            "2026-03-29",
+            "29-03-2026",
+            "2026/03/29",
+            "29/03/2026",
+            "2026-03-29 00:00:00",
+        ] {
+            assert_eq!(date(form), Ok(d), "{form}");
+        }
+        for bad in [
+            "29-3-26",
+            "2026-02-30",
+            "03/29/2026",
+            "",
+            "tomorrow",
+            "0026-03-29",
+        ] {
+            assert!(date(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn decimals_take_a_point_or_a_comma() {
+        assert_eq!(decimal("8,5"), Ok(8.5));
+        assert_eq!(decimal("-1.25"), Ok(-1.25));
+        for bad in ["1,2,3", "NaN", "inf", "1e3", "", "acht"] {
+            assert!(decimal(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! A reader that refuses to deliver more than a set number of bytes between two calls to
+//! [`Budget::reset`]: so that one endless line or XML node cannot make a parser buffer it all.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io::{self, BufRead, Read};
+use std::rc::Rc;
+
+/// The byte allowance shared by a [`Limited`] reader and the parser loop that resets it.
+#[derive(Clone)]
+pub struct Budget {
+    used: Rc<Cell<usize>>,
+    /// Newlines delivered so far (for line numbers where the parser gives none).
+    newlines: Rc<Cell<u64>>,
+    /// Bytes delivered so far, and the offsets of newlines not yet passed by [`Budget::line_at`].
+    delivered: Rc<Cell<u64>>,
+    pending: Rc<RefCell<VecDeque<u64>>>,
+    lines_before: Rc<Cell<u64>>,
+    limit: usize,
+}
+
+/// The error kind a [`Limited`] reader fails with when the budget runs out.
+pub const OVER_BUDGET: io::ErrorKind = io::ErrorKind::FileTooLarge;
+
+impl Budget {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            used: Rc::default(),
+            newlines: Rc::default(),
+            delivered: Rc::default(),
+            pending: Rc::default(),
+            lines_before: Rc::default(),
+            limit,
+        }
+    }
+
+    /// Starts a new allowance (call at each record boundary).
+    pub fn reset(&self) {
+        self.used.set(0);
+    }
+
+    /// Newlines read so far.
+    pub fn newlines(&self) -> u64 {
+        self.newlines.get()
+    }
+
+    /// The 1-based line of the byte at `offset`. Offsets must not go backwards between calls;
+    /// only newlines read ahead of the parser are remembered.
+    pub fn line_at(&self, offset: u64) -> u64 {
+        let mut pending = self.pending.borrow_mut();
+        while pending.front().is_some_and(|&nl| nl < offset) {
+            pending.pop_front();
+            self.lines_before.set(self.lines_before.get() + 1);
+        }
+        self.lines_before.get() + 1
+    }
+
+    fn account(&self, bytes: &[u8]) {
+        self.used.set(self.used.get().saturating_add(bytes.len()));
+        let start = self.delivered.get();
+        let mut pending = self.pending.borrow_mut();
+        let mut lines = 0;
+        for (i, _) in bytes.iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            pending.push_back(start + i as u64);
+            lines += 1;
+        }
+        self.newlines.set(self.newlines.get() + lines);
+        self.delivered.set(start + bytes.len() as u64);
+    }
+
+    fn check(&self) -> io::Result<()> {
+        if self.used.get() > self.limit {
+            return Err(io::Error::new(OVER_BUDGET, "line or node too long"));
+        }
+        Ok(())
+    }
+}
+
+/// Wraps a reader; reads fail once the [`Budget`] is spent.
+pub struct Limited<R> {
+    inner: R,
+    budget: Budget,
+}
+
+impl<R> Limited<R> {
+    pub fn new(inner: R, budget: Budget) -> Self {
+        Self { inner, budget }
+    }
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.budget.check()?;
+        let n = self.inner.read(buf)?;
+        self.budget.account(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Limited<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.budget.check()?;
+        self.inner.fill_buf()
+    }
+
+    /// Bytes count when the parser consumes them, so that what it only peeked at is not
+    /// counted twice; an overrun shows at the next `fill_buf`.
+    fn consume(&mut self, amount: usize) {
+        if let Ok(buf) = self.inner.fill_buf() {
+            self.budget.account(&buf[..amount.min(buf.len())]);
+        }
+        self.inner.consume(amount);
+    }
+}

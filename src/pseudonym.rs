@@ -1,0 +1,216 @@
+//! Citizen numbers (BSN): the 11-check, masking for messages, and keyed pseudonyms
+//! (DESIGN 4).
+//!
+//! A clear BSN lives only in the stack frame that reads it; what leaves this module is a
+//! pseudonym (HMAC-SHA256 with the TTP key, upper-case hex) or a mask that shows at most the
+//! last two digits. Never a plain hash: the BSN space is small enough to try every number.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::secrets::KEY_LEN;
+
+/// A BSN that passed the 11-check. Its `Debug` and `Display` show only the mask.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Bsn([u8; 9]);
+
+impl Bsn {
+    /// Parses 9 digits (or 8, padded with a leading zero) that pass the 11-check
+    /// `(9d1 + 8d2 + 7d3 + 6d4 + 5d5 + 4d6 + 3d7 + 2d8 - 1d9) mod 11 = 0`, not all zeros.
+    pub fn parse(text: &str) -> Result<Self, BsnError> {
+        let text = text.trim();
+        if !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(BsnError::NotDigits);
+        }
+        let mut digits = [0u8; 9];
+        match text.len() {
+            9 => digits.copy_from_slice(text.as_bytes()),
+            8 => {
+                digits[0] = b'0';
+                digits[1..].copy_from_slice(text.as_bytes());
+            }
+            _ => return Err(BsnError::Length),
+        }
+        if digits.iter().all(|&d| d == b'0') {
+            return Err(BsnError::Zero);
+        }
+        let sum: i32 = digits
+            .iter()
+            .zip([9, 8, 7, 6, 5, 4, 3, 2, -1])
+            .map(|(&d, w)| i32::from(d - b'0') * w)
+            .sum();
+        if sum.rem_euclid(11) != 0 {
+            return Err(BsnError::ElevenCheck);
+        }
+        Ok(Self(digits))
+    }
+}
+
+impl fmt::Debug for Bsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Bsn({})",
+            mask(std::str::from_utf8(&self.0).unwrap_or(""))
+        )
+    }
+}
+
+impl fmt::Display for Bsn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&mask(std::str::from_utf8(&self.0).unwrap_or("")))
+    }
+}
+
+/// Why a value is not a BSN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BsnError {
+    #[error("must be digits only")]
+    NotDigits,
+    #[error("must be 9 digits (or 8, read with a leading zero)")]
+    Length,
+    #[error("must not be all zeros")]
+    Zero,
+    #[error("fails the 11-check")]
+    ElevenCheck,
+}
+
+/// What a message may show of a value that might be a BSN: its length as `*`s and at most
+/// its last two characters (none if it is shorter than five).
+pub fn mask(value: &str) -> String {
+    let chars: Vec<char> = value.trim().chars().collect();
+    let shown = if chars.len() >= 5 { 2 } else { 0 };
+    let hidden = chars.len().saturating_sub(shown).min(16);
+    let mut out = "*".repeat(hidden);
+    out.extend(&chars[chars.len() - shown..]);
+    out
+}
+
+/// Keyed hashing with one secret key: the TTP's pseudonyms, or a municipality's hashes.
+#[derive(Clone)]
+pub struct Keyed {
+    mac: Hmac<Sha256>,
+}
+
+/// Why a key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read key {}: {source} (make one with `dropgate keygen`)", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key {} holds {len} bytes; a key is exactly {KEY_LEN} bytes from `dropgate keygen`", path.display())]
+    Length { path: PathBuf, len: usize },
+}
+
+impl Keyed {
+    /// Loads a key file of exactly [`KEY_LEN`] bytes.
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let key = std::fs::read(path).map_err(|source| KeyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if key.len() != KEY_LEN {
+            return Err(KeyError::Length {
+                path: path.to_owned(),
+                len: key.len(),
+            });
+        }
+        Ok(Self::from_key(&key))
+    }
+
+    /// A hasher with `key` (any length; HMAC accepts all).
+    pub fn from_key(key: &[u8]) -> Self {
+        Self {
+            mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length"),
+        }
+    }
+
+    /// `HMAC-SHA256(key, value)` as upper-case hex.
+    pub fn hash(&self, value: &[u8]) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(value);
+        hex::encode_upper(mac.finalize().into_bytes())
+    }
+
+    /// The pseudonym of a checked BSN.
+    pub fn pseudonym(&self, bsn: &Bsn) -> String {
+        self.hash(&bsn.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_eleven_check_accepts_real_test_numbers_and_refuses_the_rest() {
+        for good in ["111222333", "123456782", "999900006", "12345672"] {
+            assert!(Bsn::parse(good).is_ok(), "{good}");
+        }
+        assert_eq!(Bsn::parse("12345672"), Bsn::parse("012345672"));
+        let cases = [
+            ("123456789", BsnError::ElevenCheck),
+            ("000000000", BsnError::Zero),
+            ("1234567", BsnError::Length),
+            ("1234567890", BsnError::Length),
+            ("12345678a", BsnError::NotDigits),
+            ("", BsnError::Length),
+            ("١٢٣٤٥٦٧٨٢", BsnError::NotDigits),
+        ];
+        for (bad, why) in cases {
+            assert_eq!(Bsn::parse(bad), Err(why), "{bad}");
+        }
+    }
+
+    #[test]
+    fn masks_and_debug_never_show_more_than_two_digits() {
+        assert_eq!(mask("123456782"), "*******82");
+        assert_eq!(mask("1234"), "****");
+        assert_eq!(mask(""), "");
+        let bsn = Bsn::parse("123456782").unwrap();
+        assert_eq!(format!("{bsn:?}"), "Bsn(*******82)");
+        assert_eq!(bsn.to_string(), "*******82");
+    }
+
+    #[test]
+    fn pseudonyms_are_keyed_hmac_in_upper_hex() {
+        let a = Keyed::from_key(&[1; 32]);
+        let b = Keyed::from_key(&[2; 32]);
+        let bsn = Bsn::parse("111222333").unwrap();
+        let p = a.pseudonym(&bsn);
+        assert_eq!(p.len(), 64);
+        assert!(
+            p.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        );
+        assert_eq!(p, a.pseudonym(&Bsn::parse("111222333").unwrap()));
+        assert_ne!(p, b.pseudonym(&bsn));
+        // RFC 4231 test case 2: HMAC-SHA256("Jefe", "what do ya want for nothing?").
+        assert_eq!(
+            Keyed::from_key(b"Jefe").hash(b"what do ya want for nothing?"),
+            "5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843"
+        );
+    }
+
+    #[test]
+    fn a_key_file_must_hold_exactly_32_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        std::fs::write(&path, [7u8; 31]).unwrap();
+        assert!(matches!(
+            Keyed::load(&path),
+            Err(KeyError::Length { len: 31, .. })
+        ));
+        std::fs::write(&path, [7u8; 32]).unwrap();
+        assert!(Keyed::load(&path).is_ok());
+        assert!(matches!(
+            Keyed::load(&dir.path().join("none")),
+            Err(KeyError::Read { .. })
+        ));
+    }
+}

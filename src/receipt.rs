@@ -1,0 +1,193 @@
+//! Receipts (DESIGN 6): for every processed delivery a `.result.csv` (a summary, then one
+//! line per problem: line, column, masked value, rule) and a human-readable `.txt` twin.
+//!
+//! Problems are written to a work file as they are found, so a file with a million bad rows
+//! never holds them in memory; the receipt is assembled from it at the end. Values come
+//! from `datasets::shown`, which masks anything that could be a citizen number.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::Path;
+
+use crate::check::Summary;
+use crate::datasets::Problem;
+
+/// Problems shown in a `.txt` receipt (the `.csv` has them all).
+const TXT_PROBLEMS: usize = 200;
+
+/// What a receipt says above the problems.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub file: String,
+    pub received: Option<String>,
+    pub checked: String,
+    /// `processed`, `rejected`, `quarantined`, or for validation `passed`/`failed`.
+    pub status: String,
+    pub summary: Summary,
+    /// Why the file could not be read or matched no dataset.
+    pub fatal: Option<String>,
+}
+
+/// A spreadsheet program would run a cell that starts like a formula: make it text.
+pub fn guard_formula(value: &str) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Problems as they are found, in the receipt's CSV form.
+pub struct ProblemLog {
+    writer: csv::Writer<BufWriter<File>>,
+    pub count: u64,
+}
+
+impl ProblemLog {
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let writer = csv::WriterBuilder::new()
+            .delimiter(b';')
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(BufWriter::new(File::create(path)?));
+        Ok(Self { writer, count: 0 })
+    }
+
+    pub fn push(&mut self, p: &Problem) -> io::Result<()> {
+        self.count += 1;
+        let line = p.line.to_string();
+        let value = guard_formula(&p.value);
+        self.writer
+            .write_record([line.as_str(), &p.column, &value, p.rule, &p.message])
+            .map_err(io::Error::other)
+    }
+
+    pub fn finish(self) -> io::Result<()> {
+        let mut inner = self
+            .writer
+            .into_inner()
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        inner.flush()?;
+        inner.get_ref().sync_all()
+    }
+}
+
+fn summary_lines(r: &Receipt) -> Vec<(&'static str, String)> {
+    let s = &r.summary;
+    let mut lines = vec![("file", r.file.clone())];
+    if let Some(received) = &r.received {
+        lines.push(("received", received.clone()));
+    }
+    lines.push(("checked", r.checked.clone()));
+    lines.push(("status", r.status.clone()));
+    if let Some(format) = s.format {
+        lines.push(("format", format.to_owned()));
+    }
+    if let Some(dataset) = s.dataset {
+        lines.push(("dataset", dataset.name().to_owned()));
+    }
+    if let Some(fatal) = &r.fatal {
+        lines.push(("error", fatal.clone()));
+    }
+    lines.push(("rows", s.rows.to_string()));
+    lines.push(("accepted", s.accepted.to_string()));
+    lines.push(("rejected", s.rejected.to_string()));
+    if !s.extra_columns.is_empty() {
+        lines.push(("ignored columns", s.extra_columns.join(", ")));
+    }
+    lines
+}
+
+/// Writes `<out>.result.csv` and `<out>.txt` (paths given whole) from `receipt` and the
+/// problem log at `problems` (absent when there were none). Each is synced.
+pub fn write(
+    receipt: &Receipt,
+    problems: Option<&Path>,
+    csv_path: &Path,
+    txt_path: &Path,
+) -> io::Result<()> {
+    let mut out = BufWriter::new(File::create(csv_path)?);
+    out.write_all(b"\xEF\xBB\xBF")?;
+    let mut csv = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::CRLF)
+        .flexible(true)
+        .from_writer(out);
+    for (key, value) in summary_lines(receipt) {
+        csv.write_record([key, &guard_formula(&value)])
+            .map_err(io::Error::other)?;
+    }
+    csv.write_record([""]).map_err(io::Error::other)?;
+    csv.write_record(["line", "column", "value", "rule", "message"])
+        .map_err(io::Error::other)?;
+    let mut csv = csv
+        .into_inner()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    if let Some(problems) = problems {
+        io::copy(&mut File::open(problems)?, &mut csv)?;
+    }
+    csv.flush()?;
+    csv.get_ref().sync_all()?;
+
+    let mut txt = BufWriter::new(File::create(txt_path)?);
+    txt.write_all(render_text(receipt, problems)?.as_bytes())?;
+    txt.flush()?;
+    txt.get_ref().sync_all()
+}
+
+/// The human-readable receipt.
+pub fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<String> {
+    let mut out = String::new();
+    for (key, value) in summary_lines(receipt) {
+        let _ = writeln!(out, "{key:>16}: {value}");
+    }
+    let top = receipt.summary.top_rules(5);
+    if !top.is_empty() {
+        let _ = writeln!(out, "\nmost frequent problems:");
+        for (rule, count) in top {
+            let _ = writeln!(out, "  {count:>8} x {rule}");
+        }
+    }
+    if let Some(problems) = problems {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(BufReader::new(File::open(problems)?));
+        for (shown, record) in reader.records().enumerate() {
+            let record = record.map_err(io::Error::other)?;
+            if shown == 0 {
+                let _ = writeln!(out, "\nproblems:");
+            }
+            if shown == TXT_PROBLEMS {
+                let _ = writeln!(out, "  ... the rest is in the .result.csv");
+                break;
+            }
+            let field = |i: usize| record.get(i).unwrap_or("");
+            let _ = match field(1) {
+                "" => writeln!(out, "  line {}: {} [{}]", field(0), field(4), field(3)),
+                column => writeln!(
+                    out,
+                    "  line {}, {column} {:?}: {} [{}]",
+                    field(0),
+                    field(2),
+                    field(4),
+                    field(3)
+                ),
+            };
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_defused() {
+        assert_eq!(guard_formula("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(guard_formula("-1"), "'-1");
+        assert_eq!(guard_formula("abc"), "abc");
+    }
+}
