@@ -17,6 +17,9 @@ pub enum Fatal {
     /// Readable, but not a known dataset: rejected.
     #[error("{0}")]
     Layout(UnknownLayout),
+    /// A known dataset that this deliverer does not send: rejected.
+    #[error("{dataset} cannot be delivered here: this folder takes {allowed}")]
+    NotAllowed { dataset: Dataset, allowed: String },
 }
 
 /// What the caller decides about a row that passed every rule.
@@ -81,6 +84,18 @@ pub fn check_file<E>(
             Err(unknown) => return Ok(Err(Fatal::Layout(unknown))),
         },
     };
+    if !ctx.datasets.is_empty() && !ctx.datasets.contains(&layout.dataset) {
+        let allowed = ctx
+            .datasets
+            .iter()
+            .map(|d| d.name())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Ok(Err(Fatal::NotAllowed {
+            dataset: layout.dataset,
+            allowed,
+        }));
+    }
     let mut summary = Summary {
         format: Some(format.as_str()),
         dataset: Some(layout.dataset),

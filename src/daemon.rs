@@ -18,7 +18,7 @@ use crate::config::{Config, ConfigError};
 use crate::intake::{Intake, IntakeError};
 use crate::layout::StateDir;
 use crate::ledger::{DeliveryState, Ledger, LedgerError};
-use crate::{sftp, systemd};
+use crate::{jobs, sftp, systemd};
 
 /// Why the daemon could not start or stopped with a fault.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +65,10 @@ pub async fn run(
     let sftp_addr = sftp.local_addr().map_err(DaemonError::StateDir)?;
     tracing::info!(addr = %sftp_addr, "sftp listening");
     let sftp_task = tokio::spawn(sftp.run(shutdown.clone()));
+    let process_task = tokio::spawn(jobs::run_processing(
+        config_tx.subscribe(),
+        shutdown.clone(),
+    ));
     drop(auditor);
     let mut daemon = Daemon {
         config_path: config_path.to_owned(),
@@ -103,6 +107,9 @@ pub async fn run(
     let Daemon { intake, .. } = daemon;
     if let Err(e) = sftp_task.await {
         tracing::error!(error = %e, "the sftp server task failed");
+    }
+    if let Err(e) = process_task.await {
+        tracing::error!(error = %e, "the processing job failed");
     }
     tokio::task::spawn_blocking(move || {
         // The sftp sessions held the last auditors: every audit row is now queued.

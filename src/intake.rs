@@ -340,18 +340,23 @@ fn hash_complete_file(path: &Path, cause: Cause) -> io::Result<Option<(u64, Stri
         (None, Cause::Created) => return Ok(None),
         _ => {}
     }
+    sha256_of(&mut file).map(Some)
+}
+
+/// Size and lower-case hex SHA-256 of everything `reader` yields.
+pub fn sha256_of(reader: &mut impl Read) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
         size += n as u64;
     }
-    Ok(Some((size, hex::encode(hasher.finalize()))))
+    Ok((size, hex::encode(hasher.finalize())))
 }
 
 /// Whether some process has `file` open for writing: `Some(true)` if so, `Some(false)` if

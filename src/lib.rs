@@ -17,6 +17,9 @@
 //! - `check`: a whole file through its format and dataset; shared by validate and processing.
 //! - `receipt`: the .result.csv and .txt receipts of a checked file.
 //! - `validate`: the offline check behind `dropgate validate`.
+//! - `process`: the daily run: claim, check, pseudonymise, store, receipt, archive.
+//! - `schedule`: job times in a time zone (DST-correct) and catch-up after downtime.
+//! - `jobs`: the daemon's scheduled jobs (processing) and their records.
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
@@ -27,10 +30,13 @@ pub mod daemon;
 pub mod datasets;
 pub mod formats;
 pub mod intake;
+pub mod jobs;
 pub mod layout;
 pub mod ledger;
+pub mod process;
 pub mod pseudonym;
 pub mod receipt;
+pub mod schedule;
 pub mod secrets;
 pub mod sftp;
 pub mod signal;

@@ -56,6 +56,13 @@ enum Command {
     /// Read a password from stdin (without echo on a terminal) and print its Argon2id hash
     /// for a user's `password_hash`.
     HashPassword,
+    /// Process every waiting delivery now, as the daily run does. Safe while the daemon runs:
+    /// each file is processed once, whichever run gets to it.
+    Process {
+        /// Run now (the only mode; the daemon runs it on schedule).
+        #[arg(long, required = true)]
+        now: bool,
+    },
     /// Check a delivery file offline, as the daily run would (no key or state needed: BSNs
     /// get the 11-check only). Prints what the receipt would say; exit 0 if every row passes.
     Validate {
@@ -123,6 +130,16 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", dropgate::secrets::hash_password(&read_password()?)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Process { now: _ } => {
+            let config = Config::load(&cli.config)?;
+            let state = StateDir::new(&config.state_dir);
+            let mut ledger = dropgate::ledger::Ledger::open(&state.ledger())?;
+            let started = chrono::Utc::now();
+            let report = dropgate::process::run(&config, &mut ledger, &|| false)?;
+            ledger.job_ran(dropgate::jobs::PROCESS, started, &report.to_string())?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate {
             file,
             dataset,
@@ -146,11 +163,13 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Status { json, state_dir } => {
-            let state_dir = match state_dir {
-                Some(dir) => dir,
-                None => Config::load(&cli.config)?.state_dir,
+            let config = match state_dir {
+                Some(_) => None,
+                None => Some(Config::load(&cli.config)?),
             };
-            let report = dropgate::status::report(&StateDir::new(state_dir))?;
+            let state_dir = state_dir.or_else(|| config.as_ref().map(|c| c.state_dir.clone()));
+            let state_dir = state_dir.expect("one of the two is set");
+            let report = dropgate::status::report(&StateDir::new(state_dir), config.as_ref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::config::Config;
+use crate::jobs;
 use crate::layout::StateDir;
 use crate::ledger::{DeliveryState, Ledger, LedgerError};
 
@@ -18,6 +20,19 @@ pub struct StatusReport {
     pub schema_version: u32,
     pub deliveries: DeliverySummary,
     pub tenants: Vec<TenantStatus>,
+    /// Scheduled jobs that have run at least once.
+    pub jobs: Vec<JobStatus>,
+}
+
+/// One scheduled job.
+#[derive(Debug, Serialize)]
+pub struct JobStatus {
+    pub name: String,
+    /// UTC, RFC 3339.
+    pub last_run: String,
+    pub last_result: String,
+    /// From the configuration's schedule; absent when read without one.
+    pub next_run: Option<String>,
 }
 
 /// Deliveries per state.
@@ -56,8 +71,8 @@ fn summary(counts: Option<&BTreeMap<DeliveryState, u64>>) -> DeliverySummary {
     }
 }
 
-/// Reads the report from the ledger in `state`.
-pub fn report(state: &StateDir) -> Result<StatusReport, LedgerError> {
+/// Reads the report from the ledger in `state`; `config` adds the jobs' next runs.
+pub fn report(state: &StateDir, config: Option<&Config>) -> Result<StatusReport, LedgerError> {
     let path = state.ledger();
     let ledger = Ledger::open_read_only(&path)?;
     let counts = ledger.delivery_counts()?;
@@ -73,11 +88,29 @@ pub fn report(state: &StateDir) -> Result<StatusReport, LedgerError> {
             active: t.active,
         })
         .collect();
+    let jobs = ledger
+        .jobs()?
+        .into_iter()
+        .map(|(name, last_run, last_result)| {
+            let next_run = config.and_then(|c| jobs::schedule_of(&name, c)).map(|s| {
+                s.next_after(chrono::Utc::now())
+                    .with_timezone(&s.tz)
+                    .to_rfc3339()
+            });
+            JobStatus {
+                name,
+                last_run,
+                last_result,
+                next_run,
+            }
+        })
+        .collect();
     Ok(StatusReport {
         ledger: path.display().to_string(),
         schema_version: ledger.schema_version()?,
         deliveries: summary(Some(&counts.by_state)),
         tenants,
+        jobs,
     })
 }
 
@@ -120,6 +153,20 @@ impl StatusReport {
             row(&t.id, &kind, &t.deliveries);
         }
         row("all", "", &self.deliveries);
+        if !self.jobs.is_empty() {
+            let _ = writeln!(
+                out,
+                "\njob        last run                        next run                        result"
+            );
+            for j in &self.jobs {
+                let next = j.next_run.as_deref().unwrap_or("-");
+                let _ = writeln!(
+                    out,
+                    "{:10} {:31} {:31} {}",
+                    j.name, j.last_run, next, j.last_result
+                );
+            }
+        }
         out
     }
 }

@@ -34,6 +34,7 @@ pub fn validate(
         scores: ScoreRanges::default(),
         agb_codes: None,
         municipality: None,
+        datasets: &[],
     };
     let work = std::env::temp_dir().join(format!(
         "dropgate-validate-{}.csv",

@@ -29,6 +29,8 @@ pub struct Config {
     pub ttp_key_file: PathBuf,
     pub schedule: Schedule,
     pub retention: Retention,
+    /// Bounds on what a delivered file may make the readers do.
+    pub file_limits: crate::formats::Limits,
     pub sftp: SftpConfig,
     pub mail: MailConfig,
     pub tenants: Vec<Tenant>,

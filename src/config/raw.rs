@@ -72,6 +72,18 @@ pub struct RawLimits {
     /// Most bytes waiting in one tenant's `upload/`, default for every tenant.
     #[serde(default = "default_quota_bytes")]
     pub quota_bytes: u64,
+    /// Longest CSV record or XML node a delivered file may have.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: u64,
+    /// Longest single value.
+    #[serde(default = "default_max_field_bytes")]
+    pub max_field_bytes: u64,
+    /// Most data rows in one file.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: u64,
+    /// Most bytes an xlsx or ods may unpack to (zip-bomb guard), and the largest xls.
+    #[serde(default = "default_max_unpacked_bytes")]
+    pub max_unpacked_bytes: u64,
 }
 
 /// The embedded SFTP server.
@@ -209,6 +221,10 @@ impl Default for RawLimits {
         Self {
             max_file_bytes: default_max_file_bytes(),
             quota_bytes: default_quota_bytes(),
+            max_line_bytes: default_max_line_bytes(),
+            max_field_bytes: default_max_field_bytes(),
+            max_rows: default_max_rows(),
+            max_unpacked_bytes: default_max_unpacked_bytes(),
         }
     }
 }
@@ -269,6 +285,18 @@ fn default_max_file_bytes() -> u64 {
 }
 fn default_quota_bytes() -> u64 {
     10 << 30
+}
+fn default_max_line_bytes() -> u64 {
+    crate::formats::Limits::default().max_line_bytes as u64
+}
+fn default_max_field_bytes() -> u64 {
+    crate::formats::Limits::default().max_field_bytes as u64
+}
+fn default_max_rows() -> u64 {
+    crate::formats::Limits::default().max_rows
+}
+fn default_max_unpacked_bytes() -> u64 {
+    crate::formats::Limits::default().max_unpacked_bytes
 }
 fn default_listen() -> String {
     "127.0.0.1:2222".into()

@@ -57,9 +57,23 @@ pub(super) fn validate(
     let retention = retention(&mut c, &raw.retention);
     let sftp = sftp(&mut c, &raw.sftp, &state_dir);
     let mail = mail(&mut c, &raw.mail, base, &state_dir);
-    if raw.limits.max_file_bytes == 0 {
-        c.fail(root("limits").key("max_file_bytes"), "must be more than 0");
+    for (key, value) in [
+        ("max_file_bytes", raw.limits.max_file_bytes),
+        ("max_line_bytes", raw.limits.max_line_bytes),
+        ("max_field_bytes", raw.limits.max_field_bytes),
+        ("max_rows", raw.limits.max_rows),
+        ("max_unpacked_bytes", raw.limits.max_unpacked_bytes),
+    ] {
+        if value == 0 {
+            c.fail(root("limits").key(key), "must be more than 0");
+        }
     }
+    let file_limits = crate::formats::Limits {
+        max_line_bytes: usize::try_from(raw.limits.max_line_bytes).unwrap_or(usize::MAX),
+        max_field_bytes: usize::try_from(raw.limits.max_field_bytes).unwrap_or(usize::MAX),
+        max_rows: raw.limits.max_rows,
+        max_unpacked_bytes: raw.limits.max_unpacked_bytes,
+    };
     let tenants = tenants(&mut c, &raw.tenants, &raw.limits);
     let users = users(&mut c, &raw.users, &tenants, base);
     Some(Config {
@@ -69,6 +83,7 @@ pub(super) fn validate(
         ttp_key_file,
         schedule: schedule?,
         retention: retention?,
+        file_limits,
         sftp: sftp?,
         mail: mail?,
         tenants,

@@ -247,6 +247,9 @@ pub struct Context<'a> {
     pub agb_codes: Option<&'a BTreeSet<String>>,
     /// The delivering municipality's CBS code; `None` checks the shape only.
     pub municipality: Option<&'a str>,
+    /// The datasets this deliverer may send (suppliers `metingen`, municipalities
+    /// `beschikkingen`); empty allows all (offline validation).
+    pub datasets: &'a [Dataset],
 }
 
 /// A checked row.

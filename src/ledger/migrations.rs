@@ -59,6 +59,72 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     "#,
+    // 2: processing: results per delivery, measurements, decisions, jobs.
+    r#"
+    ALTER TABLE delivery ADD COLUMN dataset TEXT;
+    ALTER TABLE delivery ADD COLUMN format TEXT;
+    ALTER TABLE delivery ADD COLUMN rows_total INTEGER;
+    ALTER TABLE delivery ADD COLUMN rows_accepted INTEGER;
+    ALTER TABLE delivery ADD COLUMN rows_rejected INTEGER;
+    -- Why the whole file was rejected or quarantined.
+    ALTER TABLE delivery ADD COLUMN error TEXT;
+    ALTER TABLE delivery ADD COLUMN processed_at TEXT;
+    -- The receipt's file name in receipts/ (without .result.csv / .result.txt).
+    ALTER TABLE delivery ADD COLUMN receipt TEXT;
+    -- Set once the original left upload/ and the receipt reached receipts/.
+    ALTER TABLE delivery ADD COLUMN finished_at TEXT;
+
+    -- Problems per rule, per delivery: for quality reports.
+    CREATE TABLE delivery_rule (
+        delivery_id INTEGER NOT NULL REFERENCES delivery (id),
+        rule        TEXT NOT NULL,
+        count       INTEGER NOT NULL,
+        PRIMARY KEY (delivery_id, rule)
+    ) STRICT, WITHOUT ROWID;
+
+    -- Measurements by (AGB code, measurement number). `changed_*` mark the last delivery
+    -- that changed the row (for publication); `seen_delivery` the last that carried it at
+    -- all (a second row with the same key in one file is refused).
+    CREATE TABLE measurement (
+        agb              TEXT NOT NULL,
+        metingnummer     TEXT NOT NULL,
+        pseudonym        TEXT NOT NULL,
+        datum            TEXT NOT NULL,
+        instrument       TEXT NOT NULL CHECK (instrument IN ('CT', 'GAS')),
+        respondent       INTEGER NOT NULL CHECK (respondent BETWEEN 1 AND 6),
+        score            REAL NOT NULL,
+        status           TEXT CHECK (status IN ('Volledig', 'Onvolledig', 'Nee')),
+        changed_delivery INTEGER NOT NULL REFERENCES delivery (id),
+        changed_at       TEXT NOT NULL,
+        seen_delivery    INTEGER NOT NULL,
+        PRIMARY KEY (agb, metingnummer)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX measurement_person ON measurement (pseudonym, agb);
+
+    CREATE TABLE decision (
+        gemeentecode      TEXT NOT NULL,
+        beschikkingnummer TEXT NOT NULL,
+        pseudonym         TEXT NOT NULL,
+        agb               TEXT NOT NULL,
+        productcategorie  TEXT NOT NULL,
+        productcode       TEXT NOT NULL,
+        ingangsdatum      TEXT NOT NULL,
+        einddatum         TEXT,
+        reden             TEXT,
+        changed_delivery  INTEGER NOT NULL REFERENCES delivery (id),
+        changed_at        TEXT NOT NULL,
+        seen_delivery     INTEGER NOT NULL,
+        PRIMARY KEY (gemeentecode, beschikkingnummer)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX decision_person ON decision (pseudonym, agb);
+
+    -- Scheduled jobs: when each last ran (UTC), to catch up on runs missed while down.
+    CREATE TABLE job (
+        name        TEXT PRIMARY KEY,
+        last_run    TEXT NOT NULL,
+        last_result TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The version this build writes.

@@ -7,6 +7,7 @@
 mod audit;
 mod deliveries;
 mod migrations;
+mod processing;
 mod tenants;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use audit::{AuditEntry, AuditRecord};
 pub use deliveries::{DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile};
 pub use migrations::LATEST as SCHEMA_VERSION;
+pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, Unfinished};
 pub use tenants::TenantRow;
 
 /// Why a ledger operation failed.
@@ -49,8 +51,10 @@ pub struct Ledger {
     conn: Connection,
 }
 
-/// How long a writer waits for another to finish before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a writer waits for another to finish before giving up. Processing holds the
+/// write lock for one whole file (one transaction per delivery), which for the largest
+/// allowed file takes a minute or so; intake and the auditor must outwait that.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Ledger {
     /// Opens (or creates) the ledger for writing and migrates it to the current schema.

@@ -715,7 +715,7 @@ impl russh_sftp::server::Handler for Files {
             return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
         }
         let dir = self.ctx.state.upload(&tenant);
-        let name = super::upload::move_no_replace(&source, &dir, &new).map_err(io_error)?;
+        let name = crate::layout::move_no_replace(&source, &dir, &new).map_err(io_error)?;
         tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, from = old, to = name, "renamed");
         self.audit(
             "sftp.rename",

@@ -5,10 +5,8 @@
 //! limit) removes its staging file, so a partial upload never reaches `upload/`.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -129,7 +127,7 @@ impl Upload {
     /// suffixed one if that is taken. Returns the name it got.
     pub fn finish(mut self) -> io::Result<String> {
         self.file.sync_all()?;
-        let name = move_no_replace(&self.staging, &self.dest_dir, &self.name)?;
+        let name = crate::layout::move_no_replace(&self.staging, &self.dest_dir, &self.name)?;
         self.finished = true;
         File::open(&self.dest_dir)?.sync_all()?;
         Ok(name)
@@ -182,64 +180,6 @@ fn folder_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// `name`, then `stem-2.ext`, `stem-3.ext`, ...
-fn candidate(name: &str, n: u32) -> String {
-    if n == 1 {
-        return name.to_owned();
-    }
-    match name.rfind('.') {
-        Some(dot) if dot > 0 => format!("{}-{n}{}", &name[..dot], &name[dot..]),
-        _ => format!("{name}-{n}"),
-    }
-}
-
-/// Renames `from` into `dir` as `name` (or the first free suffixed name) without ever
-/// replacing an existing file.
-pub fn move_no_replace(from: &Path, dir: &Path, name: &str) -> io::Result<String> {
-    for n in 1..=1000 {
-        let target = candidate(name, n);
-        match rename_no_replace(from, &dir.join(&target)) {
-            Ok(()) => return Ok(target),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AlreadyExists,
-        format!("no free name for {name:?} after 1000 tries"),
-    ))
-}
-
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))
-    };
-    let (cfrom, cto) = (c(from)?, c(to)?);
-    // SAFETY: both are valid NUL-terminated paths that live across the call.
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            cfrom.as_ptr(),
-            libc::AT_FDCWD,
-            cto.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        // File systems without RENAME_NOREPLACE: a hard link also refuses to replace.
-        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
-            std::fs::hard_link(from, to)?;
-            std::fs::remove_file(from)
-        }
-        _ => Err(err),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,9 +224,6 @@ mod tests {
                 .count(),
             0
         );
-        assert_eq!(candidate("noext", 2), "noext-2");
-        assert_eq!(candidate(".hidden", 3), ".hidden-3");
-        assert_eq!(candidate("a.tar.gz", 2), "a.tar-2.gz");
     }
 
     #[test]

@@ -1,0 +1,368 @@
+//! The daily run's side of the ledger: claiming a delivery, upserting its rows, recording
+//! its outcome, and the job table.
+//!
+//! A [`Claim`] is one IMMEDIATE transaction: it holds the write lock from the moment it
+//! checks that the delivery still waits until the outcome is committed. That is the lock
+//! that makes each file processed once, whoever else (`process --now`, another daemon) runs.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde_json::json;
+
+use super::audit::{self, AuditEntry};
+use super::{DeliveryState, Ledger, LedgerError, timestamp};
+
+/// A delivery as the daily run needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub tenant: String,
+    pub file_name: String,
+    pub sha256: String,
+    pub received_at: String,
+    pub state: DeliveryState,
+    /// For a duplicate: the original's file name and receipt time.
+    pub duplicate_of: Option<(String, String)>,
+}
+
+/// A delivery processed by a run that stopped before moving its file and receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unfinished {
+    pub delivery: Delivery,
+    /// Receipt name in `receipts/`, without `.result.csv`.
+    pub receipt: String,
+}
+
+/// A checked measurement with its pseudonym, ready to store.
+pub struct MeasurementRow<'a> {
+    pub agb: &'a str,
+    pub metingnummer: &'a str,
+    pub pseudonym: &'a str,
+    pub datum: NaiveDate,
+    pub instrument: &'a str,
+    pub respondent: u8,
+    pub score: f64,
+    pub status: Option<&'a str>,
+}
+
+/// A checked decision with its pseudonym, ready to store.
+pub struct DecisionRow<'a> {
+    pub gemeentecode: &'a str,
+    pub beschikkingnummer: &'a str,
+    pub pseudonym: &'a str,
+    pub agb: &'a str,
+    pub productcategorie: &'a str,
+    pub productcode: &'a str,
+    pub ingangsdatum: NaiveDate,
+    pub einddatum: Option<NaiveDate>,
+    pub reden: Option<&'a str>,
+}
+
+/// What the run concluded about a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<'a> {
+    pub state: DeliveryState,
+    pub dataset: Option<&'a str>,
+    pub format: Option<&'a str>,
+    pub rows: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub error: Option<String>,
+    /// Receipt name in `receipts/`, without `.result.csv`.
+    pub receipt: String,
+    pub rules: BTreeMap<&'static str, u64>,
+}
+
+/// A delivery under processing; dropped without [`Claim::commit`], nothing happened.
+pub struct Claim<'a> {
+    tx: Transaction<'a>,
+    pub delivery: Delivery,
+    at: String,
+}
+
+const UPSERT_MEASUREMENT: &str = "
+    INSERT INTO measurement (agb, metingnummer, pseudonym, datum, instrument, respondent, score, status,
+                             changed_delivery, changed_at, seen_delivery)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9)
+    ON CONFLICT (agb, metingnummer) DO UPDATE SET
+        changed_delivery = CASE WHEN same THEN changed_delivery ELSE excluded.changed_delivery END,
+        changed_at = CASE WHEN same THEN changed_at ELSE excluded.changed_at END,
+        pseudonym = excluded.pseudonym, datum = excluded.datum, instrument = excluded.instrument,
+        respondent = excluded.respondent, score = excluded.score, status = excluded.status,
+        seen_delivery = excluded.seen_delivery
+    WHERE seen_delivery IS NOT excluded.seen_delivery";
+
+const SAME_MEASUREMENT: &str = "(pseudonym IS excluded.pseudonym AND datum IS excluded.datum
+    AND instrument IS excluded.instrument AND respondent IS excluded.respondent
+    AND score IS excluded.score AND status IS excluded.status)";
+
+const UPSERT_DECISION: &str = "
+    INSERT INTO decision (gemeentecode, beschikkingnummer, pseudonym, agb, productcategorie, productcode,
+                          ingangsdatum, einddatum, reden, changed_delivery, changed_at, seen_delivery)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)
+    ON CONFLICT (gemeentecode, beschikkingnummer) DO UPDATE SET
+        changed_delivery = CASE WHEN same THEN changed_delivery ELSE excluded.changed_delivery END,
+        changed_at = CASE WHEN same THEN changed_at ELSE excluded.changed_at END,
+        pseudonym = excluded.pseudonym, agb = excluded.agb, productcategorie = excluded.productcategorie,
+        productcode = excluded.productcode, ingangsdatum = excluded.ingangsdatum,
+        einddatum = excluded.einddatum, reden = excluded.reden,
+        seen_delivery = excluded.seen_delivery
+    WHERE seen_delivery IS NOT excluded.seen_delivery";
+
+const SAME_DECISION: &str = "(pseudonym IS excluded.pseudonym AND agb IS excluded.agb
+    AND productcategorie IS excluded.productcategorie AND productcode IS excluded.productcode
+    AND ingangsdatum IS excluded.ingangsdatum AND einddatum IS excluded.einddatum
+    AND reden IS excluded.reden)";
+
+/// The upserts with their "unchanged" test spelled out (SQLite has no way to name it once).
+static UPSERT_MEASUREMENT_SQL: LazyLock<String> =
+    LazyLock::new(|| UPSERT_MEASUREMENT.replace("same", SAME_MEASUREMENT));
+static UPSERT_DECISION_SQL: LazyLock<String> =
+    LazyLock::new(|| UPSERT_DECISION.replace("same", SAME_DECISION));
+
+fn date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+impl Ledger {
+    /// Deliveries the daily run has to do: waiting ones and duplicates not yet answered.
+    pub fn deliveries_to_process(&self) -> Result<Vec<i64>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM delivery WHERE state IN ('received', 'duplicate') AND processed_at IS NULL ORDER BY id",
+        )?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// Deliveries whose outcome is committed but whose file or receipt has not yet been
+    /// moved (the run was cut off in between), with their receipt names.
+    pub fn deliveries_to_finish(&self) -> Result<Vec<Unfinished>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, tenant_id, file_name, sha256, received_at, state, receipt FROM delivery
+             WHERE processed_at IS NOT NULL AND finished_at IS NULL ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(Unfinished {
+                delivery: Delivery {
+                    id: r.get(0)?,
+                    tenant: r.get(1)?,
+                    file_name: r.get(2)?,
+                    sha256: r.get(3)?,
+                    received_at: r.get(4)?,
+                    state: r.get::<_, String>(5)?.parse()?,
+                    duplicate_of: None,
+                },
+                receipt: r.get(6)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Takes the write lock and checks that delivery `id` still waits for processing.
+    /// `None` if another run got to it first.
+    pub fn claim(&mut self, id: i64, now: DateTime<Utc>) -> Result<Option<Claim<'_>>, LedgerError> {
+        let tx = self.write_tx()?;
+        let delivery = tx
+            .query_row(
+                "SELECT d.id, d.tenant_id, d.file_name, d.sha256, d.received_at, d.state, o.file_name, o.received_at
+                 FROM delivery d LEFT JOIN delivery o ON o.id = d.duplicate_of
+                 WHERE d.id = ?1 AND d.state IN ('received', 'duplicate') AND d.processed_at IS NULL",
+                [id],
+                |r| {
+                    Ok((
+                        Delivery {
+                            id: r.get(0)?,
+                            tenant: r.get(1)?,
+                            file_name: r.get(2)?,
+                            sha256: r.get(3)?,
+                            received_at: r.get(4)?,
+                            state: DeliveryState::Received,
+                            duplicate_of: match (r.get::<_, Option<String>>(6)?, r.get::<_, Option<String>>(7)?) {
+                                (Some(name), Some(at)) => Some((name, at)),
+                                _ => None,
+                            },
+                        },
+                        r.get::<_, String>(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((mut delivery, state)) = delivery else {
+            return Ok(None);
+        };
+        delivery.state = state.parse()?;
+        tx.execute_batch("SAVEPOINT rows")?;
+        Ok(Some(Claim {
+            tx,
+            delivery,
+            at: timestamp(now),
+        }))
+    }
+
+    /// The tenant and file name of delivery `id`.
+    pub fn delivery_name(&self, id: i64) -> Result<Option<(String, String)>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT tenant_id, file_name FROM delivery WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// Records that `id`'s file and receipt are where they belong.
+    pub fn mark_finished(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE delivery SET finished_at = ?2 WHERE id = ?1",
+            params![id, timestamp(now)],
+        )?;
+        Ok(())
+    }
+
+    /// When job `name` last ran.
+    pub fn job_last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, LedgerError> {
+        let text: Option<String> = self
+            .conn
+            .query_row("SELECT last_run FROM job WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(text
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// Records that job `name` ran at `at` with `result`.
+    pub fn job_ran(
+        &mut self,
+        name: &str,
+        at: DateTime<Utc>,
+        result: &str,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO job (name, last_run, last_result) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET last_run = ?2, last_result = ?3",
+            params![name, timestamp(at), result],
+        )?;
+        Ok(())
+    }
+
+    /// Every job with its last run and result.
+    pub fn jobs(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, last_run, last_result FROM job ORDER BY name")?;
+        let jobs = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(jobs)
+    }
+}
+
+impl Claim<'_> {
+    /// Stores a measurement; false if this delivery already carried the same key (a repeat
+    /// within one file, which is refused).
+    pub fn upsert_measurement(&mut self, m: &MeasurementRow<'_>) -> Result<bool, LedgerError> {
+        let mut stmt = self.tx.prepare_cached(&UPSERT_MEASUREMENT_SQL)?;
+        let changed = stmt.execute(params![
+            m.agb,
+            m.metingnummer,
+            m.pseudonym,
+            date(m.datum),
+            m.instrument,
+            m.respondent,
+            m.score,
+            m.status,
+            self.delivery.id,
+            self.at,
+        ])?;
+        Ok(changed == 1)
+    }
+
+    /// Stores a decision; false if this delivery already carried the same key.
+    pub fn upsert_decision(&mut self, d: &DecisionRow<'_>) -> Result<bool, LedgerError> {
+        let mut stmt = self.tx.prepare_cached(&UPSERT_DECISION_SQL)?;
+        let changed = stmt.execute(params![
+            d.gemeentecode,
+            d.beschikkingnummer,
+            d.pseudonym,
+            d.agb,
+            d.productcategorie,
+            d.productcode,
+            date(d.ingangsdatum),
+            d.einddatum.map(date),
+            d.reden,
+            self.delivery.id,
+            self.at,
+        ])?;
+        Ok(changed == 1)
+    }
+
+    /// Undoes every row stored so far (the file turned out unreadable part-way).
+    pub fn discard_rows(&mut self) -> Result<(), LedgerError> {
+        self.tx.execute_batch("ROLLBACK TO rows")?;
+        Ok(())
+    }
+
+    /// Records the outcome with its audit row, and commits everything at once.
+    pub fn commit(self, outcome: &Outcome<'_>) -> Result<(), LedgerError> {
+        let tx = self.tx;
+        tx.execute_batch("RELEASE rows")?;
+        let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        tx.execute(
+            "UPDATE delivery SET state = ?2, state_at = ?3, dataset = ?4, format = ?5, rows_total = ?6,
+                 rows_accepted = ?7, rows_rejected = ?8, error = ?9, processed_at = ?3, receipt = ?10
+             WHERE id = ?1",
+            params![
+                self.delivery.id,
+                outcome.state.as_str(),
+                self.at,
+                outcome.dataset,
+                outcome.format,
+                to_i64(outcome.rows),
+                to_i64(outcome.accepted),
+                to_i64(outcome.rejected),
+                outcome.error,
+                outcome.receipt,
+            ],
+        )?;
+        for (rule, count) in &outcome.rules {
+            tx.execute(
+                "INSERT INTO delivery_rule (delivery_id, rule, count) VALUES (?1, ?2, ?3)",
+                params![self.delivery.id, rule, to_i64(*count)],
+            )?;
+        }
+        let detail = json!({
+            "state": outcome.state.as_str(),
+            "dataset": outcome.dataset,
+            "rows": outcome.rows,
+            "accepted": outcome.accepted,
+            "rejected": outcome.rejected,
+            "error": outcome.error,
+            "receipt": outcome.receipt,
+        });
+        let at = DateTime::parse_from_rfc3339(&self.at)
+            .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
+        audit::append(
+            &tx,
+            &AuditEntry {
+                actor: "process",
+                action: "delivery.processed",
+                tenant: Some(&self.delivery.tenant),
+                subject: Some(&self.delivery.file_name),
+                detail: Some(detail),
+            },
+            at,
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}

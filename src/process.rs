@@ -1,0 +1,386 @@
+//! The daily run (DESIGN 2.3): every delivery that waits is read, checked row by row,
+//! pseudonymised and stored in one transaction; then it gets its receipts, the original
+//! moves to `archive/` (or `quarantine/`), and the result is announced.
+//!
+//! Only deliveries the ledger holds as received (or as unanswered duplicates) are read, and
+//! each is claimed under the ledger's write lock, so a file is processed once however many
+//! runs overlap. A run cut off after a commit is finished by the next one. A clear BSN exists
+//! only between reading a row and hashing it.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+
+use crate::check::{Fatal, Summary, Verdict, check_file};
+use crate::config::{Config, TenantKind};
+use crate::datasets::{Context, Dataset, Record, ScoreRanges};
+use crate::layout::{StateDir, create_private_dir, move_no_replace};
+use crate::ledger::{
+    DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome,
+};
+use crate::pseudonym::{KeyError, Keyed};
+use crate::receipt::{self, ProblemLog, Receipt};
+
+/// Why a run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("processing is off: {0}")]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{what}: {source}")]
+    Io { what: String, source: io::Error },
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ProcessError {
+    let what = what.into();
+    move |source| ProcessError::Io { what, source }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunReport {
+    pub processed: u64,
+    pub rejected: u64,
+    pub quarantined: u64,
+    pub duplicates: u64,
+    /// Claimed by another run, changed on disk, or of a tenant no longer configured.
+    pub skipped: u64,
+}
+
+impl std::fmt::Display for RunReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} processed, {} rejected, {} quarantined, {} duplicates answered, {} skipped",
+            self.processed, self.rejected, self.quarantined, self.duplicates, self.skipped
+        )
+    }
+}
+
+/// Runs once over everything that waits. `stop` is asked between deliveries.
+pub fn run(
+    config: &Config,
+    ledger: &mut Ledger,
+    stop: &dyn Fn() -> bool,
+) -> Result<RunReport, ProcessError> {
+    let state = StateDir::new(&config.state_dir);
+    finish_interrupted(&state, ledger)?;
+    let key = Keyed::load(&config.ttp_key_file)?;
+    let mut report = RunReport::default();
+    for id in ledger.deliveries_to_process()? {
+        if stop() {
+            break;
+        }
+        process_one(config, &state, &key, ledger, id, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Files of one delivery while its receipts are being made.
+struct Work {
+    problems: PathBuf,
+    csv: PathBuf,
+    txt: PathBuf,
+}
+
+impl Work {
+    fn new(state: &StateDir, id: i64) -> Self {
+        let base = state.staging().join(format!("receipt-{id}"));
+        let with = |ext: &str| PathBuf::from(format!("{}.{ext}", base.display()));
+        Self {
+            problems: with("problems.csv"),
+            csv: with("result.csv"),
+            txt: with("result.txt"),
+        }
+    }
+}
+
+fn process_one(
+    config: &Config,
+    state: &StateDir,
+    key: &Keyed,
+    ledger: &mut Ledger,
+    id: i64,
+    report: &mut RunReport,
+) -> Result<(), ProcessError> {
+    let now = Utc::now();
+    let local = now.with_timezone(&config.time_zone);
+    let uploader = {
+        // Read before the claim: the claim's transaction holds the only write lock.
+        let Some((tenant, name)) = ledger.delivery_name(id)? else {
+            return Ok(());
+        };
+        ledger.uploader(&tenant, &name)?
+    };
+    let Some(mut claim) = ledger.claim(id, now)? else {
+        report.skipped += 1;
+        return Ok(());
+    };
+    let delivery = claim.delivery.clone();
+    let Some(tenant) = config.tenant(&delivery.tenant) else {
+        tracing::warn!(
+            tenant = delivery.tenant,
+            file = delivery.file_name,
+            "tenant no longer configured; delivery left waiting"
+        );
+        report.skipped += 1;
+        return Ok(());
+    };
+    let source = state.upload(&delivery.tenant).join(&delivery.file_name);
+    if delivery.state != DeliveryState::Duplicate {
+        match file_sha256(&source) {
+            Ok(sha) if sha == delivery.sha256 => {}
+            Ok(_) => {
+                tracing::warn!(
+                    tenant = delivery.tenant,
+                    file = delivery.file_name,
+                    "file changed since it was recorded; left for intake"
+                );
+                report.skipped += 1;
+                return Ok(());
+            }
+            Err(e) => {
+                tracing::warn!(tenant = delivery.tenant, file = delivery.file_name, error = %e, "file is gone from upload/; left waiting");
+                report.skipped += 1;
+                return Ok(());
+            }
+        }
+    }
+    let receipt_name = format!("{}.{}", delivery.file_name, local.format("%Y%m%d%H%M%S"));
+    let work = Work::new(state, id);
+    let mut log =
+        ProblemLog::create(&work.problems).map_err(io_err("cannot write a receipt in staging/"))?;
+
+    let (outcome_state, summary, error) = if delivery.state == DeliveryState::Duplicate {
+        let (name, at) = delivery.duplicate_of.clone().unwrap_or_default();
+        let why = format!(
+            "the same content as {name} (received {at}) was delivered before; not processed again"
+        );
+        (DeliveryState::Duplicate, Summary::default(), Some(why))
+    } else {
+        let agb_codes = deliverable_agb_codes(config, tenant, uploader.as_deref());
+        let datasets: &[Dataset] = match tenant.kind {
+            TenantKind::Supplier => &[Dataset::Metingen],
+            TenantKind::Municipality => &[Dataset::Beschikkingen],
+        };
+        let ctx = Context {
+            today: local.date_naive(),
+            scores: ScoreRanges::default(),
+            agb_codes: Some(&agb_codes),
+            municipality: (tenant.kind == TenantKind::Municipality).then_some(tenant.code.as_str()),
+            datasets,
+        };
+        let checked = check_file(
+            &source,
+            config.file_limits,
+            None,
+            &ctx,
+            |_, record| store(&mut claim, key, &record),
+            |problem| {
+                log.push(problem).map_err(|e| ProcessError::Io {
+                    what: "cannot write a receipt".into(),
+                    source: e,
+                })
+            },
+        )?;
+        match checked {
+            Ok(summary) if summary.accepted > 0 => (DeliveryState::Processed, summary, None),
+            Ok(summary) => (DeliveryState::Rejected, summary, None),
+            Err(fatal @ (Fatal::Layout(_) | Fatal::NotAllowed { .. })) => {
+                claim.discard_rows()?;
+                (
+                    DeliveryState::Rejected,
+                    Summary::default(),
+                    Some(fatal.to_string()),
+                )
+            }
+            Err(Fatal::File(e)) => {
+                claim.discard_rows()?;
+                (
+                    DeliveryState::Quarantined,
+                    Summary::default(),
+                    Some(e.to_string()),
+                )
+            }
+        }
+    };
+    log.finish()
+        .map_err(io_err("cannot write a receipt in staging/"))?;
+    let receipt = Receipt {
+        file: delivery.file_name.clone(),
+        received: Some(delivery.received_at.clone()),
+        checked: local.to_rfc3339(),
+        status: outcome_state.as_str().to_owned(),
+        summary: summary.clone(),
+        fatal: error.clone(),
+    };
+    receipt::write(&receipt, Some(&work.problems), &work.csv, &work.txt)
+        .map_err(io_err("cannot write a receipt in staging/"))?;
+    let _ = std::fs::remove_file(&work.problems);
+    let outcome = Outcome {
+        state: outcome_state,
+        dataset: summary.dataset.map(|d| d.name()),
+        format: summary.format,
+        rows: summary.rows,
+        accepted: summary.accepted,
+        rejected: summary.rejected,
+        error: error.clone(),
+        receipt: receipt_name.clone(),
+        rules: summary.rules.clone(),
+    };
+    claim.commit(&outcome)?;
+    finish(state, ledger, id, &delivery, outcome_state, &receipt_name)?;
+    match outcome_state {
+        DeliveryState::Processed => report.processed += 1,
+        DeliveryState::Rejected => report.rejected += 1,
+        DeliveryState::Quarantined => report.quarantined += 1,
+        _ => report.duplicates += 1,
+    }
+    tracing::info!(
+        tenant = delivery.tenant,
+        file = delivery.file_name,
+        state = outcome_state.as_str(),
+        rows = summary.rows,
+        accepted = summary.accepted,
+        rejected = summary.rejected,
+        error = error.as_deref(),
+        receipt = receipt_name,
+        "delivery processed"
+    );
+    announce(&delivery, &outcome);
+    Ok(())
+}
+
+/// Where the result mail of a delivery will be queued once the mail queue exists (issue:
+/// email). Everything a mail needs is in `outcome`; it holds no BSN and no pseudonym.
+fn announce(delivery: &Delivery, outcome: &Outcome<'_>) {
+    tracing::debug!(
+        tenant = delivery.tenant,
+        file = delivery.file_name,
+        state = outcome.state.as_str(),
+        "result mail not sent: no mail queue yet"
+    );
+}
+
+/// AGB codes the deliverer may deliver measurements for: those of every supplier tenant
+/// the uploading user holds `deliver` for, or, for a file that did not come over SFTP, the
+/// folder's own tenant.
+fn deliverable_agb_codes(
+    config: &Config,
+    tenant: &crate::config::Tenant,
+    uploader: Option<&str>,
+) -> BTreeSet<String> {
+    let user = uploader.and_then(|name| config.users.iter().find(|u| u.name == name));
+    let mut codes: BTreeSet<String> = match user {
+        Some(user) => user
+            .grants
+            .iter()
+            .filter(|g| g.deliver)
+            .filter_map(|g| config.tenant(&g.tenant))
+            .filter(|t| t.kind == TenantKind::Supplier)
+            .map(|t| t.code.clone())
+            .collect(),
+        None => BTreeSet::new(),
+    };
+    if codes.is_empty() && tenant.kind == TenantKind::Supplier {
+        codes.insert(tenant.code.clone());
+    }
+    codes
+}
+
+/// Pseudonymises and stores one checked row.
+fn store(
+    claim: &mut crate::ledger::Claim<'_>,
+    key: &Keyed,
+    record: &Record,
+) -> Result<Verdict, ProcessError> {
+    let fresh = match record {
+        Record::Meting(m) => {
+            let pseudonym = key.pseudonym(&m.bsn);
+            claim.upsert_measurement(&MeasurementRow {
+                agb: &m.agb,
+                metingnummer: &m.metingnummer,
+                pseudonym: &pseudonym,
+                datum: m.datum,
+                instrument: m.instrument.as_str(),
+                respondent: m.respondent,
+                score: m.score,
+                status: m.status.map(|s| s.as_str()),
+            })?
+        }
+        Record::Beschikking(b) => {
+            let pseudonym = key.pseudonym(&b.bsn);
+            claim.upsert_decision(&DecisionRow {
+                gemeentecode: &b.gemeentecode,
+                beschikkingnummer: &b.beschikkingnummer,
+                pseudonym: &pseudonym,
+                agb: &b.agb,
+                productcategorie: &b.productcategorie,
+                productcode: &b.productcode,
+                ingangsdatum: b.ingangsdatum,
+                einddatum: b.einddatum,
+                reden: b.reden.as_deref(),
+            })?
+        }
+    };
+    Ok(if fresh {
+        Verdict::Accepted
+    } else {
+        Verdict::DuplicateInFile
+    })
+}
+
+fn file_sha256(path: &Path) -> io::Result<String> {
+    crate::intake::sha256_of(&mut std::fs::File::open(path)?).map(|(_, sha)| sha)
+}
+
+/// After the commit: receipts into `receipts/`, the original out of `upload/`.
+fn finish(
+    state: &StateDir,
+    ledger: &mut Ledger,
+    id: i64,
+    delivery: &Delivery,
+    outcome: DeliveryState,
+    receipt_name: &str,
+) -> Result<(), ProcessError> {
+    let work = Work::new(state, id);
+    let receipts = state.receipts(&delivery.tenant);
+    for (from, suffix) in [(&work.csv, "result.csv"), (&work.txt, "result.txt")] {
+        if from.exists() {
+            move_no_replace(from, &receipts, &format!("{receipt_name}.{suffix}")).map_err(
+                io_err(format!("cannot move a receipt into {}", receipts.display())),
+            )?;
+        }
+    }
+    let source = state.upload(&delivery.tenant).join(&delivery.file_name);
+    if file_sha256(&source).is_ok_and(|sha| sha == delivery.sha256) {
+        let dest = match outcome {
+            DeliveryState::Quarantined => state.quarantined(&delivery.tenant),
+            _ => state.archived(&delivery.tenant),
+        };
+        create_private_dir(&dest).map_err(io_err("cannot create the archive"))?;
+        move_no_replace(&source, &dest, &format!("{id}-{}", delivery.file_name)).map_err(
+            io_err(format!("cannot move {} out of upload/", delivery.file_name)),
+        )?;
+    }
+    ledger.mark_finished(id, Utc::now())?;
+    Ok(())
+}
+
+/// Finishes deliveries whose outcome was committed by a run that was cut off before it
+/// moved the receipts and the original.
+fn finish_interrupted(state: &StateDir, ledger: &mut Ledger) -> Result<(), ProcessError> {
+    for unfinished in ledger.deliveries_to_finish()? {
+        let d = &unfinished.delivery;
+        tracing::warn!(
+            tenant = d.tenant,
+            file = d.file_name,
+            "finishing a delivery that an interrupted run processed"
+        );
+        finish(state, ledger, d.id, d, d.state, &unfinished.receipt)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! When jobs run: local times in the configured time zone, with daylight saving time left to
+//! the time-zone database (chrono-tz), and catch-up for runs missed while the daemon was down.
+//!
+//! A local time that does not exist on a given day (the spring-forward gap) fires at the
+//! first local time after the gap; one that occurs twice (fall-back) fires once, at the first.
+
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
+};
+use chrono_tz::Tz;
+
+/// How often a job runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Every {
+    Day(NaiveTime),
+    Week(Weekday, NaiveTime),
+}
+
+/// A job's times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub every: Every,
+    pub tz: Tz,
+}
+
+impl Schedule {
+    /// The instant `time` is reached on local `date`.
+    fn instant(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+        let mut local = date.and_time(time);
+        // In a gap no local time exists; the first minute after it does (gaps are < 1 day).
+        for _ in 0..(24 * 60) {
+            match self.tz.from_local_datetime(&local) {
+                LocalResult::Single(t) => return t.with_timezone(&Utc),
+                LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
+                LocalResult::None => local += Duration::minutes(1),
+            }
+        }
+        Utc.from_utc_datetime(&date.and_time(time))
+    }
+
+    fn occurs_on(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
+        match self.every {
+            Every::Day(time) => Some(self.instant(date, time)),
+            Every::Week(day, time) => (date.weekday() == day).then(|| self.instant(date, time)),
+        }
+    }
+
+    /// The first run strictly after `after`.
+    pub fn next_after(&self, after: DateTime<Utc>) -> DateTime<Utc> {
+        let start = after.with_timezone(&self.tz).date_naive() - Duration::days(1);
+        (0..16)
+            .filter_map(|i| self.occurs_on(start + Duration::days(i)))
+            .find(|t| *t > after)
+            .expect("a daily or weekly time occurs within 16 days")
+    }
+
+    /// The last run at or before `at`.
+    pub fn last_at_or_before(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let start = at.with_timezone(&self.tz).date_naive() + Duration::days(1);
+        (0..16)
+            .filter_map(|i| self.occurs_on(start - Duration::days(i)))
+            .find(|t| *t <= at)
+            .expect("a daily or weekly time occurs within 16 days")
+    }
+
+    /// Whether a run was missed: one was due at or before `now`, later than `last_run`.
+    /// A job that never ran has missed nothing (it first runs at its next time).
+    pub fn missed(&self, last_run: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        last_run.is_some_and(|last| self.last_at_or_before(now) > last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn daily(h: u32, m: u32) -> Schedule {
+        Schedule {
+            every: Every::Day(NaiveTime::from_hms_opt(h, m, 0).unwrap()),
+            tz: chrono_tz::Europe::Amsterdam,
+        }
+    }
+
+    /// The runs of `schedule` from `from`, `n` of them.
+    fn runs(schedule: Schedule, from: &str, n: usize) -> Vec<String> {
+        let mut at = utc(from);
+        (0..n)
+            .map(|_| {
+                at = schedule.next_after(at);
+                at.to_rfc3339()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn spring_forward_fires_once_just_after_the_gap() {
+        // 2026-03-29: at 02:00 CET the clocks go to 03:00 CEST; 02:00 does not exist.
+        assert_eq!(
+            runs(daily(2, 0), "2026-03-27T12:00:00Z", 4),
+            [
+                "2026-03-28T01:00:00+00:00",
+                "2026-03-29T01:00:00+00:00",
+                "2026-03-30T00:00:00+00:00",
+                "2026-03-31T00:00:00+00:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn fall_back_fires_once_at_the_first_occurrence() {
+        // 2026-10-25: at 03:00 CEST the clocks go back to 02:00 CET; 02:30 happens twice.
+        assert_eq!(
+            runs(daily(2, 30), "2026-10-23T12:00:00Z", 4),
+            [
+                "2026-10-24T00:30:00+00:00",
+                "2026-10-25T00:30:00+00:00",
+                "2026-10-26T01:30:00+00:00",
+                "2026-10-27T01:30:00+00:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn weekly_runs_on_its_day() {
+        let sunday = Schedule {
+            every: Every::Week(Weekday::Sun, NaiveTime::from_hms_opt(6, 0, 0).unwrap()),
+            tz: chrono_tz::Europe::Amsterdam,
+        };
+        assert_eq!(
+            runs(sunday, "2026-11-22T04:59:00Z", 2),
+            ["2026-11-22T05:00:00+00:00", "2026-11-29T05:00:00+00:00"]
+        );
+    }
+
+    #[test]
+    fn a_run_missed_while_down_is_caught_up_once() {
+        let s = daily(2, 0);
+        let last = Some(utc("2026-11-20T01:00:00Z"));
+        assert!(
+            s.missed(last, utc("2026-11-21T08:00:00Z")),
+            "the 21st's run was missed"
+        );
+        assert!(!s.missed(
+            Some(utc("2026-11-21T08:00:00Z")),
+            utc("2026-11-21T09:00:00Z")
+        ));
+        assert!(
+            !s.missed(last, utc("2026-11-20T23:00:00Z")),
+            "nothing was due yet"
+        );
+        assert!(!s.missed(None, utc("2026-11-21T08:00:00Z")));
+    }
+}
