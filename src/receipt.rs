@@ -117,12 +117,11 @@ pub fn write(
         csv.write_record([key, &guard_formula(&value)])
             .map_err(io::Error::other)?;
     }
-    csv.write_record([""]).map_err(io::Error::other)?;
-    csv.write_record(["line", "column", "value", "rule", "message"])
-        .map_err(io::Error::other)?;
     let mut csv = csv
         .into_inner()
         .map_err(|e| io::Error::other(e.to_string()))?;
+    // A blank line between the summary and the problems (csv would write `""`).
+    csv.write_all(b"\r\nline;column;value;rule;message\r\n")?;
     if let Some(problems) = problems {
         io::copy(&mut File::open(problems)?, &mut csv)?;
     }

@@ -17,7 +17,7 @@ fn status_json_has_every_state_per_tenant_and_overall() {
         env.status()["deliveries"]["total"] == 3
     });
     let status = env.status();
-    assert_eq!(status["schema_version"], 1);
+    assert_eq!(status["schema_version"], dropgate::ledger::SCHEMA_VERSION);
     assert!(
         status["ledger"]
             .as_str()
