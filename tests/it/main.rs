@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod daemon;
 mod intake;
+mod process;
 mod sftp;
 mod systemd;
 mod util;
