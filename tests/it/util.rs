@@ -215,6 +215,15 @@ impl Daemon {
         self.log.lock().unwrap().clone()
     }
 
+    /// Polls `condition` like [`wait_until`], showing the daemon's log if it never holds.
+    pub fn wait_until(&self, what: &str, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !condition() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; log:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
     /// Waits until the log contains `needle`.
     pub fn wait_for_log(&self, needle: &str) {
         wait_until(&format!("log line {needle:?}"), || {
