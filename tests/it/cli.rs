@@ -13,7 +13,7 @@ fn status_json_has_every_state_per_tenant_and_overall() {
     drop_file(&env.upload("alpha"), "a.csv", b"a");
     drop_file(&env.upload("alpha"), "a2.csv", b"a");
     drop_file(&env.upload("town"), "t.csv", b"t");
-    wait_until("three deliveries", || {
+    daemon.wait_until("three deliveries", || {
         env.status()["deliveries"]["total"] == 3
     });
     let status = env.status();
