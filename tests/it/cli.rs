@@ -4,7 +4,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use crate::util::{BIN, Env, drop_file, wait_until};
+use crate::util::{BIN, Env, drop_file};
 
 #[test]
 fn status_json_has_every_state_per_tenant_and_overall() {
