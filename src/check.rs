@@ -60,7 +60,7 @@ pub fn check_file<E>(
     limits: Limits,
     dataset: Option<Dataset>,
     ctx: &Context<'_>,
-    mut on_record: impl FnMut(u64, Record) -> Result<Verdict, E>,
+    mut on_record: impl FnMut(u64, &Record) -> Result<Verdict, E>,
     mut on_problem: impl FnMut(&Problem) -> Result<(), E>,
 ) -> Result<Result<Summary, Fatal>, E> {
     let table = match formats::open(path, limits, &Dataset::xml_columns) {
@@ -129,8 +129,7 @@ pub fn check_file<E>(
                     Dataset::Metingen => "metingnummer",
                     Dataset::Beschikkingen => "beschikkingnummer",
                 };
-                let key = record.key().1.to_owned();
-                match on_record(line, record)? {
+                match on_record(line, &record)? {
                     Verdict::Accepted => summary.accepted += 1,
                     Verdict::DuplicateInFile => {
                         summary.rejected += 1;
@@ -138,7 +137,7 @@ pub fn check_file<E>(
                         let problem = Problem {
                             line,
                             column: key_column.to_owned(),
-                            value: crate::datasets::shown(&key),
+                            value: crate::datasets::shown(record.key().1),
                             rule: "duplicate-in-file",
                             message: "appears earlier in this file; the first one stands".into(),
                         };

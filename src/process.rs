@@ -18,7 +18,7 @@ use crate::config::{Config, TenantKind};
 use crate::datasets::{Context, Dataset, Record, ScoreRanges};
 use crate::layout::{StateDir, create_private_dir, move_no_replace};
 use crate::ledger::{
-    DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome,
+    DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome, RowSink,
 };
 use crate::pseudonym::{KeyError, Keyed};
 use crate::receipt::{self, ProblemLog, Receipt};
@@ -173,12 +173,13 @@ fn process_one(
             municipality: (tenant.kind == TenantKind::Municipality).then_some(tenant.code.as_str()),
             datasets,
         };
+        let mut sink = claim.rows()?;
         let checked = check_file(
             &source,
             config.file_limits,
             None,
             &ctx,
-            |_, record| store(&mut claim, key, &record),
+            |_, record| store(&mut sink, key, record),
             |problem| {
                 log.push(problem).map_err(|e| ProcessError::Io {
                     what: "cannot write a receipt".into(),
@@ -186,24 +187,21 @@ fn process_one(
                 })
             },
         )?;
+        drop(sink);
         match checked {
             Ok(summary) if summary.accepted > 0 => (DeliveryState::Processed, summary, None),
             Ok(summary) => (DeliveryState::Rejected, summary, None),
-            Err(fatal @ (Fatal::Layout(_) | Fatal::NotAllowed { .. })) => {
-                claim.discard_rows()?;
-                (
-                    DeliveryState::Rejected,
-                    Summary::default(),
-                    Some(fatal.to_string()),
-                )
-            }
-            Err(Fatal::File(e)) => {
-                claim.discard_rows()?;
-                (
-                    DeliveryState::Quarantined,
-                    Summary::default(),
-                    Some(e.to_string()),
-                )
+            Err(fatal) => {
+                if summary_had_rows(&fatal) && !claim.discard_rows()? {
+                    report.skipped += 1;
+                    let _ = std::fs::remove_file(&work.problems);
+                    return Ok(());
+                }
+                let state = match fatal {
+                    Fatal::File(_) => DeliveryState::Quarantined,
+                    Fatal::Layout(_) | Fatal::NotAllowed { .. } => DeliveryState::Rejected,
+                };
+                (state, Summary::default(), Some(fatal.to_string()))
             }
         }
     };
@@ -265,6 +263,12 @@ fn announce(delivery: &Delivery, outcome: &Outcome<'_>) {
     );
 }
 
+/// Whether rows may have been stored before `fatal` stopped the file: only a file error
+/// strikes part-way; layout problems are found before the first row.
+fn summary_had_rows(fatal: &Fatal) -> bool {
+    matches!(fatal, Fatal::File(_))
+}
+
 /// AGB codes the deliverer may deliver measurements for: those of every supplier tenant
 /// the uploading user holds `deliver` for, or, for a file that did not come over SFTP, the
 /// folder's own tenant.
@@ -292,18 +296,14 @@ fn deliverable_agb_codes(
 }
 
 /// Pseudonymises and stores one checked row.
-fn store(
-    claim: &mut crate::ledger::Claim<'_>,
-    key: &Keyed,
-    record: &Record,
-) -> Result<Verdict, ProcessError> {
+fn store(sink: &mut RowSink<'_>, key: &Keyed, record: &Record) -> Result<Verdict, ProcessError> {
     let fresh = match record {
         Record::Meting(m) => {
             let pseudonym = key.pseudonym(&m.bsn);
-            claim.upsert_measurement(&MeasurementRow {
+            sink.upsert_measurement(&MeasurementRow {
                 agb: &m.agb,
                 metingnummer: &m.metingnummer,
-                pseudonym: &pseudonym,
+                pseudonym: pseudonym.as_str(),
                 datum: m.datum,
                 instrument: m.instrument.as_str(),
                 respondent: m.respondent,
@@ -313,10 +313,10 @@ fn store(
         }
         Record::Beschikking(b) => {
             let pseudonym = key.pseudonym(&b.bsn);
-            claim.upsert_decision(&DecisionRow {
+            sink.upsert_decision(&DecisionRow {
                 gemeentecode: &b.gemeentecode,
                 beschikkingnummer: &b.beschikkingnummer,
-                pseudonym: &pseudonym,
+                pseudonym: pseudonym.as_str(),
                 agb: &b.agb,
                 productcategorie: &b.productcategorie,
                 productcode: &b.productcode,

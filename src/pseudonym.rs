@@ -132,14 +132,40 @@ impl Keyed {
 
     /// `HMAC-SHA256(key, value)` as upper-case hex.
     pub fn hash(&self, value: &[u8]) -> String {
+        self.hash_hex(value).as_str().to_owned()
+    }
+
+    /// The same, without a heap allocation (the daily run hashes a row at a time).
+    pub fn hash_hex(&self, value: &[u8]) -> Hex {
         let mut mac = self.mac.clone();
         mac.update(value);
-        hex::encode_upper(mac.finalize().into_bytes())
+        let mut out = [0u8; 64];
+        hex::encode_to_slice(mac.finalize().into_bytes(), &mut out)
+            .expect("32 bytes are 64 hex digits");
+        // encode_to_slice writes lower case; pseudonyms are upper case by design.
+        out.make_ascii_uppercase();
+        Hex(out)
     }
 
     /// The pseudonym of a checked BSN.
-    pub fn pseudonym(&self, bsn: &Bsn) -> String {
-        self.hash(&bsn.0)
+    pub fn pseudonym(&self, bsn: &Bsn) -> Hex {
+        self.hash_hex(&bsn.0)
+    }
+}
+
+/// A keyed hash as 64 upper-case hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Hex([u8; 64]);
+
+impl Hex {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
+}
+
+impl fmt::Display for Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -182,14 +208,17 @@ mod tests {
         let a = Keyed::from_key(&[1; 32]);
         let b = Keyed::from_key(&[2; 32]);
         let bsn = Bsn::parse("111222333").unwrap();
-        let p = a.pseudonym(&bsn);
+        let p = a.pseudonym(&bsn).to_string();
         assert_eq!(p.len(), 64);
         assert!(
             p.chars()
                 .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
         );
-        assert_eq!(p, a.pseudonym(&Bsn::parse("111222333").unwrap()));
-        assert_ne!(p, b.pseudonym(&bsn));
+        assert_eq!(
+            p,
+            a.pseudonym(&Bsn::parse("111222333").unwrap()).to_string()
+        );
+        assert_ne!(p, b.pseudonym(&bsn).to_string());
         // RFC 4231 test case 2: HMAC-SHA256("Jefe", "what do ya want for nothing?").
         assert_eq!(
             Keyed::from_key(b"Jefe").hash(b"what do ya want for nothing?"),

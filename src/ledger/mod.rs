@@ -19,7 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use audit::{AuditEntry, AuditRecord};
 pub use deliveries::{DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile};
 pub use migrations::LATEST as SCHEMA_VERSION;
-pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, Unfinished};
+pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};
 pub use tenants::TenantRow;
 
 /// Why a ledger operation failed.
@@ -51,6 +51,10 @@ pub struct Ledger {
     conn: Connection,
 }
 
+/// Bytes per database page for a new ledger. Measured on a million-row delivery: 16 KiB
+/// pages cut the B-tree work of the inserts against SQLite's default of 4 KiB.
+const PAGE_SIZE: i64 = 16 * 1024;
+
 /// How long a writer waits for another to finish before giving up. Processing holds the
 /// write lock for one whole file (one transaction per delivery), which for the largest
 /// allowed file takes a minute or so; intake and the auditor must outwait that.
@@ -65,6 +69,9 @@ impl Ledger {
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        // Takes effect only when the database is new (before WAL and the first table).
+        conn.pragma_update(None, "page_size", PAGE_SIZE)
+            .map_err(open_err)?;
         // WAL lets `status` read while the daemon writes; FULL makes each commit durable,
         // since a commit is the promise that an upload has been taken in.
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -72,6 +79,11 @@ impl Ledger {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        // Processing writes a whole file in one transaction; with SQLite's default 2 MiB
+        // cache the same pages spill to the WAL over and over (measured: half a million
+        // writes for 200,000 rows). 16 MiB keeps the pages being filled in memory.
+        conn.pragma_update(None, "cache_size", -16 * 1024)
             .map_err(open_err)?;
         migrations::migrate_to(&mut conn, migrations::LATEST)?;
         Ok(Self { conn })

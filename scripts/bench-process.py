@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Processing speed: a 1,000,000-row `metingen` CSV (about 57 MB, ';', valid BSNs) processed
+into the ledger end to end by `dropgate process --now` (read, check every rule, pseudonymise,
+upsert, receipt, archive), side by side with `sqlite3 fresh.db` `.import` of the same file
+(no checks at all). Prints both wall times, their ratio, and each one's peak RSS. Then the
+same for a 100,000-row .xlsx (time and peak RSS only).
+
+Usage: cargo build --release && scripts/bench-process.py [--rows 1000000] [--xlsx-rows 100000] [--runs 3]
+Needs: sqlite3 (Debian package sqlite3); openpyxl for the xlsx part (pip install openpyxl).
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HEADER = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status"
+
+
+def bsn(rng):
+    while True:
+        d = [rng.randrange(10) for _ in range(8)]
+        s = sum(w * x for w, x in zip([9, 8, 7, 6, 5, 4, 3, 2], d))
+        last = s % 11
+        if last < 10 and any(d):
+            return "".join(map(str, d)) + str(last)
+
+
+def rows(n, seed=1):
+    rng = random.Random(seed)
+    statuses = ["Volledig", "Onvolledig", "Nee", ""]
+    for i in range(n):
+        instrument = "CT" if i % 2 else "GAS"
+        score = f"{rng.randrange(0, 101) / 10:.1f}".replace(".", ",") if instrument == "CT" else str(rng.randrange(-2, 3))
+        yield ["87654321", bsn(rng), f"M{i:09d}", f"2026-{rng.randrange(1, 11):02d}-{rng.randrange(1, 29):02d}",
+               instrument, f"0{rng.randrange(1, 7)}", score, statuses[i % 4]]
+
+
+def measure(cmd, **kw):
+    """Wall seconds and peak RSS (MiB) of `cmd`, measured by a fresh helper process."""
+    helper = ("import resource,subprocess,sys,time,json;t=time.monotonic();"
+              "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL);"
+              "print(json.dumps([time.monotonic()-t,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,r.returncode]))")
+    out = subprocess.run([sys.executable, "-c", helper] + cmd, capture_output=True, text=True, check=True, **kw)
+    wall, kib, rc = json.loads(out.stdout)
+    if rc != 0:
+        sys.exit(f"{cmd} failed")
+    return wall, kib / 1024
+
+
+def setup(base, binary):
+    with open(os.path.join(base, "dropgate.toml"), "w") as f:
+        f.write('state_dir = "var"\n[sftp]\nlisten = "127.0.0.1:0"\n'
+                '[[tenant]]\nid = "zorg"\nkind = "supplier"\ncode = "87654321"\nname = "Zorg"\n')
+    subprocess.run([binary, "--config", os.path.join(base, "dropgate.toml"), "keygen"], check=True, capture_output=True)
+
+
+def deliver_and_process(base, binary, source, name):
+    """Intake by the daemon, then `process --now` measured."""
+    config = os.path.join(base, "dropgate.toml")
+    daemon = subprocess.Popen([binary, "--config", config, "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    upload = os.path.join(base, "var", "tenants", "zorg", "upload")
+    while not os.path.isdir(upload):
+        time.sleep(0.05)
+    tmp = os.path.join(upload, "." + name)
+    with open(source, "rb") as s, open(tmp, "wb") as d:
+        d.write(s.read())
+    os.rename(tmp, os.path.join(upload, name))
+
+    def received():
+        out = subprocess.run([binary, "--config", config, "status", "--json"], capture_output=True, text=True)
+        return out.returncode == 0 and json.loads(out.stdout)["deliveries"]["by_state"]["received"] == 1
+    while not received():
+        time.sleep(0.1)
+    daemon.send_signal(signal.SIGTERM)
+    daemon.wait(30)
+    wall, rss = measure([binary, "--config", config, "process", "--now"])
+    out = json.loads(subprocess.run([binary, "--config", config, "status", "--json"], capture_output=True, text=True).stdout)
+    if out["deliveries"]["by_state"]["processed"] < 1:
+        sys.exit("the delivery was not processed")
+    return wall, rss
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--xlsx-rows", type=int, default=100_000)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "dropgate"))
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dropgate-bench-") as base:
+        csv_path = os.path.join(base, "metingen.csv")
+        with open(csv_path, "w", newline="") as f:
+            f.write(HEADER + "\n")
+            for r in rows(a.rows):
+                f.write(";".join(r) + "\n")
+        size = os.path.getsize(csv_path)
+        print(f"{a.rows} rows, {size / 1e6:.1f} MB")
+        dg, sq = [], []
+        for run in range(a.runs):
+            run_dir = os.path.join(base, f"run{run}")
+            os.makedirs(run_dir)
+            setup(run_dir, a.binary)
+            dg.append(deliver_and_process(run_dir, a.binary, csv_path, "metingen.csv"))
+            db = os.path.join(run_dir, "fresh.db")
+            sq.append(measure(["sqlite3", db, "-cmd", ".mode csv", "-cmd", ".separator ;", ".import " + csv_path + " t"]))
+            print(f"run {run + 1}: dropgate {dg[-1][0]:.2f} s ({dg[-1][1]:.0f} MiB), sqlite3 .import {sq[-1][0]:.2f} s ({sq[-1][1]:.0f} MiB)", flush=True)
+        d, s = statistics.median(x[0] for x in dg), statistics.median(x[0] for x in sq)
+        print(f"\nCSV, median of {a.runs}: dropgate {d:.2f} s, sqlite3 .import {s:.2f} s, ratio {d / s:.2f}x; "
+              f"peak RSS dropgate {max(x[1] for x in dg):.0f} MiB, sqlite3 {max(x[1] for x in sq):.0f} MiB")
+
+        if a.xlsx_rows:
+            import openpyxl
+            xlsx = os.path.join(base, "metingen.xlsx")
+            wb = openpyxl.Workbook(write_only=True)
+            ws = wb.create_sheet()
+            ws.append(HEADER.split(";"))
+            for r in rows(a.xlsx_rows, seed=2):
+                ws.append(r)
+            wb.save(xlsx)
+            run_dir = os.path.join(base, "xlsx")
+            os.makedirs(run_dir)
+            setup(run_dir, a.binary)
+            wall, rss = deliver_and_process(run_dir, a.binary, xlsx, "metingen.xlsx")
+            print(f"xlsx, {a.xlsx_rows} rows ({os.path.getsize(xlsx) / 1e6:.1f} MB): {wall:.2f} s, peak RSS {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
