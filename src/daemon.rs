@@ -78,6 +78,9 @@ pub async fn run(
         config: config_tx,
     };
 
+    if let Err(e) = crate::pseudonym::Keyed::load(&daemon.config.borrow().ttp_key_file) {
+        tracing::warn!("processing is off until this is fixed: {e}");
+    }
     systemd::ready(&daemon.status_line());
     tracing::info!(
         config = %config_path.display(),
