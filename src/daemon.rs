@@ -18,7 +18,7 @@ use crate::config::{Config, ConfigError};
 use crate::intake::{Intake, IntakeError};
 use crate::layout::StateDir;
 use crate::ledger::{DeliveryState, Ledger, LedgerError};
-use crate::{jobs, sftp, systemd};
+use crate::{jobs, mail, sftp, systemd};
 
 /// Why the daemon could not start or stopped with a fault.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +69,12 @@ pub async fn run(
         config_tx.subscribe(),
         shutdown.clone(),
     ));
+    let mail_task = tokio::spawn(mail::worker::run(
+        config_tx.subscribe(),
+        Ledger::open(&state.ledger())?,
+        Arc::new(tokio::sync::Notify::new()),
+        shutdown.clone(),
+    ));
     drop(auditor);
     let mut daemon = Daemon {
         config_path: config_path.to_owned(),
@@ -113,6 +119,9 @@ pub async fn run(
     }
     if let Err(e) = process_task.await {
         tracing::error!(error = %e, "the processing job failed");
+    }
+    if let Err(e) = mail_task.await {
+        tracing::error!(error = %e, "the mail sender failed");
     }
     tokio::task::spawn_blocking(move || {
         // The sftp sessions held the last auditors: every audit row is now queued.

@@ -20,6 +20,7 @@
 //! - `process`: the daily run: claim, check, pseudonymise, store, receipt, archive.
 //! - `schedule`: job times in a time zone (DST-correct) and catch-up after downtime.
 //! - `jobs`: the daemon's scheduled jobs (processing) and their records.
+//! - `mail`: the durable mail queue's sender, transports and message texts.
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
@@ -33,6 +34,7 @@ pub mod intake;
 pub mod jobs;
 pub mod layout;
 pub mod ledger;
+pub mod mail;
 pub mod process;
 pub mod pseudonym;
 pub mod receipt;

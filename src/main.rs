@@ -75,6 +75,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mail: send a test message through the configured transport.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
     /// Show deliveries per state and per tenant, read from the ledger. Safe while the daemon runs.
     Status {
         /// Print JSON instead of a table.
@@ -84,6 +89,16 @@ enum Command {
         /// the configuration file is being edited.
         #[arg(long)]
         state_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// Send one test message now (not through the queue) and print what the server said.
+    Test {
+        /// Recipient.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -130,6 +145,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}", dropgate::secrets::hash_password(&read_password()?)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Mail {
+            command: MailCommand::Test { to },
+        } => mail_test(&cli.config, to),
         Command::Process { now: _ } => {
             let config = Config::load(&cli.config)?;
             let state = StateDir::new(&config.state_dir);
@@ -229,5 +247,35 @@ fn read_password() -> anyhow::Result<String> {
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
         Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+fn mail_test(config: &Path, to: String) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let text = dropgate::mail::messages::test_message(config.mail.language);
+    let mail = dropgate::ledger::QueuedMail {
+        id: 0,
+        kind: "test".into(),
+        recipients: vec![to],
+        subject: text.subject,
+        text: text.text,
+        html: text.html,
+        message_id: dropgate::mail::new_message_id(),
+        created_at: chrono::Utc::now(),
+        attempts: 0,
+    };
+    let mailer = dropgate::mail::Mailer::new(&config.mail)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match runtime.block_on(mailer.send(&mail)) {
+        Ok(response) => {
+            println!("sent: {response}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            println!("not sent: {e}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }

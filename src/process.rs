@@ -18,8 +18,10 @@ use crate::config::{Config, TenantKind};
 use crate::datasets::{Context, Dataset, Record, ScoreRanges};
 use crate::layout::{StateDir, create_private_dir, move_no_replace};
 use crate::ledger::{
-    DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome, RowSink,
+    DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, NewMail, Outcome,
+    RowSink,
 };
+use crate::mail::messages;
 use crate::pseudonym::{KeyError, Keyed};
 use crate::receipt::{self, ProblemLog, Receipt};
 
@@ -217,6 +219,7 @@ fn process_one(
     };
     receipt::write(&receipt, Some(&work.problems), &work.csv, &work.txt)
         .map_err(io_err("cannot write a receipt in staging/"))?;
+    let first_problems = receipt::first_problems(&work.problems, 10).unwrap_or_default();
     let _ = std::fs::remove_file(&work.problems);
     let outcome = Outcome {
         state: outcome_state,
@@ -229,7 +232,32 @@ fn process_one(
         receipt: receipt_name.clone(),
         rules: summary.rules.clone(),
     };
-    claim.commit(&outcome)?;
+    // The result mail is queued in the same transaction as the outcome: both or neither.
+    let mail = messages::delivery_result(
+        config.mail.language,
+        &messages::DeliveryResult {
+            tenant_name: &tenant.name,
+            file: &delivery.file_name,
+            received: &delivery.received_at,
+            state: outcome_state.as_str(),
+            rows: summary.rows,
+            accepted: summary.accepted,
+            rejected: summary.rejected,
+            error: error.as_deref(),
+            receipt: &receipt_name,
+            problems: &first_problems,
+        },
+    );
+    let new_mail = NewMail {
+        kind: "delivery-result",
+        tenant: Some(&delivery.tenant),
+        recipients: &tenant.contacts,
+        subject: &mail.subject,
+        text: &mail.text,
+        html: &mail.html,
+    };
+    let queued = (!tenant.contacts.is_empty()).then(|| (&new_mail, crate::mail::new_message_id()));
+    claim.commit(&outcome, queued.as_ref().map(|(m, id)| (*m, id.as_str())))?;
     finish(state, ledger, id, &delivery, outcome_state, &receipt_name)?;
     match outcome_state {
         DeliveryState::Processed => report.processed += 1,
@@ -248,19 +276,13 @@ fn process_one(
         receipt = receipt_name,
         "delivery processed"
     );
-    announce(&delivery, &outcome);
+    if queued.is_none() {
+        tracing::debug!(
+            tenant = delivery.tenant,
+            "no result mail: the tenant has no contacts"
+        );
+    }
     Ok(())
-}
-
-/// Where the result mail of a delivery will be queued once the mail queue exists (issue:
-/// email). Everything a mail needs is in `outcome`; it holds no BSN and no pseudonym.
-fn announce(delivery: &Delivery, outcome: &Outcome<'_>) {
-    tracing::debug!(
-        tenant = delivery.tenant,
-        file = delivery.file_name,
-        state = outcome.state.as_str(),
-        "result mail not sent: no mail queue yet"
-    );
 }
 
 /// Whether rows may have been stored before `fatal` stopped the file: only a file error

@@ -134,6 +134,23 @@ pub fn write(
     txt.get_ref().sync_all()
 }
 
+/// The first `n` problems of a problem log, as line, column, value, rule, message.
+pub fn first_problems(problems: &Path, n: usize) -> io::Result<Vec<[String; 5]>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::new(File::open(problems)?));
+    let mut out = Vec::new();
+    for record in reader.records().take(n) {
+        let record = record.map_err(io::Error::other)?;
+        out.push(std::array::from_fn(|i| {
+            record.get(i).unwrap_or("").to_owned()
+        }));
+    }
+    Ok(out)
+}
+
 /// The human-readable receipt.
 pub fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<String> {
     let mut out = String::new();

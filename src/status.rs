@@ -22,6 +22,8 @@ pub struct StatusReport {
     pub tenants: Vec<TenantStatus>,
     /// Scheduled jobs that have run at least once.
     pub jobs: Vec<JobStatus>,
+    /// The mail queue: queued, sent, failed.
+    pub mail: crate::ledger::MailCounts,
 }
 
 /// One scheduled job.
@@ -111,6 +113,7 @@ pub fn report(state: &StateDir, config: Option<&Config>) -> Result<StatusReport,
         deliveries: summary(Some(&counts.by_state)),
         tenants,
         jobs,
+        mail: ledger.mail_counts()?,
     })
 }
 
@@ -153,6 +156,11 @@ impl StatusReport {
             row(&t.id, &kind, &t.deliveries);
         }
         row("all", "", &self.deliveries);
+        let _ = writeln!(
+            out,
+            "\nmail: {} queued, {} sent, {} failed",
+            self.mail.queued, self.mail.sent, self.mail.failed
+        );
         if !self.jobs.is_empty() {
             let _ = writeln!(
                 out,

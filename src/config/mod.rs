@@ -73,6 +73,11 @@ pub struct MailConfig {
     pub from: String,
     pub language: Language,
     pub transport: MailTransport,
+    /// Waits between attempts; the last one repeats.
+    pub retry: Vec<Duration>,
+    pub give_up_after: Duration,
+    /// Day of the month of the quality reports.
+    pub quality_report_day: u32,
 }
 
 /// Language of the messages sent to tenants.

@@ -126,6 +126,15 @@ pub struct RawMail {
     /// Folder for the `file` transport; relative paths are under `state_dir`.
     #[serde(default = "default_mail_dir")]
     pub dir: String,
+    /// Waits between attempts, in seconds; the last repeats until `give_up_after_hours`.
+    #[serde(default = "default_retry_secs")]
+    pub retry_secs: Vec<u64>,
+    /// A message not delivered after this long is marked failed.
+    #[serde(default = "default_give_up_after_hours")]
+    pub give_up_after_hours: u64,
+    /// Day of the month (1-28) on which each tenant gets its quality report.
+    #[serde(default = "default_quality_report_day")]
+    pub quality_report_day: u32,
     pub smtp: Option<RawSmtp>,
 }
 
@@ -251,6 +260,9 @@ impl Default for RawMail {
             language: default_language(),
             transport: default_transport(),
             dir: default_mail_dir(),
+            retry_secs: default_retry_secs(),
+            give_up_after_hours: default_give_up_after_hours(),
+            quality_report_day: default_quality_report_day(),
             smtp: None,
         }
     }
@@ -333,6 +345,15 @@ fn default_transport() -> String {
 }
 fn default_mail_dir() -> String {
     "mail".into()
+}
+fn default_retry_secs() -> Vec<u64> {
+    vec![60, 300, 1800, 7200, 21600]
+}
+fn default_give_up_after_hours() -> u64 {
+    72
+}
+fn default_quality_report_day() -> u32 {
+    1
 }
 fn default_security() -> String {
     "starttls".into()

@@ -300,11 +300,33 @@ fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option
             None
         }
     };
+    if raw.retry_secs.is_empty() || raw.retry_secs.contains(&0) {
+        c.fail(
+            path.key("retry_secs"),
+            "give one or more waits, each at least 1 second",
+        );
+    }
+    if raw.give_up_after_hours == 0 {
+        c.fail(path.key("give_up_after_hours"), "must be at least 1 hour");
+    }
+    if !(1..=28).contains(&raw.quality_report_day) {
+        c.fail(
+            path.key("quality_report_day"),
+            "must be a day from 1 to 28 (every month has it)",
+        );
+    }
     from?;
     Some(MailConfig {
         from: raw.from.clone(),
         language: language?,
         transport: transport?,
+        retry: raw
+            .retry_secs
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect(),
+        give_up_after: Duration::from_secs(raw.give_up_after_hours * 3600),
+        quality_report_day: raw.quality_report_day,
     })
 }
 

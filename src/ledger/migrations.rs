@@ -125,6 +125,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
         last_result TEXT NOT NULL
     ) STRICT;
     "#,
+    // 3: the outgoing mail queue.
+    r#"
+    CREATE TABLE mail (
+        id              INTEGER PRIMARY KEY,
+        kind            TEXT NOT NULL,
+        tenant_id       TEXT REFERENCES tenant (id),
+        -- JSON array of addresses.
+        recipients      TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        text_body       TEXT NOT NULL,
+        html_body       TEXT NOT NULL,
+        -- Stable across attempts, so that a resend after a crash is recognisable.
+        message_id      TEXT NOT NULL UNIQUE,
+        created_at      TEXT NOT NULL,
+        state           TEXT NOT NULL CHECK (state = 'queued' OR state = 'sent' OR state = 'failed'),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        sent_at         TEXT,
+        last_error      TEXT
+    ) STRICT;
+    CREATE INDEX mail_due ON mail (state, next_attempt_at);
+    "#,
 ];
 
 /// The version this build writes.

@@ -6,6 +6,7 @@
 
 mod audit;
 mod deliveries;
+mod mail;
 mod migrations;
 mod processing;
 mod tenants;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use deliveries::{DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile};
+pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};
 pub use tenants::TenantRow;

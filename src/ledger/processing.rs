@@ -12,7 +12,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use super::audit::{self, AuditEntry};
-use super::{DeliveryState, Ledger, LedgerError, timestamp};
+use super::{DeliveryState, Ledger, LedgerError, NewMail, timestamp};
 
 /// A delivery as the daily run needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -378,9 +378,17 @@ impl Claim<'_> {
         Ok(state.is_some())
     }
 
-    /// Records the outcome with its audit row, and commits everything at once.
-    pub fn commit(self, outcome: &Outcome<'_>) -> Result<(), LedgerError> {
+    /// Records the outcome with its audit row (and queues `mail` with its Message-ID), and
+    /// commits everything at once.
+    pub fn commit(
+        self,
+        outcome: &Outcome<'_>,
+        mail: Option<(&NewMail<'_>, &str)>,
+    ) -> Result<(), LedgerError> {
         let tx = self.tx;
+        if let Some((mail, message_id)) = mail {
+            super::mail::insert(&tx, mail, message_id, &self.at)?;
+        }
         let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         tx.execute(
             "UPDATE delivery SET state = ?2, state_at = ?3, dataset = ?4, format = ?5, rows_total = ?6,

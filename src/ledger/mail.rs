@@ -1,0 +1,162 @@
+//! The mail queue: every outgoing message is a row first, so that no failure loses it.
+//! A message moves from `queued` to `sent`, or to `failed` once it is refused for good or
+//! has been tried for too long.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+
+use super::{Ledger, LedgerError, timestamp};
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMail<'a> {
+    /// What it is about: `delivery-result`, `quality-report`, `test`, ...
+    pub kind: &'a str,
+    pub tenant: Option<&'a str>,
+    pub recipients: &'a [String],
+    pub subject: &'a str,
+    pub text: &'a str,
+    pub html: &'a str,
+}
+
+/// A queued message, as the sender needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    pub id: i64,
+    pub kind: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub message_id: String,
+    pub created_at: DateTime<Utc>,
+    pub attempts: u32,
+}
+
+/// Messages per state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MailCounts {
+    pub queued: u64,
+    pub sent: u64,
+    pub failed: u64,
+}
+
+/// Queues `mail` on `conn` (which may be inside a larger transaction), due at once.
+pub(super) fn insert(
+    conn: &rusqlite::Connection,
+    mail: &NewMail<'_>,
+    message_id: &str,
+    at: &str,
+) -> Result<(), LedgerError> {
+    let recipients = serde_json::to_string(mail.recipients).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "INSERT INTO mail (kind, tenant_id, recipients, subject, text_body, html_body, message_id, created_at,
+                           state, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', ?8)",
+        params![mail.kind, mail.tenant, recipients, mail.subject, mail.text, mail.html, message_id, at],
+    )?;
+    Ok(())
+}
+
+fn parse_time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc))
+}
+
+impl Ledger {
+    /// Queues a message, due at once. `message_id` is the Message-ID it keeps for good.
+    pub fn enqueue_mail(
+        &mut self,
+        mail: &NewMail<'_>,
+        message_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, LedgerError> {
+        insert(&self.conn, mail, message_id, &timestamp(now))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Queued messages whose next attempt is due at `now`, oldest first.
+    pub fn due_mail(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedMail>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, kind, recipients, subject, text_body, html_body, message_id, created_at, attempts
+             FROM mail WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![timestamp(now), limit as i64], |r| {
+            let recipients: String = r.get(2)?;
+            Ok(QueuedMail {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                recipients: serde_json::from_str(&recipients).unwrap_or_default(),
+                subject: r.get(3)?,
+                text: r.get(4)?,
+                html: r.get(5)?,
+                message_id: r.get(6)?,
+                created_at: parse_time(&r.get::<_, String>(7)?),
+                attempts: r.get::<_, i64>(8)?.try_into().unwrap_or(0),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When the next queued message is due, if any.
+    pub fn next_mail_due(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
+        let next: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT min(next_attempt_at) FROM mail WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(next.map(|t| parse_time(&t)))
+    }
+
+    pub fn mail_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE mail SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
+            params![id, timestamp(now)],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed attempt: tried again at `retry_at`, or `failed` for good if `None`.
+    pub fn mail_attempt_failed(
+        &mut self,
+        id: i64,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<(), LedgerError> {
+        match retry_at {
+            Some(at) => self.conn.execute(
+                "UPDATE mail SET attempts = attempts + 1, last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+                params![id, error, timestamp(at)],
+            )?,
+            None => self.conn.execute(
+                "UPDATE mail SET attempts = attempts + 1, last_error = ?2, state = 'failed' WHERE id = ?1",
+                params![id, error],
+            )?,
+        };
+        Ok(())
+    }
+
+    pub fn mail_counts(&self) -> Result<MailCounts, LedgerError> {
+        let mut counts = MailCounts::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT state, count(*) FROM mail GROUP BY state")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let n = r.get::<_, i64>(1)?.unsigned_abs();
+            match r.get::<_, String>(0)?.as_str() {
+                "queued" => counts.queued = n,
+                "sent" => counts.sent = n,
+                _ => counts.failed = n,
+            }
+        }
+        Ok(counts)
+    }
+}

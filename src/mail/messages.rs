@@ -1,0 +1,221 @@
+//! The texts of dropgate's messages, plain and HTML, in Dutch (the default) or English.
+//!
+//! Inputs are counts, file names and receipt lines whose values are already masked; no
+//! function here takes a BSN or a pseudonym, so none can put one in a message.
+
+use std::fmt::Write as _;
+
+use crate::config::Language;
+
+/// A message ready to queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// One problem line as a receipt lists it: line, column, shown value, rule, message.
+pub type ProblemLine = [String; 5];
+
+/// Escapes text for HTML element content and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn t<'a>(lang: Language, nl: &'a str, en: &'a str) -> &'a str {
+    match lang {
+        Language::Dutch => nl,
+        Language::English => en,
+    }
+}
+
+/// What the result mail of one delivery reports.
+pub struct DeliveryResult<'a> {
+    pub tenant_name: &'a str,
+    pub file: &'a str,
+    pub received: &'a str,
+    /// `processed`, `rejected`, `quarantined` or `duplicate`.
+    pub state: &'a str,
+    pub rows: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub error: Option<&'a str>,
+    pub receipt: &'a str,
+    /// The first problems (at most ten are shown).
+    pub problems: &'a [ProblemLine],
+}
+
+fn state_text(lang: Language, state: &str) -> &'static str {
+    match (state, lang) {
+        ("processed", Language::Dutch) => "verwerkt",
+        ("rejected", Language::Dutch) => "afgekeurd",
+        ("quarantined", Language::Dutch) => "onleesbaar (in quarantaine)",
+        ("duplicate", Language::Dutch) => "dubbel (eerder geleverd)",
+        ("processed", _) => "processed",
+        ("rejected", _) => "rejected",
+        ("quarantined", _) => "unreadable (quarantined)",
+        ("duplicate", _) => "duplicate (delivered before)",
+        _ => "?",
+    }
+}
+
+/// The mail about one processed delivery.
+pub fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
+    let state = state_text(lang, r.state);
+    let subject = format!("{} {}: {state}", t(lang, "Levering", "Delivery"), r.file);
+    let facts = [
+        (t(lang, "Bestand", "File"), r.file.to_owned()),
+        (t(lang, "Ontvangen", "Received"), r.received.to_owned()),
+        (t(lang, "Uitkomst", "Outcome"), state.to_owned()),
+        (t(lang, "Rijen", "Rows"), r.rows.to_string()),
+        (t(lang, "Geaccepteerd", "Accepted"), r.accepted.to_string()),
+        (t(lang, "Afgekeurd", "Rejected"), r.rejected.to_string()),
+        (
+            t(lang, "Ontvangstbewijs", "Receipt"),
+            format!("receipts/{}.result.csv", r.receipt),
+        ),
+    ];
+    let shown = &r.problems[..r.problems.len().min(10)];
+    let mut text = format!(
+        "{}\n\n",
+        t(
+            lang,
+            "Uw levering is verwerkt.",
+            "Your delivery has been processed."
+        )
+    );
+    let mut html = format!(
+        "<html><body><p>{}</p><table>",
+        esc(t(
+            lang,
+            "Uw levering is verwerkt.",
+            "Your delivery has been processed."
+        ))
+    );
+    for (k, v) in &facts {
+        let _ = writeln!(text, "{k:>16}: {v}");
+        let _ = write!(
+            html,
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            esc(k),
+            esc(v)
+        );
+    }
+    html.push_str("</table>");
+    if let Some(error) = r.error {
+        let _ = writeln!(text, "\n{}: {error}", t(lang, "Reden", "Reason"));
+        let _ = write!(
+            html,
+            "<p><b>{}:</b> {}</p>",
+            esc(t(lang, "Reden", "Reason")),
+            esc(error)
+        );
+    }
+    if !shown.is_empty() {
+        let heading = t(
+            lang,
+            "Eerste fouten (regelnummer, kolom, waarde, controle)",
+            "First errors (line, column, value, rule)",
+        );
+        let _ = writeln!(text, "\n{heading}:");
+        let _ = write!(
+            html,
+            "<p>{}:</p><table border=\"1\" cellpadding=\"3\">",
+            esc(heading)
+        );
+        for [line, column, value, rule, message] in shown {
+            let _ = writeln!(text, "  {line}  {column}  {value:?}  {message} [{rule}]");
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} [{}]</td></tr>",
+                esc(line),
+                esc(column),
+                esc(value),
+                esc(message),
+                esc(rule)
+            );
+        }
+        html.push_str("</table>");
+        if r.problems.len() > shown.len() || r.rejected as usize > shown.len() {
+            let more = t(
+                lang,
+                "De overige staan in het ontvangstbewijs.",
+                "The rest are in the receipt.",
+            );
+            let _ = writeln!(text, "  {more}");
+            let _ = write!(html, "<p>{}</p>", esc(more));
+        }
+    }
+    html.push_str("</body></html>");
+    Text {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// `dropgate mail test`.
+pub fn test_message(lang: Language) -> Text {
+    let body = t(
+        lang,
+        "Dit is een testbericht van dropgate. Als u dit leest, werkt de e-mail.",
+        "This is a test message from dropgate. If you can read it, mail works.",
+    );
+    Text {
+        subject: t(lang, "dropgate: testbericht", "dropgate: test message").to_owned(),
+        text: format!("{body}\n"),
+        html: format!("<html><body><p>{}</p></body></html>", esc(body)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_mail_lists_the_first_ten_errors_and_escapes_html() {
+        let problems: Vec<ProblemLine> = (0..12)
+            .map(|i| {
+                [
+                    format!("{}", i + 2),
+                    "pseudobsn".into(),
+                    "*******89".into(),
+                    "bsn".into(),
+                    "<b>fails</b>".into(),
+                ]
+            })
+            .collect();
+        let r = DeliveryResult {
+            tenant_name: "Zorg",
+            file: "a&b.csv",
+            received: "2026-11-22T01:00:00Z",
+            state: "processed",
+            rows: 20,
+            accepted: 8,
+            rejected: 12,
+            error: None,
+            receipt: "a&b.csv.20261122020000",
+            problems: &problems,
+        };
+        let nl = delivery_result(Language::Dutch, &r);
+        assert_eq!(nl.subject, "Levering a&b.csv: verwerkt");
+        assert_eq!(nl.text.matches("*******89").count(), 10);
+        assert!(nl.text.contains("De overige staan in het ontvangstbewijs."));
+        assert!(nl.html.contains("a&amp;b.csv") && nl.html.contains("&lt;b&gt;fails&lt;/b&gt;"));
+        assert!(!nl.html.contains("<b>fails"));
+        let en = delivery_result(Language::English, &r);
+        assert_eq!(en.subject, "Delivery a&b.csv: processed");
+    }
+}

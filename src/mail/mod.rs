@@ -1,0 +1,172 @@
+//! Outgoing mail (DESIGN 2.6, 6): every message is queued in the ledger first
+//! (`ledger::mail`), then sent by `worker` through a lettre transport, with retries and
+//! back-off; a failure never loses one.
+//!
+//! - `messages`: the texts (plain and HTML, Dutch or English). None holds a BSN or a
+//!   pseudonym.
+//! - `worker`: the daemon task that sends what is due.
+//!
+//! Transports: SMTP (STARTTLS, implicit TLS, or plain to a loopback relay only) with
+//! credentials from a file or an environment variable, or `.eml` files in a folder.
+
+pub mod messages;
+pub mod worker;
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::config::{MailConfig, MailTransport, Secret, SmtpSecurity};
+use crate::ledger::QueuedMail;
+
+/// How long one SMTP exchange may take.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why mail could not be set up or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("mail configuration: {0}")]
+    Setup(String),
+    /// Refused for good (an SMTP 5xx, or a message that cannot be built).
+    #[error("refused: {0}")]
+    Permanent(String),
+    /// Worth another try (4xx, connection or TLS trouble, timeouts).
+    #[error("{0}")]
+    Transient(String),
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
+}
+
+/// Sends messages through the configured transport.
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+}
+
+fn read_secret(secret: &Secret) -> Result<String, MailError> {
+    match secret {
+        Secret::File(path) => std::fs::read_to_string(path)
+            .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+            .map_err(|e| {
+                MailError::Setup(format!(
+                    "cannot read the SMTP password from {}: {e}",
+                    path.display()
+                ))
+            }),
+        Secret::Env(var) => std::env::var(var).map_err(|_| {
+            MailError::Setup(format!(
+                "environment variable {var} (the SMTP password) is not set"
+            ))
+        }),
+    }
+}
+
+impl Mailer {
+    /// The transport `config` describes. A relative `.eml` folder is made if missing.
+    pub fn new(config: &MailConfig) -> Result<Self, MailError> {
+        let from: Mailbox = config
+            .from
+            .parse()
+            .map_err(|e| MailError::Setup(format!("from address {:?}: {e}", config.from)))?;
+        let transport = match &config.transport {
+            MailTransport::File { dir } => {
+                crate::layout::create_private_dir(dir)
+                    .map_err(|e| MailError::Setup(e.to_string()))?;
+                Transport::File(AsyncFileTransport::new(dir), dir.clone())
+            }
+            MailTransport::Smtp(smtp) => {
+                let tls = || -> Result<TlsParameters, MailError> {
+                    let mut params = TlsParameters::builder(smtp.host.clone());
+                    if let Some(ca) = &smtp.ca_file {
+                        let pem = std::fs::read(ca).map_err(|e| {
+                            MailError::Setup(format!("cannot read {}: {e}", ca.display()))
+                        })?;
+                        let cert = Certificate::from_pem(&pem)
+                            .map_err(|e| MailError::Setup(format!("{}: {e}", ca.display())))?;
+                        params = params.add_root_certificate(cert);
+                    }
+                    params
+                        .build_rustls()
+                        .map_err(|e| MailError::Setup(e.to_string()))
+                };
+                let builder = match smtp.security {
+                    SmtpSecurity::StartTls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                            .tls(Tls::Required(tls()?))
+                    }
+                    SmtpSecurity::ImplicitTls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                            .tls(Tls::Wrapper(tls()?))
+                    }
+                    SmtpSecurity::Plain => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                    }
+                };
+                let mut builder = builder.port(smtp.port).timeout(Some(SMTP_TIMEOUT));
+                if let Some(user) = &smtp.username {
+                    let password = match &smtp.password {
+                        Some(secret) => read_secret(secret)?,
+                        None => String::new(),
+                    };
+                    builder = builder.credentials(Credentials::new(user.clone(), password));
+                }
+                Transport::Smtp(builder.build())
+            }
+        };
+        Ok(Self { transport, from })
+    }
+
+    fn build(&self, mail: &QueuedMail) -> Result<Message, MailError> {
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(mail.subject.clone())
+            .message_id(Some(mail.message_id.clone()))
+            .date(mail.created_at.into());
+        for to in &mail.recipients {
+            let mailbox: Mailbox = to
+                .parse()
+                .map_err(|e| MailError::Permanent(format!("recipient {to:?}: {e}")))?;
+            builder = builder.to(mailbox);
+        }
+        builder
+            .multipart(MultiPart::alternative_plain_html(
+                mail.text.clone(),
+                mail.html.clone(),
+            ))
+            .map_err(|e| MailError::Permanent(e.to_string()))
+    }
+
+    /// Sends one message; on success, what the server (or file transport) said.
+    pub async fn send(&self, mail: &QueuedMail) -> Result<String, MailError> {
+        let message = self.build(mail)?;
+        match &self.transport {
+            Transport::File(transport, dir) => transport
+                .send(message)
+                .await
+                .map(|id| format!("written to {}", dir.join(format!("{id}.eml")).display()))
+                .map_err(|e| MailError::Transient(e.to_string())),
+            Transport::Smtp(transport) => match transport.send(message).await {
+                Ok(response) => Ok(format!(
+                    "{} {}",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                )),
+                Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
+                Err(e) => Err(MailError::Transient(e.to_string())),
+            },
+        }
+    }
+}
+
+/// A new, globally unique Message-ID.
+pub fn new_message_id() -> String {
+    let token = crate::secrets::random_hex(16)
+        .unwrap_or_else(|_| format!("{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)));
+    format!("<{token}@dropgate>")
+}
