@@ -5,6 +5,7 @@ mod cli;
 mod config;
 mod daemon;
 mod intake;
+mod mail;
 mod process;
 mod sftp;
 mod systemd;

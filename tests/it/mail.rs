@@ -1,0 +1,363 @@
+//! Mail through a real SMTP server (aiosmtpd, started per test by `smtp_server.py`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::util::{Env, wait_until};
+
+const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/smtp_server.py");
+/// Debian's Python, which has python3-aiosmtpd (installed by .ci/run).
+const PYTHON: &str = "/usr/bin/python3";
+
+struct Smtp {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Smtp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the test server on `port`, storing messages in `dir`.
+fn smtp(port: u16, dir: &Path, args: &[&str]) -> Smtp {
+    use std::io::BufRead;
+    std::fs::create_dir_all(dir).unwrap();
+    let mut child = Command::new(PYTHON)
+        .arg(SERVER)
+        .args(["--port", &port.to_string(), "--dir"])
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with aiosmtpd, installed by .ci/run");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready", "the SMTP server did not start");
+    Smtp {
+        child,
+        port,
+        dir: dir.to_owned(),
+    }
+}
+
+fn messages(dir: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+/// An installation that mails through 127.0.0.1:`port` (plain: a loopback relay), retrying
+/// after a second.
+fn env(port: u16, extra_mail: &str) -> Env {
+    let env = Env::new(&format!(
+        "[mail]\ntransport = \"smtp\"\nretry_secs = [1]\n{extra_mail}\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"plain\"\n\
+         [[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\ncontacts = [\"kwaliteit@zorg.example\", \"data@zorg.example\"]\n"
+    ));
+    assert!(env.cmd(&["keygen"]).status.success());
+    std::fs::create_dir_all(env.upload("zorg")).unwrap();
+    env
+}
+
+/// Delivers `n` distinct files and processes them: `n` result mails are queued.
+fn deliver(env: &Env, n: usize) {
+    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting\n";
+    for i in 0..n {
+        let content = format!(
+            "{header}87654321;111222333;M-{i};2026-10-01;CT;01;7\n87654321;123456789;X-{i};2026-10-01;CT;01;7\n"
+        );
+        std::fs::write(env.upload("zorg").join(format!("f{i}.csv")), content).unwrap();
+    }
+    wait_until("intake", || env.count("zorg", "received") == n as u64);
+    let out = env.cmd(&["process", "--now"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (state, attempts, last_error) of every queued message.
+fn queue(env: &Env) -> Vec<(String, i64, Option<String>)> {
+    let conn = env.ledger();
+    let mut stmt = conn
+        .prepare("SELECT state, attempts, last_error FROM mail ORDER BY id")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_result_mail_arrives_with_headers_and_both_bodies() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = smtp(free_port(), dir.path(), &[]);
+    let env = env(server.port, "");
+    let daemon = env.start();
+    deliver(&env, 1);
+    wait_until("the mail", || messages(&server.dir).len() == 1);
+    let mail = &messages(&server.dir)[0];
+    for header in [
+        "From: dropgate <dropgate@localhost>",
+        "To: kwaliteit@zorg.example, data@zorg.example",
+        "Subject: Levering f0.csv: verwerkt",
+        "Message-ID: <",
+        "Content-Type: multipart/alternative",
+    ] {
+        assert!(mail.contains(header), "{header} missing:\n{mail}");
+    }
+    assert!(
+        mail.contains("Content-Type: text/plain; charset=utf-8")
+            && mail.contains("Content-Type: text/html; charset=utf-8"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("Geaccepteerd") && mail.contains("*******89"),
+        "{mail}"
+    );
+    for bsn in ["111222333", "123456789"] {
+        assert!(!mail.contains(bsn), "a BSN in clear in the mail");
+    }
+    assert!(
+        !mail.contains(
+            &dropgate::pseudonym::Keyed::load(&env.var().join("ttp.key"))
+                .unwrap()
+                .pseudonym(&dropgate::pseudonym::Bsn::parse("111222333").unwrap())
+                .to_string()
+        ),
+        "a pseudonym in the mail"
+    );
+    wait_until("sent in the ledger", || {
+        queue(&env) == [("sent".into(), 1, None)]
+    });
+    daemon.stop();
+}
+
+#[test]
+fn with_the_server_down_mail_waits_and_goes_when_it_is_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = env(port, "");
+    let daemon = env.start();
+    deliver(&env, 1);
+    wait_until("a failed attempt", || {
+        queue(&env)
+            .first()
+            .is_some_and(|(s, a, e)| s == "queued" && *a >= 1 && e.is_some())
+    });
+    let server = smtp(port, dir.path(), &[]);
+    wait_until("delivery after a retry", || {
+        messages(&server.dir).len() == 1
+    });
+    wait_until("sent", || {
+        queue(&env).first().is_some_and(|(s, _, _)| s == "sent")
+    });
+    let log = daemon.stop();
+    assert!(log.contains("mail not sent; will retry"), "{log}");
+}
+
+#[test]
+fn a_4xx_is_retried_until_the_server_takes_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = smtp(free_port(), dir.path(), &["--fail-first", "2"]);
+    let env = env(server.port, "");
+    let daemon = env.start();
+    deliver(&env, 1);
+    wait_until("the mail", || messages(&server.dir).len() == 1);
+    wait_until("sent on the third attempt", || {
+        queue(&env) == [("sent".into(), 3, None)]
+    });
+    daemon.stop();
+}
+
+#[test]
+fn a_5xx_fails_the_message_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = smtp(free_port(), dir.path(), &["--reject"]);
+    let env = env(server.port, "");
+    let daemon = env.start();
+    deliver(&env, 1);
+    wait_until("failed", || {
+        queue(&env).first().is_some_and(|(s, _, _)| s == "failed")
+    });
+    let (_, attempts, error) = &queue(&env)[0];
+    assert_eq!(*attempts, 1);
+    assert!(error.as_deref().unwrap().contains("550"), "{error:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(queue(&env)[0].1, 1, "no retry after a permanent refusal");
+    let out = env.cmd(&["status"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("mail: 0 queued, 0 sent, 1 failed"));
+    daemon.stop();
+}
+
+#[test]
+fn a_killed_daemon_sends_its_whole_queue_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let env = env(port, "");
+    let mut daemon = env.start();
+    deliver(&env, 5);
+    wait_until("every message tried once", || {
+        queue(&env).iter().all(|(_, a, _)| *a >= 1)
+    });
+    daemon.child.kill().unwrap(); // SIGKILL: no clean stop
+    daemon.child.wait().unwrap();
+    let server = smtp(port, dir.path(), &[]);
+    let daemon = env.start();
+    wait_until("all five delivered", || {
+        queue(&env).iter().all(|(s, _, _)| s == "sent")
+    });
+    let ids: std::collections::BTreeSet<String> = messages(&server.dir)
+        .iter()
+        .map(|m| {
+            m.lines()
+                .find(|l| l.starts_with("Message-ID:"))
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 5, "five distinct messages arrived");
+    daemon.stop();
+}
+
+/// A private CA (self-signed) and a server certificate for `localhost` signed by it:
+/// returns (CA certificate, server certificate, server key).
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl, installed by .ci/run");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=dropgate test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "server.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+#[test]
+fn starttls_to_a_server_whose_certificate_the_configuration_trusts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(dir.path());
+    let server = smtp(
+        free_port(),
+        &dir.path().join("spool"),
+        &[
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let config = |ca: &str| {
+        Env::new(&format!(
+            "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"starttls\"\n{ca}",
+            server.port
+        ))
+    };
+    let untrusted = config("");
+    let out = untrusted.cmd(&["mail", "test", "--to", "admin@example.org"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("not sent:"));
+    let trusted = config(&format!("ca_file = \"{}\"\n", ca.display()));
+    let out = trusted.cmd(&["mail", "test", "--to", "admin@example.org"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "sent: 250 2.0.0 OK: queued"
+    );
+    assert_eq!(messages(&server.dir).len(), 1);
+    assert!(messages(&server.dir)[0].contains("Subject: dropgate: testbericht"));
+}
