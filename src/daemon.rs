@@ -65,10 +65,7 @@ pub async fn run(
     let sftp_addr = sftp.local_addr().map_err(DaemonError::StateDir)?;
     tracing::info!(addr = %sftp_addr, "sftp listening");
     let sftp_task = tokio::spawn(sftp.run(shutdown.clone()));
-    let process_task = tokio::spawn(jobs::run_processing(
-        config_tx.subscribe(),
-        shutdown.clone(),
-    ));
+    let jobs_task = tokio::spawn(jobs::run_all(config_tx.subscribe(), shutdown.clone()));
     let mail_task = tokio::spawn(mail::worker::run(
         config_tx.subscribe(),
         Ledger::open(&state.ledger())?,
@@ -117,8 +114,8 @@ pub async fn run(
     if let Err(e) = sftp_task.await {
         tracing::error!(error = %e, "the sftp server task failed");
     }
-    if let Err(e) = process_task.await {
-        tracing::error!(error = %e, "the processing job failed");
+    if let Err(e) = jobs_task.await {
+        tracing::error!(error = %e, "the scheduled jobs failed");
     }
     if let Err(e) = mail_task.await {
         tracing::error!(error = %e, "the mail sender failed");

@@ -7,26 +7,32 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::layout::StateDir;
-use crate::ledger::Ledger;
-use crate::process;
+use crate::ledger::{Ledger, LedgerError};
 use crate::schedule::{Every, Schedule};
+use crate::{process, quality};
 
 /// Longest sleep between looks at the clock: wall-clock jumps and reloads are noticed soon.
 const RECHECK: Duration = Duration::from_secs(60);
 
 /// The daily processing job.
 pub const PROCESS: &str = "process";
+/// The monthly quality report mails.
+pub const QUALITY_REPORT: &str = "quality-report";
 
 /// The schedule of job `name` under `config`.
 pub fn schedule_of(name: &str, config: &Config) -> Option<Schedule> {
     let every = match name {
         PROCESS => Every::Day(config.schedule.process_at),
+        QUALITY_REPORT => Every::Month(
+            config.mail.quality_report_day,
+            NaiveTime::from_hms_opt(7, 0, 0)?,
+        ),
         _ => return None,
     };
     Some(Schedule {
@@ -35,23 +41,58 @@ pub fn schedule_of(name: &str, config: &Config) -> Option<Schedule> {
     })
 }
 
-/// Runs the processing job until `shutdown`.
-pub async fn run_processing(config: watch::Receiver<Arc<Config>>, shutdown: CancellationToken) {
+/// A job's work, run on the blocking pool: a one-line account of what it did, or why not.
+type Work = fn(&Config, &mut Ledger, &dyn Fn() -> bool) -> Result<String, String>;
+
+fn process_work(
+    config: &Config,
+    ledger: &mut Ledger,
+    stop: &dyn Fn() -> bool,
+) -> Result<String, String> {
+    process::run(config, ledger, stop)
+        .map(|r| r.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn quality_work(
+    config: &Config,
+    ledger: &mut Ledger,
+    _stop: &dyn Fn() -> bool,
+) -> Result<String, String> {
+    quality::queue_reports(config, ledger, Utc::now())
+        .map(|n| format!("{n} reports queued"))
+        .map_err(|e| e.to_string())
+}
+
+/// Runs every scheduled job until `shutdown`.
+pub async fn run_all(config: watch::Receiver<Arc<Config>>, shutdown: CancellationToken) {
+    tokio::join!(
+        run(PROCESS, process_work, config.clone(), shutdown.clone()),
+        run(QUALITY_REPORT, quality_work, config, shutdown),
+    );
+}
+
+async fn run(
+    name: &'static str,
+    work: Work,
+    config: watch::Receiver<Arc<Config>>,
+    shutdown: CancellationToken,
+) {
     loop {
         let current = config.borrow().clone();
-        let Some(schedule) = schedule_of(PROCESS, &current) else {
+        let Some(schedule) = schedule_of(name, &current) else {
             return;
         };
-        let last = match last_run(&current, PROCESS).await {
+        let last = match last_run(&current, name).await {
             Ok(last) => last,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the job table");
+                tracing::error!(job = name, error = %e, "cannot read the job table");
                 None
             }
         };
         let now = Utc::now();
         if schedule.missed(last, now) {
-            tracing::info!(last_run = ?last, "processing run was missed while the daemon was down; running now");
+            tracing::info!(job = name, last_run = ?last, "a run was missed while the daemon was down; running now");
         } else {
             let next = schedule.next_after(last.map_or(now, |l| l.max(now)));
             let wait = (next - now).to_std().unwrap_or(Duration::ZERO).min(RECHECK);
@@ -68,22 +109,24 @@ pub async fn run_processing(config: watch::Receiver<Arc<Config>>, shutdown: Canc
         let outcome = tokio::task::spawn_blocking(move || {
             let state = StateDir::new(&current.state_dir);
             let mut ledger = Ledger::open(&state.ledger())?;
-            let result = process::run(&current, &mut ledger, &|| token.is_cancelled());
-            let summary = match &result {
-                Ok(report) => report.to_string(),
+            let result = work(&current, &mut ledger, &|| token.is_cancelled());
+            let line = match &result {
+                Ok(done) => done.clone(),
                 Err(e) => format!("failed: {e}"),
             };
-            ledger.job_ran(PROCESS, started, &summary)?;
-            Ok::<_, crate::ledger::LedgerError>(result)
+            ledger.job_ran(name, started, &line)?;
+            Ok::<_, LedgerError>(result)
         })
         .await;
         match outcome {
-            Ok(Ok(Ok(report))) => tracing::info!(%report, "processing run done"),
-            Ok(Ok(Err(e))) => {
-                tracing::error!(error = %e, "processing run failed; files stay waiting")
-            }
-            Ok(Err(e)) => tracing::error!(error = %e, "processing run could not record itself"),
-            Err(e) => tracing::error!(error = %e, "processing run panicked"),
+            Ok(Ok(Ok(done))) => tracing::info!(job = name, result = done, "job done"),
+            Ok(Ok(Err(e))) => tracing::error!(
+                job = name,
+                error = e,
+                "job failed; it runs again at its next time"
+            ),
+            Ok(Err(e)) => tracing::error!(job = name, error = %e, "job could not record itself"),
+            Err(e) => tracing::error!(job = name, error = %e, "job panicked"),
         }
     }
 }
@@ -91,7 +134,7 @@ pub async fn run_processing(config: watch::Receiver<Arc<Config>>, shutdown: Canc
 async fn last_run(
     config: &Config,
     name: &'static str,
-) -> Result<Option<DateTime<Utc>>, crate::ledger::LedgerError> {
+) -> Result<Option<DateTime<Utc>>, LedgerError> {
     let path = StateDir::new(&config.state_dir).ledger();
     tokio::task::spawn_blocking(move || Ledger::open_read_only(&path)?.job_last_run(name))
         .await

@@ -19,8 +19,9 @@
 //! - `validate`: the offline check behind `dropgate validate`.
 //! - `process`: the daily run: claim, check, pseudonymise, store, receipt, archive.
 //! - `schedule`: job times in a time zone (DST-correct) and catch-up after downtime.
-//! - `jobs`: the daemon's scheduled jobs (processing) and their records.
+//! - `jobs`: the daemon's scheduled jobs (processing, quality reports) and their records.
 //! - `mail`: the durable mail queue's sender, transports and message texts.
+//! - `quality`: the monthly quality report per tenant.
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
@@ -37,6 +38,7 @@ pub mod ledger;
 pub mod mail;
 pub mod process;
 pub mod pseudonym;
+pub mod quality;
 pub mod receipt;
 pub mod schedule;
 pub mod secrets;

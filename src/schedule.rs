@@ -9,11 +9,16 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
+/// Days searched for an occurrence: a monthly time recurs within 31 days, with margin.
+const SEARCH_DAYS: i64 = 64;
+
 /// How often a job runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Every {
     Day(NaiveTime),
     Week(Weekday, NaiveTime),
+    /// A day of the month (1-28, so that every month has it).
+    Month(u32, NaiveTime),
 }
 
 /// A job's times.
@@ -42,25 +47,26 @@ impl Schedule {
         match self.every {
             Every::Day(time) => Some(self.instant(date, time)),
             Every::Week(day, time) => (date.weekday() == day).then(|| self.instant(date, time)),
+            Every::Month(day, time) => (date.day() == day).then(|| self.instant(date, time)),
         }
     }
 
     /// The first run strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> DateTime<Utc> {
         let start = after.with_timezone(&self.tz).date_naive() - Duration::days(1);
-        (0..16)
+        (0..SEARCH_DAYS)
             .filter_map(|i| self.occurs_on(start + Duration::days(i)))
             .find(|t| *t > after)
-            .expect("a daily or weekly time occurs within 16 days")
+            .expect("every schedule occurs within two months")
     }
 
     /// The last run at or before `at`.
     pub fn last_at_or_before(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         let start = at.with_timezone(&self.tz).date_naive() + Duration::days(1);
-        (0..16)
+        (0..SEARCH_DAYS)
             .filter_map(|i| self.occurs_on(start - Duration::days(i)))
             .find(|t| *t <= at)
-            .expect("a daily or weekly time occurs within 16 days")
+            .expect("every schedule occurs within two months")
     }
 
     /// Whether a run was missed: one was due at or before `now`, later than `last_run`.
@@ -133,6 +139,22 @@ mod tests {
         assert_eq!(
             runs(sunday, "2026-11-22T04:59:00Z", 2),
             ["2026-11-22T05:00:00+00:00", "2026-11-29T05:00:00+00:00"]
+        );
+    }
+
+    #[test]
+    fn monthly_runs_on_its_day_across_dst() {
+        let first = Schedule {
+            every: Every::Month(1, NaiveTime::from_hms_opt(7, 0, 0).unwrap()),
+            tz: chrono_tz::Europe::Amsterdam,
+        };
+        assert_eq!(
+            runs(first, "2026-09-15T00:00:00Z", 3),
+            [
+                "2026-10-01T05:00:00+00:00",
+                "2026-11-01T06:00:00+00:00",
+                "2026-12-01T06:00:00+00:00"
+            ]
         );
     }
 

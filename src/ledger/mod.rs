@@ -9,6 +9,7 @@ mod deliveries;
 mod mail;
 mod migrations;
 mod processing;
+mod reports;
 mod tenants;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,7 @@ pub use deliveries::{DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFi
 pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};
+pub use reports::QualityStats;
 pub use tenants::TenantRow;
 
 /// Why a ledger operation failed.

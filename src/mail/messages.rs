@@ -166,6 +166,114 @@ pub fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
     }
 }
 
+/// The monthly quality report of one tenant.
+pub fn quality_report(
+    lang: Language,
+    tenant_name: &str,
+    month: &str,
+    stats: &crate::ledger::QualityStats,
+) -> Text {
+    let subject = format!(
+        "{} {month}: {tenant_name}",
+        t(lang, "Kwaliteitsrapport", "Quality report")
+    );
+    let total: u64 = stats.deliveries.values().sum();
+    let mut facts = vec![
+        (
+            t(lang, "Leveringen", "Deliveries").to_owned(),
+            total.to_string(),
+        ),
+        (t(lang, "Rijen", "Rows").to_owned(), stats.rows.to_string()),
+        (
+            t(lang, "Geaccepteerd", "Accepted").to_owned(),
+            stats.accepted.to_string(),
+        ),
+        (
+            t(lang, "Afgekeurd", "Rejected").to_owned(),
+            stats.rejected.to_string(),
+        ),
+    ];
+    for (state, n) in &stats.deliveries {
+        facts.push((format!("  {}", state_text(lang, state)), n.to_string()));
+    }
+    let intro = match lang {
+        Language::Dutch => format!("Kwaliteitsrapport over {month} voor {tenant_name}."),
+        Language::English => format!("Quality report for {month}, {tenant_name}."),
+    };
+    let mut text = format!("{intro}\n\n");
+    let mut html = format!("<html><body><p>{}</p><table>", esc(&intro));
+    for (k, v) in &facts {
+        let _ = writeln!(text, "{k:>16}: {v}");
+        let _ = write!(
+            html,
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            esc(k),
+            esc(v)
+        );
+    }
+    html.push_str("</table>");
+    if !stats.rules.is_empty() {
+        let heading = t(
+            lang,
+            "Meest voorkomende afkeurredenen",
+            "Most frequent rejection reasons",
+        );
+        let _ = writeln!(text, "\n{heading}:");
+        let _ = write!(html, "<p>{}:</p><ul>", esc(heading));
+        for (rule, n) in &stats.rules {
+            let _ = writeln!(text, "  {n:>8} x {rule}");
+            let _ = write!(html, "<li>{n} &times; {}</li>", esc(rule));
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str("</body></html>");
+    Text {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// What the mail about a published bundle reports (for the weekly publication).
+pub struct BundlePublished<'a> {
+    pub municipality: &'a str,
+    pub bundle: &'a str,
+    /// Rows per CSV file in the bundle.
+    pub rows: &'a [(&'a str, u64)],
+    pub kept_days: u32,
+}
+
+/// The mail about a new bundle in a municipality's outbox.
+pub fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text {
+    let subject = format!("{} {}", t(lang, "Nieuwe bundel:", "New bundle:"), b.bundle);
+    let intro = match lang {
+        Language::Dutch => format!(
+            "Voor {} staat een nieuwe bundel klaar in outbox/: {}. Hij blijft {} dagen staan.",
+            b.municipality, b.bundle, b.kept_days
+        ),
+        Language::English => format!(
+            "A new bundle for {} is ready in outbox/: {}. It stays for {} days.",
+            b.municipality, b.bundle, b.kept_days
+        ),
+    };
+    let mut text = format!("{intro}\n\n");
+    let mut html = format!("<html><body><p>{}</p><table>", esc(&intro));
+    for (file, n) in b.rows {
+        let _ = writeln!(text, "{file:>20}: {n}");
+        let _ = write!(
+            html,
+            "<tr><th align=\"left\">{}</th><td>{n}</td></tr>",
+            esc(file)
+        );
+    }
+    html.push_str("</table></body></html>");
+    Text {
+        subject,
+        text,
+        html,
+    }
+}
+
 /// `dropgate mail test`.
 pub fn test_message(lang: Language) -> Text {
     let body = t(

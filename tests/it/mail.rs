@@ -361,3 +361,59 @@ fn starttls_to_a_server_whose_certificate_the_configuration_trusts() {
     assert_eq!(messages(&server.dir).len(), 1);
     assert!(messages(&server.dir)[0].contains("Subject: dropgate: testbericht"));
 }
+
+#[test]
+fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
+    let env = Env::new(
+        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\ncontacts = [\"kwaliteit@zorg.example\"]\n\
+         [[tenant]]\nid = \"stil\"\nkind = \"supplier\"\ncode = \"12345678\"\nname = \"Zonder contact\"\n",
+    );
+    assert!(env.cmd(&["keygen"]).status.success());
+    std::fs::create_dir_all(env.upload("zorg")).unwrap();
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+    std::fs::copy(
+        Path::new(samples).join("metingen-bad.csv"),
+        env.upload("zorg").join("bad.csv"),
+    )
+    .unwrap();
+    let daemon = env.start();
+    wait_until("intake", || env.count("zorg", "received") == 1);
+    assert!(env.cmd(&["process", "--now"]).status.success());
+    daemon.stop();
+    // Move the delivery into last month, and the report's last run before it.
+    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
+    let last_month = (chrono::Utc::now() - chrono::Duration::days(35)).to_rfc3339();
+    conn.execute("UPDATE delivery SET processed_at = ?1", [&last_month])
+        .unwrap();
+    let long_ago = (chrono::Utc::now() - chrono::Duration::days(70)).to_rfc3339();
+    conn.execute(
+        "INSERT INTO job (name, last_run, last_result) VALUES ('quality-report', ?1, 'test')",
+        [&long_ago],
+    )
+    .unwrap();
+    drop(conn);
+    let daemon = env.start();
+    let mail_dir = env.var().join("mail");
+    wait_until("the report", || {
+        messages(&mail_dir)
+            .iter()
+            .any(|m| m.contains("Subject: Kwaliteitsrapport"))
+    });
+    let reports: Vec<String> = messages(&mail_dir)
+        .into_iter()
+        .filter(|m| m.contains("Kwaliteitsrapport"))
+        .collect();
+    assert_eq!(
+        reports.len(),
+        1,
+        "one report: the tenant without contacts gets none"
+    );
+    let report = &reports[0];
+    assert!(report.contains("To: kwaliteit@zorg.example"), "{report}");
+    assert!(
+        report.contains("Leveringen: 1") && report.contains("Afgekeurd: 16"),
+        "{report}"
+    );
+    assert!(report.contains("x required"), "{report}");
+    daemon.stop();
+}

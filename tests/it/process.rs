@@ -485,7 +485,7 @@ fn a_run_missed_while_the_daemon_was_down_happens_at_start() {
     copy_sample(&env, "zorg", "metingen-good.csv", "late.csv");
     let daemon = env.start();
     wait_until("the catch-up run", || env.count("zorg", "processed") == 1);
-    daemon.wait_for_log("processing run was missed while the daemon was down; running now");
+    daemon.wait_for_log("a run was missed while the daemon was down; running now");
     // With the configuration (not just the state directory) status knows the next run.
     let out = env.cmd(&["status", "--json"]);
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
