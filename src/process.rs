@@ -18,8 +18,7 @@ use crate::config::{Config, TenantKind};
 use crate::datasets::{Context, Dataset, Record, ScoreRanges};
 use crate::layout::{StateDir, create_private_dir, move_no_replace};
 use crate::ledger::{
-    DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, NewMail, Outcome,
-    RowSink,
+    DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome, RowSink,
 };
 use crate::mail::messages;
 use crate::pseudonym::{KeyError, Keyed};
@@ -248,14 +247,7 @@ fn process_one(
             problems: &first_problems,
         },
     );
-    let new_mail = NewMail {
-        kind: "delivery-result",
-        tenant: Some(&delivery.tenant),
-        recipients: &tenant.contacts,
-        subject: &mail.subject,
-        text: &mail.text,
-        html: &mail.html,
-    };
+    let new_mail = mail.to_mail("delivery-result", &delivery.tenant, &tenant.contacts);
     let queued = (!tenant.contacts.is_empty()).then(|| (&new_mail, crate::mail::new_message_id()));
     claim.commit(&outcome, queued.as_ref().map(|(m, id)| (*m, id.as_str())))?;
     finish(state, ledger, id, &delivery, outcome_state, &receipt_name)?;

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
 
 use crate::config::Config;
-use crate::ledger::{Ledger, LedgerError, NewMail};
+use crate::ledger::{Ledger, LedgerError};
 use crate::mail::{messages, new_message_id};
 
 /// The previous calendar month (in the configured time zone) before `now`, as UTC bounds
@@ -46,14 +46,7 @@ pub fn queue_reports(
     for tenant in config.tenants.iter().filter(|t| !t.contacts.is_empty()) {
         let stats = ledger.quality_stats(&tenant.id, from, to)?;
         let text = messages::quality_report(config.mail.language, &tenant.name, &month, &stats);
-        let mail = NewMail {
-            kind: "quality-report",
-            tenant: Some(&tenant.id),
-            recipients: &tenant.contacts,
-            subject: &text.subject,
-            text: &text.text,
-            html: &text.html,
-        };
+        let mail = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
         ledger.enqueue_mail(&mail, &new_message_id(), now)?;
         queued += 1;
     }

@@ -34,6 +34,45 @@ fn esc(s: &str) -> String {
     out
 }
 
+/// Appends a two-column table of facts to both bodies.
+fn facts_table<K: AsRef<str>, V: AsRef<str>>(
+    text: &mut String,
+    html: &mut String,
+    rows: &[(K, V)],
+) {
+    html.push_str("<table>");
+    for (k, v) in rows {
+        let (k, v) = (k.as_ref(), v.as_ref());
+        let _ = writeln!(text, "{k:>16}: {v}");
+        let _ = write!(
+            html,
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            esc(k),
+            esc(v)
+        );
+    }
+    html.push_str("</table>");
+}
+
+impl Text {
+    /// This text as a message to queue.
+    pub fn to_mail<'a>(
+        &'a self,
+        kind: &'a str,
+        tenant: &'a str,
+        recipients: &'a [String],
+    ) -> crate::ledger::NewMail<'a> {
+        crate::ledger::NewMail {
+            kind,
+            tenant: Some(tenant),
+            recipients,
+            subject: &self.subject,
+            text: &self.text,
+            html: &self.html,
+        }
+    }
+}
+
 fn t<'a>(lang: Language, nl: &'a str, en: &'a str) -> &'a str {
     match lang {
         Language::Dutch => nl,
@@ -97,23 +136,14 @@ pub fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
         )
     );
     let mut html = format!(
-        "<html><body><p>{}</p><table>",
+        "<html><body><p>{}</p>",
         esc(t(
             lang,
             "Uw levering is verwerkt.",
             "Your delivery has been processed."
         ))
     );
-    for (k, v) in &facts {
-        let _ = writeln!(text, "{k:>16}: {v}");
-        let _ = write!(
-            html,
-            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
-            esc(k),
-            esc(v)
-        );
-    }
-    html.push_str("</table>");
+    facts_table(&mut text, &mut html, &facts);
     if let Some(error) = r.error {
         let _ = writeln!(text, "\n{}: {error}", t(lang, "Reden", "Reason"));
         let _ = write!(
@@ -201,17 +231,8 @@ pub fn quality_report(
         Language::English => format!("Quality report for {month}, {tenant_name}."),
     };
     let mut text = format!("{intro}\n\n");
-    let mut html = format!("<html><body><p>{}</p><table>", esc(&intro));
-    for (k, v) in &facts {
-        let _ = writeln!(text, "{k:>16}: {v}");
-        let _ = write!(
-            html,
-            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
-            esc(k),
-            esc(v)
-        );
-    }
-    html.push_str("</table>");
+    let mut html = format!("<html><body><p>{}</p>", esc(&intro));
+    facts_table(&mut text, &mut html, &facts);
     if !stats.rules.is_empty() {
         let heading = t(
             lang,
@@ -257,16 +278,14 @@ pub fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text {
         ),
     };
     let mut text = format!("{intro}\n\n");
-    let mut html = format!("<html><body><p>{}</p><table>", esc(&intro));
-    for (file, n) in b.rows {
-        let _ = writeln!(text, "{file:>20}: {n}");
-        let _ = write!(
-            html,
-            "<tr><th align=\"left\">{}</th><td>{n}</td></tr>",
-            esc(file)
-        );
-    }
-    html.push_str("</table></body></html>");
+    let mut html = format!("<html><body><p>{}</p>", esc(&intro));
+    let rows: Vec<(&str, String)> = b
+        .rows
+        .iter()
+        .map(|(file, n)| (*file, n.to_string()))
+        .collect();
+    facts_table(&mut text, &mut html, &rows);
+    html.push_str("</body></html>");
     Text {
         subject,
         text,

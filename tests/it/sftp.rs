@@ -483,19 +483,8 @@ fn start_big_upload(s: &Server) -> std::process::Child {
         .set_len(4 << 30)
         .unwrap();
     let mut cmd = std::process::Command::new("sftp");
+    util::ssh_options(&mut cmd, Some(&key(&s.env, "romvendor")));
     cmd.args([
-        "-F",
-        "/dev/null",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "IdentitiesOnly=yes",
-        "-i",
-    ])
-    .arg(key(&s.env, "romvendor"))
-    .args([
         "-b",
         "-",
         "-P",
@@ -782,22 +771,11 @@ fn idle_sessions_are_closed_and_sessions_per_user_and_address_are_capped() {
     );
     let hold = |user: &str, key_name: &str| {
         let mut cmd = std::process::Command::new("ssh");
+        util::ssh_options(&mut cmd, Some(&key(&s.env, key_name)));
         cmd.args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "IdentitiesOnly=yes",
             "-o",
             "BatchMode=yes",
             "-N",
-            "-i",
-        ])
-        .arg(key(&s.env, key_name))
-        .args([
             "-p",
             &s.addr.port().to_string(),
             &format!("{user}@127.0.0.1"),

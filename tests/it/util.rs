@@ -382,7 +382,7 @@ fn run_client(mut cmd: Command, stdin: Option<&str>) -> ClientRun {
 }
 
 /// OpenSSH options for a test server: no host key checks, no agent, no config files.
-fn ssh_options(cmd: &mut Command, key: Option<&Path>) {
+pub fn ssh_options(cmd: &mut Command, key: Option<&Path>) {
     cmd.args([
         "-F",
         "/dev/null",
