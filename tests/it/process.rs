@@ -567,3 +567,56 @@ fn validate_checks_offline_and_exits_by_the_outcome() {
     assert_eq!(forced.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&forced.stdout).contains("missing here: gemeentecode"));
 }
+
+#[test]
+fn process_now_during_a_scheduled_run_processes_each_file_once() {
+    let env = env_with("");
+    process(&env); // creates the job's record
+    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting\n";
+    for i in 0..40 {
+        let rows: String = (0..300)
+            .map(|j| format!("87654321;111222333;S-{i}-{j};2026-10-01;CT;01;7\n"))
+            .collect();
+        std::fs::write(
+            env.upload("zorg").join(format!("s{i:02}.csv")),
+            format!("{header}{rows}"),
+        )
+        .unwrap();
+    }
+    let daemon = env.start();
+    daemon.wait_until("intake", || env.count("zorg", "received") == 40);
+    daemon.stop();
+    // The daemon finds its 02:00 run missed and starts it at once...
+    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
+    let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    conn.execute(
+        "UPDATE job SET last_run = ?1 WHERE name = 'process'",
+        [two_days_ago],
+    )
+    .unwrap();
+    drop(conn);
+    let daemon = env.start();
+    daemon.wait_for_log("a run was missed while the daemon was down; running now");
+    // ...while an operator runs one by hand.
+    let manual = env.cmd(&["process", "--now"]);
+    assert!(
+        manual.status.success(),
+        "{}",
+        String::from_utf8_lossy(&manual.stderr)
+    );
+    daemon.wait_until("all forty processed", || {
+        env.count("zorg", "processed") == 40
+    });
+    daemon.wait_for_log("job done");
+    let conn = env.ledger();
+    let audited: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'delivery.processed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 40, "each file processed exactly once");
+    assert_eq!(files(&env.var().join("tenants/zorg/receipts")).len(), 80);
+    daemon.stop();
+}
