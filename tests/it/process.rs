@@ -620,3 +620,105 @@ fn process_now_during_a_scheduled_run_processes_each_file_once() {
     assert_eq!(files(&env.var().join("tenants/zorg/receipts")).len(), 80);
     daemon.stop();
 }
+
+#[test]
+fn kill_9_mid_run_leaves_everything_as_it_was_and_the_next_run_carries_on() {
+    let env = env_with("");
+    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting\n";
+    let rows: String = (0..300_000)
+        .map(|j| format!("87654321;111222333;K-{j};2026-10-01;CT;01;7\n"))
+        .collect();
+    std::fs::write(
+        env.upload("zorg").join("big.csv"),
+        format!("{header}{rows}"),
+    )
+    .unwrap();
+    let daemon = env.start();
+    daemon.wait_until("intake", || env.count("zorg", "received") == 1);
+    daemon.stop();
+    let mut run = Command::new(BIN)
+        .args([
+            "--config",
+            env.config().to_str().unwrap(),
+            "process",
+            "--now",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it while the delivery's transaction is open (its WAL grows as rows go in).
+    let wal = env.var().join("dropgate.sqlite-wal");
+    wait_until("rows being written", || {
+        std::fs::metadata(&wal).is_ok_and(|m| m.len() > 2 << 20)
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let conn = env.ledger();
+    let measurements: i64 = conn
+        .query_row("SELECT count(*) FROM measurement", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        measurements, 0,
+        "no row of an uncommitted delivery is visible"
+    );
+    drop(conn);
+    assert_eq!(env.count("zorg", "received"), 1);
+    assert!(env.upload("zorg").join("big.csv").exists());
+    assert!(files(&env.var().join("tenants/zorg/receipts")).is_empty());
+    let report = process(&env);
+    assert!(report.starts_with("1 processed"), "{report}");
+    let conn = env.ledger();
+    let measurements: i64 = conn
+        .query_row("SELECT count(*) FROM measurement", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(measurements, 300_000);
+    assert!(
+        files(&env.var().join("staging")).is_empty(),
+        "no work files left behind"
+    );
+}
+
+#[test]
+fn a_run_cut_off_after_its_commit_is_finished_by_the_next() {
+    let env = env_with("");
+    copy_sample(&env, "zorg", "metingen-good.csv", "late.csv");
+    let daemon = env.start();
+    daemon.wait_until("intake", || env.count("zorg", "received") == 1);
+    daemon.stop();
+    process(&env);
+    // Put things back as they are between the commit and the moves of a run that died there.
+    let receipts = env.var().join("tenants/zorg/receipts");
+    let mut receipt_files = files(&receipts);
+    receipt_files.sort();
+    let staging = env.var().join("staging");
+    std::fs::rename(&receipt_files[0], staging.join("receipt-1.result.csv")).unwrap();
+    std::fs::rename(&receipt_files[1], staging.join("receipt-1.result.txt")).unwrap();
+    let archived = files(&env.var().join("archive/zorg")).pop().unwrap();
+    std::fs::rename(&archived, env.upload("zorg").join("late.csv")).unwrap();
+    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
+    conn.execute("UPDATE delivery SET finished_at = NULL", [])
+        .unwrap();
+    drop(conn);
+    let report = process(&env);
+    assert!(
+        report.starts_with("0 processed"),
+        "nothing is processed twice: {report}"
+    );
+    assert_eq!(files(&receipts).len(), 2, "the receipts reached receipts/");
+    assert!(files(&staging).is_empty());
+    assert!(
+        !env.upload("zorg").join("late.csv").exists(),
+        "the original left upload/"
+    );
+    assert_eq!(files(&env.var().join("archive/zorg")).len(), 1);
+    let conn = env.ledger();
+    let unfinished: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM delivery WHERE finished_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unfinished, 0);
+}
