@@ -43,7 +43,32 @@ pub struct Summary {
     pub rules: BTreeMap<&'static str, u64>,
 }
 
+/// The problem of a row whose key appeared earlier in the same file.
+pub fn duplicate_problem(line: u64, record: &Record) -> Problem {
+    let column = match record {
+        Record::Meting(_) => "metingnummer",
+        Record::Beschikking(_) => "beschikkingnummer",
+    };
+    Problem {
+        line,
+        column: column.to_owned(),
+        value: crate::datasets::shown(record.key().1),
+        rule: DUPLICATE_IN_FILE,
+        message: "appears earlier in this file; the first one stands".into(),
+    }
+}
+
+/// The rule of a repeated key within one file.
+pub const DUPLICATE_IN_FILE: &str = "duplicate-in-file";
+
 impl Summary {
+    /// Turns one accepted row into a rejected repeat (for a caller that learns of repeats
+    /// after the row was counted).
+    pub fn count_duplicate(&mut self) {
+        self.rejected += 1;
+        *self.rules.entry(DUPLICATE_IN_FILE).or_default() += 1;
+    }
+
     /// The most frequent rules, most first.
     pub fn top_rules(&self, n: usize) -> Vec<(&'static str, u64)> {
         let mut rules: Vec<_> = self.rules.iter().map(|(r, c)| (*r, *c)).collect();
@@ -124,27 +149,13 @@ pub fn check_file<E>(
         summary.rows += 1;
         let line = row.line;
         match layout.check(&row, ctx) {
-            Ok(record) => {
-                let key_column = match layout.dataset {
-                    Dataset::Metingen => "metingnummer",
-                    Dataset::Beschikkingen => "beschikkingnummer",
-                };
-                match on_record(line, &record)? {
-                    Verdict::Accepted => summary.accepted += 1,
-                    Verdict::DuplicateInFile => {
-                        summary.rejected += 1;
-                        *summary.rules.entry("duplicate-in-file").or_default() += 1;
-                        let problem = Problem {
-                            line,
-                            column: key_column.to_owned(),
-                            value: crate::datasets::shown(record.key().1),
-                            rule: "duplicate-in-file",
-                            message: "appears earlier in this file; the first one stands".into(),
-                        };
-                        on_problem(&problem)?;
-                    }
+            Ok(record) => match on_record(line, &record)? {
+                Verdict::Accepted => summary.accepted += 1,
+                Verdict::DuplicateInFile => {
+                    summary.count_duplicate();
+                    on_problem(&duplicate_problem(line, &record))?;
                 }
-            }
+            },
             Err(problems) => {
                 summary.rejected += 1;
                 for problem in &problems {

@@ -134,6 +134,50 @@ pub fn write(
     txt.get_ref().sync_all()
 }
 
+/// Merges two problem logs, each in line order, into one in line order (streaming: neither
+/// is held in memory).
+pub fn merge_logs(a: &Path, b: &Path, out: &Path) -> io::Result<()> {
+    let reader = |p: &Path| -> io::Result<csv::StringRecordsIntoIter<BufReader<File>>> {
+        Ok(csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(BufReader::new(File::open(p)?))
+            .into_records())
+    };
+    let mut writer = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::CRLF)
+        .flexible(true)
+        .from_writer(BufWriter::new(File::create(out)?));
+    let (mut a, mut b) = (reader(a)?.peekable(), reader(b)?.peekable());
+    let line = |r: &Option<&Result<csv::StringRecord, csv::Error>>| -> Option<u64> {
+        r.and_then(|r| r.as_ref().ok())
+            .and_then(|r| r.get(0))
+            .and_then(|l| l.parse().ok())
+    };
+    loop {
+        let take_a = match (line(&a.peek()), line(&b.peek())) {
+            (None, None) if a.peek().is_none() && b.peek().is_none() => break,
+            (Some(x), Some(y)) => x <= y,
+            (_, None) => a.peek().is_some(),
+            (None, Some(_)) => false,
+        };
+        let next = if take_a { a.next() } else { b.next() };
+        match next {
+            Some(record) => writer
+                .write_record(&record.map_err(io::Error::other)?)
+                .map_err(io::Error::other)?,
+            None => break,
+        }
+    }
+    let mut inner = writer
+        .into_inner()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    inner.flush()?;
+    inner.get_ref().sync_all()
+}
+
 /// The first `n` problems of a problem log, as line, column, value, rule, message.
 pub fn first_problems(problems: &Path, n: usize) -> io::Result<Vec<[String; 5]>> {
     let mut reader = csv::ReaderBuilder::new()
@@ -199,6 +243,28 @@ pub fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problem_logs_merge_in_line_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, out) = (
+            dir.path().join("a"),
+            dir.path().join("b"),
+            dir.path().join("out"),
+        );
+        std::fs::write(&a, "2;x;v;r;m\r\n2;y;v;r;m\r\n9;x;v;r;\"a;b\"\r\n").unwrap();
+        std::fs::write(&b, "5;k;v;dup;m\r\n10;k;v;dup;m\r\n").unwrap();
+        merge_logs(&a, &b, &out).unwrap();
+        let lines: Vec<String> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(';').take(2).collect::<Vec<_>>().join(";"))
+            .collect();
+        assert_eq!(lines, ["2;x", "2;y", "5;k", "9;x", "10;k"]);
+        std::fs::write(&b, "").unwrap();
+        merge_logs(&a, &b, &out).unwrap();
+        assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
+    }
 
     #[test]
     fn formulas_are_defused() {

@@ -260,6 +260,14 @@ pub enum Record {
 }
 
 impl Record {
+    /// The citizen number in clear: hash it, never keep or show it.
+    pub fn bsn(&self) -> &Bsn {
+        match self {
+            Self::Meting(m) => &m.bsn,
+            Self::Beschikking(b) => &b.bsn,
+        }
+    }
+
     /// What makes the row unique within its dataset (a later row with the same key is a
     /// correction; a second one in the same file is refused).
     pub fn key(&self) -> (&str, &str) {
