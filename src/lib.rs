@@ -22,6 +22,7 @@
 //! - `jobs`: the daemon's scheduled jobs (processing, quality reports) and their records.
 //! - `mail`: the durable mail queue's sender, transports and message texts.
 //! - `quality`: the monthly quality report per tenant.
+//! - `link`: which measurements belong to which decision (the date window).
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
@@ -35,6 +36,7 @@ pub mod intake;
 pub mod jobs;
 pub mod layout;
 pub mod ledger;
+pub mod link;
 pub mod mail;
 pub mod process;
 pub mod pseudonym;

@@ -147,6 +147,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX mail_due ON mail (state, next_attempt_at);
     "#,
+    // 4: linking. Each decision carries the window in which its measurements fall (see
+    // `link`), and decisions can be found by client and provider.
+    r#"
+    ALTER TABLE decision ADD COLUMN window_start TEXT;
+    ALTER TABLE decision ADD COLUMN window_end TEXT;
+    CREATE INDEX decision_client ON decision (pseudonym, agb);
+    "#,
 ];
 
 /// The version this build writes.

@@ -6,6 +6,7 @@
 
 mod audit;
 mod deliveries;
+mod links;
 mod mail;
 mod migrations;
 mod processing;
@@ -20,6 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use deliveries::{DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile};
+pub use links::Link;
 pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};

@@ -104,8 +104,9 @@ const UPDATE_MEASUREMENT: &str = "
 
 const INSERT_DECISION: &str = "
     INSERT OR IGNORE INTO decision (gemeentecode, beschikkingnummer, pseudonym, agb, productcategorie, productcode,
-                                    ingangsdatum, einddatum, reden, changed_delivery, changed_at, seen_delivery)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10)";
+                                    ingangsdatum, einddatum, reden, changed_delivery, changed_at, seen_delivery,
+                                    window_start, window_end)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10, ?12, ?13)";
 
 const UPDATE_DECISION: &str = "
     UPDATE decision SET
@@ -116,7 +117,7 @@ const UPDATE_DECISION: &str = "
                             IS (?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      THEN changed_at ELSE ?11 END,
         pseudonym = ?3, agb = ?4, productcategorie = ?5, productcode = ?6, ingangsdatum = ?7,
-        einddatum = ?8, reden = ?9, seen_delivery = ?10
+        einddatum = ?8, reden = ?9, seen_delivery = ?10, window_start = ?12, window_end = ?13
     WHERE gemeentecode = ?1 AND beschikkingnummer = ?2 AND seen_delivery IS NOT ?10";
 
 /// `yyyy-mm-dd` on the stack: binding a date to SQL then copies ten bytes, nothing more.
@@ -340,6 +341,8 @@ impl RowSink<'_> {
     /// Stores a decision; false if this delivery already carried the same key.
     pub fn upsert_decision(&mut self, d: &DecisionRow<'_>) -> Result<bool, LedgerError> {
         let (start, end) = (date(d.ingangsdatum), d.einddatum.map(date));
+        let window = d.einddatum.map(crate::link::window);
+        let (from, to) = (window.map(|w| date(w.0)), window.map(|w| date(w.1)));
         let values = params![
             d.gemeentecode,
             d.beschikkingnummer,
@@ -352,6 +355,8 @@ impl RowSink<'_> {
             d.reden,
             self.delivery,
             self.at,
+            from.as_ref().map(IsoDate::as_str),
+            to.as_ref().map(IsoDate::as_str),
         ];
         if self.insert_decision.execute(values)? == 1 {
             return Ok(true);
