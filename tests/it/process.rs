@@ -406,20 +406,26 @@ fn hostile_files_each_get_a_receipt_and_the_run_carries_on_in_bounded_memory() {
     daemon.stop();
 }
 
-#[test]
-fn two_runs_at_once_process_each_file_once() {
-    let env = env_with("");
+/// Writes `files` deliveries of `rows` valid measurements each into zorg's upload/, as
+/// `<prefix>NN.csv`.
+fn write_deliveries(env: &Env, prefix: &str, files: usize, rows: usize) {
     let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting\n";
-    for i in 0..30 {
-        let rows: String = (0..200)
-            .map(|j| format!("87654321;111222333;M-{i}-{j};2026-10-01;CT;01;7\n"))
+    for i in 0..files {
+        let body: String = (0..rows)
+            .map(|j| format!("87654321;111222333;{prefix}-{i}-{j};2026-10-01;CT;01;7\n"))
             .collect();
         std::fs::write(
-            env.upload("zorg").join(format!("f{i:02}.csv")),
-            format!("{header}{rows}"),
+            env.upload("zorg").join(format!("{prefix}{i:02}.csv")),
+            format!("{header}{body}"),
         )
         .unwrap();
     }
+}
+
+#[test]
+fn two_runs_at_once_process_each_file_once() {
+    let env = env_with("");
+    write_deliveries(&env, "f", 30, 200);
     let daemon = env.start();
     wait_until("intake", || env.status()["deliveries"]["total"] == 30);
     let spawn = || {
@@ -572,17 +578,7 @@ fn validate_checks_offline_and_exits_by_the_outcome() {
 fn process_now_during_a_scheduled_run_processes_each_file_once() {
     let env = env_with("");
     process(&env); // creates the job's record
-    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting\n";
-    for i in 0..40 {
-        let rows: String = (0..300)
-            .map(|j| format!("87654321;111222333;S-{i}-{j};2026-10-01;CT;01;7\n"))
-            .collect();
-        std::fs::write(
-            env.upload("zorg").join(format!("s{i:02}.csv")),
-            format!("{header}{rows}"),
-        )
-        .unwrap();
-    }
+    write_deliveries(&env, "s", 40, 300);
     let daemon = env.start();
     daemon.wait_until("intake", || env.count("zorg", "received") == 40);
     daemon.stop();
@@ -624,15 +620,7 @@ fn process_now_during_a_scheduled_run_processes_each_file_once() {
 #[test]
 fn kill_9_mid_run_leaves_everything_as_it_was_and_the_next_run_carries_on() {
     let env = env_with("");
-    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting\n";
-    let rows: String = (0..300_000)
-        .map(|j| format!("87654321;111222333;K-{j};2026-10-01;CT;01;7\n"))
-        .collect();
-    std::fs::write(
-        env.upload("zorg").join("big.csv"),
-        format!("{header}{rows}"),
-    )
-    .unwrap();
+    write_deliveries(&env, "big", 1, 300_000);
     let daemon = env.start();
     daemon.wait_until("intake", || env.count("zorg", "received") == 1);
     daemon.stop();
@@ -664,7 +652,7 @@ fn kill_9_mid_run_leaves_everything_as_it_was_and_the_next_run_carries_on() {
     );
     drop(conn);
     assert_eq!(env.count("zorg", "received"), 1);
-    assert!(env.upload("zorg").join("big.csv").exists());
+    assert!(env.upload("zorg").join("big00.csv").exists());
     assert!(files(&env.var().join("tenants/zorg/receipts")).is_empty());
     let report = process(&env);
     assert!(report.starts_with("1 processed"), "{report}");
