@@ -23,10 +23,12 @@
 //! - `mail`: the durable mail queue's sender, transports and message texts.
 //! - `quality`: the monthly quality report per tenant.
 //! - `link`: which measurements belong to which decision (the date window).
+//! - `bundle`: writing a bundle zip: formula-safe CSVs and a manifest.
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
 pub mod auditor;
+pub mod bundle;
 pub mod check;
 pub mod config;
 pub mod daemon;

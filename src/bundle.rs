@@ -1,0 +1,200 @@
+//! Writing a bundle (DESIGN 5): a zip of CSV files and a `manifest.json`, streamed row by
+//! row (never a whole CSV in memory). Every CSV is UTF-8 with a BOM, `;`-separated, CRLF,
+//! with a header row; a cell that a spreadsheet would run as a formula is made text. The
+//! manifest gives each CSV's row count and SHA-256.
+//!
+//! This module only writes the file it is given (in `staging/`); choosing rows, recording
+//! the publication and moving the zip into an outbox are the publisher's.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use zip::ZipWriter;
+use zip::write::SimpleFileOptions;
+
+use crate::receipt::guard_formula;
+
+/// The bundle format, as the manifest states it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One CSV in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestFile {
+    pub name: String,
+    pub rows: u64,
+    pub sha256: String,
+}
+
+/// What `manifest.json` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub generator: String,
+    pub municipality: String,
+    /// `incremental` or `full`.
+    pub kind: String,
+    /// The period the bundle covers, as ISO dates or times.
+    pub period_from: Option<String>,
+    pub period_to: String,
+    pub files: Vec<ManifestFile>,
+}
+
+/// Counts and hashes what passes through to the zip entry.
+struct Tee<'a, W: Write> {
+    inner: &'a mut W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A bundle being written.
+pub struct BundleWriter {
+    zip: ZipWriter<BufWriter<File>>,
+    files: Vec<ManifestFile>,
+}
+
+fn zip_err(e: zip::result::ZipError) -> io::Error {
+    io::Error::other(e)
+}
+
+impl BundleWriter {
+    /// Starts a new zip at `path` (which must not exist).
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(Self {
+            zip: ZipWriter::new(BufWriter::new(file)),
+            files: Vec::new(),
+        })
+    }
+
+    /// Adds `name` with `header` and every row of `rows`; returns the row count.
+    pub fn csv<R, C>(&mut self, name: &str, header: &[&str], rows: R) -> io::Result<u64>
+    where
+        R: IntoIterator<Item = io::Result<Vec<C>>>,
+        C: AsRef<str>,
+    {
+        let options =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        self.zip.start_file(name, options).map_err(zip_err)?;
+        let mut tee = Tee {
+            inner: &mut self.zip,
+            hasher: Sha256::new(),
+        };
+        tee.write_all(b"\xEF\xBB\xBF")?;
+        let mut count = 0;
+        {
+            let mut csv = csv::WriterBuilder::new()
+                .delimiter(b';')
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(&mut tee);
+            csv.write_record(header).map_err(io::Error::other)?;
+            for row in rows {
+                let row = row?;
+                csv.write_record(row.iter().map(|cell| guard_formula(cell.as_ref())))
+                    .map_err(io::Error::other)?;
+                count += 1;
+            }
+            csv.flush()?;
+        }
+        self.files.push(ManifestFile {
+            name: name.to_owned(),
+            rows: count,
+            sha256: hex::encode(tee.hasher.finalize()),
+        });
+        Ok(count)
+    }
+
+    /// Writes `manifest.json` (with the files written so far), closes the zip and syncs it.
+    pub fn finish(mut self, mut manifest: Manifest) -> io::Result<Manifest> {
+        manifest.files = std::mem::take(&mut self.files);
+        let options =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        self.zip
+            .start_file("manifest.json", options)
+            .map_err(zip_err)?;
+        serde_json::to_writer_pretty(&mut self.zip, &manifest).map_err(io::Error::other)?;
+        let mut out = self.zip.finish().map_err(zip_err)?;
+        out.flush()?;
+        out.get_ref().sync_all()?;
+        Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn csvs_are_bom_semicolon_crlf_formula_safe_and_in_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.zip");
+        let mut bundle = BundleWriter::create(&path).unwrap();
+        let rows = vec![
+            Ok(vec![
+                "=HYPERLINK(\"http://x\")".to_owned(),
+                "a;b".to_owned(),
+            ]),
+            Ok(vec!["-1".to_owned(), "plain".to_owned()]),
+        ];
+        assert_eq!(bundle.csv("Metingen.csv", &["x", "y"], rows).unwrap(), 2);
+        let manifest = Manifest {
+            schema_version: SCHEMA_VERSION,
+            generator: "dropgate test".into(),
+            municipality: "0344".into(),
+            kind: "incremental".into(),
+            period_from: None,
+            period_to: "2026-11-22".into(),
+            files: vec![],
+        };
+        let manifest = bundle.finish(manifest).unwrap();
+        let mut zip = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
+        let mut csv = Vec::new();
+        zip.by_name("Metingen.csv")
+            .unwrap()
+            .read_to_end(&mut csv)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(csv.clone()).unwrap(),
+            "\u{FEFF}x;y\r\n\"'=HYPERLINK(\"\"http://x\"\")\";\"a;b\"\r\n'-1;plain\r\n"
+        );
+        assert_eq!(
+            manifest.files,
+            [ManifestFile {
+                name: "Metingen.csv".into(),
+                rows: 2,
+                sha256: hex::encode(Sha256::digest(&csv))
+            }]
+        );
+        let mut json = String::new();
+        zip.by_name("manifest.json")
+            .unwrap()
+            .read_to_string(&mut json)
+            .unwrap();
+        assert!(
+            json.contains("\"rows\": 2") && json.contains("\"schema_version\": 1"),
+            "{json}"
+        );
+        assert!(
+            BundleWriter::create(&path).is_err(),
+            "never over an existing file"
+        );
+    }
+}
