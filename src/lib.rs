@@ -24,6 +24,7 @@
 //! - `quality`: the monthly quality report per tenant.
 //! - `link`: which measurements belong to which decision (the date window).
 //! - `bundle`: writing a bundle zip: formula-safe CSVs and a manifest.
+//! - `publish`: a municipality's bundle of what it has not received, exactly once.
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
@@ -42,6 +43,7 @@ pub mod link;
 pub mod mail;
 pub mod process;
 pub mod pseudonym;
+pub mod publish;
 pub mod quality;
 pub mod receipt;
 pub mod schedule;

@@ -63,6 +63,16 @@ enum Command {
         #[arg(long, required = true)]
         now: bool,
     },
+    /// Publish a bundle now for every municipality (or one): all it has not yet received.
+    /// Safe while the daemon runs.
+    Publish {
+        /// Run now (the weekly schedule is the daemon's).
+        #[arg(long, required = true)]
+        now: bool,
+        /// Only this municipality (tenant id).
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Check a delivery file offline, as the daily run would (no key or state needed: BSNs
     /// get the 11-check only). Prints what the receipt would say; exit 0 if every row passes.
     Validate {
@@ -148,6 +158,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mail {
             command: MailCommand::Test { to },
         } => mail_test(&cli.config, to),
+        Command::Publish { now: _, tenant } => publish_now(&cli.config, tenant.as_deref()),
         Command::Process { now: _ } => {
             let config = Config::load(&cli.config)?;
             let state = StateDir::new(&config.state_dir);
@@ -278,4 +289,31 @@ fn mail_test(config: &Path, to: String) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn publish_now(config: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let municipalities: Vec<_> = config
+        .tenants
+        .iter()
+        .filter(|t| t.kind == dropgate::config::TenantKind::Municipality)
+        .filter(|t| only.is_none_or(|id| t.id == id))
+        .collect();
+    anyhow::ensure!(
+        !municipalities.is_empty(),
+        "no municipality {}",
+        only.unwrap_or("is configured")
+    );
+    let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
+    for tenant in municipalities {
+        let published =
+            dropgate::publish::publish(&config, &mut ledger, tenant, chrono::Utc::now())?;
+        let rows: Vec<String> = published
+            .rows
+            .iter()
+            .map(|(f, n)| format!("{f} {n}"))
+            .collect();
+        println!("{}: {} ({})", tenant.id, published.name, rows.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
 }

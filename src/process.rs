@@ -450,14 +450,24 @@ fn finish(
     outcome: DeliveryState,
     receipt_name: &str,
 ) -> Result<(), ProcessError> {
+    // Another run may be finishing the same delivery (one that looked interrupted to it but
+    // was only between its commit and these moves): a source that vanished was moved by it.
+    let moved = |result: io::Result<String>| match result {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other.map(drop),
+    };
     let work = Work::new(state, id);
     let receipts = state.receipts(&delivery.tenant);
     for (from, suffix) in [(&work.csv, "result.csv"), (&work.txt, "result.txt")] {
-        if from.exists() {
-            move_no_replace(from, &receipts, &format!("{receipt_name}.{suffix}")).map_err(
-                io_err(format!("cannot move a receipt into {}", receipts.display())),
-            )?;
-        }
+        moved(move_no_replace(
+            from,
+            &receipts,
+            &format!("{receipt_name}.{suffix}"),
+        ))
+        .map_err(io_err(format!(
+            "cannot move a receipt into {}",
+            receipts.display()
+        )))?;
     }
     let source = state.upload(&delivery.tenant).join(&delivery.file_name);
     if file_sha256(&source).is_ok_and(|sha| sha == delivery.sha256) {
@@ -466,9 +476,15 @@ fn finish(
             _ => state.archived(&delivery.tenant),
         };
         create_private_dir(&dest).map_err(io_err("cannot create the archive"))?;
-        move_no_replace(&source, &dest, &format!("{id}-{}", delivery.file_name)).map_err(
-            io_err(format!("cannot move {} out of upload/", delivery.file_name)),
-        )?;
+        moved(move_no_replace(
+            &source,
+            &dest,
+            &format!("{id}-{}", delivery.file_name),
+        ))
+        .map_err(io_err(format!(
+            "cannot move {} out of upload/",
+            delivery.file_name
+        )))?;
     }
     ledger.mark_finished(id, Utc::now())?;
     Ok(())

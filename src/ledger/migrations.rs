@@ -154,6 +154,34 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE decision ADD COLUMN window_end TEXT;
     CREATE INDEX decision_client ON decision (pseudonym, agb);
     "#,
+    // 5: publication: the bundles made, and which version of each row a municipality got.
+    r#"
+    CREATE TABLE bundle (
+        id           INTEGER PRIMARY KEY,
+        municipality TEXT NOT NULL REFERENCES tenant (id),
+        name         TEXT NOT NULL UNIQUE,
+        kind         TEXT NOT NULL CHECK (kind = 'incremental' OR kind = 'full'),
+        since        TEXT,
+        created_at   TEXT NOT NULL,
+        -- JSON object: rows per CSV.
+        rows         TEXT NOT NULL,
+        size_bytes   INTEGER NOT NULL,
+        sha256       TEXT NOT NULL,
+        -- Set once the zip is in the outbox; NULL means it still waits in staging/.
+        placed_at    TEXT,
+        deleted_at   TEXT
+    ) STRICT;
+    -- kind 'm': (agb, metingnummer); 'd': (gemeentecode, beschikkingnummer).
+    CREATE TABLE published (
+        municipality TEXT NOT NULL,
+        kind         TEXT NOT NULL CHECK (kind = 'm' OR kind = 'd'),
+        k1           TEXT NOT NULL,
+        k2           TEXT NOT NULL,
+        changed_at   TEXT NOT NULL,
+        bundle_id    INTEGER NOT NULL REFERENCES bundle (id),
+        PRIMARY KEY (municipality, kind, k1, k2)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The version this build writes.

@@ -10,6 +10,7 @@ mod links;
 mod mail;
 mod migrations;
 mod processing;
+mod publication;
 mod reports;
 mod tenants;
 
@@ -25,6 +26,9 @@ pub use links::Link;
 pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};
+pub use publication::{
+    DecisionOut, LinkOut, MeasurementOut, NewBundle, Publication, UnplacedBundle,
+};
 pub use reports::QualityStats;
 pub use tenants::TenantRow;
 

@@ -8,6 +8,7 @@ mod daemon;
 mod intake;
 mod mail;
 mod process;
+mod publish;
 mod sftp;
 mod systemd;
 mod util;

@@ -1,0 +1,246 @@
+//! Publication's side of the ledger: which rows a municipality has not yet received, and the
+//! record of a bundle together with the versions of the rows it carried.
+//!
+//! A [`Publication`] is one IMMEDIATE transaction: the rows are read, written into the zip
+//! and recorded as published under one lock, so no version can slip in between; and a
+//! row's publication commits with the bundle's record, or neither does.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Transaction, params};
+
+use super::{Ledger, LedgerError, timestamp};
+
+/// A decision as it goes into a bundle (identifiers still unhashed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionOut {
+    pub gemeentecode: String,
+    pub beschikkingnummer: String,
+    pub pseudonym: String,
+    pub agb: String,
+    pub productcategorie: String,
+    pub productcode: String,
+    pub ingangsdatum: String,
+    pub einddatum: Option<String>,
+    pub reden: Option<String>,
+}
+
+/// A measurement as it goes into a bundle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasurementOut {
+    pub agb: String,
+    pub metingnummer: String,
+    pub pseudonym: String,
+    pub datum: String,
+    pub instrument: String,
+    pub respondent: i64,
+    pub score: f64,
+    pub status: Option<String>,
+}
+
+/// A link between a decision and a measurement, as it goes into a bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkOut {
+    pub beschikkingnummer: String,
+    pub agb: String,
+    pub metingnummer: String,
+}
+
+/// A bundle to record.
+pub struct NewBundle<'a> {
+    pub municipality: &'a str,
+    pub name: &'a str,
+    pub kind: &'a str,
+    pub rows: &'a serde_json::Value,
+    pub size_bytes: u64,
+    pub sha256: &'a str,
+}
+
+/// A recorded bundle that has not reached its outbox yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnplacedBundle {
+    pub id: i64,
+    pub municipality: String,
+    pub name: String,
+}
+
+// The rows a municipality has not received in their current version: its own decisions,
+// and the measurements linked to them.
+const NEW_DECISIONS: &str = "
+    FROM decision d
+    LEFT JOIN published p ON p.municipality = ?1 AND p.kind = 'd' AND p.k1 = d.gemeentecode AND p.k2 = d.beschikkingnummer
+    WHERE d.gemeentecode = ?2 AND (p.changed_at IS NULL OR p.changed_at < d.changed_at)";
+
+const NEW_MEASUREMENTS: &str = "
+    FROM measurement m
+    LEFT JOIN published p ON p.municipality = ?1 AND p.kind = 'm' AND p.k1 = m.agb AND p.k2 = m.metingnummer
+    WHERE (p.changed_at IS NULL OR p.changed_at < m.changed_at)
+      AND EXISTS (SELECT 1 FROM decision d WHERE d.gemeentecode = ?2 AND d.pseudonym = m.pseudonym AND d.agb = m.agb
+                  AND m.datum BETWEEN d.window_start AND d.window_end)";
+
+/// One publication under the write lock.
+pub struct Publication<'a> {
+    tx: Transaction<'a>,
+}
+
+impl Ledger {
+    /// Takes the write lock for a publication.
+    pub fn begin_publication(&mut self) -> Result<Publication<'_>, LedgerError> {
+        Ok(Publication {
+            tx: self.write_tx()?,
+        })
+    }
+
+    /// Bundles recorded but not yet moved into their outbox (a publication cut off there).
+    pub fn unplaced_bundles(&self) -> Result<Vec<UnplacedBundle>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, municipality, name FROM bundle WHERE placed_at IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(UnplacedBundle {
+                id: r.get(0)?,
+                municipality: r.get(1)?,
+                name: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every bundle's name, for cleaning staging/.
+    pub fn bundle_names(&self) -> Result<Vec<String>, LedgerError> {
+        let mut stmt = self.conn.prepare("SELECT name FROM bundle")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn bundle_placed(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE bundle SET placed_at = ?2 WHERE id = ?1",
+            params![id, timestamp(at)],
+        )?;
+        Ok(())
+    }
+}
+
+impl Publication<'_> {
+    /// Calls `f` with the municipality's decisions it has not received.
+    pub fn new_decisions<T>(
+        &self,
+        municipality: &str,
+        code: &str,
+        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<DecisionOut>>) -> T,
+    ) -> Result<T, LedgerError> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT d.gemeentecode, d.beschikkingnummer, d.pseudonym, d.agb, d.productcategorie, d.productcode,
+                    d.ingangsdatum, d.einddatum, d.reden {NEW_DECISIONS} ORDER BY d.beschikkingnummer"
+        ))?;
+        let mut rows = stmt.query_map(params![municipality, code], |r| {
+            Ok(DecisionOut {
+                gemeentecode: r.get(0)?,
+                beschikkingnummer: r.get(1)?,
+                pseudonym: r.get(2)?,
+                agb: r.get(3)?,
+                productcategorie: r.get(4)?,
+                productcode: r.get(5)?,
+                ingangsdatum: r.get(6)?,
+                einddatum: r.get(7)?,
+                reden: r.get(8)?,
+            })
+        })?;
+        Ok(f(&mut rows))
+    }
+
+    /// Calls `f` with the measurements linked to the municipality that it has not received.
+    pub fn new_measurements<T>(
+        &self,
+        municipality: &str,
+        code: &str,
+        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<MeasurementOut>>) -> T,
+    ) -> Result<T, LedgerError> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT m.agb, m.metingnummer, m.pseudonym, m.datum, m.instrument, m.respondent, m.score, m.status
+             {NEW_MEASUREMENTS} ORDER BY m.agb, m.metingnummer"
+        ))?;
+        let mut rows = stmt.query_map(params![municipality, code], |r| {
+            Ok(MeasurementOut {
+                agb: r.get(0)?,
+                metingnummer: r.get(1)?,
+                pseudonym: r.get(2)?,
+                datum: r.get(3)?,
+                instrument: r.get(4)?,
+                respondent: r.get(5)?,
+                score: r.get(6)?,
+                status: r.get(7)?,
+            })
+        })?;
+        Ok(f(&mut rows))
+    }
+
+    /// Calls `f` with the links in which this bundle carries the decision or the measurement.
+    pub fn new_links<T>(
+        &self,
+        municipality: &str,
+        code: &str,
+        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<LinkOut>>) -> T,
+    ) -> Result<T, LedgerError> {
+        let mut stmt = self.tx.prepare(
+            "SELECT d.beschikkingnummer, m.agb, m.metingnummer
+             FROM decision d
+             JOIN measurement m ON m.pseudonym = d.pseudonym AND m.agb = d.agb
+                               AND m.datum BETWEEN d.window_start AND d.window_end
+             LEFT JOIN published pd ON pd.municipality = ?1 AND pd.kind = 'd' AND pd.k1 = d.gemeentecode AND pd.k2 = d.beschikkingnummer
+             LEFT JOIN published pm ON pm.municipality = ?1 AND pm.kind = 'm' AND pm.k1 = m.agb AND pm.k2 = m.metingnummer
+             WHERE d.gemeentecode = ?2
+               AND (pd.changed_at IS NULL OR pd.changed_at < d.changed_at OR pm.changed_at IS NULL OR pm.changed_at < m.changed_at)
+             ORDER BY d.beschikkingnummer, m.agb, m.metingnummer",
+        )?;
+        let mut rows = stmt.query_map(params![municipality, code], |r| {
+            Ok(LinkOut {
+                beschikkingnummer: r.get(0)?,
+                agb: r.get(1)?,
+                metingnummer: r.get(2)?,
+            })
+        })?;
+        Ok(f(&mut rows))
+    }
+
+    /// Records the bundle and, as published in it, every row it carried; then commits.
+    pub fn commit(
+        self,
+        bundle: &NewBundle<'_>,
+        municipality_code: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, LedgerError> {
+        let at = timestamp(now);
+        self.tx.execute(
+            "INSERT INTO bundle (municipality, name, kind, created_at, rows, size_bytes, sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                bundle.municipality,
+                bundle.name,
+                bundle.kind,
+                at,
+                bundle.rows.to_string(),
+                i64::try_from(bundle.size_bytes).unwrap_or(i64::MAX),
+                bundle.sha256
+            ],
+        )?;
+        let id = self.tx.last_insert_rowid();
+        // The same selections the bundle was written from, under the same lock.
+        self.tx.execute(
+            &format!(
+                "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
+                 SELECT ?1, 'm', m.agb, m.metingnummer, m.changed_at, ?3 {NEW_MEASUREMENTS}"
+            ),
+            params![bundle.municipality, municipality_code, id],
+        )?;
+        self.tx.execute(
+            &format!(
+                "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
+                 SELECT ?1, 'd', d.gemeentecode, d.beschikkingnummer, d.changed_at, ?3 {NEW_DECISIONS}"
+            ),
+            params![bundle.municipality, municipality_code, id],
+        )?;
+        self.tx.commit()?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,264 @@
+//! Publication (DESIGN 2.4, 5): for a municipality, a zip of everything it has not yet
+//! received in its current version — its decisions, the measurements linked to them, and
+//! the links — with every identifier hashed again with the municipality's own key.
+//!
+//! The zip is built in `staging/` while the ledger's write lock is held; the rows'
+//! publication is committed with the bundle's record; only then is the zip renamed into the
+//! outbox. A crash before the commit leaves an unrecorded zip in staging (removed at the
+//! next publication) and no row marked; a crash after it leaves a recorded zip in staging
+//! that the next publication moves into place. So a row is in exactly one incremental
+//! bundle, and no partial zip is ever in an outbox.
+
+use std::io;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::bundle::{BundleWriter, Manifest, SCHEMA_VERSION};
+use crate::config::{Config, Tenant};
+use crate::layout::{StateDir, move_no_replace};
+use crate::ledger::{Ledger, LedgerError, NewBundle};
+use crate::pseudonym::{KeyError, Keyed};
+
+/// The first part of a bundle's name: `<PREFIX>-<tenant>-<yyyyMMddHHmmss>.zip`.
+pub const PREFIX: &str = "Bundel";
+
+/// Why a publication failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("cannot make the key of {tenant}: {message}")]
+    NewKey { tenant: String, message: String },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("bundle {name}: {source}")]
+    Io { name: String, source: io::Error },
+}
+
+/// What one publication made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub name: String,
+    /// Rows per CSV.
+    pub rows: Vec<(String, u64)>,
+}
+
+/// The municipality's own key (beside the TTP key), made on first use.
+pub fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed, PublishError> {
+    let dir = config.ttp_key_file.parent().unwrap_or(Path::new("."));
+    let path = dir.join(format!("municipality-{}.key", tenant.id));
+    if !path.exists() {
+        crate::secrets::write_new_key(&path).map_err(|e| PublishError::NewKey {
+            tenant: tenant.id.clone(),
+            message: e.to_string(),
+        })?;
+        tracing::info!(tenant = tenant.id, path = %path.display(), "municipality key made");
+    }
+    Ok(Keyed::load(&path)?)
+}
+
+const BESCHIKKINGEN: [&str; 9] = [
+    "gemeentecode",
+    "beschikking",
+    "client",
+    "zorgaanbiedercode",
+    "productcategorie",
+    "productcode",
+    "ingangsdatum",
+    "einddatum",
+    "redenBeeindiging",
+];
+const METINGEN: [&str; 8] = [
+    "zorgaanbiedercode",
+    "meting",
+    "client",
+    "datum",
+    "gebruiktMeetinstrument",
+    "typeRespondent",
+    "totaalscoreMeting",
+    "status",
+];
+const KOPPELINGEN: [&str; 3] = ["beschikking", "zorgaanbiedercode", "meting"];
+
+/// Publishes an incremental bundle for municipality `tenant` now.
+pub fn publish(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<Published, PublishError> {
+    let state = StateDir::new(&config.state_dir);
+    place_unplaced(&state, ledger)?;
+    let key = municipality_key(config, tenant)?;
+    let local = now.with_timezone(&config.time_zone);
+    let taken = ledger.bundle_names()?;
+    let name = (1..)
+        .map(|n| {
+            crate::layout::candidate(
+                &format!(
+                    "{PREFIX}-{}-{}.zip",
+                    tenant.id,
+                    local.format("%Y%m%d%H%M%S")
+                ),
+                n,
+            )
+        })
+        .find(|name| !taken.contains(name))
+        .expect("some suffix is free");
+    let staged = state.staging().join(&name);
+    let io_err = |source| PublishError::Io {
+        name: name.clone(),
+        source,
+    };
+    let publication = ledger.begin_publication()?;
+    let mut writer = BundleWriter::create(&staged).map_err(io_err)?;
+    let built = (|| -> Result<Manifest, PublishError> {
+        let (id, code) = (tenant.id.as_str(), tenant.code.as_str());
+        let h = |v: &str| key.hash(v.as_bytes());
+        publication
+            .new_decisions(id, code, |rows| {
+                let rows = rows.map(|r| {
+                    r.map(|d| {
+                        vec![
+                            d.gemeentecode,
+                            h(&d.beschikkingnummer),
+                            h(&d.pseudonym),
+                            d.agb,
+                            d.productcategorie,
+                            d.productcode,
+                            d.ingangsdatum,
+                            d.einddatum.unwrap_or_default(),
+                            d.reden.unwrap_or_default(),
+                        ]
+                    })
+                    .map_err(io::Error::other)
+                });
+                writer.csv("Beschikkingen.csv", &BESCHIKKINGEN, rows)
+            })?
+            .map_err(io_err)?;
+        publication
+            .new_measurements(id, code, |rows| {
+                let rows = rows.map(|r| {
+                    r.map(|m| {
+                        vec![
+                            m.agb,
+                            h(&m.metingnummer),
+                            h(&m.pseudonym),
+                            m.datum,
+                            m.instrument,
+                            format!("{:02}", m.respondent),
+                            m.score.to_string(),
+                            m.status.unwrap_or_default(),
+                        ]
+                    })
+                    .map_err(io::Error::other)
+                });
+                writer.csv("Metingen.csv", &METINGEN, rows)
+            })?
+            .map_err(io_err)?;
+        publication
+            .new_links(id, code, |rows| {
+                let rows = rows.map(|r| {
+                    r.map(|l| vec![h(&l.beschikkingnummer), l.agb, h(&l.metingnummer)])
+                        .map_err(io::Error::other)
+                });
+                writer.csv("Koppelingen.csv", &KOPPELINGEN, rows)
+            })?
+            .map_err(io_err)?;
+        let manifest = Manifest {
+            schema_version: SCHEMA_VERSION,
+            generator: format!("dropgate {}", env!("CARGO_PKG_VERSION")),
+            municipality: tenant.code.clone(),
+            kind: "incremental".into(),
+            period_from: None,
+            period_to: local.to_rfc3339(),
+            files: vec![],
+        };
+        writer.finish(manifest).map_err(io_err)
+    })();
+    let manifest = match built {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e);
+        }
+    };
+    let (size, sha256) =
+        crate::intake::sha256_of(&mut std::fs::File::open(&staged).map_err(io_err)?)
+            .map_err(io_err)?;
+    let rows: Vec<(String, u64)> = manifest
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), f.rows))
+        .collect();
+    let rows_json = json!(
+        rows.iter()
+            .map(|(n, r)| (n.clone(), *r))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    );
+    let bundle = NewBundle {
+        municipality: &tenant.id,
+        name: &name,
+        kind: "incremental",
+        rows: &rows_json,
+        size_bytes: size,
+        sha256: &sha256,
+    };
+    let id = publication.commit(&bundle, &tenant.code, now)?;
+    place(&state, ledger, id, &tenant.id, &name)?;
+    tracing::info!(tenant = tenant.id, bundle = name, rows = %rows_json, "bundle published");
+    Ok(Published { name, rows })
+}
+
+/// Moves a recorded bundle from staging into its outbox and records that.
+fn place(
+    state: &StateDir,
+    ledger: &mut Ledger,
+    id: i64,
+    municipality: &str,
+    name: &str,
+) -> Result<(), PublishError> {
+    let staged = state.staging().join(name);
+    if staged.exists() {
+        move_no_replace(&staged, &state.outbox(municipality), name).map_err(|source| {
+            PublishError::Io {
+                name: name.to_owned(),
+                source,
+            }
+        })?;
+    }
+    ledger.bundle_placed(id, Utc::now())?;
+    Ok(())
+}
+
+/// Finishes publications cut off after their commit, and removes zips of ones cut off
+/// before it (they were never recorded, so none of their rows counts as published).
+fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishError> {
+    for bundle in ledger.unplaced_bundles()? {
+        tracing::warn!(
+            tenant = bundle.municipality,
+            bundle = bundle.name,
+            "placing a bundle that an interrupted publication recorded"
+        );
+        place(state, ledger, bundle.id, &bundle.municipality, &bundle.name)?;
+    }
+    let recorded = ledger.bundle_names()?;
+    if let Ok(entries) = std::fs::read_dir(state.staging()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!("{PREFIX}-"))
+                && name.ends_with(".zip")
+                && !recorded.contains(&name)
+            {
+                tracing::warn!(
+                    bundle = name,
+                    "removing a bundle an interrupted publication left unrecorded"
+                );
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! Publication: what a municipality's bundle holds, hashed, exactly once.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::util::Env;
+
+const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+
+fn env() -> Env {
+    let env = Env::new(
+        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\n\
+         [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"Utrecht\"\n",
+    );
+    assert!(env.cmd(&["keygen"]).status.success());
+    env.start().stop(); // the ledger and the folders
+    env
+}
+
+/// Puts `content` into `tenant`'s upload/ and processes it (intake by a short daemon run).
+fn deliver(env: &Env, tenant: &str, name: &str, content: &[u8]) {
+    let before = env.status()["deliveries"]["total"].as_u64().unwrap_or(0);
+    std::fs::write(env.upload(tenant).join(name), content).unwrap();
+    let daemon = env.start();
+    daemon.wait_until("intake", || {
+        env.status()["deliveries"]["total"].as_u64() == Some(before + 1)
+    });
+    daemon.stop();
+    let out = env.cmd(&["process", "--now"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn publish(env: &Env) -> String {
+    let out = env.cmd(&["publish", "--now", "--tenant", "utrecht"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The bundles in utrecht's outbox, oldest first (by the ledger's record).
+fn outbox(env: &Env) -> Vec<PathBuf> {
+    let dir = env.var().join("tenants/utrecht/outbox");
+    let conn = env.ledger();
+    let mut stmt = conn.prepare("SELECT name FROM bundle ORDER BY id").unwrap();
+    let names: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let zips: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(n))
+        .filter(|p| p.exists())
+        .collect();
+    assert_eq!(
+        zips.len(),
+        std::fs::read_dir(&dir).unwrap().count(),
+        "only recorded bundles in the outbox"
+    );
+    zips
+}
+
+/// Each CSV of a bundle as its lines (BOM and header included).
+fn csv(zip: &Path, name: &str) -> Vec<String> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let mut text = String::new();
+    archive
+        .by_name(name)
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    text.split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn all_bytes(zip: &Path) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for i in 0..archive.len() {
+        archive.by_index(i).unwrap().read_to_end(&mut out).unwrap();
+    }
+    out
+}
+
+#[test]
+fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_municipality() {
+    let env = env();
+    deliver(
+        &env,
+        "zorg",
+        "m.csv",
+        &std::fs::read(Path::new(SAMPLES).join("metingen-good.csv")).unwrap(),
+    );
+    deliver(
+        &env,
+        "utrecht",
+        "b.csv",
+        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
+    );
+    let report = publish(&env);
+    assert!(
+        report.contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1)"),
+        "{report}"
+    );
+    let zips = outbox(&env);
+    assert_eq!(zips.len(), 1);
+    let zip = &zips[0];
+    assert!(
+        zip.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("Bundel-utrecht-")
+    );
+    assert!(
+        std::fs::read_dir(env.var().join("staging"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing left in staging/"
+    );
+
+    let decisions = csv(zip, "Beschikkingen.csv");
+    assert!(decisions[0].starts_with("\u{FEFF}gemeentecode;beschikking;client;"));
+    let measurements = csv(zip, "Metingen.csv");
+    let links = csv(zip, "Koppelingen.csv");
+    assert_eq!(
+        (decisions.len(), measurements.len(), links.len()),
+        (4, 2, 2)
+    );
+    // B-1 (client 111222333, ended 2026-09-30) and M-1 (same client, 2026-10-01) are linked:
+    // the same client hash in both files, and the link names both by their hashes.
+    let b1: Vec<&str> = decisions
+        .iter()
+        .find(|l| l.contains(";45A01;"))
+        .unwrap()
+        .split(';')
+        .collect();
+    let m1: Vec<&str> = measurements[1].split(';').collect();
+    assert_eq!(b1[2], m1[2], "one client, one hash within a municipality");
+    assert_eq!(links[1], format!("{};87654321;{}", b1[1], m1[1]));
+    assert_eq!(&m1[3..], ["2026-10-01", "CT", "01", "8.5", "Volledig"]);
+
+    // Nothing the TTP knows a person by is in the bundle: no BSN, no TTP pseudonym, no
+    // clear decision or measurement number.
+    let bytes = all_bytes(zip);
+    let ledger = env.ledger();
+    let pseudonyms: Vec<String> = ledger
+        .prepare("SELECT pseudonym FROM decision UNION SELECT pseudonym FROM measurement")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!pseudonyms.is_empty());
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    for needle in pseudonyms.iter().map(String::as_str).chain([
+        "111222333",
+        "123456782",
+        "999900006",
+        "B-1",
+        "M-1",
+    ]) {
+        assert!(!contains(needle), "{needle} found in the bundle");
+    }
+    let manifest: serde_json::Value = {
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
+        serde_json::from_reader(archive.by_name("manifest.json").unwrap()).unwrap()
+    };
+    assert_eq!(manifest["municipality"], "0344");
+    assert_eq!(manifest["files"][1]["rows"], 1);
+}
+
+#[test]
+fn each_row_is_in_one_incremental_bundle_and_a_correction_comes_again() {
+    let env = env();
+    deliver(
+        &env,
+        "zorg",
+        "m.csv",
+        &std::fs::read(Path::new(SAMPLES).join("metingen-good.csv")).unwrap(),
+    );
+    deliver(
+        &env,
+        "utrecht",
+        "b.csv",
+        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
+    );
+    publish(&env);
+    let again = publish(&env);
+    assert!(
+        again.contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0)"),
+        "every week a bundle, even an empty one: {again}"
+    );
+    // A corrected score for M-1: only that measurement (and its link) comes again.
+    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n";
+    deliver(
+        &env,
+        "zorg",
+        "fix.csv",
+        format!("{header}87654321;111222333;M-1;2026-10-01;CT;01;9;Volledig\n").as_bytes(),
+    );
+    let third = publish(&env);
+    assert!(
+        third.contains("(Beschikkingen.csv 0, Metingen.csv 1, Koppelingen.csv 1)"),
+        "{third}"
+    );
+    let zips = outbox(&env);
+    assert_eq!(zips.len(), 3);
+    assert!(
+        csv(&zips[2], "Metingen.csv")[1].contains(";9;"),
+        "the corrected value"
+    );
+    // A formula in a decision's product code is made text.
+    deliver(&env, "utrecht", "f.csv", b"gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;ingangsdatum\n0344;B-F;123456782;87654321;45;=1+1;2026-01-01\n");
+    publish(&env);
+    let fourth = outbox(&env).pop().unwrap();
+    assert!(
+        csv(&fourth, "Beschikkingen.csv")[1].contains(";'=1+1;"),
+        "{:?}",
+        csv(&fourth, "Beschikkingen.csv")
+    );
+}
+
+#[test]
+fn a_publication_cut_off_is_finished_or_forgotten_by_the_next() {
+    let env = env();
+    deliver(
+        &env,
+        "utrecht",
+        "b.csv",
+        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
+    );
+    publish(&env);
+    // As if the first publication died after its commit, before the move into outbox/...
+    let zip = outbox(&env).pop().unwrap();
+    let staged = env.var().join("staging").join(zip.file_name().unwrap());
+    std::fs::rename(&zip, &staged).unwrap();
+    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
+    conn.execute("UPDATE bundle SET placed_at = NULL", [])
+        .unwrap();
+    drop(conn);
+    // ...and another died before its commit, leaving an unrecorded zip.
+    let orphan = env.var().join("staging/Bundel-utrecht-20260101000000.zip");
+    std::fs::write(&orphan, b"half a zip").unwrap();
+    let report = publish(&env);
+    assert!(
+        report.contains("(Beschikkingen.csv 0,"),
+        "the decisions went in the first bundle: {report}"
+    );
+    assert!(!orphan.exists(), "the unrecorded zip is gone");
+    assert!(!staged.exists());
+    let zips = outbox(&env);
+    assert_eq!(
+        zips.len(),
+        2,
+        "the recorded bundle reached the outbox, and the new one"
+    );
+    assert_eq!(csv(&zips[0], "Beschikkingen.csv").len(), 4);
+}
