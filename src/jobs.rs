@@ -1,4 +1,4 @@
-//! Scheduled jobs inside the daemon: each waits for its next time (or catches up on a run
+//! Scheduled jobs inside the daemon (processing, publication, quality reports): each waits for its next time (or catches up on a run
 //! missed while the daemon was down), runs on the blocking pool, and records the run.
 //!
 //! Jobs ask the shutdown token between units of work, never in the middle of one; a job
@@ -24,6 +24,8 @@ const RECHECK: Duration = Duration::from_secs(60);
 pub const PROCESS: &str = "process";
 /// The monthly quality report mails.
 pub const QUALITY_REPORT: &str = "quality-report";
+/// The weekly bundles for municipalities.
+pub const PUBLISH: &str = "publish";
 
 /// The schedule of job `name` under `config`.
 pub fn schedule_of(name: &str, config: &Config) -> Option<Schedule> {
@@ -33,6 +35,7 @@ pub fn schedule_of(name: &str, config: &Config) -> Option<Schedule> {
             config.mail.quality_report_day,
             NaiveTime::from_hms_opt(7, 0, 0)?,
         ),
+        PUBLISH => Every::Week(config.schedule.publish_on, config.schedule.publish_at),
         _ => return None,
     };
     Some(Schedule {
@@ -64,10 +67,44 @@ fn quality_work(
         .map_err(|e| e.to_string())
 }
 
+fn publish_work(
+    config: &Config,
+    ledger: &mut Ledger,
+    stop: &dyn Fn() -> bool,
+) -> Result<String, String> {
+    let mut made = 0;
+    let mut failed = Vec::new();
+    for tenant in config
+        .tenants
+        .iter()
+        .filter(|t| t.kind == crate::config::TenantKind::Municipality)
+    {
+        if stop() {
+            break;
+        }
+        match crate::publish::publish(config, ledger, tenant, Utc::now()) {
+            Ok(_) => made += 1,
+            Err(e) => {
+                tracing::error!(tenant = tenant.id, error = %e, "no bundle this week");
+                failed.push(tenant.id.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(format!("{made} bundles published"))
+    } else {
+        Err(format!(
+            "{made} bundles published; failed: {}",
+            failed.join(", ")
+        ))
+    }
+}
+
 /// Runs every scheduled job until `shutdown`.
 pub async fn run_all(config: watch::Receiver<Arc<Config>>, shutdown: CancellationToken) {
     tokio::join!(
         run(PROCESS, process_work, config.clone(), shutdown.clone()),
+        run(PUBLISH, publish_work, config.clone(), shutdown.clone()),
         run(QUALITY_REPORT, quality_work, config, shutdown),
     );
 }

@@ -305,6 +305,7 @@ fn publish_now(config: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
         only.unwrap_or("is configured")
     );
     let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
+    let started = chrono::Utc::now();
     for tenant in municipalities {
         let published =
             dropgate::publish::publish(&config, &mut ledger, tenant, chrono::Utc::now())?;
@@ -314,6 +315,10 @@ fn publish_now(config: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
             .map(|(f, n)| format!("{f} {n}"))
             .collect();
         println!("{}: {} ({})", tenant.id, published.name, rows.join(", "));
+    }
+    if only.is_none() {
+        // This week's bundles are made: the daemon need not catch up on them.
+        ledger.job_ran(dropgate::jobs::PUBLISH, started, "published by hand")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,6 +19,7 @@ use crate::bundle::{BundleWriter, Manifest, SCHEMA_VERSION};
 use crate::config::{Config, Tenant};
 use crate::layout::{StateDir, move_no_replace};
 use crate::ledger::{Ledger, LedgerError, NewBundle};
+use crate::mail::messages;
 use crate::pseudonym::{KeyError, Keyed};
 
 /// The first part of a bundle's name: `<PREFIX>-<tenant>-<yyyyMMddHHmmss>.zip`.
@@ -206,7 +207,24 @@ pub fn publish(
         size_bytes: size,
         sha256: &sha256,
     };
-    let id = publication.commit(&bundle, &tenant.code, now)?;
+    let counts: Vec<(&str, u64)> = rows.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+    let text = messages::bundle_published(
+        config.mail.language,
+        &messages::BundlePublished {
+            municipality: &tenant.name,
+            bundle: &name,
+            rows: &counts,
+            kept_days: config.retention.bundle_days,
+        },
+    );
+    let new_mail = text.to_mail("bundle-published", &tenant.id, &tenant.contacts);
+    let queued = (!tenant.contacts.is_empty()).then(|| (&new_mail, crate::mail::new_message_id()));
+    let id = publication.commit(
+        &bundle,
+        &tenant.code,
+        queued.as_ref().map(|(m, id)| (*m, id.as_str())),
+        now,
+    )?;
     place(&state, ledger, id, &tenant.id, &name)?;
     tracing::info!(tenant = tenant.id, bundle = name, rows = %rows_json, "bundle published");
     Ok(Published { name, rows })

@@ -203,14 +203,19 @@ impl Publication<'_> {
         Ok(f(&mut rows))
     }
 
-    /// Records the bundle and, as published in it, every row it carried; then commits.
+    /// Records the bundle and, as published in it, every row it carried (and queues `mail`
+    /// with its Message-ID); then commits.
     pub fn commit(
         self,
         bundle: &NewBundle<'_>,
         municipality_code: &str,
+        mail: Option<(&super::NewMail<'_>, &str)>,
         now: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
         let at = timestamp(now);
+        if let Some((mail, message_id)) = mail {
+            super::mail::insert(&self.tx, mail, message_id, &at)?;
+        }
         self.tx.execute(
             "INSERT INTO bundle (municipality, name, kind, created_at, rows, size_bytes, sha256)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

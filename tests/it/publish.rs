@@ -266,3 +266,51 @@ fn a_publication_cut_off_is_finished_or_forgotten_by_the_next() {
     );
     assert_eq!(csv(&zips[0], "Beschikkingen.csv").len(), 4);
 }
+
+#[test]
+fn the_weekly_publication_catches_up_and_mails_the_municipality() {
+    let env = Env::new(
+        "[[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"Gemeente Utrecht\"\ncontacts = [\"data@utrecht.example\"]\n",
+    );
+    assert!(env.cmd(&["keygen"]).status.success());
+    env.start().stop();
+    deliver(
+        &env,
+        "utrecht",
+        "b.csv",
+        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
+    );
+    // The last Sunday run was missed: the last publication is eight days old.
+    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
+    let eight_days_ago = (chrono::Utc::now() - chrono::Duration::days(8)).to_rfc3339();
+    conn.execute(
+        "INSERT INTO job (name, last_run, last_result) VALUES ('publish', ?1, 'test')",
+        [eight_days_ago],
+    )
+    .unwrap();
+    drop(conn);
+    let daemon = env.start();
+    daemon.wait_until("the catch-up bundle", || outbox(&env).len() == 1);
+    let mail_dir = env.var().join("mail");
+    daemon.wait_until("the bundle mail", || {
+        std::fs::read_dir(&mail_dir).is_ok_and(|d| {
+            d.flatten().any(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .contains("Nieuwe bundel")
+            })
+        })
+    });
+    let mail: String = std::fs::read_dir(&mail_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .find(|m| m.contains("Nieuwe bundel"))
+        .unwrap();
+    assert!(mail.contains("To: data@utrecht.example"), "{mail}");
+    assert!(
+        mail.contains("Beschikkingen.csv: 3") && mail.contains("60 dagen"),
+        "{mail}"
+    );
+    daemon.stop();
+}
