@@ -1,4 +1,4 @@
-//! Scheduled jobs inside the daemon (processing, publication, quality reports): each waits for its next time (or catches up on a run
+//! Scheduled jobs inside the daemon (processing, publication, the sweep, quality reports): each waits for its next time (or catches up on a run
 //! missed while the daemon was down), runs on the blocking pool, and records the run.
 //!
 //! Jobs ask the shutdown token between units of work, never in the middle of one; a job
@@ -26,6 +26,8 @@ pub const PROCESS: &str = "process";
 pub const QUALITY_REPORT: &str = "quality-report";
 /// The weekly bundles for municipalities.
 pub const PUBLISH: &str = "publish";
+/// The daily retention sweep.
+pub const SWEEP: &str = "sweep";
 
 /// The schedule of job `name` under `config`.
 pub fn schedule_of(name: &str, config: &Config) -> Option<Schedule> {
@@ -36,6 +38,7 @@ pub fn schedule_of(name: &str, config: &Config) -> Option<Schedule> {
             NaiveTime::from_hms_opt(7, 0, 0)?,
         ),
         PUBLISH => Every::Week(config.schedule.publish_on, config.schedule.publish_at),
+        SWEEP => Every::Day(config.schedule.sweep_at),
         _ => return None,
     };
     Some(Schedule {
@@ -100,11 +103,22 @@ fn publish_work(
     }
 }
 
+fn sweep_work(
+    config: &Config,
+    ledger: &mut Ledger,
+    _stop: &dyn Fn() -> bool,
+) -> Result<String, String> {
+    crate::retention::sweep(config, ledger, Utc::now())
+        .map(|r| r.to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// Runs every scheduled job until `shutdown`.
 pub async fn run_all(config: watch::Receiver<Arc<Config>>, shutdown: CancellationToken) {
     tokio::join!(
         run(PROCESS, process_work, config.clone(), shutdown.clone()),
         run(PUBLISH, publish_work, config.clone(), shutdown.clone()),
+        run(SWEEP, sweep_work, config.clone(), shutdown.clone()),
         run(QUALITY_REPORT, quality_work, config, shutdown),
     );
 }

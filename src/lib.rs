@@ -25,6 +25,7 @@
 //! - `link`: which measurements belong to which decision (the date window).
 //! - `bundle`: writing a bundle zip: formula-safe CSVs and a manifest.
 //! - `publish`: a municipality's bundle of what it has not received, exactly once.
+//! - `retention`: the daily sweep of bundles, originals and receipts past their keeping time.
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
@@ -46,6 +47,7 @@ pub mod pseudonym;
 pub mod publish;
 pub mod quality;
 pub mod receipt;
+pub mod retention;
 pub mod schedule;
 pub mod secrets;
 pub mod sftp;

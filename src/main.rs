@@ -73,6 +73,12 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Delete what has outlived its retention now (bundles, originals, receipts), as the
+    /// daily sweep does.
+    Sweep {
+        #[arg(long, required = true)]
+        now: bool,
+    },
     /// Check a delivery file offline, as the daily run would (no key or state needed: BSNs
     /// get the 11-check only). Prints what the receipt would say; exit 0 if every row passes.
     Validate {
@@ -159,6 +165,16 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             command: MailCommand::Test { to },
         } => mail_test(&cli.config, to),
         Command::Publish { now: _, tenant } => publish_now(&cli.config, tenant.as_deref()),
+        Command::Sweep { now: _ } => {
+            let config = Config::load(&cli.config)?;
+            let mut ledger =
+                dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
+            let started = chrono::Utc::now();
+            let report = dropgate::retention::sweep(&config, &mut ledger, started)?;
+            ledger.job_ran(dropgate::jobs::SWEEP, started, &report.to_string())?;
+            println!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Process { now: _ } => {
             let config = Config::load(&cli.config)?;
             let state = StateDir::new(&config.state_dir);

@@ -182,6 +182,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (municipality, kind, k1, k2)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 6: retention: when a delivery's original and receipts were deleted.
+    r#"
+    ALTER TABLE delivery ADD COLUMN original_deleted_at TEXT;
+    ALTER TABLE delivery ADD COLUMN receipt_deleted_at TEXT;
+    "#,
 ];
 
 /// The version this build writes.

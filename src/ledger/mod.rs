@@ -12,6 +12,7 @@ mod migrations;
 mod processing;
 mod publication;
 mod reports;
+mod retention;
 mod tenants;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,7 @@ pub use publication::{
     DecisionOut, LinkOut, MeasurementOut, NewBundle, Publication, UnplacedBundle,
 };
 pub use reports::QualityStats;
+pub use retention::{Expired, Kept};
 pub use tenants::TenantRow;
 
 /// Why a ledger operation failed.

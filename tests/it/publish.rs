@@ -314,3 +314,104 @@ fn the_weekly_publication_catches_up_and_mails_the_municipality() {
     );
     daemon.stop();
 }
+
+#[test]
+fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
+    let env = env();
+    deliver(
+        &env,
+        "utrecht",
+        "b.csv",
+        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
+    );
+    deliver(
+        &env,
+        "zorg",
+        "old.csv",
+        &std::fs::read(Path::new(SAMPLES).join("metingen-good.csv")).unwrap(),
+    );
+    deliver(
+        &env,
+        "zorg",
+        "new.csv",
+        &std::fs::read(Path::new(SAMPLES).join("metingen-good.xml")).unwrap(),
+    );
+    publish(&env);
+    publish(&env);
+    let bundles = outbox(&env);
+    assert_eq!(bundles.len(), 2);
+    // Time, injected through the ledger's record: the first bundle was published 61 days
+    // ago and the second 59; `old.csv` was processed 400 days ago and `new.csv` 89.
+    let ago = |days: i64| (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
+    conn.execute("UPDATE bundle SET created_at = ?1 WHERE id = 1", [ago(61)])
+        .unwrap();
+    conn.execute("UPDATE bundle SET created_at = ?1 WHERE id = 2", [ago(59)])
+        .unwrap();
+    conn.execute(
+        "UPDATE delivery SET processed_at = ?1, finished_at = ?1 WHERE file_name = 'old.csv'",
+        [ago(400)],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE delivery SET processed_at = ?1, finished_at = ?1 WHERE file_name = 'new.csv'",
+        [ago(89)],
+    )
+    .unwrap();
+    drop(conn);
+    let receipts = |name: &str| {
+        std::fs::read_dir(env.var().join("tenants/zorg/receipts"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(name))
+            .count()
+    };
+    assert_eq!((receipts("old.csv."), receipts("new.csv.")), (2, 2));
+    let archived = |name: &str| {
+        std::fs::read_dir(env.var().join("archive/zorg"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(name))
+    };
+
+    let out = env.cmd(&["sweep", "--now"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "1 bundles, 1 originals, 1 receipts deleted; 0 bundles had been removed by their municipality"
+    );
+    assert!(!bundles[0].exists(), "61 days: deleted");
+    assert!(bundles[1].exists(), "59 days: kept");
+    assert!(!archived("-old.csv") && archived("-new.csv"));
+    assert_eq!((receipts("old.csv."), receipts("new.csv.")), (0, 2));
+
+    // A municipality removes the second bundle itself; the next sweep records it.
+    std::fs::remove_file(&bundles[1]).unwrap();
+    let out = env.cmd(&["sweep", "--now"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("1 bundles had been removed by their municipality")
+    );
+    let conn = env.ledger();
+    let audit: Vec<(String, String)> = conn
+        .prepare("SELECT actor, action FROM audit WHERE action LIKE '%.deleted' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("retention", "bundle.deleted"),
+        ("retention", "original.deleted"),
+        ("retention", "receipt.deleted"),
+        ("sftp", "bundle.deleted"),
+    ]
+    .iter()
+    .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+    .collect();
+    assert_eq!(audit, expected);
+}
