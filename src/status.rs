@@ -24,6 +24,8 @@ pub struct StatusReport {
     pub jobs: Vec<JobStatus>,
     /// The mail queue: queued, sent, failed.
     pub mail: crate::ledger::MailCounts,
+    /// Every bundle, newest first.
+    pub bundles: Vec<crate::ledger::BundleStatus>,
 }
 
 /// One scheduled job.
@@ -114,6 +116,7 @@ pub fn report(state: &StateDir, config: Option<&Config>) -> Result<StatusReport,
         tenants,
         jobs,
         mail: ledger.mail_counts()?,
+        bundles: ledger.bundles()?,
     })
 }
 
@@ -161,6 +164,24 @@ impl StatusReport {
             "\nmail: {} queued, {} sent, {} failed",
             self.mail.queued, self.mail.sent, self.mail.failed
         );
+        if !self.bundles.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nbundle                                        age (days)  downloaded  rows"
+            );
+            let now = chrono::Utc::now();
+            for b in &self.bundles {
+                let age = chrono::DateTime::parse_from_rfc3339(&b.created_at)
+                    .map(|t| (now - t.with_timezone(&chrono::Utc)).num_days().to_string())
+                    .unwrap_or_default();
+                let state = match (&b.deleted_at, b.downloaded) {
+                    (Some(_), _) => "deleted",
+                    (None, true) => "yes",
+                    (None, false) => "no",
+                };
+                let _ = writeln!(out, "{:45} {:>10}  {:10}  {}", b.name, age, state, b.rows);
+            }
+        }
         if !self.jobs.is_empty() {
             let _ = writeln!(
                 out,

@@ -249,3 +249,40 @@ impl Publication<'_> {
         Ok(id)
     }
 }
+
+/// A bundle as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BundleStatus {
+    pub municipality: String,
+    pub name: String,
+    pub created_at: String,
+    /// Rows per CSV, as JSON.
+    pub rows: serde_json::Value,
+    /// Read to the end over SFTP at least once.
+    pub downloaded: bool,
+    pub deleted_at: Option<String>,
+}
+
+impl Ledger {
+    /// Every bundle, newest first, with whether it was downloaded whole.
+    pub fn bundles(&self) -> Result<Vec<BundleStatus>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.municipality, b.name, b.created_at, b.rows, b.deleted_at,
+                    EXISTS (SELECT 1 FROM audit a WHERE a.action = 'sftp.download' AND a.tenant_id = b.municipality
+                            AND a.subject = 'outbox/' || b.name AND json_extract(a.detail, '$.complete') = 1)
+             FROM bundle b ORDER BY b.id DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let rows: String = r.get(3)?;
+            Ok(BundleStatus {
+                municipality: r.get(0)?,
+                name: r.get(1)?,
+                created_at: r.get(2)?,
+                rows: serde_json::from_str(&rows).unwrap_or_default(),
+                deleted_at: r.get(4)?,
+                downloaded: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

@@ -415,3 +415,55 @@ fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
     .collect();
     assert_eq!(audit, expected);
 }
+
+#[test]
+fn status_lists_bundles_with_age_and_whether_they_were_downloaded() {
+    let env = Env::new(&format!(
+        "[[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"Utrecht\"\n\
+         [[user]]\nname = \"utrecht\"\npublic_keys = [\"{}\"]\n[[user.grant]]\ntenant = \"utrecht\"\nroles = [\"collect\"]\n",
+        crate::util::public_key("gemeente-utrecht")
+    ));
+    assert!(env.cmd(&["keygen"]).status.success());
+    env.start().stop();
+    publish(&env);
+    publish(&env);
+    let status = || -> serde_json::Value {
+        serde_json::from_slice(&env.cmd(&["status", "--json"]).stdout).unwrap()
+    };
+    let bundles = status()["bundles"].as_array().unwrap().clone();
+    assert_eq!(bundles.len(), 2);
+    assert!(
+        bundles
+            .iter()
+            .all(|b| b["downloaded"] == false && b["municipality"] == "utrecht")
+    );
+    // The municipality fetches the older one over SFTP.
+    let older = bundles[1]["name"].as_str().unwrap().to_owned();
+    let daemon = env.start();
+    let run = crate::util::sftp_batch(
+        daemon.sftp_addr(),
+        "utrecht",
+        &crate::util::key(&env, "gemeente-utrecht"),
+        &format!(
+            "get /utrecht/outbox/{older} {}\n",
+            env.dir.path().join("got.zip").display()
+        ),
+    );
+    assert!(run.ok, "{}", run.output);
+    daemon.stop();
+    let bundles = status()["bundles"].as_array().unwrap().clone();
+    assert_eq!(
+        (
+            bundles[0]["downloaded"].as_bool(),
+            bundles[1]["downloaded"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+    let text = String::from_utf8(env.cmd(&["status"]).stdout).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with(&older)
+            && l.split_whitespace().nth(1) == Some("0")
+            && l.contains(" yes ")),
+        "{text}"
+    );
+}
