@@ -85,8 +85,8 @@ fn publish_work(
         if stop() {
             break;
         }
-        match crate::publish::publish(config, ledger, tenant, Utc::now()) {
-            Ok(_) => made += 1,
+        match crate::publish::publish_due(config, ledger, tenant, Utc::now()) {
+            Ok(bundles) => made += bundles.len(),
             Err(e) => {
                 tracing::error!(tenant = tenant.id, error = %e, "no bundle this week");
                 failed.push(tenant.id.clone());

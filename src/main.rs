@@ -63,15 +63,23 @@ enum Command {
         #[arg(long, required = true)]
         now: bool,
     },
-    /// Publish a bundle now for every municipality (or one): all it has not yet received.
+    /// Publish bundles for municipalities: `--now` makes this week's bundles at once (and
+    /// any full bundle asked for); `--full --tenant T --since DATE` asks for a full bundle of
+    /// everything from DATE on, made at the next weekly run (or at once with `--now`).
     /// Safe while the daemon runs.
     Publish {
-        /// Run now (the weekly schedule is the daemon's).
-        #[arg(long, required = true)]
+        /// Publish now instead of at the weekly run.
+        #[arg(long)]
         now: bool,
-        /// Only this municipality (tenant id).
+        /// Only this municipality (tenant id); needed with --full.
         #[arg(long)]
         tenant: Option<String>,
+        /// A full bundle instead of the new rows only.
+        #[arg(long, requires_all = ["tenant", "since"])]
+        full: bool,
+        /// With --full: the first date (yyyy-mm-dd) to include.
+        #[arg(long, requires = "full")]
+        since: Option<chrono::NaiveDate>,
     },
     /// Delete what has outlived its retention now (bundles, originals, receipts), as the
     /// daily sweep does.
@@ -164,7 +172,12 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mail {
             command: MailCommand::Test { to },
         } => mail_test(&cli.config, to),
-        Command::Publish { now: _, tenant } => publish_now(&cli.config, tenant.as_deref()),
+        Command::Publish {
+            now,
+            tenant,
+            full,
+            since,
+        } => publish(&cli.config, now, tenant.as_deref(), since.filter(|_| full)),
         Command::Sweep { now: _ } => {
             let config = Config::load(&cli.config)?;
             let mut ledger =
@@ -307,7 +320,12 @@ fn mail_test(config: &Path, to: String) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn publish_now(config: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
+fn publish(
+    config: &Path,
+    now: bool,
+    only: Option<&str>,
+    full_since: Option<chrono::NaiveDate>,
+) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
     let municipalities: Vec<_> = config
         .tenants
@@ -322,17 +340,41 @@ fn publish_now(config: &Path, only: Option<&str>) -> anyhow::Result<ExitCode> {
     );
     let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
     let started = chrono::Utc::now();
-    for tenant in municipalities {
-        let published =
-            dropgate::publish::publish(&config, &mut ledger, tenant, chrono::Utc::now())?;
-        let rows: Vec<String> = published
-            .rows
-            .iter()
-            .map(|(f, n)| format!("{f} {n}"))
-            .collect();
-        println!("{}: {} ({})", tenant.id, published.name, rows.join(", "));
+    match (now, full_since) {
+        (false, None) => {
+            anyhow::bail!("nothing to do: give --now, or --full --tenant T --since DATE")
+        }
+        (false, Some(since)) => {
+            ledger.request_full(&municipalities[0].id, since, started)?;
+            println!(
+                "{}: a full bundle from {since} on will be made at the next publication",
+                municipalities[0].id
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        (true, _) => {}
     }
-    if only.is_none() {
+    for tenant in municipalities {
+        let bundles = match full_since {
+            Some(since) => vec![dropgate::publish::publish(
+                &config,
+                &mut ledger,
+                tenant,
+                started,
+                Some(since),
+            )?],
+            None => dropgate::publish::publish_due(&config, &mut ledger, tenant, started)?,
+        };
+        for published in bundles {
+            let rows: Vec<String> = published
+                .rows
+                .iter()
+                .map(|(f, n)| format!("{f} {n}"))
+                .collect();
+            println!("{}: {} ({})", tenant.id, published.name, rows.join(", "));
+        }
+    }
+    if only.is_none() && full_since.is_none() {
         // This week's bundles are made: the daemon need not catch up on them.
         ledger.job_ran(dropgate::jobs::PUBLISH, started, "published by hand")?;
     }

@@ -12,7 +12,7 @@
 use std::io;
 use std::path::Path;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use crate::bundle::{BundleWriter, Manifest, SCHEMA_VERSION};
@@ -83,13 +83,23 @@ const METINGEN: [&str; 8] = [
 ];
 const KOPPELINGEN: [&str; 3] = ["beschikking", "zorgaanbiedercode", "meting"];
 
-/// Publishes an incremental bundle for municipality `tenant` now.
+/// Publishes a bundle for municipality `tenant` now: incremental, or with `since` a full
+/// bundle of everything from that date on (which does not change what later incremental
+/// bundles carry).
 pub fn publish(
     config: &Config,
     ledger: &mut Ledger,
     tenant: &Tenant,
     now: DateTime<Utc>,
+    since: Option<NaiveDate>,
 ) -> Result<Published, PublishError> {
+    let since_text = since.map(|d| d.format("%Y-%m-%d").to_string());
+    let since = since_text.as_deref();
+    let kind = if since.is_some() {
+        "full"
+    } else {
+        "incremental"
+    };
     let state = StateDir::new(&config.state_dir);
     place_unplaced(&state, ledger)?;
     let key = municipality_key(config, tenant)?;
@@ -119,7 +129,7 @@ pub fn publish(
         let (id, code) = (tenant.id.as_str(), tenant.code.as_str());
         let h = |v: &str| key.hash(v.as_bytes());
         publication
-            .new_decisions(id, code, |rows| {
+            .new_decisions(id, code, since, |rows| {
                 let rows = rows.map(|r| {
                     r.map(|d| {
                         vec![
@@ -140,7 +150,7 @@ pub fn publish(
             })?
             .map_err(io_err)?;
         publication
-            .new_measurements(id, code, |rows| {
+            .new_measurements(id, code, since, |rows| {
                 let rows = rows.map(|r| {
                     r.map(|m| {
                         vec![
@@ -160,7 +170,7 @@ pub fn publish(
             })?
             .map_err(io_err)?;
         publication
-            .new_links(id, code, |rows| {
+            .new_links(id, code, since, |rows| {
                 let rows = rows.map(|r| {
                     r.map(|l| vec![h(&l.beschikkingnummer), l.agb, h(&l.metingnummer)])
                         .map_err(io::Error::other)
@@ -172,8 +182,8 @@ pub fn publish(
             schema_version: SCHEMA_VERSION,
             generator: format!("dropgate {}", env!("CARGO_PKG_VERSION")),
             municipality: tenant.code.clone(),
-            kind: "incremental".into(),
-            period_from: None,
+            kind: kind.into(),
+            period_from: since.map(str::to_owned),
             period_to: local.to_rfc3339(),
             files: vec![],
         };
@@ -202,7 +212,7 @@ pub fn publish(
     let bundle = NewBundle {
         municipality: &tenant.id,
         name: &name,
-        kind: "incremental",
+        kind,
         rows: &rows_json,
         size_bytes: size,
         sha256: &sha256,
@@ -226,7 +236,7 @@ pub fn publish(
         now,
     )?;
     place(&state, ledger, id, &tenant.id, &name)?;
-    tracing::info!(tenant = tenant.id, bundle = name, rows = %rows_json, "bundle published");
+    tracing::info!(tenant = tenant.id, bundle = name, kind, rows = %rows_json, "bundle published");
     Ok(Published { name, rows })
 }
 
@@ -279,4 +289,38 @@ fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishEr
         }
     }
     Ok(())
+}
+
+/// The file a municipality puts into its outbox to ask for a full bundle.
+pub const REQUEST_FULL: &str = "REQUEST-FULL";
+
+/// The weekly publication for `tenant`: an incremental bundle, and a full one if asked for
+/// (by `publish --full`, recorded in the ledger, or by a `REQUEST-FULL` in the outbox,
+/// which asks for everything); a request is cleared once its bundle is out.
+pub fn publish_due(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<Vec<Published>, PublishError> {
+    let mut made = vec![publish(config, ledger, tenant, now, None)?];
+    let request_file = StateDir::new(&config.state_dir)
+        .outbox(&tenant.id)
+        .join(REQUEST_FULL);
+    let from_file = request_file
+        .exists()
+        .then(|| NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date"));
+    let from_ledger = ledger.full_request(&tenant.id)?;
+    let since = match (from_file, from_ledger) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(since) = since {
+        made.push(publish(config, ledger, tenant, now, Some(since))?);
+        ledger.full_request_served(&tenant.id)?;
+        if from_file.is_some() {
+            let _ = std::fs::remove_file(&request_file);
+        }
+    }
+    Ok(made)
 }

@@ -187,6 +187,14 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE delivery ADD COLUMN original_deleted_at TEXT;
     ALTER TABLE delivery ADD COLUMN receipt_deleted_at TEXT;
     "#,
+    // 7: requests for a full bundle at the next publication (`publish --full`).
+    r#"
+    CREATE TABLE full_request (
+        municipality TEXT PRIMARY KEY REFERENCES tenant (id),
+        since        TEXT NOT NULL,
+        requested_at TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];
 
 /// The version this build writes.

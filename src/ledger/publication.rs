@@ -63,17 +63,19 @@ pub struct UnplacedBundle {
     pub name: String,
 }
 
-// The rows a municipality has not received in their current version: its own decisions,
-// and the measurements linked to them.
+// The rows of a bundle: with ?4 NULL (incremental), those the municipality has not
+// received in their current version; with ?4 a date (full), everything from that date on.
+// Its own decisions, and the measurements linked to them.
 const NEW_DECISIONS: &str = "
     FROM decision d
     LEFT JOIN published p ON p.municipality = ?1 AND p.kind = 'd' AND p.k1 = d.gemeentecode AND p.k2 = d.beschikkingnummer
-    WHERE d.gemeentecode = ?2 AND (p.changed_at IS NULL OR p.changed_at < d.changed_at)";
+    WHERE d.gemeentecode = ?2 AND CASE WHEN ?4 IS NULL THEN p.changed_at IS NULL OR p.changed_at < d.changed_at
+                                       ELSE d.einddatum IS NULL OR d.einddatum >= ?4 END";
 
 const NEW_MEASUREMENTS: &str = "
     FROM measurement m
     LEFT JOIN published p ON p.municipality = ?1 AND p.kind = 'm' AND p.k1 = m.agb AND p.k2 = m.metingnummer
-    WHERE (p.changed_at IS NULL OR p.changed_at < m.changed_at)
+    WHERE CASE WHEN ?4 IS NULL THEN p.changed_at IS NULL OR p.changed_at < m.changed_at ELSE m.datum >= ?4 END
       AND EXISTS (SELECT 1 FROM decision d WHERE d.gemeentecode = ?2 AND d.pseudonym = m.pseudonym AND d.agb = m.agb
                   AND m.datum BETWEEN d.window_start AND d.window_end)";
 
@@ -122,18 +124,20 @@ impl Ledger {
 }
 
 impl Publication<'_> {
-    /// Calls `f` with the municipality's decisions it has not received.
+    /// Calls `f` with the municipality's decisions it has not received (or, with `since`,
+    /// all from that date on).
     pub fn new_decisions<T>(
         &self,
         municipality: &str,
         code: &str,
+        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<DecisionOut>>) -> T,
     ) -> Result<T, LedgerError> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT d.gemeentecode, d.beschikkingnummer, d.pseudonym, d.agb, d.productcategorie, d.productcode,
                     d.ingangsdatum, d.einddatum, d.reden {NEW_DECISIONS} ORDER BY d.beschikkingnummer"
         ))?;
-        let mut rows = stmt.query_map(params![municipality, code], |r| {
+        let mut rows = stmt.query_map(params![municipality, code, None::<i64>, since], |r| {
             Ok(DecisionOut {
                 gemeentecode: r.get(0)?,
                 beschikkingnummer: r.get(1)?,
@@ -154,13 +158,14 @@ impl Publication<'_> {
         &self,
         municipality: &str,
         code: &str,
+        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<MeasurementOut>>) -> T,
     ) -> Result<T, LedgerError> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT m.agb, m.metingnummer, m.pseudonym, m.datum, m.instrument, m.respondent, m.score, m.status
              {NEW_MEASUREMENTS} ORDER BY m.agb, m.metingnummer"
         ))?;
-        let mut rows = stmt.query_map(params![municipality, code], |r| {
+        let mut rows = stmt.query_map(params![municipality, code, None::<i64>, since], |r| {
             Ok(MeasurementOut {
                 agb: r.get(0)?,
                 metingnummer: r.get(1)?,
@@ -180,6 +185,7 @@ impl Publication<'_> {
         &self,
         municipality: &str,
         code: &str,
+        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<LinkOut>>) -> T,
     ) -> Result<T, LedgerError> {
         let mut stmt = self.tx.prepare(
@@ -190,10 +196,12 @@ impl Publication<'_> {
              LEFT JOIN published pd ON pd.municipality = ?1 AND pd.kind = 'd' AND pd.k1 = d.gemeentecode AND pd.k2 = d.beschikkingnummer
              LEFT JOIN published pm ON pm.municipality = ?1 AND pm.kind = 'm' AND pm.k1 = m.agb AND pm.k2 = m.metingnummer
              WHERE d.gemeentecode = ?2
-               AND (pd.changed_at IS NULL OR pd.changed_at < d.changed_at OR pm.changed_at IS NULL OR pm.changed_at < m.changed_at)
+               AND CASE WHEN ?4 IS NULL
+                        THEN pd.changed_at IS NULL OR pd.changed_at < d.changed_at OR pm.changed_at IS NULL OR pm.changed_at < m.changed_at
+                        ELSE m.datum >= ?4 AND (d.einddatum IS NULL OR d.einddatum >= ?4) END
              ORDER BY d.beschikkingnummer, m.agb, m.metingnummer",
         )?;
-        let mut rows = stmt.query_map(params![municipality, code], |r| {
+        let mut rows = stmt.query_map(params![municipality, code, None::<i64>, since], |r| {
             Ok(LinkOut {
                 beschikkingnummer: r.get(0)?,
                 agb: r.get(1)?,
@@ -230,20 +238,25 @@ impl Publication<'_> {
             ],
         )?;
         let id = self.tx.last_insert_rowid();
+        if bundle.kind == "full" {
+            // A full bundle repeats what was sent; the incremental record stays as it is.
+            self.tx.commit()?;
+            return Ok(id);
+        }
         // The same selections the bundle was written from, under the same lock.
         self.tx.execute(
             &format!(
                 "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
                  SELECT ?1, 'm', m.agb, m.metingnummer, m.changed_at, ?3 {NEW_MEASUREMENTS}"
             ),
-            params![bundle.municipality, municipality_code, id],
+            params![bundle.municipality, municipality_code, id, None::<&str>],
         )?;
         self.tx.execute(
             &format!(
                 "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
                  SELECT ?1, 'd', d.gemeentecode, d.beschikkingnummer, d.changed_at, ?3 {NEW_DECISIONS}"
             ),
-            params![bundle.municipality, municipality_code, id],
+            params![bundle.municipality, municipality_code, id, None::<&str>],
         )?;
         self.tx.commit()?;
         Ok(id)
@@ -284,5 +297,48 @@ impl Ledger {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl Ledger {
+    /// Asks for a full bundle from `since` on at `municipality`'s next publication (an
+    /// earlier date in a second request wins).
+    pub fn request_full(
+        &mut self,
+        municipality: &str,
+        since: chrono::NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "INSERT INTO full_request (municipality, since, requested_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (municipality) DO UPDATE SET since = min(since, ?2), requested_at = ?3",
+            params![
+                municipality,
+                since.format("%Y-%m-%d").to_string(),
+                timestamp(now)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The pending full-bundle request of `municipality`, if any.
+    pub fn full_request(
+        &self,
+        municipality: &str,
+    ) -> Result<Option<chrono::NaiveDate>, LedgerError> {
+        let since: Option<String> = rusqlite::OptionalExtension::optional(self.conn.query_row(
+            "SELECT since FROM full_request WHERE municipality = ?1",
+            [municipality],
+            |r| r.get(0),
+        ))?;
+        Ok(since.and_then(|s| chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()))
+    }
+
+    pub fn full_request_served(&mut self, municipality: &str) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "DELETE FROM full_request WHERE municipality = ?1",
+            [municipality],
+        )?;
+        Ok(())
     }
 }

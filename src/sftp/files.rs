@@ -29,6 +29,7 @@ use super::vfs::{Folder, Node, PathError, VPath, check_name};
 use crate::auditor::Auditor;
 use crate::intake::is_temp_name;
 use crate::layout::StateDir;
+use crate::publish::REQUEST_FULL;
 
 /// Largest READ or WRITE payload, as advertised in `limits@openssh.com`: the packet limit
 /// less room for the header, as OpenSSH's own server does.
@@ -39,8 +40,6 @@ pub const MAX_PACKET: u32 = 256 * 1024;
 const MAX_HANDLES: usize = 64;
 /// Entries per READDIR reply.
 const DIR_CHUNK: usize = 128;
-/// The file a municipality drops into its outbox to ask for a full bundle.
-pub const REQUEST_FULL: &str = "REQUEST-FULL";
 
 /// Shared by every session of a server.
 pub struct FilesContext {

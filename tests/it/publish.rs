@@ -467,3 +467,81 @@ fn status_lists_bundles_with_age_and_whether_they_were_downloaded() {
         "{text}"
     );
 }
+
+#[test]
+fn a_full_bundle_comes_on_request_by_file_or_command_and_leaves_increments_alone() {
+    let env = env();
+    deliver(
+        &env,
+        "zorg",
+        "m.csv",
+        &std::fs::read(Path::new(SAMPLES).join("metingen-good.csv")).unwrap(),
+    );
+    deliver(
+        &env,
+        "utrecht",
+        "b.csv",
+        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
+    );
+    publish(&env);
+    // The municipality drops an empty REQUEST-FULL (as over SFTP): everything comes again.
+    let request = env.var().join("tenants/utrecht/outbox/REQUEST-FULL");
+    std::fs::write(&request, b"").unwrap();
+    let report = publish(&env);
+    assert_eq!(
+        report.lines().count(),
+        2,
+        "this week's increment and the full bundle: {report}"
+    );
+    assert!(
+        report
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1)"),
+        "{report}"
+    );
+    assert!(!request.exists(), "the request is served and gone");
+    let full = outbox(&env).pop().unwrap();
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&full).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_reader(archive.by_name("manifest.json").unwrap()).unwrap();
+    assert_eq!(manifest["kind"], "full");
+    // An operator asks for everything from 1 July on: decisions still running or ended since.
+    let out = env.cmd(&[
+        "publish",
+        "--full",
+        "--tenant",
+        "utrecht",
+        "--since",
+        "2026-07-01",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = publish(&env);
+    assert!(
+        report
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("(Beschikkingen.csv 2, Metingen.csv 1, Koppelingen.csv 1)"),
+        "{report}"
+    );
+    assert!(
+        report
+            .lines()
+            .next()
+            .unwrap()
+            .contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0)"),
+        "full bundles leave the increments alone: {report}"
+    );
+    let again = publish(&env);
+    assert_eq!(
+        again.lines().count(),
+        1,
+        "the request was served once: {again}"
+    );
+}
