@@ -18,9 +18,11 @@ impl Ledger {
     /// Every link of the municipality with CBS code `gemeentecode`, in decision order.
     pub fn links(&self, gemeentecode: &str) -> Result<Vec<Link>, LedgerError> {
         let mut stmt = self.conn.prepare(
+            // Measurements drive the join (see `Publication::new_links`); sorting a
+            // municipality's links is the caller's wish, and SQLite sorts on disk if need be.
             "SELECT d.beschikkingnummer, m.agb, m.metingnummer
-             FROM decision d
-             JOIN measurement m ON m.pseudonym = d.pseudonym AND m.agb = d.agb
+             FROM measurement m
+             CROSS JOIN decision d ON d.pseudonym = m.pseudonym AND d.agb = m.agb
                                AND m.datum BETWEEN d.window_start AND d.window_end
              WHERE d.gemeentecode = ?1
              ORDER BY d.beschikkingnummer, m.agb, m.metingnummer",

@@ -189,9 +189,12 @@ impl Publication<'_> {
         f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<LinkOut>>) -> T,
     ) -> Result<T, LedgerError> {
         let mut stmt = self.tx.prepare(
+            // Measurements drive the join (CROSS JOIN fixes the order): each finds its
+            // decisions through decision_client. The other way round, every decision would
+            // scan all measurements of its provider.
             "SELECT d.beschikkingnummer, m.agb, m.metingnummer
-             FROM decision d
-             JOIN measurement m ON m.pseudonym = d.pseudonym AND m.agb = d.agb
+             FROM measurement m
+             CROSS JOIN decision d ON d.pseudonym = m.pseudonym AND d.agb = m.agb
                                AND m.datum BETWEEN d.window_start AND d.window_end
              LEFT JOIN published pd ON pd.municipality = ?1 AND pd.kind = 'd' AND pd.k1 = d.gemeentecode AND pd.k2 = d.beschikkingnummer
              LEFT JOIN published pm ON pm.municipality = ?1 AND pm.kind = 'm' AND pm.k1 = m.agb AND pm.k2 = m.metingnummer
@@ -199,7 +202,7 @@ impl Publication<'_> {
                AND CASE WHEN ?4 IS NULL
                         THEN pd.changed_at IS NULL OR pd.changed_at < d.changed_at OR pm.changed_at IS NULL OR pm.changed_at < m.changed_at
                         ELSE m.datum >= ?4 AND (d.einddatum IS NULL OR d.einddatum >= ?4) END
-             ORDER BY d.beschikkingnummer, m.agb, m.metingnummer",
+             ORDER BY m.agb, m.metingnummer, d.beschikkingnummer",
         )?;
         let mut rows = stmt.query_map(params![municipality, code, None::<i64>, since], |r| {
             Ok(LinkOut {
