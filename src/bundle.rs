@@ -64,6 +64,7 @@ impl<W: Write> Write for Tee<'_, W> {
 pub struct BundleWriter {
     zip: ZipWriter<BufWriter<File>>,
     files: Vec<ManifestFile>,
+    options: SimpleFileOptions,
 }
 
 fn zip_err(e: zip::result::ZipError) -> io::Error {
@@ -71,15 +72,31 @@ fn zip_err(e: zip::result::ZipError) -> io::Error {
 }
 
 impl BundleWriter {
-    /// Starts a new zip at `path` (which must not exist).
-    pub fn create(path: &Path) -> io::Result<Self> {
+    /// Starts a new zip at `path` (which must not exist); its entries carry `made` (local
+    /// time, as zip stores it) as their date.
+    pub fn create(path: &Path, made: chrono::NaiveDateTime) -> io::Result<Self> {
+        use chrono::{Datelike, Timelike};
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(path)?;
+        let mut options =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let narrow = |n: u32| u8::try_from(n).unwrap_or(0);
+        if let Ok(time) = zip::DateTime::from_date_and_time(
+            u16::try_from(made.year()).unwrap_or(1980),
+            narrow(made.month()),
+            narrow(made.day()),
+            narrow(made.hour()),
+            narrow(made.minute()),
+            narrow(made.second()),
+        ) {
+            options = options.last_modified_time(time);
+        }
         Ok(Self {
             zip: ZipWriter::new(BufWriter::new(file)),
             files: Vec::new(),
+            options,
         })
     }
 
@@ -89,8 +106,7 @@ impl BundleWriter {
         R: IntoIterator<Item = io::Result<Vec<C>>>,
         C: AsRef<str>,
     {
-        let options =
-            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let options = self.options;
         self.zip.start_file(name, options).map_err(zip_err)?;
         let mut tee = Tee {
             inner: &mut self.zip,
@@ -123,10 +139,8 @@ impl BundleWriter {
     /// Writes `manifest.json` (with the files written so far), closes the zip and syncs it.
     pub fn finish(mut self, mut manifest: Manifest) -> io::Result<Manifest> {
         manifest.files = std::mem::take(&mut self.files);
-        let options =
-            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         self.zip
-            .start_file("manifest.json", options)
+            .start_file("manifest.json", self.options)
             .map_err(zip_err)?;
         serde_json::to_writer_pretty(&mut self.zip, &manifest).map_err(io::Error::other)?;
         let mut out = self.zip.finish().map_err(zip_err)?;
@@ -146,7 +160,14 @@ mod tests {
     fn csvs_are_bom_semicolon_crlf_formula_safe_and_in_the_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.zip");
-        let mut bundle = BundleWriter::create(&path).unwrap();
+        let mut bundle = BundleWriter::create(
+            &path,
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 22)
+                .unwrap()
+                .and_hms_opt(6, 0, 0)
+                .unwrap(),
+        )
+        .unwrap();
         let rows = vec![
             Ok(vec![
                 "=HYPERLINK(\"http://x\")".to_owned(),
@@ -193,8 +214,11 @@ mod tests {
             "{json}"
         );
         assert!(
-            BundleWriter::create(&path).is_err(),
+            BundleWriter::create(&path, chrono::NaiveDateTime::default()).is_err(),
             "never over an existing file"
         );
+        let entry = zip.by_name("Metingen.csv").unwrap();
+        let t = entry.last_modified().unwrap();
+        assert_eq!((t.year(), t.month(), t.day(), t.hour()), (2026, 11, 22, 6));
     }
 }

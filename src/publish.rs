@@ -124,7 +124,7 @@ pub fn publish(
         source,
     };
     let publication = ledger.begin_publication()?;
-    let mut writer = BundleWriter::create(&staged).map_err(io_err)?;
+    let mut writer = BundleWriter::create(&staged, local.naive_local()).map_err(io_err)?;
     let built = (|| -> Result<Manifest, PublishError> {
         let (id, code) = (tenant.id.as_str(), tenant.code.as_str());
         let h = |v: &str| key.hash(v.as_bytes());

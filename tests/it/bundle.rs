@@ -8,7 +8,7 @@ use dropgate::bundle::{BundleWriter, Manifest, SCHEMA_VERSION};
 fn a_bundle_passes_unzip_and_pythons_zipfile_test() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Bundel-0344-20261122060000.zip");
-    let mut bundle = BundleWriter::create(&path).unwrap();
+    let mut bundle = BundleWriter::create(&path, chrono::Local::now().naive_local()).unwrap();
     let rows = (0..50_000).map(|i| {
         Ok(vec![
             format!("{i:064X}"),
