@@ -34,6 +34,16 @@ fn deliver(env: &Env, tenant: &str, name: &str, content: &[u8]) {
     );
 }
 
+/// Delivers the sample `sample` into `tenant`'s upload/ as `name`, and processes it.
+fn deliver_sample(env: &Env, tenant: &str, sample: &str, name: &str) {
+    deliver(
+        env,
+        tenant,
+        name,
+        &std::fs::read(Path::new(SAMPLES).join(sample)).unwrap(),
+    );
+}
+
 fn publish(env: &Env) -> String {
     let out = env.cmd(&["publish", "--now", "--tenant", "utrecht"]);
     assert!(
@@ -94,18 +104,8 @@ fn all_bytes(zip: &Path) -> Vec<u8> {
 #[test]
 fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_municipality() {
     let env = env();
-    deliver(
-        &env,
-        "zorg",
-        "m.csv",
-        &std::fs::read(Path::new(SAMPLES).join("metingen-good.csv")).unwrap(),
-    );
-    deliver(
-        &env,
-        "utrecht",
-        "b.csv",
-        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
-    );
+    deliver_sample(&env, "zorg", "metingen-good.csv", "m.csv");
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
     let report = publish(&env);
     assert!(
         report.contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1)"),
@@ -182,18 +182,8 @@ fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_munic
 #[test]
 fn each_row_is_in_one_incremental_bundle_and_a_correction_comes_again() {
     let env = env();
-    deliver(
-        &env,
-        "zorg",
-        "m.csv",
-        &std::fs::read(Path::new(SAMPLES).join("metingen-good.csv")).unwrap(),
-    );
-    deliver(
-        &env,
-        "utrecht",
-        "b.csv",
-        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
-    );
+    deliver_sample(&env, "zorg", "metingen-good.csv", "m.csv");
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
     publish(&env);
     let again = publish(&env);
     assert!(
@@ -233,12 +223,7 @@ fn each_row_is_in_one_incremental_bundle_and_a_correction_comes_again() {
 #[test]
 fn a_publication_cut_off_is_finished_or_forgotten_by_the_next() {
     let env = env();
-    deliver(
-        &env,
-        "utrecht",
-        "b.csv",
-        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
-    );
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
     publish(&env);
     // As if the first publication died after its commit, before the move into outbox/...
     let zip = outbox(&env).pop().unwrap();
@@ -274,12 +259,7 @@ fn the_weekly_publication_catches_up_and_mails_the_municipality() {
     );
     assert!(env.cmd(&["keygen"]).status.success());
     env.start().stop();
-    deliver(
-        &env,
-        "utrecht",
-        "b.csv",
-        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
-    );
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
     // The last Sunday run was missed: the last publication is eight days old.
     let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
     let eight_days_ago = (chrono::Utc::now() - chrono::Duration::days(8)).to_rfc3339();
@@ -318,24 +298,9 @@ fn the_weekly_publication_catches_up_and_mails_the_municipality() {
 #[test]
 fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
     let env = env();
-    deliver(
-        &env,
-        "utrecht",
-        "b.csv",
-        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
-    );
-    deliver(
-        &env,
-        "zorg",
-        "old.csv",
-        &std::fs::read(Path::new(SAMPLES).join("metingen-good.csv")).unwrap(),
-    );
-    deliver(
-        &env,
-        "zorg",
-        "new.csv",
-        &std::fs::read(Path::new(SAMPLES).join("metingen-good.xml")).unwrap(),
-    );
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    deliver_sample(&env, "zorg", "metingen-good.csv", "old.csv");
+    deliver_sample(&env, "zorg", "metingen-good.xml", "new.csv");
     publish(&env);
     publish(&env);
     let bundles = outbox(&env);
@@ -471,18 +436,8 @@ fn status_lists_bundles_with_age_and_whether_they_were_downloaded() {
 #[test]
 fn a_full_bundle_comes_on_request_by_file_or_command_and_leaves_increments_alone() {
     let env = env();
-    deliver(
-        &env,
-        "zorg",
-        "m.csv",
-        &std::fs::read(Path::new(SAMPLES).join("metingen-good.csv")).unwrap(),
-    );
-    deliver(
-        &env,
-        "utrecht",
-        "b.csv",
-        &std::fs::read(Path::new(SAMPLES).join("beschikkingen-good.csv")).unwrap(),
-    );
+    deliver_sample(&env, "zorg", "metingen-good.csv", "m.csv");
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
     publish(&env);
     // The municipality drops an empty REQUEST-FULL (as over SFTP): everything comes again.
     let request = env.var().join("tenants/utrecht/outbox/REQUEST-FULL");
