@@ -82,6 +82,50 @@ const METINGEN: [&str; 8] = [
     "status",
 ];
 const KOPPELINGEN: [&str; 3] = ["beschikking", "zorgaanbiedercode", "meting"];
+const INDICATOREN: [&str; 9] = [
+    "periode",
+    "beeindigd",
+    "clienten",
+    "respons",
+    "ct_gemiddeld",
+    "gas_gemiddeld",
+    "uitval",
+    "metingen",
+    "onderdrukt",
+];
+
+/// Figures over fewer clients than this are not shown: no one may be singled out.
+pub const MIN_CLIENTS: u64 = 10;
+
+/// One line of `Indicatoren.csv`: shares and means with their counts, or, for fewer than
+/// [`MIN_CLIENTS`] clients, every figure empty and `onderdrukt` (suppressed) 1.
+fn indicator_row(f: &crate::ledger::Indicators) -> Vec<String> {
+    if f.clients < MIN_CLIENTS {
+        let mut row = vec![f.period.clone()];
+        row.extend(std::iter::repeat_n(String::new(), 7));
+        row.push("1".into());
+        return row;
+    }
+    let share = |n: u64| format!("{:.3}", n as f64 / f.ended as f64);
+    let mean = |(sum, n): (f64, u64)| {
+        if n == 0 {
+            String::new()
+        } else {
+            format!("{:.2}", sum / n as f64)
+        }
+    };
+    vec![
+        f.period.clone(),
+        f.ended.to_string(),
+        f.clients.to_string(),
+        share(f.responded),
+        mean(f.ct),
+        mean(f.gas),
+        share(f.dropout),
+        (f.ct.1 + f.gas.1).to_string(),
+        "0".into(),
+    ]
+}
 
 /// Publishes a bundle for municipality `tenant` now: incremental, or with `since` a full
 /// bundle of everything from that date on (which does not change what later incremental
@@ -177,6 +221,14 @@ pub fn publish(
                 });
                 writer.csv("Koppelingen.csv", &KOPPELINGEN, rows)
             })?
+            .map_err(io_err)?;
+        let figures = publication.indicators(code)?;
+        writer
+            .csv(
+                "Indicatoren.csv",
+                &INDICATOREN,
+                figures.iter().map(|f| Ok(indicator_row(f))),
+            )
             .map_err(io_err)?;
         let manifest = Manifest {
             schema_version: SCHEMA_VERSION,
@@ -323,4 +375,34 @@ pub fn publish_due(
         }
     }
     Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::Indicators;
+
+    #[test]
+    fn figures_over_fewer_than_ten_clients_are_suppressed() {
+        let mut f = Indicators {
+            period: "2026-Q3".into(),
+            ended: 20,
+            clients: 10,
+            responded: 15,
+            ct: (75.0, 10),
+            gas: (0.0, 0),
+            dropout: 4,
+        };
+        assert_eq!(
+            indicator_row(&f),
+            [
+                "2026-Q3", "20", "10", "0.750", "7.50", "", "0.200", "10", "0"
+            ]
+        );
+        f.clients = 9;
+        assert_eq!(
+            indicator_row(&f),
+            ["2026-Q3", "", "", "", "", "", "", "", "1"]
+        );
+    }
 }

@@ -40,6 +40,92 @@ impl Ledger {
     }
 }
 
+/// The figures of one period (DESIGN 3.3), over a municipality's decisions that ended in it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Indicators {
+    /// Calendar quarter of the end date, such as `2026-Q3`.
+    pub period: String,
+    pub ended: u64,
+    pub clients: u64,
+    /// Ended decisions with at least one complete (`Volledig`) linked measurement.
+    pub responded: u64,
+    /// Sums and counts of linked scores, per instrument.
+    pub ct: (f64, u64),
+    pub gas: (f64, u64),
+    /// Ended early: reasons 32 to 35.
+    pub dropout: u64,
+}
+
+/// The quarter of an ISO date, as SQL.
+const QUARTER: &str = "strftime('%Y', d.einddatum) || '-Q' || ((CAST(strftime('%m', d.einddatum) AS INTEGER) + 2) / 3)";
+
+impl Ledger {
+    /// The figures per period of the municipality with CBS code `gemeentecode`, oldest first.
+    pub fn indicators(&self, gemeentecode: &str) -> Result<Vec<Indicators>, LedgerError> {
+        indicators(&self.conn, gemeentecode)
+    }
+}
+
+/// The figures per period on `conn` (also inside a publication's transaction).
+pub(super) fn indicators(
+    conn: &rusqlite::Connection,
+    gemeentecode: &str,
+) -> Result<Vec<Indicators>, LedgerError> {
+    {
+        use std::collections::{BTreeMap, HashSet};
+        let mut periods: BTreeMap<String, Indicators> = BTreeMap::new();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {QUARTER}, count(*), count(DISTINCT d.pseudonym),
+                    total(d.reden IN ('32', '33', '34', '35'))
+             FROM decision d WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL GROUP BY 1"
+        ))?;
+        let mut rows = stmt.query(params![gemeentecode])?;
+        while let Some(r) = rows.next()? {
+            let period: String = r.get(0)?;
+            periods.insert(
+                period.clone(),
+                Indicators {
+                    period,
+                    ended: r.get::<_, i64>(1)?.unsigned_abs(),
+                    clients: r.get::<_, i64>(2)?.unsigned_abs(),
+                    dropout: r.get::<_, f64>(3)? as u64,
+                    ..Indicators::default()
+                },
+            );
+        }
+        // Measurements drive the join, as for the links.
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {QUARTER}, d.beschikkingnummer, m.instrument, m.score, m.status
+             FROM measurement m
+             CROSS JOIN decision d ON d.pseudonym = m.pseudonym AND d.agb = m.agb
+                               AND m.datum BETWEEN d.window_start AND d.window_end
+             WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
+        ))?;
+        let mut rows = stmt.query(params![gemeentecode])?;
+        let mut responded: HashSet<(String, String)> = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let period: String = r.get(0)?;
+            let Some(p) = periods.get_mut(&period) else {
+                continue;
+            };
+            let score: f64 = r.get(3)?;
+            match r.get::<_, String>(2)?.as_str() {
+                "CT" => p.ct = (p.ct.0 + score, p.ct.1 + 1),
+                _ => p.gas = (p.gas.0 + score, p.gas.1 + 1),
+            }
+            if r.get::<_, Option<String>>(4)?.as_deref() == Some("Volledig") {
+                responded.insert((period, r.get(1)?));
+            }
+        }
+        for (period, _) in responded {
+            if let Some(p) = periods.get_mut(&period) {
+                p.responded += 1;
+            }
+        }
+        Ok(periods.into_values().collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{NaiveDate, Utc};
@@ -210,5 +296,28 @@ mod tests {
                 ("B-2", "M-other-client")
             ])
         );
+    }
+
+    #[test]
+    fn figures_per_quarter_count_response_means_and_dropout() {
+        let mut f = Fixture::new();
+        f.decision("B-1", "P1", Some("2026-08-15"));
+        f.decision("B-2", "P2", Some("2026-09-30"));
+        f.decision("B-3", "P3", Some("2026-12-01"));
+        f.decision("B-4", "P4", None);
+        f.measurement("M-1", "P1", "2026-08-01");
+        f.measurement("M-2", "P1", "2026-09-10");
+        f.measurement("M-3", "P2", "2026-01-01");
+        let figures = f.ledger.indicators("0344").unwrap();
+        let q: Vec<(&str, u64, u64, u64, u64)> = figures
+            .iter()
+            .map(|i| (i.period.as_str(), i.ended, i.clients, i.responded, i.ct.1))
+            .collect();
+        assert_eq!(
+            q,
+            [("2026-Q3", 2, 2, 0, 2), ("2026-Q4", 1, 1, 0, 0)],
+            "B-4 still runs; M-3 is outside its window"
+        );
+        assert_eq!(figures[0].ct.0, 14.0);
     }
 }

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use deliveries::{DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile};
-pub use links::Link;
+pub use links::{Indicators, Link};
 pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};

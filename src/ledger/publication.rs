@@ -214,6 +214,11 @@ impl Publication<'_> {
         Ok(f(&mut rows))
     }
 
+    /// The municipality's figures per period, as of now (see `Ledger::indicators`).
+    pub fn indicators(&self, code: &str) -> Result<Vec<super::Indicators>, LedgerError> {
+        super::links::indicators(&self.tx, code)
+    }
+
     /// Records the bundle and, as published in it, every row it carried (and queues `mail`
     /// with its Message-ID); then commits.
     pub fn commit(

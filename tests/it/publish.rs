@@ -108,7 +108,7 @@ fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_munic
     deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
     let report = publish(&env);
     assert!(
-        report.contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1)"),
+        report.contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1, Indicatoren.csv"),
         "{report}"
     );
     let zips = outbox(&env);
@@ -176,6 +176,11 @@ fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_munic
         serde_json::from_reader(archive.by_name("manifest.json").unwrap()).unwrap()
     };
     assert_eq!(manifest["municipality"], "0344");
+    // Two quarters with one client each: every figure suppressed, flagged.
+    assert_eq!(
+        csv(zip, "Indicatoren.csv")[1..],
+        ["2026-Q2;;;;;;;;1", "2026-Q3;;;;;;;;1"]
+    );
     assert_eq!(manifest["files"][1]["rows"], 1);
 }
 
@@ -187,7 +192,7 @@ fn each_row_is_in_one_incremental_bundle_and_a_correction_comes_again() {
     publish(&env);
     let again = publish(&env);
     assert!(
-        again.contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0)"),
+        again.contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0, Indicatoren.csv"),
         "every week a bundle, even an empty one: {again}"
     );
     // A corrected score for M-1: only that measurement (and its link) comes again.
@@ -200,7 +205,7 @@ fn each_row_is_in_one_incremental_bundle_and_a_correction_comes_again() {
     );
     let third = publish(&env);
     assert!(
-        third.contains("(Beschikkingen.csv 0, Metingen.csv 1, Koppelingen.csv 1)"),
+        third.contains("(Beschikkingen.csv 0, Metingen.csv 1, Koppelingen.csv 1, Indicatoren.csv"),
         "{third}"
     );
     let zips = outbox(&env);
@@ -453,7 +458,7 @@ fn a_full_bundle_comes_on_request_by_file_or_command_and_leaves_increments_alone
             .lines()
             .nth(1)
             .unwrap()
-            .contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1)"),
+            .contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1, Indicatoren.csv"),
         "{report}"
     );
     assert!(!request.exists(), "the request is served and gone");
@@ -482,7 +487,7 @@ fn a_full_bundle_comes_on_request_by_file_or_command_and_leaves_increments_alone
             .lines()
             .nth(1)
             .unwrap()
-            .contains("(Beschikkingen.csv 2, Metingen.csv 1, Koppelingen.csv 1)"),
+            .contains("(Beschikkingen.csv 2, Metingen.csv 1, Koppelingen.csv 1, Indicatoren.csv"),
         "{report}"
     );
     assert!(
@@ -490,7 +495,7 @@ fn a_full_bundle_comes_on_request_by_file_or_command_and_leaves_increments_alone
             .lines()
             .next()
             .unwrap()
-            .contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0)"),
+            .contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0, Indicatoren.csv"),
         "full bundles leave the increments alone: {report}"
     );
     let again = publish(&env);
