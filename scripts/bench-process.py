@@ -20,16 +20,9 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from benchlib import bsn, measure  # noqa: E402
 HEADER = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status"
-
-
-def bsn(rng):
-    while True:
-        d = [rng.randrange(10) for _ in range(8)]
-        s = sum(w * x for w, x in zip([9, 8, 7, 6, 5, 4, 3, 2], d))
-        last = s % 11
-        if last < 10 and any(d):
-            return "".join(map(str, d)) + str(last)
 
 
 def rows(n, seed=1):
@@ -40,18 +33,6 @@ def rows(n, seed=1):
         score = f"{rng.randrange(0, 101) / 10:.1f}".replace(".", ",") if instrument == "CT" else str(rng.randrange(-2, 3))
         yield ["87654321", bsn(rng), f"M{i:09d}", f"2026-{rng.randrange(1, 11):02d}-{rng.randrange(1, 29):02d}",
                instrument, f"0{rng.randrange(1, 7)}", score, statuses[i % 4]]
-
-
-def measure(cmd, **kw):
-    """Wall seconds and peak RSS (MiB) of `cmd`, measured by a fresh helper process."""
-    helper = ("import resource,subprocess,sys,time,json;t=time.monotonic();"
-              "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL);"
-              "print(json.dumps([time.monotonic()-t,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,r.returncode]))")
-    out = subprocess.run([sys.executable, "-c", helper] + cmd, capture_output=True, text=True, check=True, **kw)
-    wall, kib, rc = json.loads(out.stdout)
-    if rc != 0:
-        sys.exit(f"{cmd} failed")
-    return wall, kib / 1024
 
 
 def setup(base, binary):

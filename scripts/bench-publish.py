@@ -20,25 +20,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-
-
-def bsn(rng):
-    while True:
-        d = [rng.randrange(10) for _ in range(8)]
-        last = sum(w * x for w, x in zip([9, 8, 7, 6, 5, 4, 3, 2], d)) % 11
-        if last < 10 and any(d):
-            return "".join(map(str, d)) + str(last)
-
-
-def measure(cmd, **kw):
-    helper = ("import resource,subprocess,sys,time,json;t=time.monotonic();"
-              "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL);"
-              "print(json.dumps([time.monotonic()-t,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,r.returncode]))")
-    out = subprocess.run([sys.executable, "-c", helper] + cmd, capture_output=True, text=True, check=True, **kw)
-    wall, kib, rc = json.loads(out.stdout)
-    if rc != 0:
-        sys.exit(f"{cmd} failed")
-    return wall, kib / 1024
+from benchlib import bsn, measure  # noqa: E402
 
 
 def main():

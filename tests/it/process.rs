@@ -285,13 +285,8 @@ fn zip_bomb(path: &Path, size: usize) {
 
 /// Runs `process --now` and samples its peak memory (VmHWM) while it runs.
 fn process_measuring_memory(env: &Env) -> (String, u64) {
-    let child = Command::new(BIN)
-        .args([
-            "--config",
-            env.config().to_str().unwrap(),
-            "process",
-            "--now",
-        ])
+    let child = env
+        .command(&["process", "--now"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -428,17 +423,7 @@ fn two_runs_at_once_process_each_file_once() {
     write_deliveries(&env, "f", 30, 200);
     let daemon = env.start();
     wait_until("intake", || env.status()["deliveries"]["total"] == 30);
-    let spawn = || {
-        Command::new(BIN)
-            .args([
-                "--config",
-                env.config().to_str().unwrap(),
-                "process",
-                "--now",
-            ])
-            .output()
-            .unwrap()
-    };
+    let spawn = || env.cmd(&["process", "--now"]);
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(spawn);
         let b = s.spawn(spawn);
@@ -624,13 +609,8 @@ fn kill_9_mid_run_leaves_everything_as_it_was_and_the_next_run_carries_on() {
     let daemon = env.start();
     daemon.wait_until("intake", || env.count("zorg", "received") == 1);
     daemon.stop();
-    let mut run = Command::new(BIN)
-        .args([
-            "--config",
-            env.config().to_str().unwrap(),
-            "process",
-            "--now",
-        ])
+    let mut run = env
+        .command(&["process", "--now"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -74,14 +74,16 @@ impl Env {
         self.var().join("tenants").join(tenant).join("upload")
     }
 
+    /// A dropgate command on this installation's config, ready to spawn.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config").arg(self.config()).args(args);
+        cmd
+    }
+
     /// Runs a dropgate command to completion.
     pub fn cmd(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .arg("--config")
-            .arg(self.config())
-            .args(args)
-            .output()
-            .unwrap()
+        self.command(args).output().unwrap()
     }
 
     /// `dropgate status --json`, parsed.
@@ -130,17 +132,12 @@ impl Env {
 
     /// Starts `dropgate run` with extra environment, without waiting.
     pub fn spawn(&self, env: &[(&str, &str)]) -> Daemon {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config").arg(self.config());
-        self.spawn_cmd(cmd, env)
+        self.spawn_cmd(self.command(&[]), env)
     }
 
     /// Starts `dropgate --log-format json run` and waits for READY=1.
     pub fn start_json(&self) -> Daemon {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(self.config())
-            .args(["--log-format", "json"]);
+        let cmd = self.command(&["--log-format", "json"]);
         let mut daemon = self.spawn_cmd(cmd, &[]);
         daemon.wait_for_notify("READY=1");
         daemon

@@ -1,0 +1,26 @@
+"""Helpers the benchmark scripts share: valid test BSNs and a wall-time/peak-RSS probe."""
+import json
+import subprocess
+import sys
+
+
+def bsn(rng):
+    """A random citizen number that passes the eleven-test (never a real person's on purpose)."""
+    while True:
+        d = [rng.randrange(10) for _ in range(8)]
+        last = sum(w * x for w, x in zip([9, 8, 7, 6, 5, 4, 3, 2], d)) % 11
+        if last < 10 and any(d):
+            return "".join(map(str, d)) + str(last)
+
+
+def measure(cmd, **kw):
+    """Wall seconds and peak RSS (MiB) of `cmd`, measured by a fresh helper process so that
+    RUSAGE_CHILDREN holds only this command."""
+    helper = ("import resource,subprocess,sys,time,json;t=time.monotonic();"
+              "r=subprocess.run(sys.argv[1:],stdout=subprocess.DEVNULL);"
+              "print(json.dumps([time.monotonic()-t,resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,r.returncode]))")
+    out = subprocess.run([sys.executable, "-c", helper] + cmd, capture_output=True, text=True, check=True, **kw)
+    wall, kib, rc = json.loads(out.stdout)
+    if rc != 0:
+        sys.exit(f"{cmd} failed")
+    return wall, kib / 1024
