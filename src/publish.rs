@@ -1,6 +1,7 @@
 //! Publication (DESIGN 2.4, 5): for a municipality, a zip of everything it has not yet
-//! received in its current version — its decisions, the measurements linked to them, and
-//! the links — with every identifier hashed again with the municipality's own key.
+//! received in its current version — its decisions, the measurements linked to them, the
+//! links, and how each delivery for its decisions fared — with the figures per quarter, and
+//! every identifier hashed again with the municipality's own key.
 //!
 //! The zip is built in `staging/` while the ledger's write lock is held; the rows'
 //! publication is committed with the bundle's record; only then is the zip renamed into the
@@ -82,6 +83,18 @@ const METINGEN: [&str; 8] = [
     "status",
 ];
 const KOPPELINGEN: [&str; 3] = ["beschikking", "zorgaanbiedercode", "meting"];
+const KWALITEIT: [&str; 10] = [
+    "levering",
+    "aanleverancier",
+    "gegevens",
+    "ontvangen",
+    "verwerkt",
+    "uitkomst",
+    "rijen",
+    "geaccepteerd",
+    "afgekeurd",
+    "redenen",
+];
 const INDICATOREN: [&str; 9] = [
     "periode",
     "beeindigd",
@@ -93,6 +106,60 @@ const INDICATOREN: [&str; 9] = [
     "metingen",
     "onderdrukt",
 ];
+
+/// One line of `Kwaliteit.csv`: times in the configured zone, the outcome in Dutch, and
+/// the top rejection reasons as `rule (count)`.
+fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> {
+    let local = |t: &str| {
+        DateTime::parse_from_rfc3339(t).map_or_else(
+            |_| t.to_owned(),
+            |t| {
+                t.with_timezone(&tz)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            },
+        )
+    };
+    let outcome = match d.state.as_str() {
+        "processed" => "verwerkt",
+        "rejected" => "afgewezen",
+        "quarantined" => "quarantaine",
+        "duplicate" => "dubbel",
+        other => other,
+    };
+    let count = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    let reasons: Vec<String> = d
+        .reasons
+        .iter()
+        .map(|(rule, n)| format!("{rule} ({n})"))
+        .collect();
+    vec![
+        d.id.to_string(),
+        d.sender,
+        d.dataset.unwrap_or_default(),
+        local(&d.received_at),
+        local(&d.processed_at),
+        outcome.to_owned(),
+        count(d.rows),
+        count(d.accepted),
+        count(d.rejected),
+        reasons.join(", "),
+    ]
+}
+
+/// Writes one CSV from rows the ledger streams, each turned into cells by `cells`.
+fn write_csv<R>(
+    writer: &mut BundleWriter,
+    name: &str,
+    header: &[&str],
+    rows: &mut dyn Iterator<Item = rusqlite::Result<R>>,
+    cells: impl Fn(R) -> Vec<String>,
+) -> io::Result<u64> {
+    writer.csv(
+        name,
+        header,
+        rows.map(|r| r.map(&cells).map_err(io::Error::other)),
+    )
+}
 
 /// Figures over fewer clients than this are not shown: no one may be singled out.
 pub const MIN_CLIENTS: u64 = 10;
@@ -174,8 +241,12 @@ pub fn publish(
         let h = |v: &str| key.hash(v.as_bytes());
         publication
             .new_decisions(id, code, since, |rows| {
-                let rows = rows.map(|r| {
-                    r.map(|d| {
+                write_csv(
+                    &mut writer,
+                    "Beschikkingen.csv",
+                    &BESCHIKKINGEN,
+                    rows,
+                    |d| {
                         vec![
                             d.gemeentecode,
                             h(&d.beschikkingnummer),
@@ -187,39 +258,38 @@ pub fn publish(
                             d.einddatum.unwrap_or_default(),
                             d.reden.unwrap_or_default(),
                         ]
-                    })
-                    .map_err(io::Error::other)
-                });
-                writer.csv("Beschikkingen.csv", &BESCHIKKINGEN, rows)
+                    },
+                )
             })?
             .map_err(io_err)?;
         publication
             .new_measurements(id, code, since, |rows| {
-                let rows = rows.map(|r| {
-                    r.map(|m| {
-                        vec![
-                            m.agb,
-                            h(&m.metingnummer),
-                            h(&m.pseudonym),
-                            m.datum,
-                            m.instrument,
-                            format!("{:02}", m.respondent),
-                            m.score.to_string(),
-                            m.status.unwrap_or_default(),
-                        ]
-                    })
-                    .map_err(io::Error::other)
-                });
-                writer.csv("Metingen.csv", &METINGEN, rows)
+                write_csv(&mut writer, "Metingen.csv", &METINGEN, rows, |m| {
+                    vec![
+                        m.agb,
+                        h(&m.metingnummer),
+                        h(&m.pseudonym),
+                        m.datum,
+                        m.instrument,
+                        format!("{:02}", m.respondent),
+                        m.score.to_string(),
+                        m.status.unwrap_or_default(),
+                    ]
+                })
             })?
             .map_err(io_err)?;
         publication
             .new_links(id, code, since, |rows| {
-                let rows = rows.map(|r| {
-                    r.map(|l| vec![h(&l.beschikkingnummer), l.agb, h(&l.metingnummer)])
-                        .map_err(io::Error::other)
-                });
-                writer.csv("Koppelingen.csv", &KOPPELINGEN, rows)
+                write_csv(&mut writer, "Koppelingen.csv", &KOPPELINGEN, rows, |l| {
+                    vec![h(&l.beschikkingnummer), l.agb, h(&l.metingnummer)]
+                })
+            })?
+            .map_err(io_err)?;
+        publication
+            .new_deliveries(id, code, since, |rows| {
+                write_csv(&mut writer, "Kwaliteit.csv", &KWALITEIT, rows, |d| {
+                    quality_row(d, config.time_zone)
+                })
             })?
             .map_err(io_err)?;
         let figures = publication.indicators(code)?;

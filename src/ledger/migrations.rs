@@ -195,6 +195,15 @@ pub(super) const MIGRATIONS: &[&str] = &[
         requested_at TEXT NOT NULL
     ) STRICT;
     "#,
+    // 8: which deliveries a municipality's quality file (`Kwaliteit.csv`) has carried.
+    r#"
+    CREATE TABLE published_delivery (
+        municipality TEXT NOT NULL REFERENCES tenant (id),
+        delivery_id  INTEGER NOT NULL REFERENCES delivery (id),
+        bundle_id    INTEGER NOT NULL REFERENCES bundle (id),
+        PRIMARY KEY (municipality, delivery_id)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The version this build writes.

@@ -28,7 +28,8 @@ pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};
 pub use publication::{
-    BundleStatus, DecisionOut, LinkOut, MeasurementOut, NewBundle, Publication, UnplacedBundle,
+    BundleStatus, DecisionOut, DeliveryOut, LinkOut, MeasurementOut, NewBundle, Publication,
+    UnplacedBundle,
 };
 pub use reports::QualityStats;
 pub use retention::{Expired, Kept};

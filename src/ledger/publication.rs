@@ -45,6 +45,25 @@ pub struct LinkOut {
     pub metingnummer: String,
 }
 
+/// A delivery as the quality file (`Kwaliteit.csv`) shows it: who sent what, when, and
+/// how it fared. The counts are the whole file's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOut {
+    pub id: i64,
+    /// The sender's code: an AGB code, or the municipality's own CBS code.
+    pub sender: String,
+    pub dataset: Option<String>,
+    pub received_at: String,
+    pub processed_at: String,
+    /// `processed`, `rejected`, `quarantined` or `duplicate`.
+    pub state: String,
+    pub rows: Option<i64>,
+    pub accepted: Option<i64>,
+    pub rejected: Option<i64>,
+    /// The most frequent problems, as (rule, count), most first.
+    pub reasons: Vec<(String, i64)>,
+}
+
 /// A bundle to record.
 pub struct NewBundle<'a> {
     pub municipality: &'a str,
@@ -78,6 +97,20 @@ const NEW_MEASUREMENTS: &str = "
     WHERE CASE WHEN ?4 IS NULL THEN p.changed_at IS NULL OR p.changed_at < m.changed_at ELSE m.datum >= ?4 END
       AND EXISTS (SELECT 1 FROM decision d WHERE d.gemeentecode = ?2 AND d.pseudonym = m.pseudonym AND d.agb = m.agb
                   AND m.datum BETWEEN d.window_start AND d.window_end)";
+
+// The deliveries the quality file reports: every finished delivery of the municipality
+// itself and of the care providers its decisions name (by the sending tenant's code), not
+// yet reported to it (incremental) or received from ?4 on (full).
+const NEW_DELIVERIES: &str = "
+    FROM delivery v
+    JOIN tenant t ON t.id = v.tenant_id
+    LEFT JOIN published_delivery p ON p.municipality = ?1 AND p.delivery_id = v.id
+    WHERE v.processed_at IS NOT NULL
+      AND (v.tenant_id = ?1 OR (t.kind = 'supplier' AND t.code IN (SELECT agb FROM decision WHERE gemeentecode = ?2)))
+      AND CASE WHEN ?4 IS NULL THEN p.delivery_id IS NULL ELSE v.received_at >= ?4 END";
+
+/// How many rules `Kwaliteit.csv` names per delivery.
+const TOP_REASONS: usize = 3;
 
 /// One publication under the write lock.
 pub struct Publication<'a> {
@@ -124,6 +157,20 @@ impl Ledger {
 }
 
 impl Publication<'_> {
+    /// Runs `sql` for the municipality (`?1` its tenant id, `?2` its code, `?4` the full
+    /// bundle's first date or NULL) and calls `f` with its rows, each made by `row`.
+    fn stream<R, T>(
+        &self,
+        sql: &str,
+        (municipality, code, since): (&str, &str, Option<&str>),
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
+        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<R>>) -> T,
+    ) -> Result<T, LedgerError> {
+        let mut stmt = self.tx.prepare(sql)?;
+        let mut rows = stmt.query_map(params![municipality, code, None::<i64>, since], row)?;
+        Ok(f(&mut rows))
+    }
+
     /// Calls `f` with the municipality's decisions it has not received (or, with `since`,
     /// all from that date on).
     pub fn new_decisions<T>(
@@ -133,24 +180,27 @@ impl Publication<'_> {
         since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<DecisionOut>>) -> T,
     ) -> Result<T, LedgerError> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT d.gemeentecode, d.beschikkingnummer, d.pseudonym, d.agb, d.productcategorie, d.productcode,
-                    d.ingangsdatum, d.einddatum, d.reden {NEW_DECISIONS} ORDER BY d.beschikkingnummer"
-        ))?;
-        let mut rows = stmt.query_map(params![municipality, code, None::<i64>, since], |r| {
-            Ok(DecisionOut {
-                gemeentecode: r.get(0)?,
-                beschikkingnummer: r.get(1)?,
-                pseudonym: r.get(2)?,
-                agb: r.get(3)?,
-                productcategorie: r.get(4)?,
-                productcode: r.get(5)?,
-                ingangsdatum: r.get(6)?,
-                einddatum: r.get(7)?,
-                reden: r.get(8)?,
-            })
-        })?;
-        Ok(f(&mut rows))
+        self.stream(
+            &format!(
+                "SELECT d.gemeentecode, d.beschikkingnummer, d.pseudonym, d.agb, d.productcategorie, d.productcode,
+                        d.ingangsdatum, d.einddatum, d.reden {NEW_DECISIONS} ORDER BY d.beschikkingnummer"
+            ),
+            (municipality, code, since),
+            |r| {
+                Ok(DecisionOut {
+                    gemeentecode: r.get(0)?,
+                    beschikkingnummer: r.get(1)?,
+                    pseudonym: r.get(2)?,
+                    agb: r.get(3)?,
+                    productcategorie: r.get(4)?,
+                    productcode: r.get(5)?,
+                    ingangsdatum: r.get(6)?,
+                    einddatum: r.get(7)?,
+                    reden: r.get(8)?,
+                })
+            },
+            f,
+        )
     }
 
     /// Calls `f` with the measurements linked to the municipality that it has not received.
@@ -161,23 +211,26 @@ impl Publication<'_> {
         since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<MeasurementOut>>) -> T,
     ) -> Result<T, LedgerError> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT m.agb, m.metingnummer, m.pseudonym, m.datum, m.instrument, m.respondent, m.score, m.status
-             {NEW_MEASUREMENTS} ORDER BY m.agb, m.metingnummer"
-        ))?;
-        let mut rows = stmt.query_map(params![municipality, code, None::<i64>, since], |r| {
-            Ok(MeasurementOut {
-                agb: r.get(0)?,
-                metingnummer: r.get(1)?,
-                pseudonym: r.get(2)?,
-                datum: r.get(3)?,
-                instrument: r.get(4)?,
-                respondent: r.get(5)?,
-                score: r.get(6)?,
-                status: r.get(7)?,
-            })
-        })?;
-        Ok(f(&mut rows))
+        self.stream(
+            &format!(
+                "SELECT m.agb, m.metingnummer, m.pseudonym, m.datum, m.instrument, m.respondent, m.score, m.status
+                 {NEW_MEASUREMENTS} ORDER BY m.agb, m.metingnummer"
+            ),
+            (municipality, code, since),
+            |r| {
+                Ok(MeasurementOut {
+                    agb: r.get(0)?,
+                    metingnummer: r.get(1)?,
+                    pseudonym: r.get(2)?,
+                    datum: r.get(3)?,
+                    instrument: r.get(4)?,
+                    respondent: r.get(5)?,
+                    score: r.get(6)?,
+                    status: r.get(7)?,
+                })
+            },
+            f,
+        )
     }
 
     /// Calls `f` with the links in which this bundle carries the decision or the measurement.
@@ -188,7 +241,7 @@ impl Publication<'_> {
         since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<LinkOut>>) -> T,
     ) -> Result<T, LedgerError> {
-        let mut stmt = self.tx.prepare(
+        self.stream(
             // Measurements drive the join (CROSS JOIN fixes the order): each finds its
             // decisions through decision_client. The other way round, every decision would
             // scan all measurements of its provider.
@@ -203,15 +256,61 @@ impl Publication<'_> {
                         THEN pd.changed_at IS NULL OR pd.changed_at < d.changed_at OR pm.changed_at IS NULL OR pm.changed_at < m.changed_at
                         ELSE m.datum >= ?4 AND (d.einddatum IS NULL OR d.einddatum >= ?4) END
              ORDER BY m.agb, m.metingnummer, d.beschikkingnummer",
-        )?;
-        let mut rows = stmt.query_map(params![municipality, code, None::<i64>, since], |r| {
-            Ok(LinkOut {
-                beschikkingnummer: r.get(0)?,
-                agb: r.get(1)?,
-                metingnummer: r.get(2)?,
-            })
-        })?;
-        Ok(f(&mut rows))
+            (municipality, code, since),
+            |r| {
+                Ok(LinkOut {
+                    beschikkingnummer: r.get(0)?,
+                    agb: r.get(1)?,
+                    metingnummer: r.get(2)?,
+                })
+            },
+            f,
+        )
+    }
+
+    /// Calls `f` with the deliveries the municipality's quality file has not reported (or,
+    /// with `since`, all received from that date on), oldest first.
+    pub fn new_deliveries<T>(
+        &self,
+        municipality: &str,
+        code: &str,
+        since: Option<&str>,
+        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<DeliveryOut>>) -> T,
+    ) -> Result<T, LedgerError> {
+        self.stream(
+            &format!(
+                // Rule names hold no space or newline (they are identifiers like
+                // `date.future`), so "rule count" lines split back unambiguously.
+                "SELECT v.id, t.code, v.dataset, v.received_at, v.processed_at, v.state,
+                        v.rows_total, v.rows_accepted, v.rows_rejected,
+                        (SELECT group_concat(rule || ' ' || count, char(10) ORDER BY count DESC, rule)
+                         FROM (SELECT rule, count FROM delivery_rule WHERE delivery_id = v.id
+                               ORDER BY count DESC, rule LIMIT {TOP_REASONS}))
+                 {NEW_DELIVERIES} ORDER BY v.id"
+            ),
+            (municipality, code, since),
+            |r| {
+                let reasons: Option<String> = r.get(9)?;
+                Ok(DeliveryOut {
+                    id: r.get(0)?,
+                    sender: r.get(1)?,
+                    dataset: r.get(2)?,
+                    received_at: r.get(3)?,
+                    processed_at: r.get(4)?,
+                    state: r.get(5)?,
+                    rows: r.get(6)?,
+                    accepted: r.get(7)?,
+                    rejected: r.get(8)?,
+                    reasons: reasons
+                        .iter()
+                        .flat_map(|s| s.lines())
+                        .filter_map(|l| l.rsplit_once(' '))
+                        .map(|(rule, n)| (rule.to_owned(), n.parse().unwrap_or(0)))
+                        .collect(),
+                })
+            },
+            f,
+        )
     }
 
     /// The municipality's figures per period, as of now (see `Ledger::indicators`).
@@ -263,6 +362,13 @@ impl Publication<'_> {
             &format!(
                 "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
                  SELECT ?1, 'd', d.gemeentecode, d.beschikkingnummer, d.changed_at, ?3 {NEW_DECISIONS}"
+            ),
+            params![bundle.municipality, municipality_code, id, None::<&str>],
+        )?;
+        self.tx.execute(
+            &format!(
+                "INSERT INTO published_delivery (municipality, delivery_id, bundle_id)
+                 SELECT ?1, v.id, ?3 {NEW_DELIVERIES}"
             ),
             params![bundle.municipality, municipality_code, id, None::<&str>],
         )?;

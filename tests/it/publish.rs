@@ -8,10 +8,15 @@ use crate::util::Env;
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
 
 fn env() -> Env {
-    let env = Env::new(
+    env_with("")
+}
+
+/// The supplier `zorg` (AGB 87654321), the municipality `utrecht` (0344), and `extra`.
+fn env_with(extra: &str) -> Env {
+    let env = Env::new(&format!(
         "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\n\
-         [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"Utrecht\"\n",
-    );
+         [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"Utrecht\"\n{extra}",
+    ));
     assert!(env.cmd(&["keygen"]).status.success());
     env.start().stop(); // the ledger and the folders
     env
@@ -108,7 +113,7 @@ fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_munic
     deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
     let report = publish(&env);
     assert!(
-        report.contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1, Indicatoren.csv"),
+        report.contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1, Kwaliteit.csv"),
         "{report}"
     );
     let zips = outbox(&env);
@@ -192,7 +197,7 @@ fn each_row_is_in_one_incremental_bundle_and_a_correction_comes_again() {
     publish(&env);
     let again = publish(&env);
     assert!(
-        again.contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0, Indicatoren.csv"),
+        again.contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0, Kwaliteit.csv"),
         "every week a bundle, even an empty one: {again}"
     );
     // A corrected score for M-1: only that measurement (and its link) comes again.
@@ -205,7 +210,7 @@ fn each_row_is_in_one_incremental_bundle_and_a_correction_comes_again() {
     );
     let third = publish(&env);
     assert!(
-        third.contains("(Beschikkingen.csv 0, Metingen.csv 1, Koppelingen.csv 1, Indicatoren.csv"),
+        third.contains("(Beschikkingen.csv 0, Metingen.csv 1, Koppelingen.csv 1, Kwaliteit.csv"),
         "{third}"
     );
     let zips = outbox(&env);
@@ -223,6 +228,89 @@ fn each_row_is_in_one_incremental_bundle_and_a_correction_comes_again() {
         "{:?}",
         csv(&fourth, "Beschikkingen.csv")
     );
+}
+
+#[test]
+fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once() {
+    let env = env_with(
+        "[[tenant]]\nid = \"ander\"\nkind = \"supplier\"\ncode = \"11111111\"\nname = \"Ander\"\n",
+    );
+    deliver_sample(&env, "zorg", "metingen-good.csv", "m.csv");
+    deliver_sample(&env, "zorg", "metingen-bad.csv", "bad.csv");
+    // A provider that none of utrecht's decisions names (yet).
+    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n";
+    deliver(
+        &env,
+        "ander",
+        "a.csv",
+        format!("{header}11111111;111222333;A-1;2026-10-01;CT;01;7;Volledig\n").as_bytes(),
+    );
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    let report = publish(&env);
+    assert!(report.contains("Kwaliteit.csv 3,"), "{report}");
+    let zip = outbox(&env).pop().unwrap();
+    let quality = csv(&zip, "Kwaliteit.csv");
+    assert_eq!(
+        quality[0],
+        "\u{FEFF}levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;afgekeurd;redenen"
+    );
+    let fields = |line: &str| -> Vec<String> {
+        let mut f: Vec<String> = line.split(';').map(str::to_owned).collect();
+        // The times: local ISO with an offset, as the configured zone has it.
+        for t in &mut f[3..5] {
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(t).is_ok() && t.ends_with(":00"),
+                "{line}"
+            );
+            *t = String::new();
+        }
+        f
+    };
+    assert_eq!(
+        quality[1..].iter().map(|l| fields(l)).collect::<Vec<_>>(),
+        [
+            [
+                "1", "87654321", "metingen", "", "", "verwerkt", "4", "4", "0", ""
+            ],
+            [
+                "2",
+                "87654321",
+                "metingen",
+                "",
+                "",
+                "verwerkt",
+                "17",
+                "1",
+                "16",
+                "required (3), bsn (2), score.range (2)"
+            ],
+            [
+                "4",
+                "0344",
+                "beschikkingen",
+                "",
+                "",
+                "verwerkt",
+                "3",
+                "3",
+                "0",
+                ""
+            ],
+        ]
+        .map(|row| row.map(str::to_owned).to_vec())
+    );
+
+    // Reported once: the next bundle has none of them...
+    assert!(publish(&env).contains("Kwaliteit.csv 0,"));
+    // ...and once utrecht's decisions name the other provider, its earlier delivery comes.
+    deliver(&env, "utrecht", "b2.csv", b"gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;ingangsdatum\n0344;B-9;123456782;11111111;45;45A01;2026-01-01\n");
+    assert!(publish(&env).contains("Kwaliteit.csv 2,"));
+    let zip = outbox(&env).pop().unwrap();
+    let senders: Vec<String> = csv(&zip, "Kwaliteit.csv")[1..]
+        .iter()
+        .map(|l| l.split(';').take(2).collect::<Vec<_>>().join(";"))
+        .collect();
+    assert_eq!(senders, ["3;11111111", "5;0344"]);
 }
 
 #[test]
@@ -458,7 +546,7 @@ fn a_full_bundle_comes_on_request_by_file_or_command_and_leaves_increments_alone
             .lines()
             .nth(1)
             .unwrap()
-            .contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1, Indicatoren.csv"),
+            .contains("(Beschikkingen.csv 3, Metingen.csv 1, Koppelingen.csv 1, Kwaliteit.csv"),
         "{report}"
     );
     assert!(!request.exists(), "the request is served and gone");
@@ -487,7 +575,7 @@ fn a_full_bundle_comes_on_request_by_file_or_command_and_leaves_increments_alone
             .lines()
             .nth(1)
             .unwrap()
-            .contains("(Beschikkingen.csv 2, Metingen.csv 1, Koppelingen.csv 1, Indicatoren.csv"),
+            .contains("(Beschikkingen.csv 2, Metingen.csv 1, Koppelingen.csv 1, Kwaliteit.csv"),
         "{report}"
     );
     assert!(
@@ -495,7 +583,7 @@ fn a_full_bundle_comes_on_request_by_file_or_command_and_leaves_increments_alone
             .lines()
             .next()
             .unwrap()
-            .contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0, Indicatoren.csv"),
+            .contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0, Kwaliteit.csv"),
         "full bundles leave the increments alone: {report}"
     );
     let again = publish(&env);
