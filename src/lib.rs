@@ -26,6 +26,7 @@
 //! - `bundle`: writing a bundle zip: formula-safe CSVs and a manifest.
 //! - `publish`: a municipality's bundle of what it has not received, exactly once.
 //! - `retention`: the daily sweep of bundles, originals and receipts past their keeping time.
+//! - `pause`: named points where a test can freeze the process to kill it there.
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
 
@@ -42,6 +43,7 @@ pub mod layout;
 pub mod ledger;
 pub mod link;
 pub mod mail;
+pub mod pause;
 pub mod process;
 pub mod pseudonym;
 pub mod publish;

@@ -278,6 +278,7 @@ pub fn publish(
                 })
             })?
             .map_err(io_err)?;
+        crate::pause::point("publish.writing");
         publication
             .new_links(id, code, since, |rows| {
                 write_csv(&mut writer, "Koppelingen.csv", &KOPPELINGEN, rows, |l| {
@@ -357,6 +358,7 @@ pub fn publish(
         queued.as_ref().map(|(m, id)| (*m, id.as_str())),
         now,
     )?;
+    crate::pause::point("publish.committed");
     place(&state, ledger, id, &tenant.id, &name)?;
     tracing::info!(tenant = tenant.id, bundle = name, kind, rows = %rows_json, "bundle published");
     Ok(Published { name, rows })
@@ -379,6 +381,7 @@ fn place(
             }
         })?;
     }
+    crate::pause::point("publish.placed");
     ledger.bundle_placed(id, Utc::now())?;
     Ok(())
 }

@@ -24,11 +24,18 @@ fn env_with(extra: &str) -> Env {
 
 /// Puts `content` into `tenant`'s upload/ and processes it (intake by a short daemon run).
 fn deliver(env: &Env, tenant: &str, name: &str, content: &[u8]) {
+    deliver_all(env, &[(tenant, name, content)]);
+}
+
+/// Puts each `(tenant, name, content)` into its upload/ and processes them all.
+fn deliver_all(env: &Env, files: &[(&str, &str, &[u8])]) {
     let before = env.status()["deliveries"]["total"].as_u64().unwrap_or(0);
-    std::fs::write(env.upload(tenant).join(name), content).unwrap();
+    for (tenant, name, content) in files {
+        std::fs::write(env.upload(tenant).join(name), content).unwrap();
+    }
     let daemon = env.start();
     daemon.wait_until("intake", || {
-        env.status()["deliveries"]["total"].as_u64() == Some(before + 1)
+        env.status()["deliveries"]["total"].as_u64() == Some(before + files.len() as u64)
     });
     daemon.stop();
     let out = env.cmd(&["process", "--now"]);
@@ -61,11 +68,18 @@ fn publish(env: &Env) -> String {
 
 /// The bundles in utrecht's outbox, oldest first (by the ledger's record).
 fn outbox(env: &Env) -> Vec<PathBuf> {
-    let dir = env.var().join("tenants/utrecht/outbox");
+    outbox_of(env, "utrecht")
+}
+
+/// The bundles in `tenant`'s outbox, oldest first; fails if it holds anything unrecorded.
+fn outbox_of(env: &Env, tenant: &str) -> Vec<PathBuf> {
+    let dir = env.var().join(format!("tenants/{tenant}/outbox"));
     let conn = env.ledger();
-    let mut stmt = conn.prepare("SELECT name FROM bundle ORDER BY id").unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM bundle WHERE municipality = ?1 ORDER BY id")
+        .unwrap();
     let names: Vec<String> = stmt
-        .query_map([], |r| r.get(0))
+        .query_map([tenant], |r| r.get(0))
         .unwrap()
         .map(Result::unwrap)
         .collect();
@@ -592,4 +606,138 @@ fn a_full_bundle_comes_on_request_by_file_or_command_and_leaves_increments_alone
         1,
         "the request was served once: {again}"
     );
+}
+
+#[test]
+fn kill_9_at_any_point_of_a_publication_neither_loses_nor_doubles_a_row() {
+    let env = env_with(
+        "[[tenant]]\nid = \"amersfoort\"\nkind = \"municipality\"\ncode = \"0307\"\nname = \"Amersfoort\"\n",
+    );
+    let staging = env.var().join("staging");
+    let staged = || -> Vec<String> {
+        std::fs::read_dir(&staging)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()
+    };
+    let recorded = |sql: &str| -> Vec<String> {
+        let conn = env.ledger();
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let points = ["publish.writing", "publish.committed", "publish.placed"];
+    for (round, point) in points.iter().enumerate() {
+        // New rows: a decision for each municipality, and a measurement linked to each.
+        let decisions = |code: &str, bsn: &str| {
+            format!(
+                "gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;ingangsdatum;einddatum\n\
+                 {code};B-{round};{bsn};87654321;45;45A01;2026-01-01;2026-09-30\n"
+            )
+        };
+        let measurements = format!(
+            "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n\
+             87654321;111222333;U-{round};2026-10-01;CT;01;7;Volledig\n\
+             87654321;123456782;A-{round};2026-10-01;CT;01;7;Volledig\n"
+        );
+        deliver_all(
+            &env,
+            &[
+                (
+                    "utrecht",
+                    "b.csv",
+                    decisions("0344", "111222333").as_bytes(),
+                ),
+                (
+                    "amersfoort",
+                    "b.csv",
+                    decisions("0307", "123456782").as_bytes(),
+                ),
+                ("zorg", "m.csv", measurements.as_bytes()),
+            ],
+        );
+        // The weekly run was missed, so the daemon publishes at start; it dies at `point`.
+        let week_ago = (chrono::Utc::now() - chrono::Duration::days(8)).to_rfc3339();
+        rusqlite::Connection::open(env.var().join("dropgate.sqlite"))
+            .unwrap()
+            .execute(
+                "INSERT OR REPLACE INTO job (name, last_run, last_result) VALUES ('publish', ?1, 'test')",
+                [&week_ago],
+            )
+            .unwrap();
+        let mut daemon = env.spawn(&[("DROPGATE_TEST_PAUSE_AT", point)]);
+        daemon.wait_for_log(&format!("dropgate: paused at {point}"));
+        daemon.child.kill().unwrap(); // SIGKILL
+        daemon.child.wait().unwrap();
+
+        // Whatever the point, an outbox holds only recorded, whole zips...
+        for tenant in ["utrecht", "amersfoort"] {
+            for zip in outbox_of(&env, tenant) {
+                assert!(!all_bytes(&zip).is_empty(), "{}", zip.display());
+            }
+        }
+        // ...and the kill happened where it was meant to.
+        let names = recorded("SELECT name FROM bundle");
+        let unplaced = recorded("SELECT name FROM bundle WHERE placed_at IS NULL");
+        match *point {
+            "publish.writing" => assert!(
+                staged().iter().any(|n| !names.contains(n)) && unplaced.is_empty(),
+                "a half-written, unrecorded zip in staging"
+            ),
+            "publish.committed" => assert!(
+                unplaced.len() == 1 && staged() == unplaced,
+                "a recorded zip still in staging"
+            ),
+            _ => assert!(
+                unplaced.len() == 1
+                    && staged().is_empty()
+                    && env
+                        .var()
+                        .join("tenants/utrecht/outbox")
+                        .join(&unplaced[0])
+                        .exists(),
+                "a zip in its outbox that the ledger does not know is placed"
+            ),
+        }
+
+        // The next start catches up: it finishes or forgets the cut-off bundle and publishes.
+        let daemon = env.start();
+        daemon.wait_until("the publication to finish", || {
+            recorded("SELECT last_run FROM job WHERE name = 'publish'") != [week_ago.clone()]
+        });
+        daemon.stop();
+        assert!(
+            staged().is_empty(),
+            "nothing left in staging/ after {point}"
+        );
+    }
+
+    // Over all incremental bundles, each decision and measurement came exactly once.
+    for (tenant, prefix) in [("utrecht", "U-"), ("amersfoort", "A-")] {
+        let zips = outbox_of(&env, tenant);
+        let column = |file: &str| -> Vec<String> {
+            let mut ids: Vec<String> = zips
+                .iter()
+                .flat_map(|z| csv(z, file).into_iter().skip(1))
+                .map(|l| l.split(';').nth(1).unwrap().to_owned())
+                .collect();
+            ids.sort();
+            ids
+        };
+        for file in ["Beschikkingen.csv", "Metingen.csv"] {
+            let ids = column(file);
+            let mut unique = ids.clone();
+            unique.dedup();
+            assert_eq!(ids, unique, "{tenant} {file}: a row came twice");
+            assert_eq!(ids.len(), points.len(), "{tenant} {file}: a row is missing");
+        }
+        assert!(zips.iter().all(|z| {
+            csv(z, "Metingen.csv")
+                .iter()
+                .all(|l| !l.contains(prefix) && !l.contains("111222333"))
+        }));
+    }
 }
