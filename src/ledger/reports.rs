@@ -55,3 +55,80 @@ impl Ledger {
         Ok(stats)
     }
 }
+
+/// Response counts (DESIGN 3.3) of a group of ended decisions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseCounts {
+    pub ended: u64,
+    pub clients: u64,
+    /// Ended decisions with at least one complete (`Volledig`) linked measurement.
+    pub responded: u64,
+}
+
+/// Response over the decisions that ended in a period, per municipality (by CBS code) and
+/// per municipality and care provider (by CBS and AGB code).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Response {
+    pub by_municipality: BTreeMap<String, ResponseCounts>,
+    pub by_provider: BTreeMap<(String, String), ResponseCounts>,
+}
+
+impl Ledger {
+    /// Response over the decisions with an end date in `[from, to)`.
+    pub fn response(
+        &self,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Response, LedgerError> {
+        let range = params![from.to_string(), to.to_string()];
+        let mut response = Response::default();
+        // Clients are counted per group: one client may have decisions with two providers.
+        for by_provider in [false, true] {
+            let provider = if by_provider { "agb" } else { "''" };
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT gemeentecode, {provider}, count(*), count(DISTINCT pseudonym) FROM decision
+                 WHERE einddatum >= ?1 AND einddatum < ?2 GROUP BY 1, 2"
+            ))?;
+            let mut rows = stmt.query(range)?;
+            while let Some(r) = rows.next()? {
+                let (code, agb): (String, String) = (r.get(0)?, r.get(1)?);
+                let counts = ResponseCounts {
+                    ended: r.get::<_, i64>(2)?.unsigned_abs(),
+                    clients: r.get::<_, i64>(3)?.unsigned_abs(),
+                    responded: 0,
+                };
+                if by_provider {
+                    response.by_provider.insert((code, agb), counts);
+                } else {
+                    response.by_municipality.insert(code, counts);
+                }
+            }
+        }
+        // Measurements drive the join, as for the links; a decision has one provider, so
+        // the municipality's figure is the sum over its providers.
+        let mut stmt = self.conn.prepare(
+            "SELECT d.gemeentecode, d.agb, count(DISTINCT d.beschikkingnummer)
+             FROM measurement m
+             CROSS JOIN decision d ON d.pseudonym = m.pseudonym AND d.agb = m.agb
+                               AND m.datum BETWEEN d.window_start AND d.window_end
+             WHERE m.status = 'Volledig' AND d.einddatum >= ?1 AND d.einddatum < ?2
+             GROUP BY 1, 2",
+        )?;
+        let mut rows = stmt.query(range)?;
+        while let Some(r) = rows.next()? {
+            let (code, agb): (String, String) = (r.get(0)?, r.get(1)?);
+            let n = r.get::<_, i64>(2)?.unsigned_abs();
+            response
+                .by_municipality
+                .entry(code.clone())
+                .or_default()
+                .responded += n;
+            response
+                .by_provider
+                .entry((code, agb))
+                .or_default()
+                .responded += n;
+        }
+        Ok(response)
+    }
+}

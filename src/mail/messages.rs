@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::config::Language;
+use crate::publish::MIN_CLIENTS;
 
 /// A message ready to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -202,6 +203,7 @@ pub fn quality_report(
     tenant_name: &str,
     month: &str,
     stats: &crate::ledger::QualityStats,
+    response: &ResponseSection,
 ) -> Text {
     let subject = format!(
         "{} {month}: {tenant_name}",
@@ -247,12 +249,74 @@ pub fn quality_report(
         }
         html.push_str("</ul>");
     }
+    response_section(lang, &mut text, &mut html, response);
     html.push_str("</body></html>");
     Text {
         subject,
         text,
         html,
     }
+}
+
+/// The response part of a quality report (DESIGN 3.3): per municipality, the share of the
+/// decisions that ended in `months` with at least one complete measurement.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResponseSection {
+    /// The first and last month of the end dates, such as `2025-10` and `2026-09`.
+    pub months: (String, String),
+    /// Municipality name and its figure.
+    pub lines: Vec<(String, ResponseFigure)>,
+}
+
+/// One municipality's response, or why it is not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseFigure {
+    Shown {
+        responded: u64,
+        ended: u64,
+    },
+    /// Fewer clients than [`MIN_CLIENTS`]: no figure, so that no one is singled out.
+    Suppressed,
+}
+
+fn response_section(lang: Language, text: &mut String, html: &mut String, r: &ResponseSection) {
+    let (first, last) = &r.months;
+    let heading = match lang {
+        Language::Dutch => format!("Respons (beschikkingen beëindigd {first} t/m {last})"),
+        Language::English => format!("Response (decisions ended {first} to {last})"),
+    };
+    let _ = writeln!(text, "\n{heading}:");
+    let _ = write!(html, "<p>{}:</p>", esc(&heading));
+    if r.lines.is_empty() {
+        let none = t(lang, "geen beëindigde beschikkingen", "no ended decisions");
+        let _ = writeln!(text, "  {none}");
+        let _ = write!(html, "<p>{}</p>", esc(none));
+        return;
+    }
+    let lines: Vec<(&str, String)> = r
+        .lines
+        .iter()
+        .map(|(name, figure)| {
+            let shown = match *figure {
+                ResponseFigure::Shown { responded, ended } => {
+                    let percent = 100.0 * responded as f64 / ended.max(1) as f64;
+                    match lang {
+                        Language::Dutch => format!(
+                            "{}% ({responded} van {ended})",
+                            format!("{percent:.1}").replace('.', ",")
+                        ),
+                        Language::English => format!("{percent:.1}% ({responded} of {ended})"),
+                    }
+                }
+                ResponseFigure::Suppressed => match lang {
+                    Language::Dutch => format!("niet getoond (minder dan {MIN_CLIENTS} cliënten)"),
+                    Language::English => format!("not shown (fewer than {MIN_CLIENTS} clients)"),
+                },
+            };
+            (name.as_str(), shown)
+        })
+        .collect();
+    facts_table(text, html, &lines);
 }
 
 /// What the mail about a published bundle reports (for the weekly publication).

@@ -417,3 +417,114 @@ fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
     assert!(report.contains("x required"), "{report}");
     daemon.stop();
 }
+
+#[test]
+fn the_quality_report_shows_response_per_municipality_and_hides_small_groups() {
+    use chrono::{Datelike, Months};
+    let env = Env::new(
+        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\ncontacts = [\"kwaliteit@zorg.example\"]\n\
+         [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"Utrecht\"\ncontacts = [\"data@utrecht.example\"]\n\
+         [[tenant]]\nid = \"amersfoort\"\nkind = \"municipality\"\ncode = \"0307\"\nname = \"Amersfoort\"\n",
+    );
+    assert!(env.cmd(&["keygen"]).status.success());
+    env.start().stop();
+    // Decisions that ended three months ago (inside the twelve months the report covers),
+    // each measured five days later: Utrecht 12 clients, 9 of whom answered completely;
+    // Amersfoort 4 clients, too few to show.
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Amsterdam)
+        .date_naive();
+    let ended = today.with_day(15).unwrap() - Months::new(3);
+    let measured = ended + chrono::Duration::days(5);
+    let (mut utrecht, mut amersfoort, mut metingen) = (String::new(), String::new(), String::new());
+    for i in 0..16 {
+        let (out, code) = if i < 12 {
+            (&mut utrecht, "0344")
+        } else {
+            (&mut amersfoort, "0307")
+        };
+        let bsn = crate::util::bsn(i);
+        out.push_str(&format!(
+            "{code};B-{i};{bsn};87654321;45;45A01;2025-01-01;{ended}\n"
+        ));
+        let status = if i < 9 || i == 12 {
+            "Volledig"
+        } else {
+            "Onvolledig"
+        };
+        metingen.push_str(&format!(
+            "87654321;{bsn};M-{i};{measured};CT;01;7;{status}\n"
+        ));
+    }
+    let decisions = "gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;ingangsdatum;einddatum\n";
+    let measurements = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n";
+    std::fs::write(
+        env.upload("utrecht").join("b.csv"),
+        format!("{decisions}{utrecht}"),
+    )
+    .unwrap();
+    std::fs::write(
+        env.upload("amersfoort").join("b.csv"),
+        format!("{decisions}{amersfoort}"),
+    )
+    .unwrap();
+    std::fs::write(
+        env.upload("zorg").join("m.csv"),
+        format!("{measurements}{metingen}"),
+    )
+    .unwrap();
+    let daemon = env.start();
+    wait_until("intake", || env.status()["deliveries"]["total"] == 3);
+    daemon.stop();
+    assert!(env.cmd(&["process", "--now"]).status.success());
+    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
+    let long_ago = (chrono::Utc::now() - chrono::Duration::days(70)).to_rfc3339();
+    conn.execute(
+        "INSERT INTO job (name, last_run, last_result) VALUES ('quality-report', ?1, 'test')",
+        [&long_ago],
+    )
+    .unwrap();
+    drop(conn);
+
+    let daemon = env.start();
+    let mail_dir = env.var().join("mail");
+    let reports = || -> Vec<String> {
+        messages(&mail_dir)
+            .into_iter()
+            .filter(|m| m.contains("Subject: Kwaliteitsrapport"))
+            .collect()
+    };
+    wait_until("both reports", || reports().len() == 2);
+    daemon.stop();
+    let report_for = |to: &str| {
+        reports()
+            .into_iter()
+            .find(|m| m.contains(&format!("To: {to}")))
+            .unwrap()
+    };
+    let (municipality, provider) = (
+        report_for("data@utrecht.example"),
+        report_for("kwaliteit@zorg.example"),
+    );
+    let month = |d: chrono::NaiveDate| d.format("%Y-%m").to_string();
+    let report_month = today.with_day(1).unwrap() - Months::new(1);
+    let period = format!(
+        "{} t/m {})",
+        month(report_month - Months::new(12)),
+        month(report_month - Months::new(1))
+    );
+    for report in [&municipality, &provider] {
+        assert!(report.contains(&period), "{period} in {report}");
+    }
+    assert!(
+        municipality.contains("Utrecht: 75,0% (9 van 12)"),
+        "{municipality}"
+    );
+    assert!(!municipality.contains("Amersfoort"), "{municipality}");
+    assert!(provider.contains("Utrecht: 75,0% (9 van 12)"), "{provider}");
+    assert!(
+        provider.contains("Amersfoort: niet getoond (minder dan 10"),
+        "{provider}"
+    );
+    assert!(!provider.contains("(1 van 4)"), "{provider}");
+}

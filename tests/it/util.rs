@@ -475,3 +475,23 @@ pub fn curl(
     .arg(format!("sftp://{}:{}{path}", addr.ip(), addr.port()));
     run_client(cmd, None)
 }
+
+/// The `n`-th valid citizen number (BSN) above 100000000: nine digits that pass the
+/// 11-check, for tests that need many different clients.
+pub fn bsn(n: u32) -> String {
+    (100_000_000u32..)
+        .step_by(10)
+        .filter_map(|base| {
+            let digits: Vec<u32> = base
+                .to_string()
+                .chars()
+                .map(|c| c.to_digit(10).unwrap())
+                .collect();
+            let sum: u32 = (0..8).map(|i| (9 - i as u32) * digits[i]).sum();
+            // sum - d9 ≡ 0 (mod 11), with d9 a single digit.
+            let check = sum % 11;
+            (check < 10).then(|| format!("{}{check}", base / 10))
+        })
+        .nth(n as usize)
+        .unwrap()
+}
