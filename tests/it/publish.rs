@@ -741,3 +741,81 @@ fn kill_9_at_any_point_of_a_publication_neither_loses_nor_doubles_a_row() {
         }));
     }
 }
+
+/// The bundle of the good samples, with fixed keys, equals `samples/expected/bundle/`
+/// (written independently by `scripts/expected-bundle.py`) byte for byte: BOM, `;`, CRLF,
+/// hashes, figures. In `Kwaliteit.csv` the times, which are the test's own, must be ISO
+/// times and are then compared as `TIME`.
+#[test]
+fn the_samples_bundle_equals_the_expected_csvs() {
+    let env = env();
+    // Fixed keys (see samples/README.md), so that every hash is known in advance.
+    for (file, byte) in [("ttp.key", 0x11u8), ("municipality-utrecht.key", 0x22)] {
+        std::fs::write(env.var().join(file), [byte; 32]).unwrap();
+    }
+    deliver_sample(&env, "zorg", "metingen-good.csv", "metingen-good.csv");
+    deliver_sample(
+        &env,
+        "utrecht",
+        "beschikkingen-good.csv",
+        "beschikkingen-good.csv",
+    );
+    publish(&env);
+    let zip = outbox(&env).pop().unwrap();
+    let expected = Path::new(SAMPLES).join("expected/bundle");
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    for name in [
+        "Beschikkingen.csv",
+        "Metingen.csv",
+        "Koppelingen.csv",
+        "Kwaliteit.csv",
+        "Indicatoren.csv",
+    ] {
+        let mut got = String::new();
+        archive
+            .by_name(name)
+            .unwrap()
+            .read_to_string(&mut got)
+            .unwrap();
+        let want = std::fs::read_to_string(expected.join(name)).unwrap();
+        let got = if name == "Kwaliteit.csv" {
+            got.split("\r\n")
+                .map(|line| {
+                    let mut cells: Vec<String> = line.split(';').map(str::to_owned).collect();
+                    for cell in cells.iter_mut().skip(3).take(2) {
+                        if chrono::DateTime::parse_from_rfc3339(cell).is_ok() {
+                            "TIME".clone_into(cell);
+                        }
+                    }
+                    cells.join(";")
+                })
+                .collect::<Vec<_>>()
+                .join("\r\n")
+        } else {
+            got
+        };
+        assert_eq!(got, want, "{name}");
+    }
+    let mut manifest = String::new();
+    archive
+        .by_name("manifest.json")
+        .unwrap()
+        .read_to_string(&mut manifest)
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["name"].as_str().unwrap(), f["rows"].as_u64().unwrap()))
+            .collect::<Vec<_>>(),
+        [
+            ("Beschikkingen.csv", 3),
+            ("Metingen.csv", 1),
+            ("Koppelingen.csv", 1),
+            ("Kwaliteit.csv", 2),
+            ("Indicatoren.csv", 2)
+        ]
+    );
+}
