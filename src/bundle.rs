@@ -42,6 +42,21 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
 }
 
+impl Manifest {
+    /// The manifest of a bundle by this build, before its files are written.
+    pub fn new(municipality: &str, kind: &str, period_from: Option<&str>, period_to: &str) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            generator: format!("dropgate {}", env!("CARGO_PKG_VERSION")),
+            municipality: municipality.to_owned(),
+            kind: kind.to_owned(),
+            period_from: period_from.map(str::to_owned),
+            period_to: period_to.to_owned(),
+            files: vec![],
+        }
+    }
+}
+
 /// Counts and hashes what passes through to the zip entry.
 struct Tee<'a, W: Write> {
     inner: &'a mut W,
@@ -176,16 +191,9 @@ mod tests {
             Ok(vec!["-1".to_owned(), "plain".to_owned()]),
         ];
         assert_eq!(bundle.csv("Metingen.csv", &["x", "y"], rows).unwrap(), 2);
-        let manifest = Manifest {
-            schema_version: SCHEMA_VERSION,
-            generator: "dropgate test".into(),
-            municipality: "0344".into(),
-            kind: "incremental".into(),
-            period_from: None,
-            period_to: "2026-11-22".into(),
-            files: vec![],
-        };
-        let manifest = bundle.finish(manifest).unwrap();
+        let manifest = bundle
+            .finish(Manifest::new("0344", "incremental", None, "2026-11-22"))
+            .unwrap();
         let mut zip = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
         let mut csv = Vec::new();
         zip.by_name("Metingen.csv")

@@ -16,7 +16,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
-use crate::bundle::{BundleWriter, Manifest, SCHEMA_VERSION};
+use crate::bundle::{BundleWriter, Manifest};
 use crate::config::{Config, Tenant};
 use crate::layout::{StateDir, move_no_replace};
 use crate::ledger::{Ledger, LedgerError, NewBundle};
@@ -301,15 +301,7 @@ pub fn publish(
                 figures.iter().map(|f| Ok(indicator_row(f))),
             )
             .map_err(io_err)?;
-        let manifest = Manifest {
-            schema_version: SCHEMA_VERSION,
-            generator: format!("dropgate {}", env!("CARGO_PKG_VERSION")),
-            municipality: tenant.code.clone(),
-            kind: kind.into(),
-            period_from: since.map(str::to_owned),
-            period_to: local.to_rfc3339(),
-            files: vec![],
-        };
+        let manifest = Manifest::new(&tenant.code, kind, since, &local.to_rfc3339());
         writer.finish(manifest).map_err(io_err)
     })();
     let manifest = match built {

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use dropgate::bundle::{BundleWriter, Manifest, SCHEMA_VERSION};
+use dropgate::bundle::{BundleWriter, Manifest};
 
 #[test]
 fn a_bundle_passes_unzip_and_pythons_zipfile_test() {
@@ -29,16 +29,9 @@ fn a_bundle_passes_unzip_and_pythons_zipfile_test() {
             std::iter::empty::<std::io::Result<Vec<String>>>(),
         )
         .unwrap();
-    let manifest = Manifest {
-        schema_version: SCHEMA_VERSION,
-        generator: "dropgate test".into(),
-        municipality: "0344".into(),
-        kind: "incremental".into(),
-        period_from: None,
-        period_to: "2026-11-22".into(),
-        files: vec![],
-    };
-    let manifest = bundle.finish(manifest).unwrap();
+    let manifest = bundle
+        .finish(Manifest::new("0344", "incremental", None, "2026-11-22"))
+        .unwrap();
     assert_eq!(manifest.files.len(), 2);
     assert_eq!(
         manifest.files[1].rows, 0,

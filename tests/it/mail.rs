@@ -385,13 +385,8 @@ fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
     let last_month = (chrono::Utc::now() - chrono::Duration::days(35)).to_rfc3339();
     conn.execute("UPDATE delivery SET processed_at = ?1", [&last_month])
         .unwrap();
-    let long_ago = (chrono::Utc::now() - chrono::Duration::days(70)).to_rfc3339();
-    conn.execute(
-        "INSERT INTO job (name, last_run, last_result) VALUES ('quality-report', ?1, 'test')",
-        [&long_ago],
-    )
-    .unwrap();
     drop(conn);
+    env.job_ran_days_ago("quality-report", 70);
     let daemon = env.start();
     let mail_dir = env.var().join("mail");
     wait_until("the report", || {
@@ -477,14 +472,7 @@ fn the_quality_report_shows_response_per_municipality_and_hides_small_groups() {
     wait_until("intake", || env.status()["deliveries"]["total"] == 3);
     daemon.stop();
     assert!(env.cmd(&["process", "--now"]).status.success());
-    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
-    let long_ago = (chrono::Utc::now() - chrono::Duration::days(70)).to_rfc3339();
-    conn.execute(
-        "INSERT INTO job (name, last_run, last_result) VALUES ('quality-report', ?1, 'test')",
-        [&long_ago],
-    )
-    .unwrap();
-    drop(conn);
+    env.job_ran_days_ago("quality-report", 70);
 
     let daemon = env.start();
     let mail_dir = env.var().join("mail");

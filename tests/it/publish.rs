@@ -368,14 +368,7 @@ fn the_weekly_publication_catches_up_and_mails_the_municipality() {
     env.start().stop();
     deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
     // The last Sunday run was missed: the last publication is eight days old.
-    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
-    let eight_days_ago = (chrono::Utc::now() - chrono::Duration::days(8)).to_rfc3339();
-    conn.execute(
-        "INSERT INTO job (name, last_run, last_result) VALUES ('publish', ?1, 'test')",
-        [eight_days_ago],
-    )
-    .unwrap();
-    drop(conn);
+    env.job_ran_days_ago("publish", 8);
     let daemon = env.start();
     daemon.wait_until("the catch-up bundle", || outbox(&env).len() == 1);
     let mail_dir = env.var().join("mail");
@@ -660,14 +653,7 @@ fn kill_9_at_any_point_of_a_publication_neither_loses_nor_doubles_a_row() {
             ],
         );
         // The weekly run was missed, so the daemon publishes at start; it dies at `point`.
-        let week_ago = (chrono::Utc::now() - chrono::Duration::days(8)).to_rfc3339();
-        rusqlite::Connection::open(env.var().join("dropgate.sqlite"))
-            .unwrap()
-            .execute(
-                "INSERT OR REPLACE INTO job (name, last_run, last_result) VALUES ('publish', ?1, 'test')",
-                [&week_ago],
-            )
-            .unwrap();
+        let week_ago = env.job_ran_days_ago("publish", 8);
         let mut daemon = env.spawn(&[("DROPGATE_TEST_PAUSE_AT", point)]);
         daemon.wait_for_log(&format!("dropgate: paused at {point}"));
         daemon.child.kill().unwrap(); // SIGKILL

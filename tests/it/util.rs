@@ -123,6 +123,20 @@ impl Env {
         .unwrap()
     }
 
+    /// Records that job `name` last ran `days` ago, as if the daemon had been down since:
+    /// the next start catches up on it. Returns the recorded time.
+    pub fn job_ran_days_ago(&self, name: &str, days: i64) -> String {
+        let at = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+        rusqlite::Connection::open(self.var().join("dropgate.sqlite"))
+            .unwrap()
+            .execute(
+                "INSERT OR REPLACE INTO job (name, last_run, last_result) VALUES (?1, ?2, 'test')",
+                [name, &at],
+            )
+            .unwrap();
+        at
+    }
+
     /// Starts `dropgate run` and waits until it reports READY=1.
     pub fn start(&self) -> Daemon {
         let mut daemon = self.spawn(&[]);
