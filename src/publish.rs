@@ -110,14 +110,9 @@ const INDICATOREN: [&str; 9] = [
 /// One line of `Kwaliteit.csv`: times in the configured zone, the outcome in Dutch, and
 /// the top rejection reasons as `rule (count)`.
 fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> {
-    let local = |t: &str| {
-        DateTime::parse_from_rfc3339(t).map_or_else(
-            |_| t.to_owned(),
-            |t| {
-                t.with_timezone(&tz)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-            },
-        )
+    let local = |t: DateTime<Utc>| {
+        t.with_timezone(&tz)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
     };
     let outcome = match d.state.as_str() {
         "processed" => "verwerkt",
@@ -136,8 +131,8 @@ fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> 
         d.id.to_string(),
         d.sender,
         d.dataset.unwrap_or_default(),
-        local(&d.received_at),
-        local(&d.processed_at),
+        local(d.received_at),
+        local(d.processed_at),
         outcome.to_owned(),
         count(d.rows),
         count(d.accepted),
@@ -215,20 +210,19 @@ pub fn publish(
     place_unplaced(&state, ledger)?;
     let key = municipality_key(config, tenant)?;
     let local = now.with_timezone(&config.time_zone);
-    let taken = ledger.bundle_names()?;
-    let name = (1..)
-        .map(|n| {
-            crate::layout::candidate(
-                &format!(
-                    "{PREFIX}-{}-{}.zip",
-                    tenant.id,
-                    local.format("%Y%m%d%H%M%S")
-                ),
-                n,
-            )
-        })
-        .find(|name| !taken.contains(name))
-        .expect("some suffix is free");
+    let base = format!(
+        "{PREFIX}-{}-{}.zip",
+        tenant.id,
+        local.format("%Y%m%d%H%M%S")
+    );
+    let mut n = 1;
+    let name = loop {
+        let name = crate::layout::candidate(&base, n);
+        if !ledger.bundle_recorded(&name)? {
+            break name;
+        }
+        n += 1;
+    };
     let staged = state.staging().join(&name);
     let io_err = |source| PublishError::Io {
         name: name.clone(),
@@ -389,13 +383,12 @@ fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishEr
         );
         place(state, ledger, bundle.id, &bundle.municipality, &bundle.name)?;
     }
-    let recorded = ledger.bundle_names()?;
     if let Ok(entries) = std::fs::read_dir(state.staging()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with(&format!("{PREFIX}-"))
                 && name.ends_with(".zip")
-                && !recorded.contains(&name)
+                && !ledger.bundle_recorded(&name)?
             {
                 tracing::warn!(
                     bundle = name,

@@ -5,13 +5,14 @@
 //! decision's window (one month past its end) has closed when the report is made. A figure
 //! over fewer than [`MIN_CLIENTS`] clients is not shown.
 
-use chrono::{DateTime, Datelike, Months, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, Utc};
 
 use crate::config::{Config, Tenant, TenantKind};
 use crate::ledger::{Ledger, LedgerError, Response, ResponseCounts};
 use crate::mail::messages::{self, ResponseFigure, ResponseSection};
 use crate::mail::new_message_id;
 use crate::publish::MIN_CLIENTS;
+use crate::schedule::local_instant;
 
 /// The previous calendar month (in the configured time zone) before `now`, as UTC bounds
 /// and its first day.
@@ -23,14 +24,7 @@ pub fn previous_month(
     let today = now.with_timezone(&tz).date_naive();
     let this_month = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).expect("day 1 exists");
     let last_month = this_month - Months::new(1);
-    let start = |d: NaiveDate| {
-        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists"))
-            .earliest()
-            .map_or_else(
-                || Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight")),
-                |t| t.with_timezone(&Utc),
-            )
-    };
+    let start = |d: NaiveDate| local_instant(tz, d, NaiveTime::MIN);
     (start(last_month), start(this_month), last_month)
 }
 

@@ -28,19 +28,24 @@ pub struct Schedule {
     pub tz: Tz,
 }
 
+/// The instant local `time` on `date` is first reached in `tz`: the earlier of two in a
+/// repeated hour, the first minute after a gap (gaps are shorter than a day).
+pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    let mut local = date.and_time(time);
+    for _ in 0..(24 * 60) {
+        match tz.from_local_datetime(&local) {
+            LocalResult::Single(t) => return t.with_timezone(&Utc),
+            LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
+            LocalResult::None => local += Duration::minutes(1),
+        }
+    }
+    Utc.from_utc_datetime(&date.and_time(time))
+}
+
 impl Schedule {
     /// The instant `time` is reached on local `date`.
     fn instant(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-        let mut local = date.and_time(time);
-        // In a gap no local time exists; the first minute after it does (gaps are < 1 day).
-        for _ in 0..(24 * 60) {
-            match self.tz.from_local_datetime(&local) {
-                LocalResult::Single(t) => return t.with_timezone(&Utc),
-                LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
-                LocalResult::None => local += Duration::minutes(1),
-            }
-        }
-        Utc.from_utc_datetime(&date.and_time(time))
+        local_instant(self.tz, date, time)
     }
 
     fn occurs_on(&self, date: NaiveDate) -> Option<DateTime<Utc>> {

@@ -6,6 +6,13 @@ use rusqlite::params;
 
 use super::{Ledger, LedgerError};
 
+/// When measurement `m` belongs to decision `d` (DESIGN 3.3; `link` sets the windows), as
+/// SQL. Queries join `FROM measurement m CROSS JOIN decision d ON {LINK_RULE}`: measurements
+/// drive the join (CROSS JOIN fixes the order), each finding its decisions through
+/// `decision_client`; the other way round, every decision would scan all measurements of
+/// its provider.
+pub(super) const LINK_RULE: &str = "d.pseudonym = m.pseudonym AND d.agb = m.agb AND m.datum BETWEEN d.window_start AND d.window_end";
+
 /// One measurement that belongs to one decision.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Link {
@@ -17,16 +24,13 @@ pub struct Link {
 impl Ledger {
     /// Every link of the municipality with CBS code `gemeentecode`, in decision order.
     pub fn links(&self, gemeentecode: &str) -> Result<Vec<Link>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            // Measurements drive the join (see `Publication::new_links`); sorting a
-            // municipality's links is the caller's wish, and SQLite sorts on disk if need be.
+        // Sorting a municipality's links is the caller's wish; SQLite sorts on disk if need be.
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT d.beschikkingnummer, m.agb, m.metingnummer
-             FROM measurement m
-             CROSS JOIN decision d ON d.pseudonym = m.pseudonym AND d.agb = m.agb
-                               AND m.datum BETWEEN d.window_start AND d.window_end
+             FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
              WHERE d.gemeentecode = ?1
-             ORDER BY d.beschikkingnummer, m.agb, m.metingnummer",
-        )?;
+             ORDER BY d.beschikkingnummer, m.agb, m.metingnummer"
+        ))?;
         let links = stmt
             .query_map(params![gemeentecode], |r| {
                 Ok(Link {
@@ -93,12 +97,9 @@ pub(super) fn indicators(
                 },
             );
         }
-        // Measurements drive the join, as for the links.
         let mut stmt = conn.prepare(&format!(
             "SELECT {QUARTER}, d.beschikkingnummer, m.instrument, m.score, m.status
-             FROM measurement m
-             CROSS JOIN decision d ON d.pseudonym = m.pseudonym AND d.agb = m.agb
-                               AND m.datum BETWEEN d.window_start AND d.window_end
+             FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
              WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
         ))?;
         let mut rows = stmt.query(params![gemeentecode])?;

@@ -58,10 +58,6 @@ pub(super) fn insert(
     Ok(())
 }
 
-fn parse_time(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc))
-}
-
 impl Ledger {
     /// Queues a message, due at once. `message_id` is the Message-ID it keeps for good.
     pub fn enqueue_mail(
@@ -94,7 +90,7 @@ impl Ledger {
                 text: r.get(4)?,
                 html: r.get(5)?,
                 message_id: r.get(6)?,
-                created_at: parse_time(&r.get::<_, String>(7)?),
+                created_at: r.get(7)?,
                 attempts: r.get::<_, i64>(8)?.try_into().unwrap_or(0),
             })
         })?;
@@ -103,7 +99,7 @@ impl Ledger {
 
     /// When the next queued message is due, if any.
     pub fn next_mail_due(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
-        let next: Option<String> = self
+        Ok(self
             .conn
             .query_row(
                 "SELECT min(next_attempt_at) FROM mail WHERE state = 'queued'",
@@ -111,8 +107,7 @@ impl Ledger {
                 |r| r.get(0),
             )
             .optional()?
-            .flatten();
-        Ok(next.map(|t| parse_time(&t)))
+            .flatten())
     }
 
     pub fn mail_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), LedgerError> {

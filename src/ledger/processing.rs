@@ -79,6 +79,8 @@ pub struct Outcome<'a> {
 pub struct Claim<'a> {
     tx: Transaction<'a>,
     pub delivery: Delivery,
+    now: DateTime<Utc>,
+    /// `now` as stored, formatted once for every row the claim writes.
     at: String,
 }
 
@@ -226,6 +228,7 @@ impl Ledger {
         Ok(Some(Claim {
             tx,
             delivery,
+            now,
             at: timestamp(now),
         }))
     }
@@ -253,15 +256,12 @@ impl Ledger {
 
     /// When job `name` last ran.
     pub fn job_last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, LedgerError> {
-        let text: Option<String> = self
+        Ok(self
             .conn
             .query_row("SELECT last_run FROM job WHERE name = ?1", [name], |r| {
                 r.get(0)
             })
-            .optional()?;
-        Ok(text
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.with_timezone(&Utc)))
+            .optional()?)
     }
 
     /// Records that job `name` ran at `at` with `result`.
@@ -427,8 +427,6 @@ impl Claim<'_> {
             "error": outcome.error,
             "receipt": outcome.receipt,
         });
-        let at = DateTime::parse_from_rfc3339(&self.at)
-            .map_or_else(|_| Utc::now(), |t| t.with_timezone(&Utc));
         audit::append(
             &tx,
             &AuditEntry {
@@ -438,7 +436,7 @@ impl Claim<'_> {
                 subject: Some(&self.delivery.file_name),
                 detail: Some(detail),
             },
-            at,
+            self.now,
         )?;
         tx.commit()?;
         Ok(())

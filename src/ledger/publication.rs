@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, params};
 
+use super::links::LINK_RULE;
 use super::{Ledger, LedgerError, timestamp};
 
 /// A decision as it goes into a bundle (identifiers still unhashed).
@@ -53,8 +54,8 @@ pub struct DeliveryOut {
     /// The sender's code: an AGB code, or the municipality's own CBS code.
     pub sender: String,
     pub dataset: Option<String>,
-    pub received_at: String,
-    pub processed_at: String,
+    pub received_at: DateTime<Utc>,
+    pub processed_at: DateTime<Utc>,
     /// `processed`, `rejected`, `quarantined` or `duplicate`.
     pub state: String,
     pub rows: Option<i64>,
@@ -91,12 +92,15 @@ const NEW_DECISIONS: &str = "
     WHERE d.gemeentecode = ?2 AND CASE WHEN ?4 IS NULL THEN p.changed_at IS NULL OR p.changed_at < d.changed_at
                                        ELSE d.einddatum IS NULL OR d.einddatum >= ?4 END";
 
-const NEW_MEASUREMENTS: &str = "
+fn new_measurements() -> String {
+    format!(
+        "
     FROM measurement m
     LEFT JOIN published p ON p.municipality = ?1 AND p.kind = 'm' AND p.k1 = m.agb AND p.k2 = m.metingnummer
     WHERE CASE WHEN ?4 IS NULL THEN p.changed_at IS NULL OR p.changed_at < m.changed_at ELSE m.datum >= ?4 END
-      AND EXISTS (SELECT 1 FROM decision d WHERE d.gemeentecode = ?2 AND d.pseudonym = m.pseudonym AND d.agb = m.agb
-                  AND m.datum BETWEEN d.window_start AND d.window_end)";
+      AND EXISTS (SELECT 1 FROM decision d WHERE d.gemeentecode = ?2 AND {LINK_RULE})"
+    )
+}
 
 // The deliveries the quality file reports: every finished delivery of the municipality
 // itself and of the care providers its decisions name (by the sending tenant's code), not
@@ -140,11 +144,13 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Every bundle's name, for cleaning staging/.
-    pub fn bundle_names(&self) -> Result<Vec<String>, LedgerError> {
-        let mut stmt = self.conn.prepare("SELECT name FROM bundle")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    /// Whether a bundle of this name was recorded (names are unique, also once deleted).
+    pub fn bundle_recorded(&self, name: &str) -> Result<bool, LedgerError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM bundle WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?)
     }
 
     pub fn bundle_placed(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), LedgerError> {
@@ -214,7 +220,8 @@ impl Publication<'_> {
         self.stream(
             &format!(
                 "SELECT m.agb, m.metingnummer, m.pseudonym, m.datum, m.instrument, m.respondent, m.score, m.status
-                 {NEW_MEASUREMENTS} ORDER BY m.agb, m.metingnummer"
+                 {} ORDER BY m.agb, m.metingnummer",
+                new_measurements()
             ),
             (municipality, code, since),
             |r| {
@@ -242,20 +249,17 @@ impl Publication<'_> {
         f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<LinkOut>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
-            // Measurements drive the join (CROSS JOIN fixes the order): each finds its
-            // decisions through decision_client. The other way round, every decision would
-            // scan all measurements of its provider.
+            &format!(
             "SELECT d.beschikkingnummer, m.agb, m.metingnummer
-             FROM measurement m
-             CROSS JOIN decision d ON d.pseudonym = m.pseudonym AND d.agb = m.agb
-                               AND m.datum BETWEEN d.window_start AND d.window_end
+             FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
              LEFT JOIN published pd ON pd.municipality = ?1 AND pd.kind = 'd' AND pd.k1 = d.gemeentecode AND pd.k2 = d.beschikkingnummer
              LEFT JOIN published pm ON pm.municipality = ?1 AND pm.kind = 'm' AND pm.k1 = m.agb AND pm.k2 = m.metingnummer
              WHERE d.gemeentecode = ?2
                AND CASE WHEN ?4 IS NULL
                         THEN pd.changed_at IS NULL OR pd.changed_at < d.changed_at OR pm.changed_at IS NULL OR pm.changed_at < m.changed_at
                         ELSE m.datum >= ?4 AND (d.einddatum IS NULL OR d.einddatum >= ?4) END
-             ORDER BY m.agb, m.metingnummer, d.beschikkingnummer",
+             ORDER BY m.agb, m.metingnummer, d.beschikkingnummer"
+            ),
             (municipality, code, since),
             |r| {
                 Ok(LinkOut {
@@ -354,7 +358,8 @@ impl Publication<'_> {
         self.tx.execute(
             &format!(
                 "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
-                 SELECT ?1, 'm', m.agb, m.metingnummer, m.changed_at, ?3 {NEW_MEASUREMENTS}"
+                 SELECT ?1, 'm', m.agb, m.metingnummer, m.changed_at, ?3 {}",
+                new_measurements()
             ),
             params![bundle.municipality, municipality_code, id, None::<&str>],
         )?;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
+use super::links::LINK_RULE;
 use super::{Ledger, LedgerError, timestamp};
 
 /// A tenant's deliveries processed in a period.
@@ -104,16 +105,14 @@ impl Ledger {
                 }
             }
         }
-        // Measurements drive the join, as for the links; a decision has one provider, so
-        // the municipality's figure is the sum over its providers.
-        let mut stmt = self.conn.prepare(
+        // A decision has one provider, so the municipality's figure is the sum over its
+        // providers.
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT d.gemeentecode, d.agb, count(DISTINCT d.beschikkingnummer)
-             FROM measurement m
-             CROSS JOIN decision d ON d.pseudonym = m.pseudonym AND d.agb = m.agb
-                               AND m.datum BETWEEN d.window_start AND d.window_end
+             FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
              WHERE m.status = 'Volledig' AND d.einddatum >= ?1 AND d.einddatum < ?2
-             GROUP BY 1, 2",
-        )?;
+             GROUP BY 1, 2"
+        ))?;
         let mut rows = stmt.query(range)?;
         while let Some(r) = rows.next()? {
             let (code, agb): (String, String) = (r.get(0)?, r.get(1)?);
