@@ -135,13 +135,7 @@ fn sigterm_during_intake_leaves_a_consistent_ledger_and_a_restart_carries_on() {
             assert_eq!(*size as usize, content(i).len(), "{name}");
             assert_eq!(*sha, hex::encode(Sha256::digest(content(i))), "{name}");
         }
-        let audited: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM audit WHERE action = 'delivery.recorded'",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let audited = env.number("SELECT count(*) FROM audit WHERE action = 'delivery.recorded'");
         assert_eq!(audited as usize, rows.len(), "one audit row per delivery");
         rows.len()
     };

@@ -443,19 +443,11 @@ fn two_runs_at_once_process_each_file_once() {
             .unwrap()
     };
     assert_eq!(processed(&a) + processed(&b), 30);
-    let conn = env.ledger();
-    let audited: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM audit WHERE action = 'delivery.processed'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(audited, 30);
-    let measurements: i64 = conn
-        .query_row("SELECT count(*) FROM measurement", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(measurements, 30 * 200);
+    assert_eq!(
+        env.number("SELECT count(*) FROM audit WHERE action = 'delivery.processed'"),
+        30
+    );
+    assert_eq!(env.number("SELECT count(*) FROM measurement"), 30 * 200);
     assert_eq!(files(&env.var().join("tenants/zorg/receipts")).len(), 60);
     daemon.stop();
 }
@@ -589,15 +581,11 @@ fn process_now_during_a_scheduled_run_processes_each_file_once() {
         env.count("zorg", "processed") == 40
     });
     daemon.wait_for_log("job done");
-    let conn = env.ledger();
-    let audited: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM audit WHERE action = 'delivery.processed'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(audited, 40, "each file processed exactly once");
+    assert_eq!(
+        env.number("SELECT count(*) FROM audit WHERE action = 'delivery.processed'"),
+        40,
+        "each file processed exactly once"
+    );
     assert_eq!(files(&env.var().join("tenants/zorg/receipts")).len(), 80);
     daemon.stop();
 }
@@ -622,25 +610,17 @@ fn kill_9_mid_run_leaves_everything_as_it_was_and_the_next_run_carries_on() {
     });
     run.kill().unwrap();
     run.wait().unwrap();
-    let conn = env.ledger();
-    let measurements: i64 = conn
-        .query_row("SELECT count(*) FROM measurement", [], |r| r.get(0))
-        .unwrap();
     assert_eq!(
-        measurements, 0,
+        env.number("SELECT count(*) FROM measurement"),
+        0,
         "no row of an uncommitted delivery is visible"
     );
-    drop(conn);
     assert_eq!(env.count("zorg", "received"), 1);
     assert!(env.upload("zorg").join("big00.csv").exists());
     assert!(files(&env.var().join("tenants/zorg/receipts")).is_empty());
     let report = process(&env);
     assert!(report.starts_with("1 processed"), "{report}");
-    let conn = env.ledger();
-    let measurements: i64 = conn
-        .query_row("SELECT count(*) FROM measurement", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(measurements, 300_000);
+    assert_eq!(env.number("SELECT count(*) FROM measurement"), 300_000);
     assert!(
         files(&env.var().join("staging")).is_empty(),
         "no work files left behind"
@@ -680,13 +660,8 @@ fn a_run_cut_off_after_its_commit_is_finished_by_the_next() {
         "the original left upload/"
     );
     assert_eq!(files(&env.var().join("archive/zorg")).len(), 1);
-    let conn = env.ledger();
-    let unfinished: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM delivery WHERE finished_at IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(unfinished, 0);
+    assert_eq!(
+        env.number("SELECT count(*) FROM delivery WHERE finished_at IS NULL"),
+        0
+    );
 }

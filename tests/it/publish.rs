@@ -74,15 +74,10 @@ fn outbox(env: &Env) -> Vec<PathBuf> {
 /// The bundles in `tenant`'s outbox, oldest first; fails if it holds anything unrecorded.
 fn outbox_of(env: &Env, tenant: &str) -> Vec<PathBuf> {
     let dir = env.var().join(format!("tenants/{tenant}/outbox"));
-    let conn = env.ledger();
-    let mut stmt = conn
-        .prepare("SELECT name FROM bundle WHERE municipality = ?1 ORDER BY id")
-        .unwrap();
-    let names: Vec<String> = stmt
-        .query_map([tenant], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let names = env.texts(
+        "SELECT name FROM bundle WHERE municipality = ?1 ORDER BY id",
+        [tenant],
+    );
     let zips: Vec<PathBuf> = names
         .iter()
         .map(|n| dir.join(n))
@@ -171,14 +166,10 @@ fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_munic
     // Nothing the TTP knows a person by is in the bundle: no BSN, no TTP pseudonym, no
     // clear decision or measurement number.
     let bytes = all_bytes(zip);
-    let ledger = env.ledger();
-    let pseudonyms: Vec<String> = ledger
-        .prepare("SELECT pseudonym FROM decision UNION SELECT pseudonym FROM measurement")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let pseudonyms = env.texts(
+        "SELECT pseudonym FROM decision UNION SELECT pseudonym FROM measurement",
+        [],
+    );
     assert!(!pseudonyms.is_empty());
     let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
     for needle in pseudonyms.iter().map(String::as_str).chain([
@@ -614,14 +605,7 @@ fn kill_9_at_any_point_of_a_publication_neither_loses_nor_doubles_a_row() {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect()
     };
-    let recorded = |sql: &str| -> Vec<String> {
-        let conn = env.ledger();
-        let mut stmt = conn.prepare(sql).unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let recorded = |sql: &str| env.texts(sql, []);
     let points = ["publish.writing", "publish.committed", "publish.placed"];
     for (round, point) in points.iter().enumerate() {
         // New rows: a decision for each municipality, and a measurement linked to each.

@@ -131,11 +131,8 @@ impl Server {
 
 /// Every audit action in the ledger (read after the daemon stopped, so all are written).
 fn audit_actions(env: &Env) -> BTreeSet<String> {
-    let conn = env.ledger();
-    let mut stmt = conn.prepare("SELECT DISTINCT action FROM audit").unwrap();
-    stmt.query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    env.texts("SELECT DISTINCT action FROM audit", [])
+        .into_iter()
         .collect()
 }
 

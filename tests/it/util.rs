@@ -123,6 +123,21 @@ impl Env {
         .unwrap()
     }
 
+    /// The one number `sql` (a count, say) gives on the ledger.
+    pub fn number(&self, sql: &str) -> i64 {
+        self.ledger().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// The first column of every row `sql` gives on the ledger, with `params`.
+    pub fn texts(&self, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+        let conn = self.ledger();
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map(params, |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
     /// Records that job `name` last ran `days` ago, as if the daemon had been down since:
     /// the next start catches up on it. Returns the recorded time.
     pub fn job_ran_days_ago(&self, name: &str, days: i64) -> String {
