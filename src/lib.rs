@@ -1,6 +1,7 @@
 //! dropgate: a Trusted Third Party's SFTP drop box for care data.
 //!
 //! - `config`: the TOML configuration, validated whole.
+//! - `confine`: the child process that reads one delivered file under hard limits.
 //! - `layout`: where things live under the state directory.
 //! - `ledger`: the SQLite ledger; the only place that issues SQL.
 //! - `intake`: watcher and start-up scan that record uploaded files in the ledger.
@@ -15,6 +16,7 @@
 //! - `formats`: CSV, Excel and XML readers: a header and a stream of rows.
 //! - `datasets`: metingen and beschikkingen: detection and the rules of a row.
 //! - `check`: a whole file through its format and dataset; shared by validate and processing.
+//! - `redact`: the one redaction rule for values from a delivery in any text.
 //! - `receipt`: the .result.csv and .txt receipts of a checked file.
 //! - `validate`: the offline check behind `dropgate validate`.
 //! - `process`: the daily run: claim, check, pseudonymise, store, receipt, archive.
@@ -34,6 +36,7 @@ pub mod auditor;
 pub mod bundle;
 pub mod check;
 pub mod config;
+pub mod confine;
 pub mod daemon;
 pub mod datasets;
 pub mod formats;
@@ -49,6 +52,7 @@ pub mod pseudonym;
 pub mod publish;
 pub mod quality;
 pub mod receipt;
+pub mod redact;
 pub mod retention;
 pub mod schedule;
 pub mod secrets;

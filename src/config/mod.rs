@@ -31,6 +31,8 @@ pub struct Config {
     pub retention: Retention,
     /// Bounds on what a delivered file may make the readers do.
     pub file_limits: crate::formats::Limits,
+    /// The process limits of the child that reads a delivered file.
+    pub reader: crate::confine::Confinement,
     pub sftp: SftpConfig,
     pub mail: MailConfig,
     pub tenants: Vec<Tenant>,
@@ -52,6 +54,8 @@ pub struct Retention {
     pub bundle_days: u32,
     pub raw_days: u32,
     pub receipt_days: u32,
+    /// Hours a temporary name may stay in `upload/` before the sweep removes it.
+    pub temp_hours: u32,
 }
 
 /// The embedded SFTP server.

@@ -61,6 +61,10 @@ pub struct RawRetention {
     /// Receipts in a supplier's `receipts/`.
     #[serde(default = "default_receipt_days")]
     pub receipt_days: u32,
+    /// Temporary names (dot-names, `.part`, `.filepart`, `.tmp`) left in `upload/` are
+    /// removed by the sweep after this many hours.
+    #[serde(default = "default_temp_hours")]
+    pub temp_hours: u32,
 }
 
 /// Bounds on what users may send.
@@ -84,6 +88,12 @@ pub struct RawLimits {
     /// Most bytes an xlsx or ods may unpack to (zip-bomb guard), and the largest xls.
     #[serde(default = "default_max_unpacked_bytes")]
     pub max_unpacked_bytes: u64,
+    /// Address space of the child process that reads one delivered file, in MiB.
+    #[serde(default = "default_reader_memory_mib")]
+    pub reader_memory_mib: u64,
+    /// CPU time that child may use, in seconds.
+    #[serde(default = "default_reader_cpu_secs")]
+    pub reader_cpu_secs: u64,
 }
 
 /// The embedded SFTP server.
@@ -221,6 +231,7 @@ impl Default for RawRetention {
             bundle_days: default_bundle_days(),
             raw_days: default_raw_days(),
             receipt_days: default_receipt_days(),
+            temp_hours: default_temp_hours(),
         }
     }
 }
@@ -234,6 +245,8 @@ impl Default for RawLimits {
             max_field_bytes: default_max_field_bytes(),
             max_rows: default_max_rows(),
             max_unpacked_bytes: default_max_unpacked_bytes(),
+            reader_memory_mib: default_reader_memory_mib(),
+            reader_cpu_secs: default_reader_cpu_secs(),
         }
     }
 }
@@ -309,6 +322,15 @@ fn default_max_rows() -> u64 {
 }
 fn default_max_unpacked_bytes() -> u64 {
     crate::formats::Limits::default().max_unpacked_bytes
+}
+fn default_reader_memory_mib() -> u64 {
+    crate::confine::Confinement::default().memory_mib
+}
+fn default_reader_cpu_secs() -> u64 {
+    crate::confine::Confinement::default().cpu_secs
+}
+fn default_temp_hours() -> u32 {
+    24
 }
 fn default_listen() -> String {
     "127.0.0.1:2222".into()

@@ -63,6 +63,8 @@ pub(super) fn validate(
         ("max_field_bytes", raw.limits.max_field_bytes),
         ("max_rows", raw.limits.max_rows),
         ("max_unpacked_bytes", raw.limits.max_unpacked_bytes),
+        ("reader_memory_mib", raw.limits.reader_memory_mib),
+        ("reader_cpu_secs", raw.limits.reader_cpu_secs),
     ] {
         if value == 0 {
             c.fail(root("limits").key(key), "must be more than 0");
@@ -74,6 +76,10 @@ pub(super) fn validate(
         max_rows: raw.limits.max_rows,
         max_unpacked_bytes: raw.limits.max_unpacked_bytes,
     };
+    let reader = crate::confine::Confinement {
+        memory_mib: raw.limits.reader_memory_mib,
+        cpu_secs: raw.limits.reader_cpu_secs,
+    };
     let tenants = tenants(&mut c, &raw.tenants, &raw.limits);
     let users = users(&mut c, &raw.users, &tenants, base);
     Some(Config {
@@ -84,6 +90,7 @@ pub(super) fn validate(
         schedule: schedule?,
         retention: retention?,
         file_limits,
+        reader,
         sftp: sftp?,
         mail: mail?,
         tenants,
@@ -147,15 +154,17 @@ fn retention(c: &mut Checker, raw: &super::raw::RawRetention) -> Option<Retentio
         ("bundle_days", raw.bundle_days),
         ("raw_days", raw.raw_days),
         ("receipt_days", raw.receipt_days),
+        ("temp_hours", raw.temp_hours),
     ] {
         if days == 0 {
-            c.fail(path.key(key), "must be at least 1 day");
+            c.fail(path.key(key), "must be more than 0");
         }
     }
     Some(Retention {
         bundle_days: raw.bundle_days,
         raw_days: raw.raw_days,
         receipt_days: raw.receipt_days,
+        temp_hours: raw.temp_hours,
     })
 }
 
