@@ -115,6 +115,46 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// The longest file name (in bytes) a Linux file system takes.
+const NAME_MAX: usize = 255;
+
+/// Room kept for the `-2` ... `-1000` that [`move_no_replace`] may add.
+const SUFFIX_ROOM: usize = 5;
+
+/// `prefix + name + suffix`, with `name` shortened (at a character boundary) and marked
+/// with `~` and eight hex digits of its SHA-256 when the whole would not fit in a file
+/// name: a delivery's own name may already be 255 bytes long.
+pub fn bounded_name(prefix: &str, name: &str, suffix: &str) -> String {
+    let room = NAME_MAX - SUFFIX_ROOM;
+    if prefix.len() + name.len() + suffix.len() <= room {
+        return format!("{prefix}{name}{suffix}");
+    }
+    use sha2::Digest;
+    let hash = hex::encode(&sha2::Sha256::digest(name.as_bytes())[..4]);
+    let keep = room.saturating_sub(prefix.len() + suffix.len() + 1 + hash.len());
+    let mut end = keep.min(name.len());
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{prefix}{}~{hash}{suffix}", &name[..end])
+}
+
+/// The receipt name of a delivery (without `.result.csv`): its original name and the time
+/// it was checked, bounded so that the longest receipt file name fits.
+pub fn receipt_stem(original: &str, checked: &str) -> String {
+    let stem = bounded_name("", original, &format!(".{checked}{}", RECEIPT_CSV));
+    stem.strip_suffix(RECEIPT_CSV).unwrap_or(&stem).to_owned()
+}
+
+/// The receipt files of a receipt stem: the `.csv` and the `.txt`.
+pub const RECEIPT_CSV: &str = ".result.csv";
+pub const RECEIPT_TXT: &str = ".result.txt";
+
+/// The name of delivery `id`'s original in `archive/` or `quarantine/`.
+pub fn archive_name(id: i64, original: &str) -> String {
+    bounded_name(&format!("{id}-"), original, "")
+}
+
 /// `name`, then `stem-2.ext`, `stem-3.ext`, ...
 pub(crate) fn candidate(name: &str, n: u32) -> String {
     if n == 1 {
@@ -176,6 +216,26 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_bounded_to_what_a_file_system_takes() {
+        let long = "é".repeat(120) + ".csv";
+        assert_eq!(long.len(), 244);
+        let stem = receipt_stem(&long, "20261130120000");
+        let receipt = format!("{stem}{RECEIPT_CSV}");
+        assert!(receipt.len() <= 250, "{}", receipt.len());
+        assert!(
+            stem.contains('~') && stem.ends_with(".20261130120000"),
+            "{stem}"
+        );
+        let archived = archive_name(123456, &long);
+        assert!(archived.len() <= 250 && archived.starts_with("123456-"));
+        assert_eq!(archive_name(7, "a.csv"), "7-a.csv");
+        assert_eq!(receipt_stem("a.csv", "1"), "a.csv.1");
+        // Two long names that differ only at their end stay apart.
+        let other = "é".repeat(120) + ".xls";
+        assert_ne!(archive_name(1, &long), archive_name(1, &other));
+    }
 
     #[test]
     fn taken_names_get_a_suffix_before_the_extension() {

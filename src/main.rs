@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use dropgate::config::{Config, ConfigError};
 use dropgate::datasets::Dataset;
 use dropgate::layout::StateDir;
@@ -32,6 +32,9 @@ struct Cli {
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+    /// Whether `--config` (or `DROPGATE_CONFIG`) was given rather than defaulted.
+    #[arg(skip)]
+    config_given: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -88,7 +91,10 @@ enum Command {
         now: bool,
     },
     /// Check a delivery file offline, as the daily run would (no key or state needed: BSNs
-    /// get the 11-check only). Prints what the receipt would say; exit 0 if every row passes.
+    /// get the 11-check only), in the same confined reader with the same limits: those of
+    /// `[limits]` in the configuration if it exists, else the defaults. Prints what the
+    /// receipt would say, in the configuration's language (Dutch by default); exit 0 if
+    /// every row passes.
     Validate {
         /// The file: CSV, Excel (xlsx, xls, ods) or XML.
         file: PathBuf,
@@ -99,6 +105,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Internal: read and check one delivered file (stdin) in a confined child and stream
+    /// the result to stdout. Started by dropgate itself, never by hand.
+    #[command(name = "read-delivery", hide = true)]
+    ReadDelivery { job: String },
     /// Mail: send a test message through the configured transport.
     Mail {
         #[command(subcommand)]
@@ -127,7 +137,14 @@ enum MailCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.config_given =
+        matches.value_source("config") != Some(clap::parser::ValueSource::DefaultValue);
+    if let Command::ReadDelivery { job } = &cli.command {
+        // The confined reader: no logging, no configuration, nothing but the file and a pipe.
+        dropgate::confine::child_main(job);
+    }
     init_logging(cli.log_format);
     match execute(cli) {
         Ok(code) => code,
@@ -207,7 +224,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let today = chrono::Utc::now()
                 .with_timezone(&chrono_tz::Europe::Amsterdam)
                 .date_naive();
-            let outcome = dropgate::validate::validate(&file, dataset, today)
+            let settings = validate_settings(&cli.config, cli.config_given)?;
+            let outcome = dropgate::validate::validate(&file, dataset, today, &settings)
                 .with_context(|| format!("cannot validate {}", file.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome.json)?);
@@ -220,6 +238,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::ReadDelivery { .. } => unreachable!("handled before logging starts"),
         Command::Status { json, state_dir } => {
             let config = match state_dir {
                 Some(_) => None,
@@ -236,6 +255,20 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The limits and language `validate` uses: the configuration's, if the file exists or was
+/// named; the defaults for a vendor who has none.
+fn validate_settings(config: &Path, given: bool) -> anyhow::Result<dropgate::validate::Settings> {
+    if !given && !config.exists() {
+        return Ok(dropgate::validate::Settings::default());
+    }
+    let config = Config::load(config)?;
+    Ok(dropgate::validate::Settings {
+        limits: config.file_limits,
+        reader: config.reader,
+        language: config.mail.language,
+    })
 }
 
 fn run(config: &Path) -> anyhow::Result<ExitCode> {

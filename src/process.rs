@@ -13,10 +13,14 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 
-use crate::check::{Fatal, Summary, Verdict, check_file, duplicate_problem};
-use crate::config::{Config, TenantKind};
+use crate::check::{Summary, duplicate_problem};
+use crate::config::{Config, Language, TenantKind};
+use crate::confine::{self, Confinement, Failure, Job};
 use crate::datasets::{Context, Dataset, Record, ScoreRanges};
-use crate::layout::{StateDir, create_private_dir, move_no_replace};
+use crate::layout::{
+    RECEIPT_CSV, RECEIPT_TXT, StateDir, archive_name, create_private_dir, move_no_replace,
+    receipt_stem,
+};
 use crate::ledger::{
     Claim, DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome,
     RowSink,
@@ -36,6 +40,39 @@ pub enum ProcessError {
     Io { what: String, source: io::Error },
     #[error("the run stopped part-way")]
     Stopped,
+    #[error("reading the file failed inside dropgate: {0}")]
+    Panicked(String),
+}
+
+impl ProcessError {
+    /// Whether the environment failed (ledger, full or read-only disk, key), which stops a
+    /// run, rather than this one delivery, which only gets its own outcome.
+    pub fn is_environment(&self) -> bool {
+        match self {
+            Self::Key(_) | Self::Ledger(_) => true,
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::StorageFull
+                    | io::ErrorKind::QuotaExceeded
+                    | io::ErrorKind::ReadOnlyFilesystem
+                    | io::ErrorKind::OutOfMemory
+            ),
+            Self::Stopped | Self::Panicked(_) => false,
+        }
+    }
+}
+
+/// Runs in a row that may fail on one delivery before it is quarantined.
+pub const MAX_FAILURES: u32 = 3;
+
+impl From<io::Error> for ProcessError {
+    /// The confined reader could not be started (or its file not opened).
+    fn from(source: io::Error) -> Self {
+        Self::Io {
+            what: "cannot start the confined reader".into(),
+            source,
+        }
+    }
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> ProcessError {
@@ -52,14 +89,21 @@ pub struct RunReport {
     pub duplicates: u64,
     /// Claimed by another run, changed on disk, or of a tenant no longer configured.
     pub skipped: u64,
+    /// Failed in this run without an outcome (tried again next run, up to `MAX_FAILURES`).
+    pub failed: u64,
 }
 
 impl std::fmt::Display for RunReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} processed, {} rejected, {} quarantined, {} duplicates answered, {} skipped",
-            self.processed, self.rejected, self.quarantined, self.duplicates, self.skipped
+            "{} processed, {} rejected, {} quarantined, {} duplicates answered, {} skipped, {} failed",
+            self.processed,
+            self.rejected,
+            self.quarantined,
+            self.duplicates,
+            self.skipped,
+            self.failed
         )
     }
 }
@@ -71,16 +115,46 @@ pub fn run(
     stop: &dyn Fn() -> bool,
 ) -> Result<RunReport, ProcessError> {
     let state = StateDir::new(&config.state_dir);
-    finish_interrupted(&state, ledger)?;
-    let key = Keyed::load(&config.ttp_key_file)?;
     let mut report = RunReport::default();
+    finish_interrupted(&state, ledger, &mut report)?;
+    let key = Keyed::load(&config.ttp_key_file)?;
     for id in ledger.deliveries_to_process()? {
         if stop() {
             break;
         }
-        process_one(config, &state, &key, ledger, id, &mut report)?;
+        let Err(error) = process_one(config, &state, &key, ledger, id, &mut report, None) else {
+            continue;
+        };
+        if error.is_environment() {
+            return Err(error);
+        }
+        report.failed += 1;
+        let failures = record_failure(ledger, id, &error)?;
+        if failures >= MAX_FAILURES {
+            let why = crate::redact::text(&error.to_string()).into_owned();
+            let forced = process_one(config, &state, &key, ledger, id, &mut report, Some(&why));
+            if let Err(e) = forced {
+                if e.is_environment() {
+                    return Err(e);
+                }
+                tracing::error!(delivery = id, error = %crate::redact::text(&e.to_string()), "cannot quarantine a delivery that failed {failures} runs");
+            }
+        }
     }
     Ok(report)
+}
+
+/// Records a run's failure on one delivery; returns how many runs have failed on it.
+fn record_failure(ledger: &mut Ledger, id: i64, error: &ProcessError) -> Result<u32, ProcessError> {
+    let text = crate::redact::text(&error.to_string()).into_owned();
+    let failures = ledger.record_failure(id, &text, Utc::now())?;
+    tracing::error!(
+        delivery = id,
+        failures,
+        error = %text,
+        "processing failed on this delivery; the run goes on with the next"
+    );
+    Ok(failures)
 }
 
 /// Files of one delivery while its receipts are being made.
@@ -114,6 +188,8 @@ fn process_one(
     ledger: &mut Ledger,
     id: i64,
     report: &mut RunReport,
+    // Set after `MAX_FAILURES` failed runs: quarantine with this reason, read nothing.
+    forced: Option<&str>,
 ) -> Result<(), ProcessError> {
     let now = Utc::now();
     let local = now.with_timezone(&config.time_zone);
@@ -132,42 +208,58 @@ fn process_one(
     let Some(tenant) = config.tenant(&delivery.tenant) else {
         tracing::warn!(
             tenant = delivery.tenant,
-            file = delivery.file_name,
+            file = %crate::redact::name(&delivery.file_name),
             "tenant no longer configured; delivery left waiting"
         );
         report.skipped += 1;
         return Ok(());
     };
     let source = state.upload(&delivery.tenant).join(&delivery.file_name);
-    if delivery.state != DeliveryState::Duplicate {
+    if delivery.state != DeliveryState::Duplicate && forced.is_none() {
         match file_sha256(&source) {
             Ok(sha) if sha == delivery.sha256 => {}
             Ok(_) => {
                 tracing::warn!(
                     tenant = delivery.tenant,
-                    file = delivery.file_name,
+                    file = %crate::redact::name(&delivery.file_name),
                     "file changed since it was recorded; left for intake"
                 );
                 report.skipped += 1;
                 return Ok(());
             }
             Err(e) => {
-                tracing::warn!(tenant = delivery.tenant, file = delivery.file_name, error = %e, "file is gone from upload/; left waiting");
+                tracing::warn!(tenant = delivery.tenant, file = %crate::redact::name(&delivery.file_name), error = %e, "file is gone from upload/; left waiting");
                 report.skipped += 1;
                 return Ok(());
             }
         }
     }
-    let receipt_name = format!("{}.{}", delivery.file_name, local.format("%Y%m%d%H%M%S"));
+    let receipt_name = receipt_stem(
+        &delivery.file_name,
+        &local.format("%Y%m%d%H%M%S").to_string(),
+    );
+    let language = config.mail.language;
     let work = Work::new(state, id);
     let mut log =
         ProblemLog::create(&work.problems).map_err(io_err("cannot write a receipt in staging/"))?;
 
-    let (outcome_state, summary, error) = if delivery.state == DeliveryState::Duplicate {
+    let (outcome_state, summary, error) = if let Some(why) = forced {
+        let why = match language {
+            Language::Dutch => format!("na {MAX_FAILURES} pogingen niet verwerkt: {why}"),
+            Language::English => format!("not processed after {MAX_FAILURES} attempts: {why}"),
+        };
+        (DeliveryState::Quarantined, Summary::default(), Some(why))
+    } else if delivery.state == DeliveryState::Duplicate {
         let (name, at) = delivery.duplicate_of.clone().unwrap_or_default();
-        let why = format!(
-            "the same content as {name} (received {at}) was delivered before; not processed again"
-        );
+        let name = crate::redact::name(&name);
+        let why = match language {
+            Language::Dutch => format!(
+                "dezelfde inhoud als {name} (ontvangen {at}) is eerder aangeleverd; niet opnieuw verwerkt"
+            ),
+            Language::English => format!(
+                "the same content as {name} (received {at}) was delivered before; not processed again"
+            ),
+        };
         (DeliveryState::Duplicate, Summary::default(), Some(why))
     } else {
         let agb_codes = deliverable_agb_codes(config, tenant, uploader.as_deref());
@@ -182,10 +274,11 @@ fn process_one(
             municipality: (tenant.kind == TenantKind::Municipality).then_some(tenant.code.as_str()),
             datasets,
         };
+        let job = Job::new(config.file_limits, None, &ctx);
         let (checked, repeats) = check_and_store(
             &source,
-            config.file_limits,
-            &ctx,
+            &job,
+            config.reader,
             key,
             &mut claim,
             &mut log,
@@ -201,17 +294,19 @@ fn process_one(
         match checked {
             Ok(summary) if summary.accepted > 0 => (DeliveryState::Processed, summary, None),
             Ok(summary) => (DeliveryState::Rejected, summary, None),
-            Err(fatal) => {
-                if summary_had_rows(&fatal) && !claim.discard_rows()? {
+            Err(failure) => {
+                // Rows may have been stored before the file failed part-way.
+                if !claim.discard_rows()? {
                     report.skipped += 1;
                     let _ = std::fs::remove_file(&work.problems);
                     return Ok(());
                 }
-                let state = match fatal {
-                    Fatal::File(_) => DeliveryState::Quarantined,
-                    Fatal::Layout(_) | Fatal::NotAllowed { .. } => DeliveryState::Rejected,
+                let state = if failure.quarantines() {
+                    DeliveryState::Quarantined
+                } else {
+                    DeliveryState::Rejected
                 };
-                (state, Summary::default(), Some(fatal.to_string()))
+                (state, Summary::default(), Some(failure.text(language)))
             }
         }
     };
@@ -230,6 +325,7 @@ fn process_one(
         status: outcome_state.as_str().to_owned(),
         summary: summary.clone(),
         fatal: error.clone(),
+        language,
     };
     receipt::write(&receipt, Some(&work.problems), &work.csv, &work.txt)
         .map_err(io_err("cannot write a receipt in staging/"))?;
@@ -251,7 +347,7 @@ fn process_one(
         config.mail.language,
         &messages::DeliveryResult {
             tenant_name: &tenant.name,
-            file: &delivery.file_name,
+            file: &crate::redact::name(&delivery.file_name),
             received: &delivery.received_at,
             state: outcome_state.as_str(),
             rows: summary.rows,
@@ -274,7 +370,7 @@ fn process_one(
     }
     tracing::info!(
         tenant = delivery.tenant,
-        file = delivery.file_name,
+        file = %crate::redact::name(&delivery.file_name),
         state = outcome_state.as_str(),
         rows = summary.rows,
         accepted = summary.accepted,
@@ -290,12 +386,6 @@ fn process_one(
         );
     }
     Ok(())
-}
-
-/// Whether rows may have been stored before `fatal` stopped the file: only a file error
-/// strikes part-way; layout problems are found before the first row.
-fn summary_had_rows(fatal: &Fatal) -> bool {
-    matches!(fatal, Fatal::File(_))
 }
 
 /// AGB codes the deliverer may deliver measurements for: those of every supplier tenant
@@ -334,34 +424,33 @@ struct Checked {
     pseudonym: Hex,
 }
 
-/// Reads, checks and pseudonymises the file on one thread while this thread stores the
-/// rows in the claim's transaction (SQLite stays on the thread that owns the connection).
-/// The two halves take about as long each, so on two cores a file takes about half as long.
-/// Problems go to `log` as found; repeats of a key, which only the store can see, go to
-/// `repeats_path`. Returns the check's outcome and the number of repeats.
+/// Reads and checks the file in the confined reader, and pseudonymises its rows, on one
+/// thread, while this thread stores the rows in the claim's transaction (SQLite stays on
+/// the thread that owns the connection). Problems go to `log` as found; repeats of a key,
+/// which only the store can see, go to `repeats_path`. Returns the check's outcome and the
+/// number of repeats.
 fn check_and_store(
     source: &Path,
-    limits: crate::formats::Limits,
-    ctx: &Context<'_>,
+    job: &Job,
+    limits: Confinement,
     key: &Keyed,
     claim: &mut Claim<'_>,
     log: &mut ProblemLog,
     repeats_path: &Path,
-) -> Result<(Result<Summary, Fatal>, u64), ProcessError> {
+) -> Result<(Result<Summary, Failure>, u64), ProcessError> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Checked>>(4);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH_ROWS);
-            let checked = check_file(
+            let checked = confine::check(
                 source,
+                job,
                 limits,
-                None,
-                ctx,
                 |line, record| {
                     let pseudonym = key.pseudonym(record.bsn());
                     batch.push(Checked {
                         line,
-                        record: record.clone(),
+                        record,
                         pseudonym,
                     });
                     if batch.len() == BATCH_ROWS {
@@ -369,7 +458,7 @@ fn check_and_store(
                         // The storing side hung up: it failed, and says why.
                         tx.send(full).map_err(|_| ProcessError::Stopped)?;
                     }
-                    Ok(Verdict::Accepted)
+                    Ok(())
                 },
                 |problem| log.push(problem).map_err(io_err("cannot write a receipt")),
             );
@@ -403,10 +492,20 @@ fn check_and_store(
             }
             Ok(count)
         })();
-        let checked = reader.join().expect("the reading thread does not panic");
+        let checked = reader
+            .join()
+            .map_err(|panic| ProcessError::Panicked(panic_text(&panic)))?;
         let repeats = stored?;
         Ok((checked?, repeats))
     })
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 /// Stores one checked row; false if this delivery already carried its key.
@@ -458,11 +557,11 @@ fn finish(
     };
     let work = Work::new(state, id);
     let receipts = state.receipts(&delivery.tenant);
-    for (from, suffix) in [(&work.csv, "result.csv"), (&work.txt, "result.txt")] {
+    for (from, suffix) in [(&work.csv, RECEIPT_CSV), (&work.txt, RECEIPT_TXT)] {
         moved(move_no_replace(
             from,
             &receipts,
-            &format!("{receipt_name}.{suffix}"),
+            &format!("{receipt_name}{suffix}"),
         ))
         .map_err(io_err(format!(
             "cannot move a receipt into {}",
@@ -479,11 +578,11 @@ fn finish(
         moved(move_no_replace(
             &source,
             &dest,
-            &format!("{id}-{}", delivery.file_name),
+            &archive_name(id, &delivery.file_name),
         ))
         .map_err(io_err(format!(
             "cannot move {} out of upload/",
-            delivery.file_name
+            crate::redact::name(&delivery.file_name)
         )))?;
     }
     ledger.mark_finished(id, Utc::now())?;
@@ -491,16 +590,35 @@ fn finish(
 }
 
 /// Finishes deliveries whose outcome was committed by a run that was cut off before it
-/// moved the receipts and the original.
-fn finish_interrupted(state: &StateDir, ledger: &mut Ledger) -> Result<(), ProcessError> {
+/// moved the receipts and the original. One that cannot be finished is tried again by the
+/// next runs; after `MAX_FAILURES` it is left where it is, marked finished, with an error.
+fn finish_interrupted(
+    state: &StateDir,
+    ledger: &mut Ledger,
+    report: &mut RunReport,
+) -> Result<(), ProcessError> {
     for unfinished in ledger.deliveries_to_finish()? {
         let d = &unfinished.delivery;
         tracing::warn!(
             tenant = d.tenant,
-            file = d.file_name,
+            file = %crate::redact::name(&d.file_name),
             "finishing a delivery that an interrupted run processed"
         );
-        finish(state, ledger, d.id, d, d.state, &unfinished.receipt)?;
+        let Err(error) = finish(state, ledger, d.id, d, d.state, &unfinished.receipt) else {
+            continue;
+        };
+        if error.is_environment() {
+            return Err(error);
+        }
+        report.failed += 1;
+        if record_failure(ledger, d.id, &error)? >= MAX_FAILURES {
+            tracing::error!(
+                tenant = d.tenant,
+                file = %crate::redact::name(&d.file_name),
+                "giving up moving this delivery's receipts and original; move them by hand"
+            );
+            ledger.mark_finished(d.id, Utc::now())?;
+        }
     }
     Ok(())
 }

@@ -47,6 +47,11 @@ impl Bsn {
         }
         Ok(Self(digits))
     }
+
+    /// The nine digits in clear: only for hashing, or for the pipe from the confined reader.
+    pub fn digits(&self) -> &[u8; 9] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Bsn {

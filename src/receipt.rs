@@ -11,6 +11,7 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use crate::check::Summary;
+use crate::config::Language;
 use crate::datasets::Problem;
 
 /// Problems shown in a `.txt` receipt (the `.csv` has them all).
@@ -25,8 +26,10 @@ pub struct Receipt {
     /// `processed`, `rejected`, `quarantined`, or for validation `passed`/`failed`.
     pub status: String,
     pub summary: Summary,
-    /// Why the file could not be read or matched no dataset.
+    /// Why the file could not be read or matched no dataset (already redacted).
     pub fatal: Option<String>,
+    /// The language of the `.txt` receipt (the `.csv` keeps stable English keys).
+    pub language: Language,
 }
 
 /// A spreadsheet program would run a cell that starts like a formula: make it text.
@@ -72,9 +75,10 @@ impl ProblemLog {
     }
 }
 
+/// The summary as key and value; keys are the stable ones of the `.csv`.
 fn summary_lines(r: &Receipt) -> Vec<(&'static str, String)> {
     let s = &r.summary;
-    let mut lines = vec![("file", r.file.clone())];
+    let mut lines = vec![("file", crate::redact::name(&r.file).into_owned())];
     if let Some(received) = &r.received {
         lines.push(("received", received.clone()));
     }
@@ -197,13 +201,20 @@ pub fn first_problems(problems: &Path, n: usize) -> io::Result<Vec<[String; 5]>>
 
 /// The human-readable receipt.
 pub fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<String> {
+    let dutch = receipt.language == Language::Dutch;
+    let say = |en: &'static str| if dutch { dutch_word(en) } else { en };
     let mut out = String::new();
     for (key, value) in summary_lines(receipt) {
-        let _ = writeln!(out, "{key:>16}: {value}");
+        let value = if key == "status" {
+            say(status_word(&value)).to_owned()
+        } else {
+            value
+        };
+        let _ = writeln!(out, "{:>20}: {value}", say(key));
     }
     let top = receipt.summary.top_rules(5);
     if !top.is_empty() {
-        let _ = writeln!(out, "\nmost frequent problems:");
+        let _ = writeln!(out, "\n{}:", say("most frequent problems"));
         for (rule, count) in top {
             let _ = writeln!(out, "  {count:>8} x {rule}");
         }
@@ -217,18 +228,19 @@ pub fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<Str
         for (shown, record) in reader.records().enumerate() {
             let record = record.map_err(io::Error::other)?;
             if shown == 0 {
-                let _ = writeln!(out, "\nproblems:");
+                let _ = writeln!(out, "\n{}:", say("problems"));
             }
             if shown == TXT_PROBLEMS {
-                let _ = writeln!(out, "  ... the rest is in the .result.csv");
+                let _ = writeln!(out, "  ... {}", say("the rest is in the .result.csv"));
                 break;
             }
             let field = |i: usize| record.get(i).unwrap_or("");
+            let line = say("line");
             let _ = match field(1) {
-                "" => writeln!(out, "  line {}: {} [{}]", field(0), field(4), field(3)),
+                "" => writeln!(out, "  {line} {}: {} [{}]", field(0), field(4), field(3)),
                 column => writeln!(
                     out,
-                    "  line {}, {column} {:?}: {} [{}]",
+                    "  {line} {}, {column} {:?}: {} [{}]",
                     field(0),
                     field(2),
                     field(4),
@@ -238,6 +250,45 @@ pub fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<Str
         }
     }
     Ok(out)
+}
+
+/// The stable status word of a receipt (as in the `.csv`).
+fn status_word(status: &str) -> &'static str {
+    match status {
+        "processed" => "processed",
+        "rejected" => "rejected",
+        "quarantined" => "quarantined",
+        "duplicate" => "duplicate",
+        "passed" => "passed",
+        _ => "failed",
+    }
+}
+
+/// The Dutch of the `.txt` receipt's fixed words.
+fn dutch_word(en: &'static str) -> &'static str {
+    match en {
+        "file" => "bestand",
+        "received" => "ontvangen",
+        "checked" => "gecontroleerd",
+        "status" => "status",
+        "format" => "formaat",
+        "dataset" => "gegevensset",
+        "error" => "fout",
+        "rows" => "gegevensregels",
+        "accepted" => "geaccepteerd",
+        "rejected" => "afgewezen",
+        "ignored columns" => "genegeerde kolommen",
+        "most frequent problems" => "meest voorkomende problemen",
+        "problems" => "problemen",
+        "the rest is in the .result.csv" => "de rest staat in het .result.csv-bestand",
+        "line" => "regel",
+        "processed" => "verwerkt",
+        "quarantined" => "in quarantaine (onleesbaar)",
+        "duplicate" => "dubbel (eerder aangeleverd)",
+        "passed" => "goedgekeurd",
+        "failed" => "afgekeurd",
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 //! longer value (a row written with the wrong separator, an unclosed quote that swallowed a
 //! line) is masked as surely as a value that is one.
 //!
-//! A calendar date (`2026-11-30`, `30-11-2026`, also with dots) is left as it is: it is
-//! eight digits, but no BSN is written that way, and a receipt that hid dates would hide
-//! what is wrong with a row.
+//! A value in the shape of a date (`2026-11-30`, `30-11-2026`, also with dots, and also a
+//! wrong one such as `31-02-2026` or `2026-13-01`) is left as it is: it is eight digits,
+//! but no BSN is written that way, and a receipt that hid dates would hide what is wrong
+//! with a row.
 
 use std::borrow::Cow;
 
@@ -95,25 +96,20 @@ fn digit_runs(value: &str) -> Vec<(usize, usize, usize)> {
     runs
 }
 
-/// A date as a delivery writes one: `yyyy-mm-dd` or `dd-mm-yyyy`, with `-` or `.`.
+/// The shape of a date as a delivery writes one, right or wrong: `yyyy-mm-dd` or
+/// `dd-mm-yyyy` (with `-` or `.`), a year from 1000 to 2999 and day and month under 40.
 fn is_date(run: &str) -> bool {
     let parts: Vec<&str> = run.split(['-', '.']).collect();
-    let sep_count = run.matches(['-', '.']).count();
-    if parts.len() != 3 || sep_count != 2 {
+    if parts.len() != 3 {
         return false;
     }
     let num = |s: &str| s.parse::<u32>().ok();
-    let (y, m, d) = match (parts[0].len(), parts[1].len(), parts[2].len()) {
+    let (year, a, b) = match (parts[0].len(), parts[1].len(), parts[2].len()) {
         (4, 2, 2) => (num(parts[0]), num(parts[1]), num(parts[2])),
         (2, 2, 4) => (num(parts[2]), num(parts[1]), num(parts[0])),
         _ => return false,
     };
-    match (y, m, d) {
-        (Some(y), Some(m), Some(d)) => {
-            (1900..=2999).contains(&y) && chrono::NaiveDate::from_ymd_opt(y as i32, m, d).is_some()
-        }
-        _ => false,
-    }
+    matches!((year, a, b), (Some(y), Some(a), Some(b)) if (1000..=2999).contains(&y) && a < 40 && b < 40)
 }
 
 fn mask_runs(value: &str, runs: &[(usize, usize, usize)]) -> String {
@@ -179,8 +175,10 @@ mod tests {
         check("2026-11-30", "2026-11-30");
         check("30-11-2026", "30-11-2026");
         check("30.11.2026", "30.11.2026");
-        check("2026-13-30", "****-**-30");
+        check("2026-13-01", "2026-13-01");
+        check("31-02-2026", "31-02-2026");
         check("1234-56-78", "****-**-78");
+        check("3123-01-01", "****-**-01");
     }
 
     #[test]

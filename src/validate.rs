@@ -1,13 +1,16 @@
 //! `dropgate validate`: the daily run's checks on one file, offline, for vendors to run
-//! before they deliver. No key, no state, no configuration: BSNs get the 11-check only, and
-//! AGB and CBS codes their shape only (who may deliver for which code is the server's call).
+//! before they deliver, in the same confined reader with the same limits. No key and no
+//! state: BSNs get the 11-check only, and AGB and CBS codes their shape only (who may
+//! deliver for which code is the server's call).
 
 use std::path::Path;
 
 use chrono::NaiveDate;
 use serde_json::json;
 
-use crate::check::{Summary, Verdict, check_file};
+use crate::check::{Summary, duplicate_problem};
+use crate::config::Language;
+use crate::confine::{self, Confinement, Failure, Job};
 use crate::datasets::{Context, Dataset, Problem, ScoreRanges};
 use crate::formats::Limits;
 use crate::receipt::{ProblemLog, Receipt, render_text};
@@ -23,11 +26,20 @@ pub struct Validation {
     pub json: serde_json::Value,
 }
 
-/// Checks `path` as the daily run would, on `today`.
+/// What `validate` runs with: the configuration's limits and language, or the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    pub limits: Limits,
+    pub reader: Confinement,
+    pub language: Language,
+}
+
+/// Checks `path` as the daily run would, on `today`, in the same confined reader.
 pub fn validate(
     path: &Path,
     dataset: Option<Dataset>,
     today: NaiveDate,
+    settings: &Settings,
 ) -> std::io::Result<Validation> {
     let ctx = Context {
         today,
@@ -36,6 +48,7 @@ pub fn validate(
         municipality: None,
         datasets: &[],
     };
+    let job = Job::new(settings.limits, dataset, &ctx);
     let work = std::env::temp_dir().join(format!(
         "dropgate-validate-{}.csv",
         crate::secrets::random_hex(8).map_err(std::io::Error::other)?
@@ -44,18 +57,17 @@ pub fn validate(
         let mut log = ProblemLog::create(&work)?;
         let mut listed: Vec<Problem> = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        let outcome = check_file(
+        let mut repeats = Vec::new();
+        let outcome = confine::check(
             path,
-            Limits::default(),
-            dataset,
-            &ctx,
-            |_, record| {
+            &job,
+            settings.reader,
+            |line, record| {
                 let (a, b) = record.key();
-                Ok(if seen.insert((a.to_owned(), b.to_owned())) {
-                    Verdict::Accepted
-                } else {
-                    Verdict::DuplicateInFile
-                })
+                if !seen.insert((a.to_owned(), b.to_owned())) {
+                    repeats.push(duplicate_problem(line, &record));
+                }
+                Ok::<_, std::io::Error>(())
             },
             |problem| {
                 if listed.len() < JSON_PROBLEMS {
@@ -64,10 +76,24 @@ pub fn validate(
                 log.push(problem)
             },
         )?;
+        // Repeats are known only once both rows are seen; they join the log in line order.
+        for problem in &repeats {
+            if listed.len() < JSON_PROBLEMS {
+                listed.push(problem.clone());
+            }
+            log.push(problem)?;
+        }
+        listed.sort_by_key(|p| p.line);
         log.finish()?;
         let (summary, fatal) = match outcome {
-            Ok(summary) => (summary, None),
-            Err(fatal) => (Summary::default(), Some(fatal.to_string())),
+            Ok(mut summary) => {
+                summary.accepted -= repeats.len() as u64;
+                for _ in &repeats {
+                    summary.count_duplicate();
+                }
+                (summary, None)
+            }
+            Err(failure) => (Summary::default(), Some(failure)),
         };
         let passed = fatal.is_none() && summary.rejected == 0 && summary.rows > 0;
         let receipt = Receipt {
@@ -78,15 +104,17 @@ pub fn validate(
             checked: today.to_string(),
             status: if passed { "passed" } else { "failed" }.into(),
             summary: summary.clone(),
-            fatal: fatal.clone(),
+            fatal: fatal.as_ref().map(|f| f.text(settings.language)),
+            language: settings.language,
         };
         let text = render_text(&receipt, Some(&work))?;
         let json = json!({
-            "file": receipt.file,
+            "file": crate::redact::name(&receipt.file),
             "status": receipt.status,
             "format": summary.format,
             "dataset": summary.dataset.map(|d| d.name()),
-            "error": fatal,
+            "error": receipt.fatal,
+            "error_code": fatal.as_ref().map(Failure::code),
             "rows": summary.rows,
             "accepted": summary.accepted,
             "rejected": summary.rejected,

@@ -85,8 +85,9 @@ pub struct MailConfig {
 }
 
 /// Language of the messages sent to tenants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Language {
+    #[default]
     Dutch,
     English,
 }

@@ -204,6 +204,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (municipality, delivery_id)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 9: runs that failed on a delivery without reaching an outcome, and the last reason
+    // (after three the delivery is quarantined).
+    r#"
+    ALTER TABLE delivery ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE delivery ADD COLUMN last_failure TEXT;
+    "#,
 ];
 
 /// The version this build writes.

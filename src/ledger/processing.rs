@@ -254,6 +254,36 @@ impl Ledger {
         Ok(())
     }
 
+    /// Records that a run failed on delivery `id` without an outcome, with the (redacted)
+    /// reason and an audit row; returns how many runs have failed on it so far.
+    pub fn record_failure(
+        &mut self,
+        id: i64,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u32, LedgerError> {
+        let tx = self.write_tx()?;
+        let (tenant, name, failures): (String, String, u32) = tx.query_row(
+            "UPDATE delivery SET failures = failures + 1, last_failure = ?2 WHERE id = ?1
+             RETURNING tenant_id, file_name, failures",
+            params![id, error],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        audit::append(
+            &tx,
+            &AuditEntry {
+                actor: "process",
+                action: "delivery.failed",
+                tenant: Some(&tenant),
+                subject: Some(&name),
+                detail: Some(json!({ "error": error, "failures": failures })),
+            },
+            now,
+        )?;
+        tx.commit()?;
+        Ok(failures)
+    }
+
     /// When job `name` last ran.
     pub fn job_last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, LedgerError> {
         Ok(self

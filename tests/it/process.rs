@@ -368,20 +368,20 @@ fn hostile_files_each_get_a_receipt_and_the_run_carries_on_in_bounded_memory() {
         (
             "bomb.xlsx",
             "quarantined",
-            "the file unpacks to more than 20000000 bytes",
+            "het bestand pakt uit tot meer dan 19.1 MiB",
         ),
         (
             "laughs.xml",
             "quarantined",
-            "XML with a DOCTYPE (DTD) is not accepted",
+            "XML met een DOCTYPE (DTD) wordt niet aanvaard",
         ),
         (
             "one-line.csv",
             "quarantined",
-            "line 2 is longer than 65536 bytes",
+            "regel 2 is langer dan 65536 bytes",
         ),
-        ("junk.csv", "quarantined", "not a text file"),
-        ("empty.csv", "quarantined", "the file is empty"),
+        ("junk.csv", "quarantined", "geen tekstbestand"),
+        ("empty.csv", "quarantined", "het bestand is leeg"),
         ("header-only.csv", "rejected", ""),
         ("bad-utf8.csv", "processed", ""),
         ("good-after.csv", "processed", ""),
@@ -548,7 +548,7 @@ fn validate_checks_offline_and_exits_by_the_outcome() {
         .output()
         .unwrap();
     assert_eq!(forced.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&forced.stdout).contains("missing here: gemeentecode"));
+    assert!(String::from_utf8_lossy(&forced.stdout).contains("hier ontbreken: gemeentecode"));
 }
 
 #[test]
