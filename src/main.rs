@@ -96,8 +96,10 @@ enum Command {
     /// receipt would say, in the configuration's language (Dutch by default); exit 0 if
     /// every row passes.
     Validate {
-        /// The file: CSV, Excel (xlsx, xls, ods) or XML.
-        file: PathBuf,
+        /// The files: CSV, Excel (xlsx, xls, ods) or XML. With several, each gets its
+        /// report (JSON: an array); exit 0 only if every file passes.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// Check against this dataset instead of detecting it from the header.
         #[arg(long, value_parser = ["metingen", "beschikkingen"])]
         dataset: Option<String>,
@@ -216,27 +218,17 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate {
-            file,
-            dataset,
+            ref files,
+            ref dataset,
             json,
         } => {
-            let dataset = dataset.as_deref().and_then(Dataset::parse);
-            let today = chrono::Utc::now()
-                .with_timezone(&chrono_tz::Europe::Amsterdam)
-                .date_naive();
             let settings = validate_settings(&cli.config, cli.config_given)?;
-            let outcome = dropgate::validate::validate(&file, dataset, today, &settings)
-                .with_context(|| format!("cannot validate {}", file.display()))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&outcome.json)?);
-            } else {
-                print!("{}", outcome.text);
-            }
-            Ok(if outcome.passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            validate(
+                files,
+                dataset.as_deref().and_then(Dataset::parse),
+                json,
+                &settings,
+            )
         }
         Command::ReadDelivery { .. } => unreachable!("handled before logging starts"),
         Command::Status { json, state_dir } => {
@@ -255,6 +247,44 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn validate(
+    files: &[PathBuf],
+    dataset: Option<Dataset>,
+    json: bool,
+    settings: &dropgate::validate::Settings,
+) -> anyhow::Result<ExitCode> {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Amsterdam)
+        .date_naive();
+    let mut passed = true;
+    let mut reports = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let outcome = dropgate::validate::validate(file, dataset, today, settings)
+            .with_context(|| format!("cannot validate {}", file.display()))?;
+        passed &= outcome.passed;
+        if json {
+            reports.push(outcome.json);
+        } else {
+            if i > 0 {
+                println!();
+            }
+            print!("{}", outcome.text);
+        }
+    }
+    if json {
+        let out = match reports.len() {
+            1 => reports.pop().unwrap_or_default(),
+            _ => serde_json::Value::Array(reports),
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The limits and language `validate` uses: the configuration's, if the file exists or was
