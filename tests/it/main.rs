@@ -4,6 +4,7 @@
 mod bundle;
 mod cli;
 mod config;
+mod confine;
 mod daemon;
 mod intake;
 mod mail;

@@ -3,9 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::{BIN, Env, wait_until};
+use crate::util::{BIN, Env, SAMPLES, wait_until};
 
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
 const FORMATS: [&str; 5] = ["csv", "xlsx", "xls", "ods", "xml"];
 
 /// A supplier with the samples' AGB code and a municipality with their CBS code.

@@ -3,9 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::util::Env;
-
-const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+use crate::util::{Env, SAMPLES};
 
 fn env() -> Env {
     env_with("")

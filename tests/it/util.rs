@@ -12,6 +12,9 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_dropgate");
 
+/// The example deliveries in `samples/`.
+pub const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+
 /// Long enough for a loaded CI machine; polling returns as soon as the condition holds.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
