@@ -354,7 +354,7 @@ fn process_one(
             accepted: summary.accepted,
             rejected: summary.rejected,
             error: error.as_deref(),
-            receipt: &receipt_name,
+            receipt: &crate::redact::name(&receipt_name),
             problems: &first_problems,
         },
     );

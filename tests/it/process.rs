@@ -664,3 +664,45 @@ fn a_run_cut_off_after_its_commit_is_finished_by_the_next() {
         0
     );
 }
+
+#[test]
+fn a_delivery_that_cannot_be_finished_fails_alone_and_is_given_up_after_three_runs() {
+    let env = env_with("");
+    copy_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    copy_sample(&env, "zorg", "metingen-good.csv", "m.csv");
+    let daemon = env.start();
+    daemon.wait_until("intake", || env.status()["deliveries"]["total"] == 2);
+    daemon.stop();
+    // Utrecht's receipts cannot be placed: its receipts/ is a file.
+    let receipts = env.var().join("tenants/utrecht/receipts");
+    std::fs::remove_dir_all(&receipts).unwrap();
+    std::fs::write(&receipts, b"in the way").unwrap();
+    let failures = || env.number("SELECT failures FROM delivery WHERE file_name = 'b.csv'");
+
+    let first = process(&env);
+    assert!(
+        first.starts_with("1 processed") && first.contains("1 failed"),
+        "the other delivery is processed in the same run: {first}"
+    );
+    assert_eq!(env.count("zorg", "processed"), 1);
+    assert_eq!(failures(), 1);
+    assert!(process(&env).contains("1 failed"));
+    assert_eq!(failures(), 2);
+    assert!(process(&env).contains("1 failed"));
+    assert_eq!(failures(), 3);
+    assert_eq!(
+        env.number("SELECT count(*) FROM delivery WHERE finished_at IS NULL"),
+        0,
+        "given up after three runs"
+    );
+    assert!(process(&env).contains("0 failed"), "and not tried again");
+    let last = env.texts(
+        "SELECT last_failure FROM delivery WHERE file_name = 'b.csv'",
+        [],
+    );
+    assert!(last[0].contains("cannot move a receipt"), "{last:?}");
+    assert_eq!(
+        env.number("SELECT count(*) FROM audit WHERE action = 'delivery.failed'"),
+        3
+    );
+}
