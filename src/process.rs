@@ -42,6 +42,9 @@ pub enum ProcessError {
     Stopped,
     #[error("reading the file failed inside dropgate: {0}")]
     Panicked(String),
+    /// The confined reader could not be started: a matter of the machine, not the file.
+    #[error("cannot start the confined reader: {0}")]
+    Reader(io::Error),
 }
 
 impl ProcessError {
@@ -49,7 +52,7 @@ impl ProcessError {
     /// run, rather than this one delivery, which only gets its own outcome.
     pub fn is_environment(&self) -> bool {
         match self {
-            Self::Key(_) | Self::Ledger(_) => true,
+            Self::Key(_) | Self::Ledger(_) | Self::Reader(_) => true,
             Self::Io { source, .. } => matches!(
                 source.kind(),
                 io::ErrorKind::StorageFull
@@ -68,10 +71,7 @@ pub const MAX_FAILURES: u32 = 3;
 impl From<io::Error> for ProcessError {
     /// The confined reader could not be started (or its file not opened).
     fn from(source: io::Error) -> Self {
-        Self::Io {
-            what: "cannot start the confined reader".into(),
-            source,
-        }
+        Self::Reader(source)
     }
 }
 
