@@ -47,7 +47,10 @@ pub fn open(path: &Path, limits: Limits) -> Result<Table, FileError> {
         .has_headers(false)
         .flexible(true)
         .delimiter(separator)
-        .from_reader(Limited::new(decoded(path, encoding, bom_len)?, budget.clone()));
+        .from_reader(Limited::new(
+            decoded(path, encoding, bom_len)?,
+            budget.clone(),
+        ));
     let mut rows = CsvRows {
         csv,
         record: ByteRecord::new(),
@@ -104,7 +107,10 @@ fn decoded(path: &Path, encoding: Encoding, bom_len: usize) -> io::Result<Box<dy
     let mut file = File::open(path)?;
     io::copy(&mut (&mut file).take(bom_len as u64), &mut io::sink())?;
     Ok(match encoding {
-        Encoding::Utf16(encoding) => Box::new(Transcoded::new(file, encoding.new_decoder_without_bom_handling())),
+        Encoding::Utf16(encoding) => Box::new(Transcoded::new(
+            file,
+            encoding.new_decoder_without_bom_handling(),
+        )),
         _ => Box::new(file),
     })
 }
@@ -348,18 +354,20 @@ impl CsvRows {
                     .decode_without_bom_handling(raw)
                     .0
                     .into_owned(),
-                Encoding::Utf8 | Encoding::Utf8Declared | Encoding::Utf16(_) => match std::str::from_utf8(raw) {
-                    Ok(text) => text.to_owned(),
-                    Err(_) => {
-                        return Err(ReadError::Row {
-                            line,
-                            message: format!(
-                                "value {} is not valid UTF-8 (the file starts with a UTF-8 byte order mark)",
-                                i + 1
-                            ),
-                        });
+                Encoding::Utf8 | Encoding::Utf8Declared | Encoding::Utf16(_) => {
+                    match std::str::from_utf8(raw) {
+                        Ok(text) => text.to_owned(),
+                        Err(_) => {
+                            return Err(ReadError::Row {
+                                line,
+                                message: format!(
+                                    "value {} is not valid UTF-8 (the file starts with a UTF-8 byte order mark)",
+                                    i + 1
+                                ),
+                            });
+                        }
                     }
-                },
+                }
             };
             fields.push(text);
         }
@@ -501,7 +509,11 @@ mod tests {
     fn utf16(bom: &[u8], text: &str, le: bool) -> Vec<u8> {
         let mut out = bom.to_vec();
         for unit in text.encode_utf16() {
-            out.extend(if le { unit.to_le_bytes() } else { unit.to_be_bytes() });
+            out.extend(if le {
+                unit.to_le_bytes()
+            } else {
+                unit.to_be_bytes()
+            });
         }
         out
     }
@@ -530,7 +542,10 @@ mod tests {
         let (_, rows) = read(&utf16(UTF16LE_BOM, &text, true), Limits::default());
         assert_eq!(rows.len(), 5000);
         let last = rows.last().unwrap().as_ref().unwrap();
-        assert_eq!((last.line, last.fields.clone()), (5001, vec!["é4999".to_owned(), "€".to_owned()]));
+        assert_eq!(
+            (last.line, last.fields.clone()),
+            (5001, vec!["é4999".to_owned(), "€".to_owned()])
+        );
     }
 
     #[test]
@@ -551,7 +566,13 @@ mod tests {
 
     #[test]
     fn a_sep_line_sets_the_separator_and_keeps_line_numbers() {
-        for (line, sep) in [("sep=;", ";"), ("sep=,", ","), ("sep=\t", "\t"), ("SEP=|", "|"), ("sep=\\t", "\t")] {
+        for (line, sep) in [
+            ("sep=;", ";"),
+            ("sep=,", ","),
+            ("sep=\t", "\t"),
+            ("SEP=|", "|"),
+            ("sep=\\t", "\t"),
+        ] {
             // The header holds more of another separator: only sep= can say.
             let other = if sep == ";" { "," } else { ";" };
             let content =

@@ -60,7 +60,8 @@ impl Budget {
         let mut pending = self.pending.borrow_mut();
         while let Some(&(_, ends)) = pending.front().filter(|(at, _)| *at < offset) {
             pending.pop_front();
-            self.lines_before.set(self.lines_before.get() + u64::from(ends));
+            self.lines_before
+                .set(self.lines_before.get() + u64::from(ends));
         }
         self.lines_before.get() + 1
     }
@@ -75,7 +76,8 @@ impl Budget {
         let mut next = offset;
         while let Some(&(_, ends)) = pending.front().filter(|(at, _)| *at == next) {
             pending.pop_front();
-            self.lines_before.set(self.lines_before.get() + u64::from(ends));
+            self.lines_before
+                .set(self.lines_before.get() + u64::from(ends));
             next += 1;
         }
         self.lines_before.get() + 1
