@@ -348,15 +348,35 @@ fn check_ods(path: &Path, limits: Limits) -> Result<(), FileError> {
     })
 }
 
-/// Where a workbook keeps its shared strings (calamine finds it through the workbook's
-/// folder, which is `xl/` in every file Excel and its imitators write).
+/// Where a workbook keeps its shared strings: `xl/sharedStrings.xml` in every file Excel
+/// and its imitators write; calamine looks in the workbook's folder, case-insensitively,
+/// so every entry of that name is checked.
+#[cfg(test)]
 const SHARED_STRINGS: &str = "xl/sharedStrings.xml";
 
 fn check_xlsx(path: &Path, limits: Limits) -> Result<(), FileError> {
+    let archive = zip::ZipArchive::new(File::open(path)?).map_err(zip_error)?;
+    let names: Vec<String> = archive
+        .file_names()
+        .filter_map(Result::ok)
+        .map(|n| n.into_owned())
+        .filter(|n| {
+            n.replace('\\', "/")
+                .to_ascii_lowercase()
+                .ends_with("sharedstrings.xml")
+        })
+        .collect();
+    for name in names {
+        check_shared_strings(path, &name, limits)?;
+    }
+    Ok(())
+}
+
+fn check_shared_strings(path: &Path, name: &str, limits: Limits) -> Result<(), FileError> {
     // What calamine holds per string before its text: the `String` itself.
     let most = limits.max_unpacked_bytes / std::mem::size_of::<String>() as u64;
     let mut strings = 0u64;
-    walk_xml(path, SHARED_STRINGS, limits, "xlsx", |event| {
+    walk_xml(path, name, limits, "xlsx", |event| {
         match event {
             Event::Start(e) | Event::Empty(e) if e.local_name().as_ref() == "sst" => {
                 let declared = number_attr(e, "uniqueCount").unwrap_or(0);
@@ -615,6 +635,15 @@ mod tests {
             r#"<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="40000000" uniqueCount="40000000"><si><t>a</t></si></sst>"#.into(),
         );
         let path = testfiles::write(dir.path(), "declared.xlsx", &declared);
+        let cased = testfiles::rezip(
+            "metingen-good.xlsx",
+            &[(
+                "xl/SHAREDSTRINGS.XML",
+                br#"<sst uniqueCount="40000000"></sst>"#.to_vec(),
+            )],
+        );
+        let cased = testfiles::write(dir.path(), "cased.xlsx", &cased);
+        assert!(refused(&cased, Format::Xlsx, Limits::default()).contains("40000000"));
         assert_eq!(
             refused(&path, Format::Xlsx, Limits::default()),
             "the spreadsheet is refused unread: the shared strings table declares 40000000 strings"
