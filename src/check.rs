@@ -93,21 +93,20 @@ pub fn check_file<E>(
         Err(e) => return Ok(Err(e.into())),
     };
     let format: Format = table.format;
-    let layout: Layout = match dataset {
-        Some(d) => match d.layout(&table.header) {
-            Ok(layout) => layout,
-            Err(missing) => {
-                let unknown = UnknownLayout {
-                    found: table.header.clone(),
-                    missing: vec![(d, missing)],
-                };
-                return Ok(Err(Fatal::Layout(unknown)));
+    let layout = match dataset {
+        Some(d) => d
+            .layout(&table.header)
+            .map_err(|e| e.into_unknown(d, &table.header)),
+        None => Dataset::detect(&table.header),
+    };
+    let layout: Layout = match layout {
+        Ok(layout) => layout,
+        Err(mut unknown) => {
+            if unknown.repeated.is_none() {
+                unknown.other_sheets = other_sheets(path, format, limits, dataset);
             }
-        },
-        None => match Dataset::detect(&table.header) {
-            Ok(layout) => layout,
-            Err(unknown) => return Ok(Err(Fatal::Layout(unknown))),
-        },
+            return Ok(Err(Fatal::Layout(unknown)));
+        }
     };
     if !ctx.datasets.is_empty() && !ctx.datasets.contains(&layout.dataset) {
         let allowed = ctx
@@ -165,5 +164,116 @@ pub fn check_file<E>(
             }
         }
     }
+    if summary.rows == 0 {
+        return Ok(Err(FileError::NoDataRows.into()));
+    }
     Ok(Ok(summary))
+}
+
+/// The other sheets of a workbook that start with the header of `dataset` (or of any
+/// dataset), for a first sheet that does not.
+fn other_sheets(
+    path: &Path,
+    format: Format,
+    limits: Limits,
+    dataset: Option<Dataset>,
+) -> Vec<(String, Dataset)> {
+    if !matches!(format, Format::Xlsx | Format::Xls | Format::Ods) {
+        return Vec::new();
+    }
+    formats::other_sheet_headers(path, limits)
+        .into_iter()
+        .filter_map(|(sheet, header)| {
+            let found = match dataset {
+                Some(d) => d.layout(&header).ok()?.dataset,
+                None => Dataset::detect(&header).ok()?.dataset,
+            };
+            Some((sheet, found))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datasets::ScoreRanges;
+    use crate::formats::testfiles::{self, METING, METINGEN, ods, ods_row};
+
+    fn check(path: &Path) -> Result<Summary, Fatal> {
+        let ctx = Context {
+            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            scores: ScoreRanges::default(),
+            agb_codes: None,
+            municipality: None,
+            datasets: &[],
+        };
+        check_file::<()>(
+            path,
+            Limits::default(),
+            None,
+            &ctx,
+            |_, _| Ok(Verdict::Accepted),
+            |_| Ok(()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_header_without_data_rows_is_fatal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = testfiles::write(
+            dir.path(),
+            "f.csv",
+            format!("{}\n;;;;;;;\n\n", METINGEN.join(";")).as_bytes(),
+        );
+        let fatal = check(&path).unwrap_err();
+        assert!(
+            matches!(fatal, Fatal::File(FileError::NoDataRows)),
+            "{fatal}"
+        );
+        assert_eq!(
+            fatal.to_string(),
+            "the file holds a header but no data rows"
+        );
+        let path = testfiles::write(
+            dir.path(),
+            "g.csv",
+            format!("{}\n{}\n", METINGEN.join(";"), METING.join(";")).as_bytes(),
+        );
+        assert_eq!(check(&path).unwrap().accepted, 1);
+    }
+
+    #[test]
+    fn a_workbook_whose_data_is_on_another_sheet_says_which() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = [ods_row(&METINGEN), ods_row(&METING)].concat();
+        let content = ods(&[
+            ("Uitleg", ods_row(&["Vul het blad Data in"])),
+            ("Data", data),
+        ]);
+        let path = testfiles::write(dir.path(), "f.ods", &content);
+        let fatal = check(&path).unwrap_err();
+        assert!(
+            fatal.to_string().contains(
+                "Sheet 'Data' holds a metingen header; put it first or deliver that sheet alone."
+            ),
+            "{fatal}"
+        );
+    }
+
+    #[test]
+    fn a_repeated_column_is_a_rejected_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut header = METINGEN.to_vec();
+        header.push("DATUM");
+        let mut row = METING.to_vec();
+        row.push("2026-10-02");
+        let path = testfiles::write(
+            dir.path(),
+            "f.csv",
+            format!("{}\n{}\n", header.join(";"), row.join(";")).as_bytes(),
+        );
+        let fatal = check(&path).unwrap_err();
+        assert!(matches!(&fatal, Fatal::Layout(u) if u.repeated == Some(("datum", 4, 9))));
+    }
 }

@@ -93,23 +93,36 @@ impl Dataset {
         ))
     }
 
-    /// How `header` maps onto this dataset, or which required columns it lacks.
-    pub fn layout(self, header: &[String]) -> Result<Layout, Vec<&'static str>> {
-        let normalised: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
+    /// How `header` maps onto this dataset, or why it does not: required columns it lacks
+    /// or, when it has them all, a known column it names twice.
+    pub fn layout(self, header: &[String]) -> Result<Layout, LayoutError> {
+        let normalised: Vec<String> = header.iter().map(|h| normalise(h)).collect();
         let mut index = Vec::new();
         let mut missing = Vec::new();
+        let mut repeated = None;
         for column in self.columns() {
-            match normalised
-                .iter()
-                .position(|h| *h == column.name.to_lowercase())
-            {
-                Some(i) => index.push(Some(i)),
-                None if column.required => missing.push(column.name),
-                None => index.push(None),
+            let name = column.name.to_lowercase();
+            let mut positions = normalised.iter().enumerate().filter(|(_, h)| **h == name);
+            match (positions.next(), positions.next()) {
+                (Some((i, _)), again) => {
+                    if let (None, Some((j, _))) = (&repeated, again) {
+                        repeated = Some((column.name, i + 1, j + 1));
+                    }
+                    index.push(Some(i));
+                }
+                (None, _) if column.required => missing.push(column.name),
+                (None, _) => index.push(None),
             }
         }
         if !missing.is_empty() {
-            return Err(missing);
+            return Err(LayoutError::Missing(missing));
+        }
+        if let Some((column, first, second)) = repeated {
+            return Err(LayoutError::Repeated {
+                column,
+                first,
+                second,
+            });
         }
         let known: BTreeSet<String> = self
             .columns()
@@ -122,10 +135,15 @@ impl Dataset {
             .filter(|(_, n)| !n.is_empty() && !known.contains(*n))
             .map(|(h, _)| h.trim().to_owned())
             .collect();
+        let width = normalised
+            .iter()
+            .rposition(|n| !n.is_empty())
+            .map_or(0, |i| i + 1);
         Ok(Layout {
             dataset: self,
             index,
             extra,
+            width,
         })
     }
 
@@ -135,13 +153,67 @@ impl Dataset {
         for dataset in Self::ALL {
             match dataset.layout(header) {
                 Ok(layout) => return Ok(layout),
-                Err(m) => missing.push((dataset, m)),
+                Err(LayoutError::Missing(m)) => missing.push((dataset, m)),
+                Err(LayoutError::Repeated {
+                    column,
+                    first,
+                    second,
+                }) => {
+                    return Err(UnknownLayout {
+                        found: header.to_vec(),
+                        repeated: Some((column, first, second)),
+                        ..UnknownLayout::default()
+                    });
+                }
             }
         }
         Err(UnknownLayout {
             found: header.to_vec(),
             missing,
+            ..UnknownLayout::default()
         })
+    }
+}
+
+/// A header name as columns are matched: case- and space-insensitive.
+fn normalise(name: &str) -> String {
+    name.split_whitespace().collect::<String>().to_lowercase()
+}
+
+/// Why a header does not fit a dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayoutError {
+    /// Required columns it lacks.
+    Missing(Vec<&'static str>),
+    /// A known column it names twice (at these 1-based positions): taking either would be
+    /// a guess.
+    Repeated {
+        column: &'static str,
+        first: usize,
+        second: usize,
+    },
+}
+
+impl LayoutError {
+    /// As an [`UnknownLayout`] for `dataset`, the one the header was checked against.
+    pub fn into_unknown(self, dataset: Dataset, header: &[String]) -> UnknownLayout {
+        let found = header.to_vec();
+        match self {
+            Self::Missing(missing) => UnknownLayout {
+                found,
+                missing: vec![(dataset, missing)],
+                ..UnknownLayout::default()
+            },
+            Self::Repeated {
+                column,
+                first,
+                second,
+            } => UnknownLayout {
+                found,
+                repeated: Some((column, first, second)),
+                ..UnknownLayout::default()
+            },
+        }
     }
 }
 
@@ -159,21 +231,43 @@ pub struct Layout {
     index: Vec<Option<usize>>,
     /// Columns in the file that the dataset does not know (a warning, not an error).
     pub extra: Vec<String>,
+    /// Fields the header names (up to its last non-empty name): a value beyond them has no
+    /// column.
+    width: usize,
 }
 
-/// A header that fits no dataset.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A header that fits no dataset, or names one of its columns twice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnknownLayout {
     pub found: Vec<String>,
     pub missing: Vec<(Dataset, Vec<&'static str>)>,
+    /// A known column the header names twice, and the 1-based positions of both.
+    pub repeated: Option<(&'static str, usize, usize)>,
+    /// Other sheets of the workbook whose first row is the header of a dataset (the first
+    /// sheet is, say, an instruction page).
+    pub other_sheets: Vec<(String, Dataset)>,
 }
 
 impl fmt::Display for UnknownLayout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((column, first, second)) = self.repeated {
+            return write!(
+                f,
+                "the header names the column {column} twice (columns {first} and {second}); \
+                 name each column once"
+            );
+        }
         write!(
             f,
             "unknown layout: the header is not that of a known dataset."
         )?;
+        for (sheet, dataset) in &self.other_sheets {
+            write!(
+                f,
+                " Sheet '{}' holds a {dataset} header; put it first or deliver that sheet alone.",
+                crate::redact::text(&shown(sheet))
+            )?;
+        }
         for dataset in Dataset::ALL {
             let names: Vec<&str> = dataset.columns().iter().map(|c| c.name).collect();
             write!(f, " {dataset} has the columns {}", names.join(", "))?;
@@ -367,10 +461,32 @@ impl<'a> Cells<'a> {
     }
 }
 
+/// The rule of a row with values beyond the header's columns.
+pub const EXTRA_FIELDS: &str = "row.extra-fields";
+
 impl Layout {
+    /// A row with values beyond the header's last column was likely written with a
+    /// separator too many (an unquoted `;` in a value): its values may have shifted.
+    fn check_width(&self, cells: &mut Cells<'_>) {
+        let fields = &cells.row.fields;
+        let Some(last) = fields.iter().rposition(|f| !f.trim().is_empty()) else {
+            return;
+        };
+        if last < self.width {
+            return;
+        }
+        let message = format!(
+            "the header has {} fields, this row has {}",
+            self.width,
+            last + 1
+        );
+        cells.problem("", "", EXTRA_FIELDS, message);
+    }
+
     /// Checks every rule of the dataset on one row.
     pub fn check(&self, row: &Row, ctx: &Context<'_>) -> Result<Record, Vec<Problem>> {
         let mut cells = Cells::new(self, row);
+        self.check_width(&mut cells);
         let record = match self.dataset {
             Dataset::Metingen => metingen::check(&mut cells, ctx).map(Record::Meting),
             Dataset::Beschikkingen => {
@@ -381,5 +497,103 @@ impl Layout {
             Some(record) if cells.problems.is_empty() => Ok(record),
             _ => Err(cells.problems),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    const METINGEN: [&str; 8] = [
+        "zorgaanbiedercode",
+        "pseudobsn",
+        "metingnummer",
+        "datum",
+        "gebruiktMeetinstrument",
+        "typeRespondent",
+        "totaalscoreMeting",
+        "status",
+    ];
+
+    fn ctx() -> Context<'static> {
+        Context {
+            today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+            scores: ScoreRanges::default(),
+            agb_codes: None,
+            municipality: None,
+            datasets: &[],
+        }
+    }
+
+    fn row(fields: &[&str]) -> Row {
+        Row {
+            line: 7,
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_known_column_named_twice_is_refused_by_name() {
+        let mut names = METINGEN.to_vec();
+        names.push(" Pseudo BSN ");
+        let unknown = Dataset::detect(&header(&names)).unwrap_err();
+        assert_eq!(unknown.repeated, Some(("pseudobsn", 2, 9)));
+        assert_eq!(
+            unknown.to_string(),
+            "the header names the column pseudobsn twice (columns 2 and 9); name each column once"
+        );
+        // An unknown column twice is only an extra column.
+        let mut names = METINGEN.to_vec();
+        names.extend(["opmerking", "Opmerking"]);
+        let layout = Dataset::detect(&header(&names)).unwrap();
+        assert_eq!(layout.extra, ["opmerking", "Opmerking"]);
+    }
+
+    #[test]
+    fn values_beyond_the_header_are_a_row_problem() {
+        let layout = Dataset::detect(&header(&METINGEN)).unwrap();
+        let good = [
+            "87654321",
+            "111222333",
+            "M-1",
+            "2026-10-01",
+            "CT",
+            "01",
+            "8,5",
+            "Volledig",
+        ];
+        assert!(layout.check(&row(&good), &ctx()).is_ok());
+        let mut trailing = good.to_vec();
+        trailing.extend(["", "  "]);
+        assert!(layout.check(&row(&trailing), &ctx()).is_ok());
+        let mut extra = good.to_vec();
+        extra.extend(["", "x"]);
+        let problems = layout.check(&row(&extra), &ctx()).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].rule, EXTRA_FIELDS);
+        assert_eq!(problems[0].line, 7);
+        assert_eq!(
+            problems[0].message,
+            "the header has 8 fields, this row has 10"
+        );
+    }
+
+    #[test]
+    fn other_sheets_are_named_in_the_message() {
+        let unknown = UnknownLayout {
+            found: header(&["Uitleg"]),
+            other_sheets: vec![("Data".into(), Dataset::Metingen)],
+            ..UnknownLayout::default()
+        };
+        assert!(
+            unknown.to_string().contains(
+                "Sheet 'Data' holds a metingen header; put it first or deliver that sheet alone."
+            ),
+            "{unknown}"
+        );
     }
 }

@@ -1,5 +1,8 @@
 //! A reader that refuses to deliver more than a set number of bytes between two calls to
 //! [`Budget::reset`]: so that one endless line or XML node cannot make a parser buffer it all.
+//!
+//! It also counts line ends as the bytes pass, for parsers that give no line numbers: `\n`,
+//! `\r\n` and a lone `\r` (old Mac exports, which the csv crate accepts) each end one line.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -10,11 +13,16 @@ use std::rc::Rc;
 #[derive(Clone)]
 pub struct Budget {
     used: Rc<Cell<usize>>,
-    /// Newlines delivered so far (for line numbers where the parser gives none).
+    /// Line ends delivered so far (for line numbers where the parser gives none).
     newlines: Rc<Cell<u64>>,
-    /// Bytes delivered so far, and the offsets of newlines not yet passed by [`Budget::line_at`].
+    /// Whether the last byte delivered was a `\r`: the `\n` of a CRLF split across two
+    /// reads must not end a second line.
+    after_cr: Rc<Cell<bool>>,
+    /// Bytes delivered so far, and the offsets of line ends not yet passed by [`Budget::line_at`].
     delivered: Rc<Cell<u64>>,
-    pending: Rc<RefCell<VecDeque<u64>>>,
+    /// Every `\r` and `\n` not yet passed, and whether it starts a line end (the `\n` of a
+    /// CRLF does not).
+    pending: Rc<RefCell<VecDeque<(u64, bool)>>>,
     lines_before: Rc<Cell<u64>>,
     limit: usize,
 }
@@ -27,6 +35,7 @@ impl Budget {
         Self {
             used: Rc::default(),
             newlines: Rc::default(),
+            after_cr: Rc::default(),
             delivered: Rc::default(),
             pending: Rc::default(),
             lines_before: Rc::default(),
@@ -39,18 +48,37 @@ impl Budget {
         self.used.set(0);
     }
 
-    /// Newlines read so far.
+    /// Line ends read so far.
     pub fn newlines(&self) -> u64 {
         self.newlines.get()
     }
 
     /// The 1-based line of the byte at `offset`. Offsets must not go backwards between calls;
-    /// only newlines read ahead of the parser are remembered.
+    /// only line ends read ahead of the parser are remembered. A CRLF ends its line at its
+    /// `\r`.
     pub fn line_at(&self, offset: u64) -> u64 {
         let mut pending = self.pending.borrow_mut();
-        while pending.front().is_some_and(|&nl| nl < offset) {
+        while let Some(&(_, ends)) = pending.front().filter(|(at, _)| *at < offset) {
             pending.pop_front();
-            self.lines_before.set(self.lines_before.get() + 1);
+            self.lines_before
+                .set(self.lines_before.get() + u64::from(ends));
+        }
+        self.lines_before.get() + 1
+    }
+
+    /// The 1-based line of a record that a parser says starts at `offset`: parsers skip
+    /// empty lines before a record, and may report where that skipping began (the `\n` of
+    /// the CRLF that ended the previous record), so line ends right at `offset` are passed
+    /// first.
+    pub fn line_of_record(&self, offset: u64) -> u64 {
+        self.line_at(offset);
+        let mut pending = self.pending.borrow_mut();
+        let mut next = offset;
+        while let Some(&(_, ends)) = pending.front().filter(|(at, _)| *at == next) {
+            pending.pop_front();
+            self.lines_before
+                .set(self.lines_before.get() + u64::from(ends));
+            next += 1;
         }
         self.lines_before.get() + 1
     }
@@ -60,10 +88,16 @@ impl Budget {
         let start = self.delivered.get();
         let mut pending = self.pending.borrow_mut();
         let mut lines = 0;
-        for (i, _) in bytes.iter().enumerate().filter(|(_, b)| **b == b'\n') {
-            pending.push_back(start + i as u64);
-            lines += 1;
+        let mut after_cr = self.after_cr.get();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\r' || b == b'\n' {
+                let ends = b == b'\r' || !after_cr;
+                pending.push_back((start + i as u64, ends));
+                lines += u64::from(ends);
+            }
+            after_cr = b == b'\r';
         }
+        self.after_cr.set(after_cr);
         self.newlines.set(self.newlines.get() + lines);
         self.delivered.set(start + bytes.len() as u64);
     }
