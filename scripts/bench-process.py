@@ -5,7 +5,11 @@ upsert, receipt, archive), side by side with `sqlite3 fresh.db` `.import` of the
 (no checks at all). Prints both wall times, their ratio, and each one's peak RSS. Then the
 same for a 100,000-row .xlsx (time and peak RSS only).
 
-Usage: cargo build --release && scripts/bench-process.py [--rows 1000000] [--xlsx-rows 100000] [--runs 3]
+With `--baseline OTHER_BINARY` (say, a release build of an earlier commit), each run also
+processes the same file with that binary, in turn with this one, and prints the ratio of
+the two: the cost of a change measured side by side on a noisy machine.
+
+Usage: cargo build --release && scripts/bench-process.py [--rows 1000000] [--xlsx-rows 100000] [--runs 3] [--baseline BIN]
 Needs: sqlite3 (Debian package sqlite3); openpyxl for the xlsx part (pip install openpyxl).
 """
 import argparse
@@ -74,6 +78,7 @@ def main():
     p.add_argument("--xlsx-rows", type=int, default=100_000)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "dropgate"))
+    p.add_argument("--baseline", help="another dropgate binary to process the same file, in turn")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="dropgate-bench-") as base:
         csv_path = os.path.join(base, "metingen.csv")
@@ -83,7 +88,7 @@ def main():
                 f.write(";".join(r) + "\n")
         size = os.path.getsize(csv_path)
         print(f"{a.rows} rows, {size / 1e6:.1f} MB")
-        dg, sq = [], []
+        dg, sq, bl = [], [], []
         for run in range(a.runs):
             run_dir = os.path.join(base, f"run{run}")
             os.makedirs(run_dir)
@@ -91,10 +96,21 @@ def main():
             dg.append(deliver_and_process(run_dir, a.binary, csv_path, "metingen.csv"))
             db = os.path.join(run_dir, "fresh.db")
             sq.append(measure(["sqlite3", db, "-cmd", ".mode csv", "-cmd", ".separator ;", ".import " + csv_path + " t"]))
-            print(f"run {run + 1}: dropgate {dg[-1][0]:.2f} s ({dg[-1][1]:.0f} MiB), sqlite3 .import {sq[-1][0]:.2f} s ({sq[-1][1]:.0f} MiB)", flush=True)
+            line = f"run {run + 1}: dropgate {dg[-1][0]:.2f} s ({dg[-1][1]:.0f} MiB), sqlite3 .import {sq[-1][0]:.2f} s ({sq[-1][1]:.0f} MiB)"
+            if a.baseline:
+                base_dir = os.path.join(base, f"baseline{run}")
+                os.makedirs(base_dir)
+                setup(base_dir, a.baseline)
+                bl.append(deliver_and_process(base_dir, a.baseline, csv_path, "metingen.csv"))
+                line += f", baseline {bl[-1][0]:.2f} s ({bl[-1][1]:.0f} MiB), dropgate/baseline {dg[-1][0] / bl[-1][0]:.3f}"
+            print(line, flush=True)
         d, s = statistics.median(x[0] for x in dg), statistics.median(x[0] for x in sq)
         print(f"\nCSV, median of {a.runs}: dropgate {d:.2f} s, sqlite3 .import {s:.2f} s, ratio {d / s:.2f}x; "
               f"peak RSS dropgate {max(x[1] for x in dg):.0f} MiB, sqlite3 {max(x[1] for x in sq):.0f} MiB")
+        if bl:
+            ratios = [x[0] / y[0] for x, y in zip(dg, bl)]
+            print(f"baseline, median of {a.runs}: {statistics.median(x[0] for x in bl):.2f} s; "
+                  f"dropgate/baseline per run {', '.join(f'{r:.3f}' for r in ratios)}, median {statistics.median(ratios):.3f}")
 
         if a.xlsx_rows:
             import openpyxl
