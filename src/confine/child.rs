@@ -9,7 +9,7 @@ use super::wire::{self, Job, Message, WireFatal, WireProblem, WireRecord, WireSu
 use super::{FILE_FD_PATH, fatal_texts};
 use crate::check::{Fatal, Verdict, check_file};
 use crate::datasets::{Context, Dataset, ScoreRanges};
-use crate::formats::Limits;
+use crate::formats::{FileError, Limits};
 
 /// Exit status of a child that could not understand its job (a bug, not the file's fault).
 const BAD_JOB: i32 = 3;
@@ -99,7 +99,8 @@ fn run(job: &Job, out: &mut impl Write) -> io::Result<()> {
         .map_err(|fatal| {
             let (en, nl) = fatal_texts(&fatal);
             WireFatal {
-                unreadable: matches!(fatal, Fatal::File(_)),
+                // A file with a header and no rows was read; it holds nothing to take.
+                unreadable: matches!(fatal, Fatal::File(e) if !matches!(e, FileError::NoDataRows)),
                 en,
                 nl,
             }

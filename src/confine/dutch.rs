@@ -2,7 +2,7 @@
 //! `Display`). Values in them come from the file and are redacted by the caller.
 
 use crate::check::Fatal;
-use crate::formats::FileError;
+use crate::formats::{FileError, size_text};
 
 /// What a Dutch receipt says about a file that could not be checked.
 pub fn fatal(fatal: &Fatal) -> String {
@@ -42,13 +42,24 @@ fn file_error(e: &FileError) -> String {
     match e {
         FileError::Empty => "het bestand is leeg".into(),
         FileError::NoHeader => "het bestand heeft geen kopregel".into(),
-        FileError::Binary => "dit is geen tekstbestand (het bevat NUL-bytes) en geen Excel- of XML-bestand; lever CSV, XLSX of XML in UTF-8".into(),
+        FileError::Binary { kind } => format!(
+            "het bestand is {}, geen tabel: lever CSV, XLSX of XML in UTF-8",
+            binary_kind(kind)
+        ),
+        FileError::NoDataRows => {
+            "geen gegevensregels: het bestand heeft een kopregel maar geen gegevens".into()
+        }
+        FileError::SpreadsheetBomb { what } => {
+            format!(
+                "het werkblad wordt ongelezen geweigerd, want het is groter dan een levering kan zijn: {what}"
+            )
+        }
         FileError::LineTooLong { line, limit } => {
             format!("regel {line} is langer dan {limit} bytes")
         }
         FileError::TooManyRows { limit } => format!("meer dan {limit} gegevensregels"),
         FileError::TooLarge { limit } => {
-            format!("het bestand pakt uit tot meer dan {}", size(*limit))
+            format!("het bestand pakt uit tot meer dan {}", size_text(*limit))
         }
         FileError::Doctype => "XML met een DOCTYPE (DTD) wordt niet aanvaard".into(),
         FileError::Xml { line, message } => format!("XML, regel {line}: {message}"),
@@ -57,14 +68,28 @@ fn file_error(e: &FileError) -> String {
     }
 }
 
-/// A size as people read it (and as redaction leaves it: never eight digits in a row).
-pub fn size(bytes: u64) -> String {
-    const MIB: u64 = 1 << 20;
-    if bytes >= MIB && bytes % MIB == 0 {
-        format!("{} MiB", bytes / MIB)
-    } else if bytes >= MIB {
-        format!("{:.1} MiB", bytes as f64 / MIB as f64)
-    } else {
-        format!("{bytes} bytes")
+/// The Dutch of `formats`' binary kinds.
+fn binary_kind(kind: &str) -> &str {
+    match kind {
+        "a gzip archive" => "een gzip-archief",
+        "a PDF document" => "een PDF-document",
+        "a PNG image" => "een PNG-afbeelding",
+        "a JPEG image" => "een JPEG-afbeelding",
+        "a GIF image" => "een GIF-afbeelding",
+        "a 7-Zip archive" => "een 7-Zip-archief",
+        "a RAR archive" => "een RAR-archief",
+        "an xz archive" => "een xz-archief",
+        "a program (ELF executable)" => "een programma (ELF)",
+        "a bzip2 archive" => "een bzip2-archief",
+        "a Windows program (EXE or DLL)" => "een Windows-programma (EXE of DLL)",
+        "a binary file of unknown kind" => "een binair bestand van onbekende soort",
+        "an Office file that is not an Excel workbook" => {
+            "een Office-bestand dat geen Excel-werkmap is"
+        }
+        "a Word document (docx)" => "een Word-document (docx)",
+        "a zip archive, not an Excel (xlsx) or OpenDocument (ods) workbook" => {
+            "een zip-archief, geen Excel- (xlsx) of OpenDocument-werkmap (ods)"
+        }
+        other => other,
     }
 }

@@ -99,7 +99,7 @@ pub enum FileError {
     LineTooLong { line: u64, limit: usize },
     #[error("more than {limit} data rows")]
     TooManyRows { limit: u64 },
-    #[error("the file unpacks to more than {limit} bytes")]
+    #[error("the file unpacks to more than {}", size_text(*limit))]
     TooLarge { limit: u64 },
     #[error("XML with a DOCTYPE (DTD) is not accepted")]
     Doctype,
@@ -233,6 +233,16 @@ fn binary_kind(head: &[u8]) -> Option<&'static str> {
 fn looks_binary(head: &[u8]) -> bool {
     let nuls = head.iter().filter(|b| **b == 0).count();
     nuls >= 8 && nuls * 32 > head.len()
+}
+
+/// A size as people read it, and as redaction leaves it (never eight digits in a row).
+pub fn size_text(bytes: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    match bytes {
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b >= MIB => format!("{:.1} MiB", b as f64 / MIB as f64),
+        b => format!("{b} bytes"),
+    }
 }
 
 /// A spreadsheet number as text: whole numbers without a decimal point (an AGB code or a

@@ -379,9 +379,13 @@ fn hostile_files_each_get_a_receipt_and_the_run_carries_on_in_bounded_memory() {
             "quarantined",
             "regel 2 is langer dan 65536 bytes",
         ),
-        ("junk.csv", "quarantined", "geen tekstbestand"),
+        (
+            "junk.csv",
+            "quarantined",
+            "een Windows-programma (EXE of DLL), geen tabel",
+        ),
         ("empty.csv", "quarantined", "het bestand is leeg"),
-        ("header-only.csv", "rejected", ""),
+        ("header-only.csv", "rejected", "geen gegevensregels"),
         ("bad-utf8.csv", "processed", ""),
         ("good-after.csv", "processed", ""),
     ];
