@@ -10,5 +10,6 @@ mod mail;
 mod process;
 mod publish;
 mod sftp;
+mod sweep;
 mod systemd;
 mod util;
