@@ -131,8 +131,8 @@ pub async fn run(
     Ok(())
 }
 
-fn tenant_ids(config: &Config) -> Vec<String> {
-    config.tenants.iter().map(|t| t.id.clone()).collect()
+fn tenant_ids(config: &Config) -> Vec<crate::intake::Watched> {
+    config.tenants.iter().map(Into::into).collect()
 }
 
 struct Daemon {

@@ -5,6 +5,12 @@
 //! overflowed) finds what arrived while nobody watched. Each complete file is hashed and
 //! recorded as one delivery. Intake never reads a file's content beyond hashing it, never
 //! moves or deletes a file, and never follows a symlink.
+//!
+//! A file larger than its tenant's `max_file_bytes` is not taken in, whoever put it there:
+//! the SFTP server refuses such uploads, and a local copy must not be a way around that.
+//! Intake cannot refuse it the way the server does (it has no one to answer, and it never
+//! deletes), so it leaves the file where it is, unrecorded, and says so once: a warning
+//! in the log and an `intake.too-large` audit row, naming file, size and limit.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -22,8 +28,9 @@ use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Tenant;
 use crate::layout::StateDir;
-use crate::ledger::{Ledger, LedgerError, NewFile, Recorded};
+use crate::ledger::{AuditEntry, Ledger, LedgerError, NewFile, Recorded};
 
 /// Why intake could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -49,9 +56,26 @@ pub fn is_temp_name(name: &str) -> bool {
             .any(|suffix| name.len() > suffix.len() && name.to_ascii_lowercase().ends_with(suffix))
 }
 
+/// A tenant whose `upload/` intake watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub id: String,
+    /// Largest file taken in: the tenant's `max_file_bytes`, as for an SFTP upload.
+    pub max_file_bytes: u64,
+}
+
+impl From<&Tenant> for Watched {
+    fn from(t: &Tenant) -> Self {
+        Self {
+            id: t.id.clone(),
+            max_file_bytes: t.max_file_bytes,
+        }
+    }
+}
+
 enum Msg {
     Fs(notify::Result<notify::Event>),
-    Tenants(Vec<String>),
+    Tenants(Vec<Watched>),
     Stop,
 }
 
@@ -69,7 +93,7 @@ impl Intake {
     pub fn start(
         state: StateDir,
         ledger: Ledger,
-        tenants: Vec<String>,
+        tenants: Vec<Watched>,
         cancel: CancellationToken,
     ) -> Result<Self, IntakeError> {
         // A read lease (see `writer_open`) is broken by a signal, SIGIO by default, whose
@@ -91,6 +115,7 @@ impl Intake {
             ledger,
             watcher,
             watched: HashMap::new(),
+            limits: HashMap::new(),
             cancel,
         };
         worker.watch(&tenants)?;
@@ -111,8 +136,9 @@ impl Intake {
         Ok(Self { tx, thread })
     }
 
-    /// Switches to a new tenant list: new tenants are watched and scanned, removed ones dropped.
-    pub fn set_tenants(&self, tenants: Vec<String>) {
+    /// Switches to a new tenant list: new tenants are watched and scanned, removed ones
+    /// dropped; a tenant whose limit rose is scanned again, for files it now takes.
+    pub fn set_tenants(&self, tenants: Vec<Watched>) {
         let _ = self.tx.send(Msg::Tenants(tenants));
     }
 
@@ -132,6 +158,8 @@ struct Worker {
     watcher: RecommendedWatcher,
     /// Watched `upload/` folder -> tenant id.
     watched: HashMap<PathBuf, String>,
+    /// Tenant id -> largest file taken in.
+    limits: HashMap<String, u64>,
     cancel: CancellationToken,
 }
 
@@ -147,11 +175,24 @@ enum Cause {
 }
 
 impl Worker {
-    fn watch(&mut self, tenants: &[String]) -> Result<Vec<String>, IntakeError> {
+    /// Watches the `upload/` of each of `tenants` and drops the others. Returns the tenants
+    /// to scan: the newly watched ones, and those whose limit rose.
+    fn watch(&mut self, tenants: &[Watched]) -> Result<Vec<String>, IntakeError> {
         let wanted: HashMap<PathBuf, String> = tenants
             .iter()
-            .map(|t| (self.state.upload(t), t.clone()))
+            .map(|t| (self.state.upload(&t.id), t.id.clone()))
             .collect();
+        let mut added = Vec::new();
+        let limits: HashMap<String, u64> = tenants
+            .iter()
+            .map(|t| (t.id.clone(), t.max_file_bytes))
+            .collect();
+        for (tenant, limit) in &limits {
+            if self.limits.get(tenant).is_some_and(|old| old < limit) {
+                added.push(tenant.clone());
+            }
+        }
+        self.limits = limits;
         let gone: Vec<PathBuf> = self
             .watched
             .keys()
@@ -162,7 +203,6 @@ impl Worker {
             let _ = self.watcher.unwatch(&dir);
             self.watched.remove(&dir);
         }
-        let mut added = Vec::new();
         for (dir, tenant) in wanted {
             if self.watched.contains_key(&dir) {
                 continue;
@@ -177,6 +217,7 @@ impl Worker {
             self.watched.insert(dir, tenant);
         }
         added.sort();
+        added.dedup();
         Ok(added)
     }
 
@@ -269,15 +310,19 @@ impl Worker {
         if is_temp_name(name) {
             return Ok(());
         }
-        let (size, sha256) = match hash_complete_file(&path, cause) {
-            Ok(Some(hashed)) => hashed,
-            Ok(None) => {
+        let limit = self.limits.get(&tenant).copied().unwrap_or(0);
+        let (size, sha256) = match hash_complete_file(&path, cause, limit) {
+            Ok(Found::Complete { size, sha256 }) => (size, sha256),
+            Ok(Found::Writing) => {
                 tracing::debug!(
                     tenant,
                     file = name,
                     "still open for writing; waiting for close"
                 );
                 return Ok(());
+            }
+            Ok(Found::TooLarge { size, modified }) => {
+                return self.too_large(&tenant, name, size, limit, modified);
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
@@ -302,6 +347,60 @@ impl Worker {
         }
         Ok(())
     }
+
+    /// Says once that a file is too large to take in: a warning and an audit row, the first
+    /// time this file (name, size, modification time) is seen over this limit. Later
+    /// sightings (its close, the next start's scan) add nothing.
+    fn too_large(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        size: u64,
+        limit: u64,
+        modified: i64,
+    ) -> Result<(), IntakeError> {
+        let shown = crate::redact::name(name);
+        let entry = AuditEntry {
+            actor: "intake",
+            action: "intake.too-large",
+            tenant: Some(tenant),
+            subject: Some(&shown),
+            detail: Some(serde_json::json!({
+                "size": size,
+                "max_file_bytes": limit,
+                "mtime": modified,
+            })),
+        };
+        if self.ledger.audited(&entry)? {
+            tracing::debug!(tenant, file = %shown, size, limit, "still too large; not recorded");
+            return Ok(());
+        }
+        tracing::warn!(
+            tenant,
+            file = %shown,
+            size,
+            limit,
+            "file is larger than the tenant's max_file_bytes: not recorded, left in upload/ \
+             (where it counts toward the quota); remove it, or raise the limit and reload"
+        );
+        self.ledger.audit(&entry, Utc::now())?;
+        Ok(())
+    }
+}
+
+/// What [`hash_complete_file`] found.
+enum Found {
+    Complete {
+        size: u64,
+        sha256: String,
+    },
+    /// Some process still has it open for writing.
+    Writing,
+    /// Complete, but over the limit: not hashed. `modified` is its mtime (Unix seconds).
+    TooLarge {
+        size: u64,
+        modified: i64,
+    },
 }
 
 /// The file an event says may now be complete, and why.
@@ -321,26 +420,47 @@ fn completed_path(event: &notify::Event) -> Option<(PathBuf, Cause)> {
     }
 }
 
-/// Size and SHA-256 of a regular file that nobody is writing; `None` while a writer has it
-/// open (its close will bring another event).
-fn hash_complete_file(path: &Path, cause: Cause) -> io::Result<Option<(u64, String)>> {
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)?;
-    if !file.metadata()?.is_file() {
+/// Size and SHA-256 of a regular file that nobody is writing and that is at most `limit`
+/// bytes; [`Found::Writing`] while a writer has it open (its close will bring another
+/// event). A file over the limit is not read at all.
+fn hash_complete_file(path: &Path, cause: Cause, limit: u64) -> io::Result<Found> {
+    let mut file = open_no_follow(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
     match (writer_open(&file), cause) {
-        (Some(true), _) => return Ok(None),
+        (Some(true), _) => return Ok(Found::Writing),
         // Without a lease we cannot tell, and a bare create is not a sign of completion.
-        (None, Cause::Created) => return Ok(None),
+        (None, Cause::Created) => return Ok(Found::Writing),
         _ => {}
     }
-    sha256_of(&mut file).map(Some)
+    if meta.len() > limit {
+        use std::os::unix::fs::MetadataExt;
+        return Ok(Found::TooLarge {
+            size: meta.len(),
+            modified: meta.mtime(),
+        });
+    }
+    let (size, sha256) = sha256_of(&mut file)?;
+    Ok(Found::Complete { size, sha256 })
+}
+
+/// Opens `path` for reading without following a symlink, and without blocking on a FIFO.
+fn open_no_follow(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Whether some process has the regular file at `path` open for writing (see
+/// `writer_open`); `None` if the kernel would not say. Symlinks are not followed.
+pub(crate) fn writer_open_at(path: &Path) -> io::Result<Option<bool>> {
+    Ok(writer_open(&open_no_follow(path)?))
 }
 
 /// Size and lower-case hex SHA-256 of everything `reader` yields.

@@ -4,15 +4,24 @@
 //!
 //! The sweep deletes only files the ledger knows, at the paths the ledger gives; it also
 //! records bundles that a municipality removed from its outbox itself.
+//!
+//! The one exception is temporary names in `upload/` (`intake::is_temp_name`): never
+//! deliveries, so the ledger does not know them, and nothing else ever removes one that its
+//! uploader abandoned. Those not written for `temp_hours` go, each audited, and their tenant
+//! is told by mail which ones. Only regular files directly in `upload/`; never through a
+//! symlink.
 
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, Tenant};
+use crate::intake::is_temp_name;
 use crate::layout::StateDir;
 use crate::ledger::{DeliveryState, Expired, Kept, Ledger, LedgerError};
+use crate::mail::messages;
 
 /// What one sweep removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +31,8 @@ pub struct SweepReport {
     pub receipts: u64,
     /// Bundles found gone from an outbox (removed over SFTP).
     pub removed_by_municipality: u64,
+    /// Temporary files left in an `upload/` for longer than `temp_hours`.
+    pub temp_files: u64,
 }
 
 impl std::fmt::Display for SweepReport {
@@ -30,8 +41,27 @@ impl std::fmt::Display for SweepReport {
             f,
             "{} bundles, {} originals, {} receipts deleted; {} bundles had been removed by their municipality",
             self.bundles, self.originals, self.receipts, self.removed_by_municipality
-        )
+        )?;
+        // Only when there were any: most days there are none, and the line stays as it was.
+        if self.temp_files > 0 {
+            write!(
+                f,
+                "; {} temporary files removed from upload/",
+                self.temp_files
+            )?;
+        }
+        Ok(())
     }
+}
+
+/// A temporary file the sweep removed from an `upload/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedTemp {
+    /// Its name as texts show it (`redact::name`).
+    pub shown_name: String,
+    pub size: u64,
+    /// When it was last written.
+    pub modified: DateTime<Utc>,
 }
 
 /// Why a sweep stopped.
@@ -110,5 +140,119 @@ pub fn sweep(
             *count += 1;
         }
     }
+    let cutoff = now - Duration::hours(i64::from(r.temp_hours));
+    for tenant in &config.tenants {
+        let removed = remove_stale_temps(&state, &tenant.id, cutoff);
+        if removed.is_empty() {
+            continue;
+        }
+        report.temp_files += removed.len() as u64;
+        // Removed first, recorded after, as for the files above: a record never claims a
+        // removal that failed.
+        record_temps(config, ledger, tenant, &removed, now)?;
+    }
     Ok(report)
+}
+
+/// Removes the temporary files in `tenant`'s `upload/` last written before `cutoff`, and
+/// returns them. A file that cannot be looked at or removed is logged and kept: it is no
+/// reason to stop the rest of the sweep, and the next sweep tries again.
+fn remove_stale_temps(state: &StateDir, tenant: &str, cutoff: DateTime<Utc>) -> Vec<RemovedTemp> {
+    let dir = state.upload(tenant);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot list upload folder for temporary files");
+            return Vec::new();
+        }
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        // A name that is not UTF-8 is no temporary name intake knows either.
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if !is_temp_name(&name) {
+            continue;
+        }
+        let path = entry.path();
+        let shown = crate::redact::name(&name).into_owned();
+        // lstat: a symlink is not a regular file, so it is never followed nor removed.
+        let Ok(meta) = path.symlink_metadata() else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        // Age by mtime: the last time anyone wrote to it.
+        let Some(modified) = DateTime::<Utc>::from_timestamp(meta.mtime(), 0) else {
+            continue;
+        };
+        if modified >= cutoff {
+            continue;
+        }
+        // The SFTP server writes uploads in staging/, so no session holds a file here open;
+        // a local producer might, idle: leave it to the writer.
+        if crate::intake::writer_open_at(&path).is_ok_and(|w| w == Some(true)) {
+            tracing::info!(tenant, file = %shown, "stale temporary file is still open for writing; kept");
+            continue;
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tracing::warn!(tenant, file = %shown, error = %e, "cannot remove stale temporary file");
+                continue;
+            }
+        }
+        tracing::info!(tenant, file = %shown, size = meta.len(), modified = %modified, "temporary file removed after its retention");
+        removed.push(RemovedTemp {
+            shown_name: shown,
+            size: meta.len(),
+            modified,
+        });
+    }
+    removed.sort_by(|a, b| a.shown_name.cmp(&b.shown_name));
+    removed
+}
+
+/// Records `removed` for `tenant` with the mail to its contacts (none without contacts).
+fn record_temps(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    removed: &[RemovedTemp],
+    now: DateTime<Utc>,
+) -> Result<(), SweepError> {
+    let files: Vec<(String, u64, String)> = removed
+        .iter()
+        .map(|f| {
+            let local = f.modified.with_timezone(&config.time_zone);
+            (
+                f.shown_name.clone(),
+                f.size,
+                local.format("%Y-%m-%d %H:%M").to_string(),
+            )
+        })
+        .collect();
+    let text = messages::temp_removed(
+        config.mail.language,
+        &messages::TempRemoved {
+            tenant_name: &tenant.name,
+            hours: config.retention.temp_hours,
+            files: &files,
+        },
+    );
+    let mail = text.to_mail("temp-removed", &tenant.id, &tenant.contacts);
+    let message_id = crate::mail::new_message_id();
+    let queued = (!tenant.contacts.is_empty()).then_some((&mail, message_id.as_str()));
+    if queued.is_none() {
+        tracing::info!(
+            tenant = tenant.id,
+            "no mail about removed temporary files: the tenant has no contacts"
+        );
+    }
+    ledger.temps_removed(&tenant.id, removed, queued, now)?;
+    Ok(())
 }

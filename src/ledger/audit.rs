@@ -45,6 +45,25 @@ impl Ledger {
         append(&self.conn, entry, at)
     }
 
+    /// Whether the log holds an entry equal to `entry` (actor, action, tenant, subject and
+    /// detail; any time): for facts that are to be audited once, however often they are
+    /// seen again.
+    pub fn audited(&self, entry: &AuditEntry<'_>) -> Result<bool, LedgerError> {
+        let found: i64 = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM audit WHERE actor = ?1 AND action = ?2
+                 AND tenant_id IS ?3 AND subject IS ?4 AND detail IS ?5)",
+            params![
+                entry.actor,
+                entry.action,
+                entry.tenant,
+                entry.subject,
+                entry.detail.as_ref().map(|d| d.to_string()),
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(found == 1)
+    }
+
     /// How many audit entries have this action (for status and tests).
     pub fn audit_count(&self, action: &str) -> Result<u64, LedgerError> {
         let n: i64 = self.conn.query_row(
@@ -77,6 +96,23 @@ mod tests {
             assert!(err.to_string().contains("append-only"), "{sql}: {err}");
         }
         assert_eq!(ledger.audit_count("thing.done").unwrap(), 1);
+    }
+
+    #[test]
+    fn an_entry_is_found_again_only_with_the_same_facts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        let entry = |size: u64| AuditEntry {
+            actor: "intake",
+            action: "intake.too-large",
+            tenant: None,
+            subject: Some("big.csv"),
+            detail: Some(serde_json::json!({ "size": size, "mtime": 7 })),
+        };
+        assert!(!ledger.audited(&entry(10)).unwrap());
+        ledger.audit(&entry(10), Utc::now()).unwrap();
+        assert!(ledger.audited(&entry(10)).unwrap());
+        assert!(!ledger.audited(&entry(11)).unwrap());
     }
 }
 

@@ -1,12 +1,16 @@
 //! Retention's side of the ledger: what has outlived its keeping time, and the record of
-//! each deletion (a timestamp on the row, and an audit row, in one transaction).
+//! each deletion (a timestamp on the row, and an audit row, in one transaction). Temporary
+//! files removed from `upload/` were never deliveries: they get only audit rows, and the
+//! mail that tells their tenant.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 use serde_json::json;
 
 use super::audit::{self, AuditEntry};
+use super::mail::{self, NewMail};
 use super::{DeliveryState, Ledger, LedgerError, timestamp};
+use crate::retention::RemovedTemp;
 
 /// A file that may go, as the ledger knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +116,39 @@ impl Ledger {
             detail: Some(json!({ "id": file.id })),
         };
         audit::append(&tx, &entry, now)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Ledger {
+    /// Records the temporary files the sweep removed from `tenant`'s `upload/`: an audit row
+    /// for each (`upload.temp-removed`, by `retention`), and the mail that names them, if
+    /// any (with its Message-ID), in one transaction.
+    pub fn temps_removed(
+        &mut self,
+        tenant: &str,
+        files: &[RemovedTemp],
+        mail: Option<(&NewMail<'_>, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let tx = self.write_tx()?;
+        for file in files {
+            let entry = AuditEntry {
+                actor: "retention",
+                action: "upload.temp-removed",
+                tenant: Some(tenant),
+                subject: Some(&file.shown_name),
+                detail: Some(json!({
+                    "size": file.size,
+                    "modified": timestamp(file.modified),
+                })),
+            };
+            audit::append(&tx, &entry, now)?;
+        }
+        if let Some((mail, message_id)) = mail {
+            mail::insert(&tx, mail, message_id, &timestamp(now))?;
+        }
         tx.commit()?;
         Ok(())
     }

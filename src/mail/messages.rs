@@ -357,6 +357,76 @@ pub fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text {
     }
 }
 
+/// What the mail about temporary files the sweep removed from a tenant's `upload/` reports.
+pub struct TempRemoved<'a> {
+    pub tenant_name: &'a str,
+    /// `retention.temp_hours`.
+    pub hours: u32,
+    /// Each removed file: its name (already through `redact::name`), size in bytes, and
+    /// when it was last written, in local time.
+    pub files: &'a [(String, u64, String)],
+}
+
+/// The mail that names the temporary files removed from `upload/`: an upload that was
+/// never finished (or never renamed to its real name) is gone, and the sender should know
+/// that it did not arrive.
+pub fn temp_removed(lang: Language, r: &TempRemoved<'_>) -> Text {
+    let subject = match lang {
+        Language::Dutch => format!(
+            "{} onvoltooid bestand(en) verwijderd uit upload/",
+            r.files.len()
+        ),
+        Language::English => format!("{} unfinished file(s) removed from upload/", r.files.len()),
+    };
+    let intro = match lang {
+        Language::Dutch => format!(
+            "In upload/ van {} stonden bestanden met een tijdelijke naam (eindigend op .part, \
+             .filepart of .tmp, of beginnend met een punt) waaraan al meer dan {} uur niet was \
+             geschreven. Bestanden met zo'n naam worden nooit verwerkt; deze zijn verwijderd. \
+             Was een ervan bedoeld als levering, stuur het dan opnieuw en geef het na het \
+             uploaden zijn definitieve naam.",
+            r.tenant_name, r.hours
+        ),
+        Language::English => format!(
+            "upload/ of {} held files under a temporary name (ending in .part, .filepart or \
+             .tmp, or starting with a dot) that nobody had written to for more than {} hours. \
+             Files under such a name are never processed; these have been removed. If one of \
+             them was meant as a delivery, please send it again and give it its final name \
+             once the upload is complete.",
+            r.tenant_name, r.hours
+        ),
+    };
+    let mut text = format!("{intro}\n\n");
+    let mut html = format!("<html><body><p>{}</p>", esc(&intro));
+    let heading = t(
+        lang,
+        "Verwijderd (bestand, grootte, laatst gewijzigd)",
+        "Removed (file, size, last written)",
+    );
+    let _ = writeln!(text, "{heading}:");
+    let _ = write!(
+        html,
+        "<p>{}:</p><table border=\"1\" cellpadding=\"3\">",
+        esc(heading)
+    );
+    // "bytes" in Dutch too.
+    for (name, size, modified) in r.files {
+        let _ = writeln!(text, "  {name}  {size} bytes  {modified}");
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{size} bytes</td><td>{}</td></tr>",
+            esc(name),
+            esc(modified)
+        );
+    }
+    html.push_str("</table></body></html>");
+    Text {
+        subject,
+        text,
+        html,
+    }
+}
+
 /// `dropgate mail test`.
 pub fn test_message(lang: Language) -> Text {
     let body = t(
@@ -408,5 +478,36 @@ mod tests {
         assert!(!nl.html.contains("<b>fails"));
         let en = delivery_result(Language::English, &r);
         assert_eq!(en.subject, "Delivery a&b.csv: processed");
+    }
+
+    #[test]
+    fn the_temp_removed_mail_names_each_file_in_both_languages() {
+        let files = [
+            (".a<b>.csv".to_owned(), 12, "2026-11-20 14:03".to_owned()),
+            (
+                "x.csv.filepart".to_owned(),
+                3400,
+                "2026-11-19 09:00".to_owned(),
+            ),
+        ];
+        let r = TempRemoved {
+            tenant_name: "Zorg",
+            hours: 24,
+            files: &files,
+        };
+        let nl = temp_removed(Language::Dutch, &r);
+        assert_eq!(
+            nl.subject,
+            "2 onvoltooid bestand(en) verwijderd uit upload/"
+        );
+        assert!(nl.text.contains("meer dan 24 uur"), "{}", nl.text);
+        assert!(
+            nl.text
+                .contains("  x.csv.filepart  3400 bytes  2026-11-19 09:00")
+        );
+        assert!(nl.html.contains(".a&lt;b&gt;.csv") && !nl.html.contains("<b>"));
+        let en = temp_removed(Language::English, &r);
+        assert_eq!(en.subject, "2 unfinished file(s) removed from upload/");
+        assert!(en.text.contains(".a<b>.csv") && en.text.contains("more than 24 hours"));
     }
 }

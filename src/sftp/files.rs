@@ -7,7 +7,8 @@
 //! - `outbox/`: list, read, remove; create the empty `REQUEST-FULL`.
 //!
 //! Files are opened without following symlinks; anything that is not a regular file does not
-//! exist. This module never parses file contents.
+//! exist. A name a client creates (an upload, a rename target, a folder) must pass
+//! `vfs::check_new_name`. This module never parses file contents.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -25,7 +26,7 @@ use serde_json::json;
 
 use super::Account;
 use super::upload::{Limits, Quotas, Upload};
-use super::vfs::{Folder, Node, PathError, VPath, check_name};
+use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::auditor::Auditor;
 use crate::intake::is_temp_name;
 use crate::layout::StateDir;
@@ -172,6 +173,17 @@ impl Files {
         self.ctx
             .auditor
             .record(actor, action, Some(tenant), Some(subject), Some(detail));
+    }
+
+    /// Refuses a name the client wants to create that `check_new_name` does not allow, with
+    /// the reason as the status message. PERMISSION_DENIED rather than FAILURE: the request
+    /// can never succeed as sent, so clients must not retry it, and OpenSSH's `sftp`, which
+    /// prints only the status code's text, then at least says the server refused it.
+    fn new_name(&self, tenant: &str, name: &str) -> Result<(), SftpError> {
+        check_new_name(name).map_err(|why| {
+            tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(name), reason = %why, "name refused");
+            SftpError::denied(why.to_string())
+        })
     }
 
     fn limits(&self, tenant: &str) -> Limits {
@@ -460,7 +472,12 @@ impl russh_sftp::server::Handler for Files {
     ) -> Result<Handle, Self::Error> {
         let (_, node) = self.node(&filename)?;
         let handle = match node {
-            Node::Entry(t, Folder::Upload, name) => self.open_upload(&t, &name, pflags)?,
+            Node::Entry(t, Folder::Upload, name) => {
+                // Every open in upload/ creates a file: it is write-only, and a delivered
+                // file is never opened again.
+                self.new_name(&t, &name)?;
+                self.open_upload(&t, &name, pflags)?
+            }
             Node::Entry(t, Folder::Outbox, name)
                 if name == REQUEST_FULL && pflags.contains(OpenFlags::WRITE) =>
             {
@@ -668,9 +685,13 @@ impl russh_sftp::server::Handler for Files {
     async fn mkdir(
         &mut self,
         _id: u32,
-        _path: String,
+        path: String,
         _attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
+        // Always refused; a name that could not be created anyway says why first.
+        if let Ok((_, Node::Entry(tenant, _, name))) = self.node(&path) {
+            self.new_name(&tenant, &name)?;
+        }
         Err(SftpError::denied("folders cannot be created here"))
     }
 
@@ -709,6 +730,7 @@ impl russh_sftp::server::Handler for Files {
                 "{old} is delivered and will be processed; only temporary names (.filepart, .part, .tmp) can be renamed"
             )));
         }
+        self.new_name(&tenant, &new)?;
         let source = self.real(&tenant, Folder::Upload, &old);
         if !source.symlink_metadata().map_err(io_error)?.is_file() {
             return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));

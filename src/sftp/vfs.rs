@@ -14,6 +14,11 @@ use crate::config::Grant;
 const MAX_PATH_BYTES: usize = 4096;
 /// Longest file name, in bytes (as most Unix file systems).
 const MAX_NAME_BYTES: usize = 255;
+/// Longest name a client may give a file it creates, in bytes. Lower than the file
+/// system's 255 because names grow on their way: a receipt is `<name>.<yyyyMMddHHmmss>
+/// .result.csv` (26 bytes more), an archived original `<id>-<name>`, a taken name gets
+/// `-<n>`. A name that fits here fits in every one of them.
+pub const MAX_NEW_NAME_BYTES: usize = 200;
 
 /// One of a tenant's three folders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -160,6 +165,30 @@ pub fn check_name(name: &str) -> Result<(), PathError> {
     Ok(())
 }
 
+/// Why a client may not create a file under a name. The text is what the client is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NameRefused {
+    #[error("name is longer than {MAX_NEW_NAME_BYTES} bytes (it has {0})")]
+    TooLong(usize),
+    #[error("name holds a control or direction character (U+{:04X})", u32::from(*.0))]
+    UnsafeChar(char),
+}
+
+/// Checks a name a client wants to create (a new upload, a rename target, a folder), on top
+/// of [`check_name`], which every path passes. Such a name ends up in receipts, mails, logs
+/// and listings: it must fit there ([`MAX_NEW_NAME_BYTES`]), and hold no character that
+/// could forge or visually reorder a line there or hide what the name is
+/// (`redact::is_unsafe_char`: controls, bidi overrides and isolates, zero-width marks).
+pub fn check_new_name(name: &str) -> Result<(), NameRefused> {
+    if name.len() > MAX_NEW_NAME_BYTES {
+        return Err(NameRefused::TooLong(name.len()));
+    }
+    match name.chars().find(|c| crate::redact::is_unsafe_char(*c)) {
+        Some(c) => Err(NameRefused::UnsafeChar(c)),
+        None => Ok(()),
+    }
+}
+
 impl VPath {
     /// Resolves `path` (absolute, or relative to `cwd`) component by component.
     pub fn resolve(cwd: &VPath, path: &str) -> Result<Self, PathError> {
@@ -285,6 +314,40 @@ mod tests {
             "/",
             "/alpha/upload/%2e%2e",
             entry("alpha", Upload, "%2e%2e"),
+        );
+    }
+
+    #[test]
+    fn new_names_are_short_and_free_of_control_and_direction_characters() {
+        assert_eq!(check_new_name(&"x".repeat(200)), Ok(()));
+        assert_eq!(check_new_name("résumé 2026 ü.csv"), Ok(()));
+        assert_eq!(
+            check_new_name(&"x".repeat(201)),
+            Err(NameRefused::TooLong(201))
+        );
+        // Bytes, not characters: 101 two-byte letters are 202 bytes.
+        assert_eq!(
+            check_new_name(&"é".repeat(101)),
+            Err(NameRefused::TooLong(202))
+        );
+        for c in [
+            '\u{1}', '\u{7F}', '\u{85}', '\u{9F}', '\u{200B}', '\u{200F}', '\u{202A}', '\u{202E}',
+            '\u{2066}', '\u{2069}', '\u{FEFF}', '\u{61C}',
+        ] {
+            let name = format!("invoice{c}vsc.exe");
+            assert_eq!(
+                check_new_name(&name),
+                Err(NameRefused::UnsafeChar(c)),
+                "{c:?}"
+            );
+        }
+        assert_eq!(
+            check_new_name("a\u{202E}b").unwrap_err().to_string(),
+            "name holds a control or direction character (U+202E)"
+        );
+        assert_eq!(
+            check_new_name(&"x".repeat(240)).unwrap_err().to_string(),
+            "name is longer than 200 bytes (it has 240)"
         );
     }
 

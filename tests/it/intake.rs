@@ -4,7 +4,7 @@ use std::io::Write;
 
 use sha2::{Digest, Sha256};
 
-use crate::util::{Env, drop_file, wait_until};
+use crate::util::{Env, TENANTS, drop_file, wait_until};
 
 fn sha256(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
@@ -221,4 +221,50 @@ fn symlinks_and_folders_in_upload_are_not_recorded() {
     daemon.wait_for_log("upload folders scanned");
     assert_eq!(names(&env, "alpha"), ["sentinel.csv"]);
     daemon.stop();
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_not_recorded_and_is_reported_once() {
+    let config = |limit: u32| format!("[limits]\nmax_file_bytes = {limit}\n{TENANTS}");
+    let env = Env::new(&config(1000));
+    let daemon = env.start();
+    let upload = env.upload("alpha");
+    // As local producers do: written under a temp name, then renamed.
+    drop_file(&upload, "big.csv", &[b'x'; 1001]);
+    drop_file(&upload, "fits.csv", &[b'y'; 1000]);
+    wait_for_count(&env, "alpha", "received", 1);
+    daemon.wait_for_log("larger than the tenant's max_file_bytes");
+    assert_eq!(names(&env, "alpha"), ["fits.csv"]);
+    assert!(upload.join("big.csv").exists(), "intake never deletes");
+    let log = daemon.stop();
+    assert!(
+        log.contains("tenant=\"alpha\" file=big.csv size=1001 limit=1000"),
+        "{log}"
+    );
+
+    // Seen again by the start-up scan: still not recorded, and not reported twice.
+    let daemon = env.start();
+    daemon.wait_for_log("upload folders scanned");
+    assert_eq!(names(&env, "alpha"), ["fits.csv"]);
+    let audit = env.texts(
+        "SELECT concat_ws(' ', tenant_id, subject, detail ->> 'size', detail ->> 'max_file_bytes', detail ->> 'mtime')
+         FROM audit WHERE action = 'intake.too-large'",
+        [],
+    );
+    let mtime =
+        std::os::unix::fs::MetadataExt::mtime(&std::fs::metadata(upload.join("big.csv")).unwrap());
+    assert_eq!(audit, [format!("alpha big.csv 1001 1000 {mtime}")]);
+
+    // With the limit raised, a reload takes it in.
+    env.write_config(&config(2000));
+    daemon.signal(libc::SIGHUP);
+    wait_for_count(&env, "alpha", "received", 2);
+    assert_eq!(names(&env, "alpha"), ["big.csv", "fits.csv"]);
+    let log = daemon.stop();
+    assert_eq!(
+        log.matches("larger than the tenant's max_file_bytes")
+            .count(),
+        0,
+        "{log}"
+    );
 }

@@ -11,5 +11,6 @@ mod mail;
 mod process;
 mod publish;
 mod sftp;
+mod sweep;
 mod systemd;
 mod util;

@@ -577,6 +577,74 @@ fn a_filepart_upload_is_renamed_into_place_and_recorded_once() {
 }
 
 #[test]
+fn long_names_and_direction_characters_are_refused_with_the_reason() {
+    let s = start();
+    let data = s.local("n.csv", b"name test");
+    let data = data.display();
+    let long = format!("{}.csv", "x".repeat(236));
+    let longest = format!("{}.csv", "y".repeat(196));
+    assert_eq!((long.len(), longest.len()), (240, 200));
+    let reversed = "invoice\u{202E}vsc.exe";
+    for (commands, what) in [
+        (
+            format!("put {data} /alpha/upload/{long}\n"),
+            "a 240-byte name",
+        ),
+        (
+            format!("put {data} \"/alpha/upload/{reversed}\"\n"),
+            "a name with U+202E",
+        ),
+        (
+            format!(
+                "put {data} /alpha/upload/r.csv.part\nrename /alpha/upload/r.csv.part \"/alpha/upload/{reversed}\"\n"
+            ),
+            "a rename onto a name with U+202E",
+        ),
+        (
+            format!("mkdir /alpha/upload/{long}\n"),
+            "a folder with a 240-byte name",
+        ),
+    ] {
+        let run = s.vendor(&commands);
+        assert_refused(&run, what);
+        // OpenSSH's sftp shows the status code's text, not the server's message.
+        assert!(
+            run.output.contains("Permission denied"),
+            "{what}: {}",
+            run.output
+        );
+    }
+    assert_ok(&s.vendor(&format!("put {data} /alpha/upload/{longest}\n")));
+    assert_eq!(
+        s.names("alpha", "upload"),
+        ["r.csv.part".to_owned(), longest]
+    );
+    assert!(s.staging_is_empty());
+    wait_until("intake of the 200-byte name", || {
+        s.env.count("alpha", "received") == 1
+    });
+    let log = s.daemon.stop();
+    // The reason, for whoever helps the user: in the log (and in the status message,
+    // which clients such as WinSCP and FileZilla show).
+    assert_eq!(
+        log.matches("reason=name is longer than 200 bytes (it has 240)")
+            .count(),
+        2,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("reason=name holds a control or direction character (U+202E)")
+            .count(),
+        2,
+        "{log}"
+    );
+    assert!(
+        log.contains("invoice\\u{202e}vsc.exe"),
+        "the name shown escaped: {log}"
+    );
+}
+
+#[test]
 fn size_limit_and_quota_refuse_the_write_and_remove_the_partial_file() {
     let s = start_with("", "max_file_bytes = 400000\nquota_bytes = 600000");
     let too_big = s.local("big.csv", &vec![b'x'; 500_000]);
