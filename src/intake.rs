@@ -304,7 +304,7 @@ impl Worker {
         };
         let tenant = tenant.clone();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            tracing::warn!(tenant, file = %path.display(), "file name is not UTF-8; not recorded until renamed");
+            tracing::warn!(tenant, file = %crate::redact::name(&path.to_string_lossy()), "file name is not UTF-8; not recorded until renamed");
             return Ok(());
         };
         if is_temp_name(name) {
@@ -316,7 +316,7 @@ impl Worker {
             Ok(Found::Writing) => {
                 tracing::debug!(
                     tenant,
-                    file = name,
+                    file = %crate::redact::name(name),
                     "still open for writing; waiting for close"
                 );
                 return Ok(());
@@ -326,7 +326,7 @@ impl Worker {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
-                tracing::warn!(tenant, file = name, error = %e, "not recorded");
+                tracing::warn!(tenant, file = %crate::redact::name(name), error = %e, "not recorded");
                 return Ok(());
             }
         };
@@ -339,10 +339,10 @@ impl Worker {
         match self.ledger.record_file(&file, Utc::now())? {
             Recorded::Unchanged { .. } => {}
             Recorded::New { id, state } => {
-                tracing::info!(tenant, file = name, size, sha256 = %&sha256[..16], id, %state, "delivery recorded")
+                tracing::info!(tenant, file = %crate::redact::name(name), size, sha256 = %&sha256[..16], id, %state, "delivery recorded")
             }
             Recorded::Replaced { id, state } => {
-                tracing::warn!(tenant, file = name, size, sha256 = %&sha256[..16], id, %state, "waiting file was rewritten before processing; record updated")
+                tracing::warn!(tenant, file = %crate::redact::name(name), size, sha256 = %&sha256[..16], id, %state, "waiting file was rewritten before processing; record updated")
             }
         }
         Ok(())

@@ -117,13 +117,13 @@ pub fn sweep(
                     Some(DeliveryState::Quarantined) => state.quarantined(&file.tenant),
                     _ => state.archived(&file.tenant),
                 };
-                vec![dir.join(format!("{}-{}", file.id, file.name))]
+                vec![dir.join(crate::layout::archive_name(file.id, &file.name))]
             }
             Kept::Receipt => {
                 let dir = state.receipts(&file.tenant);
                 vec![
-                    dir.join(format!("{}.result.csv", file.name)),
-                    dir.join(format!("{}.result.txt", file.name)),
+                    dir.join(format!("{}{}", file.name, crate::layout::RECEIPT_CSV)),
+                    dir.join(format!("{}{}", file.name, crate::layout::RECEIPT_TXT)),
                 ]
             }
         }

@@ -337,7 +337,7 @@ impl Files {
                 ..
             } => {
                 let complete = served >= size;
-                tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, folder = folder.as_str(), file = name, bytes = served, complete, "download");
+                tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, folder = folder.as_str(), file = %crate::redact::name(&name), bytes = served, complete, "download");
                 self.audit(
                     "sftp.download",
                     &tenant,
@@ -360,7 +360,7 @@ impl Files {
                     .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
                 match finished {
                     Ok(name) => {
-                        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = name, size, "upload complete");
+                        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(&name), size, "upload complete");
                         self.audit(
                             "sftp.upload",
                             &tenant,
@@ -370,7 +370,7 @@ impl Files {
                         Ok(())
                     }
                     Err(e) => {
-                        tracing::error!(user = %self.account.user, tenant, file = requested, error = %e, "upload could not be stored");
+                        tracing::error!(user = %self.account.user, tenant, file = %crate::redact::name(&requested), error = %e, "upload could not be stored");
                         self.audit(
                             "sftp.upload-failed",
                             &tenant,
@@ -393,7 +393,7 @@ impl Drop for Files {
         let handles = std::mem::take(&mut self.handles);
         for (_, open) in handles {
             if let Open::Upload(upload) = open {
-                tracing::warn!(user = %self.account.user, ip = %self.account.ip, tenant = upload.tenant, file = upload.name, bytes = upload.size(), "upload cut off; discarded");
+                tracing::warn!(user = %self.account.user, ip = %self.account.ip, tenant = upload.tenant, file = %crate::redact::name(&upload.name), bytes = upload.size(), "upload cut off; discarded");
                 let detail =
                     json!({ "bytes": upload.size(), "reason": "connection ended before close" });
                 self.audit("sftp.upload-aborted", &upload.tenant, &upload.name, detail);
@@ -546,7 +546,7 @@ impl russh_sftp::server::Handler for Files {
                 Ok(()) => Ok(ok(id)),
                 Err(e) => {
                     let message = format!("{}: {e}; the partial file was removed", upload.name);
-                    tracing::warn!(user = %self.account.user, tenant = upload.tenant, file = upload.name, error = %e, "upload refused");
+                    tracing::warn!(user = %self.account.user, tenant = upload.tenant, file = %crate::redact::name(&upload.name), error = %e, "upload refused");
                     let (tenant, name, size) =
                         (upload.tenant.clone(), upload.name.clone(), upload.size());
                     self.audit(
@@ -672,7 +672,7 @@ impl russh_sftp::server::Handler for Files {
             return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
         }
         std::fs::remove_file(&path).map_err(io_error)?;
-        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, folder = folder.as_str(), file = name, "removed");
+        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, folder = folder.as_str(), file = %crate::redact::name(&name), "removed");
         self.audit(
             "sftp.delete",
             &tenant,
