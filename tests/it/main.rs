@@ -5,6 +5,7 @@ mod bundle;
 mod cli;
 mod config;
 mod daemon;
+mod hostile;
 mod intake;
 mod mail;
 mod process;
