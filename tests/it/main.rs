@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod confine;
 mod daemon;
+mod hostile;
 mod intake;
 mod mail;
 mod process;
