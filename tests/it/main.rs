@@ -7,6 +7,7 @@ mod config;
 mod daemon;
 mod intake;
 mod mail;
+mod mutation;
 mod process;
 mod publish;
 mod sftp;
