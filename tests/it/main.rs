@@ -9,6 +9,7 @@ mod daemon;
 mod hostile;
 mod intake;
 mod mail;
+mod mutation;
 mod process;
 mod publish;
 mod sftp;

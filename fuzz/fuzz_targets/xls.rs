@@ -1,0 +1,6 @@
+//! Fuzzes the xls reader and the checks behind it: `cargo +nightly fuzz run xls corpus/xls`.
+#![no_main]
+
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run(data, dropgate::formats::Format::Xls));

@@ -1,0 +1,6 @@
+//! Fuzzes the xlsx reader and the checks behind it: `cargo +nightly fuzz run xlsx corpus/xlsx`.
+#![no_main]
+
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run(data, dropgate::formats::Format::Xlsx));

@@ -1,0 +1,6 @@
+//! Fuzzes the xml reader and the checks behind it: `cargo +nightly fuzz run xml corpus/xml`.
+#![no_main]
+
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run(data, dropgate::formats::Format::Xml));
