@@ -446,7 +446,8 @@ fn check_and_store(
                 source,
                 job,
                 limits,
-                |line, record| {
+                |line, mut record| {
+                    scrub_identifiers(key, &mut record);
                     let pseudonym = key.pseudonym(record.bsn());
                     batch.push(Checked {
                         line,
@@ -506,6 +507,18 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic".into())
+}
+
+/// Replaces a BSN written inside a measurement or decision number by its keyed hash: the
+/// rules cannot tell such a number from an honest one, and the ledger holds no BSN.
+fn scrub_identifiers(key: &Keyed, record: &mut Record) {
+    let number = match record {
+        Record::Meting(m) => &mut m.metingnummer,
+        Record::Beschikking(b) => &mut b.beschikkingnummer,
+    };
+    if let std::borrow::Cow::Owned(scrubbed) = key.scrub(number) {
+        *number = scrubbed;
+    }
 }
 
 /// Stores one checked row; false if this delivery already carried its key.

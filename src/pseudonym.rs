@@ -140,6 +140,43 @@ impl Keyed {
         self.hash_hex(value).as_str().to_owned()
     }
 
+    /// `value` (an identifier from a delivery, such as a measurement number) with every
+    /// run of digits that is a BSN (eight or nine digits that pass the 11-check, spaces,
+    /// dots or dashes between them allowed) replaced by `#` and the first 16 hex digits of
+    /// its keyed hash: the identifier stays stable (a correction finds its row) and no
+    /// citizen number reaches the ledger inside one.
+    pub fn scrub<'a>(&self, value: &'a str) -> std::borrow::Cow<'a, str> {
+        let runs: Vec<(usize, usize)> = crate::redact::digit_runs(value)
+            .into_iter()
+            .filter(|&(start, end, digits)| {
+                let clear: String = value[start..end]
+                    .chars()
+                    .filter(char::is_ascii_digit)
+                    .collect();
+                digits <= 9 && Bsn::parse(&clear).is_ok()
+            })
+            .map(|(start, end, _)| (start, end))
+            .collect();
+        if runs.is_empty() {
+            return std::borrow::Cow::Borrowed(value);
+        }
+        let mut out = String::with_capacity(value.len() + 16);
+        let mut last = 0;
+        for (start, end) in runs {
+            out.push_str(&value[last..start]);
+            let digits: String = value[start..end]
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            let bsn = Bsn::parse(&digits).expect("checked above");
+            out.push('#');
+            out.push_str(&self.pseudonym(&bsn).as_str()[..16]);
+            last = end;
+        }
+        out.push_str(&value[last..]);
+        std::borrow::Cow::Owned(out)
+    }
+
     /// The same, without a heap allocation (the daily run hashes a row at a time).
     pub fn hash_hex(&self, value: &[u8]) -> Hex {
         let mut mac = self.mac.clone();
@@ -229,6 +266,20 @@ mod tests {
             Keyed::from_key(b"Jefe").hash(b"what do ya want for nothing?"),
             "5BDCC146BF60754E6A042426089575C75A003F089D2739839DEC58B964EC3843"
         );
+    }
+
+    #[test]
+    fn a_bsn_inside_an_identifier_is_replaced_by_its_keyed_hash() {
+        let key = Keyed::from_key(&[7; 32]);
+        let scrubbed = key.scrub("X123456782Y");
+        assert!(!scrubbed.contains("123456782"), "{scrubbed}");
+        assert!(scrubbed.starts_with("X#") && scrubbed.ends_with('Y') && scrubbed.len() == 19);
+        assert_eq!(key.scrub("X123456782Y"), scrubbed, "stable");
+        assert!(!key.scrub("M-123.456.782").contains("456"));
+        // Not a BSN: kept as delivered.
+        assert_eq!(key.scrub("M000000001"), "M000000001");
+        assert_eq!(key.scrub("M-2024-17"), "M-2024-17");
+        assert_eq!(key.scrub("1234567890123"), "1234567890123");
     }
 
     #[test]

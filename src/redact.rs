@@ -61,8 +61,9 @@ fn escape_controls(value: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Byte ranges of the maskable digit runs in `value`, with their digit counts.
-fn digit_runs(value: &str) -> Vec<(usize, usize, usize)> {
+/// Byte ranges of the maskable digit runs in `value` (eight or more digits, separators
+/// between them allowed, date shapes left out), with their digit counts.
+pub(crate) fn digit_runs(value: &str) -> Vec<(usize, usize, usize)> {
     let bytes = value.as_bytes();
     let mut runs = Vec::new();
     let mut i = 0;

@@ -382,7 +382,21 @@ fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
     daemon.stop();
     // Move the delivery into last month, and the report's last run before it.
     let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
-    let last_month = (chrono::Utc::now() - chrono::Duration::days(35)).to_rfc3339();
+    // The middle of last month as the report sees months (Amsterdam time): "35 days ago"
+    // falls two months back in the first days of a month.
+    let last_month = {
+        use chrono::{Datelike, TimeZone};
+        let today = chrono::Utc::now()
+            .with_timezone(&chrono_tz::Europe::Amsterdam)
+            .date_naive();
+        let first = today.with_day(1).unwrap();
+        let middle = (first - chrono::Duration::days(1)).with_day(15).unwrap();
+        chrono_tz::Europe::Amsterdam
+            .from_local_datetime(&middle.and_hms_opt(12, 0, 0).unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339()
+    };
     conn.execute("UPDATE delivery SET processed_at = ?1", [&last_month])
         .unwrap();
     drop(conn);
