@@ -62,8 +62,16 @@ fn file_error(e: &FileError) -> String {
             format!("het bestand pakt uit tot meer dan {}", size_text(*limit))
         }
         FileError::Doctype => "XML met een DOCTYPE (DTD) wordt niet aanvaard".into(),
-        FileError::Xml { line, message } => format!("XML, regel {line}: {message}"),
-        FileError::Spreadsheet { format, message } => format!("{format}: {message}"),
+        // The detail comes from the parser, in English; the sentence around it says what it
+        // means for the sender.
+        FileError::Xml { line, message } => {
+            format!(
+                "XML, regel {line}: het bestand is geen geldige XML (melding van de lezer: {message})"
+            )
+        }
+        FileError::Spreadsheet { format, message } => format!(
+            "{format}: het bestand is beschadigd of geen bruikbaar werkblad (melding van de lezer: {message})"
+        ),
         FileError::Io(e) => format!("het bestand kan niet worden gelezen: {e}"),
     }
 }
