@@ -5,7 +5,9 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use super::wire::{self, Job, Message, WireFatal, WireProblem, WireRecord, WireSummary};
+use super::wire::{
+    self, Job, Message, RecordFrame, RecordRef, WireFatal, WireProblem, WireSummary,
+};
 use super::{FILE_FD_PATH, fatal_texts};
 use crate::check::{Fatal, Verdict, check_file};
 use crate::datasets::{Context, Dataset, ScoreRanges};
@@ -66,20 +68,21 @@ fn run(job: &Job, out: &mut impl Write) -> io::Result<()> {
     };
     let dataset = job.dataset.as_deref().and_then(Dataset::parse);
     // Rows and problems go to the one pipe in the order they are found.
-    let out = std::cell::RefCell::new(out);
+    let out = std::cell::RefCell::new(wire::FrameWriter::new(out));
     let checked = check_file(
         Path::new(FILE_FD_PATH),
         limits,
         dataset,
         &ctx,
         |line, record| {
-            let record = WireRecord::from_record(record);
-            wire::write(*out.borrow_mut(), &Message::Record { line, record })?;
+            let record = RecordRef::new(record);
+            out.borrow_mut()
+                .write(&RecordFrame::Record { line, record })?;
             Ok::<_, io::Error>(Verdict::Accepted)
         },
         |problem| {
             let problem = WireProblem::from_problem(problem);
-            wire::write(*out.borrow_mut(), &Message::Problem(problem))
+            out.borrow_mut().write(&Message::Problem(problem))
         },
     )?;
     let done = checked
@@ -105,5 +108,5 @@ fn run(job: &Job, out: &mut impl Write) -> io::Result<()> {
                 nl,
             }
         });
-    wire::write(out.into_inner(), &Message::Done(done))
+    out.into_inner().write(&Message::Done(done))
 }
