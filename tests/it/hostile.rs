@@ -10,11 +10,11 @@
 //! The files are made by `tests/make-hostile.py` (python3, standard library only).
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::{Env, drop_file};
+use crate::util::{Env, drop_file, files};
 
 const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
 const MAKE_HOSTILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/make-hostile.py");
@@ -54,21 +54,6 @@ const MAX_PARENT_KIB: u64 = 100 * 1024;
 
 /// Longest a whole run over the hostile files may take before the test gives up on it.
 const RUN_LIMIT: Duration = Duration::from_secs(900);
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.path().is_dir() {
-                out.extend(files(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
-}
 
 /// VmHWM (peak resident set) of process `pid`, in KiB.
 fn peak_kib(pid: u32) -> Option<u64> {

@@ -1,9 +1,9 @@
 //! The daily run and `validate`, on the sample deliveries and on hostile files.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::util::{BIN, Env, SAMPLES, wait_until};
+use crate::util::{BIN, Env, SAMPLES, files, wait_until};
 
 const FORMATS: [&str; 5] = ["csv", "xlsx", "xls", "ods", "xml"];
 
@@ -116,21 +116,6 @@ fn expected(dataset: &str) -> Vec<String> {
     .lines()
     .map(str::to_owned)
     .collect()
-}
-
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.path().is_dir() {
-                out.extend(files(&e.path()));
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 #[test]
