@@ -34,6 +34,15 @@ impl Bsn {
             }
             _ => return Err(BsnError::Length),
         }
+        Self::from_digits(digits)
+    }
+
+    /// Nine ASCII digits that pass the checks of [`Bsn::parse`] (as the confined reader
+    /// sends them).
+    pub fn from_digits(digits: [u8; 9]) -> Result<Self, BsnError> {
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return Err(BsnError::NotDigits);
+        }
         if digits.iter().all(|&d| d == b'0') {
             return Err(BsnError::Zero);
         }
@@ -46,6 +55,22 @@ impl Bsn {
             return Err(BsnError::ElevenCheck);
         }
         Ok(Self(digits))
+    }
+
+    /// The BSN a run of digits with separators (`123 456 782`, `1234.56.782`) spells, if
+    /// its eight or nine digits pass the checks of [`Bsn::parse`].
+    fn in_run(run: &str) -> Option<Self> {
+        // Right-aligned, so that eight digits get the leading zero they dropped.
+        let mut digits = [b'0'; 9];
+        let mut n = 0;
+        for b in run.bytes().rev().filter(u8::is_ascii_digit) {
+            n += 1;
+            *digits.get_mut(9usize.checked_sub(n)?)? = b;
+        }
+        if n < 8 {
+            return None;
+        }
+        Self::from_digits(digits).ok()
     }
 
     /// The nine digits in clear: only for hashing, or for the pipe from the confined reader.
@@ -146,35 +171,25 @@ impl Keyed {
     /// its keyed hash: the identifier stays stable (a correction finds its row) and no
     /// citizen number reaches the ledger inside one.
     pub fn scrub<'a>(&self, value: &'a str) -> std::borrow::Cow<'a, str> {
-        let runs: Vec<(usize, usize)> = crate::redact::digit_runs(value)
-            .into_iter()
-            .filter(|&(start, end, digits)| {
-                let clear: String = value[start..end]
-                    .chars()
-                    .filter(char::is_ascii_digit)
-                    .collect();
-                digits <= 9 && Bsn::parse(&clear).is_ok()
-            })
-            .map(|(start, end, _)| (start, end))
-            .collect();
-        if runs.is_empty() {
-            return std::borrow::Cow::Borrowed(value);
-        }
-        let mut out = String::with_capacity(value.len() + 16);
+        let mut scrubbed: Option<String> = None;
         let mut last = 0;
-        for (start, end) in runs {
+        for (start, end, _) in crate::redact::digit_runs(value) {
+            let Some(bsn) = Bsn::in_run(&value[start..end]) else {
+                continue;
+            };
+            let out = scrubbed.get_or_insert_with(|| String::with_capacity(value.len() + 16));
             out.push_str(&value[last..start]);
-            let digits: String = value[start..end]
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect();
-            let bsn = Bsn::parse(&digits).expect("checked above");
             out.push('#');
             out.push_str(&self.pseudonym(&bsn).as_str()[..16]);
             last = end;
         }
-        out.push_str(&value[last..]);
-        std::borrow::Cow::Owned(out)
+        match scrubbed {
+            None => std::borrow::Cow::Borrowed(value),
+            Some(mut out) => {
+                out.push_str(&value[last..]);
+                std::borrow::Cow::Owned(out)
+            }
+        }
     }
 
     /// The same, without a heap allocation (the daily run hashes a row at a time).
@@ -276,6 +291,14 @@ mod tests {
         assert!(scrubbed.starts_with("X#") && scrubbed.ends_with('Y') && scrubbed.len() == 19);
         assert_eq!(key.scrub("X123456782Y"), scrubbed, "stable");
         assert!(!key.scrub("M-123.456.782").contains("456"));
+        // Eight digits are a BSN with its leading zero dropped, and hash as that BSN.
+        let eight = key.scrub("A10000008");
+        assert_eq!(eight, key.scrub("A010000008"));
+        assert!(eight.starts_with("A#"), "{eight}");
+        assert_eq!(
+            key.scrub("two 123456782 and 10000008").matches('#').count(),
+            2
+        );
         // Not a BSN: kept as delivered.
         assert_eq!(key.scrub("M000000001"), "M000000001");
         assert_eq!(key.scrub("M-2024-17"), "M-2024-17");

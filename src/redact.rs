@@ -26,10 +26,11 @@ const SHOW_UP_TO: usize = 10;
 /// value can never forge a line (or reorder one, with a bidi override) in a text.
 pub fn text(value: &str) -> Cow<'_, str> {
     let escaped = escape_controls(value);
-    match digit_runs(&escaped) {
-        runs if runs.is_empty() => escaped,
-        runs => Cow::Owned(mask_runs(&escaped, &runs)),
+    let runs: Vec<_> = digit_runs(&escaped).collect();
+    if runs.is_empty() {
+        return escaped;
     }
+    Cow::Owned(mask_runs(&escaped, &runs))
 }
 
 /// A file name as texts show it: redacted like any value from a delivery.
@@ -62,52 +63,59 @@ fn escape_controls(value: &str) -> Cow<'_, str> {
 }
 
 /// Byte ranges of the maskable digit runs in `value` (eight or more digits, separators
-/// between them allowed, date shapes left out), with their digit counts.
-pub(crate) fn digit_runs(value: &str) -> Vec<(usize, usize, usize)> {
+/// between them allowed, date shapes left out), with their digit counts. An iterator, so
+/// that the daily run can look at every identifier without an allocation.
+pub(crate) fn digit_runs(value: &str) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
     let bytes = value.as_bytes();
-    let mut runs = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut end = i;
-        let mut digits = 0;
-        // A run goes on over one separator between two digits.
+    std::iter::from_fn(move || {
         while i < bytes.len() {
-            if bytes[i].is_ascii_digit() {
-                digits += 1;
+            if !bytes[i].is_ascii_digit() {
                 i += 1;
-                end = i;
-            } else if matches!(bytes[i], b' ' | b'.' | b'-')
-                && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
-            {
-                i += 1;
-            } else {
-                break;
+                continue;
+            }
+            let start = i;
+            let mut end = i;
+            let mut digits = 0;
+            // A run goes on over one separator between two digits.
+            while i < bytes.len() {
+                if bytes[i].is_ascii_digit() {
+                    digits += 1;
+                    i += 1;
+                    end = i;
+                } else if matches!(bytes[i], b' ' | b'.' | b'-')
+                    && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
+                {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            i = end.max(i);
+            if digits >= MIN_DIGITS && !is_date(&value[start..end]) {
+                return Some((start, end, digits));
             }
         }
-        if digits >= MIN_DIGITS && !is_date(&value[start..end]) {
-            runs.push((start, end, digits));
-        }
-        i = end.max(i);
-    }
-    runs
+        None
+    })
 }
 
 /// The shape of a date as a delivery writes one, right or wrong: `yyyy-mm-dd` or
 /// `dd-mm-yyyy` (with `-` or `.`), a year from 1000 to 2999 and day and month under 40.
 fn is_date(run: &str) -> bool {
-    let parts: Vec<&str> = run.split(['-', '.']).collect();
-    if parts.len() != 3 {
+    if run.bytes().all(|b| b.is_ascii_digit()) {
         return false;
     }
+    let mut parts = run.split(['-', '.']);
+    let (Some(first), Some(second), Some(third), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
     let num = |s: &str| s.parse::<u32>().ok();
-    let (year, a, b) = match (parts[0].len(), parts[1].len(), parts[2].len()) {
-        (4, 2, 2) => (num(parts[0]), num(parts[1]), num(parts[2])),
-        (2, 2, 4) => (num(parts[2]), num(parts[1]), num(parts[0])),
+    let (year, a, b) = match (first.len(), second.len(), third.len()) {
+        (4, 2, 2) => (num(first), num(second), num(third)),
+        (2, 2, 4) => (num(third), num(second), num(first)),
         _ => return false,
     };
     matches!((year, a, b), (Some(y), Some(a), Some(b)) if (1000..=2999).contains(&y) && a < 40 && b < 40)

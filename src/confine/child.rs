@@ -5,9 +5,7 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use super::wire::{
-    self, Job, Message, RecordFrame, RecordRef, WireFatal, WireProblem, WireSummary,
-};
+use super::wire::{self, Job, Message, RecordRef, WireFatal, WireProblem, WireSummary};
 use super::{FILE_FD_PATH, fatal_texts};
 use crate::check::{Fatal, Verdict, check_file};
 use crate::datasets::{Context, Dataset, ScoreRanges};
@@ -76,8 +74,7 @@ fn run(job: &Job, out: &mut impl Write) -> io::Result<()> {
         &ctx,
         |line, record| {
             let record = RecordRef::new(record);
-            out.borrow_mut()
-                .write(&RecordFrame::Record { line, record })?;
+            out.borrow_mut().write(&Message::Record { line, record })?;
             Ok::<_, io::Error>(Verdict::Accepted)
         },
         |problem| {

@@ -19,7 +19,7 @@ mod wire;
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
@@ -259,12 +259,11 @@ pub fn check<E: From<io::Error>>(
         expired
     });
 
-    let mut input = BufReader::with_capacity(64 * 1024, stdout);
-    let read = relay(&mut input, job, &mut on_record, &mut on_problem);
+    widen_pipe(&stdout);
+    let read = relay(stdout, job, &mut on_record, &mut on_problem);
     if !matches!(read, Relayed::Done(_)) {
         kill(pid);
     }
-    drop(input);
     let _ = stop_watch.send(());
     let timed_out = watchdog.join().unwrap_or(true);
     let status = child.wait()?;
@@ -295,24 +294,24 @@ enum Relayed<E> {
     Callback(E),
 }
 
+/// Reads the child's answer to its end (the pipe is dropped on return).
 fn relay<E>(
-    input: &mut impl Read,
+    input: impl Read,
     job: &Job,
     on_record: &mut impl FnMut(u64, Record) -> Result<(), E>,
     on_problem: &mut impl FnMut(&Problem) -> Result<(), E>,
 ) -> Relayed<E> {
-    let max_frame = job.max_frame();
-    let mut body = Vec::new();
+    let mut frames = wire::FrameReader::new(input, job.max_frame());
     let mut records = 0u64;
     loop {
-        let message = match wire::read(input, max_frame, &mut body) {
+        let message = match frames.next() {
             Ok(Some(message)) => message,
             Ok(None) | Err(wire::FrameError::Truncated) => return Relayed::Ended,
             Err(_) => return Relayed::Garbage,
         };
         match message {
             wire::Message::Record { line, record } => {
-                let Some(record) = record.into_record() else {
+                let Some(record) = record.to_record() else {
                     return Relayed::Garbage;
                 };
                 records += 1;
@@ -337,7 +336,7 @@ fn relay<E>(
             }
             wire::Message::Done(done) => {
                 // Nothing may follow the answer.
-                if !matches!(wire::read(input, max_frame, &mut body), Ok(None)) {
+                if !matches!(frames.next(), Ok(None)) {
                     return Relayed::Garbage;
                 }
                 return match done {
@@ -440,6 +439,16 @@ fn breach<E>(status: ExitStatus, timed_out: bool, stderr: &str, read: &Relayed<E
     }
 }
 
+/// Lets the child get further ahead of the parent (1 MiB instead of the 64 KiB default),
+/// so that the two wake each other less often. Best effort: a system whose
+/// `fs.pipe-max-size` is lower keeps the default.
+fn widen_pipe(pipe: &impl std::os::fd::AsRawFd) {
+    // SAFETY: fcntl on a pipe descriptor we own, with an integer argument.
+    unsafe {
+        libc::fcntl(pipe.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20);
+    }
+}
+
 /// The first bytes of a stream; the rest is read and dropped so the child never blocks.
 fn keep_head(mut stream: impl Read) -> String {
     let mut kept = Vec::new();
@@ -534,14 +543,16 @@ mod tests {
                 datasets: &[],
             },
         );
-        let run = |bytes: &[u8]| {
-            let mut input = bytes;
-            match relay::<io::Error>(&mut input, &job, &mut |_, _| Ok(()), &mut |_| Ok(())) {
-                Relayed::Done(_) => "done",
-                Relayed::Ended => "ended",
-                Relayed::Garbage => "garbage",
-                Relayed::Callback(_) => "callback",
-            }
+        let run = |bytes: &[u8]| match relay::<io::Error>(
+            bytes,
+            &job,
+            &mut |_, _| Ok(()),
+            &mut |_| Ok(()),
+        ) {
+            Relayed::Done(_) => "done",
+            Relayed::Ended => "ended",
+            Relayed::Garbage => "garbage",
+            Relayed::Callback(_) => "callback",
         };
         assert_eq!(run(b""), "ended");
         assert_eq!(run(&[0xFF, 0xFF, 0xFF, 0x7F]), "garbage");

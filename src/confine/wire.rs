@@ -31,57 +31,27 @@ pub struct Job {
     pub datasets: Vec<String>,
 }
 
-/// One message from the child.
+/// One message from the child. Its values are borrowed: the child serialises a checked row
+/// without copying it, and the parent reads one without an allocation per value.
 #[derive(Debug, Serialize, Deserialize)]
-pub enum Message {
+pub enum Message<'a> {
     Record {
         line: u64,
-        record: WireRecord,
+        #[serde(borrow)]
+        record: RecordRef<'a>,
     },
     Problem(WireProblem),
     /// The last message: how the file ended.
     Done(Result<WireSummary, WireFatal>),
 }
 
+/// A checked row on the pipe, borrowed from the child's [`Record`] or from the parent's
+/// frame buffer.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
-pub enum WireRecord {
-    Meting {
-        agb: String,
-        bsn: [u8; 9],
-        metingnummer: String,
-        datum: Day,
-        instrument: String,
-        respondent: u8,
-        score: f64,
-        status: Option<String>,
-    },
-    Beschikking {
-        gemeentecode: String,
-        beschikkingnummer: String,
-        bsn: [u8; 9],
-        agb: String,
-        productcategorie: String,
-        productcode: String,
-        ingangsdatum: Day,
-        einddatum: Option<Day>,
-        reden: Option<String>,
-    },
-}
-
-/// A checked row as the child sends it: borrowed, so no value is copied on its way out.
-/// Its single variant encodes exactly as [`Message::Record`] (variant 0, then the same
-/// fields in the same order), which is what the parent reads.
-#[derive(Serialize)]
-pub enum RecordFrame<'a> {
-    Record { line: u64, record: RecordRef<'a> },
-}
-
-/// [`WireRecord`], borrowed.
-#[derive(Serialize)]
 pub enum RecordRef<'a> {
     Meting {
         agb: &'a str,
-        bsn: &'a [u8; 9],
+        bsn: [u8; 9],
         metingnummer: &'a str,
         datum: Day,
         instrument: &'a str,
@@ -92,7 +62,7 @@ pub enum RecordRef<'a> {
     Beschikking {
         gemeentecode: &'a str,
         beschikkingnummer: &'a str,
-        bsn: &'a [u8; 9],
+        bsn: [u8; 9],
         agb: &'a str,
         productcategorie: &'a str,
         productcode: &'a str,
@@ -107,7 +77,7 @@ impl<'a> RecordRef<'a> {
         match record {
             Record::Meting(m) => Self::Meting {
                 agb: &m.agb,
-                bsn: m.bsn.digits(),
+                bsn: *m.bsn.digits(),
                 metingnummer: &m.metingnummer,
                 datum: Day::from_date(m.datum),
                 instrument: m.instrument.as_str(),
@@ -118,7 +88,7 @@ impl<'a> RecordRef<'a> {
             Record::Beschikking(b) => Self::Beschikking {
                 gemeentecode: &b.gemeentecode,
                 beschikkingnummer: &b.beschikkingnummer,
-                bsn: b.bsn.digits(),
+                bsn: *b.bsn.digits(),
                 agb: &b.agb,
                 productcategorie: &b.productcategorie,
                 productcode: &b.productcode,
@@ -127,6 +97,66 @@ impl<'a> RecordRef<'a> {
                 reden: b.reden.as_deref(),
             },
         }
+    }
+
+    /// The typed record, if every value is one a checked row can hold.
+    pub fn to_record(&self) -> Option<Record> {
+        let bsn = |digits: &[u8; 9]| Bsn::from_digits(*digits).ok();
+        Some(match *self {
+            Self::Meting {
+                agb,
+                bsn: ref digits,
+                metingnummer,
+                datum,
+                instrument,
+                respondent,
+                score,
+                status,
+            } => Record::Meting(Meting {
+                agb: agb.to_owned(),
+                bsn: bsn(digits)?,
+                metingnummer: metingnummer.to_owned(),
+                datum: datum.date()?,
+                instrument: match instrument {
+                    "CT" => Instrument::Ct,
+                    "GAS" => Instrument::Gas,
+                    _ => return None,
+                },
+                respondent,
+                score,
+                status: match status {
+                    None => None,
+                    Some("Volledig") => Some(Status::Volledig),
+                    Some("Onvolledig") => Some(Status::Onvolledig),
+                    Some("Nee") => Some(Status::Nee),
+                    Some(_) => return None,
+                },
+            }),
+            Self::Beschikking {
+                gemeentecode,
+                beschikkingnummer,
+                bsn: ref digits,
+                agb,
+                productcategorie,
+                productcode,
+                ingangsdatum,
+                einddatum,
+                reden,
+            } => Record::Beschikking(Beschikking {
+                gemeentecode: gemeentecode.to_owned(),
+                beschikkingnummer: beschikkingnummer.to_owned(),
+                bsn: bsn(digits)?,
+                agb: agb.to_owned(),
+                productcategorie: productcategorie.to_owned(),
+                productcode: productcode.to_owned(),
+                ingangsdatum: ingangsdatum.date()?,
+                einddatum: match einddatum {
+                    Some(day) => Some(day.date()?),
+                    None => None,
+                },
+                reden: reden.map(str::to_owned),
+            }),
+        })
     }
 }
 
@@ -174,95 +204,6 @@ pub struct WireFatal {
     pub nl: String,
 }
 
-impl WireRecord {
-    #[cfg(test)]
-    pub fn from_record(record: &Record) -> Self {
-        match record {
-            Record::Meting(m) => Self::Meting {
-                agb: m.agb.clone(),
-                bsn: *m.bsn.digits(),
-                metingnummer: m.metingnummer.clone(),
-                datum: Day::from_date(m.datum),
-                instrument: m.instrument.as_str().to_owned(),
-                respondent: m.respondent,
-                score: m.score,
-                status: m.status.map(|s| s.as_str().to_owned()),
-            },
-            Record::Beschikking(b) => Self::Beschikking {
-                gemeentecode: b.gemeentecode.clone(),
-                beschikkingnummer: b.beschikkingnummer.clone(),
-                bsn: *b.bsn.digits(),
-                agb: b.agb.clone(),
-                productcategorie: b.productcategorie.clone(),
-                productcode: b.productcode.clone(),
-                ingangsdatum: Day::from_date(b.ingangsdatum),
-                einddatum: b.einddatum.map(Day::from_date),
-                reden: b.reden.clone(),
-            },
-        }
-    }
-
-    /// The typed record, if every value is one a checked row can hold.
-    pub fn into_record(self) -> Option<Record> {
-        let bsn = |digits: [u8; 9]| Bsn::parse(std::str::from_utf8(&digits).ok()?).ok();
-        Some(match self {
-            Self::Meting {
-                agb,
-                bsn: digits,
-                metingnummer,
-                datum,
-                instrument,
-                respondent,
-                score,
-                status,
-            } => Record::Meting(Meting {
-                agb,
-                bsn: bsn(digits)?,
-                metingnummer,
-                datum: datum.date()?,
-                instrument: match instrument.as_str() {
-                    "CT" => Instrument::Ct,
-                    "GAS" => Instrument::Gas,
-                    _ => return None,
-                },
-                respondent,
-                score,
-                status: match status.as_deref() {
-                    None => None,
-                    Some("Volledig") => Some(Status::Volledig),
-                    Some("Onvolledig") => Some(Status::Onvolledig),
-                    Some("Nee") => Some(Status::Nee),
-                    Some(_) => return None,
-                },
-            }),
-            Self::Beschikking {
-                gemeentecode,
-                beschikkingnummer,
-                bsn: digits,
-                agb,
-                productcategorie,
-                productcode,
-                ingangsdatum,
-                einddatum,
-                reden,
-            } => Record::Beschikking(Beschikking {
-                gemeentecode,
-                beschikkingnummer,
-                bsn: bsn(digits)?,
-                agb,
-                productcategorie,
-                productcode,
-                ingangsdatum: ingangsdatum.date()?,
-                einddatum: match einddatum {
-                    Some(day) => Some(day.date()?),
-                    None => None,
-                },
-                reden,
-            }),
-        })
-    }
-}
-
 impl WireProblem {
     pub fn from_problem(p: &Problem) -> Self {
         Self {
@@ -289,8 +230,8 @@ impl<W: Write> FrameWriter<W> {
         }
     }
 
-    /// Writes one message (a [`Message`], or a [`RecordFrame`]) as a frame.
-    pub fn write(&mut self, message: &impl Serialize) -> io::Result<()> {
+    /// Writes one message as a frame.
+    pub fn write(&mut self, message: &Message<'_>) -> io::Result<()> {
         self.body.clear();
         let body = std::mem::take(&mut self.body);
         self.body = postcard::to_extend(message, body).map_err(io::Error::other)?;
@@ -302,7 +243,7 @@ impl<W: Write> FrameWriter<W> {
 
 /// Writes one message as a frame.
 #[cfg(test)]
-pub fn write(out: &mut impl Write, message: &impl Serialize) -> io::Result<()> {
+pub fn write(out: &mut impl Write, message: &Message<'_>) -> io::Result<()> {
     FrameWriter::new(out).write(message)
 }
 
@@ -319,43 +260,77 @@ pub enum FrameError {
     Io(io::Error),
 }
 
-/// Reads the next message; `None` at a clean end of the stream.
-pub fn read(
-    input: &mut impl Read,
+/// Reads the child's frames, each decoded where it lies in one reused buffer: a row's
+/// values are borrowed from it, not copied out.
+pub struct FrameReader<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
     max_frame: u32,
-    body: &mut Vec<u8>,
-) -> Result<Option<Message>, FrameError> {
-    let mut len = [0u8; 4];
-    match read_full(input, &mut len)? {
-        0 => return Ok(None),
-        4 => {}
-        _ => return Err(FrameError::Truncated),
-    }
-    let len = u32::from_le_bytes(len);
-    if len > max_frame {
-        return Err(FrameError::TooLarge(len));
-    }
-    body.resize(len as usize, 0);
-    if read_full(input, body)? != body.len() {
-        return Err(FrameError::Truncated);
-    }
-    postcard::from_bytes(body)
-        .map(Some)
-        .map_err(FrameError::Decode)
 }
 
-/// Fills `buf` unless the stream ends first; returns how much it got.
-fn read_full(input: &mut impl Read, buf: &mut [u8]) -> Result<usize, FrameError> {
-    let mut n = 0;
-    while n < buf.len() {
-        match input.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(m) => n += m,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(FrameError::Io(e)),
+impl<R: Read> FrameReader<R> {
+    /// A reader that takes frames of at most `max_frame` bytes.
+    pub fn new(input: R, max_frame: u32) -> Self {
+        Self {
+            input,
+            buf: vec![0; 256 * 1024],
+            start: 0,
+            end: 0,
+            max_frame,
         }
     }
-    Ok(n)
+
+    /// The next message; `None` at a clean end of the stream.
+    pub fn next(&mut self) -> Result<Option<Message<'_>>, FrameError> {
+        if !self.fill(4)? {
+            return match self.end - self.start {
+                0 => Ok(None),
+                _ => Err(FrameError::Truncated),
+            };
+        }
+        let head = &self.buf[self.start..self.start + 4];
+        let len = u32::from_le_bytes(head.try_into().expect("four bytes"));
+        if len > self.max_frame {
+            return Err(FrameError::TooLarge(len));
+        }
+        let len = len as usize;
+        if !self.fill(4 + len)? {
+            return Err(FrameError::Truncated);
+        }
+        let body = self.start + 4;
+        self.start = body + len;
+        postcard::from_bytes(&self.buf[body..body + len])
+            .map(Some)
+            .map_err(FrameError::Decode)
+    }
+
+    /// Makes `n` unread bytes available (the buffer grows to at most one frame); false if
+    /// the stream ends first.
+    fn fill(&mut self, n: usize) -> Result<bool, FrameError> {
+        if self.end - self.start >= n {
+            return Ok(true);
+        }
+        if self.start + n > self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if n > self.buf.len() {
+                self.buf.resize(n, 0);
+            }
+        }
+        while self.end - self.start < n {
+            match self.input.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(m) => self.end += m,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FrameError::Io(e)),
+            }
+        }
+        Ok(true)
+    }
 }
 
 #[cfg(test)]
@@ -375,17 +350,81 @@ mod tests {
             status: Some(Status::Onvolledig),
         });
         let mut bytes = Vec::new();
-        let frame = RecordFrame::Record {
+        let frame = Message::Record {
             line: 7,
             record: RecordRef::new(&record),
         };
         write(&mut bytes, &frame).unwrap();
-        let read = read(&mut &bytes[..], 1 << 20, &mut Vec::new()).unwrap();
+        let mut frames = FrameReader::new(&bytes[..], 1 << 20);
+        let read = frames.next().unwrap();
         let Some(Message::Record { line, record: wire }) = read else {
             panic!("{read:?}");
         };
         assert_eq!(line, 7);
-        assert_eq!(wire, WireRecord::from_record(&record));
-        assert_eq!(wire.into_record(), Some(record));
+        assert_eq!(wire, RecordRef::new(&record));
+        assert_eq!(wire.to_record(), Some(record));
+        assert!(frames.next().unwrap().is_none());
+    }
+
+    /// A reader that hands out at most 7 bytes per call, as a pipe may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(7).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn frames_across_reads_and_larger_than_the_buffer_read_back_whole() {
+        let record = Record::Meting(Meting {
+            agb: "87654321".into(),
+            bsn: Bsn::parse("123456782").unwrap(),
+            metingnummer: "M-1".into(),
+            datum: NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
+            instrument: Instrument::Ct,
+            respondent: 1,
+            score: 7.5,
+            status: None,
+        });
+        let big = "x".repeat(300 * 1024);
+        let mut bytes = Vec::new();
+        let mut out = FrameWriter::new(&mut bytes);
+        for line in 0..5000 {
+            let record = RecordRef::new(&record);
+            out.write(&Message::Record { line, record }).unwrap();
+        }
+        let problem = WireProblem {
+            line: 9,
+            column: "c".into(),
+            value: "v".into(),
+            rule: "r".into(),
+            message: big.clone(),
+        };
+        out.write(&Message::Problem(problem)).unwrap();
+        out.write(&Message::Done(Ok(WireSummary::default())))
+            .unwrap();
+        let mut frames = FrameReader::new(Trickle(&bytes), 1 << 20);
+        for expected in 0..5000 {
+            match frames.next().unwrap() {
+                Some(Message::Record { line, record: r }) => {
+                    assert_eq!(line, expected);
+                    assert_eq!(r.to_record().as_ref(), Some(&record));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(frames.next().unwrap(), Some(Message::Problem(p)) if p.message == big));
+        assert!(matches!(frames.next().unwrap(), Some(Message::Done(Ok(_)))));
+        assert!(frames.next().unwrap().is_none());
+        // Cut inside the last frame: truncated, not a clean end.
+        let mut cut = FrameReader::new(&bytes[..bytes.len() - 1], 1 << 20);
+        for _ in 0..5001 {
+            assert!(matches!(cut.next(), Ok(Some(_))));
+        }
+        assert!(matches!(cut.next(), Err(FrameError::Truncated)));
     }
 }
