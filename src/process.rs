@@ -168,6 +168,14 @@ struct Work {
 }
 
 impl Work {
+    /// Removes what an earlier, failed attempt at this delivery left (its outcome was not
+    /// committed, so none of it is a receipt): each attempt starts clean.
+    fn clear_attempt(&self) {
+        for leftover in [&self.problems, &self.repeats, &self.merged] {
+            let _ = std::fs::remove_file(leftover);
+        }
+    }
+
     fn new(state: &StateDir, id: i64) -> Self {
         let base = state.staging().join(format!("receipt-{id}"));
         let with = |ext: &str| PathBuf::from(format!("{}.{ext}", base.display()));
@@ -240,6 +248,7 @@ fn process_one(
     );
     let language = config.mail.language;
     let work = Work::new(state, id);
+    work.clear_attempt();
     let mut log =
         ProblemLog::create(&work.problems).map_err(io_err("cannot write a receipt in staging/"))?;
 

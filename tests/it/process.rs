@@ -695,3 +695,73 @@ fn a_delivery_that_cannot_be_finished_fails_alone_and_is_given_up_after_three_ru
         3
     );
 }
+
+#[test]
+fn a_delivery_that_fails_before_its_outcome_is_quarantined_after_three_runs() {
+    let env = env_with("");
+    // The same measurement twice: its receipt merges a log of repeats in staging/.
+    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status";
+    let row = "87654321;123456782;M-1;2026-10-01;CT;01;8,5;Volledig";
+    std::fs::write(
+        env.upload("zorg").join("twice.csv"),
+        format!("{header}\n{row}\n{row}\n"),
+    )
+    .unwrap();
+    copy_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    let daemon = env.start();
+    daemon.wait_until("intake", || env.status()["deliveries"]["total"] == 2);
+    daemon.stop();
+    let id = env.number("SELECT id FROM delivery WHERE file_name = 'twice.csv'");
+    // Something in the way of that merge, found before the outcome is committed.
+    std::fs::create_dir_all(env.var().join(format!("staging/receipt-{id}.merged.csv/x"))).unwrap();
+    let failures = || env.number("SELECT failures FROM delivery WHERE file_name = 'twice.csv'");
+
+    let first = process(&env);
+    assert!(
+        first.starts_with("1 processed") && first.contains("1 failed"),
+        "the other delivery is processed in the same run: {first}"
+    );
+    assert_eq!(failures(), 1);
+    assert_eq!(
+        env.number("SELECT count(*) FROM measurement"),
+        0,
+        "nothing of a failed run is stored"
+    );
+    assert!(
+        env.upload("zorg").join("twice.csv").exists(),
+        "left to try again"
+    );
+    assert!(process(&env).contains("1 failed"));
+    assert_eq!(failures(), 2);
+    let third = process(&env);
+    assert!(
+        third.contains("1 quarantined") && third.contains("1 failed"),
+        "{third}"
+    );
+    assert_eq!(env.count("zorg", "quarantined"), 1);
+    assert_eq!(env.number("SELECT count(*) FROM measurement"), 0);
+    let error = env.texts(
+        "SELECT error FROM delivery WHERE file_name = 'twice.csv'",
+        [],
+    );
+    assert!(
+        error[0].starts_with("na 3 pogingen niet verwerkt: cannot write a receipt"),
+        "{error:?}"
+    );
+    let receipts = files(&env.var().join("tenants/zorg/receipts"));
+    let txt = receipts
+        .iter()
+        .find(|p| p.to_string_lossy().ends_with(".result.txt"))
+        .expect("a receipt");
+    let txt = std::fs::read_to_string(txt).unwrap();
+    assert!(txt.contains("na 3 pogingen niet verwerkt"), "{txt}");
+    assert!(
+        !env.upload("zorg").join("twice.csv").exists()
+            && files(&env.var().join("quarantine/zorg")).len() == 1,
+        "the original is moved to quarantine"
+    );
+    assert!(
+        process(&env).starts_with("0 processed"),
+        "and not tried again"
+    );
+}
