@@ -223,25 +223,19 @@ fn process_one(
         return Ok(());
     };
     let source = state.upload(&delivery.tenant).join(&delivery.file_name);
-    if delivery.state != DeliveryState::Duplicate && forced.is_none() {
-        match file_sha256(&source) {
-            Ok(sha) if sha == delivery.sha256 => {}
-            Ok(_) => {
-                tracing::warn!(
-                    tenant = delivery.tenant,
-                    file = %crate::redact::name(&delivery.file_name),
-                    "file changed since it was recorded; left for intake"
-                );
-                report.skipped += 1;
-                return Ok(());
-            }
+    // The file as the reader gets it; a duplicate or a forced quarantine reads nothing.
+    let file = if delivery.state != DeliveryState::Duplicate && forced.is_none() {
+        match std::fs::File::open(&source) {
+            Ok(file) => Some(file),
             Err(e) => {
                 tracing::warn!(tenant = delivery.tenant, file = %crate::redact::name(&delivery.file_name), error = %e, "file is gone from upload/; left waiting");
                 report.skipped += 1;
                 return Ok(());
             }
         }
-    }
+    } else {
+        None
+    };
     let receipt_name = receipt_stem(
         &delivery.file_name,
         &local.format("%Y%m%d%H%M%S").to_string(),
@@ -258,19 +252,7 @@ fn process_one(
             Language::English => format!("not processed after {MAX_FAILURES} attempts: {why}"),
         };
         (DeliveryState::Quarantined, Summary::default(), Some(why))
-    } else if delivery.state == DeliveryState::Duplicate {
-        let (name, at) = delivery.duplicate_of.clone().unwrap_or_default();
-        let name = crate::redact::name(&name);
-        let why = match language {
-            Language::Dutch => format!(
-                "dezelfde inhoud als {name} (ontvangen {at}) is eerder aangeleverd; niet opnieuw verwerkt"
-            ),
-            Language::English => format!(
-                "the same content as {name} (received {at}) was delivered before; not processed again"
-            ),
-        };
-        (DeliveryState::Duplicate, Summary::default(), Some(why))
-    } else {
+    } else if let Some(file) = file {
         let agb_codes = deliverable_agb_codes(config, tenant, uploader.as_deref());
         let datasets: &[Dataset] = match tenant.kind {
             TenantKind::Supplier => &[Dataset::Metingen],
@@ -284,15 +266,42 @@ fn process_one(
             datasets,
         };
         let job = Job::new(config.file_limits, None, &ctx);
-        let (checked, repeats) = check_and_store(
-            &source,
-            &job,
-            config.reader,
-            key,
-            &mut claim,
-            &mut log,
-            &work.repeats,
-        )?;
+        // The file is hashed beside the reading, not before it: the check that it is
+        // still what intake recorded then costs the run no time of its own.
+        let (stored, sha) = std::thread::scope(|scope| {
+            let hash = scope.spawn(|| file_sha256(&source));
+            let stored = check_and_store(
+                file,
+                &job,
+                config.reader,
+                key,
+                &mut claim,
+                &mut log,
+                &work.repeats,
+            );
+            let sha = hash
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("hashing panicked")));
+            (stored, sha)
+        });
+        if let Err(e) = &stored
+            && e.is_environment()
+        {
+            return stored.map(drop);
+        }
+        if !sha.as_ref().is_ok_and(|sha| *sha == delivery.sha256) {
+            // What was read is not what was recorded: its rows are rolled back with the claim.
+            tracing::warn!(
+                tenant = delivery.tenant,
+                file = %crate::redact::name(&delivery.file_name),
+                "file changed since it was recorded; left for intake"
+            );
+            report.skipped += 1;
+            drop(log);
+            work.clear_attempt();
+            return Ok(());
+        }
+        let (checked, repeats) = stored?;
         let checked = checked.map(|mut summary| {
             summary.accepted -= repeats;
             for _ in 0..repeats {
@@ -318,6 +327,19 @@ fn process_one(
                 (state, Summary::default(), Some(failure.text(language)))
             }
         }
+    } else {
+        // Not forced and nothing opened: a duplicate.
+        let (name, at) = delivery.duplicate_of.clone().unwrap_or_default();
+        let name = crate::redact::name(&name);
+        let why = match language {
+            Language::Dutch => format!(
+                "dezelfde inhoud als {name} (ontvangen {at}) is eerder aangeleverd; niet opnieuw verwerkt"
+            ),
+            Language::English => format!(
+                "the same content as {name} (received {at}) was delivered before; not processed again"
+            ),
+        };
+        (DeliveryState::Duplicate, Summary::default(), Some(why))
     };
     log.finish()
         .map_err(io_err("cannot write a receipt in staging/"))?;
@@ -439,7 +461,7 @@ struct Checked {
 /// which only the store can see, go to `repeats_path`. Returns the check's outcome and the
 /// number of repeats.
 fn check_and_store(
-    source: &Path,
+    file: std::fs::File,
     job: &Job,
     limits: Confinement,
     key: &Keyed,
@@ -452,7 +474,7 @@ fn check_and_store(
         let reader = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH_ROWS);
             let checked = confine::check(
-                source,
+                file,
                 job,
                 limits,
                 |line, mut record| {

@@ -59,7 +59,7 @@ pub fn validate(
         let mut seen = std::collections::HashSet::new();
         let mut repeats = Vec::new();
         let outcome = confine::check(
-            path,
+            std::fs::File::open(path)?,
             &job,
             settings.reader,
             |line, record| {

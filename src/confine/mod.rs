@@ -21,7 +21,6 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
@@ -214,18 +213,18 @@ impl Job {
     }
 }
 
-/// Reads and checks `path` in a confined child. `on_record` gets each row that passed every
-/// rule, `on_problem` each problem (values redacted), in file order. An error of a callback
-/// stops the child and is returned as is; an I/O error of the parent's own (the file cannot
-/// be opened, the child cannot be started) is `Err` through `E: From<io::Error>`.
+/// Reads and checks `file` (opened by the caller, which knows what a missing file means
+/// to it) in a confined child. `on_record` gets each row that passed every rule,
+/// `on_problem` each problem (values redacted), in file order. An error of a callback stops
+/// the child and is returned as is; an I/O error of the parent's own (the child cannot be
+/// started) is `Err` through `E: From<io::Error>`.
 pub fn check<E: From<io::Error>>(
-    path: &Path,
+    file: File,
     job: &Job,
     limits: Confinement,
     mut on_record: impl FnMut(u64, Record) -> Result<(), E>,
     mut on_problem: impl FnMut(&Problem) -> Result<(), E>,
 ) -> Result<Result<Summary, Failure>, E> {
-    let file = File::open(path)?;
     let job_text = serde_json::to_string(job).map_err(io::Error::other)?;
     let mut command = Command::new("/proc/self/exe");
     command

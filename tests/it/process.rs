@@ -765,3 +765,38 @@ fn a_delivery_that_fails_before_its_outcome_is_quarantined_after_three_runs() {
         "and not tried again"
     );
 }
+
+#[test]
+fn a_file_changed_or_gone_since_intake_is_left_waiting_with_nothing_stored() {
+    let env = env_with("");
+    copy_sample(&env, "zorg", "metingen-good.csv", "m.csv");
+    copy_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    let daemon = env.start();
+    daemon.wait_until("intake", || env.status()["deliveries"]["total"] == 2);
+    daemon.stop();
+    // Changed in place after intake recorded it (same name, other rows), and removed.
+    let changed = env.upload("zorg").join("m.csv");
+    let mut text = std::fs::read_to_string(&changed).unwrap();
+    text = text.replace("M-1;", "M-9;");
+    std::fs::write(&changed, text).unwrap();
+    std::fs::remove_file(env.upload("utrecht").join("b.csv")).unwrap();
+
+    let out = process(&env);
+    assert!(
+        out.contains("2 skipped") && out.contains("0 failed"),
+        "{out}"
+    );
+    assert_eq!(env.number("SELECT count(*) FROM measurement"), 0);
+    assert_eq!(env.number("SELECT count(*) FROM decision"), 0);
+    assert_eq!(
+        env.number("SELECT count(*) FROM delivery WHERE processed_at IS NULL"),
+        2,
+        "both wait"
+    );
+    assert!(changed.exists(), "the changed file stays for intake");
+    assert!(files(&env.var().join("tenants/zorg/receipts")).is_empty());
+    assert!(
+        files(&env.var().join("staging")).is_empty(),
+        "nothing left in staging/"
+    );
+}
