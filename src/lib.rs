@@ -20,6 +20,7 @@
 //! - `receipt`: the .result.csv and .txt receipts of a checked file.
 //! - `validate`: the offline check behind `dropgate validate`.
 //! - `process`: the daily run: claim, check, pseudonymise, store, receipt, archive.
+//! - `fingerprint`: a delivered file's hash and on-disk identity, checked before it moves.
 //! - `schedule`: job times in a time zone (DST-correct) and catch-up after downtime.
 //! - `jobs`: the daemon's scheduled jobs (processing, quality reports) and their records.
 //! - `mail`: the durable mail queue's sender, transports and message texts.
@@ -39,6 +40,7 @@ pub mod config;
 pub mod confine;
 pub mod daemon;
 pub mod datasets;
+pub mod fingerprint;
 pub mod formats;
 pub mod intake;
 pub mod jobs;

@@ -17,6 +17,7 @@ use crate::check::{Summary, duplicate_problem};
 use crate::config::{Config, Language, TenantKind};
 use crate::confine::{self, Confinement, Failure, Job};
 use crate::datasets::{Context, Dataset, Record, ScoreRanges};
+use crate::fingerprint::Fingerprint;
 use crate::layout::{
     RECEIPT_CSV, RECEIPT_TXT, StateDir, archive_name, create_private_dir, move_no_replace,
     receipt_stem,
@@ -269,7 +270,7 @@ fn process_one(
         // The file is hashed beside the reading, not before it: the check that it is
         // still what intake recorded then costs the run no time of its own.
         let (stored, sha) = std::thread::scope(|scope| {
-            let hash = scope.spawn(|| file_sha256(&source));
+            let hash = scope.spawn(|| Fingerprint::take(&source));
             let stored = check_and_store(
                 file,
                 &job,
@@ -289,7 +290,7 @@ fn process_one(
         {
             return stored.map(drop);
         }
-        if !sha.as_ref().is_ok_and(|sha| *sha == delivery.sha256) {
+        if !sha.is_ok_and(|seen| seen.sha256 == delivery.sha256) {
             // What was read is not what was recorded: its rows are rolled back with the claim.
             tracing::warn!(
                 tenant = delivery.tenant,
@@ -341,6 +342,12 @@ fn process_one(
         };
         (DeliveryState::Duplicate, Summary::default(), Some(why))
     };
+    // The hash that decides whether the original may leave upload/ runs while the receipts
+    // are written and the outcome committed (mostly waiting for the disk).
+    let rehash = std::thread::spawn({
+        let source = source.clone();
+        move || Fingerprint::take(&source)
+    });
     log.finish()
         .map_err(io_err("cannot write a receipt in staging/"))?;
     if work.repeats.exists() {
@@ -392,7 +399,18 @@ fn process_one(
     let new_mail = mail.to_mail("delivery-result", &delivery.tenant, &tenant.contacts);
     let queued = (!tenant.contacts.is_empty()).then(|| (&new_mail, crate::mail::new_message_id()));
     claim.commit(&outcome, queued.as_ref().map(|(m, id)| (*m, id.as_str())))?;
-    finish(state, ledger, id, &delivery, outcome_state, &receipt_name)?;
+    let sha = rehash
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("hashing panicked")));
+    finish(
+        state,
+        ledger,
+        id,
+        &delivery,
+        outcome_state,
+        &receipt_name,
+        sha,
+    )?;
     match outcome_state {
         DeliveryState::Processed => report.processed += 1,
         DeliveryState::Rejected => report.rejected += 1,
@@ -580,11 +598,9 @@ fn store(sink: &mut RowSink<'_>, row: &Checked) -> Result<bool, ProcessError> {
     })
 }
 
-fn file_sha256(path: &Path) -> io::Result<String> {
-    crate::intake::sha256_of(&mut std::fs::File::open(path)?).map(|(_, sha)| sha)
-}
-
-/// After the commit: receipts into `receipts/`, the original out of `upload/`.
+/// After the commit: receipts into `receipts/`, the original out of `upload/` if it is
+/// still the file of `source` (a fingerprint taken after the reading) and that is what
+/// intake recorded; a file replaced or rewritten in the meantime stays for intake.
 fn finish(
     state: &StateDir,
     ledger: &mut Ledger,
@@ -592,6 +608,7 @@ fn finish(
     delivery: &Delivery,
     outcome: DeliveryState,
     receipt_name: &str,
+    seen: io::Result<Fingerprint>,
 ) -> Result<(), ProcessError> {
     // Another run may be finishing the same delivery (one that looked interrupted to it but
     // was only between its commit and these moves): a source that vanished was moved by it.
@@ -613,7 +630,7 @@ fn finish(
         )))?;
     }
     let source = state.upload(&delivery.tenant).join(&delivery.file_name);
-    if file_sha256(&source).is_ok_and(|sha| sha == delivery.sha256) {
+    if seen.is_ok_and(|seen| seen.sha256 == delivery.sha256 && seen.still_at(&source)) {
         let dest = match outcome {
             DeliveryState::Quarantined => state.quarantined(&delivery.tenant),
             _ => state.archived(&delivery.tenant),
@@ -648,7 +665,9 @@ fn finish_interrupted(
             file = %crate::redact::name(&d.file_name),
             "finishing a delivery that an interrupted run processed"
         );
-        let Err(error) = finish(state, ledger, d.id, d, d.state, &unfinished.receipt) else {
+        let source = state.upload(&d.tenant).join(&d.file_name);
+        let seen = Fingerprint::take(&source);
+        let Err(error) = finish(state, ledger, d.id, d, d.state, &unfinished.receipt, seen) else {
             continue;
         };
         if error.is_environment() {
