@@ -25,7 +25,7 @@ use russh_sftp::server::StatusReply;
 use serde_json::json;
 
 use super::Account;
-use super::upload::{Limits, Quotas, Upload};
+use super::upload::{Limits, Quotas, Upload, UploadError};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::auditor::Auditor;
 use crate::intake::is_temp_name;
@@ -206,9 +206,11 @@ impl Files {
         }
         let path = self.real(tenant, Folder::Upload, name);
         let exists = path.symlink_metadata().is_ok();
-        if exists && !pflags.contains(OpenFlags::TRUNCATE) && !pflags.contains(OpenFlags::CREATE) {
+        // Without TRUNC a client means to change or continue the file that is there (a
+        // resume: `reput`, `put -c`): that would deliver its old bytes with new ones.
+        if exists && !pflags.contains(OpenFlags::TRUNCATE) {
             return Err(SftpError::denied(format!(
-                "{name} is already delivered and cannot be changed; upload it again to deliver a new version"
+                "{name} is already delivered and cannot be changed or continued; upload the whole file again to deliver a new version"
             )));
         }
         if pflags.contains(OpenFlags::EXCLUDE) && exists {
@@ -357,7 +359,7 @@ impl Files {
                 // fsync and rename may take a moment on a large file: off the async workers.
                 let finished = tokio::task::spawn_blocking(move || upload.finish())
                     .await
-                    .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+                    .unwrap_or_else(|e| Err(io::Error::other(e.to_string()).into()));
                 match finished {
                     Ok(name) => {
                         tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(&name), size, "upload complete");
@@ -368,6 +370,19 @@ impl Files {
                             json!({ "size": size, "requested_name": requested }),
                         );
                         Ok(())
+                    }
+                    Err(e @ UploadError::Incomplete { .. }) => {
+                        tracing::warn!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(&requested), size, error = %e, "upload with a hole refused");
+                        self.audit(
+                            "sftp.upload-incomplete",
+                            &tenant,
+                            &requested,
+                            json!({ "size": size, "error": e.to_string() }),
+                        );
+                        Err(SftpError::new(
+                            StatusCode::Failure,
+                            format!("{requested}: {e}"),
+                        ))
                     }
                     Err(e) => {
                         tracing::error!(user = %self.account.user, tenant, file = %crate::redact::name(&requested), error = %e, "upload could not be stored");

@@ -1,10 +1,15 @@
-//! Uploads: written to `staging/`, moved into `upload/` only when the client closes the file
-//! and the data is on disk. Nothing is ever overwritten: a name already taken gets a suffix.
+//! Uploads: written to `staging/`, moved into `upload/` only when the client closes the file,
+//! every byte of it was written and the data is on disk. Nothing is ever overwritten: a name
+//! already taken gets a suffix.
+//!
+//! A CLOSE is not proof of a whole file: a client that resumes (`reput`, `put -c`, `curl -C`)
+//! writes from an offset, and the bytes it skipped would be a hole of zeros. So an upload
+//! keeps the ranges it was written in ([`Written`]), and one with a hole is not delivered.
 //!
 //! An [`Upload`] that is dropped without [`Upload::finish`] (a cut connection, a broken
 //! limit) removes its staging file, so a partial upload never reaches `upload/`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -39,6 +44,15 @@ pub enum UploadError {
     TooLarge { limit: u64 },
     #[error("quota exceeded: at most {limit} bytes may wait in upload/ for this tenant")]
     Quota { limit: u64 },
+    #[error(
+        "the upload is not whole: bytes {from} to {to} were never sent (a resumed upload must \
+         continue a file of its own that is not yet delivered); nothing was delivered"
+    )]
+    Incomplete { from: u64, to: u64 },
+    #[error(
+        "the upload was written in more than {MAX_PIECES} separate pieces; write it from start to end"
+    )]
+    Scattered,
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -53,6 +67,7 @@ pub struct Upload {
     pub tenant: String,
     /// Highest byte written so far.
     size: u64,
+    written: Written,
     limits: Limits,
     /// Bytes waiting in `upload/` when this upload began.
     waiting: u64,
@@ -85,6 +100,7 @@ impl Upload {
             name: name.to_owned(),
             tenant: tenant.to_owned(),
             size: 0,
+            written: Written::default(),
             limits,
             waiting: folder_bytes(dest_dir),
             quotas,
@@ -118,14 +134,27 @@ impl Upload {
             *tenant_total += growth;
             self.reserved += growth;
         }
+        // A first write past the start is a resume of bytes this upload never had. Refused
+        // here and not only at CLOSE: curl (libssh2) ignores the status of a CLOSE.
+        if self.written.is_empty() && offset > 0 {
+            return Err(UploadError::Incomplete {
+                from: 0,
+                to: offset,
+            });
+        }
+        self.written.add(offset, end)?;
         self.file.write_all_at(data, offset)?;
         self.size = self.size.max(end);
         Ok(())
     }
 
     /// Makes the data durable and moves the file into `upload/` under its name, or a
-    /// suffixed one if that is taken. Returns the name it got.
-    pub fn finish(mut self) -> io::Result<String> {
+    /// suffixed one if that is taken. Returns the name it got. A file with a hole is not
+    /// delivered (dropping the upload removes it).
+    pub fn finish(mut self) -> Result<String, UploadError> {
+        if let Some((from, to)) = self.written.first_hole() {
+            return Err(UploadError::Incomplete { from, to });
+        }
         self.file.sync_all()?;
         let name = crate::layout::move_no_replace(&self.staging, &self.dest_dir, &self.name)?;
         self.finished = true;
@@ -145,6 +174,64 @@ impl Drop for Upload {
                 *total = total.saturating_sub(self.reserved);
             }
         }
+    }
+}
+
+/// Separate written ranges one upload may have at a time. Clients write in order (russh-sftp
+/// serves a session's requests one at a time), so a real upload has one; the bound keeps a
+/// client that writes every other byte from growing the map without end.
+const MAX_PIECES: usize = 1024;
+
+/// The byte ranges of a file that were written, merged: `start -> end`, disjoint and not
+/// touching.
+#[derive(Debug, Default)]
+pub struct Written {
+    ranges: BTreeMap<u64, u64>,
+}
+
+impl Written {
+    /// Records that `start..end` was written.
+    pub fn add(&mut self, start: u64, end: u64) -> Result<(), UploadError> {
+        if start >= end {
+            return Ok(());
+        }
+        let (mut start, mut end) = (start, end);
+        if let Some((&s, &e)) = self.ranges.range(..=start).next_back()
+            && e >= start
+        {
+            start = s;
+            end = end.max(e);
+            self.ranges.remove(&s);
+        }
+        while let Some((&s, &e)) = self.ranges.range(start..).next() {
+            if s > end {
+                break;
+            }
+            end = end.max(e);
+            self.ranges.remove(&s);
+        }
+        if self.ranges.len() >= MAX_PIECES {
+            return Err(UploadError::Scattered);
+        }
+        self.ranges.insert(start, end);
+        Ok(())
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// The first range below the highest byte written that was never written.
+    pub fn first_hole(&self) -> Option<(u64, u64)> {
+        let mut at = 0;
+        for (&start, &end) in &self.ranges {
+            if start > at {
+                return Some((at, start));
+            }
+            at = end;
+        }
+        None
     }
 }
 
@@ -224,6 +311,60 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn written_ranges_merge_and_show_the_first_hole() {
+        let mut w = Written::default();
+        assert_eq!(w.first_hole(), None, "an empty file is whole");
+        w.add(0, 10).unwrap();
+        w.add(20, 30).unwrap();
+        w.add(50, 60).unwrap();
+        assert_eq!(w.first_hole(), Some((10, 20)));
+        w.add(5, 25).unwrap();
+        assert_eq!(w.first_hole(), Some((30, 50)));
+        w.add(30, 50).unwrap();
+        assert_eq!(w.first_hole(), None);
+        assert_eq!(w.ranges.len(), 1, "{w:?}");
+        w.add(60, 60).unwrap();
+        // Out of order, as a resume from an offset and then the start would be.
+        let mut w = Written::default();
+        w.add(1000, 2000).unwrap();
+        assert_eq!(w.first_hole(), Some((0, 1000)));
+        w.add(0, 1000).unwrap();
+        assert_eq!(w.first_hole(), None);
+        // Every other byte: bounded.
+        let mut w = Written::default();
+        let refused = (0..2 * MAX_PIECES as u64)
+            .map(|i| w.add(2 * i, 2 * i + 1))
+            .find_map(Result::err);
+        assert!(matches!(refused, Some(UploadError::Scattered)));
+    }
+
+    #[test]
+    fn an_upload_with_a_hole_is_not_delivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let quotas = Arc::new(Quotas::default());
+        // A resume of bytes it never had is refused at the first write.
+        let mut resumed = upload(dir.path(), "r.csv", ROOMY, &quotas);
+        assert!(matches!(
+            resumed.write(10, b"resumed"),
+            Err(UploadError::Incomplete { from: 0, to: 10 })
+        ));
+        drop(resumed);
+        // A hole in the middle is found at the close.
+        let mut up = upload(dir.path(), "x.csv", ROOMY, &quotas);
+        up.write(0, b"start").unwrap();
+        up.write(10, b"later").unwrap();
+        assert!(matches!(
+            up.finish(),
+            Err(UploadError::Incomplete { from: 5, to: 10 })
+        ));
+        for folder in ["staging", "upload"] {
+            let left = std::fs::read_dir(dir.path().join(folder)).unwrap().count();
+            assert_eq!(left, 0, "{folder}");
+        }
+        assert_eq!(quotas.lock()["t"], 0);
     }
 
     #[test]

@@ -892,3 +892,56 @@ fn the_host_key_is_kept_across_restarts() {
     assert!(again.contains("created=false"), "{again}");
     assert!(first.exists());
 }
+
+/// Resuming (`reput` in OpenSSH's sftp, `curl -C`) writes from an offset: onto a delivered
+/// name it is refused at open, and onto a new name the skipped bytes would be a hole, so
+/// its first write is refused (a hole further on is refused at close: see the unit tests
+/// of `sftp::upload`). Neither delivers anything.
+#[test]
+fn a_resumed_upload_never_delivers_a_file_with_a_hole() {
+    let s = start();
+    let content: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let whole = s.local("whole.csv", &content);
+    let half = s.local("half.csv", &content[..80_000]);
+    assert_ok(&s.vendor(&format!("put {} /alpha/upload/m.csv\n", half.display())));
+    wait_until("intake", || s.env.count("alpha", "received") == 1);
+
+    // sftp's reput onto the waiting name: it would append to a delivered file.
+    let reput = s.vendor(&format!("reput {} /alpha/upload/m.csv\n", whole.display()));
+    assert_refused(&reput, "resuming onto a delivered name");
+    // OpenSSH's client shows the status code, not the server's sentence.
+    assert!(
+        reput.output.contains("Permission denied"),
+        "{}",
+        reput.output
+    );
+
+    // curl -C onto a new name: the first 1,000 bytes are never sent.
+    let resumed = curl(
+        s.addr,
+        "alice",
+        ALICE_PASSWORD,
+        "/alpha/upload/c.csv",
+        &["-C", "1000", "-T", whole.to_str().unwrap()],
+    );
+    assert_refused(&resumed, "an upload with a hole");
+
+    assert_eq!(
+        s.names("alpha", "upload"),
+        ["m.csv"],
+        "nothing new delivered"
+    );
+    assert_eq!(
+        std::fs::read(s.folder("alpha", "upload").join("m.csv")).unwrap(),
+        &content[..80_000],
+        "the delivered file is untouched"
+    );
+    wait_until("staging to empty", || s.staging_is_empty());
+    let log = s.daemon.stop();
+    assert!(
+        log.contains("bytes 0 to 1000 were never sent"),
+        "the reason is logged: {log}"
+    );
+    assert!(audit_actions(&s.env).contains("sftp.upload-refused"));
+    assert_eq!(s.env.count("alpha", "received"), 1);
+}
