@@ -3,6 +3,7 @@
 //!
 //! - `session`: one SSH connection, its logins and its channels.
 //! - `files`: the SFTP requests of one session on the virtual tree.
+//! - `ended`: the subsystem's end told to the client (exit status 0), as sshd does.
 //! - `vfs`: path resolution on the virtual tree (no disk access).
 //! - `upload`: staging files, limits and the no-overwrite move into `upload/`.
 //! - `penalty`: failed-login counts and bans.
@@ -11,6 +12,7 @@
 //! The server never records deliveries and never parses what users send: a complete upload
 //! is renamed into `upload/`, where intake takes it in.
 
+mod ended;
 mod files;
 pub mod hostkey;
 mod penalty;

@@ -338,7 +338,8 @@ impl russh::server::Handler for Connection {
         let config = russh_sftp::server::Config {
             max_client_packet_len: MAX_PACKET,
         };
-        russh_sftp::server::run_with_config(ch.into_stream(), files, config).await;
+        let stream = super::ended::Watched::new(ch.into_stream(), session.handle(), channel);
+        russh_sftp::server::run_with_config(stream, files, config).await;
         Ok(())
     }
 

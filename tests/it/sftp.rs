@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -944,4 +945,54 @@ fn a_resumed_upload_never_delivers_a_file_with_a_hole() {
     );
     assert!(audit_actions(&s.env).contains("sftp.upload-refused"));
     assert_eq!(s.env.count("alpha", "received"), 1);
+}
+
+/// OpenSSH's `scp` (SFTP underneath) and `ssh -s sftp` wait for the subsystem's exit status:
+/// without one they fail a good transfer, and scripts send the delivery again.
+#[test]
+fn scp_and_ssh_subsystem_exit_zero_after_a_good_transfer() {
+    let s = start();
+    let data = s.local("s.csv", b"scp upload");
+    let mut scp = Command::new("scp");
+    util::ssh_options(&mut scp, Some(&key(&s.env, "romvendor")));
+    scp.args(["-P", &s.addr.port().to_string()])
+        .arg(&data)
+        .arg(format!("vendor@{}:/alpha/upload/s.csv", s.addr.ip()));
+    let out = scp.output().unwrap();
+    assert!(
+        out.status.success(),
+        "scp: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(s.names("alpha", "upload"), ["s.csv"]);
+    assert_eq!(
+        std::fs::read(s.folder("alpha", "upload").join("s.csv")).unwrap(),
+        b"scp upload"
+    );
+
+    // An SFTP session that only says hello and ends: ssh -s sftp exits with its status.
+    let mut ssh = Command::new("ssh");
+    util::ssh_options(&mut ssh, Some(&key(&s.env, "romvendor")));
+    ssh.args(["-p", &s.addr.port().to_string(), "-s"])
+        .arg(format!("vendor@{}", s.addr.ip()))
+        .arg("sftp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = ssh.spawn().unwrap();
+    {
+        use std::io::Write;
+        // SSH_FXP_INIT, version 3.
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&[0, 0, 0, 5, 1, 0, 0, 0, 3]).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    s.daemon.stop();
+    assert_eq!(out.status.code(), Some(0), "ssh -s sftp: {:?}", out.status);
+    assert_eq!(
+        out.stdout.get(4),
+        Some(&2),
+        "a VERSION answer: {:?}",
+        out.stdout
+    );
 }
