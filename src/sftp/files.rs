@@ -703,11 +703,20 @@ impl russh_sftp::server::Handler for Files {
         path: String,
         _attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        // Always refused; a name that could not be created anyway says why first.
-        if let Ok((_, Node::Entry(tenant, _, name))) = self.node(&path) {
-            self.new_name(&tenant, &name)?;
+        // Always refused; a name that could not be created anyway says why first. A folder
+        // that is there answers as sshd does (FAILURE, "exists"), which `mkdir -p`-style
+        // clients (asyncssh `makedirs(exist_ok=True)`, recursive puts) take as done.
+        match self.node(&path) {
+            Ok((vpath, Node::Root | Node::Tenant(_) | Node::Folder(..))) => Err(SftpError::new(
+                StatusCode::Failure,
+                format!("{vpath} already exists"),
+            )),
+            Ok((_, Node::Entry(tenant, _, name))) => {
+                self.new_name(&tenant, &name)?;
+                Err(SftpError::denied("folders cannot be created here"))
+            }
+            Err(_) => Err(SftpError::denied("folders cannot be created here")),
         }
-        Err(SftpError::denied("folders cannot be created here"))
     }
 
     async fn rmdir(&mut self, _id: u32, _path: String) -> Result<Status, Self::Error> {

@@ -996,3 +996,31 @@ fn scp_and_ssh_subsystem_exit_zero_after_a_good_transfer() {
         out.stdout
     );
 }
+
+/// mkdir of a folder that is there answers as sshd does ("Failure"), which clients that
+/// make the target folder first take as done; a new folder is refused as not allowed.
+#[test]
+fn mkdir_of_an_existing_folder_says_it_exists() {
+    let s = start();
+    let run = s.vendor("-mkdir /alpha/upload\n-mkdir /alpha\n-mkdir /alpha/upload/sub\n");
+    assert_ok(&run);
+    assert!(
+        run.output
+            .contains("remote mkdir \"/alpha/upload\": Failure"),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.output.contains("remote mkdir \"/alpha\": Failure"),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.output
+            .contains("remote mkdir \"/alpha/upload/sub\": Permission denied"),
+        "{}",
+        run.output
+    );
+    assert!(!s.folder("alpha", "upload").join("sub").exists());
+    s.daemon.stop();
+}
