@@ -25,6 +25,8 @@ use russh_sftp::server::StatusReply;
 use serde_json::json;
 
 use super::Account;
+
+mod extensions;
 use super::upload::{Limits, Quotas, Upload, UploadError};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::auditor::Auditor;
@@ -403,6 +405,50 @@ impl Files {
     }
 }
 
+impl Files {
+    /// RENAME (and `posix-rename@openssh.com`): a temporary name in `upload/` to its final
+    /// name in the same `upload/`, never over another file.
+    async fn rename_entry(
+        &mut self,
+        id: u32,
+        oldpath: String,
+        newpath: String,
+    ) -> Result<Status, SftpError> {
+        let (_, from) = self.node(&oldpath)?;
+        let (_, to) = self.node(&newpath)?;
+        let (Node::Entry(tenant, Folder::Upload, old), Node::Entry(to_tenant, Folder::Upload, new)) =
+            (from, to)
+        else {
+            return Err(SftpError::denied(
+                "only files in upload/ can be renamed, within the same upload/",
+            ));
+        };
+        if tenant != to_tenant {
+            return Err(SftpError::denied("files cannot move between tenants"));
+        }
+        if !is_temp_name(&old) {
+            return Err(SftpError::denied(format!(
+                "{old} is delivered and will be processed; only temporary names (.filepart, .part, .tmp) can be renamed"
+            )));
+        }
+        self.new_name(&tenant, &new)?;
+        let source = self.real(&tenant, Folder::Upload, &old);
+        if !source.symlink_metadata().map_err(io_error)?.is_file() {
+            return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
+        }
+        let dir = self.ctx.state.upload(&tenant);
+        let name = crate::layout::move_no_replace(&source, &dir, &new).map_err(io_error)?;
+        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, from = old, to = name, "renamed");
+        self.audit(
+            "sftp.rename",
+            &tenant,
+            &name,
+            json!({ "from": old, "requested": new }),
+        );
+        Ok(ok(id))
+    }
+}
+
 impl Drop for Files {
     fn drop(&mut self) {
         let handles = std::mem::take(&mut self.handles);
@@ -472,9 +518,9 @@ impl russh_sftp::server::Handler for Files {
         _extensions: HashMap<String, String>,
     ) -> Result<Version, Self::Error> {
         let mut version = Version::new();
-        version
-            .extensions
-            .insert("limits@openssh.com".into(), "1".into());
+        for (name, revision) in extensions::OFFERED {
+            version.extensions.insert(name.into(), revision.into());
+        }
         Ok(version)
     }
 
@@ -737,38 +783,7 @@ impl russh_sftp::server::Handler for Files {
         oldpath: String,
         newpath: String,
     ) -> Result<Status, Self::Error> {
-        let (_, from) = self.node(&oldpath)?;
-        let (_, to) = self.node(&newpath)?;
-        let (Node::Entry(tenant, Folder::Upload, old), Node::Entry(to_tenant, Folder::Upload, new)) =
-            (from, to)
-        else {
-            return Err(SftpError::denied(
-                "only files in upload/ can be renamed, within the same upload/",
-            ));
-        };
-        if tenant != to_tenant {
-            return Err(SftpError::denied("files cannot move between tenants"));
-        }
-        if !is_temp_name(&old) {
-            return Err(SftpError::denied(format!(
-                "{old} is delivered and will be processed; only temporary names (.filepart, .part, .tmp) can be renamed"
-            )));
-        }
-        self.new_name(&tenant, &new)?;
-        let source = self.real(&tenant, Folder::Upload, &old);
-        if !source.symlink_metadata().map_err(io_error)?.is_file() {
-            return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
-        }
-        let dir = self.ctx.state.upload(&tenant);
-        let name = crate::layout::move_no_replace(&source, &dir, &new).map_err(io_error)?;
-        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, from = old, to = name, "renamed");
-        self.audit(
-            "sftp.rename",
-            &tenant,
-            &name,
-            json!({ "from": old, "requested": new }),
-        );
-        Ok(ok(id))
+        self.rename_entry(id, oldpath, newpath).await
     }
 
     async fn readlink(&mut self, _id: u32, _path: String) -> Result<Name, Self::Error> {
@@ -791,8 +806,11 @@ impl russh_sftp::server::Handler for Files {
         &mut self,
         id: u32,
         request: String,
-        _data: Vec<u8>,
+        data: Vec<u8>,
     ) -> Result<Packet, Self::Error> {
+        if let Some(answer) = self.extension(id, &request, &data).await {
+            return answer;
+        }
         match request.as_str() {
             "limits@openssh.com" => {
                 let mut data = Vec::with_capacity(32);

@@ -28,6 +28,13 @@ impl Quotas {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Bytes of `tenant`'s quota in use: what waits in `upload` (its folder) and what its
+    /// open uploads hold.
+    pub fn used(&self, tenant: &str, upload: &Path) -> u64 {
+        let in_flight = self.lock().get(tenant).copied().unwrap_or(0);
+        folder_bytes(upload).saturating_add(in_flight)
+    }
 }
 
 /// The limits one upload must keep.
@@ -112,6 +119,11 @@ impl Upload {
     /// Bytes written so far (the highest offset reached).
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Makes the bytes written so far durable.
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.sync_data()
     }
 
     /// Writes `data` at `offset`, within the file size limit and the tenant's quota.

@@ -1024,3 +1024,38 @@ fn mkdir_of_an_existing_folder_says_it_exists() {
     assert!(!s.folder("alpha", "upload").join("sub").exists());
     s.daemon.stop();
 }
+
+/// `cd ~` (expand-path@openssh.com), `df` (statvfs@openssh.com: the tenant's quota),
+/// `put -f` (fsync@openssh.com) and `rename` (posix-rename@openssh.com) in OpenSSH's sftp.
+#[test]
+fn openssh_extensions_home_quota_fsync_and_rename_work() {
+    let s = start_with("", "quota_bytes = 1048576");
+    let data = s.local("f.csv", &[b'x'; 8192]);
+    let run = s.batch(
+        "alice",
+        "linde",
+        &format!(
+            "cd /alpha/upload\nput -f {} f.csv.part\nrename f.csv.part f.csv\ndf\n",
+            data.display()
+        ),
+    );
+    assert_ok(&run);
+    assert_eq!(s.names("alpha", "upload"), ["f.csv"]);
+    // df: size, used and available in KiB: the quota, the 8 KiB waiting, the rest.
+    let numbers: Vec<u64> = run
+        .output
+        .lines()
+        .skip_while(|l| !l.contains("%Capacity"))
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|w| w.trim_end_matches('%').parse().ok())
+        .collect();
+    assert_eq!(
+        numbers.get(..3),
+        Some(&[1024, 8, 1016][..]),
+        "{}",
+        run.output
+    );
+    s.daemon.stop();
+}
