@@ -38,8 +38,6 @@ use crate::layout::StateDir;
 use files::FilesContext;
 use penalty::{BanPolicy, Penalties};
 
-pub use penalty::Banned;
-
 /// How long a client has to log in before it is disconnected.
 const LOGIN_GRACE: Duration = Duration::from_secs(60);
 /// Pause before every refused login: the same for every reason, so that timing tells
@@ -260,14 +258,14 @@ impl Server {
         if self
             .shared
             .penalties
-            .is_banned(ip, None, std::time::Instant::now())
+            .is_banned(ip, std::time::Instant::now())
         {
-            tracing::debug!(%ip, "connection from a banned address dropped");
+            tracing::info!(%ip, "connection refused: address banned after failed logins");
             return None;
         }
         let max = self.shared.config.borrow().sftp.max_sessions_per_ip;
         if !take_slot(&self.shared.sessions.per_ip, &ip, max) {
-            tracing::warn!(%ip, max, "connection refused: too many sessions from this address");
+            tracing::info!(%ip, max, "connection refused: too many sessions from this address");
             return None;
         }
         Some(IpSlot {

@@ -1,4 +1,8 @@
-//! Failed logins, counted per source address and per user, and the bans they earn.
+//! Failed logins, counted per source, and the bans they earn. A source is an IPv4 address
+//! or an IPv6 /64 (one host usually holds a whole /64), as OpenSSH's PerSourcePenalties
+//! counts. Never per user name: anyone could then lock a municipality out by guessing its
+//! name from anywhere; failures against a name are slowed down by the ban of the address
+//! they come from.
 //!
 //! Time is passed in, so that the rules can be tested without waiting. Memory is bounded:
 //! past [`MAX_TRACKED`] entries, those with nothing recent are forgotten.
@@ -9,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Most addresses (or users) whose failures are remembered.
+/// Most sources whose failures are remembered.
 const MAX_TRACKED: usize = 65_536;
 
 /// When failures turn into a ban.
@@ -76,41 +80,42 @@ fn fail_in<K: Hash + Eq>(
     map.entry(key).or_default().fail(now, policy)
 }
 
-#[derive(Default)]
-struct State {
-    ips: HashMap<IpAddr, Record>,
-    users: HashMap<String, Record>,
+/// The source a failure is counted against: the address, or its /64 for IPv6 (an IPv4
+/// address written as IPv6 counts as itself).
+fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::from(octets)
+            }
+        },
+        v4 => v4,
+    }
 }
 
 /// The failure counts and bans of a running server.
 #[derive(Default)]
 pub struct Penalties {
-    state: Mutex<State>,
-}
-
-/// What a failure led to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Banned {
-    pub ip: bool,
-    pub user: bool,
+    sources: Mutex<HashMap<IpAddr, Record>>,
 }
 
 impl Penalties {
-    /// Whether the address, or the user if known, is banned now.
-    pub fn is_banned(&self, ip: IpAddr, user: Option<&str>, now: Instant) -> bool {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.ips.get(&ip).is_some_and(|r| r.banned(now))
-            || user.is_some_and(|u| state.users.get(u).is_some_and(|r| r.banned(now)))
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Record>> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts a failed login from `ip` (and for `user`, a configured user, if given) under
-    /// `policy` (the configuration in force). Unknown user names are counted against the
-    /// address only, so that guessing names cannot fill memory.
-    pub fn fail(&self, ip: IpAddr, user: Option<&str>, now: Instant, policy: BanPolicy) -> Banned {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let ip = fail_in(&mut state.ips, ip, now, &policy);
-        let user = user.is_some_and(|u| fail_in(&mut state.users, u.to_owned(), now, &policy));
-        Banned { ip, user }
+    /// Whether the source of `ip` is banned now.
+    pub fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
+        self.lock().get(&source(ip)).is_some_and(|r| r.banned(now))
+    }
+
+    /// Counts a failed login from `ip` under `policy` (the configuration in force); true if
+    /// it starts a ban of its source.
+    pub fn fail(&self, ip: IpAddr, now: Instant, policy: BanPolicy) -> bool {
+        fail_in(&mut self.lock(), source(ip), now, &policy)
     }
 }
 
@@ -129,61 +134,49 @@ mod tests {
     }
 
     #[test]
-    fn failures_within_the_window_ban_until_the_ban_expires() {
+    fn failures_within_the_window_ban_their_source_until_the_ban_expires() {
         let p = Penalties::default();
         let t0 = Instant::now();
         let at = |s: u64| t0 + Duration::from_secs(s);
-        assert_eq!(
-            p.fail(ip(1), Some("u"), at(0), POLICY),
-            Banned {
-                ip: false,
-                user: false
-            }
-        );
-        p.fail(ip(1), Some("u"), at(10), POLICY);
-        assert!(!p.is_banned(ip(1), Some("u"), at(11)));
-        assert_eq!(
-            p.fail(ip(1), Some("u"), at(20), POLICY),
-            Banned {
-                ip: true,
-                user: true
-            }
-        );
-        assert!(p.is_banned(ip(1), None, at(21)));
-        assert!(
-            p.is_banned(ip(2), Some("u"), at(21)),
-            "the user is banned from any address"
-        );
-        assert!(!p.is_banned(ip(2), Some("v"), at(21)));
-        assert!(p.is_banned(ip(1), None, at(20 + 899)));
-        assert!(!p.is_banned(ip(1), Some("u"), at(20 + 900)));
+        assert!(!p.fail(ip(1), at(0), POLICY));
+        p.fail(ip(1), at(10), POLICY);
+        assert!(!p.is_banned(ip(1), at(11)));
+        assert!(p.fail(ip(1), at(20), POLICY));
+        assert!(p.is_banned(ip(1), at(21)));
+        assert!(!p.is_banned(ip(2), at(21)), "another address is not banned");
+        assert!(p.is_banned(ip(1), at(20 + 899)));
+        assert!(!p.is_banned(ip(1), at(20 + 900)));
+    }
+
+    #[test]
+    fn an_ipv6_source_is_its_slash_64() {
+        let p = Penalties::default();
+        let t0 = Instant::now();
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        p.fail(v6("2001:db8:1:2::1"), t0, POLICY);
+        p.fail(v6("2001:db8:1:2::2"), t0, POLICY);
+        assert!(p.fail(v6("2001:db8:1:2:ffff::9"), t0, POLICY));
+        assert!(p.is_banned(v6("2001:db8:1:2::77"), t0));
+        assert!(!p.is_banned(v6("2001:db8:1:3::1"), t0), "the next /64");
+        // An IPv4 address in IPv6 form is that IPv4 address.
+        for _ in 0..3 {
+            p.fail(v6("::ffff:10.0.0.5"), t0, POLICY);
+        }
+        assert!(p.is_banned(ip(5), t0));
+        assert!(!p.is_banned(ip(6), t0));
     }
 
     #[test]
     fn old_failures_fall_out_of_the_window() {
         let p = Penalties::default();
         let t0 = Instant::now();
-        p.fail(ip(1), None, t0, POLICY);
-        p.fail(ip(1), None, t0 + Duration::from_secs(300), POLICY);
-        let third = p.fail(ip(1), None, t0 + Duration::from_secs(600), POLICY);
+        p.fail(ip(1), t0, POLICY);
+        p.fail(ip(1), t0 + Duration::from_secs(300), POLICY);
+        let third = p.fail(ip(1), t0 + Duration::from_secs(600), POLICY);
         assert!(
-            !third.ip,
+            !third,
             "the first failure is 600 s old and no longer counts"
         );
-        assert!(
-            p.fail(ip(1), None, t0 + Duration::from_secs(601), POLICY)
-                .ip
-        );
-    }
-
-    #[test]
-    fn unknown_users_count_against_the_address_only() {
-        let p = Penalties::default();
-        let t0 = Instant::now();
-        for i in 0..3 {
-            p.fail(ip(1), None, t0 + Duration::from_secs(i), POLICY);
-        }
-        assert!(p.is_banned(ip(1), None, t0 + Duration::from_secs(3)));
-        assert!(p.state.lock().unwrap().users.is_empty());
+        assert!(p.fail(ip(1), t0 + Duration::from_secs(601), POLICY));
     }
 }

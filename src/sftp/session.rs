@@ -78,11 +78,10 @@ impl Connection {
     fn gate(&self, name: &str) -> Result<User, Refusal> {
         let config = self.shared.config.borrow().clone();
         let user = config.users.iter().find(|u| u.name == name);
-        let known = user.map(|u| u.name.as_str());
         if self
             .shared
             .penalties
-            .is_banned(self.peer.ip(), known, Instant::now())
+            .is_banned(self.peer.ip(), Instant::now())
         {
             return Err(Refusal::Banned);
         }
@@ -116,7 +115,7 @@ impl Connection {
     }
 
     /// Counts and reports a failed attempt.
-    fn fail(&mut self, user: &str, known: bool, method: &str, reason: &str) -> Auth {
+    fn fail(&mut self, user: &str, method: &str, reason: &str) -> Auth {
         self.uncounted_rejection = None;
         // The name comes from the client: keep what reaches the log and the ledger short.
         let user = match user.char_indices().nth(MAX_LOGGED_NAME) {
@@ -124,12 +123,10 @@ impl Connection {
             None => user,
         };
         let policy = self.shared.ban_policy();
-        let banned = self.shared.penalties.fail(
-            self.peer.ip(),
-            known.then_some(user),
-            Instant::now(),
-            policy,
-        );
+        let banned = self
+            .shared
+            .penalties
+            .fail(self.peer.ip(), Instant::now(), policy);
         tracing::warn!(user, ip = %self.peer.ip(), method, reason, "login failed");
         let detail =
             json!({ "ip": self.peer.ip().to_string(), "method": method, "reason": reason });
@@ -140,8 +137,8 @@ impl Connection {
             None,
             Some(detail),
         );
-        if banned.ip || banned.user {
-            tracing::warn!(user, ip = %self.peer.ip(), address_banned = banned.ip, user_banned = banned.user, "too many failed logins: banned");
+        if banned {
+            tracing::warn!(user, ip = %self.peer.ip(), "too many failed logins: address banned");
         }
         Self::both_methods()
     }
@@ -149,11 +146,11 @@ impl Connection {
     fn refuse(&mut self, user: &str, method: &str, refusal: Refusal) -> Auth {
         match refusal {
             Refusal::Banned => {
-                tracing::warn!(user, ip = %self.peer.ip(), method, "login refused: banned after failed logins");
+                tracing::info!(user, ip = %self.peer.ip(), method, "login refused: address banned after failed logins");
                 Self::both_methods()
             }
-            Refusal::UnknownUser => self.fail(user, false, method, refusal.reason()),
-            Refusal::AddressNotAllowed => self.fail(user, true, method, refusal.reason()),
+            Refusal::UnknownUser => self.fail(user, method, refusal.reason()),
+            Refusal::AddressNotAllowed => self.fail(user, method, refusal.reason()),
         }
     }
 
@@ -212,14 +209,7 @@ impl Drop for Connection {
         // connection counts as one failure, so that scanning keys is penalised too.
         if self.account.is_none() {
             if let Some((user, reason)) = self.uncounted_rejection.take() {
-                let known = self
-                    .shared
-                    .config
-                    .borrow()
-                    .users
-                    .iter()
-                    .any(|u| u.name == user);
-                self.fail(&user, known, "publickey", reason);
+                self.fail(&user, "publickey", reason);
             }
         }
     }
@@ -290,7 +280,7 @@ impl russh::server::Handler for Connection {
             Err(refusal) => return Ok(self.refuse(user, "password", refusal)),
         };
         if !verified || account.password_hash.is_none() {
-            return Ok(self.fail(user, true, "password", "wrong password"));
+            return Ok(self.fail(user, "password", "wrong password"));
         }
         if account.require_key_and_password {
             match &self.key_passed {
