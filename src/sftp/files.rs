@@ -40,7 +40,7 @@ pub const MAX_DATA: u32 = 255 * 1024;
 /// Largest SFTP packet accepted from a client.
 pub const MAX_PACKET: u32 = 256 * 1024;
 /// Most handles one session may hold open.
-const MAX_HANDLES: usize = 64;
+pub(super) const MAX_HANDLES: usize = 64;
 /// Entries per READDIR reply.
 const DIR_CHUNK: usize = 128;
 
@@ -156,10 +156,11 @@ impl Files {
     }
 
     fn add_handle(&mut self, open: Open) -> Result<String, SftpError> {
-        if self.handles.len() >= MAX_HANDLES {
+        if !self.account.held.take_handle() {
+            tracing::info!(user = %self.account.user, ip = %self.account.ip, max = MAX_HANDLES, "open refused: too many open files on this connection");
             return Err(SftpError::new(
                 StatusCode::Failure,
-                format!("too many open files (at most {MAX_HANDLES} per session)"),
+                format!("too many open files (at most {MAX_HANDLES} per connection)"),
             ));
         }
         self.next_handle += 1;
@@ -452,6 +453,8 @@ impl Files {
 impl Drop for Files {
     fn drop(&mut self) {
         let handles = std::mem::take(&mut self.handles);
+        self.account.held.release_handles(handles.len());
+        self.account.held.release_channel();
         for (_, open) in handles {
             if let Open::Upload(upload) = open {
                 tracing::warn!(user = %self.account.user, ip = %self.account.ip, tenant = upload.tenant, file = %crate::redact::name(&upload.name), bytes = upload.size(), "upload cut off; discarded");
@@ -560,6 +563,7 @@ impl russh_sftp::server::Handler for Files {
             .handles
             .remove(&handle)
             .ok_or_else(SftpError::bad_handle)?;
+        self.account.held.release_handles(1);
         self.close_handle(open).await.map(|()| ok(id))
     }
 

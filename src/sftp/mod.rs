@@ -53,6 +53,52 @@ pub struct Account {
     pub grants: vfs::Grants,
     /// Upload limits per granted tenant.
     pub limits: HashMap<String, upload::Limits>,
+    /// What the connection holds open, over all its channels.
+    pub held: Held,
+}
+
+/// SFTP channels most one connection may have open at once.
+const MAX_CHANNELS: usize = 8;
+
+/// Handles and session channels one connection holds: capped per connection, not per
+/// channel, so that a client cannot take the server's file descriptors by opening channel
+/// after channel.
+#[derive(Debug, Default)]
+pub struct Held {
+    handles: std::sync::atomic::AtomicUsize,
+    channels: std::sync::atomic::AtomicUsize,
+}
+
+impl Held {
+    /// Takes one of `max` from `counter`; false, with nothing taken, if none is left.
+    fn take(counter: &std::sync::atomic::AtomicUsize, max: usize) -> bool {
+        use std::sync::atomic::Ordering::SeqCst;
+        counter
+            .fetch_update(SeqCst, SeqCst, |n| (n < max).then_some(n + 1))
+            .is_ok()
+    }
+
+    /// A handle, if the connection has fewer than [`files::MAX_HANDLES`] open.
+    pub fn take_handle(&self) -> bool {
+        Self::take(&self.handles, files::MAX_HANDLES)
+    }
+
+    /// `n` handles closed.
+    pub fn release_handles(&self, n: usize) {
+        self.handles
+            .fetch_sub(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A session channel, if the connection has fewer than [`MAX_CHANNELS`] open.
+    pub fn take_channel(&self) -> bool {
+        Self::take(&self.channels, MAX_CHANNELS)
+    }
+
+    /// A session channel closed.
+    pub fn release_channel(&self) {
+        self.channels
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Open sessions per source address and per user.

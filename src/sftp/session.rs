@@ -178,6 +178,7 @@ impl Connection {
             ip: self.peer.ip(),
             grants: Grants::from_config(&user.grants),
             limits,
+            held: Default::default(),
         }));
         self._user_slot = Some(slot);
         self.uncounted_rejection = None;
@@ -303,9 +304,32 @@ impl russh::server::Handler for Connection {
         reply: ChannelOpenHandle,
         _session: &mut SshSession,
     ) -> Result<(), Self::Error> {
-        if self.account.is_some() {
-            self.channels.insert(channel.id(), channel);
-            reply.accept().await;
+        // Not logged in: the handle's drop refuses the channel.
+        let Some(account) = &self.account else {
+            return Ok(());
+        };
+        if !account.held.take_channel() {
+            tracing::info!(user = %account.user, ip = %self.peer.ip(), "channel refused: too many channels on this connection");
+            reply
+                .reject(russh::ChannelOpenFailure::ResourceShortage)
+                .await;
+            return Ok(());
+        }
+        self.channels.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_close(
+        &mut self,
+        channel: ChannelId,
+        _session: &mut SshSession,
+    ) -> Result<(), Self::Error> {
+        // A channel that never became an SFTP session (whose `Files` releases its own).
+        if self.channels.remove(&channel).is_some()
+            && let Some(account) = &self.account
+        {
+            account.held.release_channel();
         }
         Ok(())
     }

@@ -1069,3 +1069,59 @@ fn openssh_extensions_home_quota_fsync_and_rename_work() {
     );
     s.daemon.stop();
 }
+
+/// One client opens channels and handles on one connection until refused (8 channels, 64
+/// handles over all of them); meanwhile another user logs in and uploads at once.
+#[test]
+fn one_connection_cannot_hold_more_than_its_handles_and_channels() {
+    use std::io::{BufRead, BufReader};
+    let s = start();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/sftp_hold.py");
+    let mut hold = Command::new("/usr/bin/python3")
+        .arg(script)
+        .args([
+            &s.addr.ip().to_string(),
+            &s.addr.port().to_string(),
+            "vendor",
+        ])
+        .arg(key(&s.env, "romvendor"))
+        .arg("/alpha/upload")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with paramiko (Debian: python3-paramiko)");
+    let mut line = String::new();
+    BufReader::new(hold.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let held: serde_json::Value = serde_json::from_str(&line).expect(&line);
+    assert_eq!(held["channels"], 8, "{held}");
+    assert!(held["channel_refused"].is_string(), "{held}");
+    assert_eq!(held["handles"], 64, "{held}");
+    assert!(
+        held["handle_refused"]
+            .as_str()
+            .is_some_and(|m| m.contains("too many open files (at most 64 per connection)")),
+        "{held}"
+    );
+
+    let started = Instant::now();
+    let data = s.local("a.csv", b"while another holds");
+    assert_ok(&s.batch(
+        "alice",
+        "linde",
+        &format!("put {} /alpha/upload/a.csv\n", data.display()),
+    ));
+    let took = started.elapsed();
+    assert!(took.as_secs_f64() < 2.0, "login and upload took {took:?}");
+
+    drop(hold.stdin.take());
+    hold.wait().unwrap();
+    assert_eq!(
+        s.names("alpha", "upload"),
+        ["a.csv"],
+        "held uploads never closed"
+    );
+    wait_until("staging to empty", || s.staging_is_empty());
+    s.daemon.stop();
+}
