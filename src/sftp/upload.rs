@@ -18,21 +18,32 @@ use std::sync::{Arc, Mutex};
 
 use crate::secrets;
 
-/// Bytes of unfinished uploads per tenant, so that parallel uploads share one quota.
+/// Each tenant's quota use by uploads, so that parallel uploads share one quota.
 #[derive(Default)]
 pub struct Quotas {
-    in_flight: Mutex<HashMap<String, u64>>,
+    usage: Mutex<HashMap<String, Usage>>,
+}
+
+/// One tenant's uploads, in bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct Usage {
+    /// Held by uploads still open.
+    in_flight: u64,
+    /// Delivered into `upload/` since the server started (only ever grows): an upload
+    /// opened earlier adds what was delivered after it to what it saw waiting, so that
+    /// opening many handles first and writing them one after another cannot pass the quota.
+    delivered: u64,
 }
 
 impl Quotas {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Usage>> {
+        self.usage.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Bytes of `tenant`'s quota in use: what waits in `upload` (its folder) and what its
     /// open uploads hold.
     pub fn used(&self, tenant: &str, upload: &Path) -> u64 {
-        let in_flight = self.lock().get(tenant).copied().unwrap_or(0);
+        let in_flight = self.lock().get(tenant).map_or(0, |u| u.in_flight);
         folder_bytes(upload).saturating_add(in_flight)
     }
 }
@@ -76,8 +87,10 @@ pub struct Upload {
     size: u64,
     written: Written,
     limits: Limits,
-    /// Bytes waiting in `upload/` when this upload began.
+    /// Bytes waiting in `upload/` when this upload began, and the tenant's
+    /// [`Usage::delivered`] then.
     waiting: u64,
+    delivered_before: u64,
     quotas: Arc<Quotas>,
     reserved: u64,
     finished: bool,
@@ -93,6 +106,7 @@ impl Upload {
         limits: Limits,
         quotas: Arc<Quotas>,
     ) -> io::Result<Self> {
+        let delivered_before = quotas.lock().get(tenant).map_or(0, |u| u.delivered);
         let token = secrets::random_hex(16).map_err(io::Error::other)?;
         let staging = staging_dir.join(format!("{STAGING_PREFIX}{token}.part"));
         let file = std::fs::OpenOptions::new()
@@ -110,6 +124,7 @@ impl Upload {
             written: Written::default(),
             limits,
             waiting: folder_bytes(dest_dir),
+            delivered_before,
             quotas,
             reserved: 0,
             finished: false,
@@ -136,14 +151,15 @@ impl Upload {
         }
         let growth = end.saturating_sub(self.size);
         if growth > 0 {
-            let mut in_flight = self.quotas.lock();
-            let tenant_total = in_flight.entry(self.tenant.clone()).or_default();
-            if self.waiting + *tenant_total + growth > self.limits.quota_bytes {
+            let mut usage = self.quotas.lock();
+            let usage = usage.entry(self.tenant.clone()).or_default();
+            let waiting = self.waiting + (usage.delivered - self.delivered_before);
+            if waiting + usage.in_flight + growth > self.limits.quota_bytes {
                 return Err(UploadError::Quota {
                     limit: self.limits.quota_bytes,
                 });
             }
-            *tenant_total += growth;
+            usage.in_flight += growth;
             self.reserved += growth;
         }
         // A first write past the start is a resume of bytes this upload never had. Refused
@@ -170,6 +186,11 @@ impl Upload {
         self.file.sync_all()?;
         let name = crate::layout::move_no_replace(&self.staging, &self.dest_dir, &self.name)?;
         self.finished = true;
+        self.quotas
+            .lock()
+            .entry(self.tenant.clone())
+            .or_default()
+            .delivered += self.size;
         File::open(&self.dest_dir)?.sync_all()?;
         Ok(name)
     }
@@ -181,9 +202,9 @@ impl Drop for Upload {
             let _ = std::fs::remove_file(&self.staging);
         }
         if self.reserved > 0 {
-            let mut in_flight = self.quotas.lock();
-            if let Some(total) = in_flight.get_mut(&self.tenant) {
-                *total = total.saturating_sub(self.reserved);
+            let mut usage = self.quotas.lock();
+            if let Some(usage) = usage.get_mut(&self.tenant) {
+                usage.in_flight = usage.in_flight.saturating_sub(self.reserved);
             }
         }
     }
@@ -376,7 +397,23 @@ mod tests {
             let left = std::fs::read_dir(dir.path().join(folder)).unwrap().count();
             assert_eq!(left, 0, "{folder}");
         }
-        assert_eq!(quotas.lock()["t"], 0);
+        assert_eq!(quotas.lock()["t"].in_flight, 0);
+    }
+
+    #[test]
+    fn uploads_opened_together_cannot_pass_the_quota_one_after_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let quotas = Arc::new(Quotas::default());
+        // Both open while nothing waits; the first is delivered before the second writes.
+        let mut first = upload(dir.path(), "a.csv", ROOMY, &quotas);
+        let mut second = upload(dir.path(), "b.csv", ROOMY, &quotas);
+        first.write(0, &[1; 100]).unwrap();
+        first.finish().unwrap();
+        assert!(matches!(
+            second.write(0, &[2; 60]),
+            Err(UploadError::Quota { limit: 150 })
+        ));
+        second.write(0, &[2; 50]).unwrap();
     }
 
     #[test]
@@ -409,6 +446,6 @@ mod tests {
                 .count(),
             0
         );
-        assert_eq!(quotas.lock()["t"], 0);
+        assert_eq!(quotas.lock()["t"].in_flight, 0);
     }
 }
