@@ -66,6 +66,8 @@ pub struct SftpConfig {
     pub idle_timeout: Duration,
     pub max_sessions_per_user: u32,
     pub max_sessions_per_ip: u32,
+    /// Connections not yet logged in, from all addresses together.
+    pub max_unauthenticated: u32,
     pub ban_after_failures: u32,
     pub ban_window: Duration,
     pub ban_for: Duration,

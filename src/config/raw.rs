@@ -112,7 +112,10 @@ pub struct RawSftp {
     pub max_sessions_per_user: u32,
     #[serde(default = "default_max_sessions_per_ip")]
     pub max_sessions_per_ip: u32,
-    /// Failed logins per source address or user within `ban_window_secs` that trigger a ban.
+    /// Connections not yet logged in, from all addresses together.
+    #[serde(default = "default_max_unauthenticated")]
+    pub max_unauthenticated: u32,
+    /// Failed logins from one source (IPv6: one /64) within `ban_window_secs` that ban it.
     #[serde(default = "default_ban_after_failures")]
     pub ban_after_failures: u32,
     #[serde(default = "default_ban_window_secs")]
@@ -259,6 +262,7 @@ impl Default for RawSftp {
             idle_timeout_secs: default_idle_timeout_secs(),
             max_sessions_per_user: default_max_sessions_per_user(),
             max_sessions_per_ip: default_max_sessions_per_ip(),
+            max_unauthenticated: default_max_unauthenticated(),
             ban_after_failures: default_ban_after_failures(),
             ban_window_secs: default_ban_window_secs(),
             ban_secs: default_ban_secs(),
@@ -346,6 +350,9 @@ fn default_max_sessions_per_user() -> u32 {
 }
 fn default_max_sessions_per_ip() -> u32 {
     16
+}
+fn default_max_unauthenticated() -> u32 {
+    256
 }
 fn default_ban_after_failures() -> u32 {
     10

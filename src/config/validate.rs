@@ -183,6 +183,7 @@ fn sftp(c: &mut Checker, raw: &RawSftp, state_dir: &Path) -> Option<SftpConfig> 
         ("idle_timeout_secs", raw.idle_timeout_secs),
         ("max_sessions_per_user", raw.max_sessions_per_user.into()),
         ("max_sessions_per_ip", raw.max_sessions_per_ip.into()),
+        ("max_unauthenticated", raw.max_unauthenticated.into()),
         ("ban_after_failures", raw.ban_after_failures.into()),
         ("ban_window_secs", raw.ban_window_secs),
     ] {
@@ -196,6 +197,7 @@ fn sftp(c: &mut Checker, raw: &RawSftp, state_dir: &Path) -> Option<SftpConfig> 
         idle_timeout: Duration::from_secs(raw.idle_timeout_secs),
         max_sessions_per_user: raw.max_sessions_per_user,
         max_sessions_per_ip: raw.max_sessions_per_ip,
+        max_unauthenticated: raw.max_unauthenticated,
         ban_after_failures: raw.ban_after_failures,
         ban_window: Duration::from_secs(raw.ban_window_secs),
         ban_for: Duration::from_secs(raw.ban_secs),

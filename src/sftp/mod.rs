@@ -22,6 +22,7 @@ pub mod vfs;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -149,6 +150,15 @@ struct IpSlot {
     ip: IpAddr,
 }
 
+/// A connection counted as not yet logged in, until login or its end.
+struct PreAuth(Arc<Shared>);
+
+impl Drop for PreAuth {
+    fn drop(&mut self) {
+        self.0.unauthenticated.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Drop for IpSlot {
     fn drop(&mut self) {
         free_slot(&self.shared.sessions.per_ip, &self.ip);
@@ -160,6 +170,10 @@ pub struct Shared {
     config: watch::Receiver<Arc<Config>>,
     penalties: Penalties,
     sessions: Sessions,
+    /// Connections accepted and not yet logged in, and whether new ones are being refused
+    /// for it (so that a flood is logged once, not per connection).
+    unauthenticated: AtomicUsize,
+    refusing_unauthenticated: AtomicBool,
     files: Arc<FilesContext>,
     auditor: Auditor,
     /// An Argon2id hash of nothing in particular, verified when there is no real hash.
@@ -243,6 +257,8 @@ impl Server {
             config,
             penalties: Penalties::default(),
             sessions: Sessions::default(),
+            unauthenticated: AtomicUsize::new(0),
+            refusing_unauthenticated: AtomicBool::new(false),
             files: Arc::new(FilesContext {
                 state,
                 quotas: Arc::default(),
@@ -267,25 +283,37 @@ impl Server {
     /// bounded time) for them to end.
     pub async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
+        let mut accept_failures = 0u32;
         loop {
             let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 accepted = self.listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
-                        // Usually out of file descriptors: back off instead of spinning.
-                        tracing::error!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        // Usually out of file descriptors: back off (up to a second) instead
+                        // of spinning, and say so once per streak.
+                        if accept_failures == 0 {
+                            tracing::error!(error = %e, "accept failed; retrying with back-off (logged once until it works again)");
+                        }
+                        accept_failures += 1;
+                        let pause = 10u64.saturating_mul(1 << accept_failures.min(7)).min(1000);
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
                         continue;
                     }
                 },
             };
-            let Some(slot) = self.admit(peer) else {
+            if accept_failures > 0 {
+                tracing::info!(failures = accept_failures, "accepting connections again");
+                accept_failures = 0;
+            }
+            let accepted_at = tokio::time::Instant::now();
+            let Some((slot, pre_auth)) = self.admit(peer) else {
                 continue;
             };
             let (ssh, shared, shutdown) = (self.ssh.clone(), self.shared.clone(), shutdown.clone());
             tracker.spawn(async move {
-                connection(stream, peer, ssh, shared, shutdown).await;
+                let login_by = accepted_at + LOGIN_GRACE;
+                connection(stream, peer, ssh, shared, shutdown, login_by, pre_auth).await;
                 drop(slot);
             });
         }
@@ -298,8 +326,9 @@ impl Server {
         }
     }
 
-    /// Whether a new connection from `peer` may proceed.
-    fn admit(&self, peer: SocketAddr) -> Option<IpSlot> {
+    /// Whether a new connection from `peer` may proceed: its address's session slot, and
+    /// its place among the connections not yet logged in.
+    fn admit(&self, peer: SocketAddr) -> Option<(IpSlot, PreAuth)> {
         let ip = peer.ip();
         if self
             .shared
@@ -309,24 +338,52 @@ impl Server {
             tracing::info!(%ip, "connection refused: address banned after failed logins");
             return None;
         }
-        let max = self.shared.config.borrow().sftp.max_sessions_per_ip;
-        if !take_slot(&self.shared.sessions.per_ip, &ip, max) {
+        let (max, max_unauthenticated) = {
+            let sftp = &self.shared.config.borrow().sftp;
+            (sftp.max_sessions_per_ip, sftp.max_unauthenticated as usize)
+        };
+        let shared = &self.shared;
+        let counted = shared
+            .unauthenticated
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max_unauthenticated).then_some(n + 1)
+            })
+            .is_ok();
+        if !counted {
+            if !shared.refusing_unauthenticated.swap(true, Ordering::SeqCst) {
+                tracing::info!(%ip, max = max_unauthenticated, "connections refused: too many not yet logged in (logged once until there is room again)");
+            }
+            return None;
+        }
+        if shared
+            .refusing_unauthenticated
+            .swap(false, Ordering::SeqCst)
+        {
+            tracing::info!("accepting connections again");
+        }
+        let pre_auth = PreAuth(shared.clone());
+        if !take_slot(&shared.sessions.per_ip, &ip, max) {
             tracing::info!(%ip, max, "connection refused: too many sessions from this address");
             return None;
         }
-        Some(IpSlot {
-            shared: self.shared.clone(),
+        let slot = IpSlot {
+            shared: shared.clone(),
             ip,
-        })
+        };
+        Some((slot, pre_auth))
     }
 }
 
+/// Serves one connection; it must log in by `login_by` (the login grace from accept: the
+/// handshake included, so a client that sends nothing is let go in time too).
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     ssh: Arc<russh::server::Config>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
+    login_by: tokio::time::Instant,
+    pre_auth: PreAuth,
 ) {
     // russh applies `Config::nodelay` only to sockets it accepts itself; this one is ours.
     // With Nagle on, pipelined uploads stall for tens of milliseconds at a time.
@@ -335,30 +392,40 @@ async fn connection(
     }
     let (logged_in_tx, logged_in_rx) = oneshot::channel();
     let handler = session::Connection::new(shared, peer, logged_in_tx);
-    let running = match russh::server::run_stream(ssh, stream, handler).await {
-        Ok(running) => running,
-        Err(e) => {
-            tracing::debug!(%peer, error = %e, "ssh handshake failed");
-            return;
-        }
+    let too_slow = || {
+        tracing::info!(%peer, "disconnected: no login within {} s", LOGIN_GRACE.as_secs());
+    };
+    let handshake =
+        tokio::time::timeout_at(login_by, russh::server::run_stream(ssh, stream, handler));
+    let running = tokio::select! {
+        started = handshake => match started {
+            Ok(Ok(running)) => running,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "ssh handshake failed");
+                return;
+            }
+            Err(_) => return too_slow(),
+        },
+        // A client that has not even said hello holds nothing worth waiting for.
+        _ = shutdown.cancelled() => return,
     };
     let handle = running.handle();
     let login_timer = {
         let handle = handle.clone();
         async move {
             // A dropped sender (the session ended) also ends the wait.
-            if tokio::time::timeout(LOGIN_GRACE, logged_in_rx)
-                .await
-                .is_err()
-            {
-                tracing::info!(%peer, "disconnected: no login within {} s", LOGIN_GRACE.as_secs());
-                let _ = handle
-                    .disconnect(
-                        russh::Disconnect::ByApplication,
-                        "login took too long".into(),
-                        "en".into(),
-                    )
-                    .await;
+            match tokio::time::timeout_at(login_by, logged_in_rx).await {
+                Ok(_) => drop(pre_auth),
+                Err(_) => {
+                    too_slow();
+                    let _ = handle
+                        .disconnect(
+                            russh::Disconnect::ByApplication,
+                            "login took too long".into(),
+                            "en".into(),
+                        )
+                        .await;
+                }
             }
             std::future::pending::<()>().await;
         }

@@ -1125,3 +1125,47 @@ fn one_connection_cannot_hold_more_than_its_handles_and_channels() {
     wait_until("staging to empty", || s.staging_is_empty());
     s.daemon.stop();
 }
+
+/// Connections that never log in are capped for the whole server: past the cap a new one
+/// is closed at once, and one that leaves makes room.
+#[test]
+fn connections_not_yet_logged_in_are_capped_for_the_whole_server() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let s = start_with("max_unauthenticated = 3\nmax_sessions_per_ip = 50", "");
+    let banner = |stream: &mut TcpStream| {
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mut idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(s.addr).unwrap())
+        .collect();
+    for stream in &mut idle {
+        assert!(banner(stream).starts_with("SSH-2.0-dropgate"));
+    }
+    let mut refused = TcpStream::connect(s.addr).unwrap();
+    assert_eq!(banner(&mut refused), "", "closed without a banner");
+    // A logged-in session does not count: alice still gets in.
+    let data = s.local("x.csv", b"x");
+    drop(idle.pop());
+    assert_ok(&s.batch(
+        "alice",
+        "linde",
+        &format!("put {} /alpha/upload/x.csv\n", data.display()),
+    ));
+    let mut later = TcpStream::connect(s.addr).unwrap();
+    assert!(
+        banner(&mut later).starts_with("SSH-2.0-dropgate"),
+        "room again"
+    );
+    let log = s.daemon.stop();
+    assert_eq!(
+        log.matches("too many not yet logged in").count(),
+        1,
+        "logged once: {log}"
+    );
+}
