@@ -105,7 +105,8 @@ pub struct RawSftp {
     /// ed25519 host key, created on first start; relative paths are under `state_dir`.
     #[serde(default = "default_host_key")]
     pub host_key: String,
-    /// A session with no traffic for this long is closed.
+    /// A logged-in session without SFTP requests for this long is closed (keepalives do
+    /// not count).
     #[serde(default = "default_idle_timeout_secs")]
     pub idle_timeout_secs: u64,
     #[serde(default = "default_max_sessions_per_user")]

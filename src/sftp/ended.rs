@@ -3,20 +3,56 @@
 //! `exit-status` (OpenSSH's `scp` and `ssh -s sftp`) then exits 1 or 255 after a good
 //! transfer, and scripts send the same delivery again. [`Watched`] holds the EOF back until
 //! exit status 0 is queued, so that it goes out before the close, as sshd sends it.
+//!
+//! It also marks the connection's [`Activity`] at every read of the client's SFTP data:
+//! idleness is time without requests, whatever keepalives the two sides exchange.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use russh::ChannelId;
 use russh::server::Handle;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// When a connection last did something that counts: logged in, or sent SFTP data.
+#[derive(Debug)]
+pub struct Activity {
+    start: Instant,
+    /// Milliseconds after `start`.
+    last: AtomicU64,
+}
+
+impl Activity {
+    pub fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    /// Something happened now.
+    pub fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// How long nothing has happened.
+    pub fn idle(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
 /// The subsystem's stream; at the client's EOF it first sends the exit status.
 pub struct Watched<S> {
     inner: S,
     end: End,
+    activity: Arc<Activity>,
 }
 
 enum End {
@@ -29,11 +65,13 @@ enum End {
 }
 
 impl<S> Watched<S> {
-    /// Watches `inner`, the stream of `channel` of the session behind `handle`.
-    pub fn new(inner: S, handle: Handle, channel: ChannelId) -> Self {
+    /// Watches `inner`, the stream of `channel` of the session behind `handle`, marking
+    /// `activity` as data arrives.
+    pub fn new(inner: S, handle: Handle, channel: ChannelId, activity: Arc<Activity>) -> Self {
         Self {
             inner,
             end: End::Open { handle, channel },
+            activity,
         }
     }
 }
@@ -48,7 +86,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         if matches!(this.end, End::Open { .. }) {
             let before = buf.filled().len();
             match Pin::new(&mut this.inner).poll_read(cx, buf) {
-                Poll::Ready(Ok(())) if buf.filled().len() == before && buf.remaining() > 0 => {
+                Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                    this.activity.touch();
+                    return Poll::Ready(Ok(()));
+                }
+                Poll::Ready(Ok(())) if buf.remaining() > 0 => {
                     let End::Open { handle, channel } = std::mem::replace(&mut this.end, End::Told)
                     else {
                         unreachable!("matched Open above");

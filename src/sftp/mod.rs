@@ -252,7 +252,7 @@ impl Server {
             ),
             Err(e) => tracing::error!(error = %e, "cannot clean staging/"),
         }
-        let ssh = Arc::new(ssh_config(key, sftp.idle_timeout));
+        let ssh = Arc::new(ssh_config(key));
         let shared = Arc::new(Shared {
             config,
             penalties: Penalties::default(),
@@ -391,7 +391,8 @@ async fn connection(
         tracing::warn!(%peer, error = %e, "cannot disable Nagle's algorithm");
     }
     let (logged_in_tx, logged_in_rx) = oneshot::channel();
-    let handler = session::Connection::new(shared, peer, logged_in_tx);
+    let activity = Arc::new(ended::Activity::new());
+    let handler = session::Connection::new(shared.clone(), peer, logged_in_tx, activity.clone());
     let too_slow = || {
         tracing::info!(%peer, "disconnected: no login within {} s", LOGIN_GRACE.as_secs());
     };
@@ -415,7 +416,11 @@ async fn connection(
         async move {
             // A dropped sender (the session ended) also ends the wait.
             match tokio::time::timeout_at(login_by, logged_in_rx).await {
-                Ok(_) => drop(pre_auth),
+                Ok(Ok(())) => {
+                    drop(pre_auth);
+                    idle_watch(&shared, &activity, &handle, peer).await;
+                }
+                Ok(Err(_)) => drop(pre_auth),
                 Err(_) => {
                     too_slow();
                     let _ = handle
@@ -451,7 +456,35 @@ async fn connection(
     let _ = running.await;
 }
 
-fn ssh_config(key: PrivateKey, idle_timeout: Duration) -> russh::server::Config {
+/// Disconnects a logged-in session once it has sent no SFTP request for
+/// `idle_timeout_secs` (read anew at each look, so a reload applies). russh's own
+/// inactivity timeout is not used: the server's keepalives, and the client's, reset it.
+async fn idle_watch(
+    shared: &Shared,
+    activity: &ended::Activity,
+    handle: &russh::server::Handle,
+    peer: SocketAddr,
+) {
+    loop {
+        let limit = shared.config.borrow().sftp.idle_timeout;
+        let idle = activity.idle();
+        if idle >= limit {
+            tracing::info!(%peer, idle_secs = idle.as_secs(), "disconnected: idle (no SFTP requests)");
+            let _ = handle
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    "idle for too long".into(),
+                    "en".into(),
+                )
+                .await;
+            return;
+        }
+        let wait = (limit - idle).min(Duration::from_secs(30)) + Duration::from_millis(100);
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn ssh_config(key: PrivateKey) -> russh::server::Config {
     use russh::cipher;
     let preferred = Preferred {
         // OpenSSH's default list: russh's own leaves out aes128-gcm; no CBC, no 3DES.
@@ -475,7 +508,8 @@ fn ssh_config(key: PrivateKey, idle_timeout: Duration) -> russh::server::Config 
         // OpenSSH clients probe with "none" first; that is no failure and needs no delay.
         auth_rejection_time_initial: Some(Duration::ZERO),
         keys: vec![key],
-        inactivity_timeout: Some(idle_timeout),
+        // Idleness is watched per connection (`idle_watch`); keepalives find dead peers.
+        inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(60)),
         // Measured (NOTES-crates): a small channel queue can deadlock downloads. (Nagle is
         // switched off on each socket in `connection`.)

@@ -17,6 +17,7 @@ use russh::{Channel, ChannelId, MethodKind, MethodSet};
 use serde_json::json;
 use tokio::sync::oneshot;
 
+use super::ended::Activity;
 use super::files::{Files, MAX_PACKET};
 use super::vfs::Grants;
 use super::{Account, Shared, UserSlot};
@@ -40,6 +41,8 @@ pub struct Connection {
     uncounted_rejection: Option<(String, &'static str)>,
     /// Told when login succeeds, so that the login timer stops.
     logged_in: Option<oneshot::Sender<()>>,
+    /// Marked by every SFTP request, for the idle timeout.
+    activity: Arc<Activity>,
 }
 
 /// Why a login attempt was refused before any secret was looked at.
@@ -60,7 +63,12 @@ impl Refusal {
 }
 
 impl Connection {
-    pub fn new(shared: Arc<Shared>, peer: SocketAddr, logged_in: oneshot::Sender<()>) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        peer: SocketAddr,
+        logged_in: oneshot::Sender<()>,
+        activity: Arc<Activity>,
+    ) -> Self {
         Self {
             shared,
             peer,
@@ -71,6 +79,7 @@ impl Connection {
             channels: HashMap::new(),
             uncounted_rejection: None,
             logged_in: Some(logged_in),
+            activity,
         }
     }
 
@@ -182,6 +191,7 @@ impl Connection {
         }));
         self._user_slot = Some(slot);
         self.uncounted_rejection = None;
+        self.activity.touch();
         if let Some(tx) = self.logged_in.take() {
             let _ = tx.send(());
         }
@@ -352,7 +362,12 @@ impl russh::server::Handler for Connection {
         let config = russh_sftp::server::Config {
             max_client_packet_len: MAX_PACKET,
         };
-        let stream = super::ended::Watched::new(ch.into_stream(), session.handle(), channel);
+        let stream = super::ended::Watched::new(
+            ch.into_stream(),
+            session.handle(),
+            channel,
+            self.activity.clone(),
+        );
         russh_sftp::server::run_with_config(stream, files, config).await;
         Ok(())
     }

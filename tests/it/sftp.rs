@@ -851,6 +851,9 @@ fn idle_sessions_are_closed_and_sessions_per_user_and_address_are_capped() {
         cmd.args([
             "-o",
             "BatchMode=yes",
+            // Keepalives every second from the client do not make a session active.
+            "-o",
+            "ServerAliveInterval=1",
             "-N",
             "-p",
             &s.addr.port().to_string(),
@@ -881,7 +884,11 @@ fn idle_sessions_are_closed_and_sessions_per_user_and_address_are_capped() {
     wait_until("a new session once the slots are free", || {
         s.vendor("ls\n").ok
     });
-    s.daemon.stop();
+    let log = s.daemon.stop();
+    assert!(
+        log.contains("disconnected: idle (no SFTP requests)"),
+        "{log}"
+    );
 }
 
 #[test]
