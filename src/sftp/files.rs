@@ -261,7 +261,15 @@ impl Files {
         })
     }
 
+    /// The request is made at CLOSE, and only if nothing was written: a refused write
+    /// must not leave a request behind.
     fn open_request_full(&mut self, tenant: &str) -> Result<String, SftpError> {
+        self.add_handle(Open::RequestFull {
+            tenant: tenant.to_owned(),
+        })
+    }
+
+    fn make_request_full(&self, tenant: &str) -> Result<(), SftpError> {
         let path = self.real(tenant, Folder::Outbox, REQUEST_FULL);
         std::fs::OpenOptions::new()
             .write(true)
@@ -271,9 +279,7 @@ impl Files {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&path)
             .map_err(io_error)?;
-        self.add_handle(Open::RequestFull {
-            tenant: tenant.to_owned(),
-        })
+        Ok(())
     }
 
     fn listing(&self, node: &Node) -> Result<Vec<NameEntry>, SftpError> {
@@ -352,6 +358,7 @@ impl Files {
                 Ok(())
             }
             Open::RequestFull { tenant } => {
+                self.make_request_full(&tenant)?;
                 tracing::info!(user = %self.account.user, tenant, "full bundle requested");
                 self.audit("sftp.request-full", &tenant, REQUEST_FULL, json!({}));
                 Ok(())
@@ -627,7 +634,9 @@ impl russh_sftp::server::Handler for Files {
             },
             Some(Open::RequestFull { .. }) if data.is_empty() => Ok(ok(id)),
             Some(Open::RequestFull { .. }) => {
-                Err(SftpError::denied(format!("{REQUEST_FULL} must be empty")))
+                let message = format!("{REQUEST_FULL} must be empty; no full bundle was requested");
+                self.handles.insert(handle, Open::Failed(message.clone()));
+                Err(SftpError::denied(message))
             }
             Some(Open::Failed(message)) => {
                 Err(SftpError::new(StatusCode::Failure, message.clone()))

@@ -1176,3 +1176,19 @@ fn connections_not_yet_logged_in_are_capped_for_the_whole_server() {
         "logged once: {log}"
     );
 }
+
+/// A REQUEST-FULL with content is refused, and the refusal leaves no request behind.
+#[test]
+fn a_refused_request_full_requests_nothing() {
+    let s = start();
+    let full = s.local("full", b"not empty");
+    let run = s.batch(
+        "town",
+        "gemeente-utrecht",
+        &format!("put {} /town/outbox/REQUEST-FULL\n", full.display()),
+    );
+    assert_refused(&run, "a REQUEST-FULL with content");
+    assert!(s.names("town", "outbox").is_empty(), "no request left");
+    s.daemon.stop();
+    assert!(!audit_actions(&s.env).contains("sftp.request-full"));
+}
