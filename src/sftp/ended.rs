@@ -91,13 +91,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
                     return Poll::Ready(Ok(()));
                 }
                 Poll::Ready(Ok(())) if buf.remaining() > 0 => {
-                    let End::Open { handle, channel } = std::mem::replace(&mut this.end, End::Told)
-                    else {
-                        unreachable!("matched Open above");
-                    };
-                    this.end = End::Telling(Box::pin(async move {
-                        let _ = handle.exit_status_request(channel, 0).await;
-                    }));
+                    if let End::Open { handle, channel } =
+                        std::mem::replace(&mut this.end, End::Told)
+                    {
+                        this.end = End::Telling(Box::pin(async move {
+                            let _ = handle.exit_status_request(channel, 0).await;
+                        }));
+                    }
                 }
                 other => return other,
             }

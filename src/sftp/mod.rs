@@ -423,13 +423,7 @@ async fn connection(
                 Ok(Err(_)) => drop(pre_auth),
                 Err(_) => {
                     too_slow();
-                    let _ = handle
-                        .disconnect(
-                            russh::Disconnect::ByApplication,
-                            "login took too long".into(),
-                            "en".into(),
-                        )
-                        .await;
+                    disconnect(&handle, "login took too long").await;
                 }
             }
             std::future::pending::<()>().await;
@@ -446,14 +440,15 @@ async fn connection(
         _ = login_timer => unreachable!("the login timer never finishes"),
         _ = shutdown.cancelled() => {}
     }
-    let _ = handle
-        .disconnect(
-            russh::Disconnect::ByApplication,
-            "server shutting down".into(),
-            "en".into(),
-        )
-        .await;
+    disconnect(&handle, "server shutting down").await;
     let _ = running.await;
+}
+
+/// Ends a session from our side, saying why.
+async fn disconnect(handle: &russh::server::Handle, reason: &str) {
+    let _ = handle
+        .disconnect(russh::Disconnect::ByApplication, reason.into(), "en".into())
+        .await;
 }
 
 /// Disconnects a logged-in session once it has sent no SFTP request for
@@ -470,13 +465,7 @@ async fn idle_watch(
         let idle = activity.idle();
         if idle >= limit {
             tracing::info!(%peer, idle_secs = idle.as_secs(), "disconnected: idle (no SFTP requests)");
-            let _ = handle
-                .disconnect(
-                    russh::Disconnect::ByApplication,
-                    "idle for too long".into(),
-                    "en".into(),
-                )
-                .await;
+            disconnect(handle, "idle for too long").await;
             return;
         }
         let wait = (limit - idle).min(Duration::from_secs(30)) + Duration::from_millis(100);
