@@ -323,6 +323,19 @@ impl Files {
         match node {
             Node::Root | Node::Tenant(_) | Node::Folder(..) => Ok(dir_attrs()),
             Node::Entry(t, f, name) => {
+                // An upload this session has open is visible to it (sshfs stats a file right
+                // after creating it), with the bytes written so far.
+                let open_upload = self.handles.values().find_map(|open| match open {
+                    Open::Upload(u)
+                        if *f == Folder::Upload && u.tenant == *t && u.name == *name =>
+                    {
+                        Some(u)
+                    }
+                    _ => None,
+                });
+                if let Some(upload) = open_upload {
+                    return Ok(upload_attrs(upload));
+                }
                 let meta = self
                     .real(t, *f, name)
                     .symlink_metadata()
@@ -482,6 +495,15 @@ fn open_regular(path: &std::path::Path) -> io::Result<File> {
         return Err(io::Error::from(io::ErrorKind::NotFound));
     }
     Ok(file)
+}
+
+/// An open upload as STAT and FSTAT show it: a write-only file of the bytes written so far.
+fn upload_attrs(upload: &Upload) -> FileAttributes {
+    FileAttributes {
+        size: Some(upload.size()),
+        permissions: Some(FileMode::REG.bits() | 0o200),
+        ..Default::default()
+    }
 }
 
 fn dir_attrs() -> FileAttributes {
@@ -663,11 +685,7 @@ impl russh_sftp::server::Handler for Files {
             Some(Open::Read { file, folder, .. }) => {
                 file_attrs(&file.metadata().map_err(io_error)?, *folder)
             }
-            Some(Open::Upload(upload)) => FileAttributes {
-                size: Some(upload.size()),
-                permissions: Some(FileMode::REG.bits() | 0o200),
-                ..Default::default()
-            },
+            Some(Open::Upload(upload)) => upload_attrs(upload),
             Some(Open::Dir(_)) => dir_attrs(),
             Some(Open::RequestFull { .. }) => FileAttributes {
                 size: Some(0),

@@ -1192,3 +1192,53 @@ fn a_refused_request_full_requests_nothing() {
     s.daemon.stop();
     assert!(!audit_actions(&s.env).contains("sftp.request-full"));
 }
+
+/// An upload in progress is visible to its own session (sshfs stats a file right after
+/// creating it), with the bytes written so far; to another session it does not exist yet.
+#[test]
+fn an_upload_in_progress_is_visible_to_its_own_session() {
+    let s = start();
+    let script = r#"
+import json, sys, paramiko
+host, port, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+t = paramiko.Transport((host, port))
+t.connect(username="vendor", pkey=paramiko.Ed25519Key.from_private_key_file(key))
+own, other = paramiko.SFTPClient.from_transport(t), None
+f = own.open("/alpha/upload/p.csv", "w")
+f.write(b"x" * 1000)
+f.flush()
+seen = {"own": own.stat("/alpha/upload/p.csv").st_size, "lstat": own.lstat("/alpha/upload/p.csv").st_size}
+t2 = paramiko.Transport((host, port))
+t2.connect(username="vendor", pkey=paramiko.Ed25519Key.from_private_key_file(key))
+try:
+    paramiko.SFTPClient.from_transport(t2).stat("/alpha/upload/p.csv")
+    seen["other"] = "found"
+except IOError as e:
+    seen["other"] = str(e)
+f.close()
+seen["after"] = own.stat("/alpha/upload/p.csv").st_size
+print(json.dumps(seen))
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            script,
+            &s.addr.ip().to_string(),
+            &s.addr.port().to_string(),
+        ])
+        .arg(key(&s.env, "romvendor"))
+        .output()
+        .expect("python3 with paramiko (Debian: python3-paramiko)");
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(seen["own"], 1000, "{seen}");
+    assert_eq!(seen["lstat"], 1000, "{seen}");
+    assert!(
+        seen["other"]
+            .as_str()
+            .is_some_and(|e| e.contains("no such file")),
+        "{seen}"
+    );
+    assert_eq!(seen["after"], 1000, "{seen}");
+    s.daemon.stop();
+}
