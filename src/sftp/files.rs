@@ -429,7 +429,7 @@ impl Files {
 impl Files {
     /// RENAME (and `posix-rename@openssh.com`): a temporary name in `upload/` to its final
     /// name in the same `upload/`, never over another file.
-    async fn rename_entry(
+    fn rename_entry(
         &mut self,
         id: u32,
         oldpath: String,
@@ -814,7 +814,7 @@ impl russh_sftp::server::Handler for Files {
         oldpath: String,
         newpath: String,
     ) -> Result<Status, Self::Error> {
-        self.rename_entry(id, oldpath, newpath).await
+        self.rename_entry(id, oldpath, newpath)
     }
 
     async fn readlink(&mut self, _id: u32, _path: String) -> Result<Name, Self::Error> {

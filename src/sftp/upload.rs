@@ -136,9 +136,9 @@ impl Upload {
         self.size
     }
 
-    /// Makes the bytes written so far durable.
-    pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+    /// Another descriptor of the staging file (to sync it off the async workers).
+    pub fn file(&self) -> io::Result<File> {
+        self.file.try_clone()
     }
 
     /// Writes `data` at `offset`, within the file size limit and the tenant's quota.

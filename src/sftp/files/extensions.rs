@@ -43,11 +43,14 @@ impl Files {
         let data = &mut data;
         Some(match request {
             "posix-rename@openssh.com" => match (string(data), string(data)) {
-                (Ok(old), Ok(new)) => self.rename_entry(id, old, new).await.map(Packet::Status),
+                (Ok(old), Ok(new)) => self.rename_entry(id, old, new).map(Packet::Status),
                 (Err(e), _) | (_, Err(e)) => Err(e),
             },
             "statvfs@openssh.com" => string(data).and_then(|path| self.statvfs(id, &path)),
-            "fsync@openssh.com" => string(data).and_then(|handle| self.fsync(id, &handle)),
+            "fsync@openssh.com" => match string(data) {
+                Ok(handle) => self.fsync(id, &handle).await,
+                Err(e) => Err(e),
+            },
             "expand-path@openssh.com" => string(data).and_then(|path| {
                 let home = self.account.grants.home().to_string();
                 let expanded = match path.strip_prefix('~') {
@@ -112,16 +115,19 @@ impl Files {
         Ok(Packet::ExtendedReply(ExtendedReply { id, data }))
     }
 
-    /// Makes an upload's bytes so far durable (its move into `upload/` syncs anyway).
-    fn fsync(&self, id: u32, handle: &str) -> Result<Packet, SftpError> {
-        match self.handles.get(handle) {
-            Some(Open::Upload(upload)) => upload
-                .sync()
-                .map(|()| Packet::Status(ok(id)))
-                .map_err(super::io_error),
-            Some(_) => Ok(Packet::Status(ok(id))),
-            None => Err(SftpError::bad_handle()),
-        }
+    /// Makes an upload's bytes so far durable (its move into `upload/` syncs anyway), off
+    /// the async workers: a large file's sync can take a while.
+    async fn fsync(&self, id: u32, handle: &str) -> Result<Packet, SftpError> {
+        let file = match self.handles.get(handle) {
+            Some(Open::Upload(upload)) => upload.file().map_err(super::io_error)?,
+            Some(_) => return Ok(Packet::Status(ok(id))),
+            None => return Err(SftpError::bad_handle()),
+        };
+        tokio::task::spawn_blocking(move || file.sync_data())
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+            .map(|()| Packet::Status(ok(id)))
+            .map_err(super::io_error)
     }
 }
 
