@@ -61,7 +61,8 @@ pub async fn run(
     )?;
     let (auditor, audit_writer) = Auditor::start(Ledger::open(&state.ledger())?);
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
-    let sftp = sftp::Server::bind(config_rx, state.clone(), auditor.clone()).await?;
+    let sftp =
+        sftp::Server::bind(config_rx, state.clone(), auditor.clone(), intake.notices()).await?;
     let sftp_addr = sftp.local_addr().map_err(DaemonError::StateDir)?;
     tracing::info!(addr = %sftp_addr, "sftp listening");
     let sftp_task = tokio::spawn(sftp.run(shutdown.clone()));

@@ -59,6 +59,31 @@ impl StateDir {
         self.root.join("staging")
     }
 
+    /// Versions of waiting files that a user replaced or removed, until intake has recorded
+    /// them as withdrawn and moved them to `archive/`: one folder per version,
+    /// `withdrawn/<tenant>/<token>.<user>/<name>` (user names hold no `/`, tokens no `.`).
+    pub fn withdrawn(&self) -> PathBuf {
+        self.staging().join("withdrawn")
+    }
+
+    /// A new folder name for one withdrawn version (see [`StateDir::withdrawn`]).
+    pub fn withdrawn_slot(&self, tenant: &str, user: &str, token: &str) -> PathBuf {
+        self.withdrawn()
+            .join(tenant)
+            .join(format!("{token}.{user}"))
+    }
+
+    /// Uploads under temporary names (`.filepart`, `.part`, `.tmp`, dot-names): kept per user
+    /// outside `upload/`, so that only their own user sees, resumes, renames or removes them.
+    pub fn temp_uploads(&self, tenant: &str, user: &str) -> PathBuf {
+        self.staging().join("temp").join(tenant).join(user)
+    }
+
+    /// Every tenant's temporary uploads: `temp/<tenant>/<user>/<name>`.
+    pub fn temp_root(&self) -> PathBuf {
+        self.staging().join("temp")
+    }
+
     pub fn archive(&self) -> PathBuf {
         self.root.join("archive")
     }
@@ -183,7 +208,8 @@ pub fn move_no_replace(from: &Path, dir: &Path, name: &str) -> io::Result<String
     ))
 }
 
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+/// Renames `from` to `to`, failing with `AlreadyExists` rather than replacing a file there.
+pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     let c = |p: &Path| {
         CString::new(p.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))

@@ -202,13 +202,6 @@ fn process_one(
 ) -> Result<(), ProcessError> {
     let now = Utc::now();
     let local = now.with_timezone(&config.time_zone);
-    let uploader = {
-        // Read before the claim: the claim's transaction holds the only write lock.
-        let Some((tenant, name)) = ledger.delivery_name(id)? else {
-            return Ok(());
-        };
-        ledger.uploader(&tenant, &name)?
-    };
     let Some(mut claim) = ledger.claim(id, now)? else {
         report.skipped += 1;
         return Ok(());
@@ -254,7 +247,7 @@ fn process_one(
         };
         (DeliveryState::Quarantined, Summary::default(), Some(why))
     } else if let Some(file) = file {
-        let agb_codes = deliverable_agb_codes(config, tenant, uploader.as_deref());
+        let agb_codes = deliverable_agb_codes(config, tenant, delivery.uploaded_by.as_deref());
         let datasets: &[Dataset] = match tenant.kind {
             TenantKind::Supplier => &[Dataset::Metingen],
             TenantKind::Municipality => &[Dataset::Beschikkingen],

@@ -5,15 +5,15 @@
 //! The sweep deletes only files the ledger knows, at the paths the ledger gives; it also
 //! records bundles that a municipality removed from its outbox itself.
 //!
-//! The one exception is temporary names in `upload/` (`intake::is_temp_name`): never
-//! deliveries, so the ledger does not know them, and nothing else ever removes one that its
-//! uploader abandoned. Those not written for `temp_hours` go, each audited, and their tenant
-//! is told by mail which ones. Only regular files directly in `upload/`; never through a
-//! symlink.
+//! The one exception is temporary uploads: the SFTP users' own (`StateDir::temp_uploads`)
+//! and temporary names put into `upload/` by other means (`intake::is_temp_name`). They are
+//! never deliveries, so the ledger does not know them, and nothing else ever removes one that
+//! its uploader abandoned. Those not changed for `temp_hours` go, each audited, and their
+//! tenant is told by mail which ones. Only regular files; never through a symlink.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -154,12 +154,27 @@ pub fn sweep(
     Ok(report)
 }
 
-/// Removes the temporary files in `tenant`'s `upload/` last written before `cutoff`, and
-/// returns them. A file that cannot be looked at or removed is logged and kept: it is no
-/// reason to stop the rest of the sweep, and the next sweep tries again.
+/// Removes `tenant`'s temporary files (in `upload/` and in its users' own folders) last
+/// changed before `cutoff`, and returns them.
 fn remove_stale_temps(state: &StateDir, tenant: &str, cutoff: DateTime<Utc>) -> Vec<RemovedTemp> {
-    let dir = state.upload(tenant);
-    let entries = match std::fs::read_dir(&dir) {
+    let users = std::fs::read_dir(state.temp_root().join(tenant))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|user| user.path());
+    let mut removed: Vec<RemovedTemp> = std::iter::once(state.upload(tenant))
+        .chain(users)
+        .flat_map(|dir| remove_stale_temps_in(&dir, tenant, cutoff))
+        .collect();
+    removed.sort_by(|a, b| a.shown_name.cmp(&b.shown_name));
+    removed
+}
+
+/// Removes the files with temporary names in `dir` last changed before `cutoff`, and returns
+/// them. A file that cannot be looked at or removed is logged and kept: it is no reason to
+/// stop the rest of the sweep, and the next sweep tries again.
+fn remove_stale_temps_in(dir: &Path, tenant: &str, cutoff: DateTime<Utc>) -> Vec<RemovedTemp> {
+    let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
@@ -213,7 +228,6 @@ fn remove_stale_temps(state: &StateDir, tenant: &str, cutoff: DateTime<Utc>) -> 
             modified,
         });
     }
-    removed.sort_by(|a, b| a.shown_name.cmp(&b.shown_name));
     removed
 }
 

@@ -145,18 +145,3 @@ impl Ledger {
         Ok(())
     }
 }
-
-impl Ledger {
-    /// The SFTP user who last put `file_name` into `tenant`'s `upload/` (by upload or by
-    /// renaming into that name), if it came over SFTP.
-    pub fn uploader(&self, tenant: &str, file_name: &str) -> Result<Option<String>, LedgerError> {
-        let actor: Option<String> = rusqlite::OptionalExtension::optional(self.conn.query_row(
-            "SELECT actor FROM audit
-             WHERE tenant_id = ?1 AND subject = ?2 AND action IN ('sftp.upload', 'sftp.rename')
-             ORDER BY id DESC LIMIT 1",
-            [tenant, file_name],
-            |r| r.get(0),
-        ))?;
-        Ok(actor.and_then(|a| a.strip_prefix("sftp:").map(str::to_owned)))
-    }
-}

@@ -24,16 +24,20 @@ pub enum DeliveryState {
     Rejected,
     /// Could not be read at all, or broke a limit.
     Quarantined,
+    /// Replaced or removed by its tenant before the daily run took it: kept in `archive/`,
+    /// never processed.
+    Withdrawn,
 }
 
 impl DeliveryState {
     /// Every state, in the order reports list them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Received,
         Self::Duplicate,
         Self::Processed,
         Self::Rejected,
         Self::Quarantined,
+        Self::Withdrawn,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +47,7 @@ impl DeliveryState {
             Self::Processed => "processed",
             Self::Rejected => "rejected",
             Self::Quarantined => "quarantined",
+            Self::Withdrawn => "withdrawn",
         }
     }
 }
@@ -67,6 +72,22 @@ impl FromStr for DeliveryState {
     }
 }
 
+/// The SQL condition of a delivery whose file still waits in `upload/` under its name: received,
+/// or a duplicate not yet answered. The daily run takes it by setting `processed_at`.
+const WAITING: &str = "state IN ('received', 'duplicate') AND processed_at IS NULL";
+
+/// A version of a waiting file that its tenant replaced or removed, kept aside for the archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal<'a> {
+    pub tenant: &'a str,
+    pub name: &'a str,
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the kept content.
+    pub sha256: &'a str,
+    /// Who replaced or removed it (`sftp:<user>`).
+    pub by: &'a str,
+}
+
 /// A complete file found in a tenant's `upload/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFile<'a> {
@@ -75,6 +96,8 @@ pub struct NewFile<'a> {
     pub size: u64,
     /// Lower-case hex SHA-256 of the content.
     pub sha256: &'a str,
+    /// The SFTP user who put it there, if it came over SFTP.
+    pub uploaded_by: Option<&'a str>,
 }
 
 /// What recording a file did.
@@ -115,8 +138,10 @@ impl Ledger {
         let tx = self.write_tx()?;
         let waiting: Option<(i64, String)> = tx
             .query_row(
-                "SELECT id, sha256 FROM delivery
-                 WHERE tenant_id = ?1 AND file_name = ?2 AND state IN ('received', 'duplicate')",
+                &format!(
+                    "SELECT id, sha256 FROM delivery
+                 WHERE tenant_id = ?1 AND file_name = ?2 AND {WAITING}"
+                ),
                 params![file.tenant, file.name],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -130,7 +155,8 @@ impl Ledger {
         let original: Option<i64> = tx
             .query_row(
                 "SELECT id FROM delivery
-                 WHERE tenant_id = ?1 AND sha256 = ?2 AND duplicate_of IS NULL AND id IS NOT ?3",
+                 WHERE tenant_id = ?1 AND sha256 = ?2 AND duplicate_of IS NULL
+                   AND state <> 'withdrawn' AND id IS NOT ?3",
                 params![file.tenant, file.sha256, waiting_id],
                 |r| r.get(0),
             )
@@ -145,9 +171,9 @@ impl Ledger {
         let (outcome, action) = match waiting_id {
             None => {
                 tx.execute(
-                    "INSERT INTO delivery (tenant_id, file_name, size_bytes, sha256, received_at, state, duplicate_of, state_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5)",
-                    params![file.tenant, file.name, size, file.sha256, at, state.as_str(), original],
+                    "INSERT INTO delivery (tenant_id, file_name, size_bytes, sha256, received_at, state, duplicate_of, state_at, uploaded_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8)",
+                    params![file.tenant, file.name, size, file.sha256, at, state.as_str(), original, file.uploaded_by],
                 )?;
                 (
                     Recorded::New {
@@ -160,9 +186,9 @@ impl Ledger {
             Some(id) => {
                 tx.execute(
                     "UPDATE delivery SET size_bytes = ?2, sha256 = ?3, received_at = ?4, state = ?5,
-                         duplicate_of = ?6, state_at = ?4
+                         duplicate_of = ?6, state_at = ?4, uploaded_by = ?7
                      WHERE id = ?1",
-                    params![id, size, file.sha256, at, state.as_str(), original],
+                    params![id, size, file.sha256, at, state.as_str(), original, file.uploaded_by],
                 )?;
                 (Recorded::Replaced { id, state }, "delivery.replaced")
             }
@@ -172,6 +198,7 @@ impl Ledger {
             "sha256": file.sha256,
             "state": state.as_str(),
             "duplicate_of": original,
+            "uploaded_by": file.uploaded_by,
         });
         audit::append(
             &tx,
@@ -188,12 +215,114 @@ impl Ledger {
         Ok(outcome)
     }
 
+    /// Records that the version of `name` described by `w` was withdrawn: the delivery that
+    /// waits under that name (its record brought up to the kept content, which is what was
+    /// there) or, if none waits (intake never saw this version, or the daily run took it in
+    /// the meantime), a new delivery. Either way its state is `withdrawn` and it is finished:
+    /// its original is the kept file, to be moved to `archive/` under the returned id. A
+    /// waiting duplicate of it takes its place as the original. One transaction, audited.
+    pub fn withdraw(&mut self, w: &Withdrawal<'_>, now: DateTime<Utc>) -> Result<i64, LedgerError> {
+        let tx = self.write_tx()?;
+        let at = timestamp(now);
+        let size = i64::try_from(w.size).unwrap_or(i64::MAX);
+        let waiting: Option<i64> = tx
+            .query_row(
+                &format!(
+                    "SELECT id FROM delivery WHERE tenant_id = ?1 AND file_name = ?2 AND {WAITING}"
+                ),
+                params![w.tenant, w.name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let id = match waiting {
+            Some(id) => {
+                // Its duplicates lose their original: the oldest waiting one becomes it.
+                let heir: Option<i64> = tx
+                    .query_row(
+                        &format!(
+                            "SELECT id FROM delivery WHERE duplicate_of = ?1 AND {WAITING} ORDER BY id LIMIT 1"
+                        ),
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                // Withdrawn first: until then it is still the original of its content.
+                tx.execute(
+                    "UPDATE delivery SET size_bytes = ?2, sha256 = ?3, state = 'withdrawn',
+                         duplicate_of = NULL, state_at = ?4, finished_at = ?4
+                     WHERE id = ?1",
+                    params![id, size, w.sha256, at],
+                )?;
+                if let Some(heir) = heir {
+                    tx.execute(
+                        "UPDATE delivery SET duplicate_of = ?2 WHERE duplicate_of = ?1 AND id <> ?2",
+                        [id, heir],
+                    )?;
+                    tx.execute(
+                        "UPDATE delivery SET state = 'received', duplicate_of = NULL, state_at = ?2 WHERE id = ?1",
+                        params![heir, at],
+                    )?;
+                }
+                id
+            }
+            None => {
+                tx.execute(
+                    "INSERT INTO delivery (tenant_id, file_name, size_bytes, sha256, received_at, state, state_at, finished_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'withdrawn', ?5, ?5)",
+                    params![w.tenant, w.name, size, w.sha256, at],
+                )?;
+                tx.last_insert_rowid()
+            }
+        };
+        audit::append(
+            &tx,
+            &AuditEntry {
+                actor: w.by,
+                action: "delivery.withdrawn",
+                tenant: Some(w.tenant),
+                subject: Some(w.name),
+                detail: Some(json!({
+                    "id": id,
+                    "size": w.size,
+                    "sha256": w.sha256,
+                    "was_waiting": waiting.is_some(),
+                })),
+            },
+            now,
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// The latest withdrawn delivery of `name` with this content whose original is not
+    /// `archived` yet: what a crash between [`Ledger::withdraw`] and the move left.
+    pub fn withdrawn_unarchived(
+        &self,
+        tenant: &str,
+        name: &str,
+        sha256: &str,
+        archived: impl Fn(i64) -> bool,
+    ) -> Result<Option<i64>, LedgerError> {
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT max(id) FROM delivery
+                 WHERE tenant_id = ?1 AND file_name = ?2 AND sha256 = ?3 AND state = 'withdrawn'
+                   AND original_deleted_at IS NULL",
+                params![tenant, name, sha256],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(id.filter(|id| !archived(*id)))
+    }
+
     /// The deliveries of `tenant` whose files still wait in `upload/`, by file name.
     pub fn waiting_files(&self, tenant: &str) -> Result<HashMap<String, WaitingFile>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT file_name, id, size_bytes, sha256 FROM delivery
-             WHERE tenant_id = ?1 AND state IN ('received', 'duplicate')",
-        )?;
+             WHERE tenant_id = ?1 AND {WAITING}"
+        ))?;
         let rows = stmt.query_map([tenant], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -256,6 +385,7 @@ mod tests {
             name,
             size: 3,
             sha256: sha,
+            uploaded_by: None,
         }
     }
 
@@ -310,5 +440,64 @@ mod tests {
             l.delivery_counts().unwrap().by_state[&DeliveryState::Received],
             1
         );
+    }
+
+    fn state_of(l: &Ledger, id: i64) -> (String, Option<i64>) {
+        l.conn
+            .query_row(
+                "SELECT state, duplicate_of FROM delivery WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn a_withdrawn_original_hands_its_place_to_a_waiting_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = ledger(dir.path());
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        let new = |l: &mut Ledger, name: &str, sha: &str| match l
+            .record_file(&file(name, sha), Utc::now())
+            .unwrap()
+        {
+            Recorded::New { id, .. } => id,
+            other => panic!("{other:?}"),
+        };
+        let one = new(&mut l, "one.csv", &a);
+        let two = new(&mut l, "two.csv", &a);
+        let three = new(&mut l, "three.csv", &a);
+        let withdrawal = |name, sha| Withdrawal {
+            tenant: "t",
+            name,
+            size: 3,
+            sha256: sha,
+            by: "sftp:u",
+        };
+        assert_eq!(
+            l.withdraw(&withdrawal("one.csv", &a), Utc::now()).unwrap(),
+            one
+        );
+        assert_eq!(state_of(&l, one), ("withdrawn".into(), None));
+        assert_eq!(state_of(&l, two), ("received".into(), None));
+        assert_eq!(state_of(&l, three), ("duplicate".into(), Some(two)));
+        // The same content again under the old name is no duplicate of the withdrawn one.
+        let again = new(&mut l, "one.csv", &b);
+        assert_eq!(state_of(&l, again), ("received".into(), None));
+        // Nothing waits under a name: the kept version gets a record of its own.
+        let kept = l.withdraw(&withdrawal("gone.csv", &b), Utc::now()).unwrap();
+        assert_eq!(state_of(&l, kept), ("withdrawn".into(), None));
+        assert_eq!(
+            l.withdrawn_unarchived("t", "gone.csv", &b, |_| false)
+                .unwrap(),
+            Some(kept)
+        );
+        assert_eq!(
+            l.withdrawn_unarchived("t", "gone.csv", &b, |_| true)
+                .unwrap(),
+            None
+        );
+        assert_eq!(l.audit_count("delivery.withdrawn").unwrap(), 2);
+        assert!(!l.waiting_files("t").unwrap().contains_key("gone.csv"));
     }
 }

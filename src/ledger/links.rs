@@ -184,6 +184,7 @@ mod tests {
                 name: &name,
                 size: 1,
                 sha256: &sha,
+                uploaded_by: None,
             };
             let Recorded::New { id, .. } = self.ledger.record_file(&file, Utc::now()).unwrap()
             else {

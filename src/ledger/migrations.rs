@@ -5,7 +5,7 @@
 //! bump, so a crash leaves the database at a whole version. Never edit a migration that has
 //! shipped: append a new one.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::LedgerError;
 
@@ -210,6 +210,56 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ALTER TABLE delivery ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE delivery ADD COLUMN last_failure TEXT;
     "#,
+    // 10: a waiting delivery can be withdrawn (replaced or removed by its tenant before the
+    // daily run took it), and who uploaded a delivery is a field. A CHECK cannot be altered,
+    // so the table is rebuilt (SQLite's documented twelve steps; `migrate_to` turns foreign
+    // keys off around it). A delivery waits while it is received or an unanswered duplicate:
+    // an answered duplicate no longer holds its name.
+    r#"
+    CREATE TABLE delivery_new (
+        id                  INTEGER PRIMARY KEY,
+        tenant_id           TEXT NOT NULL REFERENCES tenant (id),
+        file_name           TEXT NOT NULL,
+        size_bytes          INTEGER NOT NULL CHECK (size_bytes >= 0),
+        sha256              TEXT NOT NULL CHECK (length(sha256) = 64),
+        received_at         TEXT NOT NULL,
+        state               TEXT NOT NULL CHECK (state IN
+                                ('received', 'duplicate', 'processed', 'rejected', 'quarantined',
+                                 'withdrawn')),
+        duplicate_of        INTEGER REFERENCES delivery (id),
+        state_at            TEXT NOT NULL,
+        dataset             TEXT,
+        format              TEXT,
+        rows_total          INTEGER,
+        rows_accepted       INTEGER,
+        rows_rejected       INTEGER,
+        error               TEXT,
+        processed_at        TEXT,
+        receipt             TEXT,
+        finished_at         TEXT,
+        original_deleted_at TEXT,
+        receipt_deleted_at  TEXT,
+        failures            INTEGER NOT NULL DEFAULT 0,
+        last_failure        TEXT,
+        -- The SFTP user whose upload (or rename) put the file in upload/; NULL for a file
+        -- that came by other means.
+        uploaded_by         TEXT,
+        CHECK ((state = 'duplicate') = (duplicate_of IS NOT NULL))
+    ) STRICT;
+    INSERT INTO delivery_new
+        SELECT id, tenant_id, file_name, size_bytes, sha256, received_at, state, duplicate_of,
+               state_at, dataset, format, rows_total, rows_accepted, rows_rejected, error,
+               processed_at, receipt, finished_at, original_deleted_at, receipt_deleted_at,
+               failures, last_failure, NULL
+        FROM delivery;
+    DROP TABLE delivery;
+    ALTER TABLE delivery_new RENAME TO delivery;
+    CREATE UNIQUE INDEX delivery_original ON delivery (tenant_id, sha256)
+        WHERE duplicate_of IS NULL AND state <> 'withdrawn';
+    CREATE UNIQUE INDEX delivery_waiting ON delivery (tenant_id, file_name)
+        WHERE state IN ('received', 'duplicate') AND processed_at IS NULL;
+    CREATE INDEX delivery_state ON delivery (state);
+    "#,
 ];
 
 /// The version this build writes.
@@ -235,10 +285,24 @@ pub(super) fn migrate_to(conn: &mut Connection, target: u32) -> Result<(), Ledge
         .take(target as usize)
         .skip(current as usize)
     {
+        // A table rebuild drops a table that others reference; with foreign keys on, that
+        // would delete or fail. They are off for the migration (the pragma is a no-op inside
+        // a transaction) and checked before the commit instead.
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(sql)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(LedgerError::Corrupt {
+                what: "foreign key after a migration, in table",
+                value: table,
+            });
+        }
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
         tx.commit()?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         tracing::info!(version = index + 1, "ledger migrated");
     }
     Ok(())

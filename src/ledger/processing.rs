@@ -25,6 +25,8 @@ pub struct Delivery {
     pub state: DeliveryState,
     /// For a duplicate: the original's file name and receipt time.
     pub duplicate_of: Option<(String, String)>,
+    /// The SFTP user who uploaded it, if it came over SFTP.
+    pub uploaded_by: Option<String>,
 }
 
 /// A delivery processed by a run that stopped before moving its file and receipt.
@@ -185,6 +187,7 @@ impl Ledger {
                     received_at: r.get(4)?,
                     state: r.get::<_, String>(5)?.parse()?,
                     duplicate_of: None,
+                    uploaded_by: None,
                 },
                 receipt: r.get(6)?,
             });
@@ -198,7 +201,8 @@ impl Ledger {
         let tx = self.write_tx()?;
         let delivery = tx
             .query_row(
-                "SELECT d.id, d.tenant_id, d.file_name, d.sha256, d.received_at, d.state, o.file_name, o.received_at
+                "SELECT d.id, d.tenant_id, d.file_name, d.sha256, d.received_at, d.state, o.file_name, o.received_at,
+                        d.uploaded_by
                  FROM delivery d LEFT JOIN delivery o ON o.id = d.duplicate_of
                  WHERE d.id = ?1 AND d.state IN ('received', 'duplicate') AND d.processed_at IS NULL",
                 [id],
@@ -215,6 +219,7 @@ impl Ledger {
                                 (Some(name), Some(at)) => Some((name, at)),
                                 _ => None,
                             },
+                            uploaded_by: r.get(8)?,
                         },
                         r.get::<_, String>(5)?,
                     ))
@@ -231,18 +236,6 @@ impl Ledger {
             now,
             at: timestamp(now),
         }))
-    }
-
-    /// The tenant and file name of delivery `id`.
-    pub fn delivery_name(&self, id: i64) -> Result<Option<(String, String)>, LedgerError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT tenant_id, file_name FROM delivery WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
     }
 
     /// Records that `id`'s file and receipt are where they belong.

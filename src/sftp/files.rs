@@ -1,8 +1,11 @@
 //! The SFTP file system of one session: the virtual tree of `vfs` mapped onto the tenant
 //! folders, with each role's permissions (DESIGN 1).
 //!
-//! - `upload/`: create and write (through `upload::Upload`); list; rename or remove only
-//!   temporary names (a complete file already belongs to intake); never read.
+//! - `upload/`: create and write (through `upload::Upload`); list; never read. A waiting
+//!   delivery may be replaced (overwrite, rename onto it) or removed: the old version is set
+//!   aside for intake to record as withdrawn (`waiting`). Temporary names live in the user's
+//!   own folder (`StateDir::temp_uploads`), listed in `upload/` to that user only, who may
+//!   resume, rename or remove them.
 //! - `receipts/`: list and read.
 //! - `outbox/`: list, read, remove; create the empty `REQUEST-FULL`.
 //!
@@ -11,7 +14,7 @@
 //! `vfs::check_new_name`. This module never parses file contents.
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::fs::{File, FileTimes};
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
@@ -27,10 +30,11 @@ use serde_json::json;
 use super::Account;
 
 mod extensions;
+mod waiting;
 use super::upload::{Limits, Quotas, Upload, UploadError};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::auditor::Auditor;
-use crate::intake::is_temp_name;
+use crate::intake::{Notices, is_temp_name};
 use crate::layout::StateDir;
 use crate::publish::REQUEST_FULL;
 
@@ -49,6 +53,7 @@ pub struct FilesContext {
     pub state: StateDir,
     pub quotas: Arc<Quotas>,
     pub auditor: Auditor,
+    pub notices: Notices,
 }
 
 /// An error as the client sees it: a status code and a sentence.
@@ -147,12 +152,22 @@ impl Files {
         Ok((vpath, node))
     }
 
+    /// Where `name` in `folder` is on disk; a temporary name in `upload/` is in this user's
+    /// own folder.
     fn real(&self, tenant: &str, folder: Folder, name: &str) -> PathBuf {
+        if folder == Folder::Upload && is_temp_name(name) {
+            return self.temps(tenant).join(name);
+        }
         self.ctx
             .state
             .tenant(tenant)
             .join(folder.as_str())
             .join(name)
+    }
+
+    /// This user's temporary uploads for `tenant`.
+    fn temps(&self, tenant: &str) -> PathBuf {
+        self.ctx.state.temp_uploads(tenant, &self.account.user)
     }
 
     fn add_handle(&mut self, open: Open) -> Result<String, SftpError> {
@@ -209,27 +224,40 @@ impl Files {
         }
         let path = self.real(tenant, Folder::Upload, name);
         let exists = path.symlink_metadata().is_ok();
-        // Without TRUNC a client means to change or continue the file that is there (a
-        // resume: `reput`, `put -c`): that would deliver its old bytes with new ones.
-        if exists && !pflags.contains(OpenFlags::TRUNCATE) {
-            return Err(SftpError::denied(format!(
-                "{name} is already delivered and cannot be changed or continued; upload the whole file again to deliver a new version"
-            )));
-        }
         if pflags.contains(OpenFlags::EXCLUDE) && exists {
             return Err(SftpError::new(
                 StatusCode::Failure,
                 format!("{name} already exists"),
             ));
         }
-        let upload = Upload::create(
-            &self.ctx.state.staging(),
-            &self.ctx.state.upload(tenant),
-            tenant,
-            name,
-            self.limits(tenant),
-            self.ctx.quotas.clone(),
-        )
+        let resume = exists && !pflags.contains(OpenFlags::TRUNCATE);
+        let upload = if is_temp_name(name) {
+            crate::layout::create_private_dir(&self.temps(tenant)).map_err(io_error)?;
+            Upload::temp(
+                &path,
+                tenant,
+                name,
+                resume,
+                self.limits(tenant),
+                self.ctx.quotas.clone(),
+            )
+        } else if resume {
+            // Without TRUNC a client means to continue the file that is there (`reput`,
+            // `put -c`): that would deliver its old bytes with new ones.
+            return Err(SftpError::denied(format!(
+                "{name} is already delivered and cannot be changed or continued; upload the \
+                 whole file again to replace it while it waits, or resume under a temporary \
+                 name (.filepart, .part, .partial, .tmp)"
+            )));
+        } else {
+            Upload::delivery(
+                &self.ctx.state.staging(),
+                tenant,
+                name,
+                self.limits(tenant),
+                self.ctx.quotas.clone(),
+            )
+        }
         .map_err(io_error)?;
         self.add_handle(Open::Upload(upload))
     }
@@ -301,10 +329,24 @@ impl Files {
             Node::Folder(t, f) => {
                 let dir = self.ctx.state.tenant(t).join(f.as_str());
                 let mut entries = Vec::new();
-                for entry in std::fs::read_dir(dir).map_err(io_error)?.flatten() {
+                let own_temps = self.temps(t);
+                let temps = match f {
+                    Folder::Upload => std::fs::read_dir(&own_temps).ok(),
+                    _ => None,
+                };
+                let listed = std::fs::read_dir(dir).map_err(io_error)?;
+                for entry in listed.chain(temps.into_iter().flatten()).flatten() {
                     let Ok(name) = entry.file_name().into_string() else {
                         continue;
                     };
+                    // A temporary name in upload/ itself (a local copy) is nobody's to see:
+                    // in upload/, such names are the user's own.
+                    if *f == Folder::Upload
+                        && is_temp_name(&name)
+                        && !entry.path().starts_with(&own_temps)
+                    {
+                        continue;
+                    }
                     let Ok(meta) = entry.path().symlink_metadata() else {
                         continue;
                     };
@@ -379,19 +421,23 @@ impl Files {
             Open::Upload(upload) => {
                 let (tenant, requested, size) =
                     (upload.tenant.clone(), upload.name.clone(), upload.size());
+                let temp = upload.keeps_partial();
+                let (ctx, user) = (self.ctx.clone(), self.account.user.clone());
+                let (t, n) = (tenant.clone(), requested.clone());
                 // fsync and rename may take a moment on a large file: off the async workers.
-                let finished = tokio::task::spawn_blocking(move || upload.finish())
-                    .await
-                    .unwrap_or_else(|e| Err(io::Error::other(e.to_string()).into()));
+                let finished = tokio::task::spawn_blocking(move || {
+                    upload.finish(|staged| ctx.place(staged, &t, &n, &user))
+                })
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e.to_string()).into()));
                 match finished {
-                    Ok(name) => {
-                        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(&name), size, "upload complete");
-                        self.audit(
-                            "sftp.upload",
-                            &tenant,
-                            &name,
-                            json!({ "size": size, "requested_name": requested }),
-                        );
+                    Ok(()) if temp => {
+                        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(&requested), size, "temporary upload closed; delivered when renamed");
+                        Ok(())
+                    }
+                    Ok(()) => {
+                        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(&requested), size, "upload complete");
+                        self.audit("sftp.upload", &tenant, &requested, json!({ "size": size }));
                         Ok(())
                     }
                     Err(e @ UploadError::Incomplete { .. }) => {
@@ -402,9 +448,14 @@ impl Files {
                             &requested,
                             json!({ "size": size, "error": e.to_string() }),
                         );
+                        let outcome = if temp {
+                            "the part before the gap is kept for a resume"
+                        } else {
+                            "nothing was delivered"
+                        };
                         Err(SftpError::new(
                             StatusCode::Failure,
-                            format!("{requested}: {e}"),
+                            format!("{requested}: {e}; {outcome}"),
                         ))
                     }
                     Err(e) => {
@@ -427,8 +478,24 @@ impl Files {
 }
 
 impl Files {
-    /// RENAME (and `posix-rename@openssh.com`): a temporary name in `upload/` to its final
-    /// name in the same `upload/`, never over another file.
+    /// REMOVE of a delivery waiting in `upload/`: set aside, for intake to record as
+    /// withdrawn. Once the daily run has taken it, the name is gone from `upload/`.
+    fn withdraw(&self, id: u32, tenant: &str, name: &str) -> Result<Status, SftpError> {
+        if !self
+            .ctx
+            .set_aside(tenant, name, &self.account.user)
+            .map_err(io_error)?
+        {
+            return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
+        }
+        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(name), "waiting delivery removed (withdrawn)");
+        self.audit("sftp.withdraw", tenant, name, json!({}));
+        Ok(ok(id))
+    }
+
+    /// RENAME (and `posix-rename@openssh.com`): one of this user's temporary uploads to
+    /// another temporary name, or to its final name in the same `upload/`, which delivers it
+    /// (setting aside a version waiting under that name). A delivery is not renamed.
     fn rename_entry(
         &mut self,
         id: u32,
@@ -449,7 +516,7 @@ impl Files {
         }
         if !is_temp_name(&old) {
             return Err(SftpError::denied(format!(
-                "{old} is delivered and will be processed; only temporary names (.filepart, .part, .tmp) can be renamed"
+                "{old} is delivered and will be processed; only temporary names (.filepart, .part, .partial, .tmp) can be renamed"
             )));
         }
         self.new_name(&tenant, &new)?;
@@ -457,15 +524,31 @@ impl Files {
         if !source.symlink_metadata().map_err(io_error)?.is_file() {
             return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
         }
-        let dir = self.ctx.state.upload(&tenant);
-        let name = crate::layout::move_no_replace(&source, &dir, &new).map_err(io_error)?;
-        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, from = old, to = name, "renamed");
-        self.audit(
-            "sftp.rename",
-            &tenant,
-            &name,
-            json!({ "from": old, "requested": new }),
-        );
+        let open = self
+            .handles
+            .values()
+            .any(|open| matches!(open, Open::Upload(u) if u.tenant == tenant && u.name == old));
+        if open {
+            return Err(SftpError::new(
+                StatusCode::Failure,
+                format!("{old} is still open for writing; close it first"),
+            ));
+        }
+        if is_temp_name(&new) {
+            crate::layout::rename_no_replace(&source, &self.real(&tenant, Folder::Upload, &new))
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::AlreadyExists => {
+                        SftpError::new(StatusCode::Failure, format!("{new} already exists"))
+                    }
+                    _ => io_error(e),
+                })?;
+        } else {
+            self.ctx
+                .place(&source, &tenant, &new, &self.account.user)
+                .map_err(io_error)?;
+        }
+        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, from = %crate::redact::name(&old), to = %crate::redact::name(&new), "renamed");
+        self.audit("sftp.rename", &tenant, &new, json!({ "from": old }));
         Ok(ok(id))
     }
 }
@@ -477,9 +560,13 @@ impl Drop for Files {
         self.account.held.release_channel();
         for (_, open) in handles {
             if let Open::Upload(upload) = open {
-                tracing::warn!(user = %self.account.user, ip = %self.account.ip, tenant = upload.tenant, file = %crate::redact::name(&upload.name), bytes = upload.size(), "upload cut off; discarded");
-                let detail =
-                    json!({ "bytes": upload.size(), "reason": "connection ended before close" });
+                let outcome = if upload.keeps_partial() {
+                    "kept for a resume"
+                } else {
+                    "discarded"
+                };
+                tracing::warn!(user = %self.account.user, ip = %self.account.ip, tenant = upload.tenant, file = %crate::redact::name(&upload.name), bytes = upload.size(), "upload cut off; {outcome}");
+                let detail = json!({ "bytes": upload.size(), "reason": "connection ended before close", "outcome": outcome });
                 self.audit("sftp.upload-aborted", &upload.tenant, &upload.name, detail);
             }
         }
@@ -495,6 +582,39 @@ fn open_regular(path: &std::path::Path) -> io::Result<File> {
         return Err(io::Error::from(io::ErrorKind::NotFound));
     }
     Ok(file)
+}
+
+/// Applies a SETSTAT to a file of `size` bytes in `upload/`: times are kept (through
+/// `set_times`); a size equal to the file's is accepted (OpenSSH's `scp` sends one after
+/// every upload); any other size, and permissions or owners, are refused, after the times,
+/// with a message that says what was not done.
+fn change_attrs(
+    attrs: &FileAttributes,
+    size: u64,
+    set_times: impl FnOnce(FileTimes) -> io::Result<()>,
+) -> Result<(), SftpError> {
+    if attrs.size.is_some_and(|wanted| wanted != size) {
+        return Err(SftpError::denied(
+            "the size of an uploaded file cannot be changed; upload it again instead",
+        ));
+    }
+    let at = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
+    let mut times = FileTimes::new();
+    if let Some(atime) = attrs.atime {
+        times = times.set_accessed(at(atime));
+    }
+    if let Some(mtime) = attrs.mtime {
+        times = times.set_modified(at(mtime));
+    }
+    if attrs.atime.is_some() || attrs.mtime.is_some() {
+        set_times(times).map_err(io_error)?;
+    }
+    if attrs.permissions.is_some() || attrs.uid.is_some() || attrs.gid.is_some() {
+        return Err(SftpError::denied(
+            "permissions and owners cannot be changed on this server (times, if sent, were set)",
+        ));
+    }
+    Ok(())
 }
 
 /// An open upload as STAT and FSTAT show it: a write-only file of the bytes written so far.
@@ -639,7 +759,12 @@ impl russh_sftp::server::Handler for Files {
             Some(Open::Upload(upload)) => match upload.write(offset, &data) {
                 Ok(()) => Ok(ok(id)),
                 Err(e) => {
-                    let message = format!("{}: {e}; the partial file was removed", upload.name);
+                    let outcome = if upload.keeps_partial() {
+                        "what was written before is kept for a resume"
+                    } else {
+                        "the partial file was removed"
+                    };
+                    let message = format!("{}: {e}; {outcome}", upload.name);
                     tracing::warn!(user = %self.account.user, tenant = upload.tenant, file = %crate::redact::name(&upload.name), error = %e, "upload refused");
                     let (tenant, name, size) =
                         (upload.tenant.clone(), upload.name.clone(), upload.size());
@@ -704,10 +829,32 @@ impl russh_sftp::server::Handler for Files {
         &mut self,
         id: u32,
         path: String,
-        _attrs: FileAttributes,
+        attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        // Clients (WinSCP, FileZilla) set times and modes after an upload; accepted, ignored.
-        self.node(&path)?;
+        let (_, node) = self.node(&path)?;
+        let Node::Entry(tenant, folder, name) = node else {
+            return Err(SftpError::denied("folders cannot be changed"));
+        };
+        if folder != Folder::Upload {
+            return Err(SftpError::denied(format!(
+                "{}/ is read-only",
+                folder.as_str()
+            )));
+        }
+        let open = self.handles.values_mut().find_map(|open| match open {
+            Open::Upload(u) if u.tenant == tenant && u.name == name => Some(u),
+            _ => None,
+        });
+        if let Some(upload) = open {
+            change_attrs(&attrs, upload.size(), |times| {
+                upload.set_times(times);
+                Ok(())
+            })?;
+        } else {
+            let file = open_regular(&self.real(&tenant, folder, &name)).map_err(io_error)?;
+            let size = file.metadata().map_err(io_error)?.len();
+            change_attrs(&attrs, size, |times| file.set_times(times))?;
+        }
         Ok(ok(id))
     }
 
@@ -715,12 +862,28 @@ impl russh_sftp::server::Handler for Files {
         &mut self,
         id: u32,
         handle: String,
-        _attrs: FileAttributes,
+        attrs: FileAttributes,
     ) -> Result<Status, Self::Error> {
-        if !self.handles.contains_key(&handle) {
-            return Err(SftpError::bad_handle());
+        match self.handles.get_mut(&handle) {
+            Some(Open::Upload(upload)) => {
+                change_attrs(&attrs, upload.size(), |times| {
+                    upload.set_times(times);
+                    Ok(())
+                })?;
+                Ok(ok(id))
+            }
+            // The empty request file has nothing to change; its size may be set to 0.
+            Some(Open::RequestFull { .. }) => {
+                change_attrs(&attrs, 0, |_| Ok(()))?;
+                Ok(ok(id))
+            }
+            Some(Open::Failed(message)) => {
+                Err(SftpError::new(StatusCode::Failure, message.clone()))
+            }
+            Some(Open::Dir(_)) => Err(SftpError::denied("folders cannot be changed")),
+            Some(Open::Read { .. }) => Err(SftpError::denied("this file is read-only")),
+            None => Err(SftpError::bad_handle()),
         }
-        Ok(ok(id))
     }
 
     async fn opendir(&mut self, id: u32, path: String) -> Result<Handle, Self::Error> {
@@ -751,11 +914,7 @@ impl russh_sftp::server::Handler for Files {
         match folder {
             Folder::Outbox => {}
             Folder::Upload if is_temp_name(&name) => {}
-            Folder::Upload => {
-                return Err(SftpError::denied(format!(
-                    "{name} is delivered and will be processed; it cannot be removed"
-                )));
-            }
+            Folder::Upload => return self.withdraw(id, &tenant, &name),
             Folder::Receipts => return Err(SftpError::denied("receipts/ is read-only")),
         }
         let path = self.real(&tenant, folder, &name);

@@ -228,6 +228,7 @@ impl Server {
         config: watch::Receiver<Arc<Config>>,
         state: StateDir,
         auditor: Auditor,
+        notices: crate::intake::Notices,
     ) -> Result<Self, SftpError> {
         let sftp = config.borrow().sftp.clone();
         let (key, created) = hostkey::load_or_create(&sftp.host_key)?;
@@ -260,9 +261,10 @@ impl Server {
             unauthenticated: AtomicUsize::new(0),
             refusing_unauthenticated: AtomicBool::new(false),
             files: Arc::new(FilesContext {
+                quotas: Arc::new(upload::Quotas::new(state.clone())),
                 state,
-                quotas: Arc::default(),
                 auditor: auditor.clone(),
+                notices,
             }),
             auditor,
             stand_in_hash: crate::secrets::hash_password("dropgate stand-in")?,

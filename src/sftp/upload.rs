@@ -1,26 +1,31 @@
 //! Uploads: written to `staging/`, moved into `upload/` only when the client closes the file,
-//! every byte of it was written and the data is on disk. Nothing is ever overwritten: a name
-//! already taken gets a suffix.
+//! every byte of it was written and the data is on disk.
 //!
 //! A CLOSE is not proof of a whole file: a client that resumes (`reput`, `put -c`, `curl -C`)
 //! writes from an offset, and the bytes it skipped would be a hole of zeros. So an upload
 //! keeps the ranges it was written in ([`Written`]), and one with a hole is not delivered.
 //!
-//! An [`Upload`] that is dropped without [`Upload::finish`] (a cut connection, a broken
-//! limit) removes its staging file, so a partial upload never reaches `upload/`.
+//! An upload under a temporary name (`.filepart`, `.part`, `.tmp`, a dot-name) is no
+//! delivery yet: it is written in place in its user's own folder (`StateDir::temp_uploads`),
+//! and what was written without a hole stays there when the client closes it or is cut off,
+//! for that user to resume (open without truncating, write on) and rename.
+//!
+//! A delivery [`Upload`] that is dropped without [`Upload::finish`] (a cut connection, a
+//! broken limit) removes its staging file, so a partial upload never reaches `upload/`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
+use std::fs::{File, FileTimes};
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::layout::StateDir;
 use crate::secrets;
 
 /// Each tenant's quota use by uploads, so that parallel uploads share one quota.
-#[derive(Default)]
 pub struct Quotas {
+    state: StateDir,
     usage: Mutex<HashMap<String, Usage>>,
 }
 
@@ -29,22 +34,45 @@ pub struct Quotas {
 struct Usage {
     /// Held by uploads still open.
     in_flight: u64,
-    /// Delivered into `upload/` since the server started (only ever grows): an upload
-    /// opened earlier adds what was delivered after it to what it saw waiting, so that
-    /// opening many handles first and writing them one after another cannot pass the quota.
+    /// Added to the tenant's folders by closed uploads since the server started (only ever
+    /// grows): an upload opened earlier adds what was added after it to what it saw on
+    /// disk, so that opening many handles first and writing them one after another cannot
+    /// pass the quota.
     delivered: u64,
 }
 
 impl Quotas {
+    pub fn new(state: StateDir) -> Self {
+        Self {
+            state,
+            usage: Mutex::default(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Usage>> {
         self.usage.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Bytes of `tenant`'s quota in use: what waits in `upload` (its folder) and what its
-    /// open uploads hold.
-    pub fn used(&self, tenant: &str, upload: &Path) -> u64 {
+    /// Bytes of `tenant`'s files on disk: what waits in `upload/` and its users' temporary
+    /// uploads.
+    fn on_disk(&self, tenant: &str) -> u64 {
+        let temps = std::fs::read_dir(self.state.temp_root().join(tenant))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|user| folder_bytes(&user.path()))
+            .sum::<u64>();
+        folder_bytes(&self.state.upload(tenant)).saturating_add(temps)
+    }
+
+    /// Bytes of `tenant`'s quota in use: its files on disk and what its open uploads hold.
+    pub fn used(&self, tenant: &str) -> u64 {
         let in_flight = self.lock().get(tenant).map_or(0, |u| u.in_flight);
-        folder_bytes(upload).saturating_add(in_flight)
+        self.on_disk(tenant).saturating_add(in_flight)
+    }
+
+    fn add_delivered(&self, tenant: &str, bytes: u64) {
+        self.lock().entry(tenant.to_owned()).or_default().delivered += bytes;
     }
 }
 
@@ -64,7 +92,7 @@ pub enum UploadError {
     Quota { limit: u64 },
     #[error(
         "the upload is not whole: bytes {from} to {to} were never sent (a resumed upload must \
-         continue a file of its own that is not yet delivered); nothing was delivered"
+         continue a file of its own that is not yet delivered)"
     )]
     Incomplete { from: u64, to: u64 },
     #[error(
@@ -75,60 +103,136 @@ pub enum UploadError {
     Io(#[from] io::Error),
 }
 
+/// What becomes of an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A delivery: written to a staging file, placed into `upload/` when whole.
+    Delivery,
+    /// A temporary name: written in place; its whole part is kept whatever happens.
+    Temp,
+}
+
 /// A file being uploaded.
 pub struct Upload {
     file: File,
-    staging: PathBuf,
-    dest_dir: PathBuf,
+    /// Where the bytes go: the staging file, or the temporary file itself.
+    path: PathBuf,
+    kind: Kind,
     /// The name the client asked for.
     pub name: String,
     pub tenant: String,
     /// Highest byte written so far.
     size: u64,
+    /// The size it had when opened (a resumed temporary file).
+    initial: u64,
     written: Written,
     limits: Limits,
-    /// Bytes waiting in `upload/` when this upload began, and the tenant's
-    /// [`Usage::delivered`] then.
-    waiting: u64,
+    /// Bytes of the tenant's on disk when this upload began, and [`Usage::delivered`] then.
+    on_disk: u64,
     delivered_before: u64,
     quotas: Arc<Quotas>,
     reserved: u64,
+    /// Access and modification times a client set (FSETSTAT), applied at the close.
+    times: Option<FileTimes>,
     finished: bool,
 }
 
 impl Upload {
-    /// Opens a new staging file for `name`, to be moved into `dest_dir` on success.
-    pub fn create(
+    /// Opens a new staging file in `staging_dir` for a delivery named `name`.
+    pub fn delivery(
         staging_dir: &Path,
-        dest_dir: &Path,
         tenant: &str,
         name: &str,
         limits: Limits,
         quotas: Arc<Quotas>,
     ) -> io::Result<Self> {
-        let delivered_before = quotas.lock().get(tenant).map_or(0, |u| u.delivered);
         let token = secrets::random_hex(16).map_err(io::Error::other)?;
-        let staging = staging_dir.join(format!("{STAGING_PREFIX}{token}.part"));
+        let path = staging_dir.join(format!("{STAGING_PREFIX}{token}.part"));
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&staging)?;
-        Ok(Self {
+            .open(&path)?;
+        Ok(Self::new(
             file,
-            staging,
-            dest_dir: dest_dir.to_owned(),
+            path,
+            Kind::Delivery,
+            tenant,
+            name,
+            0,
+            limits,
+            quotas,
+        ))
+    }
+
+    /// Opens the temporary file at `path`: anew (created or emptied), or, with `resume`,
+    /// as it is, to be written on from its end.
+    pub fn temp(
+        path: &Path,
+        tenant: &str,
+        name: &str,
+        resume: bool,
+        limits: Limits,
+        quotas: Arc<Quotas>,
+    ) -> io::Result<Self> {
+        let mut options = std::fs::OpenOptions::new();
+        options
+            .write(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        if !resume {
+            options.create(true).truncate(true);
+        }
+        let file = options.open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        let upload = Self::new(
+            file,
+            path.to_owned(),
+            Kind::Temp,
+            tenant,
+            name,
+            meta.len(),
+            limits,
+            quotas,
+        );
+        Ok(upload)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        file: File,
+        path: PathBuf,
+        kind: Kind,
+        tenant: &str,
+        name: &str,
+        initial: u64,
+        limits: Limits,
+        quotas: Arc<Quotas>,
+    ) -> Self {
+        let delivered_before = quotas.lock().get(tenant).map_or(0, |u| u.delivered);
+        let mut written = Written::default();
+        // The bytes of a file resumed are its own: whole, from the start.
+        let _ = written.add(0, initial);
+        Self {
+            file,
+            path,
+            kind,
             name: name.to_owned(),
             tenant: tenant.to_owned(),
-            size: 0,
-            written: Written::default(),
+            size: initial,
+            initial,
+            written,
             limits,
-            waiting: folder_bytes(dest_dir),
+            on_disk: quotas.on_disk(tenant),
             delivered_before,
             quotas,
             reserved: 0,
+            times: None,
             finished: false,
-        })
+        }
     }
 
     /// Bytes written so far (the highest offset reached).
@@ -136,9 +240,19 @@ impl Upload {
         self.size
     }
 
-    /// Another descriptor of the staging file (to sync it off the async workers).
+    /// Whether what was written stays (under a temporary name) when the upload fails.
+    pub fn keeps_partial(&self) -> bool {
+        self.kind == Kind::Temp
+    }
+
+    /// Another descriptor of the file being written (to sync it off the async workers).
     pub fn file(&self) -> io::Result<File> {
         self.file.try_clone()
+    }
+
+    /// Times to give the file when it is closed (a client's FSETSTAT).
+    pub fn set_times(&mut self, times: FileTimes) {
+        self.times = Some(times);
     }
 
     /// Writes `data` at `offset`, within the file size limit and the tenant's quota.
@@ -153,8 +267,8 @@ impl Upload {
         if growth > 0 {
             let mut usage = self.quotas.lock();
             let usage = usage.entry(self.tenant.clone()).or_default();
-            let waiting = self.waiting + (usage.delivered - self.delivered_before);
-            if waiting + usage.in_flight + growth > self.limits.quota_bytes {
+            let on_disk = self.on_disk + (usage.delivered - self.delivered_before);
+            if on_disk + usage.in_flight + growth > self.limits.quota_bytes {
                 return Err(UploadError::Quota {
                     limit: self.limits.quota_bytes,
                 });
@@ -176,30 +290,50 @@ impl Upload {
         Ok(())
     }
 
-    /// Makes the data durable and moves the file into `upload/` under its name, or a
-    /// suffixed one if that is taken. Returns the name it got. A file with a hole is not
-    /// delivered (dropping the upload removes it).
-    pub fn finish(mut self) -> Result<String, UploadError> {
+    /// Ends the upload as the client's CLOSE asks. A whole delivery is made durable and
+    /// handed to `place` (which moves it into `upload/`); one with a hole is not delivered
+    /// (dropping it removes it). A temporary file keeps what it has without a hole, and
+    /// says if that is less than was written.
+    pub fn finish(
+        mut self,
+        place: impl FnOnce(&Path) -> io::Result<()>,
+    ) -> Result<(), UploadError> {
         if let Some((from, to)) = self.written.first_hole() {
             return Err(UploadError::Incomplete { from, to });
         }
         self.file.sync_all()?;
-        let name = crate::layout::move_no_replace(&self.staging, &self.dest_dir, &self.name)?;
+        if let Some(times) = self.times.take() {
+            self.file.set_times(times)?;
+        }
+        if self.kind == Kind::Delivery {
+            place(&self.path)?;
+        }
         self.finished = true;
         self.quotas
-            .lock()
-            .entry(self.tenant.clone())
-            .or_default()
-            .delivered += self.size;
-        File::open(&self.dest_dir)?.sync_all()?;
-        Ok(name)
+            .add_delivered(&self.tenant, self.size.saturating_sub(self.initial));
+        Ok(())
     }
 }
 
 impl Drop for Upload {
     fn drop(&mut self) {
-        if !self.finished {
-            let _ = std::fs::remove_file(&self.staging);
+        match self.kind {
+            Kind::Delivery if !self.finished => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            Kind::Temp if !self.finished => {
+                // Keep the whole beginning, for a resume; a hole would be zeros.
+                let whole = self
+                    .written
+                    .first_hole()
+                    .map_or(self.size, |(from, _)| from);
+                if self.file.set_len(whole).is_ok() {
+                    let _ = self.file.sync_all();
+                }
+                self.quotas
+                    .add_delivered(&self.tenant, whole.saturating_sub(self.initial));
+            }
+            _ => {}
         }
         if self.reserved > 0 {
             let mut usage = self.quotas.lock();
@@ -272,7 +406,8 @@ impl Written {
 const STAGING_PREFIX: &str = "upload-";
 
 /// Removes the staging files of uploads that a crash (or kill -9) cut off, and returns how
-/// many there were. Uploads cannot be resumed, so no such file has a future.
+/// many there were. A delivery's upload cannot be resumed, so no such file has a future
+/// (temporary names are kept elsewhere, in `StateDir::temp_uploads`).
 pub fn remove_leftovers(staging_dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in std::fs::read_dir(staging_dir)?.flatten() {
@@ -304,47 +439,66 @@ fn folder_bytes(dir: &Path) -> u64 {
 mod tests {
     use super::*;
 
-    fn upload(dir: &Path, name: &str, limits: Limits, quotas: &Arc<Quotas>) -> Upload {
-        std::fs::create_dir_all(dir.join("staging")).unwrap();
-        std::fs::create_dir_all(dir.join("upload")).unwrap();
-        Upload::create(
-            &dir.join("staging"),
-            &dir.join("upload"),
-            "t",
-            name,
-            limits,
-            quotas.clone(),
-        )
-        .unwrap()
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        state: StateDir,
+        quotas: Arc<Quotas>,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let state = StateDir::new(dir.path());
+            state.create(["t"]).unwrap();
+            std::fs::create_dir_all(state.temp_uploads("t", "u")).unwrap();
+            let quotas = Arc::new(Quotas::new(state.clone()));
+            Self {
+                _dir: dir,
+                state,
+                quotas,
+            }
+        }
+
+        fn upload(&self, name: &str, limits: Limits) -> Upload {
+            Upload::delivery(
+                &self.state.staging(),
+                "t",
+                name,
+                limits,
+                self.quotas.clone(),
+            )
+            .unwrap()
+        }
+
+        fn temp(&self, name: &str, resume: bool) -> Upload {
+            let path = self.state.temp_uploads("t", "u").join(name);
+            Upload::temp(&path, "t", name, resume, ROOMY, self.quotas.clone()).unwrap()
+        }
+
+        /// Finishes `up` by moving it into `upload/` under its name.
+        fn deliver(&self, up: Upload) -> Result<(), UploadError> {
+            let dest = self.state.upload("t").join(&up.name);
+            up.finish(|staged| std::fs::rename(staged, &dest))
+        }
+
+        fn count(&self, dir: &Path) -> usize {
+            std::fs::read_dir(dir).unwrap().count()
+        }
+
+        /// Staging files of deliveries.
+        fn staged(&self) -> usize {
+            std::fs::read_dir(self.state.staging())
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(STAGING_PREFIX))
+                .count()
+        }
     }
 
     const ROOMY: Limits = Limits {
         max_file_bytes: 100,
         quota_bytes: 150,
     };
-
-    #[test]
-    fn names_never_collide() {
-        let dir = tempfile::tempdir().unwrap();
-        let quotas = Arc::new(Quotas::default());
-        let mut names = Vec::new();
-        for content in [b"one", b"two", b"tri"] {
-            let mut up = upload(dir.path(), "x.csv", ROOMY, &quotas);
-            up.write(0, content).unwrap();
-            names.push(up.finish().unwrap());
-        }
-        assert_eq!(names, ["x.csv", "x-2.csv", "x-3.csv"]);
-        assert_eq!(
-            std::fs::read(dir.path().join("upload/x.csv")).unwrap(),
-            b"one"
-        );
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("staging"))
-                .unwrap()
-                .count(),
-            0
-        );
-    }
 
     #[test]
     fn written_ranges_merge_and_show_the_first_hole() {
@@ -376,53 +530,79 @@ mod tests {
 
     #[test]
     fn an_upload_with_a_hole_is_not_delivered() {
-        let dir = tempfile::tempdir().unwrap();
-        let quotas = Arc::new(Quotas::default());
+        let f = Fixture::new();
         // A resume of bytes it never had is refused at the first write.
-        let mut resumed = upload(dir.path(), "r.csv", ROOMY, &quotas);
+        let mut resumed = f.upload("r.csv", ROOMY);
         assert!(matches!(
             resumed.write(10, b"resumed"),
             Err(UploadError::Incomplete { from: 0, to: 10 })
         ));
         drop(resumed);
         // A hole in the middle is found at the close.
-        let mut up = upload(dir.path(), "x.csv", ROOMY, &quotas);
+        let mut up = f.upload("x.csv", ROOMY);
         up.write(0, b"start").unwrap();
         up.write(10, b"later").unwrap();
         assert!(matches!(
-            up.finish(),
+            f.deliver(up),
             Err(UploadError::Incomplete { from: 5, to: 10 })
         ));
-        for folder in ["staging", "upload"] {
-            let left = std::fs::read_dir(dir.path().join(folder)).unwrap().count();
-            assert_eq!(left, 0, "{folder}");
-        }
-        assert_eq!(quotas.lock()["t"].in_flight, 0);
+        assert_eq!(f.count(&f.state.upload("t")), 0);
+        assert_eq!(f.staged(), 0);
+        assert_eq!(f.quotas.lock()["t"].in_flight, 0);
+    }
+
+    #[test]
+    fn a_temporary_upload_keeps_its_whole_beginning_and_resumes_from_there() {
+        let f = Fixture::new();
+        let path = f.state.temp_uploads("t", "u").join("x.csv.filepart");
+        // Cut off after 5 bytes, with a stray write past a hole: the 5 stay, nothing else.
+        let mut up = f.temp("x.csv.filepart", false);
+        up.write(0, b"01234").unwrap();
+        up.write(8, b"89").unwrap();
+        drop(up);
+        assert_eq!(std::fs::read(&path).unwrap(), b"01234");
+        // Resumed: continues at its end; a close with everything whole keeps it all.
+        let mut up = f.temp("x.csv.filepart", true);
+        assert_eq!(up.size(), 5);
+        up.write(5, b"56789").unwrap();
+        up.finish(|_| unreachable!("a temporary file is not placed"))
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"0123456789");
+        // Opened anew (TRUNC): empty again.
+        let up = f.temp("x.csv.filepart", false);
+        assert_eq!(up.size(), 0);
+        drop(up);
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
     }
 
     #[test]
     fn uploads_opened_together_cannot_pass_the_quota_one_after_another() {
-        let dir = tempfile::tempdir().unwrap();
-        let quotas = Arc::new(Quotas::default());
+        let f = Fixture::new();
         // Both open while nothing waits; the first is delivered before the second writes.
-        let mut first = upload(dir.path(), "a.csv", ROOMY, &quotas);
-        let mut second = upload(dir.path(), "b.csv", ROOMY, &quotas);
+        let mut first = f.upload("a.csv", ROOMY);
+        let mut second = f.upload("b.csv", ROOMY);
         first.write(0, &[1; 100]).unwrap();
-        first.finish().unwrap();
+        f.deliver(first).unwrap();
         assert!(matches!(
             second.write(0, &[2; 60]),
             Err(UploadError::Quota { limit: 150 })
         ));
         second.write(0, &[2; 50]).unwrap();
+        // Temporary uploads count too.
+        let mut temp = f.temp("c.part", false);
+        assert!(matches!(
+            temp.write(0, &[3; 1]),
+            Err(UploadError::Quota { limit: 150 })
+        ));
+        assert_eq!(f.quotas.used("t"), 150);
     }
 
     #[test]
     fn a_dropped_upload_leaves_nothing_and_frees_its_quota() {
-        let dir = tempfile::tempdir().unwrap();
-        let quotas = Arc::new(Quotas::default());
-        let mut up = upload(dir.path(), "x.csv", ROOMY, &quotas);
+        let f = Fixture::new();
+        let mut up = f.upload("x.csv", ROOMY);
         up.write(0, &[1; 100]).unwrap();
-        let mut other = upload(dir.path(), "y.csv", ROOMY, &quotas);
+        let mut other = f.upload("y.csv", ROOMY);
         assert!(matches!(
             other.write(0, &[2; 60]),
             Err(UploadError::Quota { limit: 150 })
@@ -434,18 +614,8 @@ mod tests {
             Err(UploadError::TooLarge { limit: 100 })
         ));
         drop(other);
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("staging"))
-                .unwrap()
-                .count(),
-            0
-        );
-        assert_eq!(
-            std::fs::read_dir(dir.path().join("upload"))
-                .unwrap()
-                .count(),
-            0
-        );
-        assert_eq!(quotas.lock()["t"].in_flight, 0);
+        assert_eq!(f.staged(), 0);
+        assert_eq!(f.count(&f.state.upload("t")), 0);
+        assert_eq!(f.quotas.lock()["t"].in_flight, 0);
     }
 }

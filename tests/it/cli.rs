@@ -30,6 +30,7 @@ fn status_json_has_every_state_per_tenant_and_overall() {
         "processed",
         "rejected",
         "quarantined",
+        "withdrawn",
     ];
     let overall = &status["deliveries"]["by_state"];
     assert_eq!(overall.as_object().unwrap().len(), states.len());
@@ -60,7 +61,7 @@ fn status_json_has_every_state_per_tenant_and_overall() {
     assert!(
         text.lines().any(|l| l.starts_with("alpha")
             && l.split_whitespace().collect::<Vec<_>>()
-                == ["alpha", "supplier", "1", "1", "0", "0", "0"]),
+                == ["alpha", "supplier", "1", "1", "0", "0", "0", "0"]),
         "{text}"
     );
     daemon.stop();

@@ -122,11 +122,28 @@ impl Server {
         names
     }
 
+    /// No upload or withdrawn version is left in `staging/` (users' temporary uploads,
+    /// in `staging/temp/`, are theirs to keep).
     fn staging_is_empty(&self) -> bool {
-        std::fs::read_dir(self.env.var().join("staging"))
-            .unwrap()
-            .next()
-            .is_none()
+        fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                if entry.file_type().unwrap().is_dir() {
+                    files(&entry.path(), out);
+                } else {
+                    out.push(entry.path());
+                }
+            }
+        }
+        let staging = self.env.var().join("staging");
+        let mut found = Vec::new();
+        files(&staging, &mut found);
+        found.retain(|p| !p.starts_with(staging.join("temp")));
+        found.is_empty()
+    }
+
+    /// The user's temporary uploads for `tenant`, as the server keeps them.
+    fn temps(&self, tenant: &str, user: &str) -> PathBuf {
+        self.env.var().join("staging/temp").join(tenant).join(user)
     }
 }
 
@@ -155,7 +172,7 @@ fn a_deliverer_uploads_and_reads_receipts_but_cannot_read_uploads() {
     )
     .unwrap();
     let run = s.vendor(&format!(
-        "ls /\ncd /alpha/upload\nput {}\nput {}\nchmod 600 a.csv\nls -l\n-get a.csv got.csv\nget /alpha/receipts/a.csv.result.txt {}\n\
+        "ls /\ncd /alpha/upload\nput {}\nput {}\n-chmod 600 a.csv\nls -l\n-get a.csv got.csv\nget /alpha/receipts/a.csv.result.txt {}\n\
          -put {} /alpha/receipts/x\n-rm /alpha/receipts/a.csv.result.txt\n-cd /town\n-ls /alpha/outbox\n",
         data.display(),
         data.display(),
@@ -170,8 +187,8 @@ fn a_deliverer_uploads_and_reads_receipts_but_cannot_read_uploads() {
         "{}",
         run.output
     );
-    // The second upload of the same name is kept beside the first, never over it.
-    assert_eq!(s.names("alpha", "upload"), ["a-2.csv", "a.csv"]);
+    // The second upload of the same name replaces the first, which is withdrawn.
+    assert_eq!(s.names("alpha", "upload"), ["a.csv"]);
     assert!(!Path::new("got.csv").exists());
     assert!(run.output.contains("Permission denied"), "{}", run.output);
     assert_eq!(
@@ -179,12 +196,20 @@ fn a_deliverer_uploads_and_reads_receipts_but_cannot_read_uploads() {
         "all fine"
     );
     assert_eq!(s.names("alpha", "receipts"), ["a.csv.result.txt"]);
-    wait_until("intake of the upload", || {
-        s.env.count("alpha", "received") == 1
-    });
+    wait_until(
+        "intake of the upload and of the withdrawn first one",
+        || s.env.count("alpha", "received") == 1 && s.env.count("alpha", "withdrawn") == 1,
+    );
     assert!(s.staging_is_empty());
     let log = s.daemon.stop();
     assert!(log.contains("upload complete user=vendor"), "{log}");
+    assert_eq!(
+        s.env.texts(
+            "SELECT ifnull(uploaded_by, '-') FROM delivery WHERE state = 'received'",
+            []
+        ),
+        ["vendor"]
+    );
     assert!(
         log.contains("sftp host key") && log.contains("SHA256:"),
         "{log}"
@@ -571,15 +596,112 @@ fn staging_files_left_by_a_crash_are_removed_at_start() {
     daemon.stop();
 }
 
+/// Archived originals of `tenant`, by content, with their names.
+fn archived(env: &Env, tenant: &str) -> Vec<(String, String)> {
+    let dir = env.var().join("archive").join(tenant);
+    let mut found: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let content = String::from_utf8(std::fs::read(e.path()).unwrap()).unwrap();
+            (content, e.file_name().into_string().unwrap())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_waiting_delivery_can_be_replaced_or_removed_and_the_old_version_is_withdrawn() {
+    let s = start();
+    let v1 = s.local("v1.csv", b"version one");
+    let v2 = s.local("v2.csv", b"version two");
+    let v3 = s.local("v3.csv", b"to be removed");
+    let run = s.vendor(&format!(
+        "cd /alpha/upload\nput {} w.csv\nput {} w.csv\nput {} gone.csv\nrm gone.csv\n-rm gone.csv\nls -l\n",
+        v1.display(),
+        v2.display(),
+        v3.display()
+    ));
+    assert_ok(&run);
+    assert_eq!(s.names("alpha", "upload"), ["w.csv"]);
+    assert_eq!(
+        std::fs::read(s.folder("alpha", "upload").join("w.csv")).unwrap(),
+        b"version two"
+    );
+    wait_until("intake of one delivery and two withdrawn versions", || {
+        s.env.count("alpha", "received") == 1 && s.env.count("alpha", "withdrawn") == 2
+    });
+    wait_until("both versions archived", || {
+        archived(&s.env, "alpha").len() == 2
+    });
+    assert!(s.staging_is_empty());
+    let log = s.daemon.stop();
+    assert!(
+        log.contains("waiting delivery withdrawn; kept in archive/"),
+        "{log}"
+    );
+    let kept = archived(&s.env, "alpha");
+    assert_eq!(kept[0].0, "to be removed");
+    assert_eq!(kept[1].0, "version one");
+    let ids = s.env.texts(
+        "SELECT id || '-' || file_name FROM delivery WHERE state = 'withdrawn' ORDER BY file_name",
+        [],
+    );
+    assert_eq!(ids, [kept[0].1.clone(), kept[1].1.clone()]);
+    assert_eq!(
+        s.env.texts(
+            "SELECT actor FROM audit WHERE action = 'delivery.withdrawn'",
+            []
+        ),
+        ["sftp:vendor", "sftp:vendor"]
+    );
+    assert_eq!(
+        s.env.texts(
+            "SELECT uploaded_by FROM delivery WHERE state = 'received'",
+            []
+        ),
+        ["vendor"]
+    );
+}
+
+#[test]
+fn a_version_set_aside_before_a_crash_is_withdrawn_at_the_next_start() {
+    let env = env_with("", "");
+    env.start().stop();
+    // As a kill -9 right after an overwrite moved the old version aside would leave it.
+    let slot = env
+        .var()
+        .join("staging/withdrawn/alpha/0011223344556677.vendor");
+    std::fs::create_dir_all(&slot).unwrap();
+    std::fs::write(slot.join("old.csv"), "the old version").unwrap();
+    let empty = env
+        .var()
+        .join("staging/withdrawn/alpha/8899aabbccddeeff.vendor");
+    std::fs::create_dir_all(&empty).unwrap();
+    let daemon = env.start();
+    daemon.wait_until("the kept version recorded", || {
+        env.count("alpha", "withdrawn") == 1
+    });
+    daemon.stop();
+    assert_eq!(
+        archived(&env, "alpha"),
+        [("the old version".to_owned(), "1-old.csv".to_owned())]
+    );
+    assert!(!slot.exists() && !empty.exists());
+}
+
 #[test]
 fn a_filepart_upload_is_renamed_into_place_and_recorded_once() {
     let s = start();
     let data = s.local("w.csv", b"winscp style");
     let run = s.vendor(&format!(
-        "cd /alpha/upload\nput {} w.csv.filepart\nrename w.csv.filepart w.csv\n-rename w.csv w2.csv\n-rm w.csv\n",
+        "cd /alpha/upload\nput {} w.csv.filepart\nls\nrename w.csv.filepart w.csv\n-rename w.csv w2.csv\n",
         data.display()
     ));
     assert_ok(&run);
+    assert!(run.output.contains("w.csv.filepart"), "{}", run.output);
     assert_eq!(s.names("alpha", "upload"), ["w.csv"]);
     wait_until("intake", || s.env.count("alpha", "received") == 1);
     let log = s.daemon.stop();
@@ -626,10 +748,8 @@ fn long_names_and_direction_characters_are_refused_with_the_reason() {
         );
     }
     assert_ok(&s.vendor(&format!("put {data} /alpha/upload/{longest}\n")));
-    assert_eq!(
-        s.names("alpha", "upload"),
-        ["r.csv.part".to_owned(), longest]
-    );
+    assert_eq!(s.names("alpha", "upload"), [longest]);
+    assert!(s.temps("alpha", "vendor").join("r.csv.part").exists());
     assert!(s.staging_is_empty());
     wait_until("intake of the 200-byte name", || {
         s.env.count("alpha", "received") == 1

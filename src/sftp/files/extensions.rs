@@ -93,7 +93,7 @@ impl Files {
         let (size, free) = match tenant {
             Some(t) => {
                 let quota = self.limits(&t).quota_bytes;
-                let used = self.ctx.quotas.used(&t, &self.ctx.state.upload(&t));
+                let used = self.ctx.quotas.used(&t);
                 (quota, quota.saturating_sub(used))
             }
             None => (0, 0),

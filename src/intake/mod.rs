@@ -4,7 +4,11 @@
 //! writing or moved in; a full scan at start-up (and whenever the kernel's event queue
 //! overflowed) finds what arrived while nobody watched. Each complete file is hashed and
 //! recorded as one delivery. Intake never reads a file's content beyond hashing it, never
-//! moves or deletes a file, and never follows a symlink.
+//! moves or deletes a file in `upload/`, and never follows a symlink.
+//!
+//! The SFTP server sends [`Notices`]: who uploaded a file it is about to move in (so that the
+//! uploader is recorded with the delivery), and versions of waiting files that a user replaced
+//! or removed, which intake records as withdrawn and moves to `archive/` (see `withdrawn`).
 //!
 //! A file larger than its tenant's `max_file_bytes` is not taken in, whoever put it there:
 //! the SFTP server refuses such uploads, and a local copy must not be a way around that.
@@ -12,7 +16,7 @@
 //! deletes), so it leaves the file where it is, unrecorded, and says so once: a warning
 //! in the log and an `intake.too-large` audit row, naming file, size and limit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
@@ -27,6 +31,8 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
+
+mod withdrawn;
 
 use crate::config::Tenant;
 use crate::layout::StateDir;
@@ -49,7 +55,8 @@ pub enum IntakeError {
 /// Names that clients use while a transfer is still running, and hidden files: ignored until
 /// renamed to a real name.
 pub fn is_temp_name(name: &str) -> bool {
-    const TEMP_SUFFIXES: [&str; 3] = [".filepart", ".part", ".tmp"];
+    // `.partial`: rclone 1.63 and later upload to `<name>.<hash>.partial`, then rename.
+    const TEMP_SUFFIXES: [&str; 4] = [".filepart", ".part", ".partial", ".tmp"];
     name.starts_with('.')
         || TEMP_SUFFIXES
             .iter()
@@ -76,7 +83,51 @@ impl From<&Tenant> for Watched {
 enum Msg {
     Fs(notify::Result<notify::Event>),
     Tenants(Vec<Watched>),
+    Uploaded(Uploaded),
+    Withdrawn(PathBuf),
     Stop,
+}
+
+/// An SFTP upload about to be renamed into `upload/`.
+struct Uploaded {
+    tenant: String,
+    name: String,
+    file: FileId,
+    user: String,
+}
+
+/// A file's identity on disk: device and inode.
+pub type FileId = (u64, u64);
+
+/// Most announced uploads kept while their files are not yet recorded (a rename that then
+/// failed leaves one behind); past it the oldest are forgotten, and such a delivery is
+/// recorded without its uploader.
+const MAX_ANNOUNCED: usize = 4096;
+
+/// What the SFTP server tells intake. Cloneable; sending never blocks.
+#[derive(Clone)]
+pub struct Notices {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl Notices {
+    /// `user`'s upload `file` is about to be renamed to `name` in `tenant`'s `upload/`: if
+    /// intake records that file under that name, it records `user` as its uploader. Sent
+    /// before the rename, so it arrives before the file's event.
+    pub fn uploaded(&self, tenant: &str, name: &str, file: FileId, user: &str) {
+        let _ = self.tx.send(Msg::Uploaded(Uploaded {
+            tenant: tenant.to_owned(),
+            name: name.to_owned(),
+            file,
+            user: user.to_owned(),
+        }));
+    }
+
+    /// A version of a waiting file now lies at `kept` (a path in a
+    /// [`StateDir::withdrawn_slot`]): record it as withdrawn and archive it.
+    pub fn withdrawn(&self, kept: PathBuf) {
+        let _ = self.tx.send(Msg::Withdrawn(kept));
+    }
 }
 
 /// The running intake: a thread of its own, since hashing and SQLite both block.
@@ -116,6 +167,7 @@ impl Intake {
             watcher,
             watched: HashMap::new(),
             limits: HashMap::new(),
+            announced: VecDeque::new(),
             cancel,
         };
         worker.watch(&tenants)?;
@@ -134,6 +186,13 @@ impl Intake {
             })
             .expect("spawning a thread only fails when the process is out of resources");
         Ok(Self { tx, thread })
+    }
+
+    /// A handle for the SFTP server.
+    pub fn notices(&self) -> Notices {
+        Notices {
+            tx: self.tx.clone(),
+        }
     }
 
     /// Switches to a new tenant list: new tenants are watched and scanned, removed ones
@@ -160,6 +219,8 @@ struct Worker {
     watched: HashMap<PathBuf, String>,
     /// Tenant id -> largest file taken in.
     limits: HashMap<String, u64>,
+    /// Uploads announced by the SFTP server and not yet recorded, oldest first.
+    announced: VecDeque<Uploaded>,
     cancel: CancellationToken,
 }
 
@@ -224,6 +285,9 @@ impl Worker {
     fn run(mut self, rx: mpsc::Receiver<Msg>) -> Result<(), IntakeError> {
         let mut tenants: Vec<String> = self.watched.values().cloned().collect();
         tenants.sort();
+        // Versions withdrawn before a crash first: a scan would otherwise take the new file
+        // under a name whose old version still waits in the ledger.
+        self.recover_withdrawn()?;
         self.scan(&tenants)?;
         while let Ok(msg) = rx.recv() {
             if self.cancel.is_cancelled() {
@@ -249,6 +313,13 @@ impl Worker {
                         tracing::error!(error = %e, "cannot watch a new tenant's upload folder")
                     }
                 },
+                Msg::Uploaded(upload) => {
+                    if self.announced.len() >= MAX_ANNOUNCED {
+                        self.announced.pop_front();
+                    }
+                    self.announced.push_back(upload);
+                }
+                Msg::Withdrawn(kept) => self.withdraw(&kept)?,
                 Msg::Stop => break,
             }
         }
@@ -311,8 +382,12 @@ impl Worker {
             return Ok(());
         }
         let limit = self.limits.get(&tenant).copied().unwrap_or(0);
-        let (size, sha256) = match hash_complete_file(&path, cause, limit) {
-            Ok(Found::Complete { size, sha256 }) => (size, sha256),
+        let (size, sha256, file_id) = match hash_complete_file(&path, cause, limit) {
+            Ok(Found::Complete {
+                size,
+                sha256,
+                file_id,
+            }) => (size, sha256, file_id),
             Ok(Found::Writing) => {
                 tracing::debug!(
                     tenant,
@@ -330,11 +405,13 @@ impl Worker {
                 return Ok(());
             }
         };
+        let uploaded_by = self.uploader(&tenant, name, file_id);
         let file = NewFile {
             tenant: &tenant,
             name,
             size,
             sha256: &sha256,
+            uploaded_by: uploaded_by.as_deref(),
         };
         match self.ledger.record_file(&file, Utc::now())? {
             Recorded::Unchanged { .. } => {}
@@ -346,6 +423,16 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// The user whose announced upload is this file under this name, forgetting the
+    /// announcement.
+    fn uploader(&mut self, tenant: &str, name: &str, file: FileId) -> Option<String> {
+        let at = self
+            .announced
+            .iter()
+            .position(|u| u.file == file && u.tenant == tenant && u.name == name)?;
+        self.announced.remove(at).map(|u| u.user)
     }
 
     /// Says once that a file is too large to take in: a warning and an audit row, the first
@@ -393,14 +480,12 @@ enum Found {
     Complete {
         size: u64,
         sha256: String,
+        file_id: FileId,
     },
     /// Some process still has it open for writing.
     Writing,
     /// Complete, but over the limit: not hashed. `modified` is its mtime (Unix seconds).
-    TooLarge {
-        size: u64,
-        modified: i64,
-    },
+    TooLarge { size: u64, modified: i64 },
 }
 
 /// The file an event says may now be complete, and why.
@@ -446,7 +531,12 @@ fn hash_complete_file(path: &Path, cause: Cause, limit: u64) -> io::Result<Found
         });
     }
     let (size, sha256) = sha256_of(&mut file)?;
-    Ok(Found::Complete { size, sha256 })
+    use std::os::unix::fs::MetadataExt;
+    Ok(Found::Complete {
+        size,
+        sha256,
+        file_id: (meta.dev(), meta.ino()),
+    })
 }
 
 /// Opens `path` for reading without following a symlink, and without blocking on a FIFO.
@@ -511,6 +601,7 @@ mod tests {
             "x.csv.filepart",
             "x.PART",
             "x.tmp",
+            "x.csv.1a2b3c4d.partial",
             ".",
             ".hidden",
         ] {
