@@ -14,7 +14,7 @@
 //! `vfs::check_new_name`. This module never parses file contents.
 
 use std::collections::HashMap;
-use std::fs::{File, FileTimes};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ use super::Account;
 
 mod extensions;
 mod waiting;
-use super::upload::{Limits, Quotas, Upload, UploadError};
+use super::upload::{Limits, Quotas, Times, Upload, UploadError};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::auditor::Auditor;
 use crate::intake::{Notices, is_temp_name};
@@ -230,26 +230,27 @@ impl Files {
                 format!("{name} already exists"),
             ));
         }
-        let resume = exists && !pflags.contains(OpenFlags::TRUNCATE);
+        // Without TRUNC, a client continues the file that is there (APPEND: `reput`,
+        // `curl -C`) or rewrites it in place (`scp`, which sets the size at the end).
+        let continues = exists && !pflags.contains(OpenFlags::TRUNCATE);
+        let append = pflags.contains(OpenFlags::APPEND);
         let upload = if is_temp_name(name) {
             crate::layout::create_private_dir(&self.temps(tenant)).map_err(io_error)?;
             Upload::temp(
                 &path,
                 tenant,
                 name,
-                resume,
+                continues,
                 self.limits(tenant),
                 self.ctx.quotas.clone(),
             )
-        } else if resume {
-            // Without TRUNC a client means to continue the file that is there (`reput`,
-            // `put -c`): that would deliver its old bytes with new ones.
+        } else if continues && append {
             return Err(SftpError::denied(format!(
-                "{name} is already delivered and cannot be changed or continued; upload the \
-                 whole file again to replace it while it waits, or resume under a temporary \
-                 name (.filepart, .part, .partial, .tmp)"
+                "{name}: {}",
+                UploadError::Delivered
             )));
         } else {
+            // A new version; one opened without TRUNC must not turn out to be a resume.
             Upload::delivery(
                 &self.ctx.state.staging(),
                 tenant,
@@ -257,8 +258,10 @@ impl Files {
                 self.limits(tenant),
                 self.ctx.quotas.clone(),
             )
+            .map(|u| if continues { u.replacing() } else { u })
         }
         .map_err(io_error)?;
+        let upload = if append { upload.appending() } else { upload };
         self.add_handle(Open::Upload(upload))
     }
 
@@ -376,7 +379,7 @@ impl Files {
                     _ => None,
                 });
                 if let Some(upload) = open_upload {
-                    return Ok(upload_attrs(upload));
+                    return self.upload_attrs(upload);
                 }
                 let meta = self
                     .real(t, *f, name)
@@ -388,6 +391,25 @@ impl Files {
                 Ok(file_attrs(&meta, *f))
             }
         }
+    }
+
+    /// An open upload as STAT and FSTAT show it: a write-only file of the bytes written so
+    /// far, with the times set on it; one opened to replace a waiting file and not yet
+    /// written is still that file.
+    fn upload_attrs(&self, upload: &Upload) -> Result<FileAttributes, SftpError> {
+        let mut attrs = if upload.untouched_replacement().is_some() {
+            let path = self.real(&upload.tenant, Folder::Upload, &upload.name);
+            file_attrs(&path.symlink_metadata().map_err(io_error)?, Folder::Upload)
+        } else {
+            let meta = upload.file().and_then(|f| f.metadata()).map_err(io_error)?;
+            let mut attrs = file_attrs(&meta, Folder::Upload);
+            attrs.size = Some(upload.size());
+            attrs
+        };
+        let times = upload.times();
+        attrs.atime = times.atime.or(attrs.atime);
+        attrs.mtime = times.mtime.or(attrs.mtime);
+        Ok(attrs)
     }
 
     async fn close_handle(&mut self, open: Open) -> Result<(), SftpError> {
@@ -421,6 +443,17 @@ impl Files {
             Open::Upload(upload) => {
                 let (tenant, requested, size) =
                     (upload.tenant.clone(), upload.name.clone(), upload.size());
+                if let Some(times) = upload.untouched_replacement() {
+                    // Opened and closed without a write (`touch` through sshfs): the
+                    // waiting file stays; only the times it was given apply.
+                    drop(upload);
+                    if !times.is_empty() {
+                        open_regular(&self.real(&tenant, Folder::Upload, &requested))
+                            .and_then(|f| f.set_times(times.file_times()))
+                            .map_err(io_error)?;
+                    }
+                    return Ok(());
+                }
                 let temp = upload.keeps_partial();
                 let (ctx, user) = (self.ctx.clone(), self.account.user.clone());
                 let (t, n) = (tenant.clone(), requested.clone());
@@ -591,22 +624,18 @@ fn open_regular(path: &std::path::Path) -> io::Result<File> {
 fn change_attrs(
     attrs: &FileAttributes,
     size: u64,
-    set_times: impl FnOnce(FileTimes) -> io::Result<()>,
+    set_times: impl FnOnce(Times) -> io::Result<()>,
 ) -> Result<(), SftpError> {
     if attrs.size.is_some_and(|wanted| wanted != size) {
         return Err(SftpError::denied(
             "the size of an uploaded file cannot be changed; upload it again instead",
         ));
     }
-    let at = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
-    let mut times = FileTimes::new();
-    if let Some(atime) = attrs.atime {
-        times = times.set_accessed(at(atime));
-    }
-    if let Some(mtime) = attrs.mtime {
-        times = times.set_modified(at(mtime));
-    }
-    if attrs.atime.is_some() || attrs.mtime.is_some() {
+    let times = Times {
+        atime: attrs.atime,
+        mtime: attrs.mtime,
+    };
+    if !times.is_empty() {
         set_times(times).map_err(io_error)?;
     }
     if attrs.permissions.is_some() || attrs.uid.is_some() || attrs.gid.is_some() {
@@ -615,15 +644,6 @@ fn change_attrs(
         ));
     }
     Ok(())
-}
-
-/// An open upload as STAT and FSTAT show it: a write-only file of the bytes written so far.
-fn upload_attrs(upload: &Upload) -> FileAttributes {
-    FileAttributes {
-        size: Some(upload.size()),
-        permissions: Some(FileMode::REG.bits() | 0o200),
-        ..Default::default()
-    }
 }
 
 fn dir_attrs() -> FileAttributes {
@@ -810,7 +830,7 @@ impl russh_sftp::server::Handler for Files {
             Some(Open::Read { file, folder, .. }) => {
                 file_attrs(&file.metadata().map_err(io_error)?, *folder)
             }
-            Some(Open::Upload(upload)) => upload_attrs(upload),
+            Some(Open::Upload(upload)) => self.upload_attrs(upload)?,
             Some(Open::Dir(_)) => dir_attrs(),
             Some(Open::RequestFull { .. }) => FileAttributes {
                 size: Some(0),
@@ -850,10 +870,13 @@ impl russh_sftp::server::Handler for Files {
                 upload.set_times(times);
                 Ok(())
             })?;
+            if attrs.size.is_some() {
+                upload.size_set();
+            }
         } else {
             let file = open_regular(&self.real(&tenant, folder, &name)).map_err(io_error)?;
             let size = file.metadata().map_err(io_error)?.len();
-            change_attrs(&attrs, size, |times| file.set_times(times))?;
+            change_attrs(&attrs, size, |times| file.set_times(times.file_times()))?;
         }
         Ok(ok(id))
     }
@@ -870,6 +893,9 @@ impl russh_sftp::server::Handler for Files {
                     upload.set_times(times);
                     Ok(())
                 })?;
+                if attrs.size.is_some() {
+                    upload.size_set();
+                }
                 Ok(ok(id))
             }
             // The empty request file has nothing to change; its size may be set to 0.

@@ -76,6 +76,41 @@ impl Quotas {
     }
 }
 
+/// Access and modification times a client asked for, in Unix seconds (as SFTP v3 sends
+/// them); either may be missing.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    pub atime: Option<u32>,
+    pub mtime: Option<u32>,
+}
+
+impl Times {
+    pub fn is_empty(&self) -> bool {
+        self.atime.is_none() && self.mtime.is_none()
+    }
+
+    /// These, with what they leave out taken from `earlier`.
+    pub fn over(self, earlier: Times) -> Times {
+        Times {
+            atime: self.atime.or(earlier.atime),
+            mtime: self.mtime.or(earlier.mtime),
+        }
+    }
+
+    /// As `File::set_times` takes them (a missing one is left as it is).
+    pub fn file_times(self) -> FileTimes {
+        let at = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
+        let mut times = FileTimes::new();
+        if let Some(atime) = self.atime {
+            times = times.set_accessed(at(atime));
+        }
+        if let Some(mtime) = self.mtime {
+            times = times.set_modified(at(mtime));
+        }
+        times
+    }
+}
+
 /// The limits one upload must keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -99,6 +134,12 @@ pub enum UploadError {
         "the upload was written in more than {MAX_PIECES} separate pieces; write it from start to end"
     )]
     Scattered,
+    #[error(
+        "this name is already delivered and cannot be continued; upload the whole file again to \
+         replace it while it waits, or resume under a temporary name (.filepart, .part, \
+         .partial, .tmp)"
+    )]
+    Delivered,
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -133,7 +174,16 @@ pub struct Upload {
     quotas: Arc<Quotas>,
     reserved: u64,
     /// Access and modification times a client set (FSETSTAT), applied at the close.
-    times: Option<FileTimes>,
+    times: Times,
+    /// Opened with APPEND: every write goes at the end (as OpenSSH's server does through
+    /// O_APPEND; asyncssh counts its offsets from 0), unless its offset lies past the end.
+    append: bool,
+    /// A new version of a waiting file opened without TRUNC (OpenSSH's `scp` writes in
+    /// place and sets the size at the end): it must be written from its first byte.
+    replacing: bool,
+    /// Written to, or given its size: without either, a replacing upload changes nothing
+    /// (`touch` opens a file for writing and only sets its times).
+    touched: bool,
     finished: bool,
 }
 
@@ -230,9 +280,25 @@ impl Upload {
             delivered_before,
             quotas,
             reserved: 0,
-            times: None,
+            times: Times::default(),
+            append: false,
+            replacing: false,
+            touched: false,
             finished: false,
         }
+    }
+
+    /// Marks a new version of a waiting file, opened without TRUNC: a first write past its
+    /// start is a resume of the delivered file, and refused as such.
+    pub fn replacing(mut self) -> Self {
+        self.replacing = true;
+        self
+    }
+
+    /// Makes every write go at the end of the file (the client opened it with APPEND).
+    pub fn appending(mut self) -> Self {
+        self.append = true;
+        self
     }
 
     /// Bytes written so far (the highest offset reached).
@@ -251,12 +317,40 @@ impl Upload {
     }
 
     /// Times to give the file when it is closed (a client's FSETSTAT).
-    pub fn set_times(&mut self, times: FileTimes) {
-        self.times = Some(times);
+    pub fn set_times(&mut self, times: Times) {
+        self.times = times.over(self.times);
+    }
+
+    /// The times a client set so far.
+    pub fn times(&self) -> Times {
+        self.times
+    }
+
+    /// Records that the client set the file's size (to the bytes written: an empty file
+    /// copied in place is a new, empty version).
+    pub fn size_set(&mut self) {
+        self.touched = true;
+    }
+
+    /// A waiting file opened without TRUNC and neither written nor sized: closing it must
+    /// leave the waiting file as it is, apart from the times returned.
+    pub fn untouched_replacement(&self) -> Option<Times> {
+        (self.replacing && !self.touched).then_some(self.times)
     }
 
     /// Writes `data` at `offset`, within the file size limit and the tenant's quota.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), UploadError> {
+        // With APPEND, data goes at the end. A client that names an offset past the end
+        // believes in bytes that are not there (curl -C onto a new name): that is a hole.
+        // One that names an offset before it counts from its own start (asyncssh): at the end.
+        if self.append && offset > self.size {
+            return Err(UploadError::Incomplete {
+                from: self.size,
+                to: offset,
+            });
+        }
+        let offset = if self.append { self.size } else { offset };
+        self.touched = true;
         let end = offset.saturating_add(data.len() as u64);
         if end > self.limits.max_file_bytes {
             return Err(UploadError::TooLarge {
@@ -279,9 +373,13 @@ impl Upload {
         // A first write past the start is a resume of bytes this upload never had. Refused
         // here and not only at CLOSE: curl (libssh2) ignores the status of a CLOSE.
         if self.written.is_empty() && offset > 0 {
-            return Err(UploadError::Incomplete {
-                from: 0,
-                to: offset,
+            return Err(if self.replacing {
+                UploadError::Delivered
+            } else {
+                UploadError::Incomplete {
+                    from: 0,
+                    to: offset,
+                }
             });
         }
         self.written.add(offset, end)?;
@@ -302,8 +400,8 @@ impl Upload {
             return Err(UploadError::Incomplete { from, to });
         }
         self.file.sync_all()?;
-        if let Some(times) = self.times.take() {
-            self.file.set_times(times)?;
+        if !self.times.is_empty() {
+            self.file.set_times(self.times.file_times())?;
         }
         if self.kind == Kind::Delivery {
             place(&self.path)?;
@@ -561,10 +659,11 @@ mod tests {
         up.write(8, b"89").unwrap();
         drop(up);
         assert_eq!(std::fs::read(&path).unwrap(), b"01234");
-        // Resumed: continues at its end; a close with everything whole keeps it all.
-        let mut up = f.temp("x.csv.filepart", true);
+        // Resumed with APPEND: continues at its end whatever the offset says (asyncssh
+        // sends 0); a close with everything whole keeps it all.
+        let mut up = f.temp("x.csv.filepart", true).appending();
         assert_eq!(up.size(), 5);
-        up.write(5, b"56789").unwrap();
+        up.write(0, b"56789").unwrap();
         up.finish(|_| unreachable!("a temporary file is not placed"))
             .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"0123456789");

@@ -2,7 +2,7 @@
 """Opens SFTP channels on one SSH connection, then upload handles spread over them, until
 the server refuses each; holds them all open until stdin closes.
 
-Usage: sftp_hold.py HOST PORT USER KEYFILE FOLDER
+Usage: hold.py HOST PORT USER KEYFILE FOLDER
 Prints one JSON line: {"channels": n, "channel_refused": text, "handles": n, "handle_refused": text}.
 Needs paramiko (Debian: python3-paramiko).
 """

@@ -6,6 +6,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Instant;
 
+mod clients;
+
 use crate::util::{
     self, ClientRun, Daemon, Env, TENANTS, curl, key, public_key, sftp_batch, sftp_with_password,
     ssh, wait_until,
@@ -1203,7 +1205,7 @@ fn openssh_extensions_home_quota_fsync_and_rename_work() {
 fn one_connection_cannot_hold_more_than_its_handles_and_channels() {
     use std::io::{BufRead, BufReader};
     let s = start();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/sftp_hold.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/sftp/hold.py");
     let mut hold = Command::new("/usr/bin/python3")
         .arg(script)
         .args([
