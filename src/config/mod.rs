@@ -18,6 +18,7 @@ use chrono_tz::Tz;
 use ipnet::IpNet;
 
 pub use problem::{KeyPath, Problem};
+pub use validate::MIN_RSA_BITS;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]

@@ -567,8 +567,32 @@ fn grants(c: &mut Checker, path: &KeyPath, u: &RawUser, tenants: &[Tenant]) -> V
 }
 
 fn parse_key(line: &str) -> Result<russh::keys::PublicKey, String> {
-    russh::keys::PublicKey::from_openssh(line.trim())
-        .map_err(|e| format!("not a public key in authorized_keys format ({e})"))
+    let key = russh::keys::PublicKey::from_openssh(line.trim())
+        .map_err(|e| format!("not a public key in authorized_keys format ({e})"))?;
+    match weakness(&key) {
+        Some(why) => Err(why),
+        None => Ok(key),
+    }
+}
+
+/// Fewer bits than this in an RSA key, a user's or a host key, is refused.
+pub const MIN_RSA_BITS: u32 = 2048;
+
+/// Why a user's public key is too weak to accept, if it is: RSA under [`MIN_RSA_BITS`],
+/// or DSA (as OpenSSH 9 decides).
+fn weakness(key: &russh::keys::PublicKey) -> Option<String> {
+    use russh::keys::ssh_key::public::KeyData;
+    match key.key_data() {
+        KeyData::Rsa(rsa) if rsa.key_size() < MIN_RSA_BITS => Some(format!(
+            "an RSA key of {} bits is too weak: at least {MIN_RSA_BITS} bits are needed \
+             (better: a new key from `ssh-keygen -t ed25519`)",
+            rsa.key_size()
+        )),
+        KeyData::Dsa(_) => {
+            Some("DSA keys are no longer accepted (make a new key: `ssh-keygen -t ed25519`)".into())
+        }
+        _ => None,
+    }
 }
 
 /// Reads an authorized_keys file: one key per line; blank lines and `#` comments skipped.

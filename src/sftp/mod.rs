@@ -14,6 +14,7 @@
 
 mod ended;
 mod files;
+mod framing;
 pub mod hostkey;
 mod penalty;
 mod session;
@@ -231,13 +232,20 @@ impl Server {
         notices: crate::intake::Notices,
     ) -> Result<Self, SftpError> {
         let sftp = config.borrow().sftp.clone();
-        let (key, created) = hostkey::load_or_create(&sftp.host_key)?;
-        tracing::info!(
-            path = %sftp.host_key.display(),
-            fingerprint = hostkey::fingerprint(&key),
-            created,
-            "sftp host key"
-        );
+        // Making an RSA key takes a moment: off the async workers.
+        let path = sftp.host_key.clone();
+        let host_keys = tokio::task::spawn_blocking(move || hostkey::load_or_create_all(&path))
+            .await
+            .expect("making host keys does not panic")?;
+        for k in &host_keys {
+            tracing::info!(
+                path = %k.path.display(),
+                fingerprint = hostkey::fingerprint(&k.key),
+                created = k.created,
+                "sftp host key"
+            );
+        }
+        let keys = host_keys.into_iter().map(|k| k.key).collect();
         let listener =
             TcpListener::bind(sftp.listen)
                 .await
@@ -253,7 +261,7 @@ impl Server {
             ),
             Err(e) => tracing::error!(error = %e, "cannot clean staging/"),
         }
-        let ssh = Arc::new(ssh_config(key));
+        let ssh = Arc::new(ssh_config(keys));
         let shared = Arc::new(Shared {
             config,
             penalties: Penalties::default(),
@@ -475,7 +483,7 @@ async fn idle_watch(
     }
 }
 
-fn ssh_config(key: PrivateKey) -> russh::server::Config {
+fn ssh_config(keys: Vec<PrivateKey>) -> russh::server::Config {
     use russh::cipher;
     let preferred = Preferred {
         // OpenSSH's default list: russh's own leaves out aes128-gcm; no CBC, no 3DES.
@@ -488,6 +496,17 @@ fn ssh_config(key: PrivateKey) -> russh::server::Config {
             cipher::AES_256_CTR,
         ]),
         compression: std::borrow::Cow::Borrowed(&[russh::compression::NONE]),
+        // No SHA-1 host signatures (`ssh-rsa`).
+        key: std::borrow::Cow::Borrowed(hostkey::OFFERED),
+        // MACs matter only with the CTR ciphers (the AEAD ones come first and need none):
+        // encrypt-then-MAC first; SHA-2 over the plaintext after, for libssh2 1.10 (curl in
+        // Debian 12 and Ubuntu 22.04 knows neither ETM nor AEAD). No SHA-1, no UMAC.
+        mac: std::borrow::Cow::Borrowed(&[
+            russh::mac::HMAC_SHA256_ETM,
+            russh::mac::HMAC_SHA512_ETM,
+            russh::mac::HMAC_SHA256,
+            russh::mac::HMAC_SHA512,
+        ]),
         ..Default::default()
     };
     russh::server::Config {
@@ -498,7 +517,7 @@ fn ssh_config(key: PrivateKey) -> russh::server::Config {
         auth_rejection_time: REJECTION_DELAY,
         // OpenSSH clients probe with "none" first; that is no failure and needs no delay.
         auth_rejection_time_initial: Some(Duration::ZERO),
-        keys: vec![key],
+        keys,
         // Idleness is watched per connection (`idle_watch`); keepalives find dead peers.
         inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(60)),

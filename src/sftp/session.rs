@@ -234,6 +234,13 @@ impl russh::server::Handler for Connection {
         user: &str,
         offer: russh::server::PublicKeyOffer<'_>,
     ) -> Result<Auth, Self::Error> {
+        // SHA-1 signatures (`ssh-rsa`) are refused, as OpenSSH 8.8 and later do; the same
+        // RSA key signing with rsa-sha2-256/512 is welcome.
+        if *offer.algorithm == (russh::keys::Algorithm::Rsa { hash: None }) {
+            tracing::info!(user = %crate::redact::name(user), ip = %self.peer.ip(), "ssh-rsa (SHA-1) signature refused; the client should use rsa-sha2-256 or -512");
+            self.uncounted_rejection = Some((user.to_owned(), "ssh-rsa (SHA-1) signature"));
+            return Ok(Self::both_methods());
+        }
         let reason = match self.gate(user) {
             Ok(u) if Self::key_of(&u, offer.public_key).is_some() => return Ok(Auth::Accept),
             Ok(_) => "no accepted key",
@@ -368,6 +375,7 @@ impl russh::server::Handler for Connection {
             channel,
             self.activity.clone(),
         );
+        let stream = super::framing::Framed::new(stream);
         russh_sftp::server::run_with_config(stream, files, config).await;
         Ok(())
     }

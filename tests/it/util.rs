@@ -48,6 +48,23 @@ pub struct Env {
 impl Env {
     /// An installation whose configuration is `extra` after a minimal header.
     pub fn new(extra: &str) -> Self {
+        let env = Self::bare(extra);
+        // The RSA and ECDSA host keys, made ahead: a 3072-bit RSA key takes seconds to make.
+        std::fs::create_dir_all(env.var()).unwrap();
+        for name in ["ssh_host_rsa_key", "ssh_host_ecdsa_key"] {
+            let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("samples/keys/host")
+                .join(name);
+            let dest = env.var().join(name);
+            std::fs::copy(source, &dest).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        env
+    }
+
+    /// An installation with nothing made ahead (no host keys).
+    pub fn bare(extra: &str) -> Self {
         let env = Self {
             dir: tempfile::tempdir().unwrap(),
         };

@@ -1014,23 +1014,177 @@ fn idle_sessions_are_closed_and_sessions_per_user_and_address_are_capped() {
 }
 
 #[test]
-fn the_host_key_is_kept_across_restarts() {
-    let s = start();
-    let first = util::key(&s.env, "romvendor");
-    assert_ok(&s.vendor("ls\n"));
-    let log = s.daemon.stop();
-    let fingerprint = |log: &str| {
+fn the_host_keys_are_made_once_offered_as_openssh_does_and_kept() {
+    // Bare: no host key made ahead, so all three are made here.
+    let env = Env::bare(&format!("\n[limits]\n{TENANTS}\n{}", users()));
+    let daemon = env.start();
+    let addr = daemon.sftp_addr();
+    let fingerprints = |log: &str| -> Vec<String> {
         log.lines()
-            .find(|l| l.contains("sftp host key"))
-            .and_then(|l| l.split("fingerprint=").nth(1))
-            .map(|f| f.split_whitespace().next().unwrap().to_owned())
-            .unwrap()
+            .filter(|l| l.contains("sftp host key"))
+            .filter_map(|l| l.split("fingerprint=").nth(1))
+            .map(|f| {
+                f.split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_matches('"')
+                    .to_owned()
+            })
+            .collect()
     };
-    let daemon = s.env.start();
-    let again = daemon.stop();
-    assert_eq!(fingerprint(&log), fingerprint(&again));
-    assert!(again.contains("created=false"), "{again}");
-    assert!(first.exists());
+    // What a client sees: one key of each kind, the ones logged.
+    let scan = Command::new("ssh-keyscan")
+        .args([
+            "-p",
+            &addr.port().to_string(),
+            "-t",
+            "ed25519,ecdsa,rsa",
+            "127.0.0.1",
+        ])
+        .output()
+        .unwrap();
+    let scanned = String::from_utf8_lossy(&scan.stdout).into_owned();
+    let keys_file = env.dir.path().join("scanned");
+    std::fs::write(&keys_file, &scanned).unwrap();
+    let listed = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&keys_file)
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    for (kind, bits) in [("ED25519", "256"), ("ECDSA", "256"), ("RSA", "3072")] {
+        assert!(
+            listed
+                .lines()
+                .any(|l| l.starts_with(bits) && l.ends_with(&format!("({kind})"))),
+            "{kind} {bits}: {listed}"
+        );
+    }
+    let logged = fingerprints(&daemon.log());
+    assert_eq!(logged.len(), 3, "{}", daemon.log());
+    for fingerprint in &logged {
+        assert!(
+            listed.contains(fingerprint.as_str()),
+            "{fingerprint}: {listed}"
+        );
+    }
+    // Clients that insist on one kind, and on ETM MACs with a CTR cipher, get in; SHA-1
+    // host signatures, SHA-1 and UMAC MACs and CBC ciphers are not offered.
+    let key = key(&env, "romvendor");
+    let attempt = |options: &[&str]| {
+        let mut cmd = Command::new("sftp");
+        util::ssh_options(&mut cmd, Some(&key));
+        for option in options {
+            cmd.args(["-o", option]);
+        }
+        cmd.args(["-b", "-", "-P", &addr.port().to_string()])
+            .arg(format!("vendor@{}", addr.ip()))
+            .stdin(std::process::Stdio::null());
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for host_key in [
+        "ssh-ed25519",
+        "ecdsa-sha2-nistp256",
+        "rsa-sha2-512",
+        "rsa-sha2-256",
+    ] {
+        let (ok, err) = attempt(&[&format!("HostKeyAlgorithms={host_key}")]);
+        assert!(ok, "{host_key}: {err}");
+    }
+    let (ok, err) = attempt(&["HostKeyAlgorithms=ssh-rsa"]);
+    assert!(!ok, "ssh-rsa: {err}");
+    let (ok, err) = attempt(&["Ciphers=aes128-ctr", "MACs=hmac-sha2-256-etm@openssh.com"]);
+    assert!(ok, "etm: {err}");
+    let (ok, err) = attempt(&["Ciphers=aes128-ctr", "MACs=hmac-sha1,umac-64@openssh.com"]);
+    assert!(!ok, "SHA-1 and UMAC MACs: {err}");
+    let (ok, err) = attempt(&["Ciphers=aes128-cbc,3des-cbc"]);
+    assert!(!ok, "CBC ciphers: {err}");
+    let log = daemon.stop();
+    assert_eq!(log.matches("created=true").count(), 3, "{log}");
+    // Kept across restarts.
+    let again = env.start().stop();
+    assert_eq!(fingerprints(&again), logged);
+    assert_eq!(again.matches("created=false").count(), 3, "{again}");
+}
+
+/// RSA user keys sign with SHA-2 or not at all; a key under 2048 bits never gets into the
+/// configuration.
+#[test]
+fn sha1_rsa_signatures_and_weak_user_keys_are_refused() {
+    let rsa = format!(
+        "[[user]]\nname = \"rsa\"\npublic_keys = [\"{}\"]\n[[user.grant]]\ntenant = \"alpha\"\nroles = [\"deliver\"]\n",
+        public_key("rsa-user")
+    );
+    let env = Env::new(&format!("\n[limits]\n{TENANTS}\n{rsa}"));
+    let daemon = env.start();
+    let addr = daemon.sftp_addr();
+    let key = key(&env, "rsa-user");
+    let login = |algorithms: &str| {
+        let mut cmd = Command::new("sftp");
+        util::ssh_options(&mut cmd, Some(&key));
+        cmd.args(["-o", &format!("PubkeyAcceptedAlgorithms={algorithms}")])
+            .args(["-b", "-", "-P", &addr.port().to_string()])
+            .arg(format!("rsa@{}", addr.ip()))
+            .stdin(std::process::Stdio::null());
+        cmd.output().unwrap().status.success()
+    };
+    assert!(login("rsa-sha2-512"), "rsa-sha2-512 with a 2048-bit key");
+    assert!(login("rsa-sha2-256"), "rsa-sha2-256 with a 2048-bit key");
+    // OpenSSH will not even try ssh-rsa (the server does not list it); paramiko, made to,
+    // signs with SHA-1 anyway, and is refused.
+    assert!(!login("ssh-rsa"), "ssh-rsa (SHA-1) must be refused");
+    let forced = r#"
+import socket, sys, paramiko
+sock = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+t = paramiko.Transport(sock, disabled_algorithms={"pubkeys": ["rsa-sha2-512", "rsa-sha2-256"]})
+t.connect()
+# Sign with SHA-1 whatever the server lists, as an old client would.
+paramiko.auth_handler.AuthHandler._finalize_pubkey_algorithm = lambda self, key_type: "ssh-rsa"
+try:
+    t.auth_publickey("rsa", paramiko.RSAKey.from_private_key_file(sys.argv[3]))
+    print("accepted")
+except paramiko.AuthenticationException as e:
+    print("refused:", e)
+"#;
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            forced,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+        ])
+        .arg(&key)
+        .output()
+        .expect("python3 with paramiko (Debian: python3-paramiko)");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.starts_with("refused"),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = daemon.stop();
+    assert!(log.contains("ssh-rsa (SHA-1) signature refused"), "{said}");
+
+    // check-config names the weak key and where it is.
+    let weak_file = env.dir.path().join("weak.pub");
+    std::fs::write(&weak_file, format!("# a key\n{}\n", public_key("rsa-weak"))).unwrap();
+    let weak = format!(
+        "[[user]]\nname = \"weak\"\npublic_key_files = [\"{}\"]\n[[user.grant]]\ntenant = \"alpha\"\nroles = [\"deliver\"]\n",
+        weak_file.display()
+    );
+    env.write_config(&format!("\n[limits]\n{TENANTS}\n{weak}"));
+    let out = env.cmd(&["check-config"]);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("weak.pub:2") && text.contains("RSA key of 1024 bits is too weak"),
+        "{text}"
+    );
 }
 
 /// Resuming (`reput` in OpenSSH's sftp, `curl -C`) writes from an offset: onto a delivered
@@ -1363,4 +1517,103 @@ print(json.dumps(seen))
     );
     assert_eq!(seen["after"], 1000, "{seen}");
     s.daemon.stop();
+}
+
+/// A request russh-sftp cannot parse is answered with its own id (clients wait for that id),
+/// and a packet longer than the server takes ends the session: never a hang.
+#[test]
+fn a_malformed_request_gets_an_answer_with_its_own_id_and_an_oversized_one_ends_the_session() {
+    use std::io::{Read, Write};
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let s = start();
+    let mut ssh = Command::new("ssh");
+    util::ssh_options(&mut ssh, Some(&key(&s.env, "romvendor")));
+    let mut child = ssh
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-p",
+            &s.addr.port().to_string(),
+            "-s",
+        ])
+        .arg(format!("vendor@{}", s.addr.ip()))
+        .arg("sftp")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut output = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel::<Option<Vec<u8>>>();
+    std::thread::spawn(move || {
+        loop {
+            let mut len = [0u8; 4];
+            if output.read_exact(&mut len).is_err() {
+                let _ = tx.send(None);
+                return;
+            }
+            let mut body = vec![0; u32::from_be_bytes(len) as usize];
+            if output.read_exact(&mut body).is_err() {
+                let _ = tx.send(None);
+                return;
+            }
+            let _ = tx.send(Some(body));
+        }
+    });
+    let packet = |kind: u8, id: Option<u32>, body: &[u8]| {
+        let mut p = Vec::new();
+        p.push(kind);
+        if let Some(id) = id {
+            p.extend_from_slice(&id.to_be_bytes());
+        }
+        p.extend_from_slice(body);
+        let mut framed = (p.len() as u32).to_be_bytes().to_vec();
+        framed.extend(p);
+        framed
+    };
+    let patience = Duration::from_secs(10);
+    input
+        .write_all(&packet(1, None, &3u32.to_be_bytes()))
+        .unwrap();
+    let version = rx.recv_timeout(patience).unwrap().unwrap();
+    assert_eq!(version[0], 2, "VERSION");
+    // OPEN with id 7 whose file name claims 1,000 bytes and brings 1.
+    input
+        .write_all(&packet(3, Some(7), &[0, 0, 3, 232, b'a']))
+        .unwrap();
+    let status = rx
+        .recv_timeout(patience)
+        .expect("an answer, not a hang")
+        .unwrap();
+    assert_eq!(status[0], 101, "STATUS: {status:?}");
+    assert_eq!(&status[1..5], &7u32.to_be_bytes(), "its own id: {status:?}");
+    assert_eq!(
+        &status[5..9],
+        &5u32.to_be_bytes(),
+        "BAD_MESSAGE: {status:?}"
+    );
+    // The session still serves: REALPATH "." with id 8.
+    input
+        .write_all(&packet(16, Some(8), &[0, 0, 0, 1, b'.']))
+        .unwrap();
+    let name = rx.recv_timeout(patience).unwrap().unwrap();
+    assert_eq!(
+        (name[0], &name[1..5]),
+        (104, &8u32.to_be_bytes()[..]),
+        "NAME"
+    );
+    // A packet of 10 MiB: the session ends.
+    input.write_all(&(10u32 << 20).to_be_bytes()).unwrap();
+    input.write_all(&[3, 0, 0, 0, 9]).unwrap();
+    input.flush().unwrap();
+    let ended = rx.recv_timeout(patience).expect("the end, not a hang");
+    assert!(ended.is_none(), "{ended:?}");
+    drop(input);
+    let _ = child.wait();
+    let log = s.daemon.stop();
+    assert!(
+        log.contains("sftp packet over the limit; ending the session"),
+        "{log}"
+    );
 }
