@@ -404,6 +404,72 @@ fn key_and_password_are_both_required_where_configured() {
     assert!(log.contains("method=\"publickey+password\""), "{log}");
 }
 
+/// paramiko sends a service request before each method (patched russh answers it, as sshd
+/// does); asyncssh does key and password in one go. Both get in, and only with both.
+#[test]
+fn key_and_password_work_with_paramiko_and_asyncssh() {
+    let s = start();
+    let script = r#"
+import asyncio, json, socket, sys, paramiko, asyncssh
+host, port, key, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+seen = {}
+t = paramiko.Transport(socket.create_connection((host, port)))
+t.connect()
+seen["paramiko_after_key"] = t.auth_publickey("both", paramiko.Ed25519Key.from_private_key_file(key))
+t.auth_password("both", password)
+seen["paramiko"] = paramiko.SFTPClient.from_transport(t).listdir("/")
+t.close()
+async def run():
+    async with asyncssh.connect(host, port, username="both", client_keys=[key], password=password,
+                                known_hosts=None, agent_path=None) as conn:
+        async with conn.start_sftp_client() as sftp:
+            seen["asyncssh"] = await sftp.listdir("/")
+    try:
+        async with asyncssh.connect(host, port, username="both", client_keys=[key],
+                                    known_hosts=None, agent_path=None, password=None,
+                                    kbdint_auth=False) as conn:
+            seen["asyncssh_key_only"] = "logged in"
+    except asyncssh.PermissionDenied:
+        seen["asyncssh_key_only"] = "refused"
+asyncio.run(run())
+print(json.dumps(seen))
+"#;
+    let started = Instant::now();
+    let out = Command::new("/usr/bin/python3")
+        .env("PYTHONWARNINGS", "ignore")
+        .args([
+            "-c",
+            script,
+            &s.addr.ip().to_string(),
+            &s.addr.port().to_string(),
+        ])
+        .arg(key(&s.env, "gemeente-amersfoort"))
+        .arg(BOTH_PASSWORD)
+        .output()
+        .expect("python3 with paramiko and asyncssh (.ci/run)");
+    let seen: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        seen["paramiko_after_key"],
+        serde_json::json!(["password"]),
+        "{seen}"
+    );
+    assert_eq!(seen["paramiko"], serde_json::json!(["beta"]), "{seen}");
+    assert_eq!(seen["asyncssh"], serde_json::json!(["beta"]), "{seen}");
+    assert_eq!(seen["asyncssh_key_only"], "refused", "{seen}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "no login waited for a time-out: {:?}",
+        started.elapsed()
+    );
+    let log = s.daemon.stop();
+    assert_eq!(
+        log.matches("method=\"publickey+password\"").count(),
+        2,
+        "{log}"
+    );
+}
+
 #[test]
 fn a_wrong_key_and_an_address_outside_the_allow_list_are_refused() {
     let s = start();
