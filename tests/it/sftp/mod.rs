@@ -760,6 +760,47 @@ fn a_version_set_aside_before_a_crash_is_withdrawn_at_the_next_start() {
     assert!(!slot.exists() && !empty.exists());
 }
 
+/// A temporary upload is its user's own: another user of the same tenant neither sees it
+/// nor renames, resumes or removes it.
+#[test]
+fn a_temporary_upload_belongs_to_its_own_user() {
+    let s = start();
+    let data = s.local("t.csv", b"alice's half");
+    let alice = |commands: &str| {
+        sftp_with_password(&s.env, s.addr, "alice", None, ALICE_PASSWORD, commands)
+    };
+    assert_ok(&alice(&format!(
+        "put {} /alpha/upload/t.csv.part\n",
+        data.display()
+    )));
+    let run = s.vendor("cd /alpha/upload\nls -1\n-rename t.csv.part t.csv\n-rm t.csv.part\n");
+    assert!(
+        !run.output.lines().any(|l| l.trim() == "t.csv.part"),
+        "listed to another user: {}",
+        run.output
+    );
+    assert!(s.names("alpha", "upload").is_empty(), "nothing delivered");
+    assert_eq!(
+        std::fs::read(s.temps("alpha", "alice").join("t.csv.part")).unwrap(),
+        b"alice's half"
+    );
+    // Its own user sees it, and delivers it by renaming it.
+    let run = alice("cd /alpha/upload\nls -1\nrename t.csv.part t.csv\n");
+    assert!(
+        run.output.lines().any(|l| l.trim() == "t.csv.part"),
+        "{}",
+        run.output
+    );
+    assert_eq!(s.names("alpha", "upload"), ["t.csv"]);
+    wait_until("intake", || s.env.count("alpha", "received") == 1);
+    s.daemon.stop();
+    assert_eq!(
+        s.env.texts("SELECT uploaded_by FROM delivery", []),
+        ["alice"],
+        "the renaming user, who owned it, is its uploader"
+    );
+}
+
 #[test]
 fn a_filepart_upload_is_renamed_into_place_and_recorded_once() {
     let s = start();
