@@ -57,6 +57,15 @@ impl Fingerprint {
     pub fn still_at(&self, path: &Path) -> bool {
         std::fs::symlink_metadata(path).is_ok_and(|meta| Stamp::of(&meta) == self.stamp)
     }
+
+    /// Whether `path` still names the same file (device and inode) with the same content,
+    /// hashed again now: for a file whose times a client set since it was taken.
+    pub fn same_content_at(&self, path: &Path) -> bool {
+        Fingerprint::take(path).is_ok_and(|now| {
+            now.sha256 == self.sha256
+                && (now.stamp.dev, now.stamp.ino) == (self.stamp.dev, self.stamp.ino)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -124,6 +124,33 @@ impl StateDir {
     }
 }
 
+/// The lock on a tenant's `upload/` folder, held while a waiting file is replaced, set
+/// aside or given new times over SFTP, and while the daily run moves an original out: so
+/// that the run never moves a file that took the place of the one it processed. An
+/// advisory `flock` on the folder, so it holds between the daemon and `process --now`.
+/// Released when dropped.
+pub struct UploadLock {
+    _dir: std::fs::File,
+}
+
+impl UploadLock {
+    /// Waits for and takes the lock on `upload`, a tenant's `upload/` folder.
+    pub fn take(upload: &Path) -> io::Result<Self> {
+        use std::os::unix::io::AsRawFd;
+        let dir = std::fs::File::open(upload)?;
+        loop {
+            // SAFETY: a valid descriptor owned by `dir` for the duration of the call.
+            if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(Self { _dir: dir });
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
 /// Creates `dir` (and its parents) if missing, readable by the owner and group only.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

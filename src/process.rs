@@ -19,8 +19,8 @@ use crate::confine::{self, Confinement, Failure, Job};
 use crate::datasets::{Context, Dataset, Record, ScoreRanges};
 use crate::fingerprint::Fingerprint;
 use crate::layout::{
-    RECEIPT_CSV, RECEIPT_TXT, StateDir, archive_name, create_private_dir, move_no_replace,
-    receipt_stem,
+    RECEIPT_CSV, RECEIPT_TXT, StateDir, UploadLock, archive_name, create_private_dir,
+    move_no_replace, receipt_stem,
 };
 use crate::ledger::{
     Claim, DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome,
@@ -623,7 +623,14 @@ fn finish(
         )))?;
     }
     let source = state.upload(&delivery.tenant).join(&delivery.file_name);
-    if seen.is_ok_and(|seen| seen.sha256 == delivery.sha256 && seen.still_at(&source)) {
+    // Under the lock no SFTP session replaces or sets aside the file between the check and
+    // the move. Times a client set (SFTP SETSTAT) change the stamp but not the file.
+    let lock = UploadLock::take(&state.upload(&delivery.tenant))
+        .map_err(io_err("cannot lock the upload folder"))?;
+    let here = |seen: Fingerprint| {
+        seen.sha256 == delivery.sha256 && (seen.still_at(&source) || seen.same_content_at(&source))
+    };
+    if seen.is_ok_and(here) {
         let dest = match outcome {
             DeliveryState::Quarantined => state.quarantined(&delivery.tenant),
             _ => state.archived(&delivery.tenant),
@@ -639,6 +646,7 @@ fn finish(
             crate::redact::name(&delivery.file_name)
         )))?;
     }
+    drop(lock);
     ledger.mark_finished(id, Utc::now())?;
     Ok(())
 }

@@ -405,7 +405,10 @@ impl Worker {
                 return Ok(());
             }
         };
-        let uploaded_by = self.uploader(&tenant, name, file_id);
+        let uploaded_by = match self.uploader(&tenant, name, file_id) {
+            Some(user) => Some(user),
+            None => self.ledger.uploader_from_audit(&tenant, name)?,
+        };
         let file = NewFile {
             tenant: &tenant,
             name,

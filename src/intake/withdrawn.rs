@@ -14,8 +14,8 @@ use std::path::Path;
 use chrono::Utc;
 
 use super::{IntakeError, Worker, open_no_follow, sha256_of};
-use crate::layout::{archive_name, create_private_dir, move_no_replace};
-use crate::ledger::Withdrawal;
+use crate::layout::{archive_name, create_private_dir, move_no_replace, rename_no_replace};
+use crate::ledger::{DeliveryState, Withdrawal, Withdrawn};
 
 /// The parts of a kept version's path: `withdrawn/<tenant>/<token>.<user>/<name>`.
 struct Kept<'a> {
@@ -58,25 +58,44 @@ impl Worker {
             }
         };
         let archive = self.state.archived(parts.tenant);
+        let by = format!("sftp:{}", parts.user);
+        let withdrawal = Withdrawal {
+            tenant: parts.tenant,
+            name: parts.name,
+            size,
+            sha256: &sha256,
+            by: &by,
+        };
         // A crash after the record and before the move leaves the record: use it again.
-        let id =
-            match self
-                .ledger
+        let unarchived =
+            self.ledger
                 .withdrawn_unarchived(parts.tenant, parts.name, &sha256, |id| {
                     archive.join(archive_name(id, parts.name)).exists()
-                })? {
-                Some(id) => id,
-                None => self.ledger.withdraw(
-                    &Withdrawal {
-                        tenant: parts.tenant,
-                        name: parts.name,
-                        size,
-                        sha256: &sha256,
-                        by: &format!("sftp:{}", parts.user),
-                    },
-                    Utc::now(),
-                )?,
-            };
+                })?;
+        let id = match unarchived {
+            Some(id) => id,
+            None => match self.ledger.withdraw_or_taken(&withdrawal, Utc::now())? {
+                Withdrawn::Recorded(id) => id,
+                // Set aside while the daily run had it: it was processed all the same, and
+                // this is its original, for where the run would have put it.
+                Withdrawn::Taken { id, state } => {
+                    let dir = match state {
+                        DeliveryState::Quarantined => self.state.quarantined(parts.tenant),
+                        _ => archive.clone(),
+                    };
+                    let placed = create_private_dir(&dir).and_then(|()| {
+                        rename_no_replace(kept, &dir.join(archive_name(id, parts.name)))
+                    });
+                    if placed.is_ok() {
+                        remove_slot(kept);
+                        tracing::warn!(tenant = parts.tenant, user = parts.user, file = %crate::redact::name(parts.name), id, %state, "removed or replaced while the daily run processed it: it was processed; its original is kept as usual");
+                        return Ok(());
+                    }
+                    // Its original is in place already: this is a version of its own.
+                    self.ledger.withdraw(&withdrawal, Utc::now())?
+                }
+            },
+        };
         let moved = create_private_dir(&archive)
             .and_then(|()| move_no_replace(kept, &archive, &archive_name(id, parts.name)));
         match moved {
@@ -109,7 +128,12 @@ impl Worker {
                     .flatten()
                     .flatten()
                     .collect();
-                if files.is_empty() {
+                // An empty one may be a slot the SFTP server is about to use: only old ones.
+                let old = slot
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 60));
+                if files.is_empty() && old {
                     let _ = std::fs::remove_dir(slot.path());
                 }
                 for file in files {

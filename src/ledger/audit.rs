@@ -145,3 +145,27 @@ impl Ledger {
         Ok(())
     }
 }
+
+impl Ledger {
+    /// The SFTP user whose upload or rename last put `file_name` into `tenant`'s `upload/`
+    /// since intake last recorded that name, from the audit log: for a file whose upload
+    /// intake was not told about (it arrived while intake was stopping).
+    pub fn uploader_from_audit(
+        &self,
+        tenant: &str,
+        file_name: &str,
+    ) -> Result<Option<String>, LedgerError> {
+        let actor: Option<String> = rusqlite::OptionalExtension::optional(self.conn.query_row(
+            "SELECT actor FROM audit
+             WHERE tenant_id = ?1 AND subject = ?2 AND action IN ('sftp.upload', 'sftp.rename')
+               AND id > ifnull((SELECT max(id) FROM audit
+                                WHERE tenant_id = ?1 AND subject = ?2
+                                  AND action IN ('delivery.recorded', 'delivery.replaced',
+                                                 'delivery.withdrawn')), 0)
+             ORDER BY id DESC LIMIT 1",
+            [tenant, file_name],
+            |r| r.get(0),
+        ))?;
+        Ok(actor.and_then(|a| a.strip_prefix("sftp:").map(str::to_owned)))
+    }
+}

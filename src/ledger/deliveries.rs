@@ -88,6 +88,15 @@ pub struct Withdrawal<'a> {
     pub by: &'a str,
 }
 
+/// What [`Ledger::withdraw_or_taken`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withdrawn {
+    /// Recorded as withdrawn, under this id.
+    Recorded(i64),
+    /// The daily run took this delivery, with this outcome; nothing was recorded.
+    Taken { id: i64, state: DeliveryState },
+}
+
 /// A complete file found in a tenant's `upload/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewFile<'a> {
@@ -222,6 +231,31 @@ impl Ledger {
     /// its original is the kept file, to be moved to `archive/` under the returned id. A
     /// waiting duplicate of it takes its place as the original. One transaction, audited.
     pub fn withdraw(&mut self, w: &Withdrawal<'_>, now: DateTime<Utc>) -> Result<i64, LedgerError> {
+        match self.withdraw_waiting(w, false, now)? {
+            Withdrawn::Recorded(id) => Ok(id),
+            Withdrawn::Taken { .. } => {
+                unreachable!("taken deliveries are only looked for on request")
+            }
+        }
+    }
+
+    /// As [`Ledger::withdraw`], but when nothing waits under the name and the daily run
+    /// took a delivery of that name with this very content, that delivery is returned and
+    /// nothing is recorded: the kept file is its original, set aside while the run had it.
+    pub fn withdraw_or_taken(
+        &mut self,
+        w: &Withdrawal<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Withdrawn, LedgerError> {
+        self.withdraw_waiting(w, true, now)
+    }
+
+    fn withdraw_waiting(
+        &mut self,
+        w: &Withdrawal<'_>,
+        look_for_taken: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Withdrawn, LedgerError> {
         let tx = self.write_tx()?;
         let at = timestamp(now);
         let size = i64::try_from(w.size).unwrap_or(i64::MAX);
@@ -234,6 +268,25 @@ impl Ledger {
                 |r| r.get(0),
             )
             .optional()?;
+        if waiting.is_none() && look_for_taken {
+            let taken: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, state FROM delivery
+                     WHERE tenant_id = ?1 AND file_name = ?2 AND sha256 = ?3
+                       AND processed_at IS NOT NULL AND state <> 'withdrawn'
+                       AND original_deleted_at IS NULL
+                     ORDER BY id DESC LIMIT 1",
+                    params![w.tenant, w.name, w.sha256],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((id, state)) = taken {
+                return Ok(Withdrawn::Taken {
+                    id,
+                    state: state.parse()?,
+                });
+            }
+        }
         let id = match waiting {
             Some(id) => {
                 // Its duplicates lose their original: the oldest waiting one becomes it.
@@ -291,7 +344,7 @@ impl Ledger {
             now,
         )?;
         tx.commit()?;
-        Ok(id)
+        Ok(Withdrawn::Recorded(id))
     }
 
     /// The latest withdrawn delivery of `name` with this content whose original is not
@@ -499,5 +552,73 @@ mod tests {
         );
         assert_eq!(l.audit_count("delivery.withdrawn").unwrap(), 2);
         assert!(!l.waiting_files("t").unwrap().contains_key("gone.csv"));
+    }
+
+    #[test]
+    fn a_version_set_aside_while_the_run_had_it_is_that_deliverys_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = ledger(dir.path());
+        let a = "a".repeat(64);
+        let Recorded::New { id, .. } = l.record_file(&file("x.csv", &a), Utc::now()).unwrap()
+        else {
+            panic!()
+        };
+        l.conn
+            .execute(
+                "UPDATE delivery SET state = 'processed', processed_at = 'now' WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+        let w = Withdrawal {
+            tenant: "t",
+            name: "x.csv",
+            size: 3,
+            sha256: &a,
+            by: "sftp:u",
+        };
+        assert_eq!(
+            l.withdraw_or_taken(&w, Utc::now()).unwrap(),
+            Withdrawn::Taken {
+                id,
+                state: DeliveryState::Processed
+            }
+        );
+        assert_eq!(l.audit_count("delivery.withdrawn").unwrap(), 0);
+        // Other content under that name is a version of its own.
+        let b = "b".repeat(64);
+        let other = Withdrawal { sha256: &b, ..w };
+        assert!(matches!(
+            l.withdraw_or_taken(&other, Utc::now()).unwrap(),
+            Withdrawn::Recorded(new) if new != id
+        ));
+    }
+
+    #[test]
+    fn the_uploader_of_an_unannounced_file_comes_from_the_audit_since_the_last_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = ledger(dir.path());
+        let upload = |l: &mut Ledger, actor: &str| {
+            let entry = AuditEntry {
+                actor,
+                action: "sftp.upload",
+                tenant: Some("t"),
+                subject: Some("x.csv"),
+                detail: None,
+            };
+            l.audit(&entry, Utc::now()).unwrap();
+        };
+        assert_eq!(l.uploader_from_audit("t", "x.csv").unwrap(), None);
+        upload(&mut l, "sftp:anna");
+        assert_eq!(
+            l.uploader_from_audit("t", "x.csv").unwrap().as_deref(),
+            Some("anna")
+        );
+        l.record_file(&file("x.csv", &"a".repeat(64)), Utc::now())
+            .unwrap();
+        assert_eq!(
+            l.uploader_from_audit("t", "x.csv").unwrap(),
+            None,
+            "used up"
+        );
     }
 }

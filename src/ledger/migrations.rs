@@ -252,6 +252,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
                processed_at, receipt, finished_at, original_deleted_at, receipt_deleted_at,
                failures, last_failure, NULL
         FROM delivery;
+    -- Deliveries still waiting keep their uploader, until now read back from the audit log.
+    UPDATE delivery_new SET uploaded_by = (
+        SELECT substr(a.actor, 6) FROM audit a
+        WHERE a.tenant_id = delivery_new.tenant_id AND a.subject = delivery_new.file_name
+          AND a.action IN ('sftp.upload', 'sftp.rename') AND a.actor LIKE 'sftp:%'
+        ORDER BY a.id DESC LIMIT 1)
+    WHERE processed_at IS NULL;
     DROP TABLE delivery;
     ALTER TABLE delivery_new RENAME TO delivery;
     CREATE UNIQUE INDEX delivery_original ON delivery (tenant_id, sha256)

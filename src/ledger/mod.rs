@@ -22,7 +22,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{AuditEntry, AuditRecord};
-pub use deliveries::{DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile, Withdrawal};
+pub use deliveries::{
+    DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile, Withdrawal, Withdrawn,
+};
 pub use links::{Indicators, Link};
 pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;

@@ -35,7 +35,7 @@ use super::upload::{Limits, Quotas, Times, Upload, UploadError};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::auditor::Auditor;
 use crate::intake::{Notices, is_temp_name};
-use crate::layout::StateDir;
+use crate::layout::{StateDir, UploadLock};
 use crate::publish::REQUEST_FULL;
 
 /// Largest READ or WRITE payload, as advertised in `limits@openssh.com`: the packet limit
@@ -874,6 +874,11 @@ impl russh_sftp::server::Handler for Files {
                 upload.size_set();
             }
         } else {
+            // Not while the daily run checks and moves this tenant's originals.
+            let _lock = (!is_temp_name(&name))
+                .then(|| UploadLock::take(&self.ctx.state.upload(&tenant)))
+                .transpose()
+                .map_err(io_error)?;
             let file = open_regular(&self.real(&tenant, folder, &name)).map_err(io_error)?;
             let size = file.metadata().map_err(io_error)?.len();
             change_attrs(&attrs, size, |times| file.set_times(times.file_times()))?;

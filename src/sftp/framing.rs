@@ -93,6 +93,10 @@ impl<S> Framed<S> {
     /// Follows the client's `bytes`, as russh-sftp reads them.
     fn read(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() && !self.broken {
+            if self.incoming.at == 0 {
+                // A new packet: until its id is read, an answer has none to borrow.
+                self.last_id = [0; 4];
+            }
             let (used, ended) = self.incoming.take(bytes);
             bytes = &bytes[used..];
             if let Some(size) = self.incoming.size()

@@ -164,8 +164,6 @@ pub struct Upload {
     pub tenant: String,
     /// Highest byte written so far.
     size: u64,
-    /// The size it had when opened (a resumed temporary file).
-    initial: u64,
     written: Written,
     limits: Limits,
     /// Bytes of the tenant's on disk when this upload began, and [`Usage::delivered`] then.
@@ -273,7 +271,6 @@ impl Upload {
             name: name.to_owned(),
             tenant: tenant.to_owned(),
             size: initial,
-            initial,
             written,
             limits,
             on_disk: quotas.on_disk(tenant),
@@ -350,7 +347,6 @@ impl Upload {
             });
         }
         let offset = if self.append { self.size } else { offset };
-        self.touched = true;
         let end = offset.saturating_add(data.len() as u64);
         if end > self.limits.max_file_bytes {
             return Err(UploadError::TooLarge {
@@ -367,8 +363,15 @@ impl Upload {
                     limit: self.limits.quota_bytes,
                 });
             }
-            usage.in_flight += growth;
-            self.reserved += growth;
+            // A temporary file grows on disk in the tenant's folders, where uploads opened
+            // later count it: as delivered bytes, not held ones, so it counts once.
+            match self.kind {
+                Kind::Temp => usage.delivered += growth,
+                Kind::Delivery => {
+                    usage.in_flight += growth;
+                    self.reserved += growth;
+                }
+            }
         }
         // A first write past the start is a resume of bytes this upload never had. Refused
         // here and not only at CLOSE: curl (libssh2) ignores the status of a CLOSE.
@@ -382,6 +385,15 @@ impl Upload {
                 }
             });
         }
+        // A temporary file opened without TRUNC or APPEND and written from its start is
+        // written anew in place (OpenSSH's `scp`): its old tail must not stay behind.
+        if self.kind == Kind::Temp && !self.touched && !self.append && offset == 0 && self.size > 0
+        {
+            self.file.set_len(0)?;
+            self.written = Written::default();
+            self.size = 0;
+        }
+        self.touched = true;
         self.written.add(offset, end)?;
         self.file.write_all_at(data, offset)?;
         self.size = self.size.max(end);
@@ -407,9 +419,21 @@ impl Upload {
             place(&self.path)?;
         }
         self.finished = true;
-        self.quotas
-            .add_delivered(&self.tenant, self.size.saturating_sub(self.initial));
+        if self.kind == Kind::Delivery {
+            self.quotas.add_delivered(&self.tenant, self.size);
+        }
         Ok(())
+    }
+
+    /// Whether the file at this upload's path is still the one it writes, as it left it.
+    fn still_ours(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), self.path.symlink_metadata()) {
+            (Ok(open), Ok(there)) => {
+                (open.dev(), open.ino()) == (there.dev(), there.ino()) && open.len() == self.size
+            }
+            _ => false,
+        }
     }
 }
 
@@ -420,16 +444,16 @@ impl Drop for Upload {
                 let _ = std::fs::remove_file(&self.path);
             }
             Kind::Temp if !self.finished => {
-                // Keep the whole beginning, for a resume; a hole would be zeros.
+                // Keep the whole beginning, for a resume; a hole would be zeros. Only if the
+                // file is still this upload's: a session that died long ago must not cut a
+                // file that another session resumed, renamed or rewrote meanwhile.
                 let whole = self
                     .written
                     .first_hole()
                     .map_or(self.size, |(from, _)| from);
-                if self.file.set_len(whole).is_ok() {
+                if whole < self.size && self.still_ours() && self.file.set_len(whole).is_ok() {
                     let _ = self.file.sync_all();
                 }
-                self.quotas
-                    .add_delivered(&self.tenant, whole.saturating_sub(self.initial));
             }
             _ => {}
         }
@@ -667,6 +691,21 @@ mod tests {
         up.finish(|_| unreachable!("a temporary file is not placed"))
             .unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"0123456789");
+        // A session that died with a gap in its file, dropped after another session renamed
+        // that file away: the renamed file is not cut.
+        let mut stale = f.temp("x.csv.filepart", true);
+        stale.write(20, b"gap before").unwrap();
+        let elsewhere = f.state.upload("t").join("x.csv");
+        std::fs::rename(&path, &elsewhere).unwrap();
+        drop(stale);
+        assert_eq!(std::fs::metadata(&elsewhere).unwrap().len(), 30);
+        std::fs::rename(&elsewhere, &path).unwrap();
+        // Opened anew in place (no TRUNC, no APPEND, written from 0, as scp does): the old
+        // tail does not stay behind.
+        let mut up = f.temp("x.csv.filepart", true);
+        up.write(0, b"new").unwrap();
+        up.finish(|_| unreachable!()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
         // Opened anew (TRUNC): empty again.
         let up = f.temp("x.csv.filepart", false);
         assert_eq!(up.size(), 0);

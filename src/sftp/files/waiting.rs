@@ -6,14 +6,16 @@
 //! REMOVE does only that. So nothing is ever silently renamed, and no version is lost.
 //! Intake is told who uploaded each new file before it appears.
 //!
-//! These calls block (renames, directory syncs): call them off the async workers.
+//! Both hold the upload folder's lock (`layout::UploadLock`), as the daily run does when it
+//! moves an original out, so that it never moves a version that took another's place.
+//! These calls block (renames, directory syncs, the lock): call them off the async workers.
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::FilesContext;
-use crate::layout::{create_private_dir, rename_no_replace};
+use crate::layout::{UploadLock, create_private_dir, rename_no_replace};
 
 /// Tries at a name that other sessions keep taking before giving up.
 const MAX_TRIES: usize = 8;
@@ -33,6 +35,7 @@ impl FilesContext {
         let meta = from.symlink_metadata()?;
         self.notices
             .uploaded(tenant, name, (meta.dev(), meta.ino()), user);
+        let _lock = UploadLock::take(&dir)?;
         for _ in 0..MAX_TRIES {
             match rename_no_replace(from, &dest) {
                 Ok(()) => {
@@ -40,7 +43,7 @@ impl FilesContext {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    self.set_aside(tenant, name, user)?;
+                    self.set_aside_locked(tenant, name, user)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -54,6 +57,12 @@ impl FilesContext {
     /// Moves the file waiting in `tenant`'s `upload/` as `name` aside for intake to record as
     /// withdrawn by `user`. `false` if there was none.
     pub(super) fn set_aside(&self, tenant: &str, name: &str, user: &str) -> io::Result<bool> {
+        let _lock = UploadLock::take(&self.state.upload(tenant))?;
+        self.set_aside_locked(tenant, name, user)
+    }
+
+    /// [`FilesContext::set_aside`], with the upload folder's lock held.
+    fn set_aside_locked(&self, tenant: &str, name: &str, user: &str) -> io::Result<bool> {
         let token = crate::secrets::random_hex(8).map_err(io::Error::other)?;
         let slot = self.state.withdrawn_slot(tenant, user, &token);
         create_private_dir(&slot)?;

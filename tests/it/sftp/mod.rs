@@ -748,6 +748,11 @@ fn a_version_set_aside_before_a_crash_is_withdrawn_at_the_next_start() {
         .var()
         .join("staging/withdrawn/alpha/8899aabbccddeeff.vendor");
     std::fs::create_dir_all(&empty).unwrap();
+    // Empty for two minutes: no session is about to use it.
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::open(&empty)
+        .and_then(|d| d.set_modified(long_ago))
+        .unwrap();
     let daemon = env.start();
     daemon.wait_until("the kept version recorded", || {
         env.count("alpha", "withdrawn") == 1
