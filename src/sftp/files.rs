@@ -513,12 +513,14 @@ impl Files {
 impl Files {
     /// REMOVE of a delivery waiting in `upload/`: set aside, for intake to record as
     /// withdrawn. Once the daily run has taken it, the name is gone from `upload/`.
-    fn withdraw(&self, id: u32, tenant: &str, name: &str) -> Result<Status, SftpError> {
-        if !self
-            .ctx
-            .set_aside(tenant, name, &self.account.user)
-            .map_err(io_error)?
-        {
+    async fn withdraw(&self, id: u32, tenant: &str, name: &str) -> Result<Status, SftpError> {
+        let (ctx, user) = (self.ctx.clone(), self.account.user.clone());
+        let (t, n) = (tenant.to_owned(), name.to_owned());
+        // Renames and the upload folder's lock: off the async workers.
+        let set_aside = tokio::task::spawn_blocking(move || ctx.set_aside(&t, &n, &user))
+            .await
+            .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
+        if !set_aside.map_err(io_error)? {
             return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
         }
         tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(name), "waiting delivery removed (withdrawn)");
@@ -529,7 +531,7 @@ impl Files {
     /// RENAME (and `posix-rename@openssh.com`): one of this user's temporary uploads to
     /// another temporary name, or to its final name in the same `upload/`, which delivers it
     /// (setting aside a version waiting under that name). A delivery is not renamed.
-    fn rename_entry(
+    async fn rename_entry(
         &mut self,
         id: u32,
         oldpath: String,
@@ -576,8 +578,11 @@ impl Files {
                     _ => io_error(e),
                 })?;
         } else {
-            self.ctx
-                .place(&source, &tenant, &new, &self.account.user)
+            let (ctx, user) = (self.ctx.clone(), self.account.user.clone());
+            let (t, n) = (tenant.clone(), new.clone());
+            tokio::task::spawn_blocking(move || ctx.place(&source, &t, &n, &user))
+                .await
+                .unwrap_or_else(|e| Err(io::Error::other(e.to_string())))
                 .map_err(io_error)?;
         }
         tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, from = %crate::redact::name(&old), to = %crate::redact::name(&new), "renamed");
@@ -874,14 +879,21 @@ impl russh_sftp::server::Handler for Files {
                 upload.size_set();
             }
         } else {
-            // Not while the daily run checks and moves this tenant's originals.
-            let _lock = (!is_temp_name(&name))
-                .then(|| UploadLock::take(&self.ctx.state.upload(&tenant)))
-                .transpose()
-                .map_err(io_error)?;
-            let file = open_regular(&self.real(&tenant, folder, &name)).map_err(io_error)?;
-            let size = file.metadata().map_err(io_error)?.len();
-            change_attrs(&attrs, size, |times| file.set_times(times.file_times()))?;
+            // Not while the daily run checks and moves this tenant's originals (a wait for
+            // that lock, and the file's own calls: off the async workers).
+            let lock = (!is_temp_name(&name)).then(|| self.ctx.state.upload(&tenant));
+            let path = self.real(&tenant, folder, &name);
+            tokio::task::spawn_blocking(move || {
+                let _lock = lock
+                    .map(|dir| UploadLock::take(&dir))
+                    .transpose()
+                    .map_err(io_error)?;
+                let file = open_regular(&path).map_err(io_error)?;
+                let size = file.metadata().map_err(io_error)?.len();
+                change_attrs(&attrs, size, |times| file.set_times(times.file_times()))
+            })
+            .await
+            .unwrap_or_else(|e| Err(io_error(io::Error::other(e.to_string()))))?;
         }
         Ok(ok(id))
     }
@@ -945,7 +957,7 @@ impl russh_sftp::server::Handler for Files {
         match folder {
             Folder::Outbox => {}
             Folder::Upload if is_temp_name(&name) => {}
-            Folder::Upload => return self.withdraw(id, &tenant, &name),
+            Folder::Upload => return self.withdraw(id, &tenant, &name).await,
             Folder::Receipts => return Err(SftpError::denied("receipts/ is read-only")),
         }
         let path = self.real(&tenant, folder, &name);
@@ -1004,7 +1016,7 @@ impl russh_sftp::server::Handler for Files {
         oldpath: String,
         newpath: String,
     ) -> Result<Status, Self::Error> {
-        self.rename_entry(id, oldpath, newpath)
+        self.rename_entry(id, oldpath, newpath).await
     }
 
     async fn readlink(&mut self, _id: u32, _path: String) -> Result<Name, Self::Error> {

@@ -43,7 +43,7 @@ impl Files {
         let data = &mut data;
         Some(match request {
             "posix-rename@openssh.com" => match (string(data), string(data)) {
-                (Ok(old), Ok(new)) => self.rename_entry(id, old, new).map(Packet::Status),
+                (Ok(old), Ok(new)) => self.rename_entry(id, old, new).await.map(Packet::Status),
                 (Err(e), _) | (_, Err(e)) => Err(e),
             },
             "statvfs@openssh.com" => string(data).and_then(|path| self.statvfs(id, &path)),
