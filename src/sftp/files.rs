@@ -651,6 +651,19 @@ fn change_attrs(
     Ok(())
 }
 
+/// [`change_attrs`] for an upload still open: its times apply at the close, and a size
+/// set makes it a new version even if nothing was written (an empty file copied in place).
+fn change_upload_attrs(upload: &mut Upload, attrs: &FileAttributes) -> Result<(), SftpError> {
+    change_attrs(attrs, upload.size(), |times| {
+        upload.set_times(times);
+        Ok(())
+    })?;
+    if attrs.size.is_some() {
+        upload.size_set();
+    }
+    Ok(())
+}
+
 fn dir_attrs() -> FileAttributes {
     FileAttributes {
         permissions: Some(FileMode::DIR.bits() | 0o750),
@@ -871,13 +884,7 @@ impl russh_sftp::server::Handler for Files {
             _ => None,
         });
         if let Some(upload) = open {
-            change_attrs(&attrs, upload.size(), |times| {
-                upload.set_times(times);
-                Ok(())
-            })?;
-            if attrs.size.is_some() {
-                upload.size_set();
-            }
+            change_upload_attrs(upload, &attrs)?;
         } else {
             // Not while the daily run checks and moves this tenant's originals (a wait for
             // that lock, and the file's own calls: off the async workers).
@@ -906,13 +913,7 @@ impl russh_sftp::server::Handler for Files {
     ) -> Result<Status, Self::Error> {
         match self.handles.get_mut(&handle) {
             Some(Open::Upload(upload)) => {
-                change_attrs(&attrs, upload.size(), |times| {
-                    upload.set_times(times);
-                    Ok(())
-                })?;
-                if attrs.size.is_some() {
-                    upload.size_set();
-                }
+                change_upload_attrs(upload, &attrs)?;
                 Ok(ok(id))
             }
             // The empty request file has nothing to change; its size may be set to 0.
