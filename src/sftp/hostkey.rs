@@ -117,20 +117,26 @@ pub struct HostKey {
 }
 
 /// Loads every host key, making those that are missing. `ed25519` is the configured path.
+/// An ECDSA or RSA key that cannot be written (a read-only folder that holds a provisioned
+/// ed25519 key) is left out with a warning: the server starts, offering the others.
 pub fn load_or_create_all(ed25519: &Path) -> Result<Vec<HostKey>, HostKeyError> {
-    Kind::ALL
-        .into_iter()
-        .map(|kind| {
-            let path = kind.path(ed25519);
-            let (key, created) = load_or_create(kind, &path)?;
-            Ok(HostKey {
+    let mut keys = Vec::new();
+    for kind in Kind::ALL {
+        let path = kind.path(ed25519);
+        match load_or_create(kind, &path) {
+            Ok((key, created)) => keys.push(HostKey {
                 kind,
                 path,
                 key,
                 created,
-            })
-        })
-        .collect()
+            }),
+            Err(HostKeyError::Write(e)) if kind != Kind::Ed25519 => {
+                tracing::warn!(error = %e, "cannot make the {} host key; serving without it until it can be written (clients that know only that kind cannot connect)", kind.name());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(keys)
 }
 
 /// Loads the `kind` key at `path`, creating a new one there (mode 0600) if there is none.
@@ -215,6 +221,18 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        // One that cannot be written is left out; the others serve.
+        let other = dir.path().join("other");
+        std::fs::create_dir(&other).unwrap();
+        let ed = other.join("ssh_host_ed25519_key");
+        std::fs::copy(&ed25519, &ed).unwrap();
+        std::os::unix::fs::symlink("/nonexistent/x", other.join("ssh_host_ecdsa_key.new")).unwrap();
+        let served: Vec<Kind> = load_or_create_all(&ed)
+            .unwrap()
+            .iter()
+            .map(|k| k.kind)
+            .collect();
+        assert_eq!(served, [Kind::Ed25519, Kind::Rsa]);
         // A key of the wrong kind where another belongs is refused, naming the file.
         std::fs::copy(&ed25519, dir.path().join("ssh_host_rsa_key")).unwrap();
         let err = load_or_create_all(&ed25519).err().unwrap().to_string();

@@ -355,20 +355,25 @@ fn lftp_puts_overwrites_resumes_with_put_c_withdraws_and_downloads() {
     s.daemon.stop();
 }
 
-/// curl (libssh2) with a key.
+/// curl (libssh2) with a key, as `vendor`.
 fn curl_key(s: &Server, args: &[&str], path: &str) -> String {
+    curl_as(s, "vendor", "romvendor", args, path)
+}
+
+fn curl_as(s: &Server, user: &str, key_name: &str, args: &[&str], path: &str) -> String {
     run(Command::new("curl")
         .args(["--silent", "--show-error", "--insecure", "--max-time", "30"])
-        .args(["--user", "vendor:", "--key"])
-        .arg(key(&s.env, "romvendor"))
+        .args(["--user", &format!("{user}:"), "--key"])
+        .arg(key(&s.env, key_name))
         .args(args)
         .arg(format!("sftp://{}:{}{path}", s.addr.ip(), s.addr.port())))
 }
 
 #[test]
-fn curl_puts_overwrites_resumes_with_c_withdraws_and_reports_the_quota() {
+fn curl_puts_overwrites_resumes_withdraws_reports_the_quota_and_downloads() {
     let s = start();
     let src = Sources::new(&s, "curl");
+    let outbox = bundle(&s);
     let d = |name: &str| src.path(name).display().to_string();
     curl_key(&s, &["-T", &d("put.csv")], "/alpha/upload/c-put.csv");
     curl_key(&s, &["-T", &d("over.csv")], "/alpha/upload/c-put.csv");
@@ -395,6 +400,14 @@ fn curl_puts_overwrites_resumes_with_c_withdraws_and_reports_the_quota() {
     );
     // The tenant's quota (10 GiB by default) in 4 KiB blocks.
     assert!(df.contains("f_blocks: 2621440"), "{df}");
+    curl_as(
+        &s,
+        "town",
+        "gemeente-utrecht",
+        &["-o", &d("bundle.zip")],
+        "/town/outbox/bundle.zip",
+    );
+    assert_eq!(std::fs::read(src.path("bundle.zip")).unwrap(), outbox);
     expect(
         &s,
         "c",
