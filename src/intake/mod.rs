@@ -24,7 +24,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
@@ -168,6 +168,7 @@ impl Intake {
             watched: HashMap::new(),
             limits: HashMap::new(),
             announced: VecDeque::new(),
+            writing: HashMap::new(),
             cancel,
         };
         worker.watch(&tenants)?;
@@ -221,8 +222,15 @@ struct Worker {
     limits: HashMap<String, u64>,
     /// Uploads announced by the SFTP server and not yet recorded, oldest first.
     announced: VecDeque<Uploaded>,
+    /// Files last found open for writing, looked at again every [`RECHECK`]: the kernel
+    /// reports a close before it drops the writer's access, so the close event itself may
+    /// find the file still open, and no later event comes.
+    writing: HashMap<PathBuf, Cause>,
     cancel: CancellationToken,
 }
+
+/// How often files found open for writing are looked at again.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Why a file was looked at.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -289,7 +297,22 @@ impl Worker {
         // under a name whose old version still waits in the ledger.
         self.recover_withdrawn()?;
         self.scan(&tenants)?;
-        while let Ok(msg) = rx.recv() {
+        let mut rechecked = Instant::now();
+        loop {
+            if !self.writing.is_empty() && rechecked.elapsed() >= RECHECK {
+                self.recheck()?;
+                rechecked = Instant::now();
+            }
+            let msg = if self.writing.is_empty() {
+                rx.recv().ok()
+            } else {
+                match rx.recv_timeout(RECHECK.saturating_sub(rechecked.elapsed())) {
+                    Ok(msg) => Some(msg),
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                }
+            };
+            let Some(msg) = msg else { break };
             if self.cancel.is_cancelled() {
                 break;
             }
@@ -322,6 +345,18 @@ impl Worker {
                 Msg::Withdrawn(kept) => self.withdraw(&kept)?,
                 Msg::Stop => break,
             }
+        }
+        Ok(())
+    }
+
+    /// Looks again at the files last found open for writing.
+    fn recheck(&mut self) -> Result<(), IntakeError> {
+        let writing: Vec<(PathBuf, Cause)> = self.writing.drain().collect();
+        for (path, cause) in writing {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            self.consider(path, cause)?;
         }
         Ok(())
     }
@@ -382,7 +417,13 @@ impl Worker {
             return Ok(());
         }
         let limit = self.limits.get(&tenant).copied().unwrap_or(0);
-        let (size, sha256, file_id) = match hash_complete_file(&path, cause, limit) {
+        let found = hash_complete_file(&path, cause, limit);
+        if matches!(found, Ok(Found::Writing)) {
+            self.writing.insert(path.clone(), cause);
+        } else {
+            self.writing.remove(&path);
+        }
+        let (size, sha256, file_id) = match found {
             Ok(Found::Complete {
                 size,
                 sha256,

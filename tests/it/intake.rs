@@ -205,6 +205,39 @@ fn a_file_open_for_writing_at_start_up_waits_for_its_close() {
     daemon.stop();
 }
 
+/// A file's close is reported to the folder it was opened through: a file linked into
+/// `upload/` while its writer has it open elsewhere brings no close event there. Intake
+/// must look again by itself (it does the same for the kernel's close-before-release race).
+#[test]
+fn a_file_linked_in_while_written_elsewhere_is_recorded_after_its_close() {
+    let env = Env::with_tenants();
+    let daemon = env.start();
+    daemon.wait_for_log("upload folders scanned");
+    let elsewhere = env.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let mut writer = std::fs::File::create(elsewhere.join("linked.csv")).unwrap();
+    writer.write_all(b"begun;").unwrap();
+    std::fs::hard_link(
+        elsewhere.join("linked.csv"),
+        env.upload("alpha").join("linked.csv"),
+    )
+    .unwrap();
+    daemon.wait_for_log("still open for writing");
+    writer.write_all(b"finished").unwrap();
+    drop(writer);
+    wait_for_count(&env, "alpha", "received", 1);
+    assert_eq!(
+        deliveries(&env, "alpha"),
+        [(
+            "linked.csv".to_owned(),
+            14,
+            sha256(b"begun;finished"),
+            "received".to_owned()
+        )]
+    );
+    daemon.stop();
+}
+
 #[test]
 fn symlinks_and_folders_in_upload_are_not_recorded() {
     let env = Env::with_tenants();
