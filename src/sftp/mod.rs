@@ -16,6 +16,7 @@ mod ended;
 mod files;
 mod framing;
 pub mod hostkey;
+mod packed;
 mod penalty;
 mod session;
 mod upload;

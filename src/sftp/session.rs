@@ -370,7 +370,7 @@ impl russh::server::Handler for Connection {
             max_client_packet_len: MAX_PACKET,
         };
         let stream = super::ended::Watched::new(
-            ch.into_stream(),
+            super::packed::Packed::new(ch.into_stream()),
             session.handle(),
             channel,
             self.activity.clone(),
