@@ -5,7 +5,7 @@ samples/metingen-good.csv (supplier 87654321) and samples/beschikkingen-good.csv
 municipality key 32 bytes of 0x22.
 
 Computed here from DESIGN.md alone (HMAC-SHA256, upper-case hex; the link window; CSV
-form), not from dropgate's output, so that tests/it/publish.rs compares two independent
+form: `;`, CRLF, BOM, decimal comma; column names as the dataset's), not from dropgate's output, so that tests/it/publish.rs compares two independent
 answers. Times in Kwaliteit.csv vary per run and are written as TIME.
 """
 
@@ -40,7 +40,7 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     write(
         "Beschikkingen.csv",
-        "gemeentecode;beschikking;client;zorgaanbiedercode;productcategorie;productcode;"
+        "gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;"
         "ingangsdatum;einddatum;redenBeeindiging",
         [
             f"0344;{h('B-1')};{client('111222333')};87654321;45;45A01;2026-01-01;2026-09-30;02",
@@ -52,13 +52,13 @@ def main() -> None:
     # same client and provider. B-2 has not ended; B-3 names another provider.
     write(
         "Metingen.csv",
-        "zorgaanbiedercode;meting;client;datum;gebruiktMeetinstrument;typeRespondent;"
+        "zorgaanbiedercode;metingnummer;pseudobsn;datum;gebruiktMeetinstrument;typeRespondent;"
         "totaalscoreMeting;status",
-        [f"87654321;{h('M-1')};{client('111222333')};2026-10-01;CT;01;8.5;Volledig"],
+        [f"87654321;{h('M-1')};{client('111222333')};2026-10-01;CT;01;8,5;Volledig"],
     )
     write(
         "Koppelingen.csv",
-        "beschikking;zorgaanbiedercode;meting",
+        "beschikkingnummer;zorgaanbiedercode;metingnummer",
         [f"{h('B-1')};87654321;{h('M-1')}"],
     )
     write(
@@ -66,7 +66,7 @@ def main() -> None:
         "levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;"
         "afgekeurd;redenen",
         [
-            "1;87654321;metingen;TIME;TIME;verwerkt;4;4;0;",
+            "1;87654321;metingen;TIME;TIME;verwerkt;5;5;0;",
             "2;0344;beschikkingen;TIME;TIME;verwerkt;3;3;0;",
         ],
     )

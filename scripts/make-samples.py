@@ -28,13 +28,16 @@ METINGEN_GOOD = [
     ["87654321", "111222333", "M-1", "2026-10-01", "CT", "01", "8,5", "Volledig"],
     ["87654321", "123456782", "M-2", "02-10-2026", "GAS", "2", "1", "Onvolledig"],
     ["87654321", "12345672", "M-3", "2026/10/03", "ct", "06", "0", ""],
-    ["87654321", "999900006", "M-4", "04/10/2026", "GAS", "05", "-2,0", "nee"],
+    ["87654321", "123456782", "M-4", "2026-10-04", "GAS", "03", "", "Onvolledig"],
+    ["87654321", "999900006", "M-5", "04/10/2026", "GAS", "05", "", "nee"],
 ]
-# (row, expected problems as (column, shown value, rule)); the first row is good.
+# (row, expected problems as (column, shown value, rule)); the first row is good. The files
+# are delivered in the folder of the care provider with AGB code 87654321 (DESIGN 3.1: every
+# row must carry it). Texts mask every run of eight or more digits (DESIGN 6), AGB codes too.
 METINGEN_BAD = [
     (["87654321", "111222333", "B-1", "2026-10-01", "CT", "01", "7", "Volledig"], []),
     (["1234567", "123456782", "B-2", "2026-10-01", "CT", "01", "7", ""], [("zorgaanbiedercode", "1234567", "agb")]),
-    (["11111111", "123456782", "B-3", "2026-10-01", "CT", "01", "7", ""], [("zorgaanbiedercode", "11111111", "agb.not-granted")]),
+    (["11111111", "123456782", "B-3", "2026-10-01", "CT", "01", "7", ""], [("zorgaanbiedercode", "******11", "agb.other-provider")]),
     (["87654321", "123456789", "B-4", "2026-10-01", "CT", "01", "7", ""], [("pseudobsn", "*******89", "bsn")]),
     (["87654321", "000000000", "B-5", "2026-10-01", "CT", "01", "7", ""], [("pseudobsn", "*******00", "bsn")]),
     (["87654321", "123456782", "", "2026-10-01", "CT", "01", "7", ""], [("metingnummer", "", "required")]),
@@ -49,6 +52,9 @@ METINGEN_BAD = [
     (["87654321", "123456782", "B-15", "2026-10-01", "CT", "01", "7", "misschien"], [("status", "misschien", "status")]),
     (["87654321", "999900006", "B-1", "2026-10-02", "CT", "01", "6", ""], [("metingnummer", "B-1", "duplicate-in-file")]),
     (["87654321", "", "B-17", "", "CT", "01", "7", ""], [("pseudobsn", "", "required"), ("datum", "", "required")]),
+    # A complete measurement (status empty or Volledig) needs a score; one not filled in has none.
+    (["87654321", "123456782", "B-18", "2026-10-01", "CT", "01", "", "Volledig"], [("totaalscoreMeting", "", "required")]),
+    (["87654321", "123456782", "B-19", "2026-10-01", "GAS", "01", "1", "Nee"], [("totaalscoreMeting", "1", "score.not-filled-in")]),
 ]
 
 BESCHIKKINGEN_GOOD = [

@@ -17,8 +17,24 @@ use zip::write::SimpleFileOptions;
 
 use crate::receipt::guard_formula;
 
-/// The bundle format, as the manifest states it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub use crate::codebook::SCHEMA_VERSION;
+
+/// How the CSVs are written, as the manifest states it for scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dialect {
+    pub encoding: &'static str,
+    pub delimiter: &'static str,
+    pub decimal_separator: &'static str,
+    pub line_end: &'static str,
+}
+
+/// The one dialect of every bundle CSV.
+pub const DIALECT: Dialect = Dialect {
+    encoding: "UTF-8 with BOM",
+    delimiter: ";",
+    decimal_separator: ",",
+    line_end: "CRLF",
+};
 
 /// One CSV in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,6 +48,7 @@ pub struct ManifestFile {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Manifest {
     pub schema_version: u32,
+    pub csv: Dialect,
     pub generator: String,
     pub municipality: String,
     /// `incremental` or `full`.
@@ -47,6 +64,7 @@ impl Manifest {
     pub fn new(municipality: &str, kind: &str, period_from: Option<&str>, period_to: &str) -> Self {
         Self {
             schema_version: SCHEMA_VERSION,
+            csv: DIALECT,
             generator: format!("dropgate {}", env!("CARGO_PKG_VERSION")),
             municipality: municipality.to_owned(),
             kind: kind.to_owned(),
@@ -151,6 +169,12 @@ impl BundleWriter {
         Ok(count)
     }
 
+    /// Adds the text file `name` (not a CSV: not in the manifest's file list).
+    pub fn text(&mut self, name: &str, content: &str) -> io::Result<()> {
+        self.zip.start_file(name, self.options).map_err(zip_err)?;
+        self.zip.write_all(content.as_bytes())
+    }
+
     /// Writes `manifest.json` (with the files written so far), closes the zip and syncs it.
     pub fn finish(mut self, mut manifest: Manifest) -> io::Result<Manifest> {
         manifest.files = std::mem::take(&mut self.files);
@@ -188,7 +212,7 @@ mod tests {
                 "=HYPERLINK(\"http://x\")".to_owned(),
                 "a;b".to_owned(),
             ]),
-            Ok(vec!["-1".to_owned(), "plain".to_owned()]),
+            Ok(vec!["-1,5".to_owned(), "-x".to_owned()]),
         ];
         assert_eq!(bundle.csv("Metingen.csv", &["x", "y"], rows).unwrap(), 2);
         let manifest = bundle
@@ -202,7 +226,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             String::from_utf8(csv.clone()).unwrap(),
-            "\u{FEFF}x;y\r\n\"'=HYPERLINK(\"\"http://x\"\")\";\"a;b\"\r\n'-1;plain\r\n"
+            "\u{FEFF}x;y\r\n\"'=HYPERLINK(\"\"http://x\"\")\";\"a;b\"\r\n-1,5;'-x\r\n"
         );
         assert_eq!(
             manifest.files,
@@ -218,7 +242,9 @@ mod tests {
             .read_to_string(&mut json)
             .unwrap();
         assert!(
-            json.contains("\"rows\": 2") && json.contains("\"schema_version\": 1"),
+            json.contains("\"rows\": 2")
+                && json.contains(&format!("\"schema_version\": {SCHEMA_VERSION}"))
+                && json.contains("\"decimal_separator\": \",\""),
             "{json}"
         );
         assert!(

@@ -203,7 +203,7 @@ mod tests {
         let ctx = Context {
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             scores: ScoreRanges::default(),
-            agb_codes: None,
+            provider: None,
             municipality: None,
             datasets: &[],
         };

@@ -26,7 +26,9 @@
 //! - `mail`: the durable mail queue's sender, transports and message texts.
 //! - `quality`: the monthly quality report per tenant.
 //! - `link`: which measurements belong to which decision (the date window).
+//! - `figures`: response, means, dropout and suppression: what each figure counts.
 //! - `bundle`: writing a bundle zip: formula-safe CSVs and a manifest.
+//! - `codebook`: every bundle file and column, its kind and Dutch meaning; `LEESMIJ.txt`.
 //! - `publish`: a municipality's bundle of what it has not received, exactly once.
 //! - `retention`: the daily sweep of bundles, originals and receipts past their keeping time.
 //! - `pause`: named points where a test can freeze the process to kill it there.
@@ -36,10 +38,12 @@
 pub mod auditor;
 pub mod bundle;
 pub mod check;
+pub mod codebook;
 pub mod config;
 pub mod confine;
 pub mod daemon;
 pub mod datasets;
+pub mod figures;
 pub mod fingerprint;
 pub mod formats;
 pub mod intake;

@@ -7,7 +7,6 @@
 //! runs overlap. A run cut off after a commit is finished by the next one. A clear BSN exists
 //! only between reading a row and hashing it.
 
-use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +15,7 @@ use chrono::Utc;
 use crate::check::{Summary, duplicate_problem};
 use crate::config::{Config, Language, TenantKind};
 use crate::confine::{self, Confinement, Failure, Job};
-use crate::datasets::{Context, Dataset, Record, ScoreRanges};
+use crate::datasets::{Context, Dataset, Provider, Record, ScoreRanges};
 use crate::fingerprint::Fingerprint;
 use crate::layout::{
     RECEIPT_CSV, RECEIPT_TXT, StateDir, UploadLock, archive_name, create_private_dir,
@@ -247,7 +246,7 @@ fn process_one(
         };
         (DeliveryState::Quarantined, Summary::default(), Some(why))
     } else if let Some(file) = file {
-        let agb_codes = deliverable_agb_codes(config, tenant, delivery.uploaded_by.as_deref());
+        let provider = folder_provider(config, tenant);
         let datasets: &[Dataset] = match tenant.kind {
             TenantKind::Supplier => &[Dataset::Metingen],
             TenantKind::Municipality => &[Dataset::Beschikkingen],
@@ -255,7 +254,7 @@ fn process_one(
         let ctx = Context {
             today: local.date_naive(),
             scores: ScoreRanges::default(),
-            agb_codes: Some(&agb_codes),
+            provider: provider.as_ref(),
             municipality: (tenant.kind == TenantKind::Municipality).then_some(tenant.code.as_str()),
             datasets,
         };
@@ -430,30 +429,19 @@ fn process_one(
     Ok(())
 }
 
-/// AGB codes the deliverer may deliver measurements for: those of every supplier tenant
-/// the uploading user holds `deliver` for, or, for a file that did not come over SFTP, the
-/// folder's own tenant.
-fn deliverable_agb_codes(
-    config: &Config,
-    tenant: &crate::config::Tenant,
-    uploader: Option<&str>,
-) -> BTreeSet<String> {
-    let user = uploader.and_then(|name| config.users.iter().find(|u| u.name == name));
-    let mut codes: BTreeSet<String> = match user {
-        Some(user) => user
-            .grants
+/// The care provider of a supplier tenant's folder, with the folders of the others: the
+/// rows of a measurement file must carry its AGB code (DESIGN 3.1).
+fn folder_provider(config: &Config, tenant: &crate::config::Tenant) -> Option<Provider> {
+    (tenant.kind == TenantKind::Supplier).then(|| Provider {
+        agb: tenant.code.clone(),
+        tenant: tenant.id.clone(),
+        others: config
+            .tenants
             .iter()
-            .filter(|g| g.deliver)
-            .filter_map(|g| config.tenant(&g.tenant))
-            .filter(|t| t.kind == TenantKind::Supplier)
-            .map(|t| t.code.clone())
+            .filter(|t| t.kind == TenantKind::Supplier && t.code != tenant.code)
+            .map(|t| (t.code.clone(), t.id.clone()))
             .collect(),
-        None => BTreeSet::new(),
-    };
-    if codes.is_empty() && tenant.kind == TenantKind::Supplier {
-        codes.insert(tenant.code.clone());
-    }
-    codes
+    })
 }
 
 /// Rows handed from the reading thread to the storing thread at a time.

@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use crate::bundle::{BundleWriter, Manifest};
+use crate::codebook;
 use crate::config::{Config, Tenant};
 use crate::layout::{StateDir, move_no_replace};
 use crate::ledger::{Ledger, LedgerError, NewBundle};
@@ -61,52 +62,6 @@ pub fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed, Publi
     Ok(Keyed::load(&path)?)
 }
 
-const BESCHIKKINGEN: [&str; 9] = [
-    "gemeentecode",
-    "beschikking",
-    "client",
-    "zorgaanbiedercode",
-    "productcategorie",
-    "productcode",
-    "ingangsdatum",
-    "einddatum",
-    "redenBeeindiging",
-];
-const METINGEN: [&str; 8] = [
-    "zorgaanbiedercode",
-    "meting",
-    "client",
-    "datum",
-    "gebruiktMeetinstrument",
-    "typeRespondent",
-    "totaalscoreMeting",
-    "status",
-];
-const KOPPELINGEN: [&str; 3] = ["beschikking", "zorgaanbiedercode", "meting"];
-const KWALITEIT: [&str; 10] = [
-    "levering",
-    "aanleverancier",
-    "gegevens",
-    "ontvangen",
-    "verwerkt",
-    "uitkomst",
-    "rijen",
-    "geaccepteerd",
-    "afgekeurd",
-    "redenen",
-];
-const INDICATOREN: [&str; 9] = [
-    "periode",
-    "beeindigd",
-    "clienten",
-    "respons",
-    "ct_gemiddeld",
-    "gas_gemiddeld",
-    "uitval",
-    "metingen",
-    "onderdrukt",
-];
-
 /// One line of `Kwaliteit.csv`: times in the configured zone, the outcome in Dutch, and
 /// the top rejection reasons as `rule (count)`.
 fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> {
@@ -144,47 +99,39 @@ fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> 
 /// Writes one CSV from rows the ledger streams, each turned into cells by `cells`.
 fn write_csv<R>(
     writer: &mut BundleWriter,
-    name: &str,
-    header: &[&str],
+    file: &codebook::File,
     rows: &mut dyn Iterator<Item = rusqlite::Result<R>>,
     cells: impl Fn(R) -> Vec<String>,
 ) -> io::Result<u64> {
     writer.csv(
-        name,
-        header,
+        file.name,
+        &file.header(),
         rows.map(|r| r.map(&cells).map_err(io::Error::other)),
     )
 }
 
-/// Figures over fewer clients than this are not shown: no one may be singled out.
-pub const MIN_CLIENTS: u64 = 10;
-
 /// One line of `Indicatoren.csv`: shares and means with their counts, or, for fewer than
-/// [`MIN_CLIENTS`] clients, every figure empty and `onderdrukt` (suppressed) 1.
-fn indicator_row(f: &crate::ledger::Indicators) -> Vec<String> {
-    if f.clients < MIN_CLIENTS {
-        let mut row = vec![f.period.clone()];
+/// [`MIN_CLIENTS`](crate::figures::MIN_CLIENTS) clients, every figure empty and
+/// `onderdrukt` (suppressed) 1.
+fn indicator_row((period, f): &crate::ledger::Indicators) -> Vec<String> {
+    if f.suppressed() {
+        let mut row = vec![period.clone()];
         row.extend(std::iter::repeat_n(String::new(), 7));
         row.push("1".into());
         return row;
     }
-    let share = |n: u64| format!("{:.3}", n as f64 / f.ended as f64);
-    let mean = |(sum, n): (f64, u64)| {
-        if n == 0 {
-            String::new()
-        } else {
-            format!("{:.2}", sum / n as f64)
-        }
+    let number = |v: Option<f64>, decimals: usize| {
+        v.map(|v| codebook::number(v, decimals)).unwrap_or_default()
     };
     vec![
-        f.period.clone(),
+        period.clone(),
         f.ended.to_string(),
         f.clients.to_string(),
-        share(f.responded),
-        mean(f.ct),
-        mean(f.gas),
-        share(f.dropout),
-        (f.ct.1 + f.gas.1).to_string(),
+        number(f.response(), 3),
+        number(f.ct.value(), 2),
+        number(f.gas.value(), 2),
+        number(f.dropout_share(), 3),
+        f.measurements.to_string(),
         "0".into(),
     ]
 }
@@ -199,6 +146,7 @@ pub fn publish(
     now: DateTime<Utc>,
     since: Option<NaiveDate>,
 ) -> Result<Published, PublishError> {
+    let full_since = since.map(|d| d.format("%d-%m-%Y").to_string());
     let since_text = since.map(|d| d.format("%Y-%m-%d").to_string());
     let since = since_text.as_deref();
     let kind = if since.is_some() {
@@ -235,30 +183,24 @@ pub fn publish(
         let h = |v: &str| key.hash(v.as_bytes());
         publication
             .new_decisions(id, code, since, |rows| {
-                write_csv(
-                    &mut writer,
-                    "Beschikkingen.csv",
-                    &BESCHIKKINGEN,
-                    rows,
-                    |d| {
-                        vec![
-                            d.gemeentecode,
-                            h(&d.beschikkingnummer),
-                            h(&d.pseudonym),
-                            d.agb,
-                            d.productcategorie,
-                            d.productcode,
-                            d.ingangsdatum,
-                            d.einddatum.unwrap_or_default(),
-                            d.reden.unwrap_or_default(),
-                        ]
-                    },
-                )
+                write_csv(&mut writer, &codebook::BESCHIKKINGEN, rows, |d| {
+                    vec![
+                        d.gemeentecode,
+                        h(&d.beschikkingnummer),
+                        h(&d.pseudonym),
+                        d.agb,
+                        d.productcategorie,
+                        d.productcode,
+                        d.ingangsdatum,
+                        d.einddatum.unwrap_or_default(),
+                        d.reden.unwrap_or_default(),
+                    ]
+                })
             })?
             .map_err(io_err)?;
         publication
             .new_measurements(id, code, since, |rows| {
-                write_csv(&mut writer, "Metingen.csv", &METINGEN, rows, |m| {
+                write_csv(&mut writer, &codebook::METINGEN, rows, |m| {
                     vec![
                         m.agb,
                         h(&m.metingnummer),
@@ -266,7 +208,7 @@ pub fn publish(
                         m.datum,
                         m.instrument,
                         format!("{:02}", m.respondent),
-                        m.score.to_string(),
+                        m.score.map(codebook::decimal).unwrap_or_default(),
                         m.status.unwrap_or_default(),
                     ]
                 })
@@ -275,14 +217,14 @@ pub fn publish(
         crate::pause::point("publish.writing");
         publication
             .new_links(id, code, since, |rows| {
-                write_csv(&mut writer, "Koppelingen.csv", &KOPPELINGEN, rows, |l| {
+                write_csv(&mut writer, &codebook::KOPPELINGEN, rows, |l| {
                     vec![h(&l.beschikkingnummer), l.agb, h(&l.metingnummer)]
                 })
             })?
             .map_err(io_err)?;
         publication
             .new_deliveries(id, code, since, |rows| {
-                write_csv(&mut writer, "Kwaliteit.csv", &KWALITEIT, rows, |d| {
+                write_csv(&mut writer, &codebook::KWALITEIT, rows, |d| {
                     quality_row(d, config.time_zone)
                 })
             })?
@@ -290,10 +232,20 @@ pub fn publish(
         let figures = publication.indicators(code)?;
         writer
             .csv(
-                "Indicatoren.csv",
-                &INDICATOREN,
+                codebook::INDICATOREN.name,
+                &codebook::INDICATOREN.header(),
                 figures.iter().map(|f| Ok(indicator_row(f))),
             )
+            .map_err(io_err)?;
+        let about = codebook::About {
+            bundle: &name,
+            municipality: &tenant.name,
+            code: &tenant.code,
+            full_since: full_since.as_deref(),
+            made: &local.format("%d-%m-%Y %H:%M").to_string(),
+        };
+        writer
+            .text("LEESMIJ.txt", &codebook::leesmij(&about))
             .map_err(io_err)?;
         let manifest = Manifest::new(&tenant.code, kind, since, &local.to_rfc3339());
         writer.finish(manifest).map_err(io_err)
@@ -438,28 +390,31 @@ pub fn publish_due(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::Indicators;
+    use crate::figures::{Figures, Mean};
 
     #[test]
     fn figures_over_fewer_than_ten_clients_are_suppressed() {
-        let mut f = Indicators {
-            period: "2026-Q3".into(),
+        let mut f = Figures {
             ended: 20,
             clients: 10,
             responded: 15,
-            ct: (75.0, 10),
-            gas: (0.0, 0),
+            ct: Mean {
+                sum: 75.0,
+                count: 10,
+            },
+            gas: Mean::default(),
             dropout: 4,
+            measurements: 12,
         };
         assert_eq!(
-            indicator_row(&f),
+            indicator_row(&("2026-Q3".into(), f.clone())),
             [
-                "2026-Q3", "20", "10", "0.750", "7.50", "", "0.200", "10", "0"
+                "2026-Q3", "20", "10", "0,750", "7,50", "", "0,200", "12", "0"
             ]
         );
         f.clients = 9;
         assert_eq!(
-            indicator_row(&f),
+            indicator_row(&("2026-Q3".into(), f)),
             ["2026-Q3", "", "", "", "", "", "", "", "1"]
         );
     }

@@ -3,15 +3,15 @@
 //! municipality — a municipality's own, a care provider's per municipality it serves —
 //! over the decisions that ended in the twelve months before that month, so that every
 //! decision's window (one month past its end) has closed when the report is made. A figure
-//! over fewer than [`MIN_CLIENTS`] clients is not shown.
+//! over fewer than [`MIN_CLIENTS`](crate::figures::MIN_CLIENTS) clients is not shown.
 
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, Utc};
 
 use crate::config::{Config, Tenant, TenantKind};
-use crate::ledger::{Ledger, LedgerError, Response, ResponseCounts};
+use crate::figures::Figures;
+use crate::ledger::{Ledger, LedgerError, Response};
 use crate::mail::messages::{self, ResponseFigure, ResponseSection};
 use crate::mail::new_message_id;
-use crate::publish::MIN_CLIENTS;
 use crate::schedule::local_instant;
 
 /// The previous calendar month (in the configured time zone) before `now`, as UTC bounds
@@ -41,8 +41,8 @@ fn response_lines(
     tenant: &Tenant,
     response: &Response,
 ) -> Vec<(String, ResponseFigure)> {
-    let figure = |c: &ResponseCounts| {
-        if c.clients < MIN_CLIENTS {
+    let figure = |c: &Figures| {
+        if c.suppressed() {
             ResponseFigure::Suppressed
         } else {
             ResponseFigure::Shown {

@@ -32,13 +32,23 @@ pub struct Receipt {
     pub language: Language,
 }
 
-/// A spreadsheet program would run a cell that starts like a formula: make it text.
+/// A spreadsheet program would run a cell that starts like a formula: make it text. A
+/// negative number (`-1`, `-0,5`) is left a number.
 pub fn guard_formula(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_number(value) {
         format!("'{value}")
     } else {
         value.to_owned()
     }
+}
+
+/// Whether `value` is a plain decimal number: an optional minus, digits, and at most one
+/// decimal comma or point followed by digits.
+fn is_number(value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let mut parts = digits.splitn(2, [',', '.']);
+    let whole = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    parts.next().is_some_and(whole) && parts.next().is_none_or(whole)
 }
 
 /// Problems as they are found, in the receipt's CSV form.
@@ -320,7 +330,13 @@ mod tests {
     #[test]
     fn formulas_are_defused() {
         assert_eq!(guard_formula("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(guard_formula("-1"), "'-1");
+        assert_eq!(guard_formula("-1"), "-1");
+        assert_eq!(guard_formula("-0,75"), "-0,75");
+        assert_eq!(guard_formula("-2.5"), "-2.5");
+        assert_eq!(guard_formula("-1+1"), "'-1+1");
+        assert_eq!(guard_formula("-"), "'-");
+        assert_eq!(guard_formula("-1,"), "'-1,");
+        assert_eq!(guard_formula("+1"), "'+1");
         assert_eq!(guard_formula("abc"), "abc");
     }
 }

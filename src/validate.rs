@@ -44,7 +44,7 @@ pub fn validate(
     let ctx = Context {
         today,
         scores: ScoreRanges::default(),
-        agb_codes: None,
+        provider: None,
         municipality: None,
         datasets: &[],
     };

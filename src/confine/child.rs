@@ -39,10 +39,6 @@ pub fn main(job: &str) -> ! {
 }
 
 fn run(job: &Job, out: &mut impl Write) -> io::Result<()> {
-    let agb_codes = job
-        .agb_codes
-        .as_ref()
-        .map(|codes| codes.iter().cloned().collect());
     let datasets: Vec<Dataset> = job
         .datasets
         .iter()
@@ -54,7 +50,7 @@ fn run(job: &Job, out: &mut impl Write) -> io::Result<()> {
             ct: job.scores_ct,
             gas: job.scores_gas,
         },
-        agb_codes: agb_codes.as_ref(),
+        provider: job.provider.as_ref(),
         municipality: job.municipality.as_deref(),
         datasets: &datasets,
     };

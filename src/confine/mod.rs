@@ -197,7 +197,7 @@ impl Job {
             today: ctx.today,
             scores_ct: ctx.scores.ct,
             scores_gas: ctx.scores.gas,
-            agb_codes: ctx.agb_codes.map(|c| c.iter().cloned().collect()),
+            provider: ctx.provider.cloned(),
             municipality: ctx.municipality.map(str::to_owned),
             datasets: ctx.datasets.iter().map(|d| d.name().to_owned()).collect(),
         }
@@ -537,7 +537,7 @@ mod tests {
             &Context {
                 today: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                 scores: Default::default(),
-                agb_codes: None,
+                provider: None,
                 municipality: None,
                 datasets: &[],
             },

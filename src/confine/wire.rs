@@ -25,7 +25,7 @@ pub struct Job {
     pub today: NaiveDate,
     pub scores_ct: (f64, f64),
     pub scores_gas: (f64, f64),
-    pub agb_codes: Option<Vec<String>>,
+    pub provider: Option<crate::datasets::Provider>,
     pub municipality: Option<String>,
     /// Datasets this deliverer may send; empty allows all.
     pub datasets: Vec<String>,
@@ -56,7 +56,7 @@ pub enum RecordRef<'a> {
         datum: Day,
         instrument: &'a str,
         respondent: u8,
-        score: f64,
+        score: Option<f64>,
         status: Option<&'a str>,
     },
     Beschikking {
@@ -346,7 +346,7 @@ mod tests {
             datum: NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
             instrument: Instrument::Gas,
             respondent: 2,
-            score: -1.5,
+            score: Some(-1.5),
             status: Some(Status::Onvolledig),
         });
         let mut bytes = Vec::new();
@@ -387,7 +387,7 @@ mod tests {
             datum: NaiveDate::from_ymd_opt(2026, 1, 5).unwrap(),
             instrument: Instrument::Ct,
             respondent: 1,
-            score: 7.5,
+            score: Some(7.5),
             status: None,
         });
         let big = "x".repeat(300 * 1024);

@@ -63,20 +63,29 @@ pub struct Meting {
     pub instrument: Instrument,
     /// 1 client, 2 therapist, 3 father, 4 mother, 5 teacher, 6 guardian.
     pub respondent: u8,
-    pub score: f64,
+    /// Empty for a measurement not filled in (`Nee`), and may be for `Onvolledig`.
+    pub score: Option<f64>,
+    /// Empty means complete, as `Volledig` (see `figures::is_complete`).
     pub status: Option<Status>,
 }
 
 pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
     let agb = c.required("zorgaanbiedercode", "agb", |v| digits(v, 8));
-    if let (Some(agb), Some(allowed)) = (&agb, ctx.agb_codes) {
-        if !allowed.contains(agb) {
-            c.problem(
-                "zorgaanbiedercode",
-                agb,
-                "agb.not-granted",
-                "this login may not deliver for this AGB code",
-            );
+    if let (Some(agb), Some(provider)) = (&agb, ctx.provider) {
+        if *agb != provider.agb {
+            // Texts mask every run of eight digits, AGB codes too: folders name the providers.
+            let own = &provider.tenant;
+            let message = match provider.others.get(agb) {
+                Some(other) => format!(
+                    "is the AGB code of another care provider: deliver its rows in \
+                     /{other}/upload/, not in /{own}/upload/"
+                ),
+                None => format!(
+                    "must be the AGB code of the care provider of /{own}/upload/ \
+                     (no other care provider here has this code)"
+                ),
+            };
+            c.problem("zorgaanbiedercode", agb, "agb.other-provider", message);
         }
     }
     let bsn = c.bsn();
@@ -109,8 +118,14 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             ),
         }
     });
-    let score = c.required("totaalscoreMeting", "score", decimal);
-    if let (Some(score), Some(instrument)) = (score, instrument) {
+    let status = c.optional("status", "status", |v| match v.to_lowercase().as_str() {
+        "volledig" => Ok(Status::Volledig),
+        "onvolledig" => Ok(Status::Onvolledig),
+        "nee" => Ok(Status::Nee),
+        _ => Err("must be empty, Volledig, Onvolledig or Nee".into()),
+    });
+    let score = c.optional("totaalscoreMeting", "score", decimal);
+    if let (Some(Some(score)), Some(instrument)) = (score, instrument) {
         let (lo, hi) = match instrument {
             Instrument::Ct => ctx.scores.ct,
             Instrument::Gas => ctx.scores.gas,
@@ -124,12 +139,24 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             );
         }
     }
-    let status = c.optional("status", "status", |v| match v.to_lowercase().as_str() {
-        "volledig" => Ok(Status::Volledig),
-        "onvolledig" => Ok(Status::Onvolledig),
-        "nee" => Ok(Status::Nee),
-        _ => Err("must be empty, Volledig, Onvolledig or Nee".into()),
-    });
+    if let (Some(status), Some(score)) = (status, score) {
+        if crate::figures::is_complete(status.map(Status::as_str)) && score.is_none() {
+            c.problem(
+                "totaalscoreMeting",
+                "",
+                "required",
+                "must not be empty for a complete measurement (status empty or Volledig)",
+            );
+        }
+        if status == Some(Status::Nee) && score.is_some() {
+            c.problem(
+                "totaalscoreMeting",
+                c.raw("totaalscoreMeting"),
+                "score.not-filled-in",
+                "must be empty when status is Nee (sent out, not filled in)",
+            );
+        }
+    }
     Some(Meting {
         agb: agb?,
         bsn: bsn?,

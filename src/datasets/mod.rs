@@ -336,14 +336,27 @@ pub struct Context<'a> {
     /// Dates after this are in the future.
     pub today: NaiveDate,
     pub scores: ScoreRanges,
-    /// AGB codes the deliverer may deliver measurements for; `None` checks the shape only
+    /// The care provider whose `upload/` the file came in; `None` checks the shape only
     /// (offline validation).
-    pub agb_codes: Option<&'a BTreeSet<String>>,
+    pub provider: Option<&'a Provider>,
     /// The delivering municipality's CBS code; `None` checks the shape only.
     pub municipality: Option<&'a str>,
     /// The datasets this deliverer may send (suppliers `metingen`, municipalities
     /// `beschikkingen`); empty allows all (offline validation).
     pub datasets: &'a [Dataset],
+}
+
+/// The care provider a measurement file was delivered for (DESIGN 3.1): every row must
+/// carry its AGB code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Provider {
+    /// The AGB code of the tenant whose `upload/` the file came in.
+    pub agb: String,
+    /// That tenant's id: its folder.
+    pub tenant: String,
+    /// The tenant id of every other care provider, by AGB code: where a row of theirs
+    /// belongs.
+    pub others: std::collections::BTreeMap<String, String>,
 }
 
 /// A checked row.
@@ -523,7 +536,7 @@ mod tests {
         Context {
             today: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
             scores: ScoreRanges::default(),
-            agb_codes: None,
+            provider: None,
             municipality: None,
             datasets: &[],
         }
@@ -580,6 +593,48 @@ mod tests {
             problems[0].message,
             "the header has 8 fields, this row has 10"
         );
+    }
+
+    /// DESIGN 3.1: a score is required when the measurement is complete (status empty or
+    /// `Volledig`), optional for `Onvolledig`, and must be absent for `Nee`.
+    #[test]
+    fn the_score_is_required_only_for_complete_measurements() {
+        let layout = Dataset::detect(&header(&METINGEN)).unwrap();
+        let check = |score: &str, status: &str| {
+            let fields = [
+                "87654321",
+                "111222333",
+                "M-1",
+                "2026-10-01",
+                "GAS",
+                "01",
+                score,
+                status,
+            ];
+            match layout.check(&row(&fields), &ctx()) {
+                Ok(Record::Meting(m)) => Ok((m.score, m.status)),
+                Ok(other) => panic!("{other:?}"),
+                Err(problems) => Err(problems
+                    .iter()
+                    .map(|p| (p.column.clone(), p.rule))
+                    .collect::<Vec<_>>()),
+            }
+        };
+        let score_rule = |rule| Err(vec![("totaalscoreMeting".to_owned(), rule)]);
+        assert_eq!(check("-1", ""), Ok((Some(-1.0), None)));
+        assert_eq!(check("", ""), score_rule("required"));
+        assert_eq!(check("", "Volledig"), score_rule("required"));
+        assert_eq!(
+            check("", "onvolledig"),
+            Ok((None, Some(Status::Onvolledig)))
+        );
+        assert_eq!(
+            check("0,5", "Onvolledig"),
+            Ok((Some(0.5), Some(Status::Onvolledig)))
+        );
+        assert_eq!(check("", "Nee"), Ok((None, Some(Status::Nee))));
+        assert_eq!(check("1", "NEE"), score_rule("score.not-filled-in"));
+        assert_eq!(check("3", "Onvolledig"), score_rule("score.range"));
     }
 
     #[test]

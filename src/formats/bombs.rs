@@ -678,11 +678,9 @@ mod tests {
             .unwrap()
             .read_to_string(&mut sheet)
             .unwrap();
-        let sheet = sheet.replace(
-            r#"<dimension ref="A1:H5" />"#,
-            r#"<dimension ref="A1:XFD1048576" />"#,
-        );
-        assert!(sheet.contains("XFD1048576"));
+        let at = sheet.find(r#"<dimension ref="A1:"#).unwrap() + r#"<dimension ref=""#.len();
+        let end = at + sheet[at..].find('"').unwrap();
+        let sheet = format!("{}A1:XFD1048576{}", &sheet[..at], &sheet[end..]);
         let content = testfiles::rezip(
             "metingen-good.xlsx",
             &[("xl/worksheets/sheet1.xml", sheet.into_bytes())],
@@ -691,7 +689,7 @@ mod tests {
         let started = std::time::Instant::now();
         let table = crate::formats::open(&path, Limits::default(), &|_| None).unwrap();
         assert_eq!(table.header, METINGEN);
-        assert_eq!(table.rows.count(), 4);
+        assert_eq!(table.rows.count(), 5);
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

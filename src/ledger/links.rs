@@ -5,6 +5,7 @@
 use rusqlite::params;
 
 use super::{Ledger, LedgerError};
+use crate::figures::{Figures, Tally};
 
 /// When measurement `m` belongs to decision `d` (DESIGN 3.3; `link` sets the windows), as
 /// SQL. Queries join `FROM measurement m CROSS JOIN decision d ON {LINK_RULE}`: measurements
@@ -44,24 +45,12 @@ impl Ledger {
     }
 }
 
-/// The figures of one period (DESIGN 3.3), over a municipality's decisions that ended in it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Indicators {
-    /// Calendar quarter of the end date, such as `2026-Q3`.
-    pub period: String,
-    pub ended: u64,
-    pub clients: u64,
-    /// Ended decisions with at least one complete (`Volledig`) linked measurement.
-    pub responded: u64,
-    /// Sums and counts of linked scores, per instrument.
-    pub ct: (f64, u64),
-    pub gas: (f64, u64),
-    /// Ended early: reasons 32 to 35.
-    pub dropout: u64,
-}
-
 /// The quarter of an ISO date, as SQL.
 const QUARTER: &str = "strftime('%Y', d.einddatum) || '-Q' || ((CAST(strftime('%m', d.einddatum) AS INTEGER) + 2) / 3)";
+
+/// A period's figures: the calendar quarter of the end date (such as `2026-Q3`) and the
+/// figures over the decisions that ended in it.
+pub type Indicators = (String, Figures);
 
 impl Ledger {
     /// The figures per period of the municipality with CBS code `gemeentecode`, oldest first.
@@ -75,56 +64,37 @@ pub(super) fn indicators(
     conn: &rusqlite::Connection,
     gemeentecode: &str,
 ) -> Result<Vec<Indicators>, LedgerError> {
-    {
-        use std::collections::{BTreeMap, HashSet};
-        let mut periods: BTreeMap<String, Indicators> = BTreeMap::new();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {QUARTER}, count(*), count(DISTINCT d.pseudonym),
-                    total(d.reden IN ('32', '33', '34', '35'))
-             FROM decision d WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL GROUP BY 1"
-        ))?;
-        let mut rows = stmt.query(params![gemeentecode])?;
-        while let Some(r) = rows.next()? {
-            let period: String = r.get(0)?;
-            periods.insert(
-                period.clone(),
-                Indicators {
-                    period,
-                    ended: r.get::<_, i64>(1)?.unsigned_abs(),
-                    clients: r.get::<_, i64>(2)?.unsigned_abs(),
-                    dropout: r.get::<_, f64>(3)? as u64,
-                    ..Indicators::default()
-                },
-            );
-        }
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {QUARTER}, d.beschikkingnummer, m.instrument, m.score, m.status
-             FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
-             WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
-        ))?;
-        let mut rows = stmt.query(params![gemeentecode])?;
-        let mut responded: HashSet<(String, String)> = HashSet::new();
-        while let Some(r) = rows.next()? {
-            let period: String = r.get(0)?;
-            let Some(p) = periods.get_mut(&period) else {
-                continue;
-            };
-            let score: f64 = r.get(3)?;
-            match r.get::<_, String>(2)?.as_str() {
-                "CT" => p.ct = (p.ct.0 + score, p.ct.1 + 1),
-                _ => p.gas = (p.gas.0 + score, p.gas.1 + 1),
-            }
-            if r.get::<_, Option<String>>(4)?.as_deref() == Some("Volledig") {
-                responded.insert((period, r.get(1)?));
-            }
-        }
-        for (period, _) in responded {
-            if let Some(p) = periods.get_mut(&period) {
-                p.responded += 1;
-            }
-        }
-        Ok(periods.into_values().collect())
+    let mut tally = Tally::default();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {QUARTER}, d.pseudonym, d.reden
+         FROM decision d WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
+    ))?;
+    let mut rows = stmt.query(params![gemeentecode])?;
+    while let Some(r) = rows.next()? {
+        let reason: Option<String> = r.get(2)?;
+        tally.ended(
+            r.get::<_, String>(0)?,
+            &r.get::<_, String>(1)?,
+            reason.as_deref(),
+        );
     }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {QUARTER}, d.beschikkingnummer, m.instrument, m.score, m.status
+         FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
+         WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
+    ))?;
+    let mut rows = stmt.query(params![gemeentecode])?;
+    while let Some(r) = rows.next()? {
+        let status: Option<String> = r.get(4)?;
+        tally.linked(
+            &r.get::<_, String>(0)?,
+            &r.get::<_, String>(1)?,
+            &r.get::<_, String>(2)?,
+            r.get(3)?,
+            status.as_deref(),
+        );
+    }
+    Ok(tally.finish().into_iter().collect())
 }
 
 #[cfg(test)]
@@ -219,7 +189,7 @@ mod tests {
                     datum,
                     instrument: "CT",
                     respondent: 1,
-                    score: 7.0,
+                    score: Some(7.0),
                     status: None,
                 })
                 .unwrap();
@@ -313,13 +283,13 @@ mod tests {
         let figures = f.ledger.indicators("0344").unwrap();
         let q: Vec<(&str, u64, u64, u64, u64)> = figures
             .iter()
-            .map(|i| (i.period.as_str(), i.ended, i.clients, i.responded, i.ct.1))
+            .map(|(period, f)| (period.as_str(), f.ended, f.clients, f.responded, f.ct.count))
             .collect();
         assert_eq!(
             q,
-            [("2026-Q3", 2, 2, 0, 2), ("2026-Q4", 1, 1, 0, 0)],
-            "B-4 still runs; M-3 is outside its window"
+            [("2026-Q3", 2, 2, 1, 2), ("2026-Q4", 1, 1, 0, 0)],
+            "B-4 still runs; M-3 is outside its window; an empty status is complete"
         );
-        assert_eq!(figures[0].ct.0, 14.0);
+        assert_eq!(figures[0].1.ct.sum, 14.0);
     }
 }

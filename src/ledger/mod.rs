@@ -33,7 +33,7 @@ pub use publication::{
     BundleStatus, DecisionOut, DeliveryOut, LinkOut, MeasurementOut, NewBundle, Publication,
     UnplacedBundle,
 };
-pub use reports::{QualityStats, Response, ResponseCounts};
+pub use reports::{QualityStats, Response};
 pub use retention::{Expired, Kept};
 pub use tenants::TenantRow;
 

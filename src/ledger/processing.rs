@@ -45,7 +45,7 @@ pub struct MeasurementRow<'a> {
     pub datum: NaiveDate,
     pub instrument: &'a str,
     pub respondent: u8,
-    pub score: f64,
+    pub score: Option<f64>,
     pub status: Option<&'a str>,
 }
 

@@ -34,7 +34,7 @@ pub struct MeasurementOut {
     pub datum: String,
     pub instrument: String,
     pub respondent: i64,
-    pub score: f64,
+    pub score: Option<f64>,
     pub status: Option<String>,
 }
 

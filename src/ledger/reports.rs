@@ -7,6 +7,7 @@ use rusqlite::params;
 
 use super::links::LINK_RULE;
 use super::{Ledger, LedgerError, timestamp};
+use crate::figures::{Figures, Tally};
 
 /// A tenant's deliveries processed in a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -57,77 +58,52 @@ impl Ledger {
     }
 }
 
-/// Response counts (DESIGN 3.3) of a group of ended decisions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResponseCounts {
-    pub ended: u64,
-    pub clients: u64,
-    /// Ended decisions with at least one complete (`Volledig`) linked measurement.
-    pub responded: u64,
-}
-
-/// Response over the decisions that ended in a period, per municipality (by CBS code) and
-/// per municipality and care provider (by CBS and AGB code).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The figures (DESIGN 3.3) over the decisions that ended in a period, per municipality
+/// (by CBS code) and per municipality and care provider (by CBS and AGB code).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Response {
-    pub by_municipality: BTreeMap<String, ResponseCounts>,
-    pub by_provider: BTreeMap<(String, String), ResponseCounts>,
+    pub by_municipality: BTreeMap<String, Figures>,
+    pub by_provider: BTreeMap<(String, String), Figures>,
 }
 
 impl Ledger {
-    /// Response over the decisions with an end date in `[from, to)`.
+    /// The figures over the decisions with an end date in `[from, to)`.
     pub fn response(
         &self,
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
     ) -> Result<Response, LedgerError> {
         let range = params![from.to_string(), to.to_string()];
-        let mut response = Response::default();
         // Clients are counted per group: one client may have decisions with two providers.
-        for by_provider in [false, true] {
-            let provider = if by_provider { "agb" } else { "''" };
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT gemeentecode, {provider}, count(*), count(DISTINCT pseudonym) FROM decision
-                 WHERE einddatum >= ?1 AND einddatum < ?2 GROUP BY 1, 2"
-            ))?;
-            let mut rows = stmt.query(range)?;
-            while let Some(r) = rows.next()? {
-                let (code, agb): (String, String) = (r.get(0)?, r.get(1)?);
-                let counts = ResponseCounts {
-                    ended: r.get::<_, i64>(2)?.unsigned_abs(),
-                    clients: r.get::<_, i64>(3)?.unsigned_abs(),
-                    responded: 0,
-                };
-                if by_provider {
-                    response.by_provider.insert((code, agb), counts);
-                } else {
-                    response.by_municipality.insert(code, counts);
-                }
-            }
+        let mut municipalities: Tally<String> = Tally::default();
+        let mut providers: Tally<(String, String)> = Tally::default();
+        let mut stmt = self.conn.prepare(
+            "SELECT gemeentecode, agb, pseudonym, reden FROM decision
+             WHERE einddatum >= ?1 AND einddatum < ?2",
+        )?;
+        let mut rows = stmt.query(range)?;
+        while let Some(r) = rows.next()? {
+            let (code, agb, client): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let reason: Option<String> = r.get(3)?;
+            municipalities.ended(code.clone(), &client, reason.as_deref());
+            providers.ended((code, agb), &client, reason.as_deref());
         }
-        // A decision has one provider, so the municipality's figure is the sum over its
-        // providers.
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT d.gemeentecode, d.agb, count(DISTINCT d.beschikkingnummer)
+            "SELECT d.gemeentecode, d.agb, d.beschikkingnummer, m.instrument, m.score, m.status
              FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
-             WHERE m.status = 'Volledig' AND d.einddatum >= ?1 AND d.einddatum < ?2
-             GROUP BY 1, 2"
+             WHERE d.einddatum >= ?1 AND d.einddatum < ?2"
         ))?;
         let mut rows = stmt.query(range)?;
         while let Some(r) = rows.next()? {
-            let (code, agb): (String, String) = (r.get(0)?, r.get(1)?);
-            let n = r.get::<_, i64>(2)?.unsigned_abs();
-            response
-                .by_municipality
-                .entry(code.clone())
-                .or_default()
-                .responded += n;
-            response
-                .by_provider
-                .entry((code, agb))
-                .or_default()
-                .responded += n;
+            let group: (String, String) = (r.get(0)?, r.get(1)?);
+            let (decision, instrument): (String, String) = (r.get(2)?, r.get(3)?);
+            let (score, status): (Option<f64>, Option<String>) = (r.get(4)?, r.get(5)?);
+            municipalities.linked(&group.0, &decision, &instrument, score, status.as_deref());
+            providers.linked(&group, &decision, &instrument, score, status.as_deref());
         }
-        Ok(response)
+        Ok(Response {
+            by_municipality: municipalities.finish(),
+            by_provider: providers.finish(),
+        })
     }
 }

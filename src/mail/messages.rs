@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::config::Language;
-use crate::publish::MIN_CLIENTS;
+use crate::figures::MIN_CLIENTS;
 
 /// A message ready to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -420,7 +420,7 @@ fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
     let report = &reports[0];
     assert!(report.contains("To: kwaliteit@zorg.example"), "{report}");
     assert!(
-        report.contains("Leveringen: 1") && report.contains("Afgekeurd: 16"),
+        report.contains("Leveringen: 1") && report.contains("Afgekeurd: 18"),
         "{report}"
     );
     assert!(report.contains("x required"), "{report}");

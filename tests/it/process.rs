@@ -148,7 +148,7 @@ fn every_sample_in_every_format_gets_the_expected_receipt_and_no_bsn_leaks() {
     );
     for format in FORMATS {
         for (tenant, dataset, good_rows) in
-            [("zorg", "metingen", 4), ("utrecht", "beschikkingen", 3)]
+            [("zorg", "metingen", 5), ("utrecht", "beschikkingen", 3)]
         {
             let (summary, problems) =
                 receipt(&env, tenant, &format!("{dataset}-good-{format}.{format}"));
@@ -799,4 +799,55 @@ fn a_file_changed_or_gone_since_intake_is_left_waiting_with_nothing_stored() {
         files(&env.var().join("staging")).is_empty(),
         "nothing left in staging/"
     );
+}
+
+/// DESIGN 3.1: a measurement belongs to the care provider whose folder it came in. A row
+/// with another provider's AGB code is rejected with the folder it belongs in, whoever
+/// delivered it, so that results, mails and figures speak of one provider.
+#[test]
+fn rows_with_another_providers_agb_code_are_rejected_with_its_folder() {
+    let env = env_with(
+        "\n[[tenant]]\nid = \"linde\"\nkind = \"supplier\"\ncode = \"22334455\"\nname = \"Linde\"\n",
+    );
+    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\r\n";
+    let rows = [
+        "87654321;111222333;M-1;2026-10-01;CT;01;8;",
+        "22334455;123456782;M-2;2026-10-01;CT;01;7;",
+        "99887766;123456782;M-3;2026-10-01;CT;01;6;",
+    ];
+    std::fs::write(
+        env.upload("zorg").join("mixed.csv"),
+        format!("{header}{}\r\n", rows.join("\r\n")),
+    )
+    .unwrap();
+    let daemon = env.start();
+    daemon.wait_until("intake", || env.status()["deliveries"]["total"] == 1);
+    daemon.stop();
+    process(&env);
+    let (summary, problems) = receipt(&env, "zorg", "mixed.csv");
+    assert_eq!(field(&summary, "accepted"), "1");
+    assert_eq!(
+        problems,
+        [
+            "3;zorgaanbiedercode;******55;agb.other-provider",
+            "4;zorgaanbiedercode;******66;agb.other-provider"
+        ]
+    );
+    let dir = env.var().join("tenants/zorg/receipts");
+    let text: String = files(&dir)
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(".result.csv"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert!(text.contains("/linde/upload/"), "{text}");
+    assert!(text.contains("/zorg/upload/"), "{text}");
+    let agb: Vec<String> = env
+        .ledger()
+        .prepare("SELECT DISTINCT agb FROM measurement")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(agb, ["87654321"]);
 }

@@ -141,7 +141,7 @@ fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_munic
     );
 
     let decisions = csv(zip, "Beschikkingen.csv");
-    assert!(decisions[0].starts_with("\u{FEFF}gemeentecode;beschikking;client;"));
+    assert!(decisions[0].starts_with("\u{FEFF}gemeentecode;beschikkingnummer;pseudobsn;"));
     let measurements = csv(zip, "Metingen.csv");
     let links = csv(zip, "Koppelingen.csv");
     assert_eq!(
@@ -159,7 +159,7 @@ fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_munic
     let m1: Vec<&str> = measurements[1].split(';').collect();
     assert_eq!(b1[2], m1[2], "one client, one hash within a municipality");
     assert_eq!(links[1], format!("{};87654321;{}", b1[1], m1[1]));
-    assert_eq!(&m1[3..], ["2026-10-01", "CT", "01", "8.5", "Volledig"]);
+    assert_eq!(&m1[3..], ["2026-10-01", "CT", "01", "8,5", "Volledig"]);
 
     // Nothing the TTP knows a person by is in the bundle: no BSN, no TTP pseudonym, no
     // clear decision or measurement number.
@@ -190,6 +190,189 @@ fn a_bundle_carries_decisions_linked_measurements_and_links_hashed_for_the_munic
         ["2026-Q2;;;;;;;;1", "2026-Q3;;;;;;;;1"]
     );
     assert_eq!(manifest["files"][1]["rows"], 1);
+}
+
+/// A citizen number from the test range that passes the 11-check, one per `n`.
+fn test_bsn(n: u32) -> String {
+    (0..)
+        .map(|i| format!("{:08}", 10_000_000 + n * 100 + i))
+        .find_map(|first| {
+            let sum: u32 = first
+                .bytes()
+                .zip([9, 8, 7, 6, 5, 4, 3, 2])
+                .map(|(d, w)| u32::from(d - b'0') * w)
+                .sum();
+            (sum % 11 < 10).then(|| format!("{first}{}", sum % 11))
+        })
+        .unwrap()
+}
+
+/// Delivers decisions of twelve clients that ended in 2026-Q3 (three early) and their
+/// measurements, of every status.
+fn deliver_twelve_clients(env: &Env) {
+    let mut decisions = String::from(
+        "gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;ingangsdatum;einddatum;redenBeeindiging\n",
+    );
+    let mut measurements = String::from(
+        "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n",
+    );
+    for client in 1..=12 {
+        let bsn = test_bsn(client);
+        // Clients 1 to 3 ended early (reason 33), the others as planned (02).
+        let reason = if client <= 3 { "33" } else { "02" };
+        decisions.push_str(&format!(
+            "0344;B-{client};{bsn};87654321;45;45A01;2026-01-01;2026-09-30;{reason}\n"
+        ));
+        // 1-6: complete by an empty status, CT 8; 7-8: Volledig, CT 6; 9-10: Onvolledig,
+        // CT 2 (not in the mean); 11: sent, not filled in; 12: no measurement at all.
+        let (score, status) = match client {
+            1..=6 => ("8", ""),
+            7 | 8 => ("6", "Volledig"),
+            9 | 10 => ("2", "Onvolledig"),
+            11 => ("", "Nee"),
+            _ => continue,
+        };
+        measurements.push_str(&format!(
+            "87654321;{bsn};M-{client};2026-10-01;CT;01;{score};{status}\n"
+        ));
+    }
+    // GAS: client 1 complete (-1), client 2 partly filled in (1, not in the mean).
+    measurements.push_str(&format!(
+        "87654321;{};G-1;2026-09-15;GAS;02;-1;\n",
+        test_bsn(1)
+    ));
+    measurements.push_str(&format!(
+        "87654321;{};G-2;2026-09-15;GAS;02;1;Onvolledig\n",
+        test_bsn(2)
+    ));
+    deliver(env, "zorg", "m.csv", measurements.as_bytes());
+    deliver(env, "utrecht", "b.csv", decisions.as_bytes());
+}
+
+/// DESIGN 3.3 end to end: twelve clients whose decisions ended in one quarter, with
+/// measurements of every status; the figures a hand count gives.
+#[test]
+fn the_figures_count_complete_measurements_only_and_an_empty_status_is_complete() {
+    let env = env();
+    deliver_twelve_clients(&env);
+    publish(&env);
+    let zip = outbox(&env).pop().unwrap();
+    assert_eq!(
+        csv(&zip, "Metingen.csv").len(),
+        1 + 13,
+        "every measurement is linked"
+    );
+    // 12 ended, 12 clients; response 8 of 12; CT (6 x 8 + 2 x 6) / 8; GAS -1; dropout 3 of
+    // 12; 13 linked measurements.
+    assert_eq!(
+        csv(&zip, "Indicatoren.csv")[1..],
+        ["2026-Q3;12;12;0,667;7,50;-1,00;0,250;13;0"]
+    );
+}
+
+/// A bundle as a Dutch spreadsheet reads it (`;`, decimal comma): every number column
+/// holds numbers (no point, no apostrophe), every code column keeps its leading zeros, and
+/// `LEESMIJ.txt` explains every file and column the bundle has.
+#[test]
+fn a_bundle_reads_as_typed_columns_in_a_dutch_spreadsheet_and_leesmij_explains_it() {
+    let env = env();
+    deliver_twelve_clients(&env);
+    deliver_sample(&env, "zorg", "metingen-bad.csv", "bad.csv");
+    publish(&env);
+    let zip = outbox(&env).pop().unwrap();
+    let numbers = [
+        "totaalscoreMeting",
+        "levering",
+        "rijen",
+        "geaccepteerd",
+        "afgekeurd",
+        "beeindigd",
+        "clienten",
+        "respons",
+        "ct_gemiddeld",
+        "gas_gemiddeld",
+        "uitval",
+        "metingen",
+        "onderdrukt",
+    ];
+    // Code columns and their widths (aanleverancier: a CBS or an AGB code).
+    let codes = [
+        ("gemeentecode", &[4][..]),
+        ("zorgaanbiedercode", &[8]),
+        ("productcategorie", &[2]),
+        ("typeRespondent", &[2]),
+        ("redenBeeindiging", &[2]),
+        ("aanleverancier", &[4, 8]),
+    ];
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    let mut leesmij = String::new();
+    archive
+        .by_name("LEESMIJ.txt")
+        .unwrap()
+        .read_to_string(&mut leesmij)
+        .unwrap();
+    let names: Vec<String> = (0..archive.len())
+        .map(|i| archive.by_index(i).unwrap().name().unwrap().into_owned())
+        .collect();
+    let mut seen = (0, 0, false);
+    for name in names.iter().filter(|n| n.ends_with(".csv")) {
+        assert!(leesmij.contains(name.as_str()), "LEESMIJ.txt names {name}");
+        let mut text = String::new();
+        archive
+            .by_name(name)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(b';')
+            .from_reader(text.trim_start_matches('\u{FEFF}').as_bytes());
+        let header: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect();
+        for column in &header {
+            assert!(
+                leesmij.contains(&format!("  {column} ")),
+                "LEESMIJ.txt explains {name} {column}"
+            );
+        }
+        for record in reader.records() {
+            let record = record.unwrap();
+            for (column, cell) in header.iter().zip(record.iter()) {
+                if cell.is_empty() {
+                    continue;
+                }
+                if numbers.contains(&column.as_str()) {
+                    let parsed = cell.replace(',', ".").parse::<f64>();
+                    assert!(
+                        parsed.is_ok() && !cell.contains('.') && !cell.starts_with('\''),
+                        "{name} {column}: {cell:?} is not a Dutch number"
+                    );
+                    seen.0 += 1;
+                    seen.2 |= cell.starts_with('-');
+                }
+                if let Some((_, widths)) = codes.iter().find(|(c, _)| c == column) {
+                    assert!(
+                        widths.contains(&cell.len()) && cell.bytes().all(|b| b.is_ascii_digit()),
+                        "{name} {column}: {cell:?}"
+                    );
+                    seen.1 += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        seen.0 > 25 && seen.1 > 50 && seen.2,
+        "{seen:?}: numbers, codes, a negative"
+    );
+    assert_eq!(names.iter().filter(|n| n.ends_with(".csv")).count(), 5);
+    let manifest: serde_json::Value =
+        serde_json::from_reader(archive.by_name("manifest.json").unwrap()).unwrap();
+    assert_eq!(manifest["schema_version"], 2);
+    assert_eq!(manifest["csv"]["decimal_separator"], ",");
+    assert_eq!(manifest["csv"]["delimiter"], ";");
 }
 
 #[test]
@@ -273,7 +456,7 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
         quality[1..].iter().map(|l| fields(l)).collect::<Vec<_>>(),
         [
             [
-                "1", "87654321", "metingen", "", "", "verwerkt", "4", "4", "0", ""
+                "1", "87654321", "metingen", "", "", "verwerkt", "5", "5", "0", ""
             ],
             [
                 "2",
@@ -282,10 +465,10 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
                 "",
                 "",
                 "verwerkt",
-                "17",
+                "19",
                 "1",
-                "16",
-                "required (3), bsn (2), score.range (2)"
+                "18",
+                "required (4), bsn (2), score.range (2)"
             ],
             [
                 "4",

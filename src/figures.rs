@@ -1,0 +1,252 @@
+//! The figures of DESIGN 3.3, in one place: which measurement is complete, response, the
+//! CT and GAS means, dropout, and the rule that hides figures over too few clients.
+//!
+//! The ledger reads the rows (ended decisions, and the measurements linked to them) and
+//! feeds them to a [`Tally`]; everything a figure means is decided here, so that the bundle's
+//! `Indicatoren.csv` and the monthly report's response can never count differently.
+
+use std::collections::{BTreeMap, HashSet};
+
+/// Figures over fewer clients than this are not shown: no one may be singled out.
+pub const MIN_CLIENTS: u64 = 10;
+
+/// Reasons for ending (iJw JZ588) that count as dropout (`uitval`): ended early.
+const DROPOUT_REASONS: [&str; 4] = ["32", "33", "34", "35"];
+
+/// Whether a measurement with this `status` is complete: the dataset says an empty status
+/// means "Meting is volledig", as `Volledig` does. `Onvolledig` (partly filled in) and
+/// `Nee` (sent out, not filled in) are not.
+pub fn is_complete(status: Option<&str>) -> bool {
+    match status {
+        None => true,
+        Some(s) => s.is_empty() || s.eq_ignore_ascii_case("Volledig"),
+    }
+}
+
+/// Whether a decision that ended for `reason` ended early.
+pub fn is_dropout(reason: Option<&str>) -> bool {
+    reason.is_some_and(|r| DROPOUT_REASONS.contains(&r))
+}
+
+/// A sum and a count, for a mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Mean {
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Mean {
+    fn add(&mut self, value: f64) {
+        self.sum += value;
+        self.count += 1;
+    }
+
+    /// The mean, if there is anything to take it of.
+    pub fn value(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum / self.count as f64)
+    }
+}
+
+/// The figures of one group of ended decisions (a municipality's quarter, say).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    /// Decisions that ended.
+    pub ended: u64,
+    /// Distinct clients (pseudonyms) among them.
+    pub clients: u64,
+    /// Ended decisions with at least one complete linked measurement.
+    pub responded: u64,
+    /// Scores of complete linked measurements, per instrument.
+    pub ct: Mean,
+    pub gas: Mean,
+    /// Ended early (see [`is_dropout`]).
+    pub dropout: u64,
+    /// Linked measurements, whatever their status.
+    pub measurements: u64,
+}
+
+impl Figures {
+    /// Whether these figures must not be shown: fewer than [`MIN_CLIENTS`] clients.
+    pub fn suppressed(&self) -> bool {
+        self.clients < MIN_CLIENTS
+    }
+
+    /// Share of ended decisions with a complete measurement.
+    pub fn response(&self) -> Option<f64> {
+        self.share(self.responded)
+    }
+
+    /// Share of ended decisions that ended early.
+    pub fn dropout_share(&self) -> Option<f64> {
+        self.share(self.dropout)
+    }
+
+    fn share(&self, n: u64) -> Option<f64> {
+        (self.ended > 0).then(|| n as f64 / self.ended as f64)
+    }
+}
+
+/// Builds [`Figures`] per group `K` from rows: first every ended decision, then every
+/// measurement linked to one of them (in any order after the decisions).
+#[derive(Debug)]
+pub struct Tally<K: Ord> {
+    groups: BTreeMap<K, Group>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    figures: Figures,
+    clients: HashSet<String>,
+    /// Decisions already counted as responded.
+    responded: HashSet<String>,
+}
+
+impl<K: Ord> Default for Tally<K> {
+    fn default() -> Self {
+        Self {
+            groups: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Ord> Tally<K> {
+    /// A decision of `client` ended, for `reason`, in group `group`.
+    pub fn ended(&mut self, group: K, client: &str, reason: Option<&str>) {
+        let g = self.groups.entry(group).or_default();
+        g.figures.ended += 1;
+        if !g.clients.contains(client) {
+            g.clients.insert(client.to_owned());
+            g.figures.clients += 1;
+        }
+        if is_dropout(reason) {
+            g.figures.dropout += 1;
+        }
+    }
+
+    /// A measurement linked to the ended decision `decision` of group `group`. A group
+    /// without ended decisions has no figures, so such a row is not counted.
+    pub fn linked(
+        &mut self,
+        group: &K,
+        decision: &str,
+        instrument: &str,
+        score: Option<f64>,
+        status: Option<&str>,
+    ) {
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        g.figures.measurements += 1;
+        if !is_complete(status) {
+            return;
+        }
+        if !g.responded.contains(decision) {
+            g.responded.insert(decision.to_owned());
+            g.figures.responded += 1;
+        }
+        if let Some(score) = score {
+            match instrument {
+                "CT" => g.figures.ct.add(score),
+                _ => g.figures.gas.add(score),
+            }
+        }
+    }
+
+    /// The figures of every group that had an ended decision, in group order.
+    pub fn finish(self) -> BTreeMap<K, Figures> {
+        self.groups
+            .into_iter()
+            .map(|(k, g)| (k, g.figures))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_volledig_are_complete_onvolledig_and_nee_are_not() {
+        for status in [None, Some(""), Some("Volledig"), Some("volledig")] {
+            assert!(is_complete(status), "{status:?}");
+        }
+        for status in [Some("Onvolledig"), Some("Nee")] {
+            assert!(!is_complete(status), "{status:?}");
+        }
+    }
+
+    /// Twelve ended decisions, each with one measurement of empty status: all responded.
+    #[test]
+    fn an_empty_status_counts_as_response() {
+        let mut t = Tally::default();
+        for i in 0..12 {
+            t.ended("Q", &format!("client-{i}"), None);
+        }
+        for i in 0..12 {
+            t.linked(&"Q", &format!("B-{i}"), "CT", Some(8.0), None);
+        }
+        let f = &t.finish()["Q"];
+        assert_eq!((f.ended, f.clients, f.responded), (12, 12, 12));
+        assert_eq!(f.response(), Some(1.0));
+        assert_eq!(f.ct.value(), Some(8.0));
+    }
+
+    #[test]
+    fn only_complete_measurements_count_for_response_and_means() {
+        let mut t = Tally::default();
+        for (client, reason) in [
+            ("P1", None),
+            ("P2", Some("33")),
+            ("P3", Some("02")),
+            ("P1", Some("35")),
+        ] {
+            t.ended("Q", client, reason);
+        }
+        // B-1: complete CT 8 and an incomplete CT 2; B-2: not filled in; B-3: GAS
+        // incomplete without a score; B-4: two complete GAS scores (one decision).
+        t.linked(&"Q", "B-1", "CT", Some(8.0), Some("Volledig"));
+        t.linked(&"Q", "B-1", "CT", Some(2.0), Some("Onvolledig"));
+        t.linked(&"Q", "B-2", "CT", None, Some("Nee"));
+        t.linked(&"Q", "B-3", "GAS", None, Some("Onvolledig"));
+        t.linked(&"Q", "B-4", "GAS", Some(1.0), None);
+        t.linked(&"Q", "B-4", "GAS", Some(-2.0), Some(""));
+        let f = &t.finish()["Q"];
+        assert_eq!(
+            (f.ended, f.clients, f.responded, f.dropout, f.measurements),
+            (4, 3, 2, 2, 6)
+        );
+        assert_eq!(f.response(), Some(0.5));
+        assert_eq!(f.dropout_share(), Some(0.5));
+        assert_eq!(f.ct, Mean { sum: 8.0, count: 1 });
+        assert_eq!(f.gas.value(), Some(-0.5));
+    }
+
+    #[test]
+    fn figures_are_per_group_and_a_measurement_without_ended_decisions_is_not_counted() {
+        let mut t = Tally::default();
+        t.ended(("0344", "Q3"), "P1", None);
+        t.ended(("0344", "Q4"), "P1", None);
+        t.linked(&("0344", "Q3"), "B-1", "CT", Some(6.0), None);
+        t.linked(&("0363", "Q3"), "B-9", "CT", Some(1.0), None);
+        let figures = t.finish();
+        assert_eq!(figures.len(), 2);
+        assert_eq!(figures[&("0344", "Q3")].responded, 1);
+        assert_eq!(figures[&("0344", "Q4")].responded, 0);
+        assert_eq!(figures[&("0344", "Q4")].response(), Some(0.0));
+    }
+
+    #[test]
+    fn fewer_than_ten_clients_are_suppressed_ten_are_shown() {
+        for (clients, suppressed) in [(9, true), (10, false)] {
+            let mut t = Tally::default();
+            for i in 0..clients {
+                // Two decisions per client: clients, not decisions, decide.
+                t.ended("Q", &format!("P{i}"), None);
+                t.ended("Q", &format!("P{i}"), None);
+            }
+            let f = &t.finish()["Q"];
+            assert_eq!(f.ended, 2 * clients);
+            assert_eq!(f.suppressed(), suppressed, "{clients} clients");
+        }
+    }
+}
