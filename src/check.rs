@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::datasets::{Context, Dataset, Layout, Problem, Record, UnknownLayout};
+use crate::datasets::{Context, Dataset, Layout, Message, Problem, Record, UnknownLayout};
 use crate::formats::{self, FileError, Format, Limits, ReadError};
 
 /// Why a file could not be checked at all.
@@ -54,7 +54,10 @@ pub fn duplicate_problem(line: u64, record: &Record) -> Problem {
         column: column.to_owned(),
         value: crate::datasets::shown(record.key().1),
         rule: DUPLICATE_IN_FILE,
-        message: "appears earlier in this file; the first one stands".into(),
+        message: Message::new(
+            "komt eerder in dit bestand voor; de eerste telt",
+            "appears earlier in this file; the first one stands",
+        ),
     }
 }
 

@@ -17,6 +17,7 @@
 //! - `datasets`: metingen and beschikkingen: detection and the rules of a row.
 //! - `check`: a whole file through its format and dataset; shared by validate and processing.
 //! - `redact`: the one redaction rule for values from a delivery in any text.
+//! - `message`: a sentence in Dutch and English; the reader's language picks one.
 //! - `receipt`: the .result.csv and .txt receipts of a checked file.
 //! - `validate`: the offline check behind `dropgate validate`.
 //! - `process`: the daily run: claim, check, pseudonymise, store, receipt, archive.
@@ -52,6 +53,7 @@ pub mod layout;
 pub mod ledger;
 pub mod link;
 pub mod mail;
+pub mod message;
 pub mod pause;
 pub mod process;
 pub mod pseudonym;

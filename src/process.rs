@@ -236,8 +236,8 @@ fn process_one(
     let language = config.mail.language;
     let work = Work::new(state, id);
     work.clear_attempt();
-    let mut log =
-        ProblemLog::create(&work.problems).map_err(io_err("cannot write a receipt in staging/"))?;
+    let mut log = ProblemLog::create(&work.problems, language)
+        .map_err(io_err("cannot write a receipt in staging/"))?;
 
     let (outcome_state, summary, error) = if let Some(why) = forced {
         let why = match language {
@@ -350,8 +350,16 @@ fn process_one(
     }
     let receipt = Receipt {
         file: delivery.file_name.clone(),
-        received: Some(delivery.received_at.clone()),
-        checked: local.to_rfc3339(),
+        received: Some(
+            chrono::DateTime::parse_from_rfc3339(&delivery.received_at).map_or_else(
+                |_| delivery.received_at.clone(),
+                |t| {
+                    t.with_timezone(&config.time_zone)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+                },
+            ),
+        ),
+        checked: local.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         status: outcome_state.as_str().to_owned(),
         summary: summary.clone(),
         fatal: error.clone(),
@@ -468,6 +476,7 @@ fn check_and_store(
     log: &mut ProblemLog,
     repeats_path: &Path,
 ) -> Result<(Result<Summary, Failure>, u64), ProcessError> {
+    let language = log.language();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Checked>>(4);
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
@@ -508,7 +517,7 @@ fn check_and_store(
                         let log = match &mut repeats {
                             Some(log) => log,
                             None => repeats.insert(
-                                ProblemLog::create(repeats_path)
+                                ProblemLog::create(repeats_path, language)
                                     .map_err(io_err("cannot write a receipt"))?,
                             ),
                         };

@@ -54,16 +54,28 @@ fn is_number(value: &str) -> bool {
 /// Problems as they are found, in the receipt's CSV form.
 pub struct ProblemLog {
     writer: csv::Writer<BufWriter<File>>,
+    /// The language of the message column.
+    language: Language,
     pub count: u64,
 }
 
 impl ProblemLog {
-    pub fn create(path: &Path) -> io::Result<Self> {
+    /// A log at `path` whose messages are in `language` (rule ids stay as they are).
+    pub fn create(path: &Path, language: Language) -> io::Result<Self> {
         let writer = csv::WriterBuilder::new()
             .delimiter(b';')
             .terminator(csv::Terminator::CRLF)
             .from_writer(BufWriter::new(File::create(path)?));
-        Ok(Self { writer, count: 0 })
+        Ok(Self {
+            writer,
+            language,
+            count: 0,
+        })
+    }
+
+    /// The language of the message column.
+    pub fn language(&self) -> Language {
+        self.language
     }
 
     pub fn push(&mut self, p: &Problem) -> io::Result<()> {
@@ -71,7 +83,13 @@ impl ProblemLog {
         let line = p.line.to_string();
         let value = guard_formula(&p.value);
         self.writer
-            .write_record([line.as_str(), &p.column, &value, p.rule, &p.message])
+            .write_record([
+                line.as_str(),
+                &p.column,
+                &value,
+                p.rule,
+                p.message.pick(self.language),
+            ])
             .map_err(io::Error::other)
     }
 
@@ -215,10 +233,12 @@ pub fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<Str
     let say = |en: &'static str| if dutch { dutch_word(en) } else { en };
     let mut out = String::new();
     for (key, value) in summary_lines(receipt) {
-        let value = if key == "status" {
-            say(status_word(&value)).to_owned()
-        } else {
-            value
+        let value = match key {
+            "status" => say(status_word(&value)).to_owned(),
+            // People read local times as dd-mm-jjjj uu:mm; the .csv keeps ISO 8601.
+            "received" | "checked" => chrono::DateTime::parse_from_rfc3339(&value)
+                .map_or(value, |t| t.format("%d-%m-%Y %H:%M").to_string()),
+            _ => value,
         };
         let _ = writeln!(out, "{:>20}: {value}", say(key));
     }

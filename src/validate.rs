@@ -54,7 +54,7 @@ pub fn validate(
         crate::secrets::random_hex(8).map_err(std::io::Error::other)?
     ));
     let result = (|| {
-        let mut log = ProblemLog::create(&work)?;
+        let mut log = ProblemLog::create(&work, settings.language)?;
         let mut listed: Vec<Problem> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut repeats = Vec::new();
@@ -121,7 +121,7 @@ pub fn validate(
             "ignored_columns": summary.extra_columns,
             "rules": summary.rules,
             "problems": listed.iter().map(|p| json!({
-                "line": p.line, "column": p.column, "value": p.value, "rule": p.rule, "message": p.message,
+                "line": p.line, "column": p.column, "value": p.value, "rule": p.rule, "message": p.message.pick(settings.language),
             })).collect::<Vec<_>>(),
             "problems_listed_all": log_count_le(&summary, listed.len()),
         });

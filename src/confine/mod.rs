@@ -327,7 +327,10 @@ fn relay<E>(
                     column: redact::text(&p.column).into_owned(),
                     value: redact::text(&p.value).into_owned(),
                     rule,
-                    message: redact::text(&p.message).into_owned(),
+                    message: crate::message::Message::new(
+                        redact::text(&p.nl).into_owned(),
+                        redact::text(&p.en).into_owned(),
+                    ),
                 };
                 if let Err(e) = on_problem(&problem) {
                     return Relayed::Callback(e);

@@ -181,7 +181,8 @@ pub struct WireProblem {
     pub column: String,
     pub value: String,
     pub rule: String,
-    pub message: String,
+    pub nl: String,
+    pub en: String,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -211,7 +212,8 @@ impl WireProblem {
             column: p.column.clone(),
             value: p.value.clone(),
             rule: p.rule.to_owned(),
-            message: p.message.clone(),
+            nl: p.message.nl.clone(),
+            en: p.message.en.clone(),
         }
     }
 }
@@ -402,7 +404,8 @@ mod tests {
             column: "c".into(),
             value: "v".into(),
             rule: "r".into(),
-            message: big.clone(),
+            nl: big.clone(),
+            en: big.clone(),
         };
         out.write(&Message::Problem(problem)).unwrap();
         out.write(&Message::Done(Ok(WireSummary::default())))
@@ -417,7 +420,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert!(matches!(frames.next().unwrap(), Some(Message::Problem(p)) if p.message == big));
+        assert!(matches!(frames.next().unwrap(), Some(Message::Problem(p)) if p.en == big));
         assert!(matches!(frames.next().unwrap(), Some(Message::Done(Ok(_)))));
         assert!(frames.next().unwrap().is_none());
         // Cut inside the last frame: truncated, not a clean end.

@@ -3,19 +3,19 @@
 use chrono::NaiveDate;
 
 use super::values::{date, digits, text};
-use super::{Cells, Column, Context, col, optional};
+use super::{Cells, Column, Context, Message, col, optional};
 use crate::pseudonym::Bsn;
 
 pub(super) const COLUMNS: &[Column] = &[
-    col("gemeentecode"),
-    col("beschikkingnummer"),
-    col("pseudobsn"),
-    col("zorgaanbiedercode"),
-    col("productcategorie"),
-    col("productcode"),
-    col("ingangsdatum"),
-    optional("einddatum"),
-    optional("redenBeeindiging"),
+    col("gemeentecode", "Gemeentecode"),
+    col("beschikkingnummer", "Beschikkingnummer"),
+    col("pseudobsn", "BSN"),
+    col("zorgaanbiedercode", "AGB-code"),
+    col("productcategorie", "Productcategorie"),
+    col("productcode", "Productcode"),
+    col("ingangsdatum", "Ingangsdatum"),
+    optional("einddatum", "Einddatum"),
+    optional("redenBeeindiging", "Reden beëindiging"),
 ];
 
 /// iJw code list JZ588: why care ended.
@@ -45,7 +45,10 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Beschikking>
                 "gemeentecode",
                 code,
                 "cbs.not-own",
-                format!("must be this municipality's own code {own}"),
+                Message::new(
+                    format!("moet de eigen code van deze gemeente zijn, {own}"),
+                    format!("must be this municipality's own code {own}"),
+                ),
             );
         }
     }
@@ -62,7 +65,10 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Beschikking>
                 "einddatum",
                 c.raw("einddatum"),
                 "date.order",
-                "must not be before ingangsdatum",
+                Message::new(
+                    "mag niet voor de ingangsdatum liggen",
+                    "must not be before ingangsdatum",
+                ),
             );
         }
     }
@@ -75,7 +81,11 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Beschikking>
         if REDENEN.contains(&code.as_str()) {
             Ok(code)
         } else {
-            Err(format!("must be a JZ588 code: {}", REDENEN.join(", ")))
+            let codes = REDENEN.join(", ");
+            Err(Message::new(
+                format!("moet een code uit JZ588 zijn: {codes}"),
+                format!("must be a JZ588 code: {codes}"),
+            ))
         }
     });
     Some(Beschikking {

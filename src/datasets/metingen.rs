@@ -3,18 +3,18 @@
 use chrono::NaiveDate;
 
 use super::values::{date, decimal, digits, text};
-use super::{Cells, Column, Context, col, optional};
+use super::{Cells, Column, Context, Message, col, optional};
 use crate::pseudonym::Bsn;
 
 pub(super) const COLUMNS: &[Column] = &[
-    col("zorgaanbiedercode"),
-    col("pseudobsn"),
-    col("metingnummer"),
-    col("datum"),
-    col("gebruiktMeetinstrument"),
-    col("typeRespondent"),
-    col("totaalscoreMeting"),
-    optional("status"),
+    col("zorgaanbiedercode", "AGB-code"),
+    col("pseudobsn", "BSN"),
+    col("metingnummer", "Metingnummer"),
+    col("datum", "Datum meting"),
+    col("gebruiktMeetinstrument", "Soort meting"),
+    col("typeRespondent", "Respondent"),
+    col("totaalscoreMeting", "Cijfer"),
+    optional("status", "Status"),
 ];
 
 /// The measuring instrument.
@@ -76,13 +76,25 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             // Texts mask every run of eight digits, AGB codes too: folders name the providers.
             let own = &provider.tenant;
             let message = match provider.others.get(agb) {
-                Some(other) => format!(
-                    "is the AGB code of another care provider: deliver its rows in \
-                     /{other}/upload/, not in /{own}/upload/"
+                Some(other) => Message::new(
+                    format!(
+                        "is de AGB-code van een andere zorgaanbieder: lever diens rijen in \
+                         /{other}/upload/, niet in /{own}/upload/"
+                    ),
+                    format!(
+                        "is the AGB code of another care provider: deliver its rows in \
+                         /{other}/upload/, not in /{own}/upload/"
+                    ),
                 ),
-                None => format!(
-                    "must be the AGB code of the care provider of /{own}/upload/ \
-                     (no other care provider here has this code)"
+                None => Message::new(
+                    format!(
+                        "moet de AGB-code zijn van de zorgaanbieder van /{own}/upload/ \
+                         (geen andere zorgaanbieder hier heeft deze code)"
+                    ),
+                    format!(
+                        "must be the AGB code of the care provider of /{own}/upload/ \
+                         (no other care provider here has this code)"
+                    ),
                 ),
             };
             c.problem("zorgaanbiedercode", agb, "agb.other-provider", message);
@@ -97,7 +109,10 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
                 "datum",
                 c.raw("datum"),
                 "date.future",
-                "must not be in the future",
+                Message::new(
+                    "mag niet in de toekomst liggen",
+                    "must not be in the future",
+                ),
             );
         }
     }
@@ -105,7 +120,7 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
         match v.to_ascii_uppercase().as_str() {
             "CT" => Ok(Instrument::Ct),
             "GAS" => Ok(Instrument::Gas),
-            _ => Err("must be CT or GAS".into()),
+            _ => Err(Message::new("moet CT of GAS zijn", "must be CT or GAS")),
         }
     });
     let respondent = c.required("typeRespondent", "respondent", |v| {
@@ -113,16 +128,20 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             n @ ("1" | "2" | "3" | "4" | "5" | "6") if v.len() <= 2 => {
                 Ok(n.parse::<u8>().unwrap_or(0))
             }
-            _ => Err(
-                "must be 01 to 06 (client, therapist, father, mother, teacher, guardian)".into(),
-            ),
+            _ => Err(Message::new(
+                "moet 01 tot en met 06 zijn (cliënt, behandelaar, vader, moeder, leerkracht, voogd)",
+                "must be 01 to 06 (client, therapist, father, mother, teacher, guardian)",
+            )),
         }
     });
     let status = c.optional("status", "status", |v| match v.to_lowercase().as_str() {
         "volledig" => Ok(Status::Volledig),
         "onvolledig" => Ok(Status::Onvolledig),
         "nee" => Ok(Status::Nee),
-        _ => Err("must be empty, Volledig, Onvolledig or Nee".into()),
+        _ => Err(Message::new(
+            "moet leeg zijn, of Volledig, Onvolledig of Nee",
+            "must be empty, Volledig, Onvolledig or Nee",
+        )),
     });
     let score = c.optional("totaalscoreMeting", "score", decimal);
     if let (Some(Some(score)), Some(instrument)) = (score, instrument) {
@@ -135,7 +154,13 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
                 "totaalscoreMeting",
                 c.raw("totaalscoreMeting"),
                 "score.range",
-                format!("must be from {lo} to {hi} for {}", instrument.as_str()),
+                Message::new(
+                    format!(
+                        "moet van {lo} tot en met {hi} zijn voor {}",
+                        instrument.as_str()
+                    ),
+                    format!("must be from {lo} to {hi} for {}", instrument.as_str()),
+                ),
             );
         }
     }
@@ -145,7 +170,10 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
                 "totaalscoreMeting",
                 "",
                 "required",
-                "must not be empty for a complete measurement (status empty or Volledig)",
+                Message::new(
+                    "mag niet leeg zijn bij een volledige meting (status leeg of Volledig)",
+                    "must not be empty for a complete measurement (status empty or Volledig)",
+                ),
             );
         }
         if status == Some(Status::Nee) && score.is_some() {
@@ -153,7 +181,10 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
                 "totaalscoreMeting",
                 c.raw("totaalscoreMeting"),
                 "score.not-filled-in",
-                "must be empty when status is Nee (sent out, not filled in)",
+                Message::new(
+                    "moet leeg zijn bij status Nee (uitgezet, niet ingevuld)",
+                    "must be empty when status is Nee (sent out, not filled in)",
+                ),
             );
         }
     }

@@ -9,7 +9,6 @@ mod beschikkingen;
 mod metingen;
 mod values;
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 use chrono::NaiveDate;
@@ -29,22 +28,34 @@ pub enum Dataset {
 
 /// A column of a dataset.
 pub struct Column {
+    /// The technical name, as the dataset's specification and the XML elements have it.
     pub name: &'static str,
+    /// The display name on the dataset sheet, accepted in a header as well.
+    pub display: &'static str,
     /// The column must be in the header (its value may still be optional).
     pub required: bool,
 }
 
-const fn col(name: &'static str) -> Column {
+const fn col(name: &'static str, display: &'static str) -> Column {
     Column {
         name,
+        display,
         required: true,
     }
 }
 
-const fn optional(name: &'static str) -> Column {
+const fn optional(name: &'static str, display: &'static str) -> Column {
     Column {
         name,
+        display,
         required: false,
+    }
+}
+
+impl Column {
+    /// Whether a header cell names this column (already [`normalise`]d).
+    fn named(&self, normalised: &str) -> bool {
+        normalised == normalise(self.name) || normalised == normalise(self.display)
     }
 }
 
@@ -101,8 +112,10 @@ impl Dataset {
         let mut missing = Vec::new();
         let mut repeated = None;
         for column in self.columns() {
-            let name = column.name.to_lowercase();
-            let mut positions = normalised.iter().enumerate().filter(|(_, h)| **h == name);
+            let mut positions = normalised
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| column.named(h));
             match (positions.next(), positions.next()) {
                 (Some((i, _)), again) => {
                     if let (None, Some((j, _))) = (&repeated, again) {
@@ -124,15 +137,10 @@ impl Dataset {
                 second,
             });
         }
-        let known: BTreeSet<String> = self
-            .columns()
-            .iter()
-            .map(|c| c.name.to_lowercase())
-            .collect();
         let extra = header
             .iter()
             .zip(&normalised)
-            .filter(|(_, n)| !n.is_empty() && !known.contains(*n))
+            .filter(|(_, n)| !n.is_empty() && !self.columns().iter().any(|c| c.named(n)))
             .map(|(h, _)| h.trim().to_owned())
             .collect();
         let width = normalised
@@ -175,9 +183,13 @@ impl Dataset {
     }
 }
 
-/// A header name as columns are matched: case- and space-insensitive.
+/// A header name as columns are matched: case-insensitive, and blind to spaces, hyphens
+/// and underscores (`AGB-code`, `agb code`, `AGB_CODE`).
 fn normalise(name: &str) -> String {
-    name.split_whitespace().collect::<String>().to_lowercase()
+    name.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-' && *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// Why a header does not fit a dataset.
@@ -281,6 +293,8 @@ impl fmt::Display for UnknownLayout {
     }
 }
 
+pub use crate::message::Message;
+
 /// One thing wrong with one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -292,7 +306,7 @@ pub struct Problem {
     /// A stable code, such as `bsn.eleven-check`.
     pub rule: &'static str,
     /// What the rule asks, in a sentence.
-    pub message: String,
+    pub message: Message,
 }
 
 /// The column that holds the citizen number in clear, in both datasets.
@@ -410,13 +424,7 @@ impl<'a> Cells<'a> {
             .map_or("", |v| v.trim())
     }
 
-    pub fn problem(
-        &mut self,
-        column: &str,
-        value: &str,
-        rule: &'static str,
-        message: impl Into<String>,
-    ) {
+    pub fn problem(&mut self, column: &str, value: &str, rule: &'static str, message: Message) {
         // Whatever stands in the BSN column is masked, valid or not: a typo is nearly a BSN.
         let value = if column == BSN_COLUMN {
             mask(value)
@@ -428,7 +436,7 @@ impl<'a> Cells<'a> {
             column: column.to_owned(),
             value,
             rule,
-            message: message.into(),
+            message,
         });
     }
 
@@ -437,11 +445,11 @@ impl<'a> Cells<'a> {
         &mut self,
         name: &str,
         rule: &'static str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, Message>,
     ) -> Option<T> {
         let value = self.raw(name);
         if value.is_empty() {
-            self.problem(name, value, "required", "must not be empty");
+            self.problem(name, value, "required", required());
             return None;
         }
         self.optional(name, rule, parse).flatten()
@@ -452,7 +460,7 @@ impl<'a> Cells<'a> {
         &mut self,
         name: &str,
         rule: &'static str,
-        parse: impl FnOnce(&str) -> Result<T, String>,
+        parse: impl FnOnce(&str) -> Result<T, Message>,
     ) -> Option<Option<T>> {
         let value = self.raw(name);
         if value.is_empty() {
@@ -469,9 +477,23 @@ impl<'a> Cells<'a> {
 
     pub fn bsn(&mut self) -> Option<Bsn> {
         self.required(BSN_COLUMN, "bsn", |v| {
-            Bsn::parse(v).map_err(|e| e.to_string())
+            Bsn::parse(v).map_err(|e| {
+                use crate::pseudonym::BsnError;
+                let nl = match e {
+                    BsnError::NotDigits => "mag alleen cijfers bevatten",
+                    BsnError::Length => "moet 9 cijfers zijn (of 8, gelezen met een voorloopnul)",
+                    BsnError::Zero => "mag niet uit alleen nullen bestaan",
+                    BsnError::ElevenCheck => "voldoet niet aan de elfproef",
+                };
+                Message::new(nl, e.to_string())
+            })
         })
     }
+}
+
+/// The message of an empty required value.
+pub fn required() -> Message {
+    Message::new("mag niet leeg zijn", "must not be empty")
 }
 
 /// The rule of a row with values beyond the header's columns.
@@ -488,10 +510,17 @@ impl Layout {
         if last < self.width {
             return;
         }
-        let message = format!(
-            "the header has {} fields, this row has {}",
-            self.width,
-            last + 1
+        let message = Message::new(
+            format!(
+                "de kopregel heeft {} velden, deze rij {}",
+                self.width,
+                last + 1
+            ),
+            format!(
+                "the header has {} fields, this row has {}",
+                self.width,
+                last + 1
+            ),
         );
         cells.problem("", "", EXTRA_FIELDS, message);
     }
@@ -550,6 +579,37 @@ mod tests {
     }
 
     #[test]
+    fn the_dataset_sheets_display_names_are_accepted_in_any_case_and_spacing() {
+        let sheet = [
+            "AGB-code",
+            "BSN",
+            "Metingnummer",
+            "Datum meting",
+            "soort  meting",
+            "RESPONDENT",
+            "Cijfer",
+            "Status",
+        ];
+        let layout = Dataset::detect(&header(&sheet)).unwrap();
+        assert_eq!(layout.dataset, Dataset::Metingen);
+        assert!(layout.extra.is_empty());
+        assert_eq!(layout.index, (0..8).map(Some).collect::<Vec<_>>());
+        let mut mixed = METINGEN.to_vec();
+        mixed[0] = "agb code";
+        mixed[6] = "Totaalscore_Meting";
+        assert!(Dataset::detect(&header(&mixed)).is_ok());
+        // The technical and the display name of one column: which one holds it is a guess.
+        let mut both = METINGEN.to_vec();
+        both.push("AGB-code");
+        assert!(
+            Dataset::detect(&header(&both))
+                .unwrap_err()
+                .repeated
+                .is_some()
+        );
+    }
+
+    #[test]
     fn a_known_column_named_twice_is_refused_by_name() {
         let mut names = METINGEN.to_vec();
         names.push(" Pseudo BSN ");
@@ -590,8 +650,12 @@ mod tests {
         assert_eq!(problems[0].rule, EXTRA_FIELDS);
         assert_eq!(problems[0].line, 7);
         assert_eq!(
-            problems[0].message,
+            problems[0].message.en,
             "the header has 8 fields, this row has 10"
+        );
+        assert_eq!(
+            problems[0].message.nl,
+            "de kopregel heeft 8 velden, deze rij 10"
         );
     }
 

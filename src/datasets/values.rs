@@ -3,33 +3,44 @@
 
 use chrono::NaiveDate;
 
+use super::Message;
+
 /// Exactly `n` ASCII digits.
-pub fn digits(value: &str, n: usize) -> Result<String, String> {
+pub fn digits(value: &str, n: usize) -> Result<String, Message> {
     if value.len() == n && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value.to_owned())
     } else {
-        Err(format!("must be exactly {n} digits"))
+        Err(Message::new(
+            format!("moet precies {n} cijfers zijn"),
+            format!("must be exactly {n} digits"),
+        ))
     }
 }
 
 /// 1 to `max` printable characters.
-pub fn text(value: &str, max: usize) -> Result<String, String> {
+pub fn text(value: &str, max: usize) -> Result<String, Message> {
     let len = value.chars().count();
     if len == 0 {
-        return Err("must not be empty".into());
+        return Err(super::required());
     }
     if len > max {
-        return Err(format!("must be at most {max} characters"));
+        return Err(Message::new(
+            format!("mag hoogstens {max} tekens zijn"),
+            format!("must be at most {max} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err("must not hold control characters".into());
+        return Err(Message::new(
+            "mag geen stuurtekens bevatten",
+            "must not hold control characters",
+        ));
     }
     Ok(value.to_owned())
 }
 
 /// `yyyy-mm-dd` or `dd-mm-yyyy`, also with `/`; a spreadsheet date cell arrives as
 /// `yyyy-mm-dd` (with ` 00:00:00` when the cell had a time part).
-pub fn date(value: &str) -> Result<NaiveDate, String> {
+pub fn date(value: &str) -> Result<NaiveDate, Message> {
     let value = value.strip_suffix(" 00:00:00").unwrap_or(value);
     if let Some(date) = iso_date(value) {
         return Ok(date);
@@ -42,7 +53,10 @@ pub fn date(value: &str) -> Result<NaiveDate, String> {
             }
         }
     }
-    Err("must be a date as yyyy-mm-dd or dd-mm-yyyy".into())
+    Err(Message::new(
+        "moet een datum zijn als jjjj-mm-dd of dd-mm-jjjj",
+        "must be a date as yyyy-mm-dd or dd-mm-yyyy",
+    ))
 }
 
 /// `yyyy-mm-dd` read directly: the common form, and the one chrono's general parser is
@@ -65,7 +79,7 @@ fn iso_date(value: &str) -> Option<NaiveDate> {
 }
 
 /// A decimal number with a point or a comma.
-pub fn decimal(value: &str) -> Result<f64, String> {
+pub fn decimal(value: &str) -> Result<f64, Message> {
     let parsed = if value.contains(',') {
         let normalised = value.replacen(',', ".", 1);
         normalised
@@ -80,7 +94,10 @@ pub fn decimal(value: &str) -> Result<f64, String> {
     };
     match parsed {
         Some(n) if n.is_finite() => Ok(n),
-        _ => Err("must be a number (decimal point or comma)".into()),
+        _ => Err(Message::new(
+            "moet een getal zijn (met decimale komma of punt)",
+            "must be a number (decimal point or comma)",
+        )),
     }
 }
 

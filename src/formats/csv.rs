@@ -15,6 +15,7 @@ use encoding_rs::{CoderResult, Decoder, UTF_16BE, UTF_16LE};
 
 use super::limited::{Budget, Limited, OVER_BUDGET};
 use super::{FileError, Format, Limits, ReadError, Row, Table};
+use crate::message::Message;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 const UTF16LE_BOM: &[u8] = b"\xFF\xFE";
@@ -336,17 +337,27 @@ impl CsvRows {
             if raw.len() > self.limits.max_field_bytes {
                 return Err(ReadError::Row {
                     line,
-                    message: format!(
-                        "value {} is longer than {} bytes",
-                        i + 1,
-                        self.limits.max_field_bytes
+                    message: Message::new(
+                        format!(
+                            "waarde {} is langer dan {} bytes",
+                            i + 1,
+                            self.limits.max_field_bytes
+                        ),
+                        format!(
+                            "value {} is longer than {} bytes",
+                            i + 1,
+                            self.limits.max_field_bytes
+                        ),
                     ),
                 });
             }
             if raw.contains(&0) {
                 return Err(ReadError::Row {
                     line,
-                    message: format!("value {} holds a NUL byte", i + 1),
+                    message: Message::new(
+                        format!("waarde {} bevat een NUL-byte", i + 1),
+                        format!("value {} holds a NUL byte", i + 1),
+                    ),
                 });
             }
             let text = match self.encoding {
@@ -360,9 +371,15 @@ impl CsvRows {
                         Err(_) => {
                             return Err(ReadError::Row {
                                 line,
-                                message: format!(
-                                    "value {} is not valid UTF-8 (the file starts with a UTF-8 byte order mark)",
-                                    i + 1
+                                message: Message::new(
+                                    format!(
+                                        "waarde {} is geen geldige UTF-8 (het bestand begint met een UTF-8-BOM)",
+                                        i + 1
+                                    ),
+                                    format!(
+                                        "value {} is not valid UTF-8 (the file starts with a UTF-8 byte order mark)",
+                                        i + 1
+                                    ),
                                 ),
                             });
                         }

@@ -119,7 +119,10 @@ pub enum FileError {
 pub enum ReadError {
     /// This row cannot be read; the next one can.
     #[error("line {line}: {message}")]
-    Row { line: u64, message: String },
+    Row {
+        line: u64,
+        message: crate::message::Message,
+    },
     /// The file cannot be read on.
     #[error(transparent)]
     File(#[from] FileError),

@@ -12,6 +12,7 @@ use quick_xml::events::Event;
 
 use super::limited::{Budget, Limited, OVER_BUDGET};
 use super::{FileError, Format, Limits, ReadError, Row, Table, XmlColumns};
+use crate::message::Message;
 
 /// Root, record, field: anything deeper is not our format.
 const MAX_DEPTH: usize = 3;
@@ -131,7 +132,10 @@ impl XmlRows {
                             self.skip_record(depth)?;
                             return Err(ReadError::Row {
                                 line,
-                                message: format!("unknown entity &{name};"),
+                                message: Message::new(
+                                    format!("onbekende entiteit &{name};"),
+                                    format!("unknown entity &{name};"),
+                                ),
                             });
                         }
                     };
@@ -154,9 +158,15 @@ impl XmlRows {
                             self.skip_record(depth)?;
                             return Err(ReadError::Row {
                                 line,
-                                message: format!(
-                                    "<{name}> is longer than {} bytes",
-                                    self.limits.max_field_bytes
+                                message: Message::new(
+                                    format!(
+                                        "<{name}> is langer dan {} bytes",
+                                        self.limits.max_field_bytes
+                                    ),
+                                    format!(
+                                        "<{name}> is longer than {} bytes",
+                                        self.limits.max_field_bytes
+                                    ),
                                 ),
                             });
                         }

@@ -851,3 +851,59 @@ fn rows_with_another_providers_agb_code_are_rejected_with_its_folder() {
         .unwrap();
     assert_eq!(agb, ["87654321"]);
 }
+
+/// Receipts speak the configured language (Dutch unless English is asked for), in their
+/// messages too, with stable rule ids beside them and local times as people write them.
+#[test]
+fn receipts_are_dutch_by_default_and_english_on_request() {
+    for (language, empty, range) in [
+        (
+            "",
+            "mag niet leeg zijn",
+            "moet van 0 tot en met 10 zijn voor CT",
+        ),
+        (
+            "[mail]\nlanguage = \"en\"\n",
+            "must not be empty",
+            "must be from 0 to 10 for CT",
+        ),
+    ] {
+        let env = Env::new(&format!("{language}{TENANTS}"));
+        assert!(env.cmd(&["keygen"]).status.success());
+        std::fs::create_dir_all(env.upload("zorg")).unwrap();
+        copy_sample(&env, "zorg", "metingen-bad.csv", "bad.csv");
+        let daemon = env.start();
+        daemon.wait_until("intake", || env.status()["deliveries"]["total"] == 1);
+        daemon.stop();
+        process(&env);
+        let dir = env.var().join("tenants/zorg/receipts");
+        let read = |suffix: &str| {
+            files(&dir)
+                .iter()
+                .find(|p| p.to_string_lossy().ends_with(suffix))
+                .map(|p| std::fs::read_to_string(p).unwrap())
+                .unwrap()
+        };
+        let (csv, txt) = (read(".result.csv"), read(".txt"));
+        assert!(
+            csv.contains(&format!("7;metingnummer;;required;{empty}\r\n")),
+            "{csv}"
+        );
+        assert!(csv.contains(&format!(";score.range;{range}")), "{csv}");
+        assert!(txt.contains(empty) && txt.contains("[required]"), "{txt}");
+        // When it was received and checked: dd-mm-jjjj uu:mm, local.
+        assert!(has_people_time(&txt), "{txt}");
+    }
+}
+
+/// Whether `text` has a time written as `dd-mm-yyyy hh:mm`.
+fn has_people_time(text: &str) -> bool {
+    text.as_bytes().windows(16).any(|w| {
+        w.iter().enumerate().all(|(i, &b)| match i {
+            2 | 5 => b == b'-',
+            10 => b == b' ',
+            13 => b == b':',
+            _ => b.is_ascii_digit(),
+        })
+    })
+}
