@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::datasets::{Context, Dataset, Layout, Message, Problem, Record, UnknownLayout};
+use crate::datasets::{Context, Dataset, Layout, Message, Problem, Record, UnknownLayout, rules};
 use crate::formats::{self, FileError, Format, Limits, ReadError};
 
 /// Why a file could not be checked at all.
@@ -62,7 +62,7 @@ pub fn duplicate_problem(line: u64, record: &Record) -> Problem {
 }
 
 /// The rule of a repeated key within one file.
-pub const DUPLICATE_IN_FILE: &str = "duplicate-in-file";
+pub const DUPLICATE_IN_FILE: &str = crate::datasets::rules::DUPLICATE_IN_FILE.id;
 
 impl Summary {
     /// Turns one accepted row into a rejected repeat (for a caller that learns of repeats
@@ -136,12 +136,12 @@ pub fn check_file<E>(
             Err(ReadError::Row { line, message }) => {
                 summary.rows += 1;
                 summary.rejected += 1;
-                *summary.rules.entry("unreadable").or_default() += 1;
+                *summary.rules.entry(rules::UNREADABLE.id).or_default() += 1;
                 let problem = Problem {
                     line,
                     column: String::new(),
                     value: String::new(),
-                    rule: "unreadable",
+                    rule: rules::UNREADABLE.id,
                     message,
                 };
                 on_problem(&problem)?;

@@ -20,6 +20,7 @@
 //! - `message`: a sentence in Dutch and English; the reader's language picks one.
 //! - `receipt`: the .result.csv and .txt receipts of a checked file.
 //! - `validate`: the offline check behind `dropgate validate`.
+//! - `spec`: the delivery specification behind `dropgate spec`, from the checks' own tables.
 //! - `process`: the daily run: claim, check, pseudonymise, store, receipt, archive.
 //! - `fingerprint`: a delivered file's hash and on-disk identity, checked before it moves.
 //! - `schedule`: job times in a time zone (DST-correct) and catch-up after downtime.
@@ -66,6 +67,7 @@ pub mod schedule;
 pub mod secrets;
 pub mod sftp;
 pub mod signal;
+pub mod spec;
 pub mod status;
 pub mod systemd;
 pub mod validate;

@@ -17,12 +17,11 @@ mod child;
 mod dutch;
 mod wire;
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Mutex, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 
 pub use child::main as child_main;
@@ -396,29 +395,10 @@ fn summary_from_wire(s: wire::WireSummary) -> Option<Summary> {
     })
 }
 
-/// Rule codes are a small fixed set; a child that sends more, or one that does not look
-/// like a code, is answering garbage.
+/// Rule codes are the fixed set of `datasets::rules`; a child that sends another is
+/// answering garbage.
 fn intern_rule(rule: &str) -> Option<&'static str> {
-    const MAX_RULES: usize = 128;
-    static RULES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
-    let well_formed = !rule.is_empty()
-        && rule.len() <= 48
-        && rule
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    if !well_formed {
-        return None;
-    }
-    let mut rules = RULES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(known) = rules.get(rule) {
-        return Some(known);
-    }
-    if rules.len() >= MAX_RULES {
-        return None;
-    }
-    let leaked: &'static str = Box::leak(rule.to_owned().into_boxed_str());
-    rules.insert(leaked);
-    Some(leaked)
+    crate::datasets::rules::find(rule).map(|r| r.id)
 }
 
 /// Which limit a child that gave no answer broke.

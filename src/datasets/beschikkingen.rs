@@ -3,19 +3,55 @@
 use chrono::NaiveDate;
 
 use super::values::{date, digits, text};
-use super::{Cells, Column, Context, Message, col, optional};
+use super::{Cells, Column, Context, Message, col, optional, rules};
 use crate::pseudonym::Bsn;
 
 pub(super) const COLUMNS: &[Column] = &[
-    col("gemeentecode", "Gemeentecode"),
-    col("beschikkingnummer", "Beschikkingnummer"),
-    col("pseudobsn", "BSN"),
-    col("zorgaanbiedercode", "AGB-code"),
-    col("productcategorie", "Productcategorie"),
-    col("productcode", "Productcode"),
-    col("ingangsdatum", "Ingangsdatum"),
-    optional("einddatum", "Einddatum"),
-    optional("redenBeeindiging", "Reden beëindiging"),
+    col("gemeentecode", "Gemeentecode").spec(
+        "CBS-code van uw gemeente",
+        &[&rules::REQUIRED, &rules::CBS, &rules::CBS_NOT_OWN],
+        "0344",
+    ),
+    col("beschikkingnummer", "Beschikkingnummer").spec(
+        "uw nummer van de beschikking, uniek per gemeente; een latere levering met hetzelfde nummer vervangt de beschikking (correctie)",
+        &[&rules::REQUIRED, &rules::TEXT, &rules::DUPLICATE_IN_FILE],
+        "B-2026-0001",
+    ),
+    col("pseudobsn", "BSN").spec(
+        "BSN van de cliënt; bij ontvangst vervangen door een pseudoniem, nooit bewaard",
+        &[&rules::REQUIRED, &rules::BSN],
+        "111222333",
+    ),
+    col("zorgaanbiedercode", "AGB-code").spec(
+        "AGB-code van de zorgaanbieder die de zorg levert",
+        &[&rules::REQUIRED, &rules::AGB],
+        "87654321",
+    ),
+    col("productcategorie", "Productcategorie").spec(
+        "productcategorie",
+        &[&rules::REQUIRED, &rules::PRODUCTCATEGORIE],
+        "45",
+    ),
+    col("productcode", "Productcode").spec(
+        "productcode",
+        &[&rules::REQUIRED, &rules::PRODUCTCODE],
+        "45A01",
+    ),
+    col("ingangsdatum", "Ingangsdatum").spec(
+        "begin van de beschikking",
+        &[&rules::REQUIRED, &rules::DATE],
+        "2026-01-01",
+    ),
+    optional("einddatum", "Einddatum").spec(
+        "einde van de beschikking; leeg zolang zij loopt",
+        &[&rules::DATE, &rules::DATE_ORDER],
+        "2026-09-30",
+    ),
+    optional("redenBeeindiging", "Reden beëindiging").spec(
+        "reden van beëindiging; leeg zolang zij loopt",
+        &[&rules::REDEN],
+        "02",
+    ),
 ];
 
 /// iJw code list JZ588: why care ended.
@@ -38,13 +74,13 @@ pub struct Beschikking {
 }
 
 pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Beschikking> {
-    let gemeentecode = c.required("gemeentecode", "cbs", |v| digits(v, 4));
+    let gemeentecode = c.required("gemeentecode", &rules::CBS, |v| digits(v, 4));
     if let (Some(code), Some(own)) = (&gemeentecode, ctx.municipality) {
         if code != own {
             c.problem(
                 "gemeentecode",
                 code,
-                "cbs.not-own",
+                &rules::CBS_NOT_OWN,
                 Message::new(
                     format!("moet de eigen code van deze gemeente zijn, {own}"),
                     format!("must be this municipality's own code {own}"),
@@ -52,19 +88,21 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Beschikking>
             );
         }
     }
-    let beschikkingnummer = c.required("beschikkingnummer", "text", |v| text(v, 64));
+    let beschikkingnummer = c.required("beschikkingnummer", &rules::TEXT, |v| text(v, 64));
     let bsn = c.bsn();
-    let agb = c.required("zorgaanbiedercode", "agb", |v| digits(v, 8));
-    let productcategorie = c.required("productcategorie", "productcategorie", |v| digits(v, 2));
-    let productcode = c.required("productcode", "productcode", |v| text(v, 5));
-    let ingangsdatum = c.required("ingangsdatum", "date", date);
-    let einddatum = c.optional("einddatum", "date", date);
+    let agb = c.required("zorgaanbiedercode", &rules::AGB, |v| digits(v, 8));
+    let productcategorie = c.required("productcategorie", &rules::PRODUCTCATEGORIE, |v| {
+        digits(v, 2)
+    });
+    let productcode = c.required("productcode", &rules::PRODUCTCODE, |v| text(v, 5));
+    let ingangsdatum = c.required("ingangsdatum", &rules::DATE, date);
+    let einddatum = c.optional("einddatum", &rules::DATE, date);
     if let (Some(start), Some(Some(end))) = (ingangsdatum, einddatum) {
         if end < start {
             c.problem(
                 "einddatum",
                 c.raw("einddatum"),
-                "date.order",
+                &rules::DATE_ORDER,
                 Message::new(
                     "mag niet voor de ingangsdatum liggen",
                     "must not be before ingangsdatum",
@@ -72,7 +110,7 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Beschikking>
             );
         }
     }
-    let reden = c.optional("redenBeeindiging", "reden", |v| {
+    let reden = c.optional("redenBeeindiging", &rules::REDEN, |v| {
         let code = if v.len() == 1 {
             format!("0{v}")
         } else {

@@ -3,18 +3,56 @@
 use chrono::NaiveDate;
 
 use super::values::{date, decimal, digits, text};
-use super::{Cells, Column, Context, Message, col, optional};
+use super::{Cells, Column, Context, Message, col, optional, rules};
 use crate::pseudonym::Bsn;
 
 pub(super) const COLUMNS: &[Column] = &[
-    col("zorgaanbiedercode", "AGB-code"),
-    col("pseudobsn", "BSN"),
-    col("metingnummer", "Metingnummer"),
-    col("datum", "Datum meting"),
-    col("gebruiktMeetinstrument", "Soort meting"),
-    col("typeRespondent", "Respondent"),
-    col("totaalscoreMeting", "Cijfer"),
-    optional("status", "Status"),
+    col("zorgaanbiedercode", "AGB-code").spec(
+        "AGB-code van de zorgaanbieder: die van de map waarin u levert",
+        &[&rules::REQUIRED, &rules::AGB, &rules::AGB_OTHER_PROVIDER],
+        "87654321",
+    ),
+    col("pseudobsn", "BSN").spec(
+        "BSN van de cliënt; bij ontvangst vervangen door een pseudoniem, nooit bewaard",
+        &[&rules::REQUIRED, &rules::BSN],
+        "111222333",
+    ),
+    col("metingnummer", "Metingnummer").spec(
+        "uw nummer van de meting, uniek per zorgaanbieder; een latere levering met \
+         hetzelfde nummer vervangt de meting (correctie)",
+        &[&rules::REQUIRED, &rules::TEXT, &rules::DUPLICATE_IN_FILE],
+        "M-2026-0001",
+    ),
+    col("datum", "Datum meting").spec(
+        "datum van de meting",
+        &[&rules::REQUIRED, &rules::DATE, &rules::DATE_FUTURE],
+        "2026-10-01",
+    ),
+    col("gebruiktMeetinstrument", "Soort meting").spec(
+        "het meetinstrument",
+        &[&rules::REQUIRED, &rules::INSTRUMENT],
+        "CT",
+    ),
+    col("typeRespondent", "Respondent").spec(
+        "wie de vragenlijst invulde",
+        &[&rules::REQUIRED, &rules::RESPONDENT],
+        "01",
+    ),
+    col("totaalscoreMeting", "Cijfer").spec(
+        "de totaalscore; verplicht bij een volledige meting, mag leeg bij Onvolledig, \
+         leeg bij Nee",
+        &[
+            &rules::SCORE,
+            &rules::SCORE_RANGE,
+            &rules::SCORE_NOT_FILLED_IN,
+        ],
+        "8,5",
+    ),
+    optional("status", "Status").spec(
+        "of de meting is ingevuld; de kolom mag ontbreken (dan: volledig)",
+        &[&rules::STATUS],
+        "Volledig",
+    ),
 ];
 
 /// The measuring instrument.
@@ -70,7 +108,7 @@ pub struct Meting {
 }
 
 pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
-    let agb = c.required("zorgaanbiedercode", "agb", |v| digits(v, 8));
+    let agb = c.required("zorgaanbiedercode", &rules::AGB, |v| digits(v, 8));
     if let (Some(agb), Some(provider)) = (&agb, ctx.provider) {
         if *agb != provider.agb {
             // Texts mask every run of eight digits, AGB codes too: folders name the providers.
@@ -97,18 +135,23 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
                     ),
                 ),
             };
-            c.problem("zorgaanbiedercode", agb, "agb.other-provider", message);
+            c.problem(
+                "zorgaanbiedercode",
+                agb,
+                &rules::AGB_OTHER_PROVIDER,
+                message,
+            );
         }
     }
     let bsn = c.bsn();
-    let metingnummer = c.required("metingnummer", "text", |v| text(v, 64));
-    let datum = c.required("datum", "date", date);
+    let metingnummer = c.required("metingnummer", &rules::TEXT, |v| text(v, 64));
+    let datum = c.required("datum", &rules::DATE, date);
     if let Some(d) = datum {
         if d > ctx.today {
             c.problem(
                 "datum",
                 c.raw("datum"),
-                "date.future",
+                &rules::DATE_FUTURE,
                 Message::new(
                     "mag niet in de toekomst liggen",
                     "must not be in the future",
@@ -116,14 +159,14 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             );
         }
     }
-    let instrument = c.required("gebruiktMeetinstrument", "instrument", |v| {
+    let instrument = c.required("gebruiktMeetinstrument", &rules::INSTRUMENT, |v| {
         match v.to_ascii_uppercase().as_str() {
             "CT" => Ok(Instrument::Ct),
             "GAS" => Ok(Instrument::Gas),
             _ => Err(Message::new("moet CT of GAS zijn", "must be CT or GAS")),
         }
     });
-    let respondent = c.required("typeRespondent", "respondent", |v| {
+    let respondent = c.required("typeRespondent", &rules::RESPONDENT, |v| {
         match v.trim_start_matches('0') {
             n @ ("1" | "2" | "3" | "4" | "5" | "6") if v.len() <= 2 => {
                 Ok(n.parse::<u8>().unwrap_or(0))
@@ -134,16 +177,18 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             )),
         }
     });
-    let status = c.optional("status", "status", |v| match v.to_lowercase().as_str() {
-        "volledig" => Ok(Status::Volledig),
-        "onvolledig" => Ok(Status::Onvolledig),
-        "nee" => Ok(Status::Nee),
-        _ => Err(Message::new(
-            "moet leeg zijn, of Volledig, Onvolledig of Nee",
-            "must be empty, Volledig, Onvolledig or Nee",
-        )),
+    let status = c.optional("status", &rules::STATUS, |v| {
+        match v.to_lowercase().as_str() {
+            "volledig" => Ok(Status::Volledig),
+            "onvolledig" => Ok(Status::Onvolledig),
+            "nee" => Ok(Status::Nee),
+            _ => Err(Message::new(
+                "moet leeg zijn, of Volledig, Onvolledig of Nee",
+                "must be empty, Volledig, Onvolledig or Nee",
+            )),
+        }
     });
-    let score = c.optional("totaalscoreMeting", "score", decimal);
+    let score = c.optional("totaalscoreMeting", &rules::SCORE, decimal);
     if let (Some(Some(score)), Some(instrument)) = (score, instrument) {
         let (lo, hi) = match instrument {
             Instrument::Ct => ctx.scores.ct,
@@ -153,7 +198,7 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             c.problem(
                 "totaalscoreMeting",
                 c.raw("totaalscoreMeting"),
-                "score.range",
+                &rules::SCORE_RANGE,
                 Message::new(
                     format!(
                         "moet van {lo} tot en met {hi} zijn voor {}",
@@ -169,7 +214,7 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             c.problem(
                 "totaalscoreMeting",
                 "",
-                "required",
+                &rules::REQUIRED,
                 Message::new(
                     "mag niet leeg zijn bij een volledige meting (status leeg of Volledig)",
                     "must not be empty for a complete measurement (status empty or Volledig)",
@@ -180,7 +225,7 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             c.problem(
                 "totaalscoreMeting",
                 c.raw("totaalscoreMeting"),
-                "score.not-filled-in",
+                &rules::SCORE_NOT_FILLED_IN,
                 Message::new(
                     "moet leeg zijn bij status Nee (uitgezet, niet ingevuld)",
                     "must be empty when status is Nee (sent out, not filled in)",

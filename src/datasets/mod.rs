@@ -7,6 +7,7 @@
 
 mod beschikkingen;
 mod metingen;
+pub mod rules;
 mod values;
 
 use std::fmt;
@@ -34,6 +35,12 @@ pub struct Column {
     pub display: &'static str,
     /// The column must be in the header (its value may still be optional).
     pub required: bool,
+    /// What it holds, in Dutch, for the delivery specification (`dropgate spec`).
+    pub about: &'static str,
+    /// The rules its values are checked against.
+    pub rules: &'static [&'static Rule],
+    /// A value that passes.
+    pub example: &'static str,
 }
 
 const fn col(name: &'static str, display: &'static str) -> Column {
@@ -41,18 +48,35 @@ const fn col(name: &'static str, display: &'static str) -> Column {
         name,
         display,
         required: true,
+        about: "",
+        rules: &[],
+        example: "",
     }
 }
 
 const fn optional(name: &'static str, display: &'static str) -> Column {
     Column {
-        name,
-        display,
         required: false,
+        ..col(name, display)
     }
 }
 
 impl Column {
+    /// The column with its specification: what it holds, its rules and an example.
+    const fn spec(
+        self,
+        about: &'static str,
+        rules: &'static [&'static Rule],
+        example: &'static str,
+    ) -> Self {
+        Self {
+            about,
+            rules,
+            example,
+            ..self
+        }
+    }
+
     /// Whether a header cell names this column (already [`normalise`]d).
     fn named(&self, normalised: &str) -> bool {
         normalised == normalise(self.name) || normalised == normalise(self.display)
@@ -294,6 +318,7 @@ impl fmt::Display for UnknownLayout {
 }
 
 pub use crate::message::Message;
+pub use rules::Rule;
 
 /// One thing wrong with one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -424,7 +449,7 @@ impl<'a> Cells<'a> {
             .map_or("", |v| v.trim())
     }
 
-    pub fn problem(&mut self, column: &str, value: &str, rule: &'static str, message: Message) {
+    pub fn problem(&mut self, column: &str, value: &str, rule: &'static Rule, message: Message) {
         // Whatever stands in the BSN column is masked, valid or not: a typo is nearly a BSN.
         let value = if column == BSN_COLUMN {
             mask(value)
@@ -435,7 +460,7 @@ impl<'a> Cells<'a> {
             line: self.row.line,
             column: column.to_owned(),
             value,
-            rule,
+            rule: rule.id,
             message,
         });
     }
@@ -444,12 +469,12 @@ impl<'a> Cells<'a> {
     pub fn required<T>(
         &mut self,
         name: &str,
-        rule: &'static str,
+        rule: &'static Rule,
         parse: impl FnOnce(&str) -> Result<T, Message>,
     ) -> Option<T> {
         let value = self.raw(name);
         if value.is_empty() {
-            self.problem(name, value, "required", required());
+            self.problem(name, value, &rules::REQUIRED, required());
             return None;
         }
         self.optional(name, rule, parse).flatten()
@@ -459,7 +484,7 @@ impl<'a> Cells<'a> {
     pub fn optional<T>(
         &mut self,
         name: &str,
-        rule: &'static str,
+        rule: &'static Rule,
         parse: impl FnOnce(&str) -> Result<T, Message>,
     ) -> Option<Option<T>> {
         let value = self.raw(name);
@@ -476,7 +501,7 @@ impl<'a> Cells<'a> {
     }
 
     pub fn bsn(&mut self) -> Option<Bsn> {
-        self.required(BSN_COLUMN, "bsn", |v| {
+        self.required(BSN_COLUMN, &rules::BSN, |v| {
             Bsn::parse(v).map_err(|e| {
                 use crate::pseudonym::BsnError;
                 let nl = match e {
@@ -497,7 +522,7 @@ pub fn required() -> Message {
 }
 
 /// The rule of a row with values beyond the header's columns.
-pub const EXTRA_FIELDS: &str = "row.extra-fields";
+pub const EXTRA_FIELDS: &str = rules::EXTRA_FIELDS.id;
 
 impl Layout {
     /// A row with values beyond the header's last column was likely written with a
@@ -522,7 +547,7 @@ impl Layout {
                 last + 1
             ),
         );
-        cells.problem("", "", EXTRA_FIELDS, message);
+        cells.problem("", "", &rules::EXTRA_FIELDS, message);
     }
 
     /// Checks every rule of the dataset on one row.
