@@ -64,10 +64,10 @@ def main() -> None:
     write(
         "Kwaliteit.csv",
         "levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;"
-        "afgekeurd;redenen",
+        "afgekeurd;redenen;regels",
         [
-            "1;87654321;metingen;TIME;TIME;verwerkt;5;5;0;",
-            "2;0344;beschikkingen;TIME;TIME;verwerkt;3;3;0;",
+            "1;87654321;metingen;TIME;TIME;verwerkt;5;5;0;;",
+            "2;0344;beschikkingen;TIME;TIME;verwerkt;3;3;0;;",
         ],
     )
     # B-3 ended in Q2 and B-1 in Q3, one client each: every figure suppressed.

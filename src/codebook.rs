@@ -209,6 +209,11 @@ pub const KWALITEIT: File = File {
             Kind::Text,
             "meest voorkomende afkeurredenen, met aantallen",
         ),
+        col(
+            "regels",
+            Kind::Text,
+            "dezelfde redenen als regel-id's (zie dropgate spec), voor scripts",
+        ),
     ],
 };
 
@@ -277,13 +282,22 @@ pub fn decimal(value: f64) -> String {
     value.to_string().replace('.', ",")
 }
 
+/// What a full bundle covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Covers<'a> {
+    /// Everything the ledger holds (a `REQUEST-FULL` asks for this).
+    Everything,
+    /// From this date on, as shown to people.
+    Since(&'a str),
+}
+
 /// What the bundle covers, for `LEESMIJ.txt`.
 pub struct About<'a> {
     pub bundle: &'a str,
     pub municipality: &'a str,
     pub code: &'a str,
-    /// `Some(date)` for a full bundle of everything from that date on.
-    pub full_since: Option<&'a str>,
+    /// What a full bundle covers; `None` for a weekly one.
+    pub full: Option<Covers<'a>>,
     /// When it was made, as people read it (`dd-mm-jjjj uu:mm`).
     pub made: &'a str,
 }
@@ -300,12 +314,16 @@ pub fn leesmij(about: &About<'_>) -> String {
         "Deze bundel is voor {} (CBS-code {}), gemaakt op {}.",
         about.municipality, about.code, about.made
     );
-    match about.full_since {
-        Some(since) => {
+    match about.full {
+        Some(covers) => {
+            let since = match covers {
+                Covers::Everything => String::new(),
+                Covers::Since(date) => format!(" vanaf {date}"),
+            };
             let _ = writeln!(
                 t,
-                "Het is een totaalbundel: alle gegevens voor uw gemeente vanaf {since}, ook wat u \
-                 al eerder kreeg. De wekelijkse bundels gaan daarnaast gewoon door."
+                "Het is een totaalbundel: alle gegevens voor uw gemeente{since}, ook wat u al \
+                 eerder kreeg. De wekelijkse bundels gaan daarnaast gewoon door."
             );
         }
         None => {
@@ -390,7 +408,7 @@ mod tests {
             bundle: "Bundel-utrecht-20261130060000.zip",
             municipality: "Utrecht",
             code: "0344",
-            full_since: None,
+            full: None,
             made: "30-11-2026 06:00",
         });
         for file in FILES {

@@ -408,10 +408,17 @@ fn publish(
             anyhow::bail!("nothing to do: give --now, or --full --tenant T --since DATE")
         }
         (false, Some(since)) => {
-            ledger.request_full(&municipalities[0].id, since, started)?;
+            let tenant = municipalities[0];
+            let new =
+                dropgate::publish::request_full(&config, &mut ledger, tenant, since, started)?;
+            let ack = match (new, tenant.contacts.is_empty()) {
+                (true, false) => "; its contacts are told by mail",
+                (false, _) => "; it adds to the request already pending",
+                (true, true) => "",
+            };
             println!(
-                "{}: a full bundle from {since} on will be made at the next publication",
-                municipalities[0].id
+                "{}: a full bundle from {since} on will be made at the next publication{ack}",
+                tenant.id
             );
             return Ok(ExitCode::SUCCESS);
         }
@@ -419,15 +426,16 @@ fn publish(
     }
     for tenant in municipalities {
         let bundles = match full_since {
-            Some(since) => vec![dropgate::publish::publish(
-                &config,
-                &mut ledger,
-                tenant,
-                started,
-                Some(since),
-            )?],
+            Some(since) => {
+                dropgate::publish::publish(&config, &mut ledger, tenant, started, Some(since))?
+                    .into_iter()
+                    .collect()
+            }
             None => dropgate::publish::publish_due(&config, &mut ledger, tenant, started)?,
         };
+        if bundles.is_empty() {
+            println!("{}: no bundle: no rows (empty_bundles = false)", tenant.id);
+        }
         for published in bundles {
             let rows: Vec<String> = published
                 .rows

@@ -386,7 +386,14 @@ fn process_one(
         &messages::DeliveryResult {
             tenant_name: &tenant.name,
             file: &crate::redact::name(&delivery.file_name),
-            received: &delivery.received_at,
+            received: &chrono::DateTime::parse_from_rfc3339(&delivery.received_at).map_or_else(
+                |_| delivery.received_at.clone(),
+                |t| {
+                    t.with_timezone(&config.time_zone)
+                        .format("%d-%m-%Y %H:%M")
+                        .to_string()
+                },
+            ),
             state: outcome_state.as_str(),
             rows: summary.rows,
             accepted: summary.accepted,

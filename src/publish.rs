@@ -24,8 +24,13 @@ use crate::ledger::{Ledger, LedgerError, NewBundle};
 use crate::mail::messages;
 use crate::pseudonym::{KeyError, Keyed};
 
-/// The first part of a bundle's name: `<PREFIX>-<tenant>-<yyyyMMddHHmmss>.zip`.
+/// The first part of a bundle's name (see [`bundle_name`]).
 pub const PREFIX: &str = "Bundel";
+/// The word that marks a full bundle's name (see [`bundle_name`]).
+pub const FULL: &str = "totaal";
+
+/// The first date of a full bundle of everything, as a `REQUEST-FULL` asks for.
+pub const EVERYTHING: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
 
 /// Why a publication failed.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,32 @@ pub struct Published {
     pub name: String,
     /// Rows per CSV.
     pub rows: Vec<(String, u64)>,
+    /// Whether a mail about it was queued for the municipality's contacts.
+    pub mailed: bool,
+}
+
+/// A bundle's name: `<PREFIX>-<tenant>-<yyyyMMddHHmmss>.zip` for the weekly one,
+/// `<PREFIX>-<tenant>-totaal-<yyyyMMddHHmmss>.zip` for a full one (DESIGN 5), so that a
+/// municipality tells them apart without opening them; the time is local.
+pub fn bundle_name(tenant: &str, full: bool, made: chrono::NaiveDateTime) -> String {
+    let kind = if full {
+        format!("{FULL}-")
+    } else {
+        String::new()
+    };
+    format!(
+        "{PREFIX}-{tenant}-{kind}{}.zip",
+        made.format("%Y%m%d%H%M%S")
+    )
+}
+
+/// Whether a bundle has no rows, by its rows per CSV: every CSV but `Indicatoren.csv` is
+/// empty (no new decision, measurement, link or delivery). The figures are rewritten in
+/// every bundle whatever happened, so they are no news. Such a weekly bundle is made only
+/// with `[publish] empty_bundles` and mailed only with `mail_empty_bundles`.
+pub fn without_rows<S: AsRef<str>>(rows: &[(S, u64)]) -> bool {
+    rows.iter()
+        .all(|(file, n)| *n == 0 || file.as_ref() == codebook::INDICATOREN.name)
 }
 
 /// The municipality's own key (beside the TTP key), made on first use.
@@ -63,7 +94,7 @@ pub fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed, Publi
 }
 
 /// One line of `Kwaliteit.csv`: times in the configured zone, the outcome in Dutch, and
-/// the top rejection reasons as `rule (count)`.
+/// the top rejection reasons as `label (count)` for people and `rule (count)` for scripts.
 fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> {
     let local = |t: DateTime<Utc>| {
         t.with_timezone(&tz)
@@ -77,11 +108,17 @@ fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> 
         other => other,
     };
     let count = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
-    let reasons: Vec<String> = d
-        .reasons
-        .iter()
-        .map(|(rule, n)| format!("{rule} ({n})"))
-        .collect();
+    let reasons = |name: &dyn Fn(&str) -> String| -> String {
+        let listed: Vec<String> = d
+            .reasons
+            .iter()
+            .map(|(rule, n)| format!("{} ({n})", name(rule)))
+            .collect();
+        listed.join(", ")
+    };
+    let label = |id: &str| {
+        crate::datasets::rules::find(id).map_or_else(|| id.to_owned(), |r| r.label_nl.to_owned())
+    };
     vec![
         d.id.to_string(),
         d.sender,
@@ -92,7 +129,8 @@ fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> 
         count(d.rows),
         count(d.accepted),
         count(d.rejected),
-        reasons.join(", "),
+        reasons(&label),
+        reasons(&str::to_owned),
     ]
 }
 
@@ -138,15 +176,21 @@ fn indicator_row((period, f): &crate::ledger::Indicators) -> Vec<String> {
 
 /// Publishes a bundle for municipality `tenant` now: incremental, or with `since` a full
 /// bundle of everything from that date on (which does not change what later incremental
-/// bundles carry).
+/// bundles carry). `None` when an incremental bundle without rows is not made (`[publish]
+/// empty_bundles = false`).
 pub fn publish(
     config: &Config,
     ledger: &mut Ledger,
     tenant: &Tenant,
     now: DateTime<Utc>,
     since: Option<NaiveDate>,
-) -> Result<Published, PublishError> {
+) -> Result<Option<Published>, PublishError> {
     let full_since = since.map(|d| d.format("%d-%m-%Y").to_string());
+    let covers = match (since, full_since.as_deref()) {
+        (Some(EVERYTHING), _) => Some(codebook::Covers::Everything),
+        (_, Some(date)) => Some(codebook::Covers::Since(date)),
+        _ => None,
+    };
     let since_text = since.map(|d| d.format("%Y-%m-%d").to_string());
     let since = since_text.as_deref();
     let kind = if since.is_some() {
@@ -158,11 +202,7 @@ pub fn publish(
     place_unplaced(&state, ledger)?;
     let key = municipality_key(config, tenant)?;
     let local = now.with_timezone(&config.time_zone);
-    let base = format!(
-        "{PREFIX}-{}-{}.zip",
-        tenant.id,
-        local.format("%Y%m%d%H%M%S")
-    );
+    let base = bundle_name(&tenant.id, since.is_some(), local.naive_local());
     let mut n = 1;
     let name = loop {
         let name = crate::layout::candidate(&base, n);
@@ -241,7 +281,7 @@ pub fn publish(
             bundle: &name,
             municipality: &tenant.name,
             code: &tenant.code,
-            full_since: full_since.as_deref(),
+            full: covers,
             made: &local.format("%d-%m-%Y %H:%M").to_string(),
         };
         writer
@@ -257,14 +297,24 @@ pub fn publish(
             return Err(e);
         }
     };
-    let (size, sha256) =
-        crate::intake::sha256_of(&mut std::fs::File::open(&staged).map_err(io_err)?)
-            .map_err(io_err)?;
     let rows: Vec<(String, u64)> = manifest
         .files
         .iter()
         .map(|f| (f.name.clone(), f.rows))
         .collect();
+    let empty = kind == "incremental" && without_rows(&rows);
+    if empty && !config.publish.empty_bundles {
+        // Nothing to record: the transaction is dropped (rolled back) with `publication`.
+        let _ = std::fs::remove_file(&staged);
+        tracing::info!(
+            tenant = tenant.id,
+            "no bundle this week: no rows (empty_bundles = false)"
+        );
+        return Ok(None);
+    }
+    let (size, sha256) =
+        crate::intake::sha256_of(&mut std::fs::File::open(&staged).map_err(io_err)?)
+            .map_err(io_err)?;
     let rows_json = json!(
         rows.iter()
             .map(|(n, r)| (n.clone(), *r))
@@ -286,10 +336,12 @@ pub fn publish(
             bundle: &name,
             rows: &counts,
             kept_days: config.retention.bundle_days,
+            full: covers,
         },
     );
     let new_mail = text.to_mail("bundle-published", &tenant.id, &tenant.contacts);
-    let queued = (!tenant.contacts.is_empty()).then(|| (&new_mail, crate::mail::new_message_id()));
+    let mailed = !tenant.contacts.is_empty() && (!empty || config.publish.mail_empty_bundles);
+    let queued = mailed.then(|| (&new_mail, crate::mail::new_message_id()));
     let id = publication.commit(
         &bundle,
         &tenant.code,
@@ -298,8 +350,8 @@ pub fn publish(
     )?;
     crate::pause::point("publish.committed");
     place(&state, ledger, id, &tenant.id, &name)?;
-    tracing::info!(tenant = tenant.id, bundle = name, kind, rows = %rows_json, "bundle published");
-    Ok(Published { name, rows })
+    tracing::info!(tenant = tenant.id, bundle = name, kind, rows = %rows_json, mailed, "bundle published");
+    Ok(Some(Published { name, rows, mailed }))
 }
 
 /// Moves a recorded bundle from staging into its outbox and records that.
@@ -356,31 +408,83 @@ fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishEr
 /// The file a municipality puts into its outbox to ask for a full bundle.
 pub const REQUEST_FULL: &str = "REQUEST-FULL";
 
+/// Records a request for a full bundle from `since` on ([`EVERYTHING`] for a
+/// `REQUEST-FULL`) at `tenant`'s next publication, and acknowledges it by mail to the
+/// contacts in the same transaction: "received, the bundle comes at the next publication
+/// on ...". Once per request: while one is pending, another only widens it (the earlier
+/// date wins) and is not mailed again. Returns whether this request was new.
+pub fn request_full(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    since: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<bool, PublishError> {
+    let lang = config.mail.language;
+    let next = crate::jobs::schedule_of(crate::jobs::PUBLISH, config)
+        .map(|s| s.next_after(now).with_timezone(&config.time_zone))
+        .map(|t| messages::moment(lang, t.naive_local()))
+        .unwrap_or_default();
+    let since_text = since.format("%d-%m-%Y").to_string();
+    let text = messages::full_requested(
+        lang,
+        &messages::FullRequested {
+            municipality: &tenant.name,
+            covers: match since {
+                EVERYTHING => messages::Covers::Everything,
+                _ => messages::Covers::Since(&since_text),
+            },
+            next: &next,
+        },
+    );
+    let mail = text.to_mail("full-requested", &tenant.id, &tenant.contacts);
+    let message_id = crate::mail::new_message_id();
+    let ack = (!tenant.contacts.is_empty()).then_some((&mail, message_id.as_str()));
+    let new = ledger.request_full(&tenant.id, since, ack, now)?;
+    tracing::info!(
+        tenant = tenant.id,
+        since = %since,
+        new,
+        acknowledged = new && ack.is_some(),
+        "full bundle request recorded"
+    );
+    Ok(new)
+}
+
+/// Whether the `REQUEST-FULL` at `path` is there and was made at or before `at`.
+fn requested_by_file(path: &Path, at: DateTime<Utc>) -> bool {
+    path.symlink_metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| DateTime::<Utc>::from(t) <= at)
+}
+
 /// The weekly publication for `tenant`: an incremental bundle, and a full one if asked for
-/// (by `publish --full`, recorded in the ledger, or by a `REQUEST-FULL` in the outbox,
-/// which asks for everything); a request is cleared once its bundle is out.
+/// (by [`request_full`], recorded in the ledger, or by a `REQUEST-FULL` in the outbox,
+/// which asks for everything); a request is cleared once its bundle is out. Only requests
+/// made before `now` count: one made while this publication runs waits for the next, as
+/// its acknowledgement said.
 pub fn publish_due(
     config: &Config,
     ledger: &mut Ledger,
     tenant: &Tenant,
     now: DateTime<Utc>,
 ) -> Result<Vec<Published>, PublishError> {
-    let mut made = vec![publish(config, ledger, tenant, now, None)?];
+    let mut made: Vec<Published> = publish(config, ledger, tenant, now, None)?
+        .into_iter()
+        .collect();
     let request_file = StateDir::new(&config.state_dir)
         .outbox(&tenant.id)
         .join(REQUEST_FULL);
-    let from_file = request_file
-        .exists()
-        .then(|| NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date"));
-    let from_ledger = ledger.full_request(&tenant.id)?;
+    let from_file = requested_by_file(&request_file, now).then_some(EVERYTHING);
+    let from_ledger = ledger.full_request(&tenant.id, now)?;
     let since = match (from_file, from_ledger) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
     if let Some(since) = since {
-        made.push(publish(config, ledger, tenant, now, Some(since))?);
-        ledger.full_request_served(&tenant.id)?;
-        if from_file.is_some() {
+        made.extend(publish(config, ledger, tenant, now, Some(since))?);
+        ledger.full_request_served(&tenant.id, now)?;
+        if from_file.is_some() && requested_by_file(&request_file, now) {
             let _ = std::fs::remove_file(&request_file);
         }
     }
@@ -391,6 +495,42 @@ pub fn publish_due(
 mod tests {
     use super::*;
     use crate::figures::{Figures, Mean};
+
+    #[test]
+    fn a_full_bundle_says_totaal_in_its_name() {
+        let made = NaiveDate::from_ymd_opt(2026, 11, 22)
+            .unwrap()
+            .and_hms_opt(6, 0, 0)
+            .unwrap();
+        assert_eq!(
+            bundle_name("utrecht", false, made),
+            "Bundel-utrecht-20261122060000.zip"
+        );
+        assert_eq!(
+            bundle_name("utrecht", true, made),
+            "Bundel-utrecht-totaal-20261122060000.zip"
+        );
+    }
+
+    #[test]
+    fn a_bundle_with_only_figures_has_no_rows() {
+        let rows = |m: u64, k: u64, i: u64| {
+            vec![
+                ("Beschikkingen.csv", 0),
+                ("Metingen.csv", m),
+                ("Koppelingen.csv", 0),
+                ("Kwaliteit.csv", k),
+                ("Indicatoren.csv", i),
+            ]
+        };
+        assert!(without_rows(&rows(0, 0, 0)));
+        assert!(without_rows(&rows(0, 0, 4)), "the figures are no news");
+        assert!(!without_rows(&rows(1, 0, 4)));
+        assert!(
+            !without_rows(&rows(0, 1, 0)),
+            "a delivery in Kwaliteit.csv is news, even one without accepted rows"
+        );
+    }
 
     #[test]
     fn figures_over_fewer_than_ten_clients_are_suppressed() {

@@ -246,7 +246,9 @@ pub fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<Str
     if !top.is_empty() {
         let _ = writeln!(out, "\n{}:", say("most frequent problems"));
         for (rule, count) in top {
-            let _ = writeln!(out, "  {count:>8} x {rule}");
+            let label =
+                crate::datasets::rules::find(rule).map_or("", |r| r.label(receipt.language));
+            let _ = writeln!(out, "  {count:>8} x {label} [{rule}]");
         }
     }
     if let Some(problems) = problems {

@@ -30,6 +30,7 @@ pub struct Config {
     pub ttp_key_file: PathBuf,
     pub schedule: Schedule,
     pub retention: Retention,
+    pub publish: Publish,
     /// Bounds on what a delivered file may make the readers do.
     pub file_limits: crate::formats::Limits,
     /// The process limits of the child that reads a delivered file.
@@ -57,6 +58,17 @@ pub struct Retention {
     pub receipt_days: u32,
     /// Hours a temporary name may stay in `upload/` before the sweep removes it.
     pub temp_hours: u32,
+}
+
+/// What the weekly publication makes and mails when a municipality has no new rows (a
+/// bundle "without rows": `publish::without_rows`). Full bundles are always made and mailed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    /// Make the weekly bundle even without rows (the default: scripts see the week was
+    /// handled).
+    pub empty_bundles: bool,
+    /// Mail about a weekly bundle without rows (default: no mail, nothing to fetch).
+    pub mail_empty_bundles: bool,
 }
 
 /// The embedded SFTP server.

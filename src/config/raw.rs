@@ -22,6 +22,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub retention: RawRetention,
     #[serde(default)]
+    pub publish: RawPublish,
+    #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]
     pub sftp: RawSftp,
@@ -65,6 +67,20 @@ pub struct RawRetention {
     /// removed by the sweep after this many hours.
     #[serde(default = "default_temp_hours")]
     pub temp_hours: u32,
+}
+
+/// The weekly bundles. A bundle "without rows" is one whose CSVs, `Indicatoren.csv` aside,
+/// have no row (see `publish::without_rows`). A full bundle is always made and mailed: it
+/// was asked for.
+#[derive(Debug, Deserialize)]
+pub struct RawPublish {
+    /// Make the weekly bundle also when it has no rows, so that scripts see the week was
+    /// handled.
+    #[serde(default = "default_empty_bundles")]
+    pub empty_bundles: bool,
+    /// Mail the municipality about a weekly bundle without rows too.
+    #[serde(default)]
+    pub mail_empty_bundles: bool,
 }
 
 /// Bounds on what users may send.
@@ -240,6 +256,15 @@ impl Default for RawRetention {
     }
 }
 
+impl Default for RawPublish {
+    fn default() -> Self {
+        Self {
+            empty_bundles: default_empty_bundles(),
+            mail_empty_bundles: false,
+        }
+    }
+}
+
 impl Default for RawLimits {
     fn default() -> Self {
         Self {
@@ -309,6 +334,9 @@ fn default_raw_days() -> u32 {
 }
 fn default_receipt_days() -> u32 {
     365
+}
+fn default_empty_bundles() -> bool {
+    true
 }
 fn default_max_file_bytes() -> u64 {
     1 << 30

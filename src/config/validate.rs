@@ -9,7 +9,7 @@ use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use ipnet::IpNet;
 
-use super::raw::{RawConfig, RawMail, RawSchedule, RawSftp, RawTenant, RawUser};
+use super::raw::{RawConfig, RawMail, RawPublish, RawSchedule, RawSftp, RawTenant, RawUser};
 use super::*;
 
 /// Collects problems while checking.
@@ -55,6 +55,7 @@ pub(super) fn validate(
         .map_or_else(|| state_dir.join("ttp.key"), |p| resolve(base, p));
     let schedule = schedule(&mut c, &raw.schedule);
     let retention = retention(&mut c, &raw.retention);
+    let publish = publish(&mut c, &raw.publish);
     let sftp = sftp(&mut c, &raw.sftp, &state_dir);
     let mail = mail(&mut c, &raw.mail, base, &state_dir);
     for (key, value) in [
@@ -89,6 +90,7 @@ pub(super) fn validate(
         ttp_key_file,
         schedule: schedule?,
         retention: retention?,
+        publish,
         file_limits,
         reader,
         sftp: sftp?,
@@ -166,6 +168,19 @@ fn retention(c: &mut Checker, raw: &super::raw::RawRetention) -> Option<Retentio
         receipt_days: raw.receipt_days,
         temp_hours: raw.temp_hours,
     })
+}
+
+fn publish(c: &mut Checker, raw: &RawPublish) -> Publish {
+    if raw.mail_empty_bundles && !raw.empty_bundles {
+        c.fail(
+            root("publish").key("mail_empty_bundles"),
+            "needs empty_bundles = true: a bundle that is not made cannot be mailed",
+        );
+    }
+    Publish {
+        empty_bundles: raw.empty_bundles,
+        mail_empty_bundles: raw.mail_empty_bundles,
+    }
 }
 
 fn sftp(c: &mut Checker, raw: &RawSftp, state_dir: &Path) -> Option<SftpConfig> {

@@ -387,6 +387,8 @@ impl Publication<'_> {
 pub struct BundleStatus {
     pub municipality: String,
     pub name: String,
+    /// `incremental` (weekly) or `full`.
+    pub kind: String,
     pub created_at: String,
     /// Rows per CSV, as JSON.
     pub rows: serde_json::Value,
@@ -400,7 +402,7 @@ impl Ledger {
     pub fn bundles(&self) -> Result<Vec<BundleStatus>, LedgerError> {
         let mut stmt = self.conn.prepare(
             "SELECT b.municipality, b.name, b.created_at, b.rows, b.deleted_at,
-                    EXISTS (SELECT 1 FROM audit a WHERE a.action = 'sftp.download' AND a.tenant_id = b.municipality
+                    b.kind, EXISTS (SELECT 1 FROM audit a WHERE a.action = 'sftp.download' AND a.tenant_id = b.municipality
                             AND a.subject = 'outbox/' || b.name AND json_extract(a.detail, '$.complete') = 1)
              FROM bundle b ORDER BY b.id DESC",
         )?;
@@ -412,7 +414,8 @@ impl Ledger {
                 created_at: r.get(2)?,
                 rows: serde_json::from_str(&rows).unwrap_or_default(),
                 deleted_at: r.get(4)?,
-                downloaded: r.get(5)?,
+                kind: r.get(5)?,
+                downloaded: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -421,42 +424,58 @@ impl Ledger {
 
 impl Ledger {
     /// Asks for a full bundle from `since` on at `municipality`'s next publication (an
-    /// earlier date in a second request wins).
+    /// earlier date in a second request wins) and, if none was pending, queues `ack` (with
+    /// its Message-ID) in the same transaction. Returns whether none was pending.
     pub fn request_full(
         &mut self,
         municipality: &str,
         since: chrono::NaiveDate,
+        ack: Option<(&super::NewMail<'_>, &str)>,
         now: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        self.conn.execute(
+    ) -> Result<bool, LedgerError> {
+        let at = timestamp(now);
+        let tx = self.write_tx()?;
+        let pending: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM full_request WHERE municipality = ?1)",
+            [municipality],
+            |r| r.get(0),
+        )?;
+        tx.execute(
             "INSERT INTO full_request (municipality, since, requested_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (municipality) DO UPDATE SET since = min(since, ?2), requested_at = ?3",
-            params![
-                municipality,
-                since.format("%Y-%m-%d").to_string(),
-                timestamp(now)
-            ],
+            params![municipality, since.format("%Y-%m-%d").to_string(), at],
         )?;
-        Ok(())
+        if let Some((mail, message_id)) = ack.filter(|_| !pending) {
+            super::mail::insert(&tx, mail, message_id, &at)?;
+        }
+        tx.commit()?;
+        Ok(!pending)
     }
 
-    /// The pending full-bundle request of `municipality`, if any.
+    /// The full-bundle request of `municipality` pending since `at` or before, if any.
     pub fn full_request(
         &self,
         municipality: &str,
+        at: DateTime<Utc>,
     ) -> Result<Option<chrono::NaiveDate>, LedgerError> {
         let since: Option<String> = rusqlite::OptionalExtension::optional(self.conn.query_row(
-            "SELECT since FROM full_request WHERE municipality = ?1",
-            [municipality],
+            "SELECT since FROM full_request WHERE municipality = ?1 AND requested_at <= ?2",
+            params![municipality, timestamp(at)],
             |r| r.get(0),
         ))?;
         Ok(since.and_then(|s| chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()))
     }
 
-    pub fn full_request_served(&mut self, municipality: &str) -> Result<(), LedgerError> {
+    /// Clears the request of `municipality` once its bundle is out, unless it was asked
+    /// for again after `at` (then the next publication serves it).
+    pub fn full_request_served(
+        &mut self,
+        municipality: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
         self.conn.execute(
-            "DELETE FROM full_request WHERE municipality = ?1",
-            [municipality],
+            "DELETE FROM full_request WHERE municipality = ?1 AND requested_at <= ?2",
+            params![municipality, timestamp(at)],
         )?;
         Ok(())
     }

@@ -111,14 +111,38 @@ fn state_text(lang: Language, state: &str) -> &'static str {
     }
 }
 
+/// The outcome as a subject says it: the state, and for a processed file whether rows
+/// were rejected.
+fn outcome_text(lang: Language, r: &DeliveryResult<'_>) -> String {
+    let (rejected, rows) = (r.rejected, r.rows);
+    match (r.state, lang) {
+        ("processed", _) if rejected == 0 => state_text(lang, r.state).to_owned(),
+        ("processed", Language::Dutch) if r.accepted == 0 => {
+            format!("afgekeurd, alle {rows} regels")
+        }
+        ("processed", Language::English) if r.accepted == 0 => {
+            format!("rejected, all {rows} rows")
+        }
+        ("processed", Language::Dutch) => {
+            format!("verwerkt, {rejected} van {rows} regels afgekeurd")
+        }
+        ("processed", Language::English) => {
+            format!("processed, {rejected} of {rows} rows rejected")
+        }
+        ("quarantined", Language::Dutch) => "niet leesbaar".to_owned(),
+        ("quarantined", Language::English) => "unreadable".to_owned(),
+        _ => state_text(lang, r.state).to_owned(),
+    }
+}
+
 /// The mail about one processed delivery.
 pub fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
-    let state = state_text(lang, r.state);
+    let state = outcome_text(lang, r);
     let subject = format!("{} {}: {state}", t(lang, "Levering", "Delivery"), r.file);
     let facts = [
         (t(lang, "Bestand", "File"), r.file.to_owned()),
         (t(lang, "Ontvangen", "Received"), r.received.to_owned()),
-        (t(lang, "Uitkomst", "Outcome"), state.to_owned()),
+        (t(lang, "Uitkomst", "Outcome"), state.clone()),
         (t(lang, "Rijen", "Rows"), r.rows.to_string()),
         (t(lang, "Geaccepteerd", "Accepted"), r.accepted.to_string()),
         (t(lang, "Afgekeurd", "Rejected"), r.rejected.to_string()),
@@ -128,22 +152,30 @@ pub fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
         ),
     ];
     let shown = &r.problems[..r.problems.len().min(10)];
-    let mut text = format!(
-        "{}\n\n",
-        t(
+    let opening = match r.state {
+        "processed" => t(
             lang,
             "Uw levering is verwerkt.",
-            "Your delivery has been processed."
-        )
-    );
-    let mut html = format!(
-        "<html><body><p>{}</p>",
-        esc(t(
+            "Your delivery has been processed.",
+        ),
+        "quarantined" => t(
             lang,
-            "Uw levering is verwerkt.",
-            "Your delivery has been processed."
-        ))
-    );
+            "Uw levering kon niet worden gelezen en is niet verwerkt.",
+            "Your delivery could not be read and was not processed.",
+        ),
+        "duplicate" => t(
+            lang,
+            "Dit bestand was al eerder geleverd; het is niet opnieuw verwerkt.",
+            "This file was delivered before; it was not processed again.",
+        ),
+        _ => t(
+            lang,
+            "Uw levering is afgekeurd en niet verwerkt.",
+            "Your delivery was rejected and not processed.",
+        ),
+    };
+    let mut text = format!("{opening}\n\n");
+    let mut html = format!("<html><body><p>{}</p>", esc(opening));
     facts_table(&mut text, &mut html, &facts);
     if let Some(error) = r.error {
         let _ = writeln!(text, "\n{}: {error}", t(lang, "Reden", "Reason"));
@@ -244,8 +276,9 @@ pub fn quality_report(
         let _ = writeln!(text, "\n{heading}:");
         let _ = write!(html, "<p>{}:</p><ul>", esc(heading));
         for (rule, n) in &stats.rules {
-            let _ = writeln!(text, "  {n:>8} x {rule}");
-            let _ = write!(html, "<li>{n} &times; {}</li>", esc(rule));
+            let label = crate::datasets::rules::find(rule).map_or("", |r| r.label(lang));
+            let _ = writeln!(text, "  {n:>8} x {label} [{rule}]");
+            let _ = write!(html, "<li>{n} &times; {} [{}]</li>", esc(label), esc(rule));
         }
         html.push_str("</ul>");
     }
@@ -319,6 +352,40 @@ fn response_section(lang: Language, text: &mut String, html: &mut String, r: &Re
     facts_table(text, html, &lines);
 }
 
+pub use crate::codebook::Covers;
+
+/// "all data" or "all data from <date> on", in the message's language.
+fn covers_text(lang: Language, covers: Covers<'_>) -> String {
+    match (covers, lang) {
+        (Covers::Everything, Language::Dutch) => "alle gegevens".into(),
+        (Covers::Since(d), Language::Dutch) => format!("alle gegevens vanaf {d}"),
+        (Covers::Everything, Language::English) => "all data".into(),
+        (Covers::Since(d), Language::English) => format!("all data from {d} on"),
+    }
+}
+
+/// A moment as a mail names it: `zondag 29-11-2026 om 06:00`, `Sunday 2026-11-29 at 06:00`.
+pub fn moment(lang: Language, at: chrono::NaiveDateTime) -> String {
+    use chrono::Datelike;
+    const DAGEN: [&str; 7] = [
+        "maandag",
+        "dinsdag",
+        "woensdag",
+        "donderdag",
+        "vrijdag",
+        "zaterdag",
+        "zondag",
+    ];
+    match lang {
+        Language::Dutch => format!(
+            "{} {}",
+            DAGEN[at.weekday().num_days_from_monday() as usize],
+            at.format("%d-%m-%Y om %H:%M")
+        ),
+        Language::English => at.format("%A %Y-%m-%d at %H:%M").to_string(),
+    }
+}
+
 /// What the mail about a published bundle reports (for the weekly publication).
 pub struct BundlePublished<'a> {
     pub municipality: &'a str,
@@ -326,19 +393,45 @@ pub struct BundlePublished<'a> {
     /// Rows per CSV file in the bundle.
     pub rows: &'a [(&'a str, u64)],
     pub kept_days: u32,
+    /// `Some` for a full bundle: what it covers.
+    pub full: Option<Covers<'a>>,
 }
 
-/// The mail about a new bundle in a municipality's outbox.
+/// The mail about a new bundle in a municipality's outbox; a full bundle is named the
+/// requested totaalbundel, so that the one who asked knows this is the answer.
 pub fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text {
-    let subject = format!("{} {}", t(lang, "Nieuwe bundel:", "New bundle:"), b.bundle);
-    let intro = match lang {
-        Language::Dutch => format!(
+    let subject = match b.full {
+        None => format!("{} {}", t(lang, "Nieuwe bundel:", "New bundle:"), b.bundle),
+        Some(_) => format!(
+            "{} {}",
+            t(lang, "Nieuwe totaalbundel:", "New full bundle:"),
+            b.bundle
+        ),
+    };
+    let intro = match (b.full, lang) {
+        (None, Language::Dutch) => format!(
             "Voor {} staat een nieuwe bundel klaar in outbox/: {}. Hij blijft {} dagen staan.",
             b.municipality, b.bundle, b.kept_days
         ),
-        Language::English => format!(
+        (None, Language::English) => format!(
             "A new bundle for {} is ready in outbox/: {}. It stays for {} days.",
             b.municipality, b.bundle, b.kept_days
+        ),
+        (Some(covers), Language::Dutch) => format!(
+            "Voor {} staat de gevraagde totaalbundel klaar in outbox/: {}. Hij bevat {}, ook \
+             wat eerdere bundels al bevatten. Hij blijft {} dagen staan.",
+            b.municipality,
+            b.bundle,
+            covers_text(lang, covers),
+            b.kept_days
+        ),
+        (Some(covers), Language::English) => format!(
+            "The requested full bundle for {} is ready in outbox/: {}. It holds {}, including \
+             what earlier bundles carried. It stays for {} days.",
+            b.municipality,
+            b.bundle,
+            covers_text(lang, covers),
+            b.kept_days
         ),
     };
     let mut text = format!("{intro}\n\n");
@@ -354,6 +447,43 @@ pub fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text {
         subject,
         text,
         html,
+    }
+}
+
+/// What the acknowledgement of a request for a full bundle says.
+pub struct FullRequested<'a> {
+    pub municipality: &'a str,
+    pub covers: Covers<'a>,
+    /// The next publication, as [`moment`] shows it.
+    pub next: &'a str,
+}
+
+/// The acknowledgement of a request for a full bundle (`REQUEST-FULL`, `publish --full`):
+/// it is in, and when the bundle comes.
+pub fn full_requested(lang: Language, r: &FullRequested<'_>) -> Text {
+    let subject = match lang {
+        Language::Dutch => format!("Verzoek om totaalbundel ontvangen: {}", r.municipality),
+        Language::English => format!("Request for a full bundle received: {}", r.municipality),
+    };
+    let covers = covers_text(lang, r.covers);
+    let intro = match lang {
+        Language::Dutch => format!(
+            "Uw verzoek om een totaalbundel is ontvangen; de bundel volgt bij de volgende \
+             publicatie op {}. Hij bevat {} voor {}, ook wat eerdere bundels al bevatten. \
+             U krijgt bericht zodra hij in outbox/ staat.",
+            r.next, covers, r.municipality
+        ),
+        Language::English => format!(
+            "Your request for a full bundle has been received; the bundle follows at the next \
+             publication on {}. It will hold {} for {}, including what earlier bundles \
+             carried. You will get a message when it is in outbox/.",
+            r.next, covers, r.municipality
+        ),
+    };
+    Text {
+        subject,
+        text: format!("{intro}\n"),
+        html: format!("<html><body><p>{}</p></body></html>", esc(&intro)),
     }
 }
 
@@ -471,13 +601,53 @@ mod tests {
             problems: &problems,
         };
         let nl = delivery_result(Language::Dutch, &r);
-        assert_eq!(nl.subject, "Levering a&b.csv: verwerkt");
+        assert_eq!(
+            nl.subject,
+            "Levering a&b.csv: verwerkt, 12 van 20 regels afgekeurd"
+        );
         assert_eq!(nl.text.matches("*******89").count(), 10);
         assert!(nl.text.contains("De overige staan in het ontvangstbewijs."));
         assert!(nl.html.contains("a&amp;b.csv") && nl.html.contains("&lt;b&gt;fails&lt;/b&gt;"));
         assert!(!nl.html.contains("<b>fails"));
         let en = delivery_result(Language::English, &r);
-        assert_eq!(en.subject, "Delivery a&b.csv: processed");
+        assert_eq!(
+            en.subject,
+            "Delivery a&b.csv: processed, 12 of 20 rows rejected"
+        );
+    }
+
+    /// The subject says the outcome: whole, partly rejected, all rejected, refused, unreadable.
+    #[test]
+    fn the_subject_of_a_result_mail_says_the_outcome() {
+        let subject = |state, rows, accepted| {
+            let r = DeliveryResult {
+                tenant_name: "Zorg",
+                file: "m.csv",
+                received: "22-11-2026 02:00",
+                state,
+                rows,
+                accepted,
+                rejected: rows - accepted,
+                error: None,
+                receipt: "m.csv.20261122020000",
+                problems: &[],
+            };
+            delivery_result(Language::Dutch, &r).subject
+        };
+        assert_eq!(subject("processed", 12, 12), "Levering m.csv: verwerkt");
+        assert_eq!(
+            subject("processed", 12, 1),
+            "Levering m.csv: verwerkt, 11 van 12 regels afgekeurd"
+        );
+        assert_eq!(
+            subject("processed", 12, 0),
+            "Levering m.csv: afgekeurd, alle 12 regels"
+        );
+        assert_eq!(subject("rejected", 0, 0), "Levering m.csv: afgekeurd");
+        assert_eq!(
+            subject("quarantined", 0, 0),
+            "Levering m.csv: niet leesbaar"
+        );
     }
 
     #[test]
@@ -509,5 +679,61 @@ mod tests {
         let en = temp_removed(Language::English, &r);
         assert_eq!(en.subject, "2 unfinished file(s) removed from upload/");
         assert!(en.text.contains(".a<b>.csv") && en.text.contains("more than 24 hours"));
+    }
+
+    #[test]
+    fn a_full_bundle_is_acknowledged_and_then_named_the_requested_totaalbundel() {
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 29)
+            .unwrap()
+            .and_hms_opt(6, 0, 0)
+            .unwrap();
+        assert_eq!(moment(Language::Dutch, at), "zondag 29-11-2026 om 06:00");
+        assert_eq!(moment(Language::English, at), "Sunday 2026-11-29 at 06:00");
+        let next = moment(Language::Dutch, at);
+        let r = FullRequested {
+            municipality: "Gemeente <Utrecht>",
+            covers: Covers::Everything,
+            next: &next,
+        };
+        let nl = full_requested(Language::Dutch, &r);
+        assert!(
+            nl.text.starts_with(
+                "Uw verzoek om een totaalbundel is ontvangen; de bundel volgt bij de volgende \
+                 publicatie op zondag 29-11-2026 om 06:00."
+            ),
+            "{}",
+            nl.text
+        );
+        assert!(nl.html.contains("Gemeente &lt;Utrecht&gt;"));
+        let en = full_requested(
+            Language::English,
+            &FullRequested {
+                covers: Covers::Since("01-07-2026"),
+                ..r
+            },
+        );
+        assert!(en.subject.starts_with("Request for a full bundle received"));
+        assert!(
+            en.text.contains("all data from 01-07-2026 on"),
+            "{}",
+            en.text
+        );
+
+        let rows = [("Beschikkingen.csv", 3)];
+        let b = BundlePublished {
+            municipality: "Utrecht",
+            bundle: "Bundel-utrecht-totaal-20261129060000.zip",
+            rows: &rows,
+            kept_days: 60,
+            full: Some(Covers::Everything),
+        };
+        let nl = bundle_published(Language::Dutch, &b);
+        assert_eq!(
+            nl.subject,
+            "Nieuwe totaalbundel: Bundel-utrecht-totaal-20261129060000.zip"
+        );
+        assert!(nl.text.contains("de gevraagde totaalbundel"), "{}", nl.text);
+        let weekly = bundle_published(Language::English, &BundlePublished { full: None, ..b });
+        assert!(weekly.subject.starts_with("New bundle: ") && !weekly.text.contains("full"));
     }
 }

@@ -30,6 +30,7 @@ use serde_json::json;
 use super::Account;
 
 mod extensions;
+mod request;
 mod waiting;
 use super::upload::{Limits, Quotas, Times, Upload, UploadError};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
@@ -50,6 +51,7 @@ const DIR_CHUNK: usize = 128;
 
 /// Shared by every session of a server.
 pub struct FilesContext {
+    pub config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
     pub state: StateDir,
     pub quotas: Arc<Quotas>,
     pub auditor: Auditor,
@@ -438,6 +440,7 @@ impl Files {
                 self.make_request_full(&tenant)?;
                 tracing::info!(user = %self.account.user, tenant, "full bundle requested");
                 self.audit("sftp.request-full", &tenant, REQUEST_FULL, json!({}));
+                self.ctx.record_full_request(&tenant);
                 Ok(())
             }
             Open::Upload(upload) => {

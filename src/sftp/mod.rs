@@ -264,12 +264,13 @@ impl Server {
         }
         let ssh = Arc::new(ssh_config(keys));
         let shared = Arc::new(Shared {
-            config,
+            config: config.clone(),
             penalties: Penalties::default(),
             sessions: Sessions::default(),
             unauthenticated: AtomicUsize::new(0),
             refusing_unauthenticated: AtomicBool::new(false),
             files: Arc::new(FilesContext {
+                config,
                 quotas: Arc::new(upload::Quotas::new(state.clone())),
                 state,
                 auditor: auditor.clone(),

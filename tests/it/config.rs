@@ -116,6 +116,10 @@ fn each_kind_of_problem_is_reported_with_its_line() {
         "c.toml:2: schedule.publish_at: expected a day and time",
     );
     check(
+        "[publish]\nempty_bundles = false\nmail_empty_bundles = true\n",
+        "c.toml:3: publish.mail_empty_bundles: needs empty_bundles = true",
+    );
+    check(
         "[sftp]\nlisten = \"localhost\"\n",
         "c.toml:2: sftp.listen: expected address:port",
     );

@@ -56,7 +56,9 @@ fn smtp(port: u16, dir: &Path, args: &[&str]) -> Smtp {
     }
 }
 
-fn messages(dir: &Path) -> Vec<String> {
+/// The `.eml` files in `dir` (as the SMTP test server or the file transport writes them),
+/// in the order of their names.
+pub(crate) fn messages(dir: &Path) -> Vec<String> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| {
             d.flatten()
@@ -423,7 +425,10 @@ fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
         report.contains("Leveringen: 1") && report.contains("Afgekeurd: 18"),
         "{report}"
     );
-    assert!(report.contains("x required"), "{report}");
+    assert!(
+        report.contains("x lege verplichte waarde [required]"),
+        "{report}"
+    );
     daemon.stop();
 }
 

@@ -438,7 +438,7 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
     let quality = csv(&zip, "Kwaliteit.csv");
     assert_eq!(
         quality[0],
-        "\u{FEFF}levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;afgekeurd;redenen"
+        "\u{FEFF}levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;afgekeurd;redenen;regels"
     );
     let fields = |line: &str| -> Vec<String> {
         let mut f: Vec<String> = line.split(';').map(str::to_owned).collect();
@@ -456,7 +456,7 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
         quality[1..].iter().map(|l| fields(l)).collect::<Vec<_>>(),
         [
             [
-                "1", "87654321", "metingen", "", "", "verwerkt", "5", "5", "0", ""
+                "1", "87654321", "metingen", "", "", "verwerkt", "5", "5", "0", "", ""
             ],
             [
                 "2",
@@ -468,6 +468,7 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
                 "19",
                 "1",
                 "18",
+                "lege verplichte waarde (4), ongeldig BSN (2), score buiten het bereik (2)",
                 "required (4), bsn (2), score.range (2)"
             ],
             [
@@ -480,6 +481,7 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
                 "3",
                 "3",
                 "0",
+                "",
                 ""
             ],
         ]
@@ -968,5 +970,333 @@ fn the_samples_bundle_equals_the_expected_csvs() {
             ("Kwaliteit.csv", 2),
             ("Indicatoren.csv", 2)
         ]
+    );
+}
+
+/// `zorg` and `utrecht` as [`env_with`] makes them, but utrecht has a contact for mail.
+const MAILED: &str = "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\n\
+     [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"Utrecht\"\ncontacts = [\"data@utrecht.example\"]\n";
+
+/// An installation with [`MAILED`] and `publish` as its `[publish]` section.
+fn env_mailed(publish: &str) -> Env {
+    let env = Env::new(&format!("[publish]\n{publish}\n{MAILED}"));
+    assert!(env.cmd(&["keygen"]).status.success());
+    env.start().stop();
+    env
+}
+
+/// The kinds of the messages queued for utrecht, oldest first.
+fn mail_kinds(env: &Env) -> Vec<String> {
+    env.texts(
+        "SELECT kind FROM mail WHERE tenant_id = 'utrecht' ORDER BY id",
+        [],
+    )
+}
+
+/// `eml` with its quoted-printable parts decoded (soft line breaks joined, `=XX` undone).
+fn decoded(eml: &str) -> String {
+    let joined = eml.replace("=\r\n", "").replace("=\n", "");
+    let (bytes, mut out) = (joined.as_bytes(), Vec::new());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs the daemon until its mail worker has sent every queued message, and returns the
+/// `.eml` files its file transport wrote, decoded.
+fn send_all(env: &Env) -> Vec<String> {
+    let daemon = env.start();
+    daemon.wait_until("every queued message sent", || {
+        env.number("SELECT count(*) FROM mail WHERE state = 'queued'") == 0
+    });
+    daemon.stop();
+    crate::mail::messages(&env.var().join("mail"))
+        .iter()
+        .map(|m| decoded(m))
+        .collect()
+}
+
+/// Whether `name` is `<prefix><14 digits>.zip`.
+fn stamped(name: &str, prefix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(".zip"))
+        .is_some_and(|t| t.len() == 14 && t.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[test]
+fn a_week_without_rows_makes_a_bundle_but_mails_only_if_configured() {
+    let env = env_mailed("");
+    // Nothing arrived: the week's bundle holds the figures only. It is made (scripts see
+    // the week was handled), but nobody is told to fetch nothing.
+    let report = publish(&env);
+    assert!(
+        report
+            .contains("(Beschikkingen.csv 0, Metingen.csv 0, Koppelingen.csv 0, Kwaliteit.csv 0,"),
+        "{report}"
+    );
+    assert_eq!(outbox(&env).len(), 1);
+    assert_eq!(mail_kinds(&env), Vec::<String>::new());
+    // A decision is news.
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    publish(&env);
+    assert_eq!(mail_kinds(&env), ["delivery-result", "bundle-published"]);
+    // With mail_empty_bundles, an empty week is mailed too.
+    env.write_config(&format!("[publish]\nmail_empty_bundles = true\n{MAILED}"));
+    let report = publish(&env);
+    assert!(report.contains("(Beschikkingen.csv 0,"), "{report}");
+    assert_eq!(
+        mail_kinds(&env),
+        ["delivery-result", "bundle-published", "bundle-published"]
+    );
+    let bundles = outbox(&env);
+    assert_eq!(bundles.len(), 3);
+    let mails = send_all(&env);
+    let about = |zip: &Path| {
+        let subject = format!(
+            "Subject: Nieuwe bundel: {}",
+            zip.file_name().unwrap().to_string_lossy()
+        );
+        mails.iter().filter(|m| m.contains(&subject)).count()
+    };
+    assert_eq!(
+        bundles.iter().map(|b| about(b)).collect::<Vec<_>>(),
+        [0, 1, 1],
+        "{mails:?}"
+    );
+    // Without empty_bundles, an empty week makes nothing at all.
+    env.write_config(&format!("[publish]\nempty_bundles = false\n{MAILED}"));
+    let report = publish(&env);
+    assert_eq!(
+        report.trim(),
+        "utrecht: no bundle: no rows (empty_bundles = false)"
+    );
+    assert_eq!(outbox(&env).len(), 3);
+    assert_eq!(env.number("SELECT count(*) FROM bundle"), 3);
+    assert_eq!(mail_kinds(&env).len(), 3);
+    assert!(
+        std::fs::read_dir(env.var().join("staging"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing left in staging/"
+    );
+}
+
+#[test]
+fn a_full_bundle_is_named_totaal_and_swept_after_its_retention() {
+    let env = env();
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    std::fs::write(env.var().join("tenants/utrecht/outbox/REQUEST-FULL"), b"").unwrap();
+    publish(&env);
+    let names = env.texts("SELECT name FROM bundle ORDER BY id", []);
+    assert_eq!(names.len(), 2, "{names:?}");
+    let (weekly, full) = (&names[0], &names[1]);
+    assert!(stamped(weekly, "Bundel-utrecht-"), "{weekly}");
+    assert!(stamped(full, "Bundel-utrecht-totaal-"), "{full}");
+    assert_eq!(
+        weekly["Bundel-utrecht-".len()..],
+        full["Bundel-utrecht-totaal-".len()..],
+        "made at the same moment, told apart by the name alone"
+    );
+    let status = env.status();
+    let listed: Vec<(&str, &str)> = status["bundles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["name"].as_str().unwrap(), b["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [(full.as_str(), "full"), (weekly.as_str(), "incremental")]
+    );
+    // The full bundle was published 61 days ago: the sweep deletes it by its record.
+    let ago = (chrono::Utc::now() - chrono::Duration::days(61)).to_rfc3339();
+    rusqlite::Connection::open(env.var().join("dropgate.sqlite"))
+        .unwrap()
+        .execute(
+            "UPDATE bundle SET created_at = ?1 WHERE name = ?2",
+            [&ago, full],
+        )
+        .unwrap();
+    let out = env.cmd(&["sweep", "--now"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("1 bundles, "),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let outbox_dir = env.var().join("tenants/utrecht/outbox");
+    assert!(!outbox_dir.join(full).exists() && outbox_dir.join(weekly).exists());
+    assert_eq!(
+        env.texts(
+            "SELECT subject FROM audit WHERE action = 'bundle.deleted'",
+            []
+        ),
+        [full.as_str()]
+    );
+    let text = String::from_utf8(env.cmd(&["status"]).stdout).unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with(full.as_str()) && l.contains(" deleted ")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_full_bundle_asked_for_by_command_is_acknowledged_once_and_its_mail_names_it() {
+    let env = env_mailed("");
+    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    publish(&env);
+    let ask = |since: &str| {
+        let out = env.cmd(&["publish", "--full", "--tenant", "utrecht", "--since", since]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(
+        ask("2026-07-01").contains("its contacts are told by mail"),
+        "acknowledged"
+    );
+    assert!(
+        ask("2026-01-01").contains("adds to the request already pending"),
+        "the same request, not acknowledged again"
+    );
+    assert_eq!(
+        mail_kinds(&env),
+        ["delivery-result", "bundle-published", "full-requested"]
+    );
+    let report = publish(&env);
+    let full = report.lines().nth(1).unwrap_or_default();
+    assert!(full.contains("Bundel-utrecht-totaal-"), "{report}");
+    // This week had no rows: only the full bundle is mailed.
+    assert_eq!(
+        mail_kinds(&env),
+        [
+            "delivery-result",
+            "bundle-published",
+            "full-requested",
+            "bundle-published"
+        ]
+    );
+    // Once served, a new request is a new one.
+    assert!(ask("2026-07-01").contains("its contacts are told by mail"));
+    assert_eq!(
+        mail_kinds(&env)
+            .iter()
+            .filter(|k| *k == "full-requested")
+            .count(),
+        2
+    );
+    let mails = send_all(&env);
+    let acks: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains("Subject: Verzoek om totaalbundel ontvangen: Utrecht"))
+        .collect();
+    assert_eq!(acks.len(), 2, "{mails:?}");
+    assert!(
+        acks[0].contains("To: data@utrecht.example")
+            && acks[0].contains(
+                "Uw verzoek om een totaalbundel is ontvangen; de bundel volgt bij de volgende publicatie op zondag "
+            )
+            && acks[0].contains("alle gegevens vanaf 01-"),
+        "{}",
+        acks[0]
+    );
+    let name = full.split_whitespace().nth(1).unwrap();
+    let ready: Vec<&String> = mails
+        .iter()
+        .filter(|m| m.contains(&format!("Subject: Nieuwe totaalbundel: {name}")))
+        .collect();
+    assert_eq!(ready.len(), 1, "{mails:?}");
+    assert!(
+        ready[0].contains("de gevraagde totaalbundel")
+            && ready[0].contains("alle gegevens vanaf 01-01-2026"),
+        "the widest request wins: {}",
+        ready[0]
+    );
+}
+
+#[test]
+fn a_request_full_over_sftp_is_acknowledged_once_and_served_at_the_next_publication() {
+    let env = Env::new(&format!(
+        "{MAILED}[[user]]\nname = \"utrecht\"\npublic_keys = [\"{}\"]\n\
+         [[user.grant]]\ntenant = \"utrecht\"\nroles = [\"collect\"]\n",
+        crate::util::public_key("gemeente-utrecht")
+    ));
+    assert!(env.cmd(&["keygen"]).status.success());
+    let empty = env.dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let daemon = env.start();
+    // Asked twice before the bundle is made: one request, one acknowledgement.
+    let run = crate::util::sftp_batch(
+        daemon.sftp_addr(),
+        "utrecht",
+        &crate::util::key(&env, "gemeente-utrecht"),
+        &format!(
+            "put {0} /utrecht/outbox/REQUEST-FULL\nput {0} /utrecht/outbox/REQUEST-FULL\n",
+            empty.display()
+        ),
+    );
+    assert!(run.ok, "{}", run.output);
+    daemon.wait_until("both requests recorded", || {
+        daemon.log().matches("full bundle request recorded").count() == 2
+    });
+    daemon.wait_until("the acknowledgement sent", || {
+        env.number("SELECT count(*) FROM mail WHERE state = 'sent'") == 1
+    });
+    let log = daemon.stop();
+    assert!(
+        log.contains("new=true acknowledged=true") && log.contains("new=false acknowledged=false"),
+        "{log}"
+    );
+    assert_eq!(mail_kinds(&env), ["full-requested"]);
+    let request = env.var().join("tenants/utrecht/outbox/REQUEST-FULL");
+    assert!(
+        request.exists(),
+        "the request stays visible until it is served"
+    );
+    let report = publish(&env);
+    assert!(
+        report
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .contains("Bundel-utrecht-totaal-"),
+        "{report}"
+    );
+    assert!(!request.exists());
+    assert_eq!(env.number("SELECT count(*) FROM full_request"), 0);
+    assert_eq!(mail_kinds(&env), ["full-requested", "bundle-published"]);
+    let mails = send_all(&env);
+    assert_eq!(
+        mails
+            .iter()
+            .filter(|m| m.contains("Subject: Verzoek om totaalbundel ontvangen"))
+            .count(),
+        1
+    );
+    assert!(
+        mails.iter().any(
+            |m| m.contains("Subject: Nieuwe totaalbundel: Bundel-utrecht-totaal-")
+                && m.contains("de gevraagde totaalbundel")
+                && m.contains("Hij bevat alle gegevens, ook")
+        ),
+        "{mails:?}"
     );
 }

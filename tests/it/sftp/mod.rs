@@ -272,6 +272,12 @@ fn a_collector_reads_deletes_and_requests_a_full_bundle() {
     ] {
         assert!(actions.contains(action), "{action} not in {actions:?}");
     }
+    // The request is in the ledger from the moment it was made (town has no contacts to
+    // acknowledge it to), for everything.
+    assert_eq!(
+        s.env.texts("SELECT since FROM full_request", []),
+        ["1900-01-01"]
+    );
 }
 
 #[test]
@@ -1579,6 +1585,7 @@ fn a_refused_request_full_requests_nothing() {
     assert!(s.names("town", "outbox").is_empty(), "no request left");
     s.daemon.stop();
     assert!(!audit_actions(&s.env).contains("sftp.request-full"));
+    assert_eq!(s.env.number("SELECT count(*) FROM full_request"), 0);
 }
 
 /// An upload in progress is visible to its own session (sshfs stats a file right after
