@@ -43,6 +43,12 @@ enum LogFormat {
     Json,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum SpecFormat {
+    Md,
+    Csv,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon: create tenant folders, record uploads, serve until SIGTERM.
@@ -106,6 +112,14 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+    },
+    /// Print the delivery specification, in Dutch: every column of both datasets with what
+    /// it holds, the rules it is checked against (with their ids, as receipts give them) and
+    /// an example. Written from the checks' own rule table. Needs no configuration.
+    Spec {
+        /// Markdown for people, or CSV (`;`) for a spreadsheet or a script.
+        #[arg(long, value_enum, default_value_t = SpecFormat::Md)]
+        format: SpecFormat,
     },
     /// Internal: read and check one delivered file (stdin) in a confined child and stream
     /// the result to stdout. Started by dropgate itself, never by hand.
@@ -217,6 +231,16 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Spec { format } => {
+            print!(
+                "{}",
+                match format {
+                    SpecFormat::Md => dropgate::spec::markdown(),
+                    SpecFormat::Csv => dropgate::spec::csv(),
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate {
             ref files,
             ref dataset,
@@ -297,7 +321,7 @@ fn validate_settings(config: &Path, given: bool) -> anyhow::Result<dropgate::val
     Ok(dropgate::validate::Settings {
         limits: config.file_limits,
         reader: config.reader,
-        language: config.mail.language,
+        language: config.language,
     })
 }
 
@@ -355,7 +379,7 @@ fn read_password() -> anyhow::Result<String> {
 
 fn mail_test(config: &Path, to: String) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
-    let text = dropgate::mail::messages::test_message(config.mail.language);
+    let text = dropgate::mail::messages::test_message(config.language);
     let mail = dropgate::ledger::QueuedMail {
         id: 0,
         kind: "test".into(),

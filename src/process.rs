@@ -233,7 +233,7 @@ fn process_one(
         &delivery.file_name,
         &local.format("%Y%m%d%H%M%S").to_string(),
     );
-    let language = config.mail.language;
+    let language = config.language;
     let work = Work::new(state, id);
     work.clear_attempt();
     let mut log = ProblemLog::create(&work.problems, language)
@@ -382,7 +382,7 @@ fn process_one(
     };
     // The result mail is queued in the same transaction as the outcome: both or neither.
     let mail = messages::delivery_result(
-        config.mail.language,
+        config.language,
         &messages::DeliveryResult {
             tenant_name: &tenant.name,
             file: &crate::redact::name(&delivery.file_name),

@@ -330,7 +330,7 @@ pub fn publish(
     };
     let counts: Vec<(&str, u64)> = rows.iter().map(|(n, r)| (n.as_str(), *r)).collect();
     let text = messages::bundle_published(
-        config.mail.language,
+        config.language,
         &messages::BundlePublished {
             municipality: &tenant.name,
             bundle: &name,
@@ -420,7 +420,7 @@ pub fn request_full(
     since: NaiveDate,
     now: DateTime<Utc>,
 ) -> Result<bool, PublishError> {
-    let lang = config.mail.language;
+    let lang = config.language;
     let next = crate::jobs::schedule_of(crate::jobs::PUBLISH, config)
         .map(|s| s.next_after(now).with_timezone(&config.time_zone))
         .map(|t| messages::moment(lang, t.naive_local()))

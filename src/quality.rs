@@ -94,7 +94,7 @@ pub fn queue_reports(
             lines: response_lines(config, tenant, &response),
         };
         let text =
-            messages::quality_report(config.mail.language, &tenant.name, &month, &stats, &section);
+            messages::quality_report(config.language, &tenant.name, &month, &stats, &section);
         let mail = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
         ledger.enqueue_mail(&mail, &new_message_id(), now)?;
         queued += 1;

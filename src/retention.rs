@@ -251,7 +251,7 @@ fn record_temps(
         })
         .collect();
     let text = messages::temp_removed(
-        config.mail.language,
+        config.language,
         &messages::TempRemoved {
             tenant_name: &tenant.name,
             hours: config.retention.temp_hours,

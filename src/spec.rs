@@ -22,7 +22,7 @@ pub fn markdown() -> String {
     let _ = writeln!(t, "# Aanleverspecificatie\n");
     let _ = writeln!(
         t,
-        "Lever een bestand als CSV (UTF-8 of Windows-1252, gescheiden door `;` of `,`), Excel \
+        "Lever een bestand als CSV (UTF-8 of Windows-1252, gescheiden door `;`, `,`, tab of `|`), Excel \
          (xlsx, xls, ods; het eerste werkblad) of XML (`<metingen><meting>...`). De eerste rij \
          is de kopregel: de technische kolomnamen of de namen van het datasetblad; hoofdletters, \
          spaties en streepjes maken niet uit, de volgorde ook niet. Andere kolommen worden \

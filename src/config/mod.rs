@@ -37,6 +37,8 @@ pub struct Config {
     pub reader: crate::confine::Confinement,
     pub sftp: SftpConfig,
     pub mail: MailConfig,
+    /// The language of everything people read: receipts, mails, `validate`, `LEESMIJ.txt`.
+    pub language: Language,
     pub tenants: Vec<Tenant>,
     pub users: Vec<User>,
 }
@@ -90,7 +92,6 @@ pub struct SftpConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailConfig {
     pub from: String,
-    pub language: Language,
     pub transport: MailTransport,
     /// Waits between attempts; the last one repeats.
     pub retry: Vec<Duration>,

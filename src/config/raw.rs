@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub time_zone: String,
     /// The pseudonymisation key (32 bytes, made by `dropgate keygen`); default `<state_dir>/ttp.key`.
     pub ttp_key_file: Option<String>,
+    /// `nl` (default) or `en`: receipts, mails, `validate`, `LEESMIJ.txt`.
+    pub language: Option<String>,
     #[serde(default)]
     pub schedule: RawSchedule,
     #[serde(default)]
@@ -147,9 +149,8 @@ pub struct RawMail {
     /// Sender address, `Name <addr>` or `addr`.
     #[serde(default = "default_mail_from")]
     pub from: String,
-    /// `nl` (default) or `en`.
-    #[serde(default = "default_language")]
-    pub language: String,
+    /// Earlier place of the top-level `language`, still read.
+    pub language: Option<String>,
     /// `file` (write `.eml` files) or `smtp`.
     #[serde(default = "default_transport")]
     pub transport: String,
@@ -300,7 +301,7 @@ impl Default for RawMail {
     fn default() -> Self {
         Self {
             from: default_mail_from(),
-            language: default_language(),
+            language: None,
             transport: default_transport(),
             dir: default_mail_dir(),
             retry_secs: default_retry_secs(),
@@ -394,9 +395,6 @@ fn default_ban_secs() -> u64 {
 }
 fn default_mail_from() -> String {
     "dropgate <dropgate@localhost>".into()
-}
-fn default_language() -> String {
-    "nl".into()
 }
 fn default_transport() -> String {
     "file".into()

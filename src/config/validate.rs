@@ -58,6 +58,11 @@ pub(super) fn validate(
     let publish = publish(&mut c, &raw.publish);
     let sftp = sftp(&mut c, &raw.sftp, &state_dir);
     let mail = mail(&mut c, &raw.mail, base, &state_dir);
+    let language = language(
+        &mut c,
+        raw.language.as_deref(),
+        raw.mail.language.as_deref(),
+    );
     for (key, value) in [
         ("max_file_bytes", raw.limits.max_file_bytes),
         ("max_line_bytes", raw.limits.max_line_bytes),
@@ -95,6 +100,7 @@ pub(super) fn validate(
         reader,
         sftp: sftp?,
         mail: mail?,
+        language: language?,
         tenants,
         users,
     })
@@ -237,20 +243,34 @@ fn check_address(address: &str) -> Result<(), String> {
     }
 }
 
-fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option<MailConfig> {
-    let path = root("mail");
-    let from = c.check(path.key("from"), check_address(&raw.from));
-    let language = match raw.language.as_str() {
+/// The language people read: top-level `language`, or where it stood before, `[mail]
+/// language`; Dutch by default. Set in both places, they must agree.
+fn language(c: &mut Checker, top: Option<&str>, in_mail: Option<&str>) -> Option<Language> {
+    let parse = |c: &mut Checker, path: KeyPath, value: &str| match value {
         "nl" => Some(Language::Dutch),
         "en" => Some(Language::English),
         other => {
-            c.fail(
-                path.key("language"),
-                format!("expected \"nl\" or \"en\", got {other:?}"),
-            );
+            c.fail(path, format!("expected \"nl\" or \"en\", got {other:?}"));
             None
         }
     };
+    match (top, in_mail) {
+        (Some(top), Some(old)) if top != old => {
+            c.fail(
+                root("mail").key("language"),
+                format!("says {old:?} but language says {top:?}; set it once, at the top"),
+            );
+            None
+        }
+        (Some(top), _) => parse(c, root("language"), top),
+        (None, Some(old)) => parse(c, root("mail").key("language"), old),
+        (None, None) => Some(Language::Dutch),
+    }
+}
+
+fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option<MailConfig> {
+    let path = root("mail");
+    let from = c.check(path.key("from"), check_address(&raw.from));
     let transport = match (raw.transport.as_str(), &raw.smtp) {
         ("file", _) => Some(MailTransport::File {
             dir: resolve(state_dir, &raw.dir),
@@ -344,7 +364,6 @@ fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option
     from?;
     Some(MailConfig {
         from: raw.from.clone(),
-        language: language?,
         transport: transport?,
         retry: raw
             .retry_secs

@@ -42,6 +42,7 @@ pub(super) const COLUMNS: &[Column] = &[
         "de totaalscore; verplicht bij een volledige meting, mag leeg bij Onvolledig, \
          leeg bij Nee",
         &[
+            &rules::REQUIRED,
             &rules::SCORE,
             &rules::SCORE_RANGE,
             &rules::SCORE_NOT_FILLED_IN,

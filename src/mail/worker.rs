@@ -137,13 +137,12 @@ async fn send_due(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Language, MailTransport};
+    use crate::config::MailTransport;
 
     #[test]
     fn back_off_follows_the_schedule_and_gives_up_in_time() {
         let config = MailConfig {
             from: "d@x.nl".into(),
-            language: Language::Dutch,
             transport: MailTransport::File { dir: "/tmp".into() },
             retry: [60, 300, 21600]
                 .into_iter()

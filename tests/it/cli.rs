@@ -146,3 +146,38 @@ fn help_names_every_command() {
         assert!(help.contains(command), "{command} missing from:\n{help}");
     }
 }
+
+/// `dropgate spec` needs no configuration, and names every rule a receipt can give.
+#[test]
+fn spec_prints_every_column_and_rule_as_markdown_and_csv() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let md = run(&["--config", "/nonexistent.toml", "spec"]);
+    let csv = run(&["spec", "--format", "csv"]);
+    assert!(md.starts_with("# Aanleverspecificatie"), "{md}");
+    assert!(csv.starts_with("dataset;kolom;"), "{csv}");
+    // Every rule the bad samples' receipts give is specified.
+    for dataset in ["metingen", "beschikkingen"] {
+        let expected = std::fs::read_to_string(
+            std::path::Path::new(crate::util::SAMPLES)
+                .join("expected")
+                .join(format!("{dataset}-bad.problems.csv")),
+        )
+        .unwrap();
+        for line in expected.lines() {
+            let rule = line.rsplit(';').next().unwrap();
+            assert!(
+                md.contains(&format!("`{rule}`: ")),
+                "{rule} in the Markdown"
+            );
+            assert!(csv.contains(&format!(";{rule};")), "{rule} in the CSV");
+        }
+    }
+}

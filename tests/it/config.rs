@@ -43,6 +43,14 @@ fn check(toml: &str, expected: &str) {
 fn each_kind_of_problem_is_reported_with_its_line() {
     check("colour = \"blue\"\n", "c.toml:1: colour: unknown key");
     check(
+        "language = \"de\"\n",
+        "c.toml:1: language: expected \"nl\" or \"en\", got \"de\"",
+    );
+    check(
+        "language = \"en\"\n[mail]\nlanguage = \"nl\"\n",
+        "mail.language: says \"nl\" but language says \"en\"; set it once, at the top",
+    );
+    check(
         &format!("{TENANT}colour = 1\n"),
         "c.toml:6: tenant[0].colour: unknown key",
     );

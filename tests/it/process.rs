@@ -863,12 +863,18 @@ fn receipts_are_dutch_by_default_and_english_on_request() {
             "moet van 0 tot en met 10 zijn voor CT",
         ),
         (
-            "[mail]\nlanguage = \"en\"\n",
+            "language = \"en\"\n",
             "must not be empty",
             "must be from 0 to 10 for CT",
         ),
     ] {
-        let env = Env::new(&format!("{language}{TENANTS}"));
+        let env = Env::new(TENANTS);
+        // A top-level key: before the tables that write_config starts with.
+        std::fs::write(
+            env.config(),
+            format!("state_dir = \"var\"\n{language}[sftp]\nlisten = \"127.0.0.1:0\"\n{TENANTS}"),
+        )
+        .unwrap();
         assert!(env.cmd(&["keygen"]).status.success());
         std::fs::create_dir_all(env.upload("zorg")).unwrap();
         copy_sample(&env, "zorg", "metingen-bad.csv", "bad.csv");
