@@ -285,7 +285,7 @@ pub fn publish(
             made: &local.format("%d-%m-%Y %H:%M").to_string(),
         };
         writer
-            .text("LEESMIJ.txt", &codebook::leesmij(&about))
+            .text("LEESMIJ.txt", &codebook::leesmij(&about, config.language))
             .map_err(io_err)?;
         let manifest = Manifest::new(&tenant.code, kind, since, &local.to_rfc3339());
         writer.finish(manifest).map_err(io_err)

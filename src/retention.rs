@@ -246,7 +246,7 @@ fn record_temps(
             (
                 f.shown_name.clone(),
                 f.size,
-                local.format("%Y-%m-%d %H:%M").to_string(),
+                local.format("%d-%m-%Y %H:%M").to_string(),
             )
         })
         .collect();
