@@ -198,6 +198,17 @@ pub fn receipt_stem(original: &str, checked: &str) -> String {
     stem.strip_suffix(RECEIPT_CSV).unwrap_or(&stem).to_owned()
 }
 
+/// A receipt stem as a text (log, mail) shows it: the delivered name redacted as any value
+/// from a delivery, the time stamp kept (it is ours, and it is how the receipt is found).
+pub fn receipt_shown(stem: &str) -> String {
+    match stem.rsplit_once('.') {
+        Some((name, stamp)) if stamp.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("{}.{stamp}", crate::redact::name(name))
+        }
+        _ => crate::redact::name(stem).into_owned(),
+    }
+}
+
 /// The receipt files of a receipt stem: the `.csv` and the `.txt`.
 pub const RECEIPT_CSV: &str = ".result.csv";
 pub const RECEIPT_TXT: &str = ".result.txt";
@@ -288,6 +299,16 @@ mod tests {
         // Two long names that differ only at their end stay apart.
         let other = "é".repeat(120) + ".xls";
         assert_ne!(archive_name(1, &long), archive_name(1, &other));
+    }
+
+    #[test]
+    fn a_shown_receipt_hides_a_bsn_in_the_name_and_keeps_the_time_stamp() {
+        let stem = receipt_stem("123456782.csv", "20261201105723");
+        assert_eq!(receipt_shown(&stem), "*******82.csv.20261201105723");
+        assert_eq!(
+            receipt_shown("metingen.csv.20261201105723"),
+            "metingen.csv.20261201105723"
+        );
     }
 
     #[test]

@@ -399,7 +399,7 @@ fn process_one(
             accepted: summary.accepted,
             rejected: summary.rejected,
             error: error.as_deref(),
-            receipt: &crate::redact::name(&receipt_name),
+            receipt: &crate::layout::receipt_shown(&receipt_name),
             problems: &first_problems,
         },
     );
@@ -432,7 +432,7 @@ fn process_one(
         accepted = summary.accepted,
         rejected = summary.rejected,
         error = error.as_deref(),
-        receipt = receipt_name,
+        receipt = crate::layout::receipt_shown(&receipt_name),
         "delivery processed"
     );
     if queued.is_none() {
