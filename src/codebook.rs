@@ -308,7 +308,7 @@ pub const KWALITEIT: File = File {
             "redenen",
             Kind::Text,
             "meest voorkomende afkeurredenen, met aantallen",
-            "most frequent rejection reasons, with counts (in Dutch)",
+            "most frequent rejection reasons, with counts",
         ),
         col(
             "regels",

@@ -95,7 +95,11 @@ pub fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed, Publi
 
 /// One line of `Kwaliteit.csv`: times in the configured zone, the outcome in Dutch, and
 /// the top rejection reasons as `label (count)` for people and `rule (count)` for scripts.
-fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> {
+fn quality_row(
+    d: crate::ledger::DeliveryOut,
+    tz: chrono_tz::Tz,
+    language: crate::config::Language,
+) -> Vec<String> {
     let local = |t: DateTime<Utc>| {
         t.with_timezone(&tz)
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
@@ -117,7 +121,8 @@ fn quality_row(d: crate::ledger::DeliveryOut, tz: chrono_tz::Tz) -> Vec<String> 
         listed.join(", ")
     };
     let label = |id: &str| {
-        crate::datasets::rules::find(id).map_or_else(|| id.to_owned(), |r| r.label_nl.to_owned())
+        crate::datasets::rules::find(id)
+            .map_or_else(|| id.to_owned(), |r| r.label(language).to_owned())
     };
     vec![
         d.id.to_string(),
@@ -265,7 +270,7 @@ pub fn publish(
         publication
             .new_deliveries(id, code, since, |rows| {
                 write_csv(&mut writer, &codebook::KWALITEIT, rows, |d| {
-                    quality_row(d, config.time_zone)
+                    quality_row(d, config.time_zone, config.language)
                 })
             })?
             .map_err(io_err)?;
