@@ -28,6 +28,11 @@ impl StateDir {
     }
 
     /// The SQLite ledger.
+    /// The pseudonymisation key, where `ttp_key_file` points unless configured elsewhere.
+    pub fn ttp_key(&self) -> PathBuf {
+        self.root.join("ttp.key")
+    }
+
     pub fn ledger(&self) -> PathBuf {
         self.root.join("dropgate.sqlite")
     }
@@ -189,6 +194,11 @@ pub fn bounded_name(prefix: &str, name: &str, suffix: &str) -> String {
         end -= 1;
     }
     format!("{prefix}{}~{hash}{suffix}", &name[..end])
+}
+
+/// A municipality's own key, beside the TTP key in `key_dir`.
+pub fn municipality_key(key_dir: &Path, tenant: &str) -> PathBuf {
+    key_dir.join(format!("municipality-{tenant}.key"))
 }
 
 /// The receipt name of a delivery (without `.result.csv`): its original name and the time

@@ -82,7 +82,7 @@ pub fn without_rows<S: AsRef<str>>(rows: &[(S, u64)]) -> bool {
 /// The municipality's own key (beside the TTP key), made on first use.
 pub fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed, PublishError> {
     let dir = config.ttp_key_file.parent().unwrap_or(Path::new("."));
-    let path = dir.join(format!("municipality-{}.key", tenant.id));
+    let path = crate::layout::municipality_key(dir, &tenant.id);
     if !path.exists() {
         crate::secrets::write_new_key(&path).map_err(|e| PublishError::NewKey {
             tenant: tenant.id.clone(),
@@ -143,7 +143,7 @@ fn quality_row(
 fn write_csv<R>(
     writer: &mut BundleWriter,
     file: &codebook::File,
-    rows: &mut dyn Iterator<Item = rusqlite::Result<R>>,
+    rows: &mut dyn Iterator<Item = Result<R, LedgerError>>,
     cells: impl Fn(R) -> Vec<String>,
 ) -> io::Result<u64> {
     writer.csv(

@@ -49,10 +49,10 @@ pub(super) fn validate(
             )
         }),
     );
-    let ttp_key_file = raw
-        .ttp_key_file
-        .as_deref()
-        .map_or_else(|| state_dir.join("ttp.key"), |p| resolve(base, p));
+    let ttp_key_file = raw.ttp_key_file.as_deref().map_or_else(
+        || crate::layout::StateDir::new(&state_dir).ttp_key(),
+        |p| resolve(base, p),
+    );
     let schedule = schedule(&mut c, &raw.schedule);
     let retention = retention(&mut c, &raw.retention);
     let publish = publish(&mut c, &raw.publish);

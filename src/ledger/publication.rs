@@ -170,10 +170,12 @@ impl Publication<'_> {
         sql: &str,
         (municipality, code, since): (&str, &str, Option<&str>),
         row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
-        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<R>>) -> T,
+        f: impl FnOnce(&mut dyn Iterator<Item = Result<R, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         let mut stmt = self.tx.prepare(sql)?;
-        let mut rows = stmt.query_map(params![municipality, code, None::<i64>, since], row)?;
+        let mut rows = stmt
+            .query_map(params![municipality, code, None::<i64>, since], row)?
+            .map(|r| r.map_err(LedgerError::from));
         Ok(f(&mut rows))
     }
 
@@ -184,7 +186,7 @@ impl Publication<'_> {
         municipality: &str,
         code: &str,
         since: Option<&str>,
-        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<DecisionOut>>) -> T,
+        f: impl FnOnce(&mut dyn Iterator<Item = Result<DecisionOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
             &format!(
@@ -215,7 +217,7 @@ impl Publication<'_> {
         municipality: &str,
         code: &str,
         since: Option<&str>,
-        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<MeasurementOut>>) -> T,
+        f: impl FnOnce(&mut dyn Iterator<Item = Result<MeasurementOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
             &format!(
@@ -246,7 +248,7 @@ impl Publication<'_> {
         municipality: &str,
         code: &str,
         since: Option<&str>,
-        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<LinkOut>>) -> T,
+        f: impl FnOnce(&mut dyn Iterator<Item = Result<LinkOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
             &format!(
@@ -279,7 +281,7 @@ impl Publication<'_> {
         municipality: &str,
         code: &str,
         since: Option<&str>,
-        f: impl FnOnce(&mut dyn Iterator<Item = rusqlite::Result<DeliveryOut>>) -> T,
+        f: impl FnOnce(&mut dyn Iterator<Item = Result<DeliveryOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
             &format!(

@@ -15,4 +15,5 @@ mod publish;
 mod sftp;
 mod sweep;
 mod systemd;
+mod tidy;
 mod util;
