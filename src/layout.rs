@@ -54,6 +54,11 @@ impl StateDir {
         self.tenant(tenant).join("receipts")
     }
 
+    /// A municipality's request for a full bundle, in its outbox.
+    pub fn request_full(&self, tenant: &str) -> PathBuf {
+        self.outbox(tenant).join(REQUEST_FULL)
+    }
+
     pub fn outbox(&self, tenant: &str) -> PathBuf {
         self.tenant(tenant).join("outbox")
     }
@@ -196,6 +201,20 @@ pub fn bounded_name(prefix: &str, name: &str, suffix: &str) -> String {
     format!("{prefix}{}~{hash}{suffix}", &name[..end])
 }
 
+/// Names that clients use while a transfer is still running, and hidden files: ignored until
+/// renamed to a real name.
+pub fn is_temp_name(name: &str) -> bool {
+    // `.partial`: rclone 1.63 and later upload to `<name>.<hash>.partial`, then rename.
+    const TEMP_SUFFIXES: [&str; 4] = [".filepart", ".part", ".partial", ".tmp"];
+    name.starts_with('.')
+        || TEMP_SUFFIXES
+            .iter()
+            .any(|suffix| name.len() > suffix.len() && name.to_ascii_lowercase().ends_with(suffix))
+}
+
+/// The file a municipality puts into its outbox to ask for a full bundle.
+pub const REQUEST_FULL: &str = "REQUEST-FULL";
+
 /// A municipality's own key, beside the TTP key in `key_dir`.
 pub fn municipality_key(key_dir: &Path, tenant: &str) -> PathBuf {
     key_dir.join(format!("municipality-{tenant}.key"))
@@ -319,6 +338,24 @@ mod tests {
             receipt_shown("metingen.csv.20261201105723"),
             "metingen.csv.20261201105723"
         );
+    }
+
+    #[test]
+    fn temp_names_are_recognised() {
+        for name in [
+            ".x.csv",
+            "x.csv.filepart",
+            "x.PART",
+            "x.tmp",
+            "x.csv.1a2b3c4d.partial",
+            ".",
+            ".hidden",
+        ] {
+            assert!(is_temp_name(name), "{name}");
+        }
+        for name in ["x.csv", "tmp", "part.csv", "x.xlsx", "x.tmp.csv"] {
+            assert!(!is_temp_name(name), "{name}");
+        }
     }
 
     #[test]

@@ -410,9 +410,6 @@ fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishEr
     Ok(())
 }
 
-/// The file a municipality puts into its outbox to ask for a full bundle.
-pub const REQUEST_FULL: &str = "REQUEST-FULL";
-
 /// Records a request for a full bundle from `since` on ([`EVERYTHING`] for a
 /// `REQUEST-FULL`) at `tenant`'s next publication, and acknowledges it by mail to the
 /// contacts in the same transaction: "received, the bundle comes at the next publication
@@ -477,9 +474,7 @@ pub fn publish_due(
     let mut made: Vec<Published> = publish(config, ledger, tenant, now, None)?
         .into_iter()
         .collect();
-    let request_file = StateDir::new(&config.state_dir)
-        .outbox(&tenant.id)
-        .join(REQUEST_FULL);
+    let request_file = StateDir::new(&config.state_dir).request_full(&tenant.id);
     let from_file = requested_by_file(&request_file, now).then_some(EVERYTHING);
     let from_ledger = ledger.full_request(&tenant.id, now)?;
     let since = match (from_file, from_ledger) {

@@ -6,7 +6,7 @@
 //! records bundles that a municipality removed from its outbox itself.
 //!
 //! The one exception is temporary uploads: the SFTP users' own (`StateDir::temp_uploads`)
-//! and temporary names put into `upload/` by other means (`intake::is_temp_name`). They are
+//! and temporary names put into `upload/` by other means (`layout::is_temp_name`). They are
 //! never deliveries, so the ledger does not know them, and nothing else ever removes one that
 //! its uploader abandoned. Those not changed for `temp_hours` go, each audited, and their
 //! tenant is told by mail which ones. Only regular files; never through a symlink.
@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, Tenant};
-use crate::intake::is_temp_name;
-use crate::layout::StateDir;
+use crate::layout::{StateDir, is_temp_name};
 use crate::ledger::{DeliveryState, Expired, Kept, Ledger, LedgerError};
 use crate::mail::messages;
 

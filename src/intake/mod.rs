@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 mod withdrawn;
 
 use crate::config::Tenant;
-use crate::layout::StateDir;
+use crate::layout::{StateDir, is_temp_name};
 use crate::ledger::{AuditEntry, Ledger, LedgerError, NewFile, Recorded};
 
 /// Why intake could not start or had to stop.
@@ -50,17 +50,6 @@ pub enum IntakeError {
     Watcher(notify::Error),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-}
-
-/// Names that clients use while a transfer is still running, and hidden files: ignored until
-/// renamed to a real name.
-pub fn is_temp_name(name: &str) -> bool {
-    // `.partial`: rclone 1.63 and later upload to `<name>.<hash>.partial`, then rename.
-    const TEMP_SUFFIXES: [&str; 4] = [".filepart", ".part", ".partial", ".tmp"];
-    name.starts_with('.')
-        || TEMP_SUFFIXES
-            .iter()
-            .any(|suffix| name.len() > suffix.len() && name.to_ascii_lowercase().ends_with(suffix))
 }
 
 /// A tenant whose `upload/` intake watches.
@@ -637,24 +626,6 @@ fn writer_open(file: &File) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temp_names_are_recognised() {
-        for name in [
-            ".x.csv",
-            "x.csv.filepart",
-            "x.PART",
-            "x.tmp",
-            "x.csv.1a2b3c4d.partial",
-            ".",
-            ".hidden",
-        ] {
-            assert!(is_temp_name(name), "{name}");
-        }
-        for name in ["x.csv", "tmp", "part.csv", "x.xlsx", "x.tmp.csv"] {
-            assert!(!is_temp_name(name), "{name}");
-        }
-    }
 
     #[test]
     fn a_file_open_for_writing_is_seen_as_such() {

@@ -35,9 +35,8 @@ mod waiting;
 use super::upload::{Limits, Quotas, Times, Upload, UploadError};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::auditor::Auditor;
-use crate::intake::{Notices, is_temp_name};
-use crate::layout::{StateDir, UploadLock};
-use crate::publish::REQUEST_FULL;
+use crate::intake::Notices;
+use crate::layout::{REQUEST_FULL, StateDir, UploadLock, is_temp_name};
 
 /// Largest READ or WRITE payload, as advertised in `limits@openssh.com`: the packet limit
 /// less room for the header, as OpenSSH's own server does.
