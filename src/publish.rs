@@ -20,7 +20,7 @@ use crate::bundle::{BundleWriter, Manifest};
 use crate::codebook;
 use crate::config::{Config, Tenant};
 use crate::layout::{StateDir, move_no_replace};
-use crate::ledger::{Ledger, LedgerError, NewBundle};
+use crate::ledger::{BundleKind, DeliveryState, Ledger, LedgerError, NewBundle};
 use crate::mail::messages;
 use crate::pseudonym::{KeyError, Keyed};
 
@@ -104,12 +104,13 @@ fn quality_row(
         t.with_timezone(&tz)
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
     };
-    let outcome = match d.state.as_str() {
-        "processed" => "verwerkt",
-        "rejected" => "afgewezen",
-        "quarantined" => "quarantaine",
-        "duplicate" => "dubbel",
-        other => other,
+    let outcome = match d.state {
+        DeliveryState::Processed => "verwerkt",
+        DeliveryState::Rejected => "afgewezen",
+        DeliveryState::Quarantined => "quarantaine",
+        DeliveryState::Duplicate => "dubbel",
+        DeliveryState::Received => "ontvangen",
+        DeliveryState::Withdrawn => "ingetrokken",
     };
     let count = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
     let reasons = |name: &dyn Fn(&str) -> String| -> String {
@@ -199,9 +200,9 @@ pub fn publish(
     let since_text = since.map(|d| d.format("%Y-%m-%d").to_string());
     let since = since_text.as_deref();
     let kind = if since.is_some() {
-        "full"
+        BundleKind::Full
     } else {
-        "incremental"
+        BundleKind::Incremental
     };
     let state = StateDir::new(&config.state_dir);
     place_unplaced(&state, ledger)?;
@@ -292,7 +293,7 @@ pub fn publish(
         writer
             .text("LEESMIJ.txt", &codebook::leesmij(&about, config.language))
             .map_err(io_err)?;
-        let manifest = Manifest::new(&tenant.code, kind, since, &local.to_rfc3339());
+        let manifest = Manifest::new(&tenant.code, kind.as_str(), since, &local.to_rfc3339());
         writer.finish(manifest).map_err(io_err)
     })();
     let manifest = match built {
@@ -307,7 +308,7 @@ pub fn publish(
         .iter()
         .map(|f| (f.name.clone(), f.rows))
         .collect();
-    let empty = kind == "incremental" && without_rows(&rows);
+    let empty = kind == BundleKind::Incremental && without_rows(&rows);
     if empty && !config.publish.empty_bundles {
         // Nothing to record: the transaction is dropped (rolled back) with `publication`.
         let _ = std::fs::remove_file(&staged);
@@ -355,7 +356,7 @@ pub fn publish(
     )?;
     crate::pause::point("publish.committed");
     place(&state, ledger, id, &tenant.id, &name)?;
-    tracing::info!(tenant = tenant.id, bundle = name, kind, rows = %rows_json, mailed, "bundle published");
+    tracing::info!(tenant = tenant.id, bundle = name, kind = kind.as_str(), rows = %rows_json, mailed, "bundle published");
     Ok(Some(Published { name, rows, mailed }))
 }
 

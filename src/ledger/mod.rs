@@ -30,8 +30,8 @@ pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};
 pub use publication::{
-    BundleStatus, DecisionOut, DeliveryOut, LinkOut, MeasurementOut, NewBundle, Publication,
-    UnplacedBundle,
+    BundleKind, BundleStatus, DecisionOut, DeliveryOut, LinkOut, MeasurementOut, NewBundle,
+    Publication, UnplacedBundle,
 };
 pub use reports::{QualityStats, Response};
 pub use retention::{Expired, Kept};

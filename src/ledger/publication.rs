@@ -57,7 +57,7 @@ pub struct DeliveryOut {
     pub received_at: DateTime<Utc>,
     pub processed_at: DateTime<Utc>,
     /// `processed`, `rejected`, `quarantined` or `duplicate`.
-    pub state: String,
+    pub state: super::DeliveryState,
     pub rows: Option<i64>,
     pub accepted: Option<i64>,
     pub rejected: Option<i64>,
@@ -69,10 +69,41 @@ pub struct DeliveryOut {
 pub struct NewBundle<'a> {
     pub municipality: &'a str,
     pub name: &'a str,
-    pub kind: &'a str,
+    pub kind: BundleKind,
     pub rows: &'a serde_json::Value,
     pub size_bytes: u64,
     pub sha256: &'a str,
+}
+
+/// What a bundle carries. Stored by name in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BundleKind {
+    /// The weekly bundle: what the municipality has not received yet.
+    Incremental,
+    /// Everything from a date on, on request; later weekly bundles are not affected.
+    Full,
+}
+
+impl BundleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Incremental => "incremental",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl rusqlite::types::FromSql for BundleKind {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        match value.as_str()? {
+            "incremental" => Ok(Self::Incremental),
+            "full" => Ok(Self::Full),
+            other => Err(rusqlite::types::FromSqlError::Other(
+                format!("unknown bundle kind {other:?}").into(),
+            )),
+        }
+    }
 }
 
 /// A recorded bundle that has not reached its outbox yet.
@@ -343,7 +374,7 @@ impl Publication<'_> {
             params![
                 bundle.municipality,
                 bundle.name,
-                bundle.kind,
+                bundle.kind.as_str(),
                 at,
                 bundle.rows.to_string(),
                 i64::try_from(bundle.size_bytes).unwrap_or(i64::MAX),
@@ -351,7 +382,7 @@ impl Publication<'_> {
             ],
         )?;
         let id = self.tx.last_insert_rowid();
-        if bundle.kind == "full" {
+        if bundle.kind == BundleKind::Full {
             // A full bundle repeats what was sent; the incremental record stays as it is.
             self.tx.commit()?;
             return Ok(id);
@@ -389,8 +420,7 @@ impl Publication<'_> {
 pub struct BundleStatus {
     pub municipality: String,
     pub name: String,
-    /// `incremental` (weekly) or `full`.
-    pub kind: String,
+    pub kind: BundleKind,
     pub created_at: String,
     /// Rows per CSV, as JSON.
     pub rows: serde_json::Value,
