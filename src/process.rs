@@ -239,136 +239,59 @@ fn process_one(
     let mut log = ProblemLog::create(&work.problems, language)
         .map_err(io_err("cannot write a receipt in staging/"))?;
 
-    let (outcome_state, summary, error) = if let Some(why) = forced {
-        let why = match language {
-            Language::Dutch => format!("na {MAX_FAILURES} pogingen niet verwerkt: {why}"),
-            Language::English => format!("not processed after {MAX_FAILURES} attempts: {why}"),
-        };
-        (DeliveryState::Quarantined, Summary::default(), Some(why))
-    } else if let Some(file) = file {
-        let provider = folder_provider(config, tenant);
-        let datasets: &[Dataset] = match tenant.kind {
-            TenantKind::Supplier => &[Dataset::Metingen],
-            TenantKind::Municipality => &[Dataset::Beschikkingen],
-        };
-        let ctx = Context {
-            today: local.date_naive(),
-            scores: ScoreRanges::default(),
-            provider: provider.as_ref(),
-            municipality: (tenant.kind == TenantKind::Municipality).then_some(tenant.code.as_str()),
-            datasets,
-        };
-        let job = Job::new(config.file_limits, None, &ctx);
-        // The file is hashed beside the reading, not before it: the check that it is
-        // still what intake recorded then costs the run no time of its own.
-        let (stored, sha) = std::thread::scope(|scope| {
-            let hash = scope.spawn(|| Fingerprint::take(&source));
-            let stored = check_and_store(
-                file,
-                &job,
-                config.reader,
+    let outcome = match (forced, file) {
+        (Some(why), _) => forced_outcome(why, language),
+        (None, Some(file)) => {
+            let reading = Reading {
+                config,
+                tenant,
                 key,
-                &mut claim,
-                &mut log,
-                &work.repeats,
-            );
-            let sha = hash
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("hashing panicked")));
-            (stored, sha)
-        });
-        if let Err(e) = &stored
-            && e.is_environment()
-        {
-            return stored.map(drop);
-        }
-        if !sha.is_ok_and(|seen| seen.sha256 == delivery.sha256) {
-            // What was read is not what was recorded: its rows are rolled back with the claim.
-            tracing::warn!(
-                tenant = delivery.tenant,
-                file = %crate::redact::name(&delivery.file_name),
-                "file changed since it was recorded; left for intake"
-            );
-            report.skipped += 1;
-            drop(log);
-            work.clear_attempt();
-            return Ok(());
-        }
-        let (checked, repeats) = stored?;
-        let checked = checked.map(|mut summary| {
-            summary.accepted -= repeats;
-            for _ in 0..repeats {
-                summary.count_duplicate();
-            }
-            summary
-        });
-        match checked {
-            Ok(summary) if summary.accepted > 0 => (DeliveryState::Processed, summary, None),
-            Ok(summary) => (DeliveryState::Rejected, summary, None),
-            Err(failure) => {
-                // Rows may have been stored before the file failed part-way.
-                if !claim.discard_rows()? {
+                today: local.date_naive(),
+                source: &source,
+                recorded_sha256: &delivery.sha256,
+                work: &work,
+            };
+            match read_and_store(&reading, file, &mut claim, &mut log)? {
+                Read::Outcome(outcome) => outcome,
+                Read::Changed => {
+                    tracing::warn!(
+                        tenant = delivery.tenant,
+                        file = %crate::redact::name(&delivery.file_name),
+                        "file changed since it was recorded; left for intake"
+                    );
                     report.skipped += 1;
-                    let _ = std::fs::remove_file(&work.problems);
+                    drop(log);
+                    work.clear_attempt();
                     return Ok(());
                 }
-                let state = if failure.quarantines() {
-                    DeliveryState::Quarantined
-                } else {
-                    DeliveryState::Rejected
-                };
-                (state, Summary::default(), Some(failure.text(language)))
+                Read::Failed(failure) => {
+                    // Rows may have been stored before the file failed part-way.
+                    if !claim.discard_rows()? {
+                        report.skipped += 1;
+                        let _ = std::fs::remove_file(&work.problems);
+                        return Ok(());
+                    }
+                    let state = if failure.quarantines() {
+                        DeliveryState::Quarantined
+                    } else {
+                        DeliveryState::Rejected
+                    };
+                    (state, Summary::default(), Some(failure.text(language)))
+                }
             }
         }
-    } else {
         // Not forced and nothing opened: a duplicate.
-        let (name, at) = delivery.duplicate_of.clone().unwrap_or_default();
-        let name = crate::redact::name(&name);
-        let why = match language {
-            Language::Dutch => format!(
-                "dezelfde inhoud als {name} (ontvangen {at}) is eerder aangeleverd; niet opnieuw verwerkt"
-            ),
-            Language::English => format!(
-                "the same content as {name} (received {at}) was delivered before; not processed again"
-            ),
-        };
-        (DeliveryState::Duplicate, Summary::default(), Some(why))
+        (None, None) => duplicate_outcome(&delivery, language),
     };
+    let (outcome_state, summary, error) = outcome;
     // The hash that decides whether the original may leave upload/ runs while the receipts
     // are written and the outcome committed (mostly waiting for the disk).
     let rehash = std::thread::spawn({
         let source = source.clone();
         move || Fingerprint::take(&source)
     });
-    log.finish()
-        .map_err(io_err("cannot write a receipt in staging/"))?;
-    if work.repeats.exists() {
-        receipt::merge_logs(&work.problems, &work.repeats, &work.merged)
-            .and_then(|()| std::fs::rename(&work.merged, &work.problems))
-            .map_err(io_err("cannot write a receipt in staging/"))?;
-        let _ = std::fs::remove_file(&work.repeats);
-    }
-    let receipt = Receipt {
-        file: delivery.file_name.clone(),
-        received: Some(
-            chrono::DateTime::parse_from_rfc3339(&delivery.received_at).map_or_else(
-                |_| delivery.received_at.clone(),
-                |t| {
-                    t.with_timezone(&config.time_zone)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-                },
-            ),
-        ),
-        checked: local.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        status: outcome_state.as_str().to_owned(),
-        summary: summary.clone(),
-        fatal: error.clone(),
-        language,
-    };
-    receipt::write(&receipt, Some(&work.problems), &work.csv, &work.txt)
-        .map_err(io_err("cannot write a receipt in staging/"))?;
-    let first_problems = receipt::first_problems(&work.problems, 10).unwrap_or_default();
-    let _ = std::fs::remove_file(&work.problems);
+    let verdict = (outcome_state, &summary, error.as_deref());
+    let first_problems = write_receipt(config, &delivery, verdict, local, &work, log)?;
     let outcome = Outcome {
         state: outcome_state,
         dataset: summary.dataset.map(|d| d.name()),
@@ -381,27 +304,13 @@ fn process_one(
         rules: summary.rules.clone(),
     };
     // The result mail is queued in the same transaction as the outcome: both or neither.
-    let mail = messages::delivery_result(
-        config.language,
-        &messages::DeliveryResult {
-            tenant_name: &tenant.name,
-            file: &crate::redact::name(&delivery.file_name),
-            received: &chrono::DateTime::parse_from_rfc3339(&delivery.received_at).map_or_else(
-                |_| delivery.received_at.clone(),
-                |t| {
-                    t.with_timezone(&config.time_zone)
-                        .format("%d-%m-%Y %H:%M")
-                        .to_string()
-                },
-            ),
-            state: outcome_state.as_str(),
-            rows: summary.rows,
-            accepted: summary.accepted,
-            rejected: summary.rejected,
-            error: error.as_deref(),
-            receipt: &crate::layout::receipt_shown(&receipt_name),
-            problems: &first_problems,
-        },
+    let mail = result_mail(
+        config,
+        tenant,
+        &delivery,
+        verdict,
+        &receipt_name,
+        &first_problems,
     );
     let new_mail = mail.to_mail("delivery-result", &delivery.tenant, &tenant.contacts);
     let queued = (!tenant.contacts.is_empty()).then(|| (&new_mail, crate::mail::new_message_id()));
@@ -444,6 +353,86 @@ fn process_one(
     Ok(())
 }
 
+/// `rfc3339` (a time the ledger holds) in the configured zone, as `format` writes it;
+/// unchanged if it is not a time.
+fn local_time(config: &Config, rfc3339: &str, format: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map_or_else(
+        |_| rfc3339.to_owned(),
+        |t| {
+            t.with_timezone(&config.time_zone)
+                .format(format)
+                .to_string()
+        },
+    )
+}
+
+/// How a delivery was judged: its state, the check's summary, and why it was not read
+/// through, if it was not.
+type Verdict<'a> = (DeliveryState, &'a Summary, Option<&'a str>);
+
+/// Finishes the problem log (merging in the repeats only the store could see) and writes
+/// the receipt pair into the delivery's work files; returns the first problems, for the
+/// result mail.
+fn write_receipt(
+    config: &Config,
+    delivery: &Delivery,
+    (state, summary, error): Verdict<'_>,
+    local: chrono::DateTime<chrono_tz::Tz>,
+    work: &Work,
+    log: ProblemLog,
+) -> Result<Vec<messages::ProblemLine>, ProcessError> {
+    log.finish()
+        .map_err(io_err("cannot write a receipt in staging/"))?;
+    if work.repeats.exists() {
+        receipt::merge_logs(&work.problems, &work.repeats, &work.merged)
+            .and_then(|()| std::fs::rename(&work.merged, &work.problems))
+            .map_err(io_err("cannot write a receipt in staging/"))?;
+        let _ = std::fs::remove_file(&work.repeats);
+    }
+    // ISO 8601 with the zone's offset: the .txt shows it as people write times.
+    let iso = "%Y-%m-%dT%H:%M:%S%:z";
+    let receipt = Receipt {
+        file: delivery.file_name.clone(),
+        received: Some(local_time(config, &delivery.received_at, iso)),
+        checked: local.format(iso).to_string(),
+        status: state.as_str().to_owned(),
+        summary: summary.clone(),
+        fatal: error.map(str::to_owned),
+        language: config.language,
+    };
+    receipt::write(&receipt, Some(&work.problems), &work.csv, &work.txt)
+        .map_err(io_err("cannot write a receipt in staging/"))?;
+    let first_problems = receipt::first_problems(&work.problems, 10).unwrap_or_default();
+    let _ = std::fs::remove_file(&work.problems);
+    Ok(first_problems)
+}
+
+/// The mail that tells a tenant's contacts how their delivery fared.
+fn result_mail(
+    config: &Config,
+    tenant: &crate::config::Tenant,
+    delivery: &Delivery,
+    (state, summary, error): Verdict<'_>,
+    receipt_name: &str,
+    first_problems: &[messages::ProblemLine],
+) -> messages::Text {
+    messages::delivery_result(
+        config.language,
+        &messages::DeliveryResult {
+            tenant_name: &tenant.name,
+            file: &crate::redact::name(&delivery.file_name),
+            received: &local_time(config, &delivery.received_at, "%d-%m-%Y %H:%M"),
+            state: state.as_str(),
+            rows: summary.rows,
+            accepted: summary.accepted,
+            rejected: summary.rejected,
+            error,
+            receipt: &crate::layout::receipt_shown(receipt_name),
+            problems: first_problems,
+        },
+    )
+}
+
 /// The care provider of a supplier tenant's folder, with the folders of the others: the
 /// rows of a measurement file must carry its AGB code (DESIGN 3.1).
 fn folder_provider(config: &Config, tenant: &crate::config::Tenant) -> Option<Provider> {
@@ -456,6 +445,120 @@ fn folder_provider(config: &Config, tenant: &crate::config::Tenant) -> Option<Pr
             .filter(|t| t.kind == TenantKind::Supplier && t.code != tenant.code)
             .map(|t| (t.code.clone(), t.id.clone()))
             .collect(),
+    })
+}
+
+/// A delivery's outcome before it is recorded: its state, the check's summary, and why
+/// (for a file that was not read through).
+type Judged = (DeliveryState, Summary, Option<String>);
+
+/// The outcome of a delivery quarantined after `MAX_FAILURES` failed runs, for `why`.
+fn forced_outcome(why: &str, language: Language) -> Judged {
+    let why = match language {
+        Language::Dutch => format!("na {MAX_FAILURES} pogingen niet verwerkt: {why}"),
+        Language::English => format!("not processed after {MAX_FAILURES} attempts: {why}"),
+    };
+    (DeliveryState::Quarantined, Summary::default(), Some(why))
+}
+
+/// The outcome of a duplicate: it names the original it repeats.
+fn duplicate_outcome(delivery: &Delivery, language: Language) -> Judged {
+    let (name, at) = delivery.duplicate_of.clone().unwrap_or_default();
+    let name = crate::redact::name(&name);
+    let why = match language {
+        Language::Dutch => format!(
+            "dezelfde inhoud als {name} (ontvangen {at}) is eerder aangeleverd; niet opnieuw verwerkt"
+        ),
+        Language::English => format!(
+            "the same content as {name} (received {at}) was delivered before; not processed again"
+        ),
+    };
+    (DeliveryState::Duplicate, Summary::default(), Some(why))
+}
+
+/// What reading a delivered file needs beside the file itself.
+struct Reading<'a> {
+    config: &'a Config,
+    tenant: &'a crate::config::Tenant,
+    key: &'a Keyed,
+    today: chrono::NaiveDate,
+    /// The file in `upload/`, hashed beside the reading.
+    source: &'a Path,
+    recorded_sha256: &'a str,
+    work: &'a Work,
+}
+
+/// How reading a delivered file ended.
+enum Read {
+    /// Read through: its outcome.
+    Outcome(Judged),
+    /// Not what intake recorded any more: its rows roll back with the claim.
+    Changed,
+    /// The file could not be checked (unreadable, a limit, an unknown layout).
+    Failed(Failure),
+}
+
+/// Reads and checks `file` in the confined reader and stores its rows in `claim`,
+/// problems to `log`, while another thread hashes it to see that it is still what intake
+/// recorded (the check then costs the run no time of its own).
+fn read_and_store(
+    r: &Reading<'_>,
+    file: std::fs::File,
+    claim: &mut Claim<'_>,
+    log: &mut ProblemLog,
+) -> Result<Read, ProcessError> {
+    let provider = folder_provider(r.config, r.tenant);
+    let datasets: &[Dataset] = match r.tenant.kind {
+        TenantKind::Supplier => &[Dataset::Metingen],
+        TenantKind::Municipality => &[Dataset::Beschikkingen],
+    };
+    let ctx = Context {
+        today: r.today,
+        scores: ScoreRanges::default(),
+        provider: provider.as_ref(),
+        municipality: (r.tenant.kind == TenantKind::Municipality).then_some(r.tenant.code.as_str()),
+        datasets,
+    };
+    let job = Job::new(r.config.file_limits, None, &ctx);
+    let (stored, sha) = std::thread::scope(|scope| {
+        let hash = scope.spawn(|| Fingerprint::take(r.source));
+        let stored = check_and_store(
+            file,
+            &job,
+            r.config.reader,
+            r.key,
+            claim,
+            log,
+            &r.work.repeats,
+        );
+        let sha = hash
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("hashing panicked")));
+        (stored, sha)
+    });
+    // Where the run itself cannot go on, the file's hash does not matter.
+    let stored = match stored {
+        Err(e) if e.is_environment() => return Err(e),
+        other => other,
+    };
+    if !sha.is_ok_and(|seen| seen.sha256 == r.recorded_sha256) {
+        return Ok(Read::Changed);
+    }
+    let (checked, repeats) = stored?;
+    Ok(match checked {
+        Ok(mut summary) => {
+            summary.accepted -= repeats;
+            for _ in 0..repeats {
+                summary.count_duplicate();
+            }
+            let state = if summary.accepted > 0 {
+                DeliveryState::Processed
+            } else {
+                DeliveryState::Rejected
+            };
+            Read::Outcome((state, summary, None))
+        }
+        Err(failure) => Read::Failed(failure),
     })
 }
 
