@@ -99,6 +99,9 @@ struct Group {
     clients: HashSet<String>,
     /// Decisions already counted as responded.
     responded: HashSet<String>,
+    /// Measurements already counted: one linked to two decisions of the group (two
+    /// products ending together) counts once in the means and the count.
+    measured: HashSet<(String, String)>,
 }
 
 impl<K: Ord> Default for Tally<K> {
@@ -123,12 +126,14 @@ impl<K: Ord> Tally<K> {
         }
     }
 
-    /// A measurement linked to the ended decision `decision` of group `group`. A group
-    /// without ended decisions has no figures, so such a row is not counted.
+    /// Measurement `measurement` (AGB code and number) linked to the ended decision
+    /// `decision` of group `group`. A group without ended decisions has no figures, so such
+    /// a row is not counted.
     pub fn linked(
         &mut self,
         group: &K,
         decision: &str,
+        measurement: (&str, &str),
         instrument: &str,
         score: Option<f64>,
         status: Option<&str>,
@@ -136,13 +141,18 @@ impl<K: Ord> Tally<K> {
         let Some(g) = self.groups.get_mut(group) else {
             return;
         };
-        g.figures.measurements += 1;
-        if !is_complete(status) {
-            return;
-        }
-        if !g.responded.contains(decision) {
+        let complete = is_complete(status);
+        if complete && !g.responded.contains(decision) {
             g.responded.insert(decision.to_owned());
             g.figures.responded += 1;
+        }
+        let key = (measurement.0.to_owned(), measurement.1.to_owned());
+        if !g.measured.insert(key) {
+            return;
+        }
+        g.figures.measurements += 1;
+        if !complete {
+            return;
         }
         if let Some(score) = score {
             match instrument {
@@ -183,7 +193,14 @@ mod tests {
             t.ended("Q", &format!("client-{i}"), None);
         }
         for i in 0..12 {
-            t.linked(&"Q", &format!("B-{i}"), "CT", Some(8.0), None);
+            t.linked(
+                &"Q",
+                &format!("B-{i}"),
+                ("1", &format!("M-{i}")),
+                "CT",
+                Some(8.0),
+                None,
+            );
         }
         let f = &t.finish()["Q"];
         assert_eq!((f.ended, f.clients, f.responded), (12, 12, 12));
@@ -204,12 +221,19 @@ mod tests {
         }
         // B-1: complete CT 8 and an incomplete CT 2; B-2: not filled in; B-3: GAS
         // incomplete without a score; B-4: two complete GAS scores (one decision).
-        t.linked(&"Q", "B-1", "CT", Some(8.0), Some("Volledig"));
-        t.linked(&"Q", "B-1", "CT", Some(2.0), Some("Onvolledig"));
-        t.linked(&"Q", "B-2", "CT", None, Some("Nee"));
-        t.linked(&"Q", "B-3", "GAS", None, Some("Onvolledig"));
-        t.linked(&"Q", "B-4", "GAS", Some(1.0), None);
-        t.linked(&"Q", "B-4", "GAS", Some(-2.0), Some(""));
+        t.linked(&"Q", "B-1", ("1", "M-1"), "CT", Some(8.0), Some("Volledig"));
+        t.linked(
+            &"Q",
+            "B-1",
+            ("1", "M-2"),
+            "CT",
+            Some(2.0),
+            Some("Onvolledig"),
+        );
+        t.linked(&"Q", "B-2", ("1", "M-3"), "CT", None, Some("Nee"));
+        t.linked(&"Q", "B-3", ("1", "M-4"), "GAS", None, Some("Onvolledig"));
+        t.linked(&"Q", "B-4", ("1", "M-5"), "GAS", Some(1.0), None);
+        t.linked(&"Q", "B-4", ("1", "M-6"), "GAS", Some(-2.0), Some(""));
         let f = &t.finish()["Q"];
         assert_eq!(
             (f.ended, f.clients, f.responded, f.dropout, f.measurements),
@@ -226,13 +250,29 @@ mod tests {
         let mut t = Tally::default();
         t.ended(("0344", "Q3"), "P1", None);
         t.ended(("0344", "Q4"), "P1", None);
-        t.linked(&("0344", "Q3"), "B-1", "CT", Some(6.0), None);
-        t.linked(&("0363", "Q3"), "B-9", "CT", Some(1.0), None);
+        t.linked(&("0344", "Q3"), "B-1", ("1", "M-1"), "CT", Some(6.0), None);
+        t.linked(&("0363", "Q3"), "B-9", ("1", "M-9"), "CT", Some(1.0), None);
         let figures = t.finish();
         assert_eq!(figures.len(), 2);
         assert_eq!(figures[&("0344", "Q3")].responded, 1);
         assert_eq!(figures[&("0344", "Q4")].responded, 0);
         assert_eq!(figures[&("0344", "Q4")].response(), Some(0.0));
+    }
+
+    /// Two products of one client ending together: one measurement in both windows
+    /// answers both decisions, and counts once in the mean and the count.
+    #[test]
+    fn a_measurement_linked_to_two_decisions_counts_once_in_the_means() {
+        let mut t = Tally::default();
+        t.ended("Q", "P1", None);
+        t.ended("Q", "P1", None);
+        t.ended("Q", "P2", None);
+        t.linked(&"Q", "B-1", ("1", "M-1"), "CT", Some(9.0), None);
+        t.linked(&"Q", "B-2", ("1", "M-1"), "CT", Some(9.0), None);
+        t.linked(&"Q", "B-3", ("1", "M-2"), "CT", Some(6.0), None);
+        let f = &t.finish()["Q"];
+        assert_eq!((f.responded, f.measurements), (3, 2));
+        assert_eq!(f.ct.value(), Some(7.5));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The one redaction rule (DESIGN 6): every value from a delivery that ends up in any text
 //! (receipt, mail, `validate` output, log line, `delivery.error`, audit) passes through
-//! [`text`] or [`name`]. It masks every run of eight or more digits, also when spaces, dots
-//! or dashes stand between them, wherever the run stands in the value: a BSN inside a
+//! [`text`] or [`name`]. It masks every run of eight or more digits, also when spaces, dots,
+//! dashes or underscores stand between them, wherever the run stands in the value: a BSN inside a
 //! longer value (a row written with the wrong separator, an unclosed quote that swallowed a
 //! line) is masked as surely as a value that is one.
 //!
@@ -83,7 +83,7 @@ pub(crate) fn digit_runs(value: &str) -> impl Iterator<Item = (usize, usize, usi
                     digits += 1;
                     i += 1;
                     end = i;
-                } else if matches!(bytes[i], b' ' | b'.' | b'-')
+                } else if matches!(bytes[i], b' ' | b'.' | b'-' | b'_')
                     && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)
                 {
                     i += 1;
@@ -172,6 +172,7 @@ mod tests {
         check("1234 56 782", "**** ** *82");
         check("123.456.782", "***.***.*82");
         check("12-34-56-782", "**-**-**-*82");
+        check("123_456_782.csv", "***_***_*82.csv");
         check("bsn 123456782 and 111222333", "bsn *******82 and *******33");
         check("123456782123456782", "******************");
         check("M-2024-1", "M-2024-1");

@@ -79,16 +79,19 @@ pub(super) fn indicators(
         );
     }
     let mut stmt = conn.prepare(&format!(
-        "SELECT {QUARTER}, d.beschikkingnummer, m.instrument, m.score, m.status
+        "SELECT {QUARTER}, d.beschikkingnummer, m.instrument, m.score, m.status, m.agb,
+                m.metingnummer
          FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
          WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
     ))?;
     let mut rows = stmt.query(params![gemeentecode])?;
     while let Some(r) = rows.next()? {
         let status: Option<String> = r.get(4)?;
+        let (agb, number): (String, String) = (r.get(5)?, r.get(6)?);
         tally.linked(
             &r.get::<_, String>(0)?,
             &r.get::<_, String>(1)?,
+            (&agb, &number),
             &r.get::<_, String>(2)?,
             r.get(3)?,
             status.as_deref(),

@@ -89,7 +89,8 @@ impl Ledger {
             providers.ended((code, agb), &client, reason.as_deref());
         }
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT d.gemeentecode, d.agb, d.beschikkingnummer, m.instrument, m.score, m.status
+            "SELECT d.gemeentecode, d.agb, d.beschikkingnummer, m.instrument, m.score, m.status,
+                    m.metingnummer
              FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
              WHERE d.einddatum >= ?1 AND d.einddatum < ?2"
         ))?;
@@ -98,8 +99,12 @@ impl Ledger {
             let group: (String, String) = (r.get(0)?, r.get(1)?);
             let (decision, instrument): (String, String) = (r.get(2)?, r.get(3)?);
             let (score, status): (Option<f64>, Option<String>) = (r.get(4)?, r.get(5)?);
-            municipalities.linked(&group.0, &decision, &instrument, score, status.as_deref());
-            providers.linked(&group, &decision, &instrument, score, status.as_deref());
+            let number: String = r.get(6)?;
+            // d.agb = m.agb by the link rule.
+            let measurement = (group.1.as_str(), number.as_str());
+            let status = status.as_deref();
+            municipalities.linked(&group.0, &decision, measurement, &instrument, score, status);
+            providers.linked(&group, &decision, measurement, &instrument, score, status);
         }
         Ok(Response {
             by_municipality: municipalities.finish(),

@@ -18,6 +18,8 @@ use std::task::{Context, Poll, ready};
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::files::MAX_PACKET;
+
 /// The packet size answers are packed to: OpenSSH's, curl's, paramiko's and rclone's
 /// maximum. A larger maximum still gets packets of this size; a smaller one gets them cut.
 const PACKET: usize = 32 * 1024;
@@ -49,13 +51,15 @@ impl<S> Packed<S> {
         }
     }
 
-    /// Whether a whole SFTP packet waits in `ahead`.
+    /// Whether a whole SFTP request that russh-sftp will take waits in `ahead`. One it
+    /// refuses (too short, or over the limit) ends the session without an answer, so
+    /// nothing may be held for it.
     fn request_ahead(&self) -> bool {
         let Some(len) = self.ahead.get(..4) else {
             return false;
         };
         let len = u32::from_be_bytes(len.try_into().expect("four bytes")) as usize;
-        self.ahead.len() >= 4 + len
+        (5..=MAX_PACKET as usize).contains(&len) && self.ahead.len() >= 4 + len
     }
 }
 
@@ -75,7 +79,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Packed<S> {
     /// Reads what the client has already sent, without waiting, and says whether a whole
     /// request is now ahead.
     fn read_ahead(&mut self, cx: &mut Context<'_>) -> bool {
-        while self.end.is_none() && !self.request_ahead() {
+        // Never more than the largest request russh-sftp takes: a client's data is bounded
+        // here as everywhere.
+        while self.end.is_none()
+            && !self.request_ahead()
+            && self.ahead.len() <= MAX_PACKET as usize + 4
+        {
             self.ahead.reserve(PACKET);
             match tokio_util::io::poll_read_buf(Pin::new(&mut self.inner), cx, &mut self.ahead) {
                 Poll::Ready(Ok(0)) => self.end = Some(Ok(())),
@@ -267,6 +276,19 @@ mod tests {
         let mut first = [0; 10];
         packed.read_exact(&mut first).await.unwrap();
         assert_eq!(first, requests(1)[..10]);
+    }
+
+    #[tokio::test]
+    async fn nothing_is_held_for_a_request_the_server_will_refuse() {
+        let mut incoming = requests(1);
+        // A whole packet over the limit: russh-sftp refuses it and the session ends.
+        incoming.extend(packet(MAX_PACKET as usize + 1, 5));
+        let mut packed = Packed::new(Channel {
+            incoming,
+            ..Channel::default()
+        });
+        let sent = serve(&mut packed, 1, 100).await;
+        assert_eq!(packed.inner.packets.concat(), sent, "the answer went out");
     }
 
     #[tokio::test]
