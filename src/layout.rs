@@ -185,7 +185,9 @@ const SUFFIX_ROOM: usize = 5;
 
 /// `prefix + name + suffix`, with `name` shortened (at a character boundary) and marked
 /// with `~` and eight hex digits of its SHA-256 when the whole would not fit in a file
-/// name: a delivery's own name may already be 255 bytes long.
+/// name: a delivery's own name may already be 255 bytes long. The cut never leaves the
+/// front of a run of digits: seven digits of a BSN would pass the redaction, which masks
+/// runs of eight.
 pub fn bounded_name(prefix: &str, name: &str, suffix: &str) -> String {
     let room = NAME_MAX - SUFFIX_ROOM;
     if prefix.len() + name.len() + suffix.len() <= room {
@@ -197,6 +199,11 @@ pub fn bounded_name(prefix: &str, name: &str, suffix: &str) -> String {
     let mut end = keep.min(name.len());
     while !name.is_char_boundary(end) {
         end -= 1;
+    }
+    if name[end..].starts_with(|c: char| c.is_ascii_digit()) {
+        end = name[..end]
+            .trim_end_matches(|c: char| c.is_ascii_digit() || matches!(c, ' ' | '.' | '-' | '_'))
+            .len();
     }
     format!("{prefix}{}~{hash}{suffix}", &name[..end])
 }
@@ -325,6 +332,11 @@ mod tests {
         assert!(archived.len() <= 250 && archived.starts_with("123456-"));
         assert_eq!(archive_name(7, "a.csv"), "7-a.csv");
         assert_eq!(receipt_stem("a.csv", "1"), "a.csv.1");
+        // A cut through a run of digits drops the run's front too.
+        let bsn_cut = format!("{}123456782.csv", "x".repeat(212));
+        let stem = receipt_stem(&bsn_cut, "20261130120000");
+        assert!(stem.starts_with(&format!("{}~", "x".repeat(212))), "{stem}");
+        assert!(!stem.contains("123"), "{stem}");
         // Two long names that differ only at their end stay apart.
         let other = "é".repeat(120) + ".xls";
         assert_ne!(archive_name(1, &long), archive_name(1, &other));
