@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use zip::ZipWriter;
 use zip::write::SimpleFileOptions;
 
-use crate::receipt::guard_formula;
+use crate::sheet::{self, guard_formula};
 
 pub use crate::codebook::SCHEMA_VERSION;
 
@@ -145,13 +145,10 @@ impl BundleWriter {
             inner: &mut self.zip,
             hasher: Sha256::new(),
         };
-        tee.write_all(b"\xEF\xBB\xBF")?;
+        tee.write_all(sheet::BOM)?;
         let mut count = 0;
         {
-            let mut csv = csv::WriterBuilder::new()
-                .delimiter(b';')
-                .terminator(csv::Terminator::CRLF)
-                .from_writer(&mut tee);
+            let mut csv = sheet::writer().from_writer(&mut tee);
             csv.write_record(header).map_err(io::Error::other)?;
             for row in rows {
                 let row = row?;

@@ -9,6 +9,23 @@ use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+/// Size and lower-case hex SHA-256 of everything `reader` yields.
+pub fn sha256_of(reader: &mut impl std::io::Read) -> io::Result<(u64, String)> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    Ok((size, hex::encode(hasher.finalize())))
+}
+
 /// A file's content hash and identity, taken together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -45,7 +62,7 @@ impl Fingerprint {
     pub fn take(path: &Path) -> io::Result<Self> {
         let mut file = File::open(path)?;
         let before = Stamp::of(&file.metadata()?);
-        let (_, sha256) = crate::intake::sha256_of(&mut file)?;
+        let (_, sha256) = sha256_of(&mut file)?;
         let stamp = Stamp::of(&file.metadata()?);
         if stamp != before {
             return Err(io::Error::other("the file was written while it was hashed"));

@@ -18,6 +18,7 @@
 //! - `check`: a whole file through its format and dataset; shared by validate and processing.
 //! - `redact`: the one redaction rule for values from a delivery in any text.
 //! - `message`: a sentence in Dutch and English; the reader's language picks one.
+//! - `sheet`: the CSV dialect and formula guard of every file written for spreadsheets.
 //! - `receipt`: the .result.csv and .txt receipts of a checked file.
 //! - `validate`: the offline check behind `dropgate validate`.
 //! - `spec`: the delivery specification behind `dropgate spec`, from the checks' own tables.
@@ -66,6 +67,7 @@ pub mod retention;
 pub mod schedule;
 pub mod secrets;
 pub mod sftp;
+pub mod sheet;
 pub mod signal;
 pub mod spec;
 pub mod status;

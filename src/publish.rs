@@ -319,7 +319,7 @@ pub fn publish(
         return Ok(None);
     }
     let (size, sha256) =
-        crate::intake::sha256_of(&mut std::fs::File::open(&staged).map_err(io_err)?)
+        crate::fingerprint::sha256_of(&mut std::fs::File::open(&staged).map_err(io_err)?)
             .map_err(io_err)?;
     let rows_json = json!(
         rows.iter()

@@ -13,6 +13,7 @@ use std::path::Path;
 use crate::check::Summary;
 use crate::config::Language;
 use crate::datasets::Problem;
+use crate::sheet::{self, guard_formula};
 
 /// Problems shown in a `.txt` receipt (the `.csv` has them all).
 const TXT_PROBLEMS: usize = 200;
@@ -32,25 +33,6 @@ pub struct Receipt {
     pub language: Language,
 }
 
-/// A spreadsheet program would run a cell that starts like a formula: make it text. A
-/// negative number (`-1`, `-0,5`) is left a number.
-pub fn guard_formula(value: &str) -> String {
-    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_number(value) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    }
-}
-
-/// Whether `value` is a plain decimal number: an optional minus, digits, and at most one
-/// decimal comma or point followed by digits.
-fn is_number(value: &str) -> bool {
-    let digits = value.strip_prefix('-').unwrap_or(value);
-    let mut parts = digits.splitn(2, [',', '.']);
-    let whole = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    parts.next().is_some_and(whole) && parts.next().is_none_or(whole)
-}
-
 /// Problems as they are found, in the receipt's CSV form.
 pub struct ProblemLog {
     writer: csv::Writer<BufWriter<File>>,
@@ -62,10 +44,7 @@ pub struct ProblemLog {
 impl ProblemLog {
     /// A log at `path` whose messages are in `language` (rule ids stay as they are).
     pub fn create(path: &Path, language: Language) -> io::Result<Self> {
-        let writer = csv::WriterBuilder::new()
-            .delimiter(b';')
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(BufWriter::new(File::create(path)?));
+        let writer = sheet::writer().from_writer(BufWriter::new(File::create(path)?));
         Ok(Self {
             writer,
             language,
@@ -139,12 +118,8 @@ pub fn write(
     txt_path: &Path,
 ) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(csv_path)?);
-    out.write_all(b"\xEF\xBB\xBF")?;
-    let mut csv = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .terminator(csv::Terminator::CRLF)
-        .flexible(true)
-        .from_writer(out);
+    out.write_all(sheet::BOM)?;
+    let mut csv = sheet::writer().flexible(true).from_writer(out);
     for (key, value) in summary_lines(receipt) {
         csv.write_record([key, &guard_formula(&value)])
             .map_err(io::Error::other)?;
@@ -177,9 +152,7 @@ pub fn merge_logs(a: &Path, b: &Path, out: &Path) -> io::Result<()> {
             .from_reader(BufReader::new(File::open(p)?))
             .into_records())
     };
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .terminator(csv::Terminator::CRLF)
+    let mut writer = sheet::writer()
         .flexible(true)
         .from_writer(BufWriter::new(File::create(out)?));
     let (mut a, mut b) = (reader(a)?.peekable(), reader(b)?.peekable());
@@ -347,18 +320,5 @@ mod tests {
         std::fs::write(&b, "").unwrap();
         merge_logs(&a, &b, &out).unwrap();
         assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
-    }
-
-    #[test]
-    fn formulas_are_defused() {
-        assert_eq!(guard_formula("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
-        assert_eq!(guard_formula("-1"), "-1");
-        assert_eq!(guard_formula("-0,75"), "-0,75");
-        assert_eq!(guard_formula("-2.5"), "-2.5");
-        assert_eq!(guard_formula("-1+1"), "'-1+1");
-        assert_eq!(guard_formula("-"), "'-");
-        assert_eq!(guard_formula("-1,"), "'-1,");
-        assert_eq!(guard_formula("+1"), "'+1");
-        assert_eq!(guard_formula("abc"), "abc");
     }
 }

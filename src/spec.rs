@@ -73,10 +73,7 @@ pub fn markdown() -> String {
 
 /// The specification as CSV (`;`, one line per column and rule), for scripts and Excel.
 pub fn csv() -> String {
-    let mut out = csv::WriterBuilder::new()
-        .delimiter(b';')
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
+    let mut out = crate::sheet::writer().from_writer(Vec::new());
     let mut row = |cells: [&str; 8]| {
         out.write_record(cells)
             .expect("writing to memory cannot fail");

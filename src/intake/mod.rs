@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -29,12 +29,12 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 mod withdrawn;
 
 use crate::config::Tenant;
+use crate::fingerprint::sha256_of;
 use crate::layout::{StateDir, is_temp_name};
 use crate::ledger::{AuditEntry, Ledger, LedgerError, NewFile, Recorded};
 
@@ -584,22 +584,6 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
 /// `writer_open`); `None` if the kernel would not say. Symlinks are not followed.
 pub(crate) fn writer_open_at(path: &Path) -> io::Result<Option<bool>> {
     Ok(writer_open(&open_no_follow(path)?))
-}
-
-/// Size and lower-case hex SHA-256 of everything `reader` yields.
-pub fn sha256_of(reader: &mut impl Read) -> io::Result<(u64, String)> {
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    Ok((size, hex::encode(hasher.finalize())))
 }
 
 /// Whether some process has `file` open for writing: `Some(true)` if so, `Some(false)` if

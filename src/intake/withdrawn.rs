@@ -13,7 +13,8 @@ use std::path::Path;
 
 use chrono::Utc;
 
-use super::{IntakeError, Worker, open_no_follow, sha256_of};
+use super::{IntakeError, Worker, open_no_follow};
+use crate::fingerprint::sha256_of;
 use crate::layout::{archive_name, create_private_dir, move_no_replace, rename_no_replace};
 use crate::ledger::{DeliveryState, Withdrawal, Withdrawn};
 
