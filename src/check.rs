@@ -53,7 +53,7 @@ pub fn duplicate_problem(line: u64, record: &Record) -> Problem {
         line,
         column: column.to_owned(),
         value: crate::datasets::shown(record.key().1),
-        rule: DUPLICATE_IN_FILE,
+        rule: rules::DUPLICATE_IN_FILE.id,
         message: Message::new(
             "komt eerder in dit bestand voor; de eerste telt",
             "appears earlier in this file; the first one stands",
@@ -61,15 +61,12 @@ pub fn duplicate_problem(line: u64, record: &Record) -> Problem {
     }
 }
 
-/// The rule of a repeated key within one file.
-pub const DUPLICATE_IN_FILE: &str = crate::datasets::rules::DUPLICATE_IN_FILE.id;
-
 impl Summary {
     /// Turns one accepted row into a rejected repeat (for a caller that learns of repeats
     /// after the row was counted).
     pub fn count_duplicate(&mut self) {
         self.rejected += 1;
-        *self.rules.entry(DUPLICATE_IN_FILE).or_default() += 1;
+        *self.rules.entry(rules::DUPLICATE_IN_FILE.id).or_default() += 1;
     }
 
     /// The most frequent rules, most first.

@@ -521,9 +521,6 @@ pub fn required() -> Message {
     Message::new("mag niet leeg zijn", "must not be empty")
 }
 
-/// The rule of a row with values beyond the header's columns.
-pub const EXTRA_FIELDS: &str = rules::EXTRA_FIELDS.id;
-
 impl Layout {
     /// A row with values beyond the header's last column was likely written with a
     /// separator too many (an unquoted `;` in a value): its values may have shifted.
@@ -672,7 +669,7 @@ mod tests {
         extra.extend(["", "x"]);
         let problems = layout.check(&row(&extra), &ctx()).unwrap_err();
         assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].rule, EXTRA_FIELDS);
+        assert_eq!(problems[0].rule, rules::EXTRA_FIELDS.id);
         assert_eq!(problems[0].line, 7);
         assert_eq!(
             problems[0].message.en,
