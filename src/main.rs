@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use dropgate::check::datasets::Dataset;
 use dropgate::config::{Config, ConfigError};
-use dropgate::datasets::Dataset;
 use dropgate::layout::StateDir;
 use tokio_util::sync::CancellationToken;
 
@@ -159,7 +159,7 @@ fn main() -> ExitCode {
         matches.value_source("config") != Some(clap::parser::ValueSource::DefaultValue);
     if let Command::ReadDelivery { job } = &cli.command {
         // The confined reader: no logging, no configuration, nothing but the file and a pipe.
-        dropgate::confine::child_main(job);
+        dropgate::check::confine::child_main(job);
     }
     init_logging(cli.log_format);
     match execute(cli) {
@@ -215,9 +215,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&cli.config)?;
             let mut ledger =
                 dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
-            let started = chrono::Utc::now();
+            let started = dropgate::clock::now();
             let report = dropgate::retention::sweep(&config, &mut ledger, started)?;
-            ledger.job_ran(dropgate::jobs::SWEEP, started, &report.to_string())?;
+            ledger.job_ran(dropgate::schedule::SWEEP, started, &report.to_string())?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
@@ -225,9 +225,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load(&cli.config)?;
             let state = StateDir::new(&config.state_dir);
             let mut ledger = dropgate::ledger::Ledger::open(&state.ledger())?;
-            let started = chrono::Utc::now();
+            let started = dropgate::clock::now();
             let report = dropgate::process::run(&config, &mut ledger, &|| false)?;
-            ledger.job_ran(dropgate::jobs::PROCESS, started, &report.to_string())?;
+            ledger.job_ran(dropgate::schedule::PROCESS, started, &report.to_string())?;
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
@@ -235,8 +235,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             print!(
                 "{}",
                 match format {
-                    SpecFormat::Md => dropgate::spec::markdown(),
-                    SpecFormat::Csv => dropgate::spec::csv(),
+                    SpecFormat::Md => dropgate::check::spec::markdown(),
+                    SpecFormat::Csv => dropgate::check::spec::csv(),
                 }
             );
             Ok(ExitCode::SUCCESS)
@@ -262,7 +262,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let state_dir = state_dir.or_else(|| config.as_ref().map(|c| c.state_dir.clone()));
             let state_dir = state_dir.expect("one of the two is set");
-            let report = dropgate::status::report(&StateDir::new(state_dir), config.as_ref())?;
+            let report = dropgate::ops::status::report(&StateDir::new(state_dir), config.as_ref())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -277,15 +277,15 @@ fn validate(
     files: &[PathBuf],
     dataset: Option<Dataset>,
     json: bool,
-    settings: &dropgate::validate::Settings,
+    settings: &dropgate::check::validate::Settings,
 ) -> anyhow::Result<ExitCode> {
-    let today = chrono::Utc::now()
+    let today = dropgate::clock::now()
         .with_timezone(&chrono_tz::Europe::Amsterdam)
         .date_naive();
     let mut passed = true;
     let mut reports = Vec::new();
     for (i, file) in files.iter().enumerate() {
-        let outcome = dropgate::validate::validate(file, dataset, today, settings)
+        let outcome = dropgate::check::validate::validate(file, dataset, today, settings)
             .with_context(|| format!("cannot validate {}", file.display()))?;
         passed &= outcome.passed;
         if json {
@@ -313,12 +313,15 @@ fn validate(
 
 /// The limits and language `validate` uses: the configuration's, if the file exists or was
 /// named; the defaults for a vendor who has none.
-fn validate_settings(config: &Path, given: bool) -> anyhow::Result<dropgate::validate::Settings> {
+fn validate_settings(
+    config: &Path,
+    given: bool,
+) -> anyhow::Result<dropgate::check::validate::Settings> {
     if !given && !config.exists() {
-        return Ok(dropgate::validate::Settings::default());
+        return Ok(dropgate::check::validate::Settings::default());
     }
     let config = Config::load(config)?;
-    Ok(dropgate::validate::Settings {
+    Ok(dropgate::check::validate::Settings {
         limits: config.file_limits,
         reader: config.reader,
         language: config.language,
@@ -332,9 +335,9 @@ fn run(config: &Path) -> anyhow::Result<ExitCode> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
-        let reload =
-            dropgate::signal::listen(shutdown.clone()).context("cannot install signal handlers")?;
-        dropgate::daemon::run(config, shutdown, reload).await?;
+        let reload = dropgate::ops::signal::listen(shutdown.clone())
+            .context("cannot install signal handlers")?;
+        dropgate::ops::daemon::run(config, shutdown, reload).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -388,7 +391,7 @@ fn mail_test(config: &Path, to: String) -> anyhow::Result<ExitCode> {
         text: text.text,
         html: text.html,
         message_id: dropgate::mail::new_message_id(),
-        created_at: chrono::Utc::now(),
+        created_at: dropgate::clock::now(),
         attempts: 0,
     };
     let mailer = dropgate::mail::Mailer::new(&config.mail)?;
@@ -426,7 +429,7 @@ fn publish(
         only.unwrap_or("is configured")
     );
     let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
-    let started = chrono::Utc::now();
+    let started = dropgate::clock::now();
     match (now, full_since) {
         (false, None) => {
             anyhow::bail!("nothing to do: give --now, or --full --tenant T --since DATE")
@@ -471,7 +474,7 @@ fn publish(
     }
     if only.is_none() && full_since.is_none() {
         // This week's bundles are made: the daemon need not catch up on them.
-        ledger.job_ran(dropgate::jobs::PUBLISH, started, "published by hand")?;
+        ledger.job_ran(dropgate::schedule::PUBLISH, started, "published by hand")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,7 +3,13 @@
 
 use std::fmt;
 
-use crate::config::Language;
+/// The language a reader gets their texts in: Dutch unless configured otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    #[default]
+    Dutch,
+    English,
+}
 
 /// One sentence in both languages.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::config::{Config, Tenant};
 use crate::layout::{StateDir, is_temp_name};
-use crate::ledger::{DeliveryState, Expired, Kept, Ledger, LedgerError};
+use crate::ledger::{DeliveryState, Expired, Kept, Ledger, LedgerError, RemovedTemp};
 use crate::mail::messages;
 
 /// What one sweep removed.
@@ -51,16 +51,6 @@ impl std::fmt::Display for SweepReport {
         }
         Ok(())
     }
-}
-
-/// A temporary file the sweep removed from an `upload/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemovedTemp {
-    /// Its name as texts show it (`redact::name`).
-    pub shown_name: String,
-    pub size: u64,
-    /// When it was last written.
-    pub modified: DateTime<Utc>,
 }
 
 /// Why a sweep stopped.
@@ -208,7 +198,7 @@ fn remove_stale_temps_in(dir: &Path, tenant: &str, cutoff: DateTime<Utc>) -> Vec
         }
         // The SFTP server writes uploads in staging/, so no session holds a file here open;
         // a local producer might, idle: leave it to the writer.
-        if crate::intake::writer_open_at(&path).is_ok_and(|w| w == Some(true)) {
+        if crate::ingest::intake::writer_open_at(&path).is_ok_and(|w| w == Some(true)) {
             tracing::info!(tenant, file = %shown, "stale temporary file is still open for writing; kept");
             continue;
         }

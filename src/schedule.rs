@@ -9,6 +9,8 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
+use crate::config::Config;
+
 /// Days searched for an occurrence: a monthly time recurs within 31 days, with margin.
 const SEARCH_DAYS: i64 = 64;
 
@@ -79,6 +81,33 @@ impl Schedule {
     pub fn missed(&self, last_run: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
         last_run.is_some_and(|last| self.last_at_or_before(now) > last)
     }
+}
+
+/// The daily processing job.
+pub const PROCESS: &str = "process";
+/// The monthly quality report mails.
+pub const QUALITY_REPORT: &str = "quality-report";
+/// The weekly bundles for municipalities.
+pub const PUBLISH: &str = "publish";
+/// The daily retention sweep.
+pub const SWEEP: &str = "sweep";
+
+/// The schedule of job `name` under `config`.
+pub fn of_job(name: &str, config: &Config) -> Option<Schedule> {
+    let every = match name {
+        PROCESS => Every::Day(config.schedule.process_at),
+        QUALITY_REPORT => Every::Month(
+            config.mail.quality_report_day,
+            NaiveTime::from_hms_opt(7, 0, 0)?,
+        ),
+        PUBLISH => Every::Week(config.schedule.publish_on, config.schedule.publish_at),
+        SWEEP => Every::Day(config.schedule.sweep_at),
+        _ => return None,
+    };
+    Some(Schedule {
+        every,
+        tz: config.time_zone,
+    })
 }
 
 #[cfg(test)]

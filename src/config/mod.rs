@@ -17,6 +17,8 @@ use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use ipnet::IpNet;
 
+use crate::message::Language;
+
 pub use problem::{KeyPath, Problem};
 pub use validate::MIN_RSA_BITS;
 
@@ -32,9 +34,9 @@ pub struct Config {
     pub retention: Retention,
     pub publish: Publish,
     /// Bounds on what a delivered file may make the readers do.
-    pub file_limits: crate::formats::Limits,
+    pub file_limits: crate::check::formats::Limits,
     /// The process limits of the child that reads a delivered file.
-    pub reader: crate::confine::Confinement,
+    pub reader: crate::check::confine::Confinement,
     pub sftp: SftpConfig,
     pub mail: MailConfig,
     /// The language of everything people read: receipts, mails, `validate`, `LEESMIJ.txt`.
@@ -98,14 +100,6 @@ pub struct MailConfig {
     pub give_up_after: Duration,
     /// Day of the month of the quality reports.
     pub quality_report_day: u32,
-}
-
-/// Language of the messages sent to tenants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Language {
-    #[default]
-    Dutch,
-    English,
 }
 
 /// How mail leaves the daemon.

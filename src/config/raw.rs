@@ -346,22 +346,22 @@ fn default_quota_bytes() -> u64 {
     10 << 30
 }
 fn default_max_line_bytes() -> u64 {
-    crate::formats::Limits::default().max_line_bytes as u64
+    crate::check::formats::Limits::default().max_line_bytes as u64
 }
 fn default_max_field_bytes() -> u64 {
-    crate::formats::Limits::default().max_field_bytes as u64
+    crate::check::formats::Limits::default().max_field_bytes as u64
 }
 fn default_max_rows() -> u64 {
-    crate::formats::Limits::default().max_rows
+    crate::check::formats::Limits::default().max_rows
 }
 fn default_max_unpacked_bytes() -> u64 {
-    crate::formats::Limits::default().max_unpacked_bytes
+    crate::check::formats::Limits::default().max_unpacked_bytes
 }
 fn default_reader_memory_mib() -> u64 {
-    crate::confine::Confinement::default().memory_mib
+    crate::check::confine::Confinement::default().memory_mib
 }
 fn default_reader_cpu_secs() -> u64 {
-    crate::confine::Confinement::default().cpu_secs
+    crate::check::confine::Confinement::default().cpu_secs
 }
 fn default_temp_hours() -> u32 {
     24

@@ -5,6 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::message::Language;
+
 use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use ipnet::IpNet;
@@ -76,13 +78,13 @@ pub(super) fn validate(
             c.fail(root("limits").key(key), "must be more than 0");
         }
     }
-    let file_limits = crate::formats::Limits {
+    let file_limits = crate::check::formats::Limits {
         max_line_bytes: usize::try_from(raw.limits.max_line_bytes).unwrap_or(usize::MAX),
         max_field_bytes: usize::try_from(raw.limits.max_field_bytes).unwrap_or(usize::MAX),
         max_rows: raw.limits.max_rows,
         max_unpacked_bytes: raw.limits.max_unpacked_bytes,
     };
-    let reader = crate::confine::Confinement {
+    let reader = crate::check::confine::Confinement {
         memory_mib: raw.limits.reader_memory_mib,
         cpu_secs: raw.limits.reader_cpu_secs,
     };

@@ -34,7 +34,7 @@ pub use publication::{
     Publication, UnplacedBundle,
 };
 pub use reports::{QualityStats, Response};
-pub use retention::{Expired, Kept};
+pub use retention::{Expired, Kept, RemovedTemp};
 pub use tenants::TenantRow;
 
 /// Why a ledger operation failed.

@@ -10,7 +10,16 @@ use serde_json::json;
 use super::audit::{self, AuditEntry};
 use super::mail::{self, NewMail};
 use super::{DeliveryState, Ledger, LedgerError, timestamp};
-use crate::retention::RemovedTemp;
+
+/// A temporary file the sweep removed from an `upload/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedTemp {
+    /// Its name as texts show it (`redact::name`).
+    pub shown_name: String,
+    pub size: u64,
+    /// When it was last written.
+    pub modified: DateTime<Utc>,
+}
 
 /// A file that may go, as the ledger knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]

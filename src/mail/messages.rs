@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use crate::config::Language;
 use crate::figures::MIN_CLIENTS;
+use crate::message::Language;
 
 /// A message ready to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -276,7 +276,7 @@ pub fn quality_report(
         let _ = writeln!(text, "\n{heading}:");
         let _ = write!(html, "<p>{}:</p><ul>", esc(heading));
         for (rule, n) in &stats.rules {
-            let label = crate::datasets::rules::find(rule).map_or("", |r| r.label(lang));
+            let label = crate::check::datasets::rules::find(rule).map_or("", |r| r.label(lang));
             let _ = writeln!(text, "  {n:>8} x {label} [{rule}]");
             let _ = write!(html, "<li>{n} &times; {} [{}]</li>", esc(label), esc(rule));
         }
@@ -352,7 +352,14 @@ fn response_section(lang: Language, text: &mut String, html: &mut String, r: &Re
     facts_table(text, html, &lines);
 }
 
-pub use crate::codebook::Covers;
+/// What a full bundle covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Covers<'a> {
+    /// Everything the ledger holds (a `REQUEST-FULL` asks for this).
+    Everything,
+    /// From this date on, as shown to people.
+    Since(&'a str),
+}
 
 /// "all data" or "all data from <date> on", in the message's language.
 fn covers_text(lang: Language, covers: Covers<'_>) -> String {

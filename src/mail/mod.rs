@@ -167,6 +167,6 @@ impl Mailer {
 /// A new, globally unique Message-ID.
 pub fn new_message_id() -> String {
     let token = crate::secrets::random_hex(16)
-        .unwrap_or_else(|_| format!("{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)));
+        .unwrap_or_else(|_| format!("{}", crate::clock::now().timestamp_nanos_opt().unwrap_or(0)));
     format!("<{token}@dropgate>")
 }

@@ -61,7 +61,7 @@ pub async fn run(
             .ok()
             .flatten();
         let wait = next.map_or(POLL, |at| {
-            (at - Utc::now())
+            (at - crate::clock::now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .min(POLL)
@@ -91,7 +91,7 @@ async fn send_due(
     shutdown: &CancellationToken,
 ) -> Result<(), LedgerError> {
     loop {
-        let due = with_ledger(ledger, |l| l.due_mail(Utc::now(), BATCH)).await?;
+        let due = with_ledger(ledger, |l| l.due_mail(crate::clock::now(), BATCH)).await?;
         if due.is_empty() {
             return Ok(());
         }
@@ -110,10 +110,10 @@ async fn send_due(
                         response,
                         "mail sent"
                     );
-                    with_ledger(ledger, move |l| l.mail_sent(id, Utc::now())).await?;
+                    with_ledger(ledger, move |l| l.mail_sent(id, crate::clock::now())).await?;
                 }
                 Err(e) => {
-                    let retry = retry_at(config, &mail, &e, Utc::now());
+                    let retry = retry_at(config, &mail, &e, crate::clock::now());
                     let error = e.to_string();
                     match retry {
                         Some(at) => {

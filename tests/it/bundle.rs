@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use dropgate::bundle::{BundleWriter, Manifest};
+use dropgate::publish::bundle::{BundleWriter, Manifest};
 
 #[test]
 fn a_bundle_passes_unzip_and_pythons_zipfile_test() {

@@ -1,0 +1,46 @@
+//! A `REQUEST-FULL` made over SFTP, recorded in the ledger as it is made, so that the
+//! municipality's contacts hear at once that it was received (`publish::request_full`
+//! queues that mail, once per pending request).
+//!
+//! The empty file stays in `outbox/` as the visible sign of the request, and remains a
+//! request by itself: if this record fails, the next publication still finds the file and
+//! makes the bundle, only without the acknowledgement beforehand.
+
+use super::FilesContext;
+use crate::config::TenantKind;
+use crate::ledger::Ledger;
+use crate::publish::{EVERYTHING, PublishError, request_full};
+
+impl FilesContext {
+    /// Records `tenant`'s request on the blocking pool, without waiting for it: a
+    /// publication may hold the ledger's write lock for minutes, and the client's CLOSE
+    /// must not wait for that.
+    pub(super) fn record_full_request(&self, tenant: &str) {
+        let config = self.config.borrow().clone();
+        let Some(tenant) = config
+            .tenant(tenant)
+            .filter(|t| t.kind == TenantKind::Municipality)
+            .cloned()
+        else {
+            return;
+        };
+        let path = self.state.ledger();
+        tokio::task::spawn_blocking(move || {
+            let recorded =
+                Ledger::open(&path)
+                    .map_err(PublishError::from)
+                    .and_then(|mut ledger| {
+                        request_full(
+                            &config,
+                            &mut ledger,
+                            &tenant,
+                            EVERYTHING,
+                            crate::clock::now(),
+                        )
+                    });
+            if let Err(e) = recorded {
+                tracing::error!(tenant = tenant.id, error = %e, "full bundle request not recorded; the next publication still finds the file, but no acknowledgement is mailed");
+            }
+        });
+    }
+}

@@ -1,0 +1,166 @@
+//! Scheduled jobs inside the daemon (processing, publication, the sweep, quality reports): each waits for its next time (or catches up on a run
+//! missed while the daemon was down), runs on the blocking pool, and records the run.
+//!
+//! Jobs ask the shutdown token between units of work, never in the middle of one; a job
+//! never runs twice at once (its loop is sequential).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::layout::StateDir;
+use crate::ledger::{Ledger, LedgerError};
+use crate::schedule::{PROCESS, PUBLISH, QUALITY_REPORT, SWEEP, of_job};
+use crate::{process, publish::quality};
+
+/// Longest sleep between looks at the clock: wall-clock jumps and reloads are noticed soon.
+const RECHECK: Duration = Duration::from_secs(60);
+
+/// A job's work, run on the blocking pool: a one-line account of what it did, or why not.
+type Work = fn(&Config, &mut Ledger, &dyn Fn() -> bool) -> Result<String, String>;
+
+fn process_work(
+    config: &Config,
+    ledger: &mut Ledger,
+    stop: &dyn Fn() -> bool,
+) -> Result<String, String> {
+    process::run(config, ledger, stop)
+        .map(|r| r.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn quality_work(
+    config: &Config,
+    ledger: &mut Ledger,
+    _stop: &dyn Fn() -> bool,
+) -> Result<String, String> {
+    quality::queue_reports(config, ledger, crate::clock::now())
+        .map(|n| format!("{n} reports queued"))
+        .map_err(|e| e.to_string())
+}
+
+fn publish_work(
+    config: &Config,
+    ledger: &mut Ledger,
+    stop: &dyn Fn() -> bool,
+) -> Result<String, String> {
+    let mut made = 0;
+    let mut failed = Vec::new();
+    for tenant in config
+        .tenants
+        .iter()
+        .filter(|t| t.kind == crate::config::TenantKind::Municipality)
+    {
+        if stop() {
+            break;
+        }
+        match crate::publish::publish_due(config, ledger, tenant, crate::clock::now()) {
+            Ok(bundles) => made += bundles.len(),
+            Err(e) => {
+                tracing::error!(tenant = tenant.id, error = %e, "no bundle this week");
+                failed.push(tenant.id.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(format!("{made} bundles published"))
+    } else {
+        Err(format!(
+            "{made} bundles published; failed: {}",
+            failed.join(", ")
+        ))
+    }
+}
+
+fn sweep_work(
+    config: &Config,
+    ledger: &mut Ledger,
+    _stop: &dyn Fn() -> bool,
+) -> Result<String, String> {
+    crate::retention::sweep(config, ledger, crate::clock::now())
+        .map(|r| r.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Runs every scheduled job until `shutdown`.
+pub async fn run_all(config: watch::Receiver<Arc<Config>>, shutdown: CancellationToken) {
+    tokio::join!(
+        run(PROCESS, process_work, config.clone(), shutdown.clone()),
+        run(PUBLISH, publish_work, config.clone(), shutdown.clone()),
+        run(SWEEP, sweep_work, config.clone(), shutdown.clone()),
+        run(QUALITY_REPORT, quality_work, config, shutdown),
+    );
+}
+
+async fn run(
+    name: &'static str,
+    work: Work,
+    config: watch::Receiver<Arc<Config>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let current = config.borrow().clone();
+        let Some(schedule) = of_job(name, &current) else {
+            return;
+        };
+        let last = match last_run(&current, name).await {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::error!(job = name, error = %e, "cannot read the job table");
+                None
+            }
+        };
+        let now = crate::clock::now();
+        if schedule.missed(last, now) {
+            tracing::info!(job = name, last_run = ?last, "a run was missed while the daemon was down; running now");
+        } else {
+            let next = schedule.next_after(last.map_or(now, |l| l.max(now)));
+            let wait = (next - now).to_std().unwrap_or(Duration::ZERO).min(RECHECK);
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            if crate::clock::now() < next {
+                continue;
+            }
+        }
+        let token = shutdown.clone();
+        let started = crate::clock::now();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let state = StateDir::new(&current.state_dir);
+            let mut ledger = Ledger::open(&state.ledger())?;
+            let result = work(&current, &mut ledger, &|| token.is_cancelled());
+            let line = match &result {
+                Ok(done) => done.clone(),
+                Err(e) => format!("failed: {e}"),
+            };
+            ledger.job_ran(name, started, &line)?;
+            Ok::<_, LedgerError>(result)
+        })
+        .await;
+        match outcome {
+            Ok(Ok(Ok(done))) => tracing::info!(job = name, result = done, "job done"),
+            Ok(Ok(Err(e))) => tracing::error!(
+                job = name,
+                error = e,
+                "job failed; it runs again at its next time"
+            ),
+            Ok(Err(e)) => tracing::error!(job = name, error = %e, "job could not record itself"),
+            Err(e) => tracing::error!(job = name, error = %e, "job panicked"),
+        }
+    }
+}
+
+async fn last_run(
+    config: &Config,
+    name: &'static str,
+) -> Result<Option<DateTime<Utc>>, LedgerError> {
+    let path = StateDir::new(&config.state_dir).ledger();
+    tokio::task::spawn_blocking(move || Ledger::open_read_only(&path)?.job_last_run(name))
+        .await
+        .unwrap_or(Ok(None))
+}

@@ -1,0 +1,255 @@
+//! Writing a bundle (DESIGN 5): a zip of CSV files and a `manifest.json`, streamed row by
+//! row (never a whole CSV in memory). Every CSV is UTF-8 with a BOM, `;`-separated, CRLF,
+//! with a header row; a cell that a spreadsheet would run as a formula is made text. The
+//! manifest gives each CSV's row count and SHA-256.
+//!
+//! This module only writes the file it is given (in `staging/`); choosing rows, recording
+//! the publication and moving the zip into an outbox are the publisher's.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use zip::ZipWriter;
+use zip::write::SimpleFileOptions;
+
+use crate::sheet::{self, guard_formula};
+
+pub use crate::publish::codebook::SCHEMA_VERSION;
+
+/// How the CSVs are written, as the manifest states it for scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dialect {
+    pub encoding: &'static str,
+    pub delimiter: &'static str,
+    pub decimal_separator: &'static str,
+    pub line_end: &'static str,
+}
+
+/// The one dialect of every bundle CSV.
+pub const DIALECT: Dialect = Dialect {
+    encoding: "UTF-8 with BOM",
+    delimiter: ";",
+    decimal_separator: ",",
+    line_end: "CRLF",
+};
+
+/// One CSV in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManifestFile {
+    pub name: String,
+    pub rows: u64,
+    pub sha256: String,
+}
+
+/// What `manifest.json` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    pub schema_version: u32,
+    pub csv: Dialect,
+    pub generator: String,
+    pub municipality: String,
+    /// `incremental` or `full`.
+    pub kind: String,
+    /// The period the bundle covers, as ISO dates or times.
+    pub period_from: Option<String>,
+    pub period_to: String,
+    pub files: Vec<ManifestFile>,
+}
+
+impl Manifest {
+    /// The manifest of a bundle by this build, before its files are written.
+    pub fn new(municipality: &str, kind: &str, period_from: Option<&str>, period_to: &str) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            csv: DIALECT,
+            generator: format!("dropgate {}", env!("CARGO_PKG_VERSION")),
+            municipality: municipality.to_owned(),
+            kind: kind.to_owned(),
+            period_from: period_from.map(str::to_owned),
+            period_to: period_to.to_owned(),
+            files: vec![],
+        }
+    }
+}
+
+/// Counts and hashes what passes through to the zip entry.
+struct Tee<'a, W: Write> {
+    inner: &'a mut W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A bundle being written.
+pub struct BundleWriter {
+    zip: ZipWriter<BufWriter<File>>,
+    files: Vec<ManifestFile>,
+    options: SimpleFileOptions,
+}
+
+fn zip_err(e: zip::result::ZipError) -> io::Error {
+    io::Error::other(e)
+}
+
+impl BundleWriter {
+    /// Starts a new zip at `path` (which must not exist); its entries carry `made` (local
+    /// time, as zip stores it) as their date.
+    pub fn create(path: &Path, made: chrono::NaiveDateTime) -> io::Result<Self> {
+        use chrono::{Datelike, Timelike};
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        let mut options =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let narrow = |n: u32| u8::try_from(n).unwrap_or(0);
+        if let Ok(time) = zip::DateTime::from_date_and_time(
+            u16::try_from(made.year()).unwrap_or(1980),
+            narrow(made.month()),
+            narrow(made.day()),
+            narrow(made.hour()),
+            narrow(made.minute()),
+            narrow(made.second()),
+        ) {
+            options = options.last_modified_time(time);
+        }
+        Ok(Self {
+            zip: ZipWriter::new(BufWriter::new(file)),
+            files: Vec::new(),
+            options,
+        })
+    }
+
+    /// Adds `name` with `header` and every row of `rows`; returns the row count.
+    pub fn csv<R, C>(&mut self, name: &str, header: &[&str], rows: R) -> io::Result<u64>
+    where
+        R: IntoIterator<Item = io::Result<Vec<C>>>,
+        C: AsRef<str>,
+    {
+        let options = self.options;
+        self.zip.start_file(name, options).map_err(zip_err)?;
+        let mut tee = Tee {
+            inner: &mut self.zip,
+            hasher: Sha256::new(),
+        };
+        tee.write_all(sheet::BOM)?;
+        let mut count = 0;
+        {
+            let mut csv = sheet::writer().from_writer(&mut tee);
+            csv.write_record(header).map_err(io::Error::other)?;
+            for row in rows {
+                let row = row?;
+                csv.write_record(row.iter().map(|cell| guard_formula(cell.as_ref())))
+                    .map_err(io::Error::other)?;
+                count += 1;
+            }
+            csv.flush()?;
+        }
+        self.files.push(ManifestFile {
+            name: name.to_owned(),
+            rows: count,
+            sha256: hex::encode(tee.hasher.finalize()),
+        });
+        Ok(count)
+    }
+
+    /// Adds the text file `name` (not a CSV: not in the manifest's file list).
+    pub fn text(&mut self, name: &str, content: &str) -> io::Result<()> {
+        self.zip.start_file(name, self.options).map_err(zip_err)?;
+        self.zip.write_all(content.as_bytes())
+    }
+
+    /// Writes `manifest.json` (with the files written so far), closes the zip and syncs it.
+    pub fn finish(mut self, mut manifest: Manifest) -> io::Result<Manifest> {
+        manifest.files = std::mem::take(&mut self.files);
+        self.zip
+            .start_file("manifest.json", self.options)
+            .map_err(zip_err)?;
+        serde_json::to_writer_pretty(&mut self.zip, &manifest).map_err(io::Error::other)?;
+        let mut out = self.zip.finish().map_err(zip_err)?;
+        out.flush()?;
+        out.get_ref().sync_all()?;
+        Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    #[test]
+    fn csvs_are_bom_semicolon_crlf_formula_safe_and_in_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.zip");
+        let mut bundle = BundleWriter::create(
+            &path,
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 22)
+                .unwrap()
+                .and_hms_opt(6, 0, 0)
+                .unwrap(),
+        )
+        .unwrap();
+        let rows = vec![
+            Ok(vec![
+                "=HYPERLINK(\"http://x\")".to_owned(),
+                "a;b".to_owned(),
+            ]),
+            Ok(vec!["-1,5".to_owned(), "-x".to_owned()]),
+        ];
+        assert_eq!(bundle.csv("Metingen.csv", &["x", "y"], rows).unwrap(), 2);
+        let manifest = bundle
+            .finish(Manifest::new("0344", "incremental", None, "2026-11-22"))
+            .unwrap();
+        let mut zip = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
+        let mut csv = Vec::new();
+        zip.by_name("Metingen.csv")
+            .unwrap()
+            .read_to_end(&mut csv)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(csv.clone()).unwrap(),
+            "\u{FEFF}x;y\r\n\"'=HYPERLINK(\"\"http://x\"\")\";\"a;b\"\r\n-1,5;'-x\r\n"
+        );
+        assert_eq!(
+            manifest.files,
+            [ManifestFile {
+                name: "Metingen.csv".into(),
+                rows: 2,
+                sha256: hex::encode(Sha256::digest(&csv))
+            }]
+        );
+        let mut json = String::new();
+        zip.by_name("manifest.json")
+            .unwrap()
+            .read_to_string(&mut json)
+            .unwrap();
+        assert!(
+            json.contains("\"rows\": 2")
+                && json.contains(&format!("\"schema_version\": {SCHEMA_VERSION}"))
+                && json.contains("\"decimal_separator\": \",\""),
+            "{json}"
+        );
+        assert!(
+            BundleWriter::create(&path, chrono::NaiveDateTime::default()).is_err(),
+            "never over an existing file"
+        );
+        let entry = zip.by_name("Metingen.csv").unwrap();
+        let t = entry.last_modified().unwrap();
+        assert_eq!((t.year(), t.month(), t.day(), t.hour()), (2026, 11, 22, 6));
+    }
+}

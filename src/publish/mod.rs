@@ -1,0 +1,565 @@
+//! Publication (DESIGN 2.4, 5): for a municipality, a zip of everything it has not yet
+//! received in its current version — its decisions, the measurements linked to them, the
+//! links, and how each delivery for its decisions fared — with the figures per quarter, and
+//! every identifier hashed again with the municipality's own key.
+//!
+//! The zip is built in `staging/` while the ledger's write lock is held; the rows'
+//! publication is committed with the bundle's record; only then is the zip renamed into the
+//! outbox. A crash before the commit leaves an unrecorded zip in staging (removed at the
+//! next publication) and no row marked; a crash after it leaves a recorded zip in staging
+//! that the next publication moves into place. So a row is in exactly one incremental
+//! bundle, and no partial zip is ever in an outbox.
+
+pub mod bundle;
+pub mod codebook;
+pub mod quality;
+
+use std::io;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+
+use crate::config::{Config, Tenant};
+use crate::layout::{StateDir, move_no_replace};
+use crate::ledger::{BundleKind, DeliveryState, Ledger, LedgerError, NewBundle};
+use crate::mail::messages;
+use crate::pseudonym::{KeyError, Keyed};
+use crate::publish::bundle::{BundleWriter, Manifest};
+
+/// The first part of a bundle's name (see [`bundle_name`]).
+pub const PREFIX: &str = "Bundel";
+/// The word that marks a full bundle's name (see [`bundle_name`]).
+pub const FULL: &str = "totaal";
+
+/// The first date of a full bundle of everything, as a `REQUEST-FULL` asks for.
+pub const EVERYTHING: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
+
+/// Why a publication failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("cannot make the key of {tenant}: {message}")]
+    NewKey { tenant: String, message: String },
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("bundle {name}: {source}")]
+    Io { name: String, source: io::Error },
+}
+
+/// What one publication made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub name: String,
+    /// Rows per CSV.
+    pub rows: Vec<(String, u64)>,
+    /// Whether a mail about it was queued for the municipality's contacts.
+    pub mailed: bool,
+}
+
+/// A bundle's name: `<PREFIX>-<tenant>-<yyyyMMddHHmmss>.zip` for the weekly one,
+/// `<PREFIX>-<tenant>-totaal-<yyyyMMddHHmmss>.zip` for a full one (DESIGN 5), so that a
+/// municipality tells them apart without opening them; the time is local.
+pub fn bundle_name(tenant: &str, full: bool, made: chrono::NaiveDateTime) -> String {
+    let kind = if full {
+        format!("{FULL}-")
+    } else {
+        String::new()
+    };
+    format!(
+        "{PREFIX}-{tenant}-{kind}{}.zip",
+        made.format("%Y%m%d%H%M%S")
+    )
+}
+
+/// Whether a bundle has no rows, by its rows per CSV: every CSV but `Indicatoren.csv` is
+/// empty (no new decision, measurement, link or delivery). The figures are rewritten in
+/// every bundle whatever happened, so they are no news. Such a weekly bundle is made only
+/// with `[publish] empty_bundles` and mailed only with `mail_empty_bundles`.
+pub fn without_rows<S: AsRef<str>>(rows: &[(S, u64)]) -> bool {
+    rows.iter()
+        .all(|(file, n)| *n == 0 || file.as_ref() == codebook::INDICATOREN.name)
+}
+
+/// The municipality's own key (beside the TTP key), made on first use.
+pub fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed, PublishError> {
+    let dir = config.ttp_key_file.parent().unwrap_or(Path::new("."));
+    let path = crate::layout::municipality_key(dir, &tenant.id);
+    if !path.exists() {
+        crate::secrets::write_new_key(&path).map_err(|e| PublishError::NewKey {
+            tenant: tenant.id.clone(),
+            message: e.to_string(),
+        })?;
+        tracing::info!(tenant = tenant.id, path = %path.display(), "municipality key made");
+    }
+    Ok(Keyed::load(&path)?)
+}
+
+/// One line of `Kwaliteit.csv`: times in the configured zone, the outcome in Dutch, and
+/// the top rejection reasons as `label (count)` for people and `rule (count)` for scripts.
+fn quality_row(
+    d: crate::ledger::DeliveryOut,
+    tz: chrono_tz::Tz,
+    language: crate::message::Language,
+) -> Vec<String> {
+    let local = |t: DateTime<Utc>| {
+        t.with_timezone(&tz)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    };
+    let outcome = match d.state {
+        DeliveryState::Processed => "verwerkt",
+        DeliveryState::Rejected => "afgewezen",
+        DeliveryState::Quarantined => "quarantaine",
+        DeliveryState::Duplicate => "dubbel",
+        DeliveryState::Received => "ontvangen",
+        DeliveryState::Withdrawn => "ingetrokken",
+    };
+    let count = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    let reasons = |name: &dyn Fn(&str) -> String| -> String {
+        let listed: Vec<String> = d
+            .reasons
+            .iter()
+            .map(|(rule, n)| format!("{} ({n})", name(rule)))
+            .collect();
+        listed.join(", ")
+    };
+    let label = |id: &str| {
+        crate::check::datasets::rules::find(id)
+            .map_or_else(|| id.to_owned(), |r| r.label(language).to_owned())
+    };
+    vec![
+        d.id.to_string(),
+        d.sender,
+        d.dataset.unwrap_or_default(),
+        local(d.received_at),
+        local(d.processed_at),
+        outcome.to_owned(),
+        count(d.rows),
+        count(d.accepted),
+        count(d.rejected),
+        reasons(&label),
+        reasons(&str::to_owned),
+    ]
+}
+
+/// Writes one CSV from rows the ledger streams, each turned into cells by `cells`.
+fn write_csv<R>(
+    writer: &mut BundleWriter,
+    file: &codebook::File,
+    rows: &mut dyn Iterator<Item = Result<R, LedgerError>>,
+    cells: impl Fn(R) -> Vec<String>,
+) -> io::Result<u64> {
+    writer.csv(
+        file.name,
+        &file.header(),
+        rows.map(|r| r.map(&cells).map_err(io::Error::other)),
+    )
+}
+
+/// One line of `Indicatoren.csv`: shares and means with their counts, or, for fewer than
+/// [`MIN_CLIENTS`](crate::figures::MIN_CLIENTS) clients, every figure empty and
+/// `onderdrukt` (suppressed) 1.
+fn indicator_row((period, f): &crate::ledger::Indicators) -> Vec<String> {
+    if f.suppressed() {
+        let mut row = vec![period.clone()];
+        row.extend(std::iter::repeat_n(String::new(), 7));
+        row.push("1".into());
+        return row;
+    }
+    let number = |v: Option<f64>, decimals: usize| {
+        v.map(|v| codebook::number(v, decimals)).unwrap_or_default()
+    };
+    vec![
+        period.clone(),
+        f.ended.to_string(),
+        f.clients.to_string(),
+        number(f.response(), 3),
+        number(f.ct.value(), 2),
+        number(f.gas.value(), 2),
+        number(f.dropout_share(), 3),
+        f.measurements.to_string(),
+        "0".into(),
+    ]
+}
+
+/// Publishes a bundle for municipality `tenant` now: incremental, or with `since` a full
+/// bundle of everything from that date on (which does not change what later incremental
+/// bundles carry). `None` when an incremental bundle without rows is not made (`[publish]
+/// empty_bundles = false`).
+pub fn publish(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+    since: Option<NaiveDate>,
+) -> Result<Option<Published>, PublishError> {
+    let full_since = since.map(|d| d.format("%d-%m-%Y").to_string());
+    let covers = match (since, full_since.as_deref()) {
+        (Some(EVERYTHING), _) => Some(messages::Covers::Everything),
+        (_, Some(date)) => Some(messages::Covers::Since(date)),
+        _ => None,
+    };
+    let since_text = since.map(|d| d.format("%Y-%m-%d").to_string());
+    let since = since_text.as_deref();
+    let kind = if since.is_some() {
+        BundleKind::Full
+    } else {
+        BundleKind::Incremental
+    };
+    let state = StateDir::new(&config.state_dir);
+    place_unplaced(&state, ledger)?;
+    let key = municipality_key(config, tenant)?;
+    let local = now.with_timezone(&config.time_zone);
+    let base = bundle_name(&tenant.id, since.is_some(), local.naive_local());
+    let mut n = 1;
+    let name = loop {
+        let name = crate::layout::candidate(&base, n);
+        if !ledger.bundle_recorded(&name)? {
+            break name;
+        }
+        n += 1;
+    };
+    let staged = state.staging().join(&name);
+    let io_err = |source| PublishError::Io {
+        name: name.clone(),
+        source,
+    };
+    let publication = ledger.begin_publication()?;
+    let mut writer = BundleWriter::create(&staged, local.naive_local()).map_err(io_err)?;
+    let built = (|| -> Result<Manifest, PublishError> {
+        let (id, code) = (tenant.id.as_str(), tenant.code.as_str());
+        let h = |v: &str| key.hash(v.as_bytes());
+        publication
+            .new_decisions(id, code, since, |rows| {
+                write_csv(&mut writer, &codebook::BESCHIKKINGEN, rows, |d| {
+                    vec![
+                        d.gemeentecode,
+                        h(&d.beschikkingnummer),
+                        h(&d.pseudonym),
+                        d.agb,
+                        d.productcategorie,
+                        d.productcode,
+                        d.ingangsdatum,
+                        d.einddatum.unwrap_or_default(),
+                        d.reden.unwrap_or_default(),
+                    ]
+                })
+            })?
+            .map_err(io_err)?;
+        publication
+            .new_measurements(id, code, since, |rows| {
+                write_csv(&mut writer, &codebook::METINGEN, rows, |m| {
+                    vec![
+                        m.agb,
+                        h(&m.metingnummer),
+                        h(&m.pseudonym),
+                        m.datum,
+                        m.instrument,
+                        format!("{:02}", m.respondent),
+                        m.score.map(codebook::decimal).unwrap_or_default(),
+                        m.status.unwrap_or_default(),
+                    ]
+                })
+            })?
+            .map_err(io_err)?;
+        crate::pause::point("publish.writing");
+        publication
+            .new_links(id, code, since, |rows| {
+                write_csv(&mut writer, &codebook::KOPPELINGEN, rows, |l| {
+                    vec![h(&l.beschikkingnummer), l.agb, h(&l.metingnummer)]
+                })
+            })?
+            .map_err(io_err)?;
+        publication
+            .new_deliveries(id, code, since, |rows| {
+                write_csv(&mut writer, &codebook::KWALITEIT, rows, |d| {
+                    quality_row(d, config.time_zone, config.language)
+                })
+            })?
+            .map_err(io_err)?;
+        let figures = publication.indicators(code)?;
+        writer
+            .csv(
+                codebook::INDICATOREN.name,
+                &codebook::INDICATOREN.header(),
+                figures.iter().map(|f| Ok(indicator_row(f))),
+            )
+            .map_err(io_err)?;
+        let about = codebook::About {
+            bundle: &name,
+            municipality: &tenant.name,
+            code: &tenant.code,
+            full: covers,
+            made: &local.format("%d-%m-%Y %H:%M").to_string(),
+        };
+        writer
+            .text("LEESMIJ.txt", &codebook::leesmij(&about, config.language))
+            .map_err(io_err)?;
+        let manifest = Manifest::new(&tenant.code, kind.as_str(), since, &local.to_rfc3339());
+        writer.finish(manifest).map_err(io_err)
+    })();
+    let manifest = match built {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            return Err(e);
+        }
+    };
+    let rows: Vec<(String, u64)> = manifest
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), f.rows))
+        .collect();
+    let empty = kind == BundleKind::Incremental && without_rows(&rows);
+    if empty && !config.publish.empty_bundles {
+        // Nothing to record: the transaction is dropped (rolled back) with `publication`.
+        let _ = std::fs::remove_file(&staged);
+        tracing::info!(
+            tenant = tenant.id,
+            "no bundle this week: no rows (empty_bundles = false)"
+        );
+        return Ok(None);
+    }
+    let (size, sha256) =
+        crate::fingerprint::sha256_of(&mut std::fs::File::open(&staged).map_err(io_err)?)
+            .map_err(io_err)?;
+    let rows_json = json!(
+        rows.iter()
+            .map(|(n, r)| (n.clone(), *r))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    );
+    let bundle = NewBundle {
+        municipality: &tenant.id,
+        name: &name,
+        kind,
+        rows: &rows_json,
+        size_bytes: size,
+        sha256: &sha256,
+    };
+    let counts: Vec<(&str, u64)> = rows.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+    let text = messages::bundle_published(
+        config.language,
+        &messages::BundlePublished {
+            municipality: &tenant.name,
+            bundle: &name,
+            rows: &counts,
+            kept_days: config.retention.bundle_days,
+            full: covers,
+        },
+    );
+    let new_mail = text.to_mail("bundle-published", &tenant.id, &tenant.contacts);
+    let mailed = !tenant.contacts.is_empty() && (!empty || config.publish.mail_empty_bundles);
+    let queued = mailed.then(|| (&new_mail, crate::mail::new_message_id()));
+    let id = publication.commit(
+        &bundle,
+        &tenant.code,
+        queued.as_ref().map(|(m, id)| (*m, id.as_str())),
+        now,
+    )?;
+    crate::pause::point("publish.committed");
+    place(&state, ledger, id, &tenant.id, &name)?;
+    tracing::info!(tenant = tenant.id, bundle = name, kind = kind.as_str(), rows = %rows_json, mailed, "bundle published");
+    Ok(Some(Published { name, rows, mailed }))
+}
+
+/// Moves a recorded bundle from staging into its outbox and records that.
+fn place(
+    state: &StateDir,
+    ledger: &mut Ledger,
+    id: i64,
+    municipality: &str,
+    name: &str,
+) -> Result<(), PublishError> {
+    let staged = state.staging().join(name);
+    if staged.exists() {
+        move_no_replace(&staged, &state.outbox(municipality), name).map_err(|source| {
+            PublishError::Io {
+                name: name.to_owned(),
+                source,
+            }
+        })?;
+    }
+    crate::pause::point("publish.placed");
+    ledger.bundle_placed(id, crate::clock::now())?;
+    Ok(())
+}
+
+/// Finishes publications cut off after their commit, and removes zips of ones cut off
+/// before it (they were never recorded, so none of their rows counts as published).
+fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishError> {
+    for bundle in ledger.unplaced_bundles()? {
+        tracing::warn!(
+            tenant = bundle.municipality,
+            bundle = bundle.name,
+            "placing a bundle that an interrupted publication recorded"
+        );
+        place(state, ledger, bundle.id, &bundle.municipality, &bundle.name)?;
+    }
+    if let Ok(entries) = std::fs::read_dir(state.staging()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&format!("{PREFIX}-"))
+                && name.ends_with(".zip")
+                && !ledger.bundle_recorded(&name)?
+            {
+                tracing::warn!(
+                    bundle = name,
+                    "removing a bundle an interrupted publication left unrecorded"
+                );
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Records a request for a full bundle from `since` on ([`EVERYTHING`] for a
+/// `REQUEST-FULL`) at `tenant`'s next publication, and acknowledges it by mail to the
+/// contacts in the same transaction: "received, the bundle comes at the next publication
+/// on ...". Once per request: while one is pending, another only widens it (the earlier
+/// date wins) and is not mailed again. Returns whether this request was new.
+pub fn request_full(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    since: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<bool, PublishError> {
+    let lang = config.language;
+    let next = crate::schedule::of_job(crate::schedule::PUBLISH, config)
+        .map(|s| s.next_after(now).with_timezone(&config.time_zone))
+        .map(|t| messages::moment(lang, t.naive_local()))
+        .unwrap_or_default();
+    let since_text = since.format("%d-%m-%Y").to_string();
+    let text = messages::full_requested(
+        lang,
+        &messages::FullRequested {
+            municipality: &tenant.name,
+            covers: match since {
+                EVERYTHING => messages::Covers::Everything,
+                _ => messages::Covers::Since(&since_text),
+            },
+            next: &next,
+        },
+    );
+    let mail = text.to_mail("full-requested", &tenant.id, &tenant.contacts);
+    let message_id = crate::mail::new_message_id();
+    let ack = (!tenant.contacts.is_empty()).then_some((&mail, message_id.as_str()));
+    let new = ledger.request_full(&tenant.id, since, ack, now)?;
+    tracing::info!(
+        tenant = tenant.id,
+        since = %since,
+        new,
+        acknowledged = new && ack.is_some(),
+        "full bundle request recorded"
+    );
+    Ok(new)
+}
+
+/// Whether the `REQUEST-FULL` at `path` is there and was made at or before `at`.
+fn requested_by_file(path: &Path, at: DateTime<Utc>) -> bool {
+    path.symlink_metadata()
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| DateTime::<Utc>::from(t) <= at)
+}
+
+/// The weekly publication for `tenant`: an incremental bundle, and a full one if asked for
+/// (by [`request_full`], recorded in the ledger, or by a `REQUEST-FULL` in the outbox,
+/// which asks for everything); a request is cleared once its bundle is out. Only requests
+/// made before `now` count: one made while this publication runs waits for the next, as
+/// its acknowledgement said.
+pub fn publish_due(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<Vec<Published>, PublishError> {
+    let mut made: Vec<Published> = publish(config, ledger, tenant, now, None)?
+        .into_iter()
+        .collect();
+    let request_file = StateDir::new(&config.state_dir).request_full(&tenant.id);
+    let from_file = requested_by_file(&request_file, now).then_some(EVERYTHING);
+    let from_ledger = ledger.full_request(&tenant.id, now)?;
+    let since = match (from_file, from_ledger) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if let Some(since) = since {
+        made.extend(publish(config, ledger, tenant, now, Some(since))?);
+        ledger.full_request_served(&tenant.id, now)?;
+        if from_file.is_some() && requested_by_file(&request_file, now) {
+            let _ = std::fs::remove_file(&request_file);
+        }
+    }
+    Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::figures::{Figures, Mean};
+
+    #[test]
+    fn a_full_bundle_says_totaal_in_its_name() {
+        let made = NaiveDate::from_ymd_opt(2026, 11, 22)
+            .unwrap()
+            .and_hms_opt(6, 0, 0)
+            .unwrap();
+        assert_eq!(
+            bundle_name("utrecht", false, made),
+            "Bundel-utrecht-20261122060000.zip"
+        );
+        assert_eq!(
+            bundle_name("utrecht", true, made),
+            "Bundel-utrecht-totaal-20261122060000.zip"
+        );
+    }
+
+    #[test]
+    fn a_bundle_with_only_figures_has_no_rows() {
+        let rows = |m: u64, k: u64, i: u64| {
+            vec![
+                ("Beschikkingen.csv", 0),
+                ("Metingen.csv", m),
+                ("Koppelingen.csv", 0),
+                ("Kwaliteit.csv", k),
+                ("Indicatoren.csv", i),
+            ]
+        };
+        assert!(without_rows(&rows(0, 0, 0)));
+        assert!(without_rows(&rows(0, 0, 4)), "the figures are no news");
+        assert!(!without_rows(&rows(1, 0, 4)));
+        assert!(
+            !without_rows(&rows(0, 1, 0)),
+            "a delivery in Kwaliteit.csv is news, even one without accepted rows"
+        );
+    }
+
+    #[test]
+    fn figures_over_fewer_than_ten_clients_are_suppressed() {
+        let mut f = Figures {
+            ended: 20,
+            clients: 10,
+            responded: 15,
+            ct: Mean {
+                sum: 75.0,
+                count: 10,
+            },
+            gas: Mean::default(),
+            dropout: 4,
+            measurements: 12,
+        };
+        assert_eq!(
+            indicator_row(&("2026-Q3".into(), f.clone())),
+            [
+                "2026-Q3", "20", "10", "0,750", "7,50", "", "0,200", "12", "0"
+            ]
+        );
+        f.clients = 9;
+        assert_eq!(
+            indicator_row(&("2026-Q3".into(), f)),
+            ["2026-Q3", "", "", "", "", "", "", "", "1"]
+        );
+    }
+}
