@@ -32,6 +32,9 @@ pub struct SweepReport {
     pub removed_by_municipality: u64,
     /// Temporary files left in an `upload/` for longer than `temp_hours`.
     pub temp_files: u64,
+    /// Recorded files (originals, receipts, bundles) that were already gone from the path
+    /// the ledger gives when their time came: someone removed them outside dropgate.
+    pub missing: u64,
 }
 
 impl std::fmt::Display for SweepReport {
@@ -49,6 +52,9 @@ impl std::fmt::Display for SweepReport {
                 self.temp_files
             )?;
         }
+        if self.missing > 0 {
+            write!(f, "; {} recorded files were already missing", self.missing)?;
+        }
         Ok(())
     }
 }
@@ -62,12 +68,14 @@ pub enum SweepError {
     Io { path: PathBuf, source: io::Error },
 }
 
-/// Removes `paths` (a missing one is fine: it is gone either way).
-fn remove(paths: &[PathBuf]) -> Result<(), SweepError> {
+/// Removes `paths` and returns those that were already missing (gone either way, but a
+/// recorded file that vanished outside dropgate is worth a word to the sysadmin).
+fn remove(paths: &[PathBuf]) -> Result<Vec<&PathBuf>, SweepError> {
+    let mut missing = Vec::new();
     for path in paths {
         match std::fs::remove_file(path) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(path),
             Err(source) => {
                 return Err(SweepError::Io {
                     path: path.clone(),
@@ -76,7 +84,7 @@ fn remove(paths: &[PathBuf]) -> Result<(), SweepError> {
             }
         }
     }
-    Ok(())
+    Ok(missing)
 }
 
 fn days(n: u32) -> Duration {
@@ -123,7 +131,11 @@ pub fn sweep(
         (Kept::Receipt, r.receipt_days, &mut report.receipts),
     ] {
         for file in ledger.expired(kind, now - days(keep))? {
-            remove(&paths(kind, &file))?;
+            let paths = paths(kind, &file);
+            for gone in remove(&paths)? {
+                tracing::warn!(tenant = file.tenant, path = %gone.display(), kind = ?kind, "a recorded file was already missing when its retention ended");
+                report.missing += 1;
+            }
             ledger.deleted(kind, &file, "retention", now)?;
             tracing::info!(tenant = file.tenant, file = file.name, kind = ?kind, "deleted after its retention");
             *count += 1;

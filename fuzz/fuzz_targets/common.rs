@@ -5,8 +5,8 @@
 use std::io::Write;
 
 use dropgate::check::{Verdict, check_file};
-use dropgate::datasets::{Context, ScoreRanges};
-use dropgate::formats::{Format, Limits, detect};
+use dropgate::check::datasets::{Context, ScoreRanges};
+use dropgate::check::formats::{Format, Limits, detect};
 
 /// Small bounds, so that a run stays fast and a file over them is refused rather than read.
 const LIMITS: Limits = Limits {

@@ -3,4 +3,4 @@
 
 mod common;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run(data, dropgate::formats::Format::Ods));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run(data, dropgate::check::formats::Format::Ods));

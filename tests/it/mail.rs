@@ -378,14 +378,8 @@ fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
         env.upload("zorg").join("bad.csv"),
     )
     .unwrap();
-    let daemon = env.start();
-    wait_until("intake", || env.count("zorg", "received") == 1);
-    assert!(env.cmd(&["process", "--now"]).status.success());
-    daemon.stop();
-    // Move the delivery into last month, and the report's last run before it.
-    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
-    // The middle of last month as the report sees months (Amsterdam time): "35 days ago"
-    // falls two months back in the first days of a month.
+    // The file came in and was processed in the middle of last month (Amsterdam time:
+    // "35 days ago" falls two months back in the first days of a month)...
     let last_month = {
         use chrono::{Datelike, TimeZone};
         let today = chrono::Utc::now()
@@ -397,13 +391,14 @@ fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
             .from_local_datetime(&middle.and_hms_opt(12, 0, 0).unwrap())
             .unwrap()
             .with_timezone(&chrono::Utc)
-            .to_rfc3339()
     };
-    conn.execute("UPDATE delivery SET processed_at = ?1", [&last_month])
-        .unwrap();
-    drop(conn);
-    env.job_ran_days_ago("quality-report", 70);
-    let daemon = env.start();
+    let then = crate::util::offset_to(last_month);
+    let daemon = env.start_at(&then);
+    wait_until("intake", || env.count("zorg", "received") == 1);
+    env.cmd_at(&then, &["process", "--now"]);
+    daemon.stop();
+    // ...and the daemon runs when this month's report is due.
+    let daemon = env.start_at(&crate::util::just_before_this_months_report());
     let mail_dir = env.var().join("mail");
     wait_until("the report", || {
         messages(&mail_dir)
@@ -491,9 +486,9 @@ fn the_quality_report_shows_response_per_municipality_and_hides_small_groups() {
     wait_until("intake", || env.status()["deliveries"]["total"] == 3);
     daemon.stop();
     assert!(env.cmd(&["process", "--now"]).status.success());
-    env.job_ran_days_ago("quality-report", 70);
 
-    let daemon = env.start();
+    // The daemon runs when this month's report is due.
+    let daemon = env.start_at(&crate::util::just_before_this_months_report());
     let mail_dir = env.var().join("mail");
     let reports = || -> Vec<String> {
         messages(&mail_dir)

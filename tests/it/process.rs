@@ -443,16 +443,8 @@ fn two_runs_at_once_process_each_file_once() {
 #[test]
 fn a_run_missed_while_the_daemon_was_down_happens_at_start() {
     let env = env_with("");
-    process(&env);
     // The last run was three days ago: at least two 02:00 runs were missed.
-    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
-    let three_days_ago = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
-    conn.execute(
-        "UPDATE job SET last_run = ?1 WHERE name = 'process'",
-        [three_days_ago],
-    )
-    .unwrap();
-    drop(conn);
+    env.cmd_at("-3d", &["process", "--now"]);
     copy_sample(&env, "zorg", "metingen-good.csv", "late.csv");
     let daemon = env.start();
     wait_until("the catch-up run", || env.count("zorg", "processed") == 1);
@@ -542,20 +534,13 @@ fn validate_checks_offline_and_exits_by_the_outcome() {
 #[test]
 fn process_now_during_a_scheduled_run_processes_each_file_once() {
     let env = env_with("");
-    process(&env); // creates the job's record
+    // The last run was two days ago, and intake took the files in then.
+    env.cmd_at("-2d", &["process", "--now"]);
     write_deliveries(&env, "s", 40, 300);
-    let daemon = env.start();
+    let daemon = env.start_at("-2d");
     daemon.wait_until("intake", || env.count("zorg", "received") == 40);
     daemon.stop();
     // The daemon finds its 02:00 run missed and starts it at once...
-    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
-    let two_days_ago = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
-    conn.execute(
-        "UPDATE job SET last_run = ?1 WHERE name = 'process'",
-        [two_days_ago],
-    )
-    .unwrap();
-    drop(conn);
     let daemon = env.start();
     daemon.wait_for_log("a run was missed while the daemon was down; running now");
     // ...while an operator runs one by hand.

@@ -27,31 +27,32 @@ fn deliver(env: &Env, tenant: &str, name: &str, content: &[u8]) {
 
 /// Puts each `(tenant, name, content)` into its upload/ and processes them all.
 fn deliver_all(env: &Env, files: &[(&str, &str, &[u8])]) {
+    deliver_all_at(env, "+0s", files);
+}
+
+/// As `deliver_all`, with intake and processing on a clock moved by `offset`.
+fn deliver_all_at(env: &Env, offset: &str, files: &[(&str, &str, &[u8])]) {
     let before = env.status()["deliveries"]["total"].as_u64().unwrap_or(0);
     for (tenant, name, content) in files {
         std::fs::write(env.upload(tenant).join(name), content).unwrap();
     }
-    let daemon = env.start();
+    let daemon = env.start_at(offset);
     daemon.wait_until("intake", || {
         env.status()["deliveries"]["total"].as_u64() == Some(before + files.len() as u64)
     });
     daemon.stop();
-    let out = env.cmd(&["process", "--now"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    env.cmd_at(offset, &["process", "--now"]);
 }
 
 /// Delivers the sample `sample` into `tenant`'s upload/ as `name`, and processes it.
 fn deliver_sample(env: &Env, tenant: &str, sample: &str, name: &str) {
-    deliver(
-        env,
-        tenant,
-        name,
-        &std::fs::read(Path::new(SAMPLES).join(sample)).unwrap(),
-    );
+    deliver_sample_at(env, "+0s", tenant, sample, name);
+}
+
+/// As `deliver_sample`, with intake and processing on a clock moved by `offset`.
+fn deliver_sample_at(env: &Env, offset: &str, tenant: &str, sample: &str, name: &str) {
+    let content = std::fs::read(Path::new(SAMPLES).join(sample)).unwrap();
+    deliver_all_at(env, offset, &[(tenant, name, &content)]);
 }
 
 fn publish(env: &Env) -> String {
@@ -540,11 +541,14 @@ fn the_weekly_publication_catches_up_and_mails_the_municipality() {
     );
     assert!(env.cmd(&["keygen"]).status.success());
     env.start().stop();
-    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
-    // The last Sunday run was missed: the last publication is eight days old.
-    env.job_ran_days_ago("publish", 8);
+    // The last Sunday run was missed: the last publication is eight days old (a bundle
+    // without rows, made but not mailed).
+    env.published_days_ago(8);
+    assert_eq!(outbox(&env).len(), 1);
+    // The decisions came in then too (so that intake's daemon does not publish them at once).
+    deliver_sample_at(&env, "-8d", "utrecht", "beschikkingen-good.csv", "b.csv");
     let daemon = env.start();
-    daemon.wait_until("the catch-up bundle", || outbox(&env).len() == 1);
+    daemon.wait_until("the catch-up bundle", || outbox(&env).len() == 2);
     let mail_dir = env.var().join("mail");
     daemon.wait_until("the bundle mail", || {
         std::fs::read_dir(&mail_dir).is_ok_and(|d| {
@@ -573,31 +577,14 @@ fn the_weekly_publication_catches_up_and_mails_the_municipality() {
 fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
     let env = env();
     deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
-    deliver_sample(&env, "zorg", "metingen-good.csv", "old.csv");
-    deliver_sample(&env, "zorg", "metingen-good.xml", "new.csv");
-    publish(&env);
-    publish(&env);
+    // `old.csv` was processed 400 days ago and `new.csv` 89; the first bundle was
+    // published 61 days ago and the second 59.
+    deliver_sample_at(&env, "-400d", "zorg", "metingen-good.csv", "old.csv");
+    deliver_sample_at(&env, "-89d", "zorg", "metingen-good.xml", "new.csv");
+    env.cmd_at("-61d", &["publish", "--now", "--tenant", "utrecht"]);
+    env.cmd_at("-59d", &["publish", "--now", "--tenant", "utrecht"]);
     let bundles = outbox(&env);
     assert_eq!(bundles.len(), 2);
-    // Time, injected through the ledger's record: the first bundle was published 61 days
-    // ago and the second 59; `old.csv` was processed 400 days ago and `new.csv` 89.
-    let ago = |days: i64| (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
-    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
-    conn.execute("UPDATE bundle SET created_at = ?1 WHERE id = 1", [ago(61)])
-        .unwrap();
-    conn.execute("UPDATE bundle SET created_at = ?1 WHERE id = 2", [ago(59)])
-        .unwrap();
-    conn.execute(
-        "UPDATE delivery SET processed_at = ?1, finished_at = ?1 WHERE file_name = 'old.csv'",
-        [ago(400)],
-    )
-    .unwrap();
-    conn.execute(
-        "UPDATE delivery SET processed_at = ?1, finished_at = ?1 WHERE file_name = 'new.csv'",
-        [ago(89)],
-    )
-    .unwrap();
-    drop(conn);
     let receipts = |name: &str| {
         std::fs::read_dir(env.var().join("tenants/zorg/receipts"))
             .unwrap()
@@ -803,8 +790,12 @@ fn kill_9_at_any_point_of_a_publication_neither_loses_nor_doubles_a_row() {
              87654321;111222333;U-{round};2026-10-01;CT;01;7;Volledig\n\
              87654321;123456782;A-{round};2026-10-01;CT;01;7;Volledig\n"
         );
-        deliver_all(
+        // The weekly run was missed: the last was eight days ago, and intake took these
+        // files in then (so that its daemon does not publish them at once).
+        let week_ago = env.published_days_ago(8);
+        deliver_all_at(
             &env,
+            "-8d",
             &[
                 (
                     "utrecht",
@@ -819,8 +810,7 @@ fn kill_9_at_any_point_of_a_publication_neither_loses_nor_doubles_a_row() {
                 ("zorg", "m.csv", measurements.as_bytes()),
             ],
         );
-        // The weekly run was missed, so the daemon publishes at start; it dies at `point`.
-        let week_ago = env.job_ran_days_ago("publish", 8);
+        // So the daemon publishes at start; it dies at `point`.
         let mut daemon = env.spawn(&[("DROPGATE_TEST_PAUSE_AT", point)]);
         daemon.wait_for_log(&format!("dropgate: paused at {point}"));
         daemon.child.kill().unwrap(); // SIGKILL
@@ -1123,30 +1113,24 @@ fn a_full_bundle_is_named_totaal_and_swept_after_its_retention() {
         listed,
         [(full.as_str(), "full"), (weekly.as_str(), "incremental")]
     );
-    // The full bundle was published 61 days ago: the sweep deletes it by its record.
-    let ago = (chrono::Utc::now() - chrono::Duration::days(61)).to_rfc3339();
-    rusqlite::Connection::open(env.var().join("dropgate.sqlite"))
-        .unwrap()
-        .execute(
-            "UPDATE bundle SET created_at = ?1 WHERE name = ?2",
-            [&ago, full],
-        )
-        .unwrap();
-    let out = env.cmd(&["sweep", "--now"]);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).starts_with("1 bundles, "),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    // A full bundle keeps as long as a weekly one: kept at 59 days, deleted at 61, by its
+    // record.
+    let swept =
+        |offset: &str| String::from_utf8(env.cmd_at(offset, &["sweep", "--now"]).stdout).unwrap();
+    let out = swept("+59d");
+    assert!(out.starts_with("0 bundles, "), "{out}");
+    let out = swept("+61d");
+    assert!(out.starts_with("2 bundles, "), "{out}");
     let outbox_dir = env.var().join("tenants/utrecht/outbox");
-    assert!(!outbox_dir.join(full).exists() && outbox_dir.join(weekly).exists());
-    assert_eq!(
-        env.texts(
-            "SELECT subject FROM audit WHERE action = 'bundle.deleted'",
-            []
-        ),
-        [full.as_str()]
+    assert!(!outbox_dir.join(full).exists() && !outbox_dir.join(weekly).exists());
+    let mut deleted = env.texts(
+        "SELECT subject FROM audit WHERE action = 'bundle.deleted'",
+        [],
     );
+    deleted.sort();
+    let mut made = vec![weekly.clone(), full.clone()];
+    made.sort();
+    assert_eq!(deleted, made);
     let text = String::from_utf8(env.cmd(&["status"]).stdout).unwrap();
     assert!(
         text.lines()

@@ -159,3 +159,43 @@ fn stale_temporary_names_in_upload_are_removed_audited_and_mailed() {
     let out = env.cmd(&["sweep", "--now"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("temporary"));
 }
+
+/// A recorded file that vanished outside dropgate is still recorded as deleted when its
+/// time comes, and the sweep says it was missing (instead of passing over it in silence).
+#[test]
+fn a_recorded_file_already_missing_is_reported_by_the_sweep() {
+    let env = Env::with_tenants();
+    assert!(env.cmd(&["keygen"]).status.success());
+    env.start().stop(); // the ledger and the folders
+    std::fs::write(env.upload("alpha").join("x.csv"), "not;a;dataset\n1;2;3\n").unwrap();
+    let daemon = env.start();
+    daemon.wait_until("intake", || env.count("alpha", "received") == 1);
+    daemon.stop();
+    assert!(env.cmd(&["process", "--now"]).status.success());
+    let receipts = env.var().join("tenants/alpha/receipts");
+    let mut pair = crate::util::files(&receipts);
+    pair.sort();
+    assert_eq!(pair.len(), 2, "{pair:?}");
+    std::fs::remove_file(&pair[1]).unwrap();
+
+    // Receipts keep 365 days by default, originals 90.
+    let out = env.cmd_at("+366d", &["sweep", "--now"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("0 bundles, 1 originals, 1 receipts deleted")
+            && stdout.contains("; 1 recorded files were already missing"),
+        "{stdout}"
+    );
+    assert!(crate::util::files(&receipts).is_empty());
+    assert_eq!(
+        env.number("SELECT count(*) FROM audit WHERE action = 'receipt.deleted'"),
+        1
+    );
+    // The next sweep has nothing left to say.
+    let out = env.cmd_at("+367d", &["sweep", "--now"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -158,18 +158,37 @@ impl Env {
             .collect()
     }
 
-    /// Records that job `name` last ran `days` ago, as if the daemon had been down since:
-    /// the next start catches up on it. Returns the recorded time.
-    pub fn job_ran_days_ago(&self, name: &str, days: i64) -> String {
-        let at = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
-        rusqlite::Connection::open(self.var().join("dropgate.sqlite"))
-            .unwrap()
-            .execute(
-                "INSERT OR REPLACE INTO job (name, last_run, last_result) VALUES (?1, ?2, 'test')",
-                [name, &at],
-            )
+    /// Runs a dropgate command to completion with its clock moved by `offset` (`-8d`,
+    /// `+61d`, `+90s`): a test build honours `DROPGATE_TEST_CLOCK`, so time passes for the
+    /// binary as it would for a user, and no ledger row is rewritten.
+    pub fn cmd_at(&self, offset: &str, args: &[&str]) -> Output {
+        let out = self
+            .command(args)
+            .env(dropgate::clock::TEST_CLOCK_VAR, offset)
+            .output()
             .unwrap();
-        at
+        assert!(
+            out.status.success(),
+            "{args:?} at {offset}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Publishes by hand `days` ago, as if the daemon had been down since: the next start
+    /// catches up on the weekly run. Returns the run's time as the job table holds it.
+    pub fn published_days_ago(&self, days: i64) -> String {
+        self.cmd_at(&format!("-{days}d"), &["publish", "--now"]);
+        self.texts("SELECT last_run FROM job WHERE name = 'publish'", [])
+            .pop()
+            .unwrap()
+    }
+
+    /// Starts `dropgate run` with its clock moved by `offset`, and waits for READY=1.
+    pub fn start_at(&self, offset: &str) -> Daemon {
+        let mut daemon = self.spawn(&[(dropgate::clock::TEST_CLOCK_VAR, offset)]);
+        daemon.wait_for_notify("READY=1");
+        daemon
     }
 
     /// Starts `dropgate run` and waits until it reports READY=1.
@@ -351,6 +370,25 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(25));
     }
+}
+
+/// This month's quality report time (the 1st at 07:00, Amsterdam) less three seconds, as a
+/// clock offset: a daemon started on it sends the monthly reports three seconds later.
+pub fn just_before_this_months_report() -> String {
+    use chrono::{Datelike, TimeZone};
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Amsterdam)
+        .date_naive();
+    let at = chrono_tz::Europe::Amsterdam
+        .from_local_datetime(&today.with_day(1).unwrap().and_hms_opt(7, 0, 0).unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    offset_to(at - chrono::Duration::seconds(3))
+}
+
+/// The clock offset (`+12345s`) that moves the binary's now to `at`.
+pub fn offset_to(at: chrono::DateTime<chrono::Utc>) -> String {
+    format!("{:+}s", (at - chrono::Utc::now()).num_seconds())
 }
 
 /// Writes a file the way a careful local producer does: temp name, then rename.
