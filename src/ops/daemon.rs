@@ -31,7 +31,7 @@ pub enum DaemonError {
     #[error("cannot prepare the state directory: {0}")]
     StateDir(std::io::Error),
     #[error(transparent)]
-    Sftp(#[from] sftp::SftpError),
+    Sftp(#[from] sftp::StartError),
 }
 
 /// How often STATUS= is refreshed when systemd asks for no watchdog.

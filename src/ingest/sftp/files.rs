@@ -32,7 +32,7 @@ use super::Account;
 mod extensions;
 mod request;
 mod waiting;
-use super::upload::{Limits, Quotas, Times, Upload, UploadError};
+use super::upload::{Quotas, Times, Upload, UploadError, UploadLimits};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::ingest::auditor::Auditor;
 use crate::ingest::intake::Notices;
@@ -59,9 +59,9 @@ pub struct FilesContext {
 
 /// An error as the client sees it: a status code and a sentence.
 #[derive(Debug)]
-pub struct SftpError(StatusReply);
+pub struct StatusError(StatusReply);
 
-impl SftpError {
+impl StatusError {
     fn new(code: StatusCode, message: impl Into<String>) -> Self {
         Self(code.with_message(message))
     }
@@ -79,13 +79,13 @@ impl SftpError {
     }
 }
 
-impl From<SftpError> for StatusReply {
-    fn from(e: SftpError) -> Self {
+impl From<StatusError> for StatusReply {
+    fn from(e: StatusError) -> Self {
         e.0
     }
 }
 
-impl From<PathError> for SftpError {
+impl From<PathError> for StatusError {
     fn from(e: PathError) -> Self {
         match e {
             PathError::NotFound(_) => Self::new(StatusCode::NoSuchFile, e.to_string()),
@@ -94,13 +94,13 @@ impl From<PathError> for SftpError {
     }
 }
 
-fn io_error(e: io::Error) -> SftpError {
+fn io_error(e: io::Error) -> StatusError {
     match e.kind() {
-        io::ErrorKind::NotFound => SftpError::new(StatusCode::NoSuchFile, "no such file"),
-        io::ErrorKind::PermissionDenied => SftpError::denied("permission denied"),
+        io::ErrorKind::NotFound => StatusError::new(StatusCode::NoSuchFile, "no such file"),
+        io::ErrorKind::PermissionDenied => StatusError::denied("permission denied"),
         _ => {
             tracing::warn!(error = %e, "sftp file operation failed");
-            SftpError::new(
+            StatusError::new(
                 StatusCode::Failure,
                 "the server could not complete this operation",
             )
@@ -147,7 +147,7 @@ impl Files {
         }
     }
 
-    fn node(&self, path: &str) -> Result<(VPath, Node), SftpError> {
+    fn node(&self, path: &str) -> Result<(VPath, Node), StatusError> {
         let vpath = VPath::resolve(&self.cwd, path)?;
         let node = vpath.node(&self.account.grants)?;
         Ok((vpath, node))
@@ -171,10 +171,10 @@ impl Files {
         self.ctx.state.temp_uploads(tenant, &self.account.user)
     }
 
-    fn add_handle(&mut self, open: Open) -> Result<String, SftpError> {
+    fn add_handle(&mut self, open: Open) -> Result<String, StatusError> {
         if !self.account.held.take_handle() {
             tracing::info!(user = %self.account.user, ip = %self.account.ip, max = MAX_HANDLES, "open refused: too many open files on this connection");
-            return Err(SftpError::new(
+            return Err(StatusError::new(
                 StatusCode::Failure,
                 format!("too many open files (at most {MAX_HANDLES} per connection)"),
             ));
@@ -198,18 +198,22 @@ impl Files {
     /// the reason as the status message. PERMISSION_DENIED rather than FAILURE: the request
     /// can never succeed as sent, so clients must not retry it, and OpenSSH's `sftp`, which
     /// prints only the status code's text, then at least says the server refused it.
-    fn new_name(&self, tenant: &str, name: &str) -> Result<(), SftpError> {
+    fn new_name(&self, tenant: &str, name: &str) -> Result<(), StatusError> {
         check_new_name(name).map_err(|why| {
             tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(name), reason = %why, "name refused");
-            SftpError::denied(why.to_string())
+            StatusError::denied(why.to_string())
         })
     }
 
-    fn limits(&self, tenant: &str) -> Limits {
-        self.account.limits.get(tenant).copied().unwrap_or(Limits {
-            max_file_bytes: 0,
-            quota_bytes: 0,
-        })
+    fn limits(&self, tenant: &str) -> UploadLimits {
+        self.account
+            .limits
+            .get(tenant)
+            .copied()
+            .unwrap_or(UploadLimits {
+                max_file_bytes: 0,
+                quota_bytes: 0,
+            })
     }
 
     fn open_upload(
@@ -217,16 +221,16 @@ impl Files {
         tenant: &str,
         name: &str,
         pflags: OpenFlags,
-    ) -> Result<String, SftpError> {
+    ) -> Result<String, StatusError> {
         if !pflags.contains(OpenFlags::WRITE) || pflags.contains(OpenFlags::READ) {
-            return Err(SftpError::denied(
+            return Err(StatusError::denied(
                 "upload/ is write-only: files there can be created, not read",
             ));
         }
         let path = self.real(tenant, Folder::Upload, name);
         let exists = path.symlink_metadata().is_ok();
         if pflags.contains(OpenFlags::EXCLUDE) && exists {
-            return Err(SftpError::new(
+            return Err(StatusError::new(
                 StatusCode::Failure,
                 format!("{name} already exists"),
             ));
@@ -246,7 +250,7 @@ impl Files {
                 self.ctx.quotas.clone(),
             )
         } else if continues && append {
-            return Err(SftpError::denied(format!(
+            return Err(StatusError::denied(format!(
                 "{name}: {}",
                 UploadError::Delivered
             )));
@@ -272,11 +276,11 @@ impl Files {
         folder: Folder,
         name: &str,
         pflags: OpenFlags,
-    ) -> Result<String, SftpError> {
+    ) -> Result<String, StatusError> {
         if pflags.intersects(
             OpenFlags::WRITE | OpenFlags::APPEND | OpenFlags::CREATE | OpenFlags::TRUNCATE,
         ) {
-            return Err(SftpError::denied(format!(
+            return Err(StatusError::denied(format!(
                 "{}/ is read-only",
                 folder.as_str()
             )));
@@ -295,13 +299,13 @@ impl Files {
 
     /// The request is made at CLOSE, and only if nothing was written: a refused write
     /// must not leave a request behind.
-    fn open_request_full(&mut self, tenant: &str) -> Result<String, SftpError> {
+    fn open_request_full(&mut self, tenant: &str) -> Result<String, StatusError> {
         self.add_handle(Open::RequestFull {
             tenant: tenant.to_owned(),
         })
     }
 
-    fn make_request_full(&self, tenant: &str) -> Result<(), SftpError> {
+    fn make_request_full(&self, tenant: &str) -> Result<(), StatusError> {
         let path = self.real(tenant, Folder::Outbox, REQUEST_FULL);
         std::fs::OpenOptions::new()
             .write(true)
@@ -314,7 +318,7 @@ impl Files {
         Ok(())
     }
 
-    fn listing(&self, node: &Node) -> Result<Vec<NameEntry>, SftpError> {
+    fn listing(&self, node: &Node) -> Result<Vec<NameEntry>, StatusError> {
         match node {
             Node::Root => Ok(self
                 .account
@@ -361,11 +365,11 @@ impl Files {
                 entries.sort_by(|a, b| a.filename.cmp(&b.filename));
                 Ok(entries)
             }
-            Node::Entry(..) => Err(SftpError::new(StatusCode::Failure, "not a folder")),
+            Node::Entry(..) => Err(StatusError::new(StatusCode::Failure, "not a folder")),
         }
     }
 
-    fn attrs(&self, node: &Node) -> Result<FileAttributes, SftpError> {
+    fn attrs(&self, node: &Node) -> Result<FileAttributes, StatusError> {
         match node {
             Node::Root | Node::Tenant(_) | Node::Folder(..) => Ok(dir_attrs()),
             Node::Entry(t, f, name) => {
@@ -387,7 +391,7 @@ impl Files {
                     .symlink_metadata()
                     .map_err(io_error)?;
                 if !meta.is_file() {
-                    return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
+                    return Err(StatusError::new(StatusCode::NoSuchFile, "no such file"));
                 }
                 Ok(file_attrs(&meta, *f))
             }
@@ -397,7 +401,7 @@ impl Files {
     /// An open upload as STAT and FSTAT show it: a write-only file of the bytes written so
     /// far, with the times set on it; one opened to replace a waiting file and not yet
     /// written is still that file.
-    fn upload_attrs(&self, upload: &Upload) -> Result<FileAttributes, SftpError> {
+    fn upload_attrs(&self, upload: &Upload) -> Result<FileAttributes, StatusError> {
         let mut attrs = if upload.untouched_replacement().is_some() {
             let path = self.real(&upload.tenant, Folder::Upload, &upload.name);
             file_attrs(&path.symlink_metadata().map_err(io_error)?, Folder::Upload)
@@ -413,10 +417,10 @@ impl Files {
         Ok(attrs)
     }
 
-    async fn close_handle(&mut self, open: Open) -> Result<(), SftpError> {
+    async fn close_handle(&mut self, open: Open) -> Result<(), StatusError> {
         match open {
             Open::Dir(_) => Ok(()),
-            Open::Failed(message) => Err(SftpError::new(StatusCode::Failure, message)),
+            Open::Failed(message) => Err(StatusError::new(StatusCode::Failure, message)),
             Open::Read {
                 tenant,
                 folder,
@@ -488,7 +492,7 @@ impl Files {
                         } else {
                             "nothing was delivered"
                         };
-                        Err(SftpError::new(
+                        Err(StatusError::new(
                             StatusCode::Failure,
                             format!("{requested}: {e}; {outcome}"),
                         ))
@@ -501,7 +505,7 @@ impl Files {
                             &requested,
                             json!({ "size": size, "error": e.to_string() }),
                         );
-                        Err(SftpError::new(
+                        Err(StatusError::new(
                             StatusCode::Failure,
                             "the upload could not be stored; please send it again",
                         ))
@@ -515,7 +519,7 @@ impl Files {
 impl Files {
     /// REMOVE of a delivery waiting in `upload/`: set aside, for intake to record as
     /// withdrawn. Once the daily run has taken it, the name is gone from `upload/`.
-    async fn withdraw(&self, id: u32, tenant: &str, name: &str) -> Result<Status, SftpError> {
+    async fn withdraw(&self, id: u32, tenant: &str, name: &str) -> Result<Status, StatusError> {
         let (ctx, user) = (self.ctx.clone(), self.account.user.clone());
         let (t, n) = (tenant.to_owned(), name.to_owned());
         // Renames and the upload folder's lock: off the async workers.
@@ -523,7 +527,7 @@ impl Files {
             .await
             .unwrap_or_else(|e| Err(io::Error::other(e.to_string())));
         if !set_aside.map_err(io_error)? {
-            return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
+            return Err(StatusError::new(StatusCode::NoSuchFile, "no such file"));
         }
         tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(name), "waiting delivery removed (withdrawn)");
         self.audit("sftp.withdraw", tenant, name, json!({}));
@@ -538,35 +542,35 @@ impl Files {
         id: u32,
         oldpath: String,
         newpath: String,
-    ) -> Result<Status, SftpError> {
+    ) -> Result<Status, StatusError> {
         let (_, from) = self.node(&oldpath)?;
         let (_, to) = self.node(&newpath)?;
         let (Node::Entry(tenant, Folder::Upload, old), Node::Entry(to_tenant, Folder::Upload, new)) =
             (from, to)
         else {
-            return Err(SftpError::denied(
+            return Err(StatusError::denied(
                 "only files in upload/ can be renamed, within the same upload/",
             ));
         };
         if tenant != to_tenant {
-            return Err(SftpError::denied("files cannot move between tenants"));
+            return Err(StatusError::denied("files cannot move between tenants"));
         }
         if !is_temp_name(&old) {
-            return Err(SftpError::denied(format!(
+            return Err(StatusError::denied(format!(
                 "{old} is delivered and will be processed; only temporary names (.filepart, .part, .partial, .tmp) can be renamed"
             )));
         }
         self.new_name(&tenant, &new)?;
         let source = self.real(&tenant, Folder::Upload, &old);
         if !source.symlink_metadata().map_err(io_error)?.is_file() {
-            return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
+            return Err(StatusError::new(StatusCode::NoSuchFile, "no such file"));
         }
         let open = self
             .handles
             .values()
             .any(|open| matches!(open, Open::Upload(u) if u.tenant == tenant && u.name == old));
         if open {
-            return Err(SftpError::new(
+            return Err(StatusError::new(
                 StatusCode::Failure,
                 format!("{old} is still open for writing; close it first"),
             ));
@@ -575,7 +579,7 @@ impl Files {
             crate::layout::rename_no_replace(&source, &self.real(&tenant, Folder::Upload, &new))
                 .map_err(|e| match e.kind() {
                     io::ErrorKind::AlreadyExists => {
-                        SftpError::new(StatusCode::Failure, format!("{new} already exists"))
+                        StatusError::new(StatusCode::Failure, format!("{new} already exists"))
                     }
                     _ => io_error(e),
                 })?;
@@ -632,9 +636,9 @@ fn change_attrs(
     attrs: &FileAttributes,
     size: u64,
     set_times: impl FnOnce(Times) -> io::Result<()>,
-) -> Result<(), SftpError> {
+) -> Result<(), StatusError> {
     if attrs.size.is_some_and(|wanted| wanted != size) {
-        return Err(SftpError::denied(
+        return Err(StatusError::denied(
             "the size of an uploaded file cannot be changed; upload it again instead",
         ));
     }
@@ -646,7 +650,7 @@ fn change_attrs(
         set_times(times).map_err(io_error)?;
     }
     if attrs.permissions.is_some() || attrs.uid.is_some() || attrs.gid.is_some() {
-        return Err(SftpError::denied(
+        return Err(StatusError::denied(
             "permissions and owners cannot be changed on this server (times, if sent, were set)",
         ));
     }
@@ -655,7 +659,7 @@ fn change_attrs(
 
 /// [`change_attrs`] for an upload still open: its times apply at the close, and a size
 /// set makes it a new version even if nothing was written (an empty file copied in place).
-fn change_upload_attrs(upload: &mut Upload, attrs: &FileAttributes) -> Result<(), SftpError> {
+fn change_upload_attrs(upload: &mut Upload, attrs: &FileAttributes) -> Result<(), StatusError> {
     change_attrs(attrs, upload.size(), |times| {
         upload.set_times(times);
         Ok(())
@@ -698,10 +702,10 @@ fn ok(id: u32) -> Status {
 }
 
 impl russh_sftp::server::Handler for Files {
-    type Error = SftpError;
+    type Error = StatusError;
 
     fn unimplemented(&self) -> Self::Error {
-        SftpError::new(StatusCode::OpUnsupported, "not supported by this server")
+        StatusError::new(StatusCode::OpUnsupported, "not supported by this server")
     }
 
     async fn init(
@@ -738,7 +742,7 @@ impl russh_sftp::server::Handler for Files {
             }
             Node::Entry(t, folder, name) => self.open_read(&t, folder, &name, pflags)?,
             _ => {
-                return Err(SftpError::new(
+                return Err(StatusError::new(
                     StatusCode::Failure,
                     format!("{filename} is a folder"),
                 ));
@@ -751,7 +755,7 @@ impl russh_sftp::server::Handler for Files {
         let open = self
             .handles
             .remove(&handle)
-            .ok_or_else(SftpError::bad_handle)?;
+            .ok_or_else(StatusError::bad_handle)?;
         self.account.held.release_handles(1);
         self.close_handle(open).await.map(|()| ok(id))
     }
@@ -768,7 +772,7 @@ impl russh_sftp::server::Handler for Files {
                 file, served, size, ..
             }) => {
                 if offset >= *size {
-                    return Err(SftpError::eof());
+                    return Err(StatusError::eof());
                 }
                 let want = len
                     .min(MAX_DATA)
@@ -776,15 +780,15 @@ impl russh_sftp::server::Handler for Files {
                 let mut data = vec![0u8; want as usize];
                 let n = file.read_at(&mut data, offset).map_err(io_error)?;
                 if n == 0 {
-                    return Err(SftpError::eof());
+                    return Err(StatusError::eof());
                 }
                 data.truncate(n);
                 *served = (*served).max(offset + n as u64);
                 Ok(Data { id, data })
             }
-            Some(Open::Upload(_)) => Err(SftpError::denied("upload/ is write-only")),
-            Some(_) => Err(SftpError::new(StatusCode::Failure, "not a readable file")),
-            None => Err(SftpError::bad_handle()),
+            Some(Open::Upload(_)) => Err(StatusError::denied("upload/ is write-only")),
+            Some(_) => Err(StatusError::new(StatusCode::Failure, "not a readable file")),
+            None => Err(StatusError::bad_handle()),
         }
     }
 
@@ -816,20 +820,20 @@ impl russh_sftp::server::Handler for Files {
                     );
                     // Replacing the entry drops the Upload, which removes its staging file.
                     self.handles.insert(handle, Open::Failed(message.clone()));
-                    Err(SftpError::new(StatusCode::Failure, message))
+                    Err(StatusError::new(StatusCode::Failure, message))
                 }
             },
             Some(Open::RequestFull { .. }) if data.is_empty() => Ok(ok(id)),
             Some(Open::RequestFull { .. }) => {
                 let message = format!("{REQUEST_FULL} must be empty; no full bundle was requested");
                 self.handles.insert(handle, Open::Failed(message.clone()));
-                Err(SftpError::denied(message))
+                Err(StatusError::denied(message))
             }
             Some(Open::Failed(message)) => {
-                Err(SftpError::new(StatusCode::Failure, message.clone()))
+                Err(StatusError::new(StatusCode::Failure, message.clone()))
             }
-            Some(_) => Err(SftpError::denied("this file is read-only")),
-            None => Err(SftpError::bad_handle()),
+            Some(_) => Err(StatusError::denied("this file is read-only")),
+            None => Err(StatusError::bad_handle()),
         }
     }
 
@@ -858,9 +862,9 @@ impl russh_sftp::server::Handler for Files {
                 ..Default::default()
             },
             Some(Open::Failed(message)) => {
-                return Err(SftpError::new(StatusCode::Failure, message.clone()));
+                return Err(StatusError::new(StatusCode::Failure, message.clone()));
             }
-            None => return Err(SftpError::bad_handle()),
+            None => return Err(StatusError::bad_handle()),
         };
         Ok(Attrs { id, attrs })
     }
@@ -873,10 +877,10 @@ impl russh_sftp::server::Handler for Files {
     ) -> Result<Status, Self::Error> {
         let (_, node) = self.node(&path)?;
         let Node::Entry(tenant, folder, name) = node else {
-            return Err(SftpError::denied("folders cannot be changed"));
+            return Err(StatusError::denied("folders cannot be changed"));
         };
         if folder != Folder::Upload {
-            return Err(SftpError::denied(format!(
+            return Err(StatusError::denied(format!(
                 "{}/ is read-only",
                 folder.as_str()
             )));
@@ -924,11 +928,11 @@ impl russh_sftp::server::Handler for Files {
                 Ok(ok(id))
             }
             Some(Open::Failed(message)) => {
-                Err(SftpError::new(StatusCode::Failure, message.clone()))
+                Err(StatusError::new(StatusCode::Failure, message.clone()))
             }
-            Some(Open::Dir(_)) => Err(SftpError::denied("folders cannot be changed")),
-            Some(Open::Read { .. }) => Err(SftpError::denied("this file is read-only")),
-            None => Err(SftpError::bad_handle()),
+            Some(Open::Dir(_)) => Err(StatusError::denied("folders cannot be changed")),
+            Some(Open::Read { .. }) => Err(StatusError::denied("this file is read-only")),
+            None => Err(StatusError::bad_handle()),
         }
     }
 
@@ -941,32 +945,32 @@ impl russh_sftp::server::Handler for Files {
 
     async fn readdir(&mut self, id: u32, handle: String) -> Result<Name, Self::Error> {
         match self.handles.get_mut(&handle) {
-            Some(Open::Dir(entries)) if entries.is_empty() => Err(SftpError::eof()),
+            Some(Open::Dir(entries)) if entries.is_empty() => Err(StatusError::eof()),
             Some(Open::Dir(entries)) => {
                 let rest = entries.split_off(entries.len().min(DIR_CHUNK));
                 let files = std::mem::replace(entries, rest);
                 Ok(Name { id, files })
             }
-            Some(_) => Err(SftpError::new(StatusCode::Failure, "not a folder")),
-            None => Err(SftpError::bad_handle()),
+            Some(_) => Err(StatusError::new(StatusCode::Failure, "not a folder")),
+            None => Err(StatusError::bad_handle()),
         }
     }
 
     async fn remove(&mut self, id: u32, filename: String) -> Result<Status, Self::Error> {
         let (_, node) = self.node(&filename)?;
         let Node::Entry(tenant, folder, name) = node else {
-            return Err(SftpError::denied("folders cannot be removed"));
+            return Err(StatusError::denied("folders cannot be removed"));
         };
         match folder {
             Folder::Outbox => {}
             Folder::Upload if is_temp_name(&name) => {}
             Folder::Upload => return self.withdraw(id, &tenant, &name).await,
-            Folder::Receipts => return Err(SftpError::denied("receipts/ is read-only")),
+            Folder::Receipts => return Err(StatusError::denied("receipts/ is read-only")),
         }
         let path = self.real(&tenant, folder, &name);
         let meta = path.symlink_metadata().map_err(io_error)?;
         if !meta.is_file() {
-            return Err(SftpError::new(StatusCode::NoSuchFile, "no such file"));
+            return Err(StatusError::new(StatusCode::NoSuchFile, "no such file"));
         }
         std::fs::remove_file(&path).map_err(io_error)?;
         tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, folder = folder.as_str(), file = %crate::redact::name(&name), "removed");
@@ -989,20 +993,20 @@ impl russh_sftp::server::Handler for Files {
         // that is there answers as sshd does (FAILURE, "exists"), which `mkdir -p`-style
         // clients (asyncssh `makedirs(exist_ok=True)`, recursive puts) take as done.
         match self.node(&path) {
-            Ok((vpath, Node::Root | Node::Tenant(_) | Node::Folder(..))) => Err(SftpError::new(
+            Ok((vpath, Node::Root | Node::Tenant(_) | Node::Folder(..))) => Err(StatusError::new(
                 StatusCode::Failure,
                 format!("{vpath} already exists"),
             )),
             Ok((_, Node::Entry(tenant, _, name))) => {
                 self.new_name(&tenant, &name)?;
-                Err(SftpError::denied("folders cannot be created here"))
+                Err(StatusError::denied("folders cannot be created here"))
             }
-            Err(_) => Err(SftpError::denied("folders cannot be created here")),
+            Err(_) => Err(StatusError::denied("folders cannot be created here")),
         }
     }
 
     async fn rmdir(&mut self, _id: u32, _path: String) -> Result<Status, Self::Error> {
-        Err(SftpError::denied("folders cannot be removed"))
+        Err(StatusError::denied("folders cannot be removed"))
     }
 
     async fn realpath(&mut self, id: u32, path: String) -> Result<Name, Self::Error> {
@@ -1023,7 +1027,7 @@ impl russh_sftp::server::Handler for Files {
     }
 
     async fn readlink(&mut self, _id: u32, _path: String) -> Result<Name, Self::Error> {
-        Err(SftpError::new(
+        Err(StatusError::new(
             StatusCode::NoSuchFile,
             "there are no links here",
         ))
@@ -1035,7 +1039,7 @@ impl russh_sftp::server::Handler for Files {
         _linkpath: String,
         _targetpath: String,
     ) -> Result<Status, Self::Error> {
-        Err(SftpError::denied("links cannot be created"))
+        Err(StatusError::denied("links cannot be created"))
     }
 
     async fn extended(
@@ -1060,8 +1064,8 @@ impl russh_sftp::server::Handler for Files {
                 }
                 Ok(Packet::ExtendedReply(ExtendedReply { id, data }))
             }
-            "hardlink@openssh.com" => Err(SftpError::denied("links cannot be created")),
-            other => Err(SftpError::new(
+            "hardlink@openssh.com" => Err(StatusError::denied("links cannot be created")),
+            other => Err(StatusError::new(
                 StatusCode::OpUnsupported,
                 format!("{other} is not supported"),
             )),

@@ -55,7 +55,7 @@ pub struct Account {
     pub ip: IpAddr,
     pub grants: vfs::Grants,
     /// Upload limits per granted tenant.
-    pub limits: HashMap<String, upload::Limits>,
+    pub limits: HashMap<String, upload::UploadLimits>,
     /// What the connection holds open, over all its channels.
     pub held: Held,
 }
@@ -205,7 +205,7 @@ impl Shared {
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
-pub enum SftpError {
+pub enum StartError {
     #[error(transparent)]
     HostKey(#[from] hostkey::HostKeyError),
     #[error("cannot listen on {addr}: {source}")]
@@ -231,7 +231,7 @@ impl Server {
         state: StateDir,
         auditor: Auditor,
         notices: crate::ingest::intake::Notices,
-    ) -> Result<Self, SftpError> {
+    ) -> Result<Self, StartError> {
         let sftp = config.borrow().sftp.clone();
         // Making an RSA key takes a moment: off the async workers.
         let path = sftp.host_key.clone();
@@ -250,7 +250,7 @@ impl Server {
         let listener =
             TcpListener::bind(sftp.listen)
                 .await
-                .map_err(|source| SftpError::Listen {
+                .map_err(|source| StartError::Listen {
                     addr: sftp.listen,
                     source,
                 })?;

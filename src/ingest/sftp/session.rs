@@ -175,7 +175,7 @@ impl Connection {
             .iter()
             .filter_map(|g| config.tenant(&g.tenant))
             .map(|t| {
-                let limits = super::upload::Limits {
+                let limits = super::upload::UploadLimits {
                     max_file_bytes: t.max_file_bytes,
                     quota_bytes: t.quota_bytes,
                 };

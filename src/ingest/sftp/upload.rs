@@ -113,7 +113,7 @@ impl Times {
 
 /// The limits one upload must keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub struct UploadLimits {
     pub max_file_bytes: u64,
     pub quota_bytes: u64,
 }
@@ -165,7 +165,7 @@ pub struct Upload {
     /// Highest byte written so far.
     size: u64,
     written: Written,
-    limits: Limits,
+    limits: UploadLimits,
     /// Bytes of the tenant's on disk when this upload began, and [`Usage::delivered`] then.
     on_disk: u64,
     delivered_before: u64,
@@ -191,7 +191,7 @@ impl Upload {
         staging_dir: &Path,
         tenant: &str,
         name: &str,
-        limits: Limits,
+        limits: UploadLimits,
         quotas: Arc<Quotas>,
     ) -> io::Result<Self> {
         let token = secrets::random_hex(16).map_err(io::Error::other)?;
@@ -220,7 +220,7 @@ impl Upload {
         tenant: &str,
         name: &str,
         resume: bool,
-        limits: Limits,
+        limits: UploadLimits,
         quotas: Arc<Quotas>,
     ) -> io::Result<Self> {
         let mut options = std::fs::OpenOptions::new();
@@ -257,7 +257,7 @@ impl Upload {
         tenant: &str,
         name: &str,
         initial: u64,
-        limits: Limits,
+        limits: UploadLimits,
         quotas: Arc<Quotas>,
     ) -> Self {
         let delivered_before = quotas.lock().get(tenant).map_or(0, |u| u.delivered);
@@ -581,7 +581,7 @@ mod tests {
             }
         }
 
-        fn upload(&self, name: &str, limits: Limits) -> Upload {
+        fn upload(&self, name: &str, limits: UploadLimits) -> Upload {
             Upload::delivery(
                 &self.state.staging(),
                 "t",
@@ -617,7 +617,7 @@ mod tests {
         }
     }
 
-    const ROOMY: Limits = Limits {
+    const ROOMY: UploadLimits = UploadLimits {
         max_file_bytes: 100,
         quota_bytes: 150,
     };

@@ -6,7 +6,7 @@
 
 use russh_sftp::protocol::{ExtendedReply, Name, Packet, StatusCode};
 
-use super::{Files, NameEntry, Open, SftpError, ok};
+use super::{Files, NameEntry, Open, StatusError, ok};
 use crate::ingest::sftp::vfs::Node;
 
 /// The extensions this server answers, with their versions, as `init` offers them.
@@ -23,8 +23,8 @@ pub const OFFERED: [(&str, &str); 6] = [
 const BLOCK: u64 = 4096;
 
 /// The next SFTP string of an extended request's data.
-fn string(data: &mut &[u8]) -> Result<String, SftpError> {
-    let malformed = || SftpError::new(StatusCode::BadMessage, "malformed extended request");
+fn string(data: &mut &[u8]) -> Result<String, StatusError> {
+    let malformed = || StatusError::new(StatusCode::BadMessage, "malformed extended request");
     let (len, rest) = data.split_first_chunk::<4>().ok_or_else(malformed)?;
     let len = u32::from_be_bytes(*len) as usize;
     let (value, rest) = rest.split_at_checked(len).ok_or_else(malformed)?;
@@ -39,7 +39,7 @@ impl Files {
         id: u32,
         request: &str,
         mut data: &[u8],
-    ) -> Option<Result<Packet, SftpError>> {
+    ) -> Option<Result<Packet, StatusError>> {
         let data = &mut data;
         Some(match request {
             "posix-rename@openssh.com" => match (string(data), string(data)) {
@@ -57,14 +57,16 @@ impl Files {
                     Some("") => home,
                     Some(rest) if rest.starts_with('/') => format!("{home}{rest}"),
                     // `~user`: only one's own start folder is known here.
-                    Some(_) => return Err(SftpError::new(StatusCode::NoSuchFile, "no such user")),
+                    Some(_) => {
+                        return Err(StatusError::new(StatusCode::NoSuchFile, "no such user"));
+                    }
                     None => path,
                 };
                 self.name_of(id, &expanded)
             }),
             "home-directory" => string(data).and_then(|user| {
                 if user != self.account.user {
-                    return Err(SftpError::new(StatusCode::NoSuchFile, "no such user"));
+                    return Err(StatusError::new(StatusCode::NoSuchFile, "no such user"));
                 }
                 let home = self.account.grants.home().to_string();
                 self.name_of(id, &home)
@@ -74,7 +76,7 @@ impl Files {
     }
 
     /// A NAME reply with the resolved form of `path`.
-    fn name_of(&self, id: u32, path: &str) -> Result<Packet, SftpError> {
+    fn name_of(&self, id: u32, path: &str) -> Result<Packet, StatusError> {
         let (vpath, _) = self.node(path)?;
         Ok(Packet::Name(Name {
             id,
@@ -84,7 +86,7 @@ impl Files {
 
     /// The quota of the tenant `path` is in, as a file system: its size, and what may still
     /// be uploaded (less what waits in `upload/` and what open uploads hold).
-    fn statvfs(&self, id: u32, path: &str) -> Result<Packet, SftpError> {
+    fn statvfs(&self, id: u32, path: &str) -> Result<Packet, StatusError> {
         let (_, node) = self.node(path)?;
         let tenant = match node {
             Node::Tenant(t) | Node::Folder(t, _) | Node::Entry(t, ..) => Some(t),
@@ -117,11 +119,11 @@ impl Files {
 
     /// Makes an upload's bytes so far durable (its move into `upload/` syncs anyway), off
     /// the async workers: a large file's sync can take a while.
-    async fn fsync(&self, id: u32, handle: &str) -> Result<Packet, SftpError> {
+    async fn fsync(&self, id: u32, handle: &str) -> Result<Packet, StatusError> {
         let file = match self.handles.get(handle) {
             Some(Open::Upload(upload)) => upload.file().map_err(super::io_error)?,
             Some(_) => return Ok(Packet::Status(ok(id))),
-            None => return Err(SftpError::bad_handle()),
+            None => return Err(StatusError::bad_handle()),
         };
         tokio::task::spawn_blocking(move || file.sync_data())
             .await
