@@ -6,6 +6,7 @@
 
 mod audit;
 mod deliveries;
+mod jobs;
 mod links;
 mod mail;
 mod migrations;

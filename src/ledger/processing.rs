@@ -1,5 +1,5 @@
 //! The daily run's side of the ledger: claiming a delivery, upserting its rows, recording
-//! its outcome, and the job table.
+//! its outcome.
 //!
 //! A [`Claim`] is one IMMEDIATE transaction: it holds the write lock from the moment it
 //! checks that the delivery still waits until the outcome is committed. That is the lock
@@ -275,42 +275,6 @@ impl Ledger {
         )?;
         tx.commit()?;
         Ok(failures)
-    }
-
-    /// When job `name` last ran.
-    pub fn job_last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, LedgerError> {
-        Ok(self
-            .conn
-            .query_row("SELECT last_run FROM job WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?)
-    }
-
-    /// Records that job `name` ran at `at` with `result`.
-    pub fn job_ran(
-        &mut self,
-        name: &str,
-        at: DateTime<Utc>,
-        result: &str,
-    ) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "INSERT INTO job (name, last_run, last_result) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO UPDATE SET last_run = ?2, last_result = ?3",
-            params![name, timestamp(at), result],
-        )?;
-        Ok(())
-    }
-
-    /// Every job with its last run and result.
-    pub fn jobs(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, last_run, last_result FROM job ORDER BY name")?;
-        let jobs = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(jobs)
     }
 }
 
