@@ -10,10 +10,10 @@ mod jobs;
 mod links;
 mod mail;
 mod migrations;
-mod processing;
 mod publication;
 mod reports;
 mod retention;
+mod rows;
 mod tenants;
 
 use std::path::{Path, PathBuf};
@@ -24,18 +24,19 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{AuditEntry, AuditRecord};
 pub use deliveries::{
-    DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile, Withdrawal, Withdrawn,
+    Claim, Delivery, DeliveryCounts, DeliveryState, NewFile, Outcome, Recorded, Unfinished,
+    WaitingFile, Withdrawal, Withdrawn,
 };
 pub use links::{Indicators, Link};
 pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
-pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};
 pub use publication::{
     BundleKind, BundleStatus, DecisionOut, DeliveryOut, LinkOut, MeasurementOut, NewBundle,
     Publication, UnplacedBundle,
 };
 pub use reports::{QualityStats, Response};
 pub use retention::{Expired, Kept, RemovedTemp};
+pub use rows::{DecisionRow, MeasurementRow, RowSink};
 pub use tenants::TenantRow;
 
 /// Why a ledger operation failed.
