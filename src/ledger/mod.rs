@@ -5,12 +5,12 @@
 //! migrations applied); `dropgate status` opens it read-only and never blocks the daemon.
 
 mod audit;
+mod bundles;
 mod deliveries;
 mod jobs;
 mod links;
 mod mail;
 mod migrations;
-mod publication;
 mod reports;
 mod retention;
 mod rows;
@@ -23,6 +23,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{AuditEntry, AuditRecord};
+pub use bundles::{
+    BundleKind, BundleStatus, DecisionOut, DeliveryOut, LinkOut, MeasurementOut, NewBundle,
+    Publication, UnplacedBundle,
+};
 pub use deliveries::{
     Claim, Delivery, DeliveryCounts, DeliveryState, NewFile, Outcome, Recorded, Unfinished,
     WaitingFile, Withdrawal, Withdrawn,
@@ -30,10 +34,6 @@ pub use deliveries::{
 pub use links::{Indicators, Link};
 pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
-pub use publication::{
-    BundleKind, BundleStatus, DecisionOut, DeliveryOut, LinkOut, MeasurementOut, NewBundle,
-    Publication, UnplacedBundle,
-};
 pub use reports::{QualityStats, Response};
 pub use retention::{Expired, Kept, RemovedTemp};
 pub use rows::{DecisionRow, MeasurementRow, RowSink};
