@@ -7,11 +7,10 @@
 mod audit;
 mod bundles;
 mod deliveries;
+mod figures;
 mod jobs;
-mod links;
 mod mail;
 mod migrations;
-mod reports;
 mod retention;
 mod rows;
 mod tenants;
@@ -31,10 +30,9 @@ pub use deliveries::{
     Claim, Delivery, DeliveryCounts, DeliveryState, NewFile, Outcome, Recorded, Unfinished,
     WaitingFile, Withdrawal, Withdrawn,
 };
-pub use links::{Indicators, Link};
+pub use figures::{Indicators, Link, QualityStats, Response};
 pub use mail::{MailCounts, NewMail, QueuedMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
-pub use reports::{QualityStats, Response};
 pub use retention::{Expired, Kept, RemovedTemp};
 pub use rows::{DecisionRow, MeasurementRow, RowSink};
 pub use tenants::TenantRow;

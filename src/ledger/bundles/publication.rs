@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, params};
 
 use super::{BundleKind, NewBundle};
-use crate::ledger::links::LINK_RULE;
+use crate::ledger::figures::LINK_RULE;
 use crate::ledger::{DeliveryState, Indicators, Ledger, LedgerError, NewMail, timestamp};
 
 /// A decision as it goes into a bundle (identifiers still unhashed).
@@ -273,7 +273,7 @@ impl Publication<'_> {
 
     /// The municipality's figures per period, as of now (see `Ledger::indicators`).
     pub fn indicators(&self, code: &str) -> Result<Vec<Indicators>, LedgerError> {
-        crate::ledger::links::indicators(&self.tx, code)
+        crate::ledger::figures::indicators(&self.tx, code)
     }
 
     /// Records the bundle and, as published in it, every row it carried (and queues `mail`
