@@ -34,6 +34,9 @@ pub enum BundleKind {
 }
 
 impl BundleKind {
+    /// Every kind.
+    pub const ALL: [Self; 2] = [Self::Incremental, Self::Full];
+
     /// The name the ledger stores.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,17 +46,7 @@ impl BundleKind {
     }
 }
 
-impl rusqlite::types::FromSql for BundleKind {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        match value.as_str()? {
-            "incremental" => Ok(Self::Incremental),
-            "full" => Ok(Self::Full),
-            other => Err(rusqlite::types::FromSqlError::Other(
-                format!("unknown bundle kind {other:?}").into(),
-            )),
-        }
-    }
-}
+stored_by_name!(BundleKind, "bundle kind", BundleKind::ALL);
 
 /// A recorded bundle that has not reached its outbox yet.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -295,7 +295,7 @@ impl Publication<'_> {
             params![
                 bundle.municipality,
                 bundle.name,
-                bundle.kind.as_str(),
+                bundle.kind,
                 at,
                 bundle.rows.to_string(),
                 i64::try_from(bundle.size_bytes).unwrap_or(i64::MAX),

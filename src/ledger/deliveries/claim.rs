@@ -226,7 +226,7 @@ impl Claim<'_> {
              WHERE id = ?1",
             params![
                 self.delivery.id,
-                outcome.state.as_str(),
+                outcome.state,
                 self.at,
                 outcome.dataset,
                 outcome.format,

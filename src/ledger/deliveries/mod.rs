@@ -44,6 +44,7 @@ impl DeliveryState {
         Self::Withdrawn,
     ];
 
+    /// The name the ledger stores.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Received => "received",
@@ -76,15 +77,7 @@ impl FromStr for DeliveryState {
     }
 }
 
-/// Read from a column as its name, so that a row maps straight to the state.
-impl rusqlite::types::FromSql for DeliveryState {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let name = value.as_str()?;
-        name.parse().map_err(|_| {
-            rusqlite::types::FromSqlError::Other(format!("unknown delivery state {name:?}").into())
-        })
-    }
-}
+stored_by_name!(DeliveryState, "delivery state", DeliveryState::ALL);
 
 /// The SQL condition of a delivery whose file still waits in `upload/` under its name: received,
 /// or a duplicate not yet answered. The daily run takes it by setting `processed_at`.

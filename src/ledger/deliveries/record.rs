@@ -100,7 +100,7 @@ impl Ledger {
                 tx.execute(
                     "INSERT INTO delivery (tenant_id, file_name, size_bytes, sha256, received_at, state, duplicate_of, state_at, uploaded_by)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8)",
-                    params![file.tenant, file.name, size, file.sha256, at, state.as_str(), original, file.uploaded_by],
+                    params![file.tenant, file.name, size, file.sha256, at, state, original, file.uploaded_by],
                 )?;
                 (
                     Recorded::New {
@@ -115,7 +115,7 @@ impl Ledger {
                     "UPDATE delivery SET size_bytes = ?2, sha256 = ?3, received_at = ?4, state = ?5,
                          duplicate_of = ?6, state_at = ?4, uploaded_by = ?7
                      WHERE id = ?1",
-                    params![id, size, file.sha256, at, state.as_str(), original, file.uploaded_by],
+                    params![id, size, file.sha256, at, state, original, file.uploaded_by],
                 )?;
                 (Recorded::Replaced { id, state }, "delivery.replaced")
             }
