@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{Ledger, LedgerError, timestamp};
+use super::{DeliveryState, Ledger, LedgerError, timestamp};
 use crate::figures::{Figures, Tally};
 
 /// When measurement `m` belongs to decision `d` (DESIGN 3.3; `link` sets the windows), as
@@ -108,8 +108,8 @@ pub(super) fn indicators(
 /// A tenant's deliveries processed in a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QualityStats {
-    /// Deliveries per outcome (`processed`, `rejected`, ...).
-    pub deliveries: BTreeMap<String, u64>,
+    /// Deliveries per outcome, in the order of the outcomes' names (as the report lists them).
+    pub deliveries: Vec<(DeliveryState, u64)>,
     pub rows: u64,
     pub accepted: u64,
     pub rejected: u64,
@@ -129,13 +129,14 @@ impl Ledger {
         let mut stats = QualityStats::default();
         let mut stmt = self.conn.prepare(
             "SELECT state, count(*), total(rows_total), total(rows_accepted), total(rows_rejected) FROM delivery
-             WHERE tenant_id = ?1 AND processed_at >= ?2 AND processed_at < ?3 GROUP BY state",
+             WHERE tenant_id = ?1 AND processed_at >= ?2 AND processed_at < ?3 GROUP BY state ORDER BY state",
         )?;
         let mut rows = stmt.query(params![tenant, from, to])?;
         while let Some(r) = rows.next()? {
+            let state: DeliveryState = r.get::<_, String>(0)?.parse()?;
             stats
                 .deliveries
-                .insert(r.get(0)?, r.get::<_, i64>(1)?.unsigned_abs());
+                .push((state, r.get::<_, i64>(1)?.unsigned_abs()));
             stats.rows += r.get::<_, f64>(2)? as u64;
             stats.accepted += r.get::<_, f64>(3)? as u64;
             stats.rejected += r.get::<_, f64>(4)? as u64;
