@@ -1,8 +1,9 @@
-//! What the reports read, computed from the current rows and never stored: the links
-//! between measurements and decisions (see `link` for the rule; nothing is stored about a
-//! link, so arrival order and corrections cannot make one stale), the figures per quarter
-//! and per period (`crate::figures` decides what they mean), and a tenant's delivery
-//! outcomes for the monthly quality report.
+//! What the reports read. Owns no table: everything here is computed from the current
+//! `measurement`, `decision` and `delivery` rows and never stored: the links between
+//! measurements and decisions (see `link` for the rule; since nothing is stored about a
+//! link, arrival order and corrections cannot make one stale), the figures per quarter and
+//! per period (`crate::figures` decides what they mean), and a tenant's delivery outcomes
+//! for the monthly quality report.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,5 @@
-//! The mail queue: every outgoing message is a row first, so that no failure loses it.
+//! The `mail` table, the mail queue: every outgoing message is a row first, so that no
+//! failure loses it; others queue a message inside their own transaction.
 //! A message moves from `queued` to `sent`, or to `failed` once it is refused for good or
 //! has been tried for too long.
 

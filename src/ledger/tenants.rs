@@ -1,5 +1,5 @@
-//! Tenants in the ledger mirror the configuration: added, changed, or marked inactive (never
-//! deleted, because deliveries refer to them).
+//! The `tenant` table mirrors the configuration: tenants are added, changed, or marked
+//! inactive (never deleted, because deliveries refer to them).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
