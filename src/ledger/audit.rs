@@ -1,5 +1,6 @@
-//! The append-only audit log: who did what, when. Triggers in the schema refuse any update
-//! or delete, so a row once written stays.
+//! The `audit` table, the append-only audit log: who did what, when. Triggers in the schema
+//! refuse any update or delete, so a row once written stays. Other modules append to it
+//! inside their own transactions, so that an act and its record commit together.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
@@ -75,47 +76,6 @@ impl Ledger {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_audit_log_refuses_updates_and_deletes() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
-        let entry = AuditEntry {
-            actor: "test",
-            action: "thing.done",
-            tenant: None,
-            subject: Some("x"),
-            detail: None,
-        };
-        ledger.audit(&entry, Utc::now()).unwrap();
-        for sql in ["UPDATE audit SET subject = 'y'", "DELETE FROM audit"] {
-            let err = ledger.conn.execute(sql, []).unwrap_err();
-            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
-        }
-        assert_eq!(ledger.audit_count("thing.done").unwrap(), 1);
-    }
-
-    #[test]
-    fn an_entry_is_found_again_only_with_the_same_facts() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
-        let entry = |size: u64| AuditEntry {
-            actor: "intake",
-            action: "intake.too-large",
-            tenant: None,
-            subject: Some("big.csv"),
-            detail: Some(serde_json::json!({ "size": size, "mtime": 7 })),
-        };
-        assert!(!ledger.audited(&entry(10)).unwrap());
-        ledger.audit(&entry(10), Utc::now()).unwrap();
-        assert!(ledger.audited(&entry(10)).unwrap());
-        assert!(!ledger.audited(&entry(11)).unwrap());
-    }
-}
-
 /// An audit entry that owns its data, for entries that travel between threads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
@@ -167,5 +127,46 @@ impl Ledger {
             |r| r.get(0),
         ))?;
         Ok(actor.and_then(|a| a.strip_prefix("sftp:").map(str::to_owned)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_log_refuses_updates_and_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        let entry = AuditEntry {
+            actor: "test",
+            action: "thing.done",
+            tenant: None,
+            subject: Some("x"),
+            detail: None,
+        };
+        ledger.audit(&entry, Utc::now()).unwrap();
+        for sql in ["UPDATE audit SET subject = 'y'", "DELETE FROM audit"] {
+            let err = ledger.conn.execute(sql, []).unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+        assert_eq!(ledger.audit_count("thing.done").unwrap(), 1);
+    }
+
+    #[test]
+    fn an_entry_is_found_again_only_with_the_same_facts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        let entry = |size: u64| AuditEntry {
+            actor: "intake",
+            action: "intake.too-large",
+            tenant: None,
+            subject: Some("big.csv"),
+            detail: Some(serde_json::json!({ "size": size, "mtime": 7 })),
+        };
+        assert!(!ledger.audited(&entry(10)).unwrap());
+        ledger.audit(&entry(10), Utc::now()).unwrap();
+        assert!(ledger.audited(&entry(10)).unwrap());
+        assert!(!ledger.audited(&entry(11)).unwrap());
     }
 }

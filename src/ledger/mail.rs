@@ -1,4 +1,5 @@
-//! The mail queue: every outgoing message is a row first, so that no failure loses it.
+//! The `mail` table, the mail queue: every outgoing message is a row first, so that no
+//! failure loses it; others queue a message inside their own transaction.
 //! A message moves from `queued` to `sent`, or to `failed` once it is refused for good or
 //! has been tried for too long.
 
@@ -32,6 +33,31 @@ pub struct QueuedMail {
     pub created_at: DateTime<Utc>,
     pub attempts: u32,
 }
+
+/// Where a message stands. Stored by name in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MailState {
+    /// Waiting for its next attempt.
+    Queued,
+    /// Accepted by the mail server.
+    Sent,
+    /// Refused for good, or tried for too long.
+    Failed,
+}
+
+impl MailState {
+    const ALL: [Self; 3] = [Self::Queued, Self::Sent, Self::Failed];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+stored_by_name!(MailState, "mail state", MailState::ALL);
 
 /// Messages per state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -110,6 +136,7 @@ impl Ledger {
             .flatten())
     }
 
+    /// Records that message `id` was sent.
     pub fn mail_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.conn.execute(
             "UPDATE mail SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
@@ -138,6 +165,7 @@ impl Ledger {
         Ok(())
     }
 
+    /// How many messages are queued, sent and failed.
     pub fn mail_counts(&self) -> Result<MailCounts, LedgerError> {
         let mut counts = MailCounts::default();
         let mut stmt = self
@@ -146,10 +174,10 @@ impl Ledger {
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let n = r.get::<_, i64>(1)?.unsigned_abs();
-            match r.get::<_, String>(0)?.as_str() {
-                "queued" => counts.queued = n,
-                "sent" => counts.sent = n,
-                _ => counts.failed = n,
+            match r.get(0)? {
+                MailState::Queued => counts.queued = n,
+                MailState::Sent => counts.sent = n,
+                MailState::Failed => counts.failed = n,
             }
         }
         Ok(counts)

@@ -4,15 +4,44 @@
 //! in, so that tests can choose it. The daemon opens it read-write (WAL, foreign keys,
 //! migrations applied); `dropgate status` opens it read-only and never blocks the daemon.
 
+/// Stores an enum in a text column by its name (`as_str`), read back by matching against
+/// every value in `$all`. Defined before the submodules, which use it.
+macro_rules! stored_by_name {
+    ($type:ty, $what:literal, $all:expr) => {
+        impl rusqlite::types::ToSql for $type {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+
+        /// A name no value has is an error, never a default: the schema's CHECKs allow only
+        /// known names, so another one means the ledger is not what this build expects.
+        impl rusqlite::types::FromSql for $type {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                let name = value.as_str()?;
+                $all.into_iter()
+                    .find(|v| v.as_str() == name)
+                    .ok_or_else(|| {
+                        rusqlite::types::FromSqlError::Other(
+                            format!(concat!("unknown ", $what, " {:?}"), name).into(),
+                        )
+                    })
+            }
+        }
+    };
+}
+
 mod audit;
+mod bundles;
 mod deliveries;
-mod links;
+mod figures;
+mod jobs;
 mod mail;
 mod migrations;
-mod processing;
-mod publication;
-mod reports;
 mod retention;
+mod rows;
 mod tenants;
 
 use std::path::{Path, PathBuf};
@@ -22,19 +51,19 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{AuditEntry, AuditRecord};
-pub use deliveries::{
-    DeliveryCounts, DeliveryState, NewFile, Recorded, WaitingFile, Withdrawal, Withdrawn,
-};
-pub use links::{Indicators, Link};
-pub use mail::{MailCounts, NewMail, QueuedMail};
-pub use migrations::LATEST as SCHEMA_VERSION;
-pub use processing::{Claim, DecisionRow, Delivery, MeasurementRow, Outcome, RowSink, Unfinished};
-pub use publication::{
+pub use bundles::{
     BundleKind, BundleStatus, DecisionOut, DeliveryOut, LinkOut, MeasurementOut, NewBundle,
     Publication, UnplacedBundle,
 };
-pub use reports::{QualityStats, Response};
+pub use deliveries::{
+    Claim, Delivery, DeliveryCounts, DeliveryState, NewFile, Outcome, Recorded, Unfinished,
+    WaitingFile, Withdrawal, Withdrawn,
+};
+pub use figures::{Indicators, Link, QualityStats, Response};
+pub use mail::{MailCounts, NewMail, QueuedMail};
+pub use migrations::LATEST as SCHEMA_VERSION;
 pub use retention::{Expired, Kept, RemovedTemp};
+pub use rows::{DecisionRow, MeasurementRow, RowSink};
 pub use tenants::TenantRow;
 
 /// Why a ledger operation failed.

@@ -1,7 +1,8 @@
-//! Retention's side of the ledger: what has outlived its keeping time, and the record of
-//! each deletion (a timestamp on the row, and an audit row, in one transaction). Temporary
-//! files removed from `upload/` were never deliveries: they get only audit rows, and the
-//! mail that tells their tenant.
+//! Expired files and the records of their deletion. Owns no table: it reads `bundle` and
+//! `delivery` for what has outlived its keeping time, and records each deletion as a
+//! timestamp on that row (`deleted_at`, `original_deleted_at`, `receipt_deleted_at`) and an
+//! audit row, in one transaction. Temporary files removed from `upload/` were never
+//! deliveries: they get only audit rows, and the mail that tells their tenant.
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;

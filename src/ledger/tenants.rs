@@ -1,5 +1,5 @@
-//! Tenants in the ledger mirror the configuration: added, changed, or marked inactive (never
-//! deleted, because deliveries refer to them).
+//! The `tenant` table mirrors the configuration: tenants are added, changed, or marked
+//! inactive (never deleted, because deliveries refer to them).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -7,7 +7,13 @@ use serde_json::json;
 
 use super::audit::{self, AuditEntry};
 use super::{Ledger, LedgerError, timestamp};
-use crate::config::Tenant;
+use crate::config::{Tenant, TenantKind};
+
+stored_by_name!(
+    TenantKind,
+    "tenant kind",
+    [TenantKind::Supplier, TenantKind::Municipality]
+);
 
 impl Ledger {
     /// Makes the tenant table match `tenants`, in one transaction, auditing each change.
@@ -19,19 +25,14 @@ impl Ledger {
         let tx = self.write_tx()?;
         let at = timestamp(now);
         for t in tenants {
-            let existing: Option<(String, String, String, i64)> = tx
+            let existing: Option<(TenantKind, String, String, i64)> = tx
                 .query_row(
                     "SELECT kind, code, name, active FROM tenant WHERE id = ?1",
                     [&t.id],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
-            let wanted = (
-                t.kind.as_str().to_owned(),
-                t.code.clone(),
-                t.name.clone(),
-                1,
-            );
+            let wanted = (t.kind, t.code.clone(), t.name.clone(), 1);
             let action = match existing {
                 None => "tenant.added",
                 Some(row) if row == wanted => continue,
@@ -40,7 +41,7 @@ impl Ledger {
             tx.execute(
                 "INSERT INTO tenant (id, kind, code, name, active, updated_at) VALUES (?1, ?2, ?3, ?4, 1, ?5)
                  ON CONFLICT (id) DO UPDATE SET kind = ?2, code = ?3, name = ?4, active = 1, updated_at = ?5",
-                params![t.id, t.kind.as_str(), t.code, t.name, at],
+                params![t.id, t.kind, t.code, t.name, at],
             )?;
             let detail = json!({ "kind": t.kind.as_str(), "code": t.code, "name": t.name });
             audit::append(
@@ -102,7 +103,7 @@ impl Ledger {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantRow {
     pub id: String,
-    pub kind: String,
+    pub kind: TenantKind,
     pub code: String,
     pub name: String,
     pub active: bool,

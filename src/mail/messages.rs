@@ -241,7 +241,7 @@ pub fn quality_report(
         "{} {month}: {tenant_name}",
         t(lang, "Kwaliteitsrapport", "Quality report")
     );
-    let total: u64 = stats.deliveries.values().sum();
+    let total: u64 = stats.deliveries.iter().map(|(_, n)| n).sum();
     let mut facts = vec![
         (
             t(lang, "Leveringen", "Deliveries").to_owned(),
@@ -258,7 +258,10 @@ pub fn quality_report(
         ),
     ];
     for (state, n) in &stats.deliveries {
-        facts.push((format!("  {}", state_text(lang, state)), n.to_string()));
+        facts.push((
+            format!("  {}", state_text(lang, state.as_str())),
+            n.to_string(),
+        ));
     }
     let intro = match lang {
         Language::Dutch => format!("Kwaliteitsrapport over {month} voor {tenant_name}."),

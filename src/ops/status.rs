@@ -85,7 +85,7 @@ pub fn report(state: &StateDir, config: Option<&Config>) -> Result<StatusReport,
         .map(|t| TenantStatus {
             deliveries: summary(counts.by_tenant.get(&t.id)),
             id: t.id,
-            kind: t.kind,
+            kind: t.kind.as_str().to_owned(),
             code: t.code,
             name: t.name,
             active: t.active,

@@ -1,5 +1,6 @@
-//! Publication's side of the ledger: which rows a municipality has not yet received, and the
-//! record of a bundle together with the versions of the rows it carried.
+//! A publication's transaction: which rows a municipality has not yet received, and, with
+//! the bundle's record, which version of each it got (`published`) and which deliveries its
+//! quality file reported (`published_delivery`).
 //!
 //! A [`Publication`] is one IMMEDIATE transaction: the rows are read, written into the zip
 //! and recorded as published under one lock, so no version can slip in between; and a
@@ -8,8 +9,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Transaction, params};
 
-use super::links::LINK_RULE;
-use super::{Ledger, LedgerError, timestamp};
+use super::{BundleKind, NewBundle};
+use crate::ledger::figures::LINK_RULE;
+use crate::ledger::{DeliveryState, Indicators, Ledger, LedgerError, NewMail, timestamp};
 
 /// A decision as it goes into a bundle (identifiers still unhashed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,61 +59,12 @@ pub struct DeliveryOut {
     pub received_at: DateTime<Utc>,
     pub processed_at: DateTime<Utc>,
     /// `processed`, `rejected`, `quarantined` or `duplicate`.
-    pub state: super::DeliveryState,
+    pub state: DeliveryState,
     pub rows: Option<i64>,
     pub accepted: Option<i64>,
     pub rejected: Option<i64>,
     /// The most frequent problems, as (rule, count), most first.
     pub reasons: Vec<(String, i64)>,
-}
-
-/// A bundle to record.
-pub struct NewBundle<'a> {
-    pub municipality: &'a str,
-    pub name: &'a str,
-    pub kind: BundleKind,
-    pub rows: &'a serde_json::Value,
-    pub size_bytes: u64,
-    pub sha256: &'a str,
-}
-
-/// What a bundle carries. Stored by name in the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BundleKind {
-    /// The weekly bundle: what the municipality has not received yet.
-    Incremental,
-    /// Everything from a date on, on request; later weekly bundles are not affected.
-    Full,
-}
-
-impl BundleKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Incremental => "incremental",
-            Self::Full => "full",
-        }
-    }
-}
-
-impl rusqlite::types::FromSql for BundleKind {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        match value.as_str()? {
-            "incremental" => Ok(Self::Incremental),
-            "full" => Ok(Self::Full),
-            other => Err(rusqlite::types::FromSqlError::Other(
-                format!("unknown bundle kind {other:?}").into(),
-            )),
-        }
-    }
-}
-
-/// A recorded bundle that has not reached its outbox yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnplacedBundle {
-    pub id: i64,
-    pub municipality: String,
-    pub name: String,
 }
 
 // The rows of a bundle: with ?4 NULL (incremental), those the municipality has not
@@ -158,38 +111,6 @@ impl Ledger {
         Ok(Publication {
             tx: self.write_tx()?,
         })
-    }
-
-    /// Bundles recorded but not yet moved into their outbox (a publication cut off there).
-    pub fn unplaced_bundles(&self) -> Result<Vec<UnplacedBundle>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, municipality, name FROM bundle WHERE placed_at IS NULL ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(UnplacedBundle {
-                id: r.get(0)?,
-                municipality: r.get(1)?,
-                name: r.get(2)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Whether a bundle of this name was recorded (names are unique, also once deleted).
-    pub fn bundle_recorded(&self, name: &str) -> Result<bool, LedgerError> {
-        Ok(self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM bundle WHERE name = ?1)",
-            [name],
-            |r| r.get(0),
-        )?)
-    }
-
-    pub fn bundle_placed(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "UPDATE bundle SET placed_at = ?2 WHERE id = ?1",
-            params![id, timestamp(at)],
-        )?;
-        Ok(())
     }
 }
 
@@ -351,8 +272,8 @@ impl Publication<'_> {
     }
 
     /// The municipality's figures per period, as of now (see `Ledger::indicators`).
-    pub fn indicators(&self, code: &str) -> Result<Vec<super::Indicators>, LedgerError> {
-        super::links::indicators(&self.tx, code)
+    pub fn indicators(&self, code: &str) -> Result<Vec<Indicators>, LedgerError> {
+        crate::ledger::figures::indicators(&self.tx, code)
     }
 
     /// Records the bundle and, as published in it, every row it carried (and queues `mail`
@@ -361,12 +282,12 @@ impl Publication<'_> {
         self,
         bundle: &NewBundle<'_>,
         municipality_code: &str,
-        mail: Option<(&super::NewMail<'_>, &str)>,
+        mail: Option<(&NewMail<'_>, &str)>,
         now: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
         let at = timestamp(now);
         if let Some((mail, message_id)) = mail {
-            super::mail::insert(&self.tx, mail, message_id, &at)?;
+            crate::ledger::mail::insert(&self.tx, mail, message_id, &at)?;
         }
         self.tx.execute(
             "INSERT INTO bundle (municipality, name, kind, created_at, rows, size_bytes, sha256)
@@ -374,7 +295,7 @@ impl Publication<'_> {
             params![
                 bundle.municipality,
                 bundle.name,
-                bundle.kind.as_str(),
+                bundle.kind,
                 at,
                 bundle.rows.to_string(),
                 i64::try_from(bundle.size_bytes).unwrap_or(i64::MAX),
@@ -412,103 +333,5 @@ impl Publication<'_> {
         )?;
         self.tx.commit()?;
         Ok(id)
-    }
-}
-
-/// A bundle as `status` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct BundleStatus {
-    pub municipality: String,
-    pub name: String,
-    pub kind: BundleKind,
-    pub created_at: String,
-    /// Rows per CSV, as JSON.
-    pub rows: serde_json::Value,
-    /// Read to the end over SFTP at least once.
-    pub downloaded: bool,
-    pub deleted_at: Option<String>,
-}
-
-impl Ledger {
-    /// Every bundle, newest first, with whether it was downloaded whole.
-    pub fn bundles(&self) -> Result<Vec<BundleStatus>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT b.municipality, b.name, b.created_at, b.rows, b.deleted_at,
-                    b.kind, EXISTS (SELECT 1 FROM audit a WHERE a.action = 'sftp.download' AND a.tenant_id = b.municipality
-                            AND a.subject = 'outbox/' || b.name AND json_extract(a.detail, '$.complete') = 1)
-             FROM bundle b ORDER BY b.id DESC",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let rows: String = r.get(3)?;
-            Ok(BundleStatus {
-                municipality: r.get(0)?,
-                name: r.get(1)?,
-                created_at: r.get(2)?,
-                rows: serde_json::from_str(&rows).unwrap_or_default(),
-                deleted_at: r.get(4)?,
-                kind: r.get(5)?,
-                downloaded: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-}
-
-impl Ledger {
-    /// Asks for a full bundle from `since` on at `municipality`'s next publication (an
-    /// earlier date in a second request wins) and, if none was pending, queues `ack` (with
-    /// its Message-ID) in the same transaction. Returns whether none was pending.
-    pub fn request_full(
-        &mut self,
-        municipality: &str,
-        since: chrono::NaiveDate,
-        ack: Option<(&super::NewMail<'_>, &str)>,
-        now: DateTime<Utc>,
-    ) -> Result<bool, LedgerError> {
-        let at = timestamp(now);
-        let tx = self.write_tx()?;
-        let pending: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM full_request WHERE municipality = ?1)",
-            [municipality],
-            |r| r.get(0),
-        )?;
-        tx.execute(
-            "INSERT INTO full_request (municipality, since, requested_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (municipality) DO UPDATE SET since = min(since, ?2), requested_at = ?3",
-            params![municipality, since.format("%Y-%m-%d").to_string(), at],
-        )?;
-        if let Some((mail, message_id)) = ack.filter(|_| !pending) {
-            super::mail::insert(&tx, mail, message_id, &at)?;
-        }
-        tx.commit()?;
-        Ok(!pending)
-    }
-
-    /// The full-bundle request of `municipality` pending since `at` or before, if any.
-    pub fn full_request(
-        &self,
-        municipality: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Option<chrono::NaiveDate>, LedgerError> {
-        let since: Option<String> = rusqlite::OptionalExtension::optional(self.conn.query_row(
-            "SELECT since FROM full_request WHERE municipality = ?1 AND requested_at <= ?2",
-            params![municipality, timestamp(at)],
-            |r| r.get(0),
-        ))?;
-        Ok(since.and_then(|s| chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok()))
-    }
-
-    /// Clears the request of `municipality` once its bundle is out, unless it was asked
-    /// for again after `at` (then the next publication serves it).
-    pub fn full_request_served(
-        &mut self,
-        municipality: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "DELETE FROM full_request WHERE municipality = ?1 AND requested_at <= ?2",
-            params![municipality, timestamp(at)],
-        )?;
-        Ok(())
     }
 }

@@ -1,5 +1,6 @@
-//! The daily run's side of the ledger: claiming a delivery, upserting its rows, recording
-//! its outcome, and the job table.
+//! The daily run's hold on a delivery: claiming it, recording its outcome (with its rules
+//! in `delivery_rule`) or a failed run, and marking it finished once its file and receipt
+//! have moved.
 //!
 //! A [`Claim`] is one IMMEDIATE transaction: it holds the write lock from the moment it
 //! checks that the delivery still waits until the outcome is committed. That is the lock
@@ -7,12 +8,13 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
-use super::audit::{self, AuditEntry};
-use super::{DeliveryState, Ledger, LedgerError, NewMail, timestamp};
+use super::DeliveryState;
+use crate::ledger::audit::{self, AuditEntry};
+use crate::ledger::{Ledger, LedgerError, NewMail, RowSink, timestamp};
 
 /// A delivery as the daily run needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,31 +39,6 @@ pub struct Unfinished {
     pub receipt: String,
 }
 
-/// A checked measurement with its pseudonym, ready to store.
-pub struct MeasurementRow<'a> {
-    pub agb: &'a str,
-    pub metingnummer: &'a str,
-    pub pseudonym: &'a str,
-    pub datum: NaiveDate,
-    pub instrument: &'a str,
-    pub respondent: u8,
-    pub score: Option<f64>,
-    pub status: Option<&'a str>,
-}
-
-/// A checked decision with its pseudonym, ready to store.
-pub struct DecisionRow<'a> {
-    pub gemeentecode: &'a str,
-    pub beschikkingnummer: &'a str,
-    pub pseudonym: &'a str,
-    pub agb: &'a str,
-    pub productcategorie: &'a str,
-    pub productcode: &'a str,
-    pub ingangsdatum: NaiveDate,
-    pub einddatum: Option<NaiveDate>,
-    pub reden: Option<&'a str>,
-}
-
 /// What the run concluded about a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome<'a> {
@@ -84,76 +61,6 @@ pub struct Claim<'a> {
     now: DateTime<Utc>,
     /// `now` as stored, formatted once for every row the claim writes.
     at: String,
-}
-
-// Storing a row is an INSERT OR IGNORE, and only for a key that exists an UPDATE: an
-// INSERT ... ON CONFLICT DO UPDATE makes SQLite keep a statement journal for every row
-// (measured: a fifth of the run). The UPDATE skips a row this delivery already carried
-// (`seen_delivery`): the first of two equal keys in one file stands. `changed_*` move only
-// when a value differs, so an identical row changes nothing but `seen_delivery`.
-const INSERT_MEASUREMENT: &str = "
-    INSERT OR IGNORE INTO measurement (agb, metingnummer, pseudonym, datum, instrument, respondent, score,
-                                       status, changed_delivery, changed_at, seen_delivery)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9)";
-
-const UPDATE_MEASUREMENT: &str = "
-    UPDATE measurement SET
-        changed_delivery = CASE WHEN (pseudonym, datum, instrument, respondent, score, status) IS (?3, ?4, ?5, ?6, ?7, ?8)
-                           THEN changed_delivery ELSE ?9 END,
-        changed_at = CASE WHEN (pseudonym, datum, instrument, respondent, score, status) IS (?3, ?4, ?5, ?6, ?7, ?8)
-                     THEN changed_at ELSE ?10 END,
-        pseudonym = ?3, datum = ?4, instrument = ?5, respondent = ?6, score = ?7, status = ?8,
-        seen_delivery = ?9
-    WHERE agb = ?1 AND metingnummer = ?2 AND seen_delivery IS NOT ?9";
-
-const INSERT_DECISION: &str = "
-    INSERT OR IGNORE INTO decision (gemeentecode, beschikkingnummer, pseudonym, agb, productcategorie, productcode,
-                                    ingangsdatum, einddatum, reden, changed_delivery, changed_at, seen_delivery,
-                                    window_start, window_end)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?10, ?12, ?13)";
-
-const UPDATE_DECISION: &str = "
-    UPDATE decision SET
-        changed_delivery = CASE WHEN (pseudonym, agb, productcategorie, productcode, ingangsdatum, einddatum, reden)
-                                  IS (?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                           THEN changed_delivery ELSE ?10 END,
-        changed_at = CASE WHEN (pseudonym, agb, productcategorie, productcode, ingangsdatum, einddatum, reden)
-                            IS (?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     THEN changed_at ELSE ?11 END,
-        pseudonym = ?3, agb = ?4, productcategorie = ?5, productcode = ?6, ingangsdatum = ?7,
-        einddatum = ?8, reden = ?9, seen_delivery = ?10, window_start = ?12, window_end = ?13
-    WHERE gemeentecode = ?1 AND beschikkingnummer = ?2 AND seen_delivery IS NOT ?10";
-
-/// `yyyy-mm-dd` on the stack: binding a date to SQL then copies ten bytes, nothing more.
-struct IsoDate([u8; 10]);
-
-impl IsoDate {
-    fn new(d: NaiveDate) -> Self {
-        use chrono::Datelike;
-        let mut b = *b"0000-00-00";
-        let (y, m, day) = (d.year().clamp(0, 9999) as u32, d.month(), d.day());
-        for (i, v) in [
-            (0, y / 1000),
-            (1, y / 100 % 10),
-            (2, y / 10 % 10),
-            (3, y % 10),
-            (5, m / 10),
-            (6, m % 10),
-            (8, day / 10),
-            (9, day % 10),
-        ] {
-            b[i] = b'0' + v as u8;
-        }
-        Self(b)
-    }
-
-    fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("digits and dashes")
-    }
-}
-
-fn date(d: NaiveDate) -> IsoDate {
-    IsoDate::new(d)
 }
 
 impl Ledger {
@@ -276,119 +183,14 @@ impl Ledger {
         tx.commit()?;
         Ok(failures)
     }
-
-    /// When job `name` last ran.
-    pub fn job_last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, LedgerError> {
-        Ok(self
-            .conn
-            .query_row("SELECT last_run FROM job WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?)
-    }
-
-    /// Records that job `name` ran at `at` with `result`.
-    pub fn job_ran(
-        &mut self,
-        name: &str,
-        at: DateTime<Utc>,
-        result: &str,
-    ) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "INSERT INTO job (name, last_run, last_result) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO UPDATE SET last_run = ?2, last_result = ?3",
-            params![name, timestamp(at), result],
-        )?;
-        Ok(())
-    }
-
-    /// Every job with its last run and result.
-    pub fn jobs(&self) -> Result<Vec<(String, String, String)>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, last_run, last_result FROM job ORDER BY name")?;
-        let jobs = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(jobs)
-    }
-}
-
-/// The statements of one claim, prepared once for all its rows.
-pub struct RowSink<'c> {
-    insert_measurement: rusqlite::Statement<'c>,
-    update_measurement: rusqlite::Statement<'c>,
-    insert_decision: rusqlite::Statement<'c>,
-    update_decision: rusqlite::Statement<'c>,
-    delivery: i64,
-    at: &'c str,
 }
 
 impl Claim<'_> {
     /// The prepared statements for this delivery's rows.
     pub fn rows(&self) -> Result<RowSink<'_>, LedgerError> {
-        Ok(RowSink {
-            insert_measurement: self.tx.prepare(INSERT_MEASUREMENT)?,
-            update_measurement: self.tx.prepare(UPDATE_MEASUREMENT)?,
-            insert_decision: self.tx.prepare(INSERT_DECISION)?,
-            update_decision: self.tx.prepare(UPDATE_DECISION)?,
-            delivery: self.delivery.id,
-            at: &self.at,
-        })
-    }
-}
-
-impl RowSink<'_> {
-    /// Stores a measurement; false if this delivery already carried the same key (a repeat
-    /// within one file, which is refused).
-    pub fn upsert_measurement(&mut self, m: &MeasurementRow<'_>) -> Result<bool, LedgerError> {
-        let datum = date(m.datum);
-        let values = params![
-            m.agb,
-            m.metingnummer,
-            m.pseudonym,
-            datum.as_str(),
-            m.instrument,
-            m.respondent,
-            m.score,
-            m.status,
-            self.delivery,
-            self.at,
-        ];
-        if self.insert_measurement.execute(values)? == 1 {
-            return Ok(true);
-        }
-        Ok(self.update_measurement.execute(values)? == 1)
+        RowSink::prepare(&self.tx, self.delivery.id, &self.at)
     }
 
-    /// Stores a decision; false if this delivery already carried the same key.
-    pub fn upsert_decision(&mut self, d: &DecisionRow<'_>) -> Result<bool, LedgerError> {
-        let (start, end) = (date(d.ingangsdatum), d.einddatum.map(date));
-        let window = d.einddatum.map(crate::link::window);
-        let (from, to) = (window.map(|w| date(w.0)), window.map(|w| date(w.1)));
-        let values = params![
-            d.gemeentecode,
-            d.beschikkingnummer,
-            d.pseudonym,
-            d.agb,
-            d.productcategorie,
-            d.productcode,
-            start.as_str(),
-            end.as_ref().map(IsoDate::as_str),
-            d.reden,
-            self.delivery,
-            self.at,
-            from.as_ref().map(IsoDate::as_str),
-            to.as_ref().map(IsoDate::as_str),
-        ];
-        if self.insert_decision.execute(values)? == 1 {
-            return Ok(true);
-        }
-        Ok(self.update_decision.execute(values)? == 1)
-    }
-}
-
-impl Claim<'_> {
     /// Undoes every row stored so far (the file turned out unreadable part-way) by rolling
     /// the transaction back and taking the lock again. False if, in between, another run
     /// took the delivery. (A savepoint would make SQLite copy every page it changes into a
@@ -415,7 +217,7 @@ impl Claim<'_> {
     ) -> Result<(), LedgerError> {
         let tx = self.tx;
         if let Some((mail, message_id)) = mail {
-            super::mail::insert(&tx, mail, message_id, &self.at)?;
+            crate::ledger::mail::insert(&tx, mail, message_id, &self.at)?;
         }
         let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         tx.execute(
@@ -424,7 +226,7 @@ impl Claim<'_> {
              WHERE id = ?1",
             params![
                 self.delivery.id,
-                outcome.state.as_str(),
+                outcome.state,
                 self.at,
                 outcome.dataset,
                 outcome.format,
@@ -463,21 +265,5 @@ impl Claim<'_> {
         )?;
         tx.commit()?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iso_dates_are_written_by_hand_correctly() {
-        for (y, m, d) in [(2026, 3, 29), (1900, 1, 1), (2999, 12, 31)] {
-            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
-            assert_eq!(
-                IsoDate::new(date).as_str(),
-                date.format("%Y-%m-%d").to_string()
-            );
-        }
     }
 }

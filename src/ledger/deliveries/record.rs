@@ -1,90 +1,13 @@
-//! Deliveries: one row per complete file that appeared in a tenant's `upload/`.
-
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
-use std::str::FromStr;
+//! Recording what intake sees in an `upload/`: a new file, a waiting file rewritten in place,
+//! and a version its tenant replaced or removed before the daily run took it (withdrawn).
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
-use super::audit::{self, AuditEntry};
-use super::{Ledger, LedgerError, timestamp};
-
-/// Where a delivery stands. Stored by name in the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DeliveryState {
-    /// Recorded, waiting for the daily run.
-    Received,
-    /// Same content as an earlier delivery of the same tenant; will not be processed.
-    Duplicate,
-    /// Read; at least one row accepted.
-    Processed,
-    /// Read; no row could be used, or the layout was unknown.
-    Rejected,
-    /// Could not be read at all, or broke a limit.
-    Quarantined,
-    /// Replaced or removed by its tenant before the daily run took it: kept in `archive/`,
-    /// never processed.
-    Withdrawn,
-}
-
-impl DeliveryState {
-    /// Every state, in the order reports list them.
-    pub const ALL: [Self; 6] = [
-        Self::Received,
-        Self::Duplicate,
-        Self::Processed,
-        Self::Rejected,
-        Self::Quarantined,
-        Self::Withdrawn,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Received => "received",
-            Self::Duplicate => "duplicate",
-            Self::Processed => "processed",
-            Self::Rejected => "rejected",
-            Self::Quarantined => "quarantined",
-            Self::Withdrawn => "withdrawn",
-        }
-    }
-}
-
-impl fmt::Display for DeliveryState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DeliveryState {
-    type Err = LedgerError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| LedgerError::Corrupt {
-                what: "delivery state",
-                value: s.to_owned(),
-            })
-    }
-}
-
-/// Read from a column as its name, so that a row maps straight to the state.
-impl rusqlite::types::FromSql for DeliveryState {
-    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
-        let name = value.as_str()?;
-        name.parse().map_err(|_| {
-            rusqlite::types::FromSqlError::Other(format!("unknown delivery state {name:?}").into())
-        })
-    }
-}
-
-/// The SQL condition of a delivery whose file still waits in `upload/` under its name: received,
-/// or a duplicate not yet answered. The daily run takes it by setting `processed_at`.
-const WAITING: &str = "state IN ('received', 'duplicate') AND processed_at IS NULL";
+use super::{DeliveryState, WAITING};
+use crate::ledger::audit::{self, AuditEntry};
+use crate::ledger::{Ledger, LedgerError, timestamp};
 
 /// A version of a waiting file that its tenant replaced or removed, kept aside for the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,21 +52,6 @@ pub enum Recorded {
     /// A waiting file was rewritten in place before processing; its record now describes the
     /// new content.
     Replaced { id: i64, state: DeliveryState },
-}
-
-/// A delivery whose file still waits in `upload/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaitingFile {
-    pub id: i64,
-    pub size: u64,
-    pub sha256: String,
-}
-
-/// Deliveries per state, overall and per tenant.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeliveryCounts {
-    pub by_state: BTreeMap<DeliveryState, u64>,
-    pub by_tenant: BTreeMap<String, BTreeMap<DeliveryState, u64>>,
 }
 
 impl Ledger {
@@ -192,7 +100,7 @@ impl Ledger {
                 tx.execute(
                     "INSERT INTO delivery (tenant_id, file_name, size_bytes, sha256, received_at, state, duplicate_of, state_at, uploaded_by)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?5, ?8)",
-                    params![file.tenant, file.name, size, file.sha256, at, state.as_str(), original, file.uploaded_by],
+                    params![file.tenant, file.name, size, file.sha256, at, state, original, file.uploaded_by],
                 )?;
                 (
                     Recorded::New {
@@ -207,7 +115,7 @@ impl Ledger {
                     "UPDATE delivery SET size_bytes = ?2, sha256 = ?3, received_at = ?4, state = ?5,
                          duplicate_of = ?6, state_at = ?4, uploaded_by = ?7
                      WHERE id = ?1",
-                    params![id, size, file.sha256, at, state.as_str(), original, file.uploaded_by],
+                    params![id, size, file.sha256, at, state, original, file.uploaded_by],
                 )?;
                 (Recorded::Replaced { id, state }, "delivery.replaced")
             }
@@ -378,47 +286,6 @@ impl Ledger {
             .optional()?
             .flatten();
         Ok(id.filter(|id| !archived(*id)))
-    }
-
-    /// The deliveries of `tenant` whose files still wait in `upload/`, by file name.
-    pub fn waiting_files(&self, tenant: &str) -> Result<HashMap<String, WaitingFile>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT file_name, id, size_bytes, sha256 FROM delivery
-             WHERE tenant_id = ?1 AND {WAITING}"
-        ))?;
-        let rows = stmt.query_map([tenant], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                WaitingFile {
-                    id: r.get(1)?,
-                    size: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
-                    sha256: r.get(3)?,
-                },
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// How many deliveries are in each state, overall and per tenant.
-    pub fn delivery_counts(&self) -> Result<DeliveryCounts, LedgerError> {
-        let mut counts = DeliveryCounts::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT tenant_id, state, count(*) FROM delivery GROUP BY tenant_id, state")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let tenant: String = row.get(0)?;
-            let state: DeliveryState = row.get::<_, String>(1)?.parse()?;
-            let n = row.get::<_, i64>(2)?.unsigned_abs();
-            *counts.by_state.entry(state).or_default() += n;
-            *counts
-                .by_tenant
-                .entry(tenant)
-                .or_default()
-                .entry(state)
-                .or_default() += n;
-        }
-        Ok(counts)
     }
 }
 

@@ -1,0 +1,131 @@
+//! Bundles: the `bundle` table records every zip made for a municipality (its kind, rows,
+//! digest, and when it was placed in and deleted from its outbox). `publication` is the
+//! transaction that selects a bundle's rows and records which versions it carried;
+//! `full_requests` the requests for a full bundle at the next publication.
+
+mod full_requests;
+mod publication;
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::{Ledger, LedgerError, timestamp};
+
+pub use publication::{DecisionOut, DeliveryOut, LinkOut, MeasurementOut, Publication};
+
+/// A bundle to record.
+pub struct NewBundle<'a> {
+    pub municipality: &'a str,
+    pub name: &'a str,
+    pub kind: BundleKind,
+    pub rows: &'a serde_json::Value,
+    pub size_bytes: u64,
+    pub sha256: &'a str,
+}
+
+/// What a bundle carries. Stored by name in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BundleKind {
+    /// The weekly bundle: what the municipality has not received yet.
+    Incremental,
+    /// Everything from a date on, on request; later weekly bundles are not affected.
+    Full,
+}
+
+impl BundleKind {
+    /// Every kind.
+    pub const ALL: [Self; 2] = [Self::Incremental, Self::Full];
+
+    /// The name the ledger stores.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Incremental => "incremental",
+            Self::Full => "full",
+        }
+    }
+}
+
+stored_by_name!(BundleKind, "bundle kind", BundleKind::ALL);
+
+/// A recorded bundle that has not reached its outbox yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnplacedBundle {
+    pub id: i64,
+    pub municipality: String,
+    pub name: String,
+}
+
+impl Ledger {
+    /// Bundles recorded but not yet moved into their outbox (a publication cut off there).
+    pub fn unplaced_bundles(&self) -> Result<Vec<UnplacedBundle>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, municipality, name FROM bundle WHERE placed_at IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(UnplacedBundle {
+                id: r.get(0)?,
+                municipality: r.get(1)?,
+                name: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a bundle of this name was recorded (names are unique, also once deleted).
+    pub fn bundle_recorded(&self, name: &str) -> Result<bool, LedgerError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM bundle WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Records that bundle `id` reached its outbox.
+    pub fn bundle_placed(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE bundle SET placed_at = ?2 WHERE id = ?1",
+            params![id, timestamp(at)],
+        )?;
+        Ok(())
+    }
+}
+
+/// A bundle as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BundleStatus {
+    pub municipality: String,
+    pub name: String,
+    pub kind: BundleKind,
+    pub created_at: String,
+    /// Rows per CSV, as JSON.
+    pub rows: serde_json::Value,
+    /// Read to the end over SFTP at least once.
+    pub downloaded: bool,
+    pub deleted_at: Option<String>,
+}
+
+impl Ledger {
+    /// Every bundle, newest first, with whether it was downloaded whole.
+    pub fn bundles(&self) -> Result<Vec<BundleStatus>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT b.municipality, b.name, b.created_at, b.rows, b.deleted_at,
+                    b.kind, EXISTS (SELECT 1 FROM audit a WHERE a.action = 'sftp.download' AND a.tenant_id = b.municipality
+                            AND a.subject = 'outbox/' || b.name AND json_extract(a.detail, '$.complete') = 1)
+             FROM bundle b ORDER BY b.id DESC",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let rows: String = r.get(3)?;
+            Ok(BundleStatus {
+                municipality: r.get(0)?,
+                name: r.get(1)?,
+                created_at: r.get(2)?,
+                rows: serde_json::from_str(&rows).unwrap_or_default(),
+                deleted_at: r.get(4)?,
+                kind: r.get(5)?,
+                downloaded: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
