@@ -67,11 +67,7 @@ enum Command {
     HashPassword,
     /// Process every waiting delivery now, as the daily run does. Safe while the daemon runs:
     /// each file is processed once, whichever run gets to it.
-    Process {
-        /// Run now (the only mode; the daemon runs it on schedule).
-        #[arg(long, required = true)]
-        now: bool,
-    },
+    Process,
     /// Publish bundles for municipalities: `--now` makes this week's bundles at once (and
     /// any full bundle asked for); `--full --tenant T --since DATE` asks for a full bundle of
     /// everything from DATE on, made at the next weekly run (or at once with `--now`).
@@ -92,10 +88,7 @@ enum Command {
     },
     /// Delete what has outlived its retention now (bundles, originals, receipts), as the
     /// daily sweep does.
-    Sweep {
-        #[arg(long, required = true)]
-        now: bool,
-    },
+    Sweep,
     /// Check a delivery file offline, as the daily run would (no key or state needed: BSNs
     /// get the 11-check only), in the same confined reader with the same limits: those of
     /// `[limits]` in the configuration if it exists, else the defaults. Prints what the
@@ -211,7 +204,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             full,
             since,
         } => publish(&cli.config, now, tenant.as_deref(), since.filter(|_| full)),
-        Command::Sweep { now: _ } => {
+        Command::Sweep => {
             let config = Config::load(&cli.config)?;
             let mut ledger =
                 dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
@@ -221,7 +214,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Process { now: _ } => {
+        Command::Process => {
             let config = Config::load(&cli.config)?;
             let state = StateDir::new(&config.state_dir);
             let mut ledger = dropgate::ledger::Ledger::open(&state.ledger())?;

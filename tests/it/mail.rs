@@ -96,7 +96,7 @@ fn deliver(env: &Env, n: usize) {
         std::fs::write(env.upload("zorg").join(format!("f{i}.csv")), content).unwrap();
     }
     wait_until("intake", || env.count("zorg", "received") == n as u64);
-    let out = env.cmd(&["process", "--now"]);
+    let out = env.cmd(&["process"]);
     assert!(
         out.status.success(),
         "{}",
@@ -380,7 +380,7 @@ fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
     .unwrap();
     let daemon = env.start();
     wait_until("intake", || env.count("zorg", "received") == 1);
-    assert!(env.cmd(&["process", "--now"]).status.success());
+    assert!(env.cmd(&["process"]).status.success());
     daemon.stop();
     // Move the delivery into last month, and the report's last run before it.
     let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
@@ -490,7 +490,7 @@ fn the_quality_report_shows_response_per_municipality_and_hides_small_groups() {
     let daemon = env.start();
     wait_until("intake", || env.status()["deliveries"]["total"] == 3);
     daemon.stop();
-    assert!(env.cmd(&["process", "--now"]).status.success());
+    assert!(env.cmd(&["process"]).status.success());
     env.job_ran_days_ago("quality-report", 70);
 
     let daemon = env.start();

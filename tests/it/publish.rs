@@ -36,7 +36,7 @@ fn deliver_all(env: &Env, files: &[(&str, &str, &[u8])]) {
         env.status()["deliveries"]["total"].as_u64() == Some(before + files.len() as u64)
     });
     daemon.stop();
-    let out = env.cmd(&["process", "--now"]);
+    let out = env.cmd(&["process"]);
     assert!(
         out.status.success(),
         "{}",
@@ -613,7 +613,7 @@ fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
             .any(|e| e.file_name().to_string_lossy().ends_with(name))
     };
 
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     assert!(
         out.status.success(),
         "{}",
@@ -630,7 +630,7 @@ fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
 
     // A municipality removes the second bundle itself; the next sweep records it.
     std::fs::remove_file(&bundles[1]).unwrap();
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains("1 bundles had been removed by their municipality")
@@ -1132,7 +1132,7 @@ fn a_full_bundle_is_named_totaal_and_swept_after_its_retention() {
             [&ago, full],
         )
         .unwrap();
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with("1 bundles, "),
         "{}",

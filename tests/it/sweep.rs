@@ -68,7 +68,7 @@ fn stale_temporary_names_in_upload_are_removed_audited_and_mailed() {
     // beta has no contacts: removed and audited, but no mail.
     file(&env.upload("beta"), "b.tmp", "beta", 30);
 
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -149,13 +149,13 @@ fn stale_temporary_names_in_upload_are_removed_audited_and_mailed() {
     );
 
     // Closed by its writer, the held file goes at the next sweep; then nothing is left.
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("; 1 temporary files removed"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!alpha.join("held.csv.tmp").exists());
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("temporary"));
 }
