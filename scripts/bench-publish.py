@@ -61,7 +61,7 @@ def main():
             time.sleep(0.2)
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(60)
-        dg("process", "--now")
+        dg("process")
         print(f"{a.clients} decisions, {n} measurements, all linked")
 
         runs = []

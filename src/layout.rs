@@ -137,7 +137,7 @@ impl StateDir {
 /// The lock on a tenant's `upload/` folder, held while a waiting file is replaced, set
 /// aside or given new times over SFTP, and while the daily run moves an original out: so
 /// that the run never moves a file that took the place of the one it processed. An
-/// advisory `flock` on the folder, so it holds between the daemon and `process --now`.
+/// advisory `flock` on the folder, so it holds between the daemon and `dropgate process`.
 /// Released when dropped.
 pub struct UploadLock {
     _dir: std::fs::File,

@@ -67,11 +67,7 @@ enum Command {
     HashPassword,
     /// Process every waiting delivery now, as the daily run does. Safe while the daemon runs:
     /// each file is processed once, whichever run gets to it.
-    Process {
-        /// Run now (the only mode; the daemon runs it on schedule).
-        #[arg(long, required = true)]
-        now: bool,
-    },
+    Process,
     /// Publish bundles for municipalities: `--now` makes this week's bundles at once (and
     /// any full bundle asked for); `--full --tenant T --since DATE` asks for a full bundle of
     /// everything from DATE on, made at the next weekly run (or at once with `--now`).
@@ -92,10 +88,7 @@ enum Command {
     },
     /// Delete what has outlived its retention now (bundles, originals, receipts), as the
     /// daily sweep does.
-    Sweep {
-        #[arg(long, required = true)]
-        now: bool,
-    },
+    Sweep,
     /// Check a delivery file offline, as the daily run would (no key or state needed: BSNs
     /// get the 11-check only), in the same confined reader with the same limits: those of
     /// `[limits]` in the configuration if it exists, else the defaults. Prints what the
@@ -186,91 +179,103 @@ fn init_logging(format: LogFormat) {
 }
 
 fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = &cli.config;
     match cli.command {
-        Command::Run => run(&cli.config),
-        Command::CheckConfig => Ok(check_config(&cli.config)),
-        Command::Keygen { out } => {
-            let path = match out {
-                Some(path) => path,
-                None => Config::load(&cli.config)?.ttp_key_file,
-            };
-            dropgate::secrets::write_new_key(&path)?;
-            println!("wrote a new key to {}", path.display());
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::HashPassword => {
-            println!("{}", dropgate::secrets::hash_password(&read_password()?)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Run => run(config),
+        Command::CheckConfig => Ok(check_config(config)),
+        Command::Keygen { out } => keygen(config, out),
+        Command::HashPassword => hash_password(),
         Command::Mail {
             command: MailCommand::Test { to },
-        } => mail_test(&cli.config, to),
+        } => mail_test(config, to),
         Command::Publish {
             now,
             tenant,
             full,
             since,
-        } => publish(&cli.config, now, tenant.as_deref(), since.filter(|_| full)),
-        Command::Sweep { now: _ } => {
-            let config = Config::load(&cli.config)?;
-            let mut ledger =
-                dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
-            let started = dropgate::clock::now();
-            let report = dropgate::retention::sweep(&config, &mut ledger, started)?;
-            ledger.job_ran(dropgate::schedule::SWEEP, started, &report.to_string())?;
-            println!("{report}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Process { now: _ } => {
-            let config = Config::load(&cli.config)?;
-            let state = StateDir::new(&config.state_dir);
-            let mut ledger = dropgate::ledger::Ledger::open(&state.ledger())?;
-            let started = dropgate::clock::now();
-            let report = dropgate::process::run(&config, &mut ledger, &|| false)?;
-            ledger.job_ran(dropgate::schedule::PROCESS, started, &report.to_string())?;
-            println!("{report}");
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Spec { format } => {
-            print!(
-                "{}",
-                match format {
-                    SpecFormat::Md => dropgate::check::spec::markdown(),
-                    SpecFormat::Csv => dropgate::check::spec::csv(),
-                }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => publish(config, now, tenant.as_deref(), since.filter(|_| full)),
+        Command::Sweep => sweep(config),
+        Command::Process => process(config),
+        Command::Spec { format } => Ok(spec(format)),
         Command::Validate {
             ref files,
             ref dataset,
             json,
         } => {
-            let settings = validate_settings(&cli.config, cli.config_given)?;
-            validate(
-                files,
-                dataset.as_deref().and_then(Dataset::parse),
-                json,
-                &settings,
-            )
+            let settings = validate_settings(config, cli.config_given)?;
+            let dataset = dataset.as_deref().and_then(Dataset::parse);
+            validate(files, dataset, json, &settings)
         }
         Command::ReadDelivery { .. } => unreachable!("handled before logging starts"),
-        Command::Status { json, state_dir } => {
-            let config = match state_dir {
-                Some(_) => None,
-                None => Some(Config::load(&cli.config)?),
-            };
-            let state_dir = state_dir.or_else(|| config.as_ref().map(|c| c.state_dir.clone()));
-            let state_dir = state_dir.expect("one of the two is set");
-            let report = dropgate::ops::status::report(&StateDir::new(state_dir), config.as_ref())?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.to_text());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Status { json, state_dir } => status(config, json, state_dir),
     }
+}
+
+/// `keygen`: a new key at `out`, or at the configuration's `ttp_key_file`.
+fn keygen(config: &Path, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let path = match out {
+        Some(path) => path,
+        None => Config::load(config)?.ttp_key_file,
+    };
+    dropgate::secrets::write_new_key(&path)?;
+    println!("wrote a new key to {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hash_password() -> anyhow::Result<ExitCode> {
+    println!("{}", dropgate::secrets::hash_password(&read_password()?)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sweep`: the retention sweep now, recorded as the daily job's run.
+fn sweep(config: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
+    let started = dropgate::clock::now();
+    let report = dropgate::retention::sweep(&config, &mut ledger, started)?;
+    ledger.job_ran(dropgate::schedule::SWEEP, started, &report.to_string())?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `process`: the daily run now, recorded as the job's run.
+fn process(config: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let state = StateDir::new(&config.state_dir);
+    let mut ledger = dropgate::ledger::Ledger::open(&state.ledger())?;
+    let started = dropgate::clock::now();
+    let report = dropgate::process::run(&config, &mut ledger, &|| false)?;
+    ledger.job_ran(dropgate::schedule::PROCESS, started, &report.to_string())?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn spec(format: SpecFormat) -> ExitCode {
+    print!(
+        "{}",
+        match format {
+            SpecFormat::Md => dropgate::check::spec::markdown(),
+            SpecFormat::Csv => dropgate::check::spec::csv(),
+        }
+    );
+    ExitCode::SUCCESS
+}
+
+/// `status`: the report of the ledger in `state_dir`, or in the configuration's.
+fn status(config: &Path, json: bool, state_dir: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let config = match state_dir {
+        Some(_) => None,
+        None => Some(Config::load(config)?),
+    };
+    let state_dir = state_dir.or_else(|| config.as_ref().map(|c| c.state_dir.clone()));
+    let state_dir = state_dir.expect("one of the two is set");
+    let report = dropgate::ops::status::report(&StateDir::new(state_dir), config.as_ref())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn validate(
@@ -410,6 +415,8 @@ fn mail_test(config: &Path, to: String) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `publish`: this week's bundles now (`now`), or a full bundle from `full_since` on, made
+/// now or asked for at the next publication; of every municipality or only one.
 fn publish(
     config: &Path,
     now: bool,
@@ -417,6 +424,34 @@ fn publish(
     full_since: Option<chrono::NaiveDate>,
 ) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
+    let municipalities = municipalities(&config, only)?;
+    let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
+    let started = dropgate::clock::now();
+    match (now, full_since) {
+        (false, None) => {
+            anyhow::bail!("nothing to do: give --now, or --full --tenant T --since DATE")
+        }
+        (false, Some(since)) => {
+            request_full(&config, &mut ledger, municipalities[0], since, started)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        (true, _) => {}
+    }
+    for tenant in municipalities {
+        publish_now(&config, &mut ledger, tenant, full_since, started)?;
+    }
+    if only.is_none() && full_since.is_none() {
+        // This week's bundles are made: the daemon need not catch up on them.
+        ledger.job_ran(dropgate::schedule::PUBLISH, started, "published by hand")?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configured municipalities, or only the one called `only`; at least one.
+fn municipalities<'a>(
+    config: &'a Config,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<&'a dropgate::config::Tenant>> {
     let municipalities: Vec<_> = config
         .tenants
         .iter()
@@ -428,53 +463,55 @@ fn publish(
         "no municipality {}",
         only.unwrap_or("is configured")
     );
-    let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
-    let started = dropgate::clock::now();
-    match (now, full_since) {
-        (false, None) => {
-            anyhow::bail!("nothing to do: give --now, or --full --tenant T --since DATE")
-        }
-        (false, Some(since)) => {
-            let tenant = municipalities[0];
-            let new =
-                dropgate::publish::request_full(&config, &mut ledger, tenant, since, started)?;
-            let ack = match (new, tenant.contacts.is_empty()) {
-                (true, false) => "; its contacts are told by mail",
-                (false, _) => "; it adds to the request already pending",
-                (true, true) => "",
-            };
-            println!(
-                "{}: a full bundle from {since} on will be made at the next publication{ack}",
-                tenant.id
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
-        (true, _) => {}
+    Ok(municipalities)
+}
+
+/// Records a request for a full bundle at `tenant`'s next publication, and says so.
+fn request_full(
+    config: &Config,
+    ledger: &mut dropgate::ledger::Ledger,
+    tenant: &dropgate::config::Tenant,
+    since: chrono::NaiveDate,
+    started: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let new = dropgate::publish::request_full(config, ledger, tenant, since, started)?;
+    let ack = match (new, tenant.contacts.is_empty()) {
+        (true, false) => "; its contacts are told by mail",
+        (false, _) => "; it adds to the request already pending",
+        (true, true) => "",
+    };
+    println!(
+        "{}: a full bundle from {since} on will be made at the next publication{ack}",
+        tenant.id
+    );
+    Ok(())
+}
+
+/// Publishes `tenant`'s bundles now (a full one from `full_since` on, or what is due this
+/// week), and prints each with its rows.
+fn publish_now(
+    config: &Config,
+    ledger: &mut dropgate::ledger::Ledger,
+    tenant: &dropgate::config::Tenant,
+    full_since: Option<chrono::NaiveDate>,
+    started: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let bundles = match full_since {
+        Some(since) => dropgate::publish::publish(config, ledger, tenant, started, Some(since))?
+            .into_iter()
+            .collect(),
+        None => dropgate::publish::publish_due(config, ledger, tenant, started)?,
+    };
+    if bundles.is_empty() {
+        println!("{}: no bundle: no rows (empty_bundles = false)", tenant.id);
     }
-    for tenant in municipalities {
-        let bundles = match full_since {
-            Some(since) => {
-                dropgate::publish::publish(&config, &mut ledger, tenant, started, Some(since))?
-                    .into_iter()
-                    .collect()
-            }
-            None => dropgate::publish::publish_due(&config, &mut ledger, tenant, started)?,
-        };
-        if bundles.is_empty() {
-            println!("{}: no bundle: no rows (empty_bundles = false)", tenant.id);
-        }
-        for published in bundles {
-            let rows: Vec<String> = published
-                .rows
-                .iter()
-                .map(|(f, n)| format!("{f} {n}"))
-                .collect();
-            println!("{}: {} ({})", tenant.id, published.name, rows.join(", "));
-        }
+    for published in bundles {
+        let rows: Vec<String> = published
+            .rows
+            .iter()
+            .map(|(f, n)| format!("{f} {n}"))
+            .collect();
+        println!("{}: {} ({})", tenant.id, published.name, rows.join(", "));
     }
-    if only.is_none() && full_since.is_none() {
-        // This week's bundles are made: the daemon need not catch up on them.
-        ledger.job_ran(dropgate::schedule::PUBLISH, started, "published by hand")?;
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

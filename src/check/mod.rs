@@ -78,6 +78,20 @@ impl Summary {
         *self.rules.entry(rules::DUPLICATE_IN_FILE.id).or_default() += 1;
     }
 
+    /// Counts a row the reader could not make out, and returns its problem.
+    fn count_unreadable(&mut self, line: u64, message: Message) -> Problem {
+        self.rows += 1;
+        self.rejected += 1;
+        *self.rules.entry(rules::UNREADABLE.id).or_default() += 1;
+        Problem {
+            line,
+            column: String::new(),
+            value: String::new(),
+            rule: rules::UNREADABLE.id,
+            message,
+        }
+    }
+
     /// The most frequent rules, most first.
     pub fn top_rules(&self, n: usize) -> Vec<(&'static str, u64)> {
         let mut rules: Vec<_> = self.rules.iter().map(|(r, c)| (*r, *c)).collect();
@@ -102,33 +116,10 @@ pub fn check_file<E>(
         Err(e) => return Ok(Err(e.into())),
     };
     let format: Format = table.format;
-    let layout = match dataset {
-        Some(d) => d
-            .layout(&table.header)
-            .map_err(|e| e.into_unknown(d, &table.header)),
-        None => Dataset::detect(&table.header),
-    };
-    let layout: Layout = match layout {
+    let layout = match find_layout(path, &table, limits, dataset, ctx) {
         Ok(layout) => layout,
-        Err(mut unknown) => {
-            if unknown.repeated.is_none() {
-                unknown.other_sheets = other_sheets(path, format, limits, dataset);
-            }
-            return Ok(Err(Fatal::Layout(unknown)));
-        }
+        Err(fatal) => return Ok(Err(fatal)),
     };
-    if !ctx.datasets.is_empty() && !ctx.datasets.contains(&layout.dataset) {
-        let allowed = ctx
-            .datasets
-            .iter()
-            .map(|d| d.name())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Ok(Err(Fatal::NotAllowed {
-            dataset: layout.dataset,
-            allowed,
-        }));
-    }
     let mut summary = Summary {
         format: Some(format.as_str()),
         dataset: Some(layout.dataset),
@@ -140,43 +131,94 @@ pub fn check_file<E>(
             Ok(row) => row,
             Err(ReadError::File(e)) => return Ok(Err(e.into())),
             Err(ReadError::Row { line, message }) => {
-                summary.rows += 1;
-                summary.rejected += 1;
-                *summary.rules.entry(rules::UNREADABLE.id).or_default() += 1;
-                let problem = Problem {
-                    line,
-                    column: String::new(),
-                    value: String::new(),
-                    rule: rules::UNREADABLE.id,
-                    message,
-                };
-                on_problem(&problem)?;
+                on_problem(&summary.count_unreadable(line, message))?;
                 continue;
             }
         };
-        summary.rows += 1;
-        let line = row.line;
-        match layout.check(&row, ctx) {
-            Ok(record) => match on_record(line, &record)? {
-                Verdict::Accepted => summary.accepted += 1,
-                Verdict::DuplicateInFile => {
-                    summary.count_duplicate();
-                    on_problem(&duplicate_problem(line, &record))?;
-                }
-            },
-            Err(problems) => {
-                summary.rejected += 1;
-                for problem in &problems {
-                    *summary.rules.entry(problem.rule).or_default() += 1;
-                    on_problem(problem)?;
-                }
-            }
-        }
+        check_row(
+            &layout,
+            ctx,
+            &row,
+            &mut summary,
+            &mut on_record,
+            &mut on_problem,
+        )?;
     }
     if summary.rows == 0 {
         return Ok(Err(FileError::NoDataRows.into()));
     }
     Ok(Ok(summary))
+}
+
+/// The layout of `table`'s header: of `dataset`, or of the dataset it is detected as, and
+/// one this deliverer may send. For a workbook whose first sheet is no dataset, the
+/// problem names the other sheets that are.
+fn find_layout(
+    path: &Path,
+    table: &formats::Table,
+    limits: Limits,
+    dataset: Option<Dataset>,
+    ctx: &Context<'_>,
+) -> Result<Layout, Fatal> {
+    let layout = match dataset {
+        Some(d) => d
+            .layout(&table.header)
+            .map_err(|e| e.into_unknown(d, &table.header)),
+        None => Dataset::detect(&table.header),
+    };
+    let layout: Layout = match layout {
+        Ok(layout) => layout,
+        Err(mut unknown) => {
+            if unknown.repeated.is_none() {
+                unknown.other_sheets = other_sheets(path, table.format, limits, dataset);
+            }
+            return Err(Fatal::Layout(unknown));
+        }
+    };
+    if !ctx.datasets.is_empty() && !ctx.datasets.contains(&layout.dataset) {
+        let allowed = ctx
+            .datasets
+            .iter()
+            .map(|d| d.name())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Fatal::NotAllowed {
+            dataset: layout.dataset,
+            allowed,
+        });
+    }
+    Ok(layout)
+}
+
+/// Checks one readable row against every rule of `layout`, counts it, and hands on the
+/// record if it passed (a repeat of a key becomes a problem then) or each problem if not.
+fn check_row<E>(
+    layout: &Layout,
+    ctx: &Context<'_>,
+    row: &formats::Row,
+    summary: &mut Summary,
+    on_record: &mut impl FnMut(u64, &Record) -> Result<Verdict, E>,
+    on_problem: &mut impl FnMut(&Problem) -> Result<(), E>,
+) -> Result<(), E> {
+    summary.rows += 1;
+    let line = row.line;
+    match layout.check(row, ctx) {
+        Ok(record) => match on_record(line, &record)? {
+            Verdict::Accepted => summary.accepted += 1,
+            Verdict::DuplicateInFile => {
+                summary.count_duplicate();
+                on_problem(&duplicate_problem(line, &record))?;
+            }
+        },
+        Err(problems) => {
+            summary.rejected += 1;
+            for problem in &problems {
+                *summary.rules.entry(problem.rule).or_default() += 1;
+                on_problem(problem)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The other sheets of a workbook that start with the header of `dataset` (or of any

@@ -53,82 +53,121 @@ pub fn validate(
         "dropgate-validate-{}.csv",
         crate::secrets::random_hex(8).map_err(std::io::Error::other)?
     ));
-    let result = (|| {
-        let mut log = ProblemLog::create(&work, settings.language)?;
-        let mut listed: Vec<Problem> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut repeats = Vec::new();
-        let outcome = confine::check(
-            std::fs::File::open(path)?,
-            &job,
-            settings.reader,
-            |line, record| {
-                let (a, b) = record.key();
-                if !seen.insert((a.to_owned(), b.to_owned())) {
-                    repeats.push(duplicate_problem(line, &record));
-                }
-                Ok::<_, std::io::Error>(())
-            },
-            |problem| {
-                if listed.len() < JSON_PROBLEMS {
-                    listed.push(problem.clone());
-                }
-                log.push(problem)
-            },
-        )?;
-        // Repeats are known only once both rows are seen; they join the log in line order.
-        for problem in &repeats {
+    let result = check_logged(path, &job, settings, &work)
+        .and_then(|checked| report(path, today, settings, &work, checked));
+    let _ = std::fs::remove_file(&work);
+    result
+}
+
+/// What the confined reader made of a file: its summary (repeats of a key counted), or why
+/// it could not be read through, and the first [`JSON_PROBLEMS`] problems in line order.
+struct Checked {
+    summary: Summary,
+    fatal: Option<Failure>,
+    listed: Vec<Problem>,
+}
+
+/// Checks `path` in the confined reader, every problem into the problem log at `work`;
+/// repeats of a key join the log after the rest, as the daily run's store finds them.
+fn check_logged(
+    path: &Path,
+    job: &Job,
+    settings: &Settings,
+    work: &Path,
+) -> std::io::Result<Checked> {
+    let mut log = ProblemLog::create(work, settings.language)?;
+    let mut listed: Vec<Problem> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut repeats = Vec::new();
+    let outcome = confine::check(
+        std::fs::File::open(path)?,
+        job,
+        settings.reader,
+        |line, record| {
+            let (a, b) = record.key();
+            if !seen.insert((a.to_owned(), b.to_owned())) {
+                repeats.push(duplicate_problem(line, &record));
+            }
+            Ok::<_, std::io::Error>(())
+        },
+        |problem| {
             if listed.len() < JSON_PROBLEMS {
                 listed.push(problem.clone());
             }
-            log.push(problem)?;
+            log.push(problem)
+        },
+    )?;
+    // Repeats are known only once both rows are seen; they join the log in line order.
+    for problem in &repeats {
+        if listed.len() < JSON_PROBLEMS {
+            listed.push(problem.clone());
         }
-        listed.sort_by_key(|p| p.line);
-        log.finish()?;
-        let (summary, fatal) = match outcome {
-            Ok(mut summary) => {
-                summary.accepted -= repeats.len() as u64;
-                for _ in &repeats {
-                    summary.count_duplicate();
-                }
-                (summary, None)
+        log.push(problem)?;
+    }
+    listed.sort_by_key(|p| p.line);
+    log.finish()?;
+    let (summary, fatal) = match outcome {
+        Ok(mut summary) => {
+            summary.accepted -= repeats.len() as u64;
+            for _ in &repeats {
+                summary.count_duplicate();
             }
-            Err(failure) => (Summary::default(), Some(failure)),
-        };
-        let passed = fatal.is_none() && summary.rejected == 0 && summary.rows > 0;
-        let receipt = Receipt {
-            file: path
-                .file_name()
-                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-            received: None,
-            checked: today.to_string(),
-            status: if passed { "passed" } else { "failed" }.into(),
-            summary: summary.clone(),
-            fatal: fatal.as_ref().map(|f| f.text(settings.language)),
-            language: settings.language,
-        };
-        let text = render_text(&receipt, Some(&work))?;
-        let json = json!({
-            "file": crate::redact::name(&receipt.file),
-            "status": receipt.status,
-            "format": summary.format,
-            "dataset": summary.dataset.map(|d| d.name()),
-            "error": receipt.fatal,
-            "error_code": fatal.as_ref().map(Failure::code),
-            "rows": summary.rows,
-            "accepted": summary.accepted,
-            "rejected": summary.rejected,
-            "ignored_columns": summary.extra_columns,
-            "rules": summary.rules,
-            "problems": listed.iter().map(|p| json!({
-                "line": p.line, "column": p.column, "value": p.value, "rule": p.rule, "message": p.message.pick(settings.language),
-            })).collect::<Vec<_>>(),
-            "problems_listed_all": log_count_le(&summary, listed.len()),
-        });
-        Ok(Validation { passed, text, json })
-    })();
-    let _ = std::fs::remove_file(&work);
-    result
+            (summary, None)
+        }
+        Err(failure) => (Summary::default(), Some(failure)),
+    };
+    Ok(Checked {
+        summary,
+        fatal,
+        listed,
+    })
+}
+
+/// The verdict on `path`, as the receipt's text (its problems read from the log at `work`)
+/// and as JSON.
+fn report(
+    path: &Path,
+    today: NaiveDate,
+    settings: &Settings,
+    work: &Path,
+    checked: Checked,
+) -> std::io::Result<Validation> {
+    let Checked {
+        summary,
+        fatal,
+        listed,
+    } = checked;
+    let passed = fatal.is_none() && summary.rejected == 0 && summary.rows > 0;
+    let receipt = Receipt {
+        file: path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        received: None,
+        checked: today.to_string(),
+        status: if passed { "passed" } else { "failed" }.into(),
+        summary: summary.clone(),
+        fatal: fatal.as_ref().map(|f| f.text(settings.language)),
+        language: settings.language,
+    };
+    let text = render_text(&receipt, Some(work))?;
+    let json = json!({
+        "file": crate::redact::name(&receipt.file),
+        "status": receipt.status,
+        "format": summary.format,
+        "dataset": summary.dataset.map(|d| d.name()),
+        "error": receipt.fatal,
+        "error_code": fatal.as_ref().map(Failure::code),
+        "rows": summary.rows,
+        "accepted": summary.accepted,
+        "rejected": summary.rejected,
+        "ignored_columns": summary.extra_columns,
+        "rules": summary.rules,
+        "problems": listed.iter().map(|p| json!({
+            "line": p.line, "column": p.column, "value": p.value, "rule": p.rule, "message": p.message.pick(settings.language),
+        })).collect::<Vec<_>>(),
+        "problems_listed_all": log_count_le(&summary, listed.len()),
+    });
+    Ok(Validation { passed, text, json })
 }
 
 fn log_count_le(summary: &Summary, listed: usize) -> bool {

@@ -11,7 +11,9 @@ use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use ipnet::IpNet;
 
-use super::raw::{RawConfig, RawMail, RawPublish, RawSchedule, RawSftp, RawTenant, RawUser};
+use super::raw::{
+    RawConfig, RawLimits, RawMail, RawPublish, RawSchedule, RawSftp, RawSmtp, RawTenant, RawUser,
+};
 use super::*;
 
 /// Collects problems while checking.
@@ -65,29 +67,7 @@ pub(super) fn validate(
         raw.language.as_deref(),
         raw.mail.language.as_deref(),
     );
-    for (key, value) in [
-        ("max_file_bytes", raw.limits.max_file_bytes),
-        ("max_line_bytes", raw.limits.max_line_bytes),
-        ("max_field_bytes", raw.limits.max_field_bytes),
-        ("max_rows", raw.limits.max_rows),
-        ("max_unpacked_bytes", raw.limits.max_unpacked_bytes),
-        ("reader_memory_mib", raw.limits.reader_memory_mib),
-        ("reader_cpu_secs", raw.limits.reader_cpu_secs),
-    ] {
-        if value == 0 {
-            c.fail(root("limits").key(key), "must be more than 0");
-        }
-    }
-    let file_limits = crate::check::formats::Limits {
-        max_line_bytes: usize::try_from(raw.limits.max_line_bytes).unwrap_or(usize::MAX),
-        max_field_bytes: usize::try_from(raw.limits.max_field_bytes).unwrap_or(usize::MAX),
-        max_rows: raw.limits.max_rows,
-        max_unpacked_bytes: raw.limits.max_unpacked_bytes,
-    };
-    let reader = crate::check::confine::Confinement {
-        memory_mib: raw.limits.reader_memory_mib,
-        cpu_secs: raw.limits.reader_cpu_secs,
-    };
+    let (file_limits, reader) = limits(&mut c, &raw.limits);
     let tenants = tenants(&mut c, &raw.tenants, &raw.limits);
     let users = users(&mut c, &raw.users, &tenants, base);
     Some(Config {
@@ -106,6 +86,41 @@ pub(super) fn validate(
         tenants,
         users,
     })
+}
+
+/// `[limits]`: what a reader may buffer and how many rows a file may have, and what the
+/// confined reader may use. Every limit is more than 0.
+fn limits(
+    c: &mut Checker,
+    raw: &RawLimits,
+) -> (
+    crate::check::formats::Limits,
+    crate::check::confine::Confinement,
+) {
+    for (key, value) in [
+        ("max_file_bytes", raw.max_file_bytes),
+        ("max_line_bytes", raw.max_line_bytes),
+        ("max_field_bytes", raw.max_field_bytes),
+        ("max_rows", raw.max_rows),
+        ("max_unpacked_bytes", raw.max_unpacked_bytes),
+        ("reader_memory_mib", raw.reader_memory_mib),
+        ("reader_cpu_secs", raw.reader_cpu_secs),
+    ] {
+        if value == 0 {
+            c.fail(root("limits").key(key), "must be more than 0");
+        }
+    }
+    let file_limits = crate::check::formats::Limits {
+        max_line_bytes: usize::try_from(raw.max_line_bytes).unwrap_or(usize::MAX),
+        max_field_bytes: usize::try_from(raw.max_field_bytes).unwrap_or(usize::MAX),
+        max_rows: raw.max_rows,
+        max_unpacked_bytes: raw.max_unpacked_bytes,
+    };
+    let reader = crate::check::confine::Confinement {
+        memory_mib: raw.reader_memory_mib,
+        cpu_secs: raw.reader_cpu_secs,
+    };
+    (file_limits, reader)
 }
 
 /// Relative paths in the file are relative to the file's own folder, so that the same file
@@ -273,7 +288,31 @@ fn language(c: &mut Checker, top: Option<&str>, in_mail: Option<&str>) -> Option
 fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option<MailConfig> {
     let path = root("mail");
     let from = c.check(path.key("from"), check_address(&raw.from));
-    let transport = match (raw.transport.as_str(), &raw.smtp) {
+    let transport = mail_transport(c, raw, base, state_dir);
+    check_mail_timing(c, raw);
+    from?;
+    Some(MailConfig {
+        from: raw.from.clone(),
+        transport: transport?,
+        retry: raw
+            .retry_secs
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect(),
+        give_up_after: Duration::from_secs(raw.give_up_after_hours * 3600),
+        quality_report_day: raw.quality_report_day,
+    })
+}
+
+/// `[mail] transport`: `.eml` files in a folder, or SMTP as `[mail.smtp]` says.
+fn mail_transport(
+    c: &mut Checker,
+    raw: &RawMail,
+    base: &Path,
+    state_dir: &Path,
+) -> Option<MailTransport> {
+    let path = root("mail");
+    match (raw.transport.as_str(), &raw.smtp) {
         ("file", _) => Some(MailTransport::File {
             dir: resolve(state_dir, &raw.dir),
         }),
@@ -284,62 +323,7 @@ fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option
             );
             None
         }
-        ("smtp", Some(smtp)) => {
-            let path = path.key("smtp");
-            let security = match smtp.security.as_str() {
-                "starttls" => Some(SmtpSecurity::StartTls),
-                "tls" => Some(SmtpSecurity::ImplicitTls),
-                "plain" => Some(SmtpSecurity::Plain),
-                other => {
-                    c.fail(
-                        path.key("security"),
-                        format!("expected \"starttls\", \"tls\" or \"plain\", got {other:?}"),
-                    );
-                    None
-                }
-            };
-            if security == Some(SmtpSecurity::Plain) && !is_loopback_host(&smtp.host) {
-                c.fail(
-                    path.key("security"),
-                    format!("\"plain\" sends credentials and data in clear; only allowed to a loopback host, not {:?}", smtp.host),
-                );
-            }
-            let password = match (&smtp.password_file, &smtp.password_env) {
-                (Some(_), Some(_)) => {
-                    c.fail(
-                        path.key("password_env"),
-                        "give password_file or password_env, not both",
-                    );
-                    None
-                }
-                (Some(file), None) => {
-                    let file = resolve(base, file);
-                    if let Err(e) = std::fs::metadata(&file) {
-                        c.fail(
-                            path.key("password_file"),
-                            format!("cannot read {}: {e}", file.display()),
-                        );
-                    }
-                    Some(Secret::File(file))
-                }
-                (None, Some(var)) => Some(Secret::Env(var.clone())),
-                (None, None) => None,
-            };
-            let security = security?;
-            let port = smtp.port.unwrap_or(match security {
-                SmtpSecurity::ImplicitTls => 465,
-                SmtpSecurity::StartTls => 587,
-                SmtpSecurity::Plain => 25,
-            });
-            Some(MailTransport::Smtp(SmtpConfig {
-                host: smtp.host.clone(),
-                port,
-                security,
-                username: smtp.username.clone(),
-                password,
-                ca_file: smtp.ca_file.as_deref().map(|p| resolve(base, p)),
-            }))
-        }
+        ("smtp", Some(smtp)) => smtp_transport(c, smtp, base).map(MailTransport::Smtp),
         (other, _) => {
             c.fail(
                 path.key("transport"),
@@ -347,7 +331,78 @@ fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option
             );
             None
         }
+    }
+}
+
+/// `[mail.smtp]`: the server, how it is secured (in clear only to a loopback host), and
+/// the credentials; the port defaults by the security.
+fn smtp_transport(c: &mut Checker, smtp: &RawSmtp, base: &Path) -> Option<SmtpConfig> {
+    let path = root("mail").key("smtp");
+    let security = match smtp.security.as_str() {
+        "starttls" => Some(SmtpSecurity::StartTls),
+        "tls" => Some(SmtpSecurity::ImplicitTls),
+        "plain" => Some(SmtpSecurity::Plain),
+        other => {
+            c.fail(
+                path.key("security"),
+                format!("expected \"starttls\", \"tls\" or \"plain\", got {other:?}"),
+            );
+            None
+        }
     };
+    if security == Some(SmtpSecurity::Plain) && !is_loopback_host(&smtp.host) {
+        c.fail(
+            path.key("security"),
+            format!("\"plain\" sends credentials and data in clear; only allowed to a loopback host, not {:?}", smtp.host),
+        );
+    }
+    let password = smtp_password(c, smtp, base);
+    let security = security?;
+    let port = smtp.port.unwrap_or(match security {
+        SmtpSecurity::ImplicitTls => 465,
+        SmtpSecurity::StartTls => 587,
+        SmtpSecurity::Plain => 25,
+    });
+    Some(SmtpConfig {
+        host: smtp.host.clone(),
+        port,
+        security,
+        username: smtp.username.clone(),
+        password,
+        ca_file: smtp.ca_file.as_deref().map(|p| resolve(base, p)),
+    })
+}
+
+/// Where the SMTP password comes from: a file (which must be readable now) or an
+/// environment variable, not both; none without one.
+fn smtp_password(c: &mut Checker, smtp: &RawSmtp, base: &Path) -> Option<Secret> {
+    let path = root("mail").key("smtp");
+    match (&smtp.password_file, &smtp.password_env) {
+        (Some(_), Some(_)) => {
+            c.fail(
+                path.key("password_env"),
+                "give password_file or password_env, not both",
+            );
+            None
+        }
+        (Some(file), None) => {
+            let file = resolve(base, file);
+            if let Err(e) = std::fs::metadata(&file) {
+                c.fail(
+                    path.key("password_file"),
+                    format!("cannot read {}: {e}", file.display()),
+                );
+            }
+            Some(Secret::File(file))
+        }
+        (None, Some(var)) => Some(Secret::Env(var.clone())),
+        (None, None) => None,
+    }
+}
+
+/// The retry waits, the time to give up, and the quality report's day of the month.
+fn check_mail_timing(c: &mut Checker, raw: &RawMail) {
+    let path = root("mail");
     if raw.retry_secs.is_empty() || raw.retry_secs.contains(&0) {
         c.fail(
             path.key("retry_secs"),
@@ -363,18 +418,6 @@ fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option
             "must be a day from 1 to 28 (every month has it)",
         );
     }
-    from?;
-    Some(MailConfig {
-        from: raw.from.clone(),
-        transport: transport?,
-        retry: raw
-            .retry_secs
-            .iter()
-            .map(|s| Duration::from_secs(*s))
-            .collect(),
-        give_up_after: Duration::from_secs(raw.give_up_after_hours * 3600),
-        quality_report_day: raw.quality_report_day,
-    })
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -417,45 +460,7 @@ fn tenants(c: &mut Checker, raw: &[RawTenant], limits: &super::raw::RawLimits) -
             c.fail(path.key("id"), format!("duplicate tenant {:?}", t.id));
             ok = false;
         }
-        let kind = match t.kind.as_str() {
-            "supplier" => Some(TenantKind::Supplier),
-            "municipality" => Some(TenantKind::Municipality),
-            other => {
-                c.fail(
-                    path.key("kind"),
-                    format!("expected \"supplier\" or \"municipality\", got {other:?}"),
-                );
-                None
-            }
-        };
-        match kind {
-            Some(TenantKind::Supplier) if !digits(&t.code, 8) => {
-                c.fail(
-                    path.key("code"),
-                    format!("AGB code must be exactly 8 digits, got {:?}", t.code),
-                );
-            }
-            Some(TenantKind::Municipality) if !digits(&t.code, 4) => {
-                c.fail(
-                    path.key("code"),
-                    format!(
-                        "CBS municipality code must be exactly 4 digits, got {:?}",
-                        t.code
-                    ),
-                );
-            }
-            Some(kind) if !seen_codes.insert((kind, t.code.as_str())) => {
-                c.fail(
-                    path.key("code"),
-                    format!(
-                        "code {} is already used by another {}",
-                        t.code,
-                        kind.as_str()
-                    ),
-                );
-            }
-            _ => {}
-        }
+        let kind = check_kind_and_code(c, &path, t, &mut seen_codes);
         if t.name.trim().is_empty() {
             c.fail(path.key("name"), "must not be empty");
         }
@@ -475,6 +480,56 @@ fn tenants(c: &mut Checker, raw: &[RawTenant], limits: &super::raw::RawLimits) -
         }
     }
     out
+}
+
+/// A tenant's kind, and whether its code has that kind's shape and is not another's of the
+/// same kind.
+fn check_kind_and_code<'a>(
+    c: &mut Checker,
+    path: &KeyPath,
+    t: &'a RawTenant,
+    seen_codes: &mut HashSet<(TenantKind, &'a str)>,
+) -> Option<TenantKind> {
+    let kind = match t.kind.as_str() {
+        "supplier" => Some(TenantKind::Supplier),
+        "municipality" => Some(TenantKind::Municipality),
+        other => {
+            c.fail(
+                path.key("kind"),
+                format!("expected \"supplier\" or \"municipality\", got {other:?}"),
+            );
+            None
+        }
+    };
+    match kind {
+        Some(TenantKind::Supplier) if !digits(&t.code, 8) => {
+            c.fail(
+                path.key("code"),
+                format!("AGB code must be exactly 8 digits, got {:?}", t.code),
+            );
+        }
+        Some(TenantKind::Municipality) if !digits(&t.code, 4) => {
+            c.fail(
+                path.key("code"),
+                format!(
+                    "CBS municipality code must be exactly 4 digits, got {:?}",
+                    t.code
+                ),
+            );
+        }
+        Some(kind) if !seen_codes.insert((kind, t.code.as_str())) => {
+            c.fail(
+                path.key("code"),
+                format!(
+                    "code {} is already used by another {}",
+                    t.code,
+                    kind.as_str()
+                ),
+            );
+        }
+        _ => {}
+    }
+    kind
 }
 
 fn users(c: &mut Checker, raw: &[RawUser], tenants: &[Tenant], base: &Path) -> Vec<User> {

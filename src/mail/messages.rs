@@ -151,8 +151,31 @@ pub fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
             format!("receipts/{}.result.csv", r.receipt),
         ),
     ];
-    let shown = &r.problems[..r.problems.len().min(10)];
-    let opening = match r.state {
+    let opening = opening(lang, r.state);
+    let mut text = format!("{opening}\n\n");
+    let mut html = format!("<html><body><p>{}</p>", esc(opening));
+    facts_table(&mut text, &mut html, &facts);
+    if let Some(error) = r.error {
+        let _ = writeln!(text, "\n{}: {error}", t(lang, "Reden", "Reason"));
+        let _ = write!(
+            html,
+            "<p><b>{}:</b> {}</p>",
+            esc(t(lang, "Reden", "Reason")),
+            esc(error)
+        );
+    }
+    first_problems(lang, r, &mut text, &mut html);
+    html.push_str("</body></html>");
+    Text {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// The first sentence of a delivery's result mail, by its state.
+fn opening(lang: Language, state: &str) -> &'static str {
+    match state {
         "processed" => t(
             lang,
             "Uw levering is verwerkt.",
@@ -173,59 +196,48 @@ pub fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
             "Uw levering is afgekeurd en niet verwerkt.",
             "Your delivery was rejected and not processed.",
         ),
-    };
-    let mut text = format!("{opening}\n\n");
-    let mut html = format!("<html><body><p>{}</p>", esc(opening));
-    facts_table(&mut text, &mut html, &facts);
-    if let Some(error) = r.error {
-        let _ = writeln!(text, "\n{}: {error}", t(lang, "Reden", "Reason"));
-        let _ = write!(
-            html,
-            "<p><b>{}:</b> {}</p>",
-            esc(t(lang, "Reden", "Reason")),
-            esc(error)
-        );
     }
-    if !shown.is_empty() {
-        let heading = t(
-            lang,
-            "Eerste fouten (regelnummer, kolom, waarde, controle)",
-            "First errors (line, column, value, rule)",
-        );
-        let _ = writeln!(text, "\n{heading}:");
-        let _ = write!(
-            html,
-            "<p>{}:</p><table border=\"1\" cellpadding=\"3\">",
-            esc(heading)
-        );
-        for [line, column, value, rule, message] in shown {
-            let _ = writeln!(text, "  {line}  {column}  {value:?}  {message} [{rule}]");
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} [{}]</td></tr>",
-                esc(line),
-                esc(column),
-                esc(value),
-                esc(message),
-                esc(rule)
-            );
-        }
-        html.push_str("</table>");
-        if r.problems.len() > shown.len() || r.rejected as usize > shown.len() {
-            let more = t(
-                lang,
-                "De overige staan in het ontvangstbewijs.",
-                "The rest are in the receipt.",
-            );
-            let _ = writeln!(text, "  {more}");
-            let _ = write!(html, "<p>{}</p>", esc(more));
-        }
+}
+
+/// The first problems of a delivery (at most ten) as a list and a table, and whether the
+/// receipt holds more.
+fn first_problems(lang: Language, r: &DeliveryResult<'_>, text: &mut String, html: &mut String) {
+    let shown = &r.problems[..r.problems.len().min(10)];
+    if shown.is_empty() {
+        return;
     }
-    html.push_str("</body></html>");
-    Text {
-        subject,
-        text,
+    let heading = t(
+        lang,
+        "Eerste fouten (regelnummer, kolom, waarde, controle)",
+        "First errors (line, column, value, rule)",
+    );
+    let _ = writeln!(text, "\n{heading}:");
+    let _ = write!(
         html,
+        "<p>{}:</p><table border=\"1\" cellpadding=\"3\">",
+        esc(heading)
+    );
+    for [line, column, value, rule, message] in shown {
+        let _ = writeln!(text, "  {line}  {column}  {value:?}  {message} [{rule}]");
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} [{}]</td></tr>",
+            esc(line),
+            esc(column),
+            esc(value),
+            esc(message),
+            esc(rule)
+        );
+    }
+    html.push_str("</table>");
+    if r.problems.len() > shown.len() || r.rejected as usize > shown.len() {
+        let more = t(
+            lang,
+            "De overige staan in het ontvangstbewijs.",
+            "The rest are in the receipt.",
+        );
+        let _ = writeln!(text, "  {more}");
+        let _ = write!(html, "<p>{}</p>", esc(more));
     }
 }
 

@@ -15,7 +15,7 @@ use super::{MailError, Mailer};
 use crate::config::{Config, MailConfig};
 use crate::ledger::{Ledger, LedgerError, QueuedMail};
 
-/// Longest wait between looks at the queue (mail queued by `process --now` from another
+/// Longest wait between looks at the queue (mail queued by `dropgate process` from another
 /// process is noticed this soon).
 const POLL: Duration = Duration::from_secs(2);
 /// Messages taken from the queue at a time.

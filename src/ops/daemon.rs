@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError};
-use crate::ingest::auditor::Auditor;
+use crate::ingest::auditor::{AuditWriter, Auditor};
 use crate::ingest::intake::{Intake, IntakeError};
 use crate::layout::StateDir;
 use crate::ledger::{DeliveryState, Ledger, LedgerError};
@@ -47,11 +48,41 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let config = Config::load(config_path)?;
     let state = StateDir::new(&config.state_dir);
+    let ledger = prepare(&config, &state)?;
+    let (mut daemon, tasks) = start(config_path, config, state, ledger, &shutdown).await?;
+    daemon.announce();
+    daemon.serve(&shutdown, &mut reload).await;
+    stop(daemon, tasks).await
+}
+
+/// Makes the state directory's folders and opens the daemon's own ledger connection, with
+/// the configured tenants mirrored into it.
+fn prepare(config: &Config, state: &StateDir) -> Result<Ledger, DaemonError> {
     state
         .create(config.tenants.iter().map(|t| t.id.as_str()))
         .map_err(DaemonError::StateDir)?;
     let mut ledger = Ledger::open(&state.ledger())?;
     ledger.sync_tenants(&config.tenants, crate::clock::now())?;
+    Ok(ledger)
+}
+
+/// The parts that run beside the daemon's own loop, each with its own ledger connection.
+struct Tasks {
+    sftp: JoinHandle<()>,
+    jobs: JoinHandle<()>,
+    mail: JoinHandle<()>,
+    audit_writer: AuditWriter,
+}
+
+/// Starts intake, the audit writer, the SFTP server, the scheduled jobs and the mail
+/// sender.
+async fn start(
+    config_path: &Path,
+    config: Config,
+    state: StateDir,
+    ledger: Ledger,
+    shutdown: &CancellationToken,
+) -> Result<(Daemon, Tasks), DaemonError> {
     let intake = Intake::start(
         state.clone(),
         Ledger::open(&state.ledger())?,
@@ -60,66 +91,45 @@ pub async fn run(
     )?;
     let (auditor, audit_writer) = Auditor::start(Ledger::open(&state.ledger())?);
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
-    let sftp =
-        sftp::Server::bind(config_rx, state.clone(), auditor.clone(), intake.notices()).await?;
+    let sftp = sftp::Server::bind(config_rx, state.clone(), auditor, intake.notices()).await?;
     let sftp_addr = sftp.local_addr().map_err(DaemonError::StateDir)?;
     tracing::info!(addr = %sftp_addr, "sftp listening");
-    let sftp_task = tokio::spawn(sftp.run(shutdown.clone()));
-    let jobs_task = tokio::spawn(jobs::run_all(config_tx.subscribe(), shutdown.clone()));
-    let mail_task = tokio::spawn(mail::worker::run(
-        config_tx.subscribe(),
-        Ledger::open(&state.ledger())?,
-        Arc::new(tokio::sync::Notify::new()),
-        shutdown.clone(),
-    ));
-    drop(auditor);
-    let mut daemon = Daemon {
+    let tasks = Tasks {
+        sftp: tokio::spawn(sftp.run(shutdown.clone())),
+        jobs: tokio::spawn(jobs::run_all(config_tx.subscribe(), shutdown.clone())),
+        mail: tokio::spawn(mail::worker::run(
+            config_tx.subscribe(),
+            Ledger::open(&state.ledger())?,
+            Arc::new(tokio::sync::Notify::new()),
+            shutdown.clone(),
+        )),
+        audit_writer,
+    };
+    let daemon = Daemon {
         config_path: config_path.to_owned(),
         state,
         ledger,
         intake,
         config: config_tx,
     };
+    Ok((daemon, tasks))
+}
 
-    if let Err(e) = crate::pseudonym::Keyed::load(&daemon.config.borrow().ttp_key_file) {
-        tracing::warn!("processing is off until this is fixed: {e}");
-    }
-    systemd::ready(&daemon.status_line());
-    tracing::info!(
-        config = %config_path.display(),
-        state_dir = %daemon.state.root().display(),
-        tenants = daemon.config.borrow().tenants.len(),
-        users = daemon.config.borrow().users.len(),
-        "dropgate running"
-    );
-
-    let watchdog = systemd::watchdog_interval();
-    let mut tick = tokio::time::interval(watchdog.unwrap_or(STATUS_INTERVAL));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            Some(()) = reload.recv() => daemon.reload(),
-            _ = tick.tick() => {
-                if watchdog.is_some() {
-                    systemd::watchdog();
-                }
-                systemd::status(&daemon.status_line());
-            }
-        }
-    }
-
+/// Waits for each part to finish the work in hand, then for the last audit rows and intake.
+async fn stop(daemon: Daemon, tasks: Tasks) -> Result<(), DaemonError> {
     systemd::stopping();
     tracing::info!("stopping: finishing the work in hand");
     let Daemon { intake, .. } = daemon;
-    if let Err(e) = sftp_task.await {
+    if let Err(e) = tasks.sftp.await {
         tracing::error!(error = %e, "the sftp server task failed");
     }
-    if let Err(e) = jobs_task.await {
+    if let Err(e) = tasks.jobs.await {
         tracing::error!(error = %e, "the scheduled jobs failed");
     }
-    if let Err(e) = mail_task.await {
+    if let Err(e) = tasks.mail.await {
         tracing::error!(error = %e, "the mail sender failed");
     }
+    let audit_writer = tasks.audit_writer;
     tokio::task::spawn_blocking(move || {
         // The sftp sessions held the last auditors: every audit row is now queued.
         audit_writer.finish();
@@ -146,6 +156,40 @@ struct Daemon {
 }
 
 impl Daemon {
+    /// Reports READY to systemd and says what runs; warns if processing cannot run.
+    fn announce(&self) {
+        if let Err(e) = crate::pseudonym::Keyed::load(&self.config.borrow().ttp_key_file) {
+            tracing::warn!("processing is off until this is fixed: {e}");
+        }
+        systemd::ready(&self.status_line());
+        tracing::info!(
+            config = %self.config_path.display(),
+            state_dir = %self.state.root().display(),
+            tenants = self.config.borrow().tenants.len(),
+            users = self.config.borrow().users.len(),
+            "dropgate running"
+        );
+    }
+
+    /// Serves until `shutdown`: reloads on request, and keeps systemd's STATUS= (and its
+    /// watchdog, if it asks for one) fresh.
+    async fn serve(&mut self, shutdown: &CancellationToken, reload: &mut mpsc::Receiver<()>) {
+        let watchdog = systemd::watchdog_interval();
+        let mut tick = tokio::time::interval(watchdog.unwrap_or(STATUS_INTERVAL));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                Some(()) = reload.recv() => self.reload(),
+                _ = tick.tick() => {
+                    if watchdog.is_some() {
+                        systemd::watchdog();
+                    }
+                    systemd::status(&self.status_line());
+                }
+            }
+        }
+    }
+
     fn reload(&mut self) {
         systemd::reloading();
         match self.try_reload() {

@@ -131,6 +131,19 @@ impl StatusReport {
             self.ledger, self.schema_version
         );
         let _ = writeln!(out, "deliveries: {}", self.deliveries.total);
+        self.deliveries_table(&mut out);
+        let _ = writeln!(
+            out,
+            "\nmail: {} queued, {} sent, {} failed",
+            self.mail.queued, self.mail.sent, self.mail.failed
+        );
+        self.bundles_table(&mut out);
+        self.jobs_table(&mut out);
+        out
+    }
+
+    /// Deliveries per state, a line per tenant and one for all.
+    fn deliveries_table(&self, out: &mut String) {
         let states: Vec<&str> = DeliveryState::ALL.iter().map(|s| s.as_str()).collect();
         let width = self
             .tenants
@@ -160,43 +173,47 @@ impl StatusReport {
             row(&t.id, &kind, &t.deliveries);
         }
         row("all", "", &self.deliveries);
+    }
+
+    /// Each bundle's age, whether it was downloaded, and its rows; nothing without bundles.
+    fn bundles_table(&self, out: &mut String) {
+        if self.bundles.is_empty() {
+            return;
+        }
         let _ = writeln!(
             out,
-            "\nmail: {} queued, {} sent, {} failed",
-            self.mail.queued, self.mail.sent, self.mail.failed
+            "\nbundle                                        age (days)  downloaded  rows"
         );
-        if !self.bundles.is_empty() {
+        let now = crate::clock::now();
+        for b in &self.bundles {
+            let age = chrono::DateTime::parse_from_rfc3339(&b.created_at)
+                .map(|t| (now - t.with_timezone(&chrono::Utc)).num_days().to_string())
+                .unwrap_or_default();
+            let state = match (&b.deleted_at, b.downloaded) {
+                (Some(_), _) => "deleted",
+                (None, true) => "yes",
+                (None, false) => "no",
+            };
+            let _ = writeln!(out, "{:45} {:>10}  {:10}  {}", b.name, age, state, b.rows);
+        }
+    }
+
+    /// Each job's last and next run and its last result; nothing if no job has run yet.
+    fn jobs_table(&self, out: &mut String) {
+        if self.jobs.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\njob        last run                        next run                        result"
+        );
+        for j in &self.jobs {
+            let next = j.next_run.as_deref().unwrap_or("-");
             let _ = writeln!(
                 out,
-                "\nbundle                                        age (days)  downloaded  rows"
+                "{:10} {:31} {:31} {}",
+                j.name, j.last_run, next, j.last_result
             );
-            let now = crate::clock::now();
-            for b in &self.bundles {
-                let age = chrono::DateTime::parse_from_rfc3339(&b.created_at)
-                    .map(|t| (now - t.with_timezone(&chrono::Utc)).num_days().to_string())
-                    .unwrap_or_default();
-                let state = match (&b.deleted_at, b.downloaded) {
-                    (Some(_), _) => "deleted",
-                    (None, true) => "yes",
-                    (None, false) => "no",
-                };
-                let _ = writeln!(out, "{:45} {:>10}  {:10}  {}", b.name, age, state, b.rows);
-            }
         }
-        if !self.jobs.is_empty() {
-            let _ = writeln!(
-                out,
-                "\njob        last run                        next run                        result"
-            );
-            for j in &self.jobs {
-                let next = j.next_run.as_deref().unwrap_or("-");
-                let _ = writeln!(
-                    out,
-                    "{:10} {:31} {:31} {}",
-                    j.name, j.last_run, next, j.last_result
-                );
-            }
-        }
-        out
     }
 }

@@ -411,9 +411,32 @@ pub struct About<'a> {
 /// `LEESMIJ.txt`: what the bundle is, each file and column, the hashed values, suppression
 /// and how to open the files in Excel, in `language`. Lines end in CRLF, for Notepad.
 pub fn leesmij(about: &About<'_>, language: Language) -> String {
-    let dutch = language == Language::Dutch;
-    let say = |nl: &str, en: &str| if dutch { nl.to_owned() } else { en.to_owned() };
     let mut t = String::new();
+    leesmij_intro(&mut t, about, language);
+    leesmij_files(&mut t, language);
+    leesmij_privacy(&mut t, language);
+    leesmij_excel(&mut t, language);
+    t.replace('\n', "\r\n")
+}
+
+/// `nl` in Dutch, `en` in English.
+fn in_language(language: Language, nl: &str, en: &str) -> String {
+    if language == Language::Dutch {
+        nl.to_owned()
+    } else {
+        en.to_owned()
+    }
+}
+
+/// A section heading of `LEESMIJ.txt`, underlined.
+fn heading(t: &mut String, text: String) {
+    let _ = writeln!(t, "\n{text}\n{}", "-".repeat(text.chars().count()));
+}
+
+/// The title, for whom the bundle is, what kind of bundle it is and the schema version.
+fn leesmij_intro(t: &mut String, about: &About<'_>, language: Language) {
+    let dutch = language == Language::Dutch;
+    let say = |nl: &str, en: &str| in_language(language, nl, en);
     let title = say("LEESMIJ bij", "README for");
     let _ = writeln!(t, "{title} {}", about.bundle);
     let _ = writeln!(
@@ -437,32 +460,7 @@ pub fn leesmij(about: &About<'_>, language: Language) -> String {
             )
         }
     );
-    let since = match about.full {
-        Some(Covers::Since(date)) => Some(Some(date)),
-        Some(Covers::Everything) => Some(None),
-        None => None,
-    };
-    let kind = match (since, dutch) {
-        (Some(since), true) => format!(
-            "Het is een totaalbundel: alle gegevens voor uw gemeente{}, ook wat u al eerder \
-             kreeg. De wekelijkse bundels gaan daarnaast gewoon door.",
-            since.map(|d| format!(" vanaf {d}")).unwrap_or_default()
-        ),
-        (Some(since), false) => format!(
-            "It is a full bundle: all data for your municipality{}, also what you received \
-             before. The weekly bundles carry on beside it.",
-            since.map(|d| format!(" from {d} on")).unwrap_or_default()
-        ),
-        (None, true) => "Het is een wekelijkse bundel: alles wat sinds de vorige bundel nieuw is \
-                         of is gewijzigd. Een rij die later wordt gecorrigeerd, komt in een \
-                         volgende bundel opnieuw; de nieuwste versie geldt."
-            .to_owned(),
-        (None, false) => "It is a weekly bundle: everything new or changed since the previous \
-                          bundle. A row corrected later comes again in a later bundle; the \
-                          newest version counts."
-            .to_owned(),
-    };
-    let _ = writeln!(t, "{kind}");
+    let _ = writeln!(t, "{}", bundle_kind(about.full, dutch));
     let _ = writeln!(
         t,
         "\n{}",
@@ -481,10 +479,41 @@ pub fn leesmij(about: &About<'_>, language: Language) -> String {
             )
         }
     );
-    let heading = |t: &mut String, text: String| {
-        let _ = writeln!(t, "\n{text}\n{}", "-".repeat(text.chars().count()));
+}
+
+/// What kind of bundle it is: weekly, or a full one of everything (from a date on).
+fn bundle_kind(full: Option<Covers<'_>>, dutch: bool) -> String {
+    let since = match full {
+        Some(Covers::Since(date)) => Some(Some(date)),
+        Some(Covers::Everything) => Some(None),
+        None => None,
     };
-    heading(&mut t, say("Bestanden", "Files"));
+    match (since, dutch) {
+        (Some(since), true) => format!(
+            "Het is een totaalbundel: alle gegevens voor uw gemeente{}, ook wat u al eerder \
+             kreeg. De wekelijkse bundels gaan daarnaast gewoon door.",
+            since.map(|d| format!(" vanaf {d}")).unwrap_or_default()
+        ),
+        (Some(since), false) => format!(
+            "It is a full bundle: all data for your municipality{}, also what you received \
+             before. The weekly bundles carry on beside it.",
+            since.map(|d| format!(" from {d} on")).unwrap_or_default()
+        ),
+        (None, true) => "Het is een wekelijkse bundel: alles wat sinds de vorige bundel nieuw is \
+                         of is gewijzigd. Een rij die later wordt gecorrigeerd, komt in een \
+                         volgende bundel opnieuw; de nieuwste versie geldt."
+            .to_owned(),
+        (None, false) => "It is a weekly bundle: everything new or changed since the previous \
+                          bundle. A row corrected later comes again in a later bundle; the \
+                          newest version counts."
+            .to_owned(),
+    }
+}
+
+/// Each file with its columns (name, kind, meaning), and the manifest.
+fn leesmij_files(t: &mut String, language: Language) {
+    let say = |nl: &str, en: &str| in_language(language, nl, en);
+    heading(t, say("Bestanden", "Files"));
     for file in FILES {
         let _ = writeln!(t, "\n{}: {}.", file.name, file.meaning.pick(language));
         let width = file.columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
@@ -509,7 +538,14 @@ pub fn leesmij(about: &About<'_>, language: Language) -> String {
              per file the number of rows and the SHA-256, to check that everything arrived whole."
         )
     );
-    heading(&mut t, say("Versleutelde waarden", "Hashed values"));
+}
+
+/// Hashed values and suppression: what a municipality cannot trace back, and why some
+/// figures are empty.
+fn leesmij_privacy(t: &mut String, language: Language) {
+    let dutch = language == Language::Dutch;
+    let say = |nl: &str, en: &str| in_language(language, nl, en);
+    heading(t, say("Versleutelde waarden", "Hashed values"));
     let _ = writeln!(
         t,
         "{}",
@@ -527,7 +563,7 @@ pub fn leesmij(about: &About<'_>, language: Language) -> String {
              BSN is never in a bundle."
         )
     );
-    heading(&mut t, say("Onderdrukking", "Suppression"));
+    heading(t, say("Onderdrukking", "Suppression"));
     let _ = writeln!(
         t,
         "{}",
@@ -545,7 +581,12 @@ pub fn leesmij(about: &About<'_>, language: Language) -> String {
             )
         }
     );
-    heading(&mut t, say("Openen in Excel", "Opening in Excel"));
+}
+
+/// How to open the files in Excel without losing leading zeros.
+fn leesmij_excel(t: &mut String, language: Language) {
+    let say = |nl: &str, en: &str| in_language(language, nl, en);
+    heading(t, say("Openen in Excel", "Opening in Excel"));
     let _ = writeln!(
         t,
         "{}",
@@ -566,7 +607,6 @@ pub fn leesmij(about: &About<'_>, language: Language) -> String {
              that Excel never runs it as a formula."
         )
     );
-    t.replace('\n', "\r\n")
 }
 
 #[cfg(test)]

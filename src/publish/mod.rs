@@ -22,7 +22,10 @@ use serde_json::json;
 
 use crate::config::{Config, Tenant};
 use crate::layout::{StateDir, move_no_replace};
-use crate::ledger::{BundleKind, DeliveryState, Ledger, LedgerError, NewBundle};
+use crate::ledger::{
+    BundleKind, DecisionOut, DeliveryState, Ledger, LedgerError, LinkOut, MeasurementOut,
+    NewBundle, Publication,
+};
 use crate::mail::messages;
 use crate::pseudonym::{KeyError, Keyed};
 use crate::publish::bundle::{BundleWriter, Manifest};
@@ -194,124 +197,32 @@ pub fn publish(
     now: DateTime<Utc>,
     since: Option<NaiveDate>,
 ) -> Result<Option<Published>, PublishError> {
-    let full_since = since.map(|d| d.format("%d-%m-%Y").to_string());
-    let covers = match (since, full_since.as_deref()) {
-        (Some(EVERYTHING), _) => Some(messages::Covers::Everything),
-        (_, Some(date)) => Some(messages::Covers::Since(date)),
-        _ => None,
-    };
-    let since_text = since.map(|d| d.format("%Y-%m-%d").to_string());
-    let since = since_text.as_deref();
-    let kind = if since.is_some() {
-        BundleKind::Full
-    } else {
-        BundleKind::Incremental
-    };
+    let scope = Scope::new(since);
     let state = StateDir::new(&config.state_dir);
     place_unplaced(&state, ledger)?;
     let key = municipality_key(config, tenant)?;
     let local = now.with_timezone(&config.time_zone);
     let base = bundle_name(&tenant.id, since.is_some(), local.naive_local());
-    let mut n = 1;
-    let name = loop {
-        let name = crate::layout::candidate(&base, n);
-        if !ledger.bundle_recorded(&name)? {
-            break name;
-        }
-        n += 1;
+    let name = free_name(ledger, &base)?;
+    let making = Making {
+        config,
+        tenant,
+        name: &name,
+        local,
+        scope: &scope,
     };
     let staged = state.staging().join(&name);
-    let io_err = |source| PublishError::Io {
-        name: name.clone(),
-        source,
-    };
     let publication = ledger.begin_publication()?;
-    let mut writer = BundleWriter::create(&staged, local.naive_local()).map_err(io_err)?;
-    let built = (|| -> Result<Manifest, PublishError> {
-        let (id, code) = (tenant.id.as_str(), tenant.code.as_str());
-        let h = |v: &str| key.hash(v.as_bytes());
-        publication
-            .new_decisions(id, code, since, |rows| {
-                write_csv(&mut writer, &codebook::BESCHIKKINGEN, rows, |d| {
-                    vec![
-                        d.gemeentecode,
-                        h(&d.beschikkingnummer),
-                        h(&d.pseudonym),
-                        d.agb,
-                        d.productcategorie,
-                        d.productcode,
-                        d.ingangsdatum,
-                        d.einddatum.unwrap_or_default(),
-                        d.reden.unwrap_or_default(),
-                    ]
-                })
-            })?
-            .map_err(io_err)?;
-        publication
-            .new_measurements(id, code, since, |rows| {
-                write_csv(&mut writer, &codebook::METINGEN, rows, |m| {
-                    vec![
-                        m.agb,
-                        h(&m.metingnummer),
-                        h(&m.pseudonym),
-                        m.datum,
-                        m.instrument,
-                        format!("{:02}", m.respondent),
-                        m.score.map(codebook::decimal).unwrap_or_default(),
-                        m.status.unwrap_or_default(),
-                    ]
-                })
-            })?
-            .map_err(io_err)?;
-        crate::pause::point("publish.writing");
-        publication
-            .new_links(id, code, since, |rows| {
-                write_csv(&mut writer, &codebook::KOPPELINGEN, rows, |l| {
-                    vec![h(&l.beschikkingnummer), l.agb, h(&l.metingnummer)]
-                })
-            })?
-            .map_err(io_err)?;
-        publication
-            .new_deliveries(id, code, since, |rows| {
-                write_csv(&mut writer, &codebook::KWALITEIT, rows, |d| {
-                    quality_row(d, config.time_zone, config.language)
-                })
-            })?
-            .map_err(io_err)?;
-        let figures = publication.indicators(code)?;
-        writer
-            .csv(
-                codebook::INDICATOREN.name,
-                &codebook::INDICATOREN.header(),
-                figures.iter().map(|f| Ok(indicator_row(f))),
-            )
-            .map_err(io_err)?;
-        let about = codebook::About {
-            bundle: &name,
-            municipality: &tenant.name,
-            code: &tenant.code,
-            full: covers,
-            made: &local.format("%d-%m-%Y %H:%M").to_string(),
-        };
-        writer
-            .text("LEESMIJ.txt", &codebook::leesmij(&about, config.language))
-            .map_err(io_err)?;
-        let manifest = Manifest::new(&tenant.code, kind.as_str(), since, &local.to_rfc3339());
-        writer.finish(manifest).map_err(io_err)
-    })();
-    let manifest = match built {
+    let writer = BundleWriter::create(&staged, local.naive_local()).map_err(io_error(&name))?;
+    let manifest = match write_bundle(&making, &key, &publication, writer) {
         Ok(manifest) => manifest,
         Err(e) => {
             let _ = std::fs::remove_file(&staged);
             return Err(e);
         }
     };
-    let rows: Vec<(String, u64)> = manifest
-        .files
-        .iter()
-        .map(|f| (f.name.clone(), f.rows))
-        .collect();
-    let empty = kind == BundleKind::Incremental && without_rows(&rows);
+    let rows = rows_per_csv(&manifest);
+    let empty = scope.kind() == BundleKind::Incremental && without_rows(&rows);
     if empty && !config.publish.empty_bundles {
         // Nothing to record: the transaction is dropped (rolled back) with `publication`.
         let _ = std::fs::remove_file(&staged);
@@ -321,19 +232,247 @@ pub fn publish(
         );
         return Ok(None);
     }
-    let (size, sha256) =
-        crate::fingerprint::sha256_of(&mut std::fs::File::open(&staged).map_err(io_err)?)
-            .map_err(io_err)?;
+    let mailed = !tenant.contacts.is_empty() && (!empty || config.publish.mail_empty_bundles);
     let rows_json = json!(
         rows.iter()
             .map(|(n, r)| (n.clone(), *r))
             .collect::<std::collections::BTreeMap<_, _>>()
     );
+    let id = record(
+        &making,
+        publication,
+        &staged,
+        &rows,
+        &rows_json,
+        mailed,
+        now,
+    )?;
+    crate::pause::point("publish.committed");
+    place(&state, ledger, id, &tenant.id, &name)?;
+    tracing::info!(tenant = tenant.id, bundle = name, kind = scope.kind().as_str(), rows = %rows_json, mailed, "bundle published");
+    Ok(Some(Published { name, rows, mailed }))
+}
+
+/// The rows of each CSV in the bundle, as its manifest counts them.
+fn rows_per_csv(manifest: &Manifest) -> Vec<(String, u64)> {
+    manifest
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), f.rows))
+        .collect()
+}
+
+/// What a bundle covers: the rows a municipality has not received, or (a full bundle)
+/// everything from a date on.
+struct Scope {
+    since: Option<NaiveDate>,
+    /// The first date as the ledger and the manifest take it (`yyyy-mm-dd`).
+    iso: Option<String>,
+    /// The first date as people read it (`dd-mm-yyyy`).
+    shown: Option<String>,
+}
+
+impl Scope {
+    fn new(since: Option<NaiveDate>) -> Self {
+        Self {
+            since,
+            iso: since.map(|d| d.format("%Y-%m-%d").to_string()),
+            shown: since.map(|d| d.format("%d-%m-%Y").to_string()),
+        }
+    }
+
+    fn kind(&self) -> BundleKind {
+        if self.since.is_some() {
+            BundleKind::Full
+        } else {
+            BundleKind::Incremental
+        }
+    }
+
+    fn since(&self) -> Option<&str> {
+        self.iso.as_deref()
+    }
+
+    /// What a full bundle covers, as `LEESMIJ.txt` and the mail say it; `None` for a
+    /// weekly one.
+    fn covers(&self) -> Option<messages::Covers<'_>> {
+        match (self.since, self.shown.as_deref()) {
+            (Some(EVERYTHING), _) => Some(messages::Covers::Everything),
+            (_, Some(date)) => Some(messages::Covers::Since(date)),
+            _ => None,
+        }
+    }
+}
+
+/// One bundle being made: for whom, under which name, when, and what it covers.
+struct Making<'a> {
+    config: &'a Config,
+    tenant: &'a Tenant,
+    name: &'a str,
+    local: DateTime<chrono_tz::Tz>,
+    scope: &'a Scope,
+}
+
+/// How a bundle's I/O error reads: with the bundle's name.
+fn io_error(name: &str) -> impl Fn(io::Error) -> PublishError + '_ {
+    move |source| PublishError::Io {
+        name: name.to_owned(),
+        source,
+    }
+}
+
+/// `base`, or the first numbered variant of it, that no recorded bundle has: two
+/// publications in the same second must not share a name.
+fn free_name(ledger: &Ledger, base: &str) -> Result<String, PublishError> {
+    let mut n = 1;
+    loop {
+        let name = crate::layout::candidate(base, n);
+        if !ledger.bundle_recorded(&name)? {
+            return Ok(name);
+        }
+        n += 1;
+    }
+}
+
+/// Writes the whole zip under `publication`: the rows, the figures, `LEESMIJ.txt` and the
+/// manifest.
+fn write_bundle(
+    making: &Making<'_>,
+    key: &Keyed,
+    publication: &Publication<'_>,
+    mut writer: BundleWriter,
+) -> Result<Manifest, PublishError> {
+    let io_err = io_error(making.name);
+    write_rows(making, key, publication, &mut writer)?;
+    let figures = publication.indicators(&making.tenant.code)?;
+    writer
+        .csv(
+            codebook::INDICATOREN.name,
+            &codebook::INDICATOREN.header(),
+            figures.iter().map(|f| Ok(indicator_row(f))),
+        )
+        .map_err(&io_err)?;
+    let (config, tenant, local) = (making.config, making.tenant, making.local);
+    let about = codebook::About {
+        bundle: making.name,
+        municipality: &tenant.name,
+        code: &tenant.code,
+        full: making.scope.covers(),
+        made: &local.format("%d-%m-%Y %H:%M").to_string(),
+    };
+    writer
+        .text("LEESMIJ.txt", &codebook::leesmij(&about, config.language))
+        .map_err(&io_err)?;
+    let manifest = Manifest::new(
+        &tenant.code,
+        making.scope.kind().as_str(),
+        making.scope.since(),
+        &local.to_rfc3339(),
+    );
+    writer.finish(manifest).map_err(&io_err)
+}
+
+/// Writes the CSVs of rows the municipality has not received (all from the scope's date
+/// on, for a full bundle): decisions, measurements, links and deliveries.
+fn write_rows(
+    making: &Making<'_>,
+    key: &Keyed,
+    publication: &Publication<'_>,
+    writer: &mut BundleWriter,
+) -> Result<(), PublishError> {
+    let io_err = io_error(making.name);
+    let (id, code) = (making.tenant.id.as_str(), making.tenant.code.as_str());
+    let since = making.scope.since();
+    publication
+        .new_decisions(id, code, since, |rows| {
+            write_csv(writer, &codebook::BESCHIKKINGEN, rows, |d| {
+                decision_row(d, key)
+            })
+        })?
+        .map_err(&io_err)?;
+    publication
+        .new_measurements(id, code, since, |rows| {
+            write_csv(writer, &codebook::METINGEN, rows, |m| {
+                measurement_row(m, key)
+            })
+        })?
+        .map_err(&io_err)?;
+    crate::pause::point("publish.writing");
+    publication
+        .new_links(id, code, since, |rows| {
+            write_csv(writer, &codebook::KOPPELINGEN, rows, |l| link_row(l, key))
+        })?
+        .map_err(&io_err)?;
+    let (tz, language) = (making.config.time_zone, making.config.language);
+    publication
+        .new_deliveries(id, code, since, |rows| {
+            write_csv(writer, &codebook::KWALITEIT, rows, |d| {
+                quality_row(d, tz, language)
+            })
+        })?
+        .map_err(&io_err)?;
+    Ok(())
+}
+
+/// One line of `Beschikkingen.csv`, its numbers hashed with the municipality's key.
+fn decision_row(d: DecisionOut, key: &Keyed) -> Vec<String> {
+    vec![
+        d.gemeentecode,
+        key.hash(d.beschikkingnummer.as_bytes()),
+        key.hash(d.pseudonym.as_bytes()),
+        d.agb,
+        d.productcategorie,
+        d.productcode,
+        d.ingangsdatum,
+        d.einddatum.unwrap_or_default(),
+        d.reden.unwrap_or_default(),
+    ]
+}
+
+/// One line of `Metingen.csv`, its numbers hashed with the municipality's key.
+fn measurement_row(m: MeasurementOut, key: &Keyed) -> Vec<String> {
+    vec![
+        m.agb,
+        key.hash(m.metingnummer.as_bytes()),
+        key.hash(m.pseudonym.as_bytes()),
+        m.datum,
+        m.instrument,
+        format!("{:02}", m.respondent),
+        m.score.map(codebook::decimal).unwrap_or_default(),
+        m.status.unwrap_or_default(),
+    ]
+}
+
+/// One line of `Koppelingen.csv`, its numbers hashed with the municipality's key.
+fn link_row(l: LinkOut, key: &Keyed) -> Vec<String> {
+    vec![
+        key.hash(l.beschikkingnummer.as_bytes()),
+        l.agb,
+        key.hash(l.metingnummer.as_bytes()),
+    ]
+}
+
+/// Commits the bundle's record, its rows' versions and (if `mailed`) its mail to the
+/// municipality's contacts; returns the bundle's id.
+fn record(
+    making: &Making<'_>,
+    publication: Publication<'_>,
+    staged: &Path,
+    rows: &[(String, u64)],
+    rows_json: &serde_json::Value,
+    mailed: bool,
+    now: DateTime<Utc>,
+) -> Result<i64, PublishError> {
+    let (config, tenant, name) = (making.config, making.tenant, making.name);
+    let io_err = io_error(name);
+    let (size, sha256) =
+        crate::fingerprint::sha256_of(&mut std::fs::File::open(staged).map_err(&io_err)?)
+            .map_err(&io_err)?;
     let bundle = NewBundle {
         municipality: &tenant.id,
-        name: &name,
-        kind,
-        rows: &rows_json,
+        name,
+        kind: making.scope.kind(),
+        rows: rows_json,
         size_bytes: size,
         sha256: &sha256,
     };
@@ -342,25 +481,20 @@ pub fn publish(
         config.language,
         &messages::BundlePublished {
             municipality: &tenant.name,
-            bundle: &name,
+            bundle: name,
             rows: &counts,
             kept_days: config.retention.bundle_days,
-            full: covers,
+            full: making.scope.covers(),
         },
     );
     let new_mail = text.to_mail("bundle-published", &tenant.id, &tenant.contacts);
-    let mailed = !tenant.contacts.is_empty() && (!empty || config.publish.mail_empty_bundles);
     let queued = mailed.then(|| (&new_mail, crate::mail::new_message_id()));
-    let id = publication.commit(
+    Ok(publication.commit(
         &bundle,
         &tenant.code,
         queued.as_ref().map(|(m, id)| (*m, id.as_str())),
         now,
-    )?;
-    crate::pause::point("publish.committed");
-    place(&state, ledger, id, &tenant.id, &name)?;
-    tracing::info!(tenant = tenant.id, bundle = name, kind = kind.as_str(), rows = %rows_json, mailed, "bundle published");
-    Ok(Some(Published { name, rows, mailed }))
+    )?)
 }
 
 /// Moves a recorded bundle from staging into its outbox and records that.

@@ -64,7 +64,7 @@ fn peak_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
 }
 
-/// What one `process --now` did.
+/// What one `process` did.
 struct Run {
     stdout: String,
     stderr: String,
@@ -72,12 +72,12 @@ struct Run {
     took: Duration,
 }
 
-/// Runs `process --now` (with debug logs), sampling its peak memory until it exits; kills
+/// Runs `process` (with debug logs), sampling its peak memory until it exits; kills
 /// it and fails after [`RUN_LIMIT`].
 fn process_measuring_memory(env: &Env) -> Run {
     let started = Instant::now();
     let mut child = env
-        .command(&["process", "--now"])
+        .command(&["process"])
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -104,7 +104,7 @@ fn process_measuring_memory(env: &Env) -> Run {
             let _ = child.kill();
             let _ = child.wait();
             panic!(
-                "process --now still running after {RUN_LIMIT:?}; its log:\n{}",
+                "process still running after {RUN_LIMIT:?}; its log:\n{}",
                 stderr.join().unwrap()
             );
         }
@@ -116,7 +116,7 @@ fn process_measuring_memory(env: &Env) -> Run {
         peak_kib: peak,
         took: started.elapsed(),
     };
-    assert!(status.success(), "process --now failed: {}", run.stderr);
+    assert!(status.success(), "process failed: {}", run.stderr);
     run
 }
 
@@ -287,7 +287,7 @@ fn no_delivery_can_stop_the_service_and_no_planted_bsn_leaks() {
     let daemon_peak = peak_kib(daemon.child.id()).unwrap_or(0);
     println!("report: {}", run.stdout.trim());
     println!(
-        "process --now: {:.1?}, peak RSS {} KiB ({:.1} MiB); daemon peak RSS {} KiB",
+        "process: {:.1?}, peak RSS {} KiB ({:.1} MiB); daemon peak RSS {} KiB",
         run.took,
         run.peak_kib,
         run.peak_kib as f64 / 1024.0,
@@ -314,7 +314,7 @@ fn no_delivery_can_stop_the_service_and_no_planted_bsn_leaks() {
 
     check(
         run.peak_kib > 0 && run.peak_kib < MAX_PARENT_KIB,
-        format!("peak RSS of process --now: {} KiB", run.peak_kib),
+        format!("peak RSS of process: {} KiB", run.peak_kib),
     );
     check(
         report_count(&run.stdout, "failed") == 0 && report_count(&run.stdout, "skipped") == 0,

@@ -96,7 +96,7 @@ fn deliver(env: &Env, n: usize) {
         std::fs::write(env.upload("zorg").join(format!("f{i}.csv")), content).unwrap();
     }
     wait_until("intake", || env.count("zorg", "received") == n as u64);
-    let out = env.cmd(&["process", "--now"]);
+    let out = env.cmd(&["process"]);
     assert!(
         out.status.success(),
         "{}",
@@ -395,7 +395,7 @@ fn the_monthly_quality_report_is_queued_per_tenant_and_caught_up() {
     let then = crate::util::offset_to(last_month);
     let daemon = env.start_at(&then);
     wait_until("intake", || env.count("zorg", "received") == 1);
-    env.cmd_at(&then, &["process", "--now"]);
+    env.cmd_at(&then, &["process"]);
     daemon.stop();
     // ...and the daemon runs when this month's report is due.
     let daemon = env.start_at(&crate::util::just_before_this_months_report());
@@ -485,7 +485,7 @@ fn the_quality_report_shows_response_per_municipality_and_hides_small_groups() {
     let daemon = env.start();
     wait_until("intake", || env.status()["deliveries"]["total"] == 3);
     daemon.stop();
-    assert!(env.cmd(&["process", "--now"]).status.success());
+    assert!(env.cmd(&["process"]).status.success());
 
     // The daemon runs when this month's report is due.
     let daemon = env.start_at(&crate::util::just_before_this_months_report());

@@ -37,7 +37,7 @@ fn env_with(limits: &str) -> Env {
 }
 
 fn process(env: &Env) -> String {
-    let out = env.cmd(&["process", "--now"]);
+    let out = env.cmd(&["process"]);
     assert!(
         out.status.success(),
         "process failed: {}",
@@ -267,10 +267,10 @@ fn zip_bomb(path: &Path, size: usize) {
     zip.finish().unwrap();
 }
 
-/// Runs `process --now` and samples its peak memory (VmHWM) while it runs.
+/// Runs `process` and samples its peak memory (VmHWM) while it runs.
 fn process_measuring_memory(env: &Env) -> (String, u64) {
     let child = env
-        .command(&["process", "--now"])
+        .command(&["process"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -411,7 +411,7 @@ fn two_runs_at_once_process_each_file_once() {
     write_deliveries(&env, "f", 30, 200);
     let daemon = env.start();
     wait_until("intake", || env.status()["deliveries"]["total"] == 30);
-    let spawn = || env.cmd(&["process", "--now"]);
+    let spawn = || env.cmd(&["process"]);
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(spawn);
         let b = s.spawn(spawn);
@@ -444,7 +444,7 @@ fn two_runs_at_once_process_each_file_once() {
 fn a_run_missed_while_the_daemon_was_down_happens_at_start() {
     let env = env_with("");
     // The last run was three days ago: at least two 02:00 runs were missed.
-    env.cmd_at("-3d", &["process", "--now"]);
+    env.cmd_at("-3d", &["process"]);
     copy_sample(&env, "zorg", "metingen-good.csv", "late.csv");
     let daemon = env.start();
     wait_until("the catch-up run", || env.count("zorg", "processed") == 1);
@@ -468,7 +468,7 @@ fn processing_without_a_key_refuses_and_leaves_files_waiting() {
     copy_sample(&env, "zorg", "metingen-good.csv", "waiting.csv");
     let daemon = env.start();
     wait_until("intake", || env.count("zorg", "received") == 1);
-    let out = env.cmd(&["process", "--now"]);
+    let out = env.cmd(&["process"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -535,7 +535,7 @@ fn validate_checks_offline_and_exits_by_the_outcome() {
 fn process_now_during_a_scheduled_run_processes_each_file_once() {
     let env = env_with("");
     // The last run was two days ago, and intake took the files in then.
-    env.cmd_at("-2d", &["process", "--now"]);
+    env.cmd_at("-2d", &["process"]);
     write_deliveries(&env, "s", 40, 300);
     let daemon = env.start_at("-2d");
     daemon.wait_until("intake", || env.count("zorg", "received") == 40);
@@ -544,7 +544,7 @@ fn process_now_during_a_scheduled_run_processes_each_file_once() {
     let daemon = env.start();
     daemon.wait_for_log("a run was missed while the daemon was down; running now");
     // ...while an operator runs one by hand.
-    let manual = env.cmd(&["process", "--now"]);
+    let manual = env.cmd(&["process"]);
     assert!(
         manual.status.success(),
         "{}",
@@ -571,7 +571,7 @@ fn kill_9_mid_run_leaves_everything_as_it_was_and_the_next_run_carries_on() {
     daemon.wait_until("intake", || env.count("zorg", "received") == 1);
     daemon.stop();
     let mut run = env
-        .command(&["process", "--now"])
+        .command(&["process"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

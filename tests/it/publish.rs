@@ -41,7 +41,7 @@ fn deliver_all_at(env: &Env, offset: &str, files: &[(&str, &str, &[u8])]) {
         env.status()["deliveries"]["total"].as_u64() == Some(before + files.len() as u64)
     });
     daemon.stop();
-    env.cmd_at(offset, &["process", "--now"]);
+    env.cmd_at(offset, &["process"]);
 }
 
 /// Delivers the sample `sample` into `tenant`'s upload/ as `name`, and processes it.
@@ -600,7 +600,7 @@ fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
             .any(|e| e.file_name().to_string_lossy().ends_with(name))
     };
 
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     assert!(
         out.status.success(),
         "{}",
@@ -617,7 +617,7 @@ fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
 
     // A municipality removes the second bundle itself; the next sweep records it.
     std::fs::remove_file(&bundles[1]).unwrap();
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains("1 bundles had been removed by their municipality")
@@ -1115,8 +1115,7 @@ fn a_full_bundle_is_named_totaal_and_swept_after_its_retention() {
     );
     // A full bundle keeps as long as a weekly one: kept at 59 days, deleted at 61, by its
     // record.
-    let swept =
-        |offset: &str| String::from_utf8(env.cmd_at(offset, &["sweep", "--now"]).stdout).unwrap();
+    let swept = |offset: &str| String::from_utf8(env.cmd_at(offset, &["sweep"]).stdout).unwrap();
     let out = swept("+59d");
     assert!(out.starts_with("0 bundles, "), "{out}");
     let out = swept("+61d");

@@ -68,7 +68,7 @@ fn stale_temporary_names_in_upload_are_removed_audited_and_mailed() {
     // beta has no contacts: removed and audited, but no mail.
     file(&env.upload("beta"), "b.tmp", "beta", 30);
 
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -149,14 +149,14 @@ fn stale_temporary_names_in_upload_are_removed_audited_and_mailed() {
     );
 
     // Closed by its writer, the held file goes at the next sweep; then nothing is left.
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("; 1 temporary files removed"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!alpha.join("held.csv.tmp").exists());
-    let out = env.cmd(&["sweep", "--now"]);
+    let out = env.cmd(&["sweep"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("temporary"));
 }
 
@@ -171,7 +171,7 @@ fn a_recorded_file_already_missing_is_reported_by_the_sweep() {
     let daemon = env.start();
     daemon.wait_until("intake", || env.count("alpha", "received") == 1);
     daemon.stop();
-    assert!(env.cmd(&["process", "--now"]).status.success());
+    assert!(env.cmd(&["process"]).status.success());
     let receipts = env.var().join("tenants/alpha/receipts");
     let mut pair = crate::util::files(&receipts);
     pair.sort();
@@ -179,7 +179,7 @@ fn a_recorded_file_already_missing_is_reported_by_the_sweep() {
     std::fs::remove_file(&pair[1]).unwrap();
 
     // Receipts keep 365 days by default, originals 90.
-    let out = env.cmd_at("+366d", &["sweep", "--now"]);
+    let out = env.cmd_at("+366d", &["sweep"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.starts_with("0 bundles, 1 originals, 1 receipts deleted")
@@ -192,7 +192,7 @@ fn a_recorded_file_already_missing_is_reported_by_the_sweep() {
         1
     );
     // The next sweep has nothing left to say.
-    let out = env.cmd_at("+367d", &["sweep", "--now"]);
+    let out = env.cmd_at("+367d", &["sweep"]);
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains("missing"),
         "{}",

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 use super::values::{date, decimal, digits, text};
-use super::{Cells, Column, Context, Message, col, optional, rules};
+use super::{Cells, Column, Context, Message, Provider, col, optional, rules};
 use crate::pseudonym::Bsn;
 
 pub(super) const COLUMNS: &[Column] = &[
@@ -112,30 +112,7 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
     let agb = c.required("zorgaanbiedercode", &rules::AGB, |v| digits(v, 8));
     if let (Some(agb), Some(provider)) = (&agb, ctx.provider) {
         if *agb != provider.agb {
-            // Texts mask every run of eight digits, AGB codes too: folders name the providers.
-            let own = &provider.tenant;
-            let message = match provider.others.get(agb) {
-                Some(other) => Message::new(
-                    format!(
-                        "is de AGB-code van een andere zorgaanbieder: lever diens rijen in \
-                         /{other}/upload/, niet in /{own}/upload/"
-                    ),
-                    format!(
-                        "is the AGB code of another care provider: deliver its rows in \
-                         /{other}/upload/, not in /{own}/upload/"
-                    ),
-                ),
-                None => Message::new(
-                    format!(
-                        "moet de AGB-code zijn van de zorgaanbieder van /{own}/upload/ \
-                         (geen andere zorgaanbieder hier heeft deze code)"
-                    ),
-                    format!(
-                        "must be the AGB code of the care provider of /{own}/upload/ \
-                         (no other care provider here has this code)"
-                    ),
-                ),
-            };
+            let message = other_provider(agb, provider);
             c.problem(
                 "zorgaanbiedercode",
                 agb,
@@ -160,79 +137,19 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
             );
         }
     }
-    let instrument = c.required("gebruiktMeetinstrument", &rules::INSTRUMENT, |v| {
-        match v.to_ascii_uppercase().as_str() {
-            "CT" => Ok(Instrument::Ct),
-            "GAS" => Ok(Instrument::Gas),
-            _ => Err(Message::new("moet CT of GAS zijn", "must be CT or GAS")),
-        }
-    });
-    let respondent = c.required("typeRespondent", &rules::RESPONDENT, |v| {
-        match v.trim_start_matches('0') {
-            n @ ("1" | "2" | "3" | "4" | "5" | "6") if v.len() <= 2 => {
-                Ok(n.parse::<u8>().unwrap_or(0))
-            }
-            _ => Err(Message::new(
-                "moet 01 tot en met 06 zijn (cliënt, behandelaar, vader, moeder, leerkracht, voogd)",
-                "must be 01 to 06 (client, therapist, father, mother, teacher, guardian)",
-            )),
-        }
-    });
-    let status = c.optional("status", &rules::STATUS, |v| {
-        match v.to_lowercase().as_str() {
-            "volledig" => Ok(Status::Volledig),
-            "onvolledig" => Ok(Status::Onvolledig),
-            "nee" => Ok(Status::Nee),
-            _ => Err(Message::new(
-                "moet leeg zijn, of Volledig, Onvolledig of Nee",
-                "must be empty, Volledig, Onvolledig or Nee",
-            )),
-        }
-    });
+    let instrument = c.required(
+        "gebruiktMeetinstrument",
+        &rules::INSTRUMENT,
+        parse_instrument,
+    );
+    let respondent = c.required("typeRespondent", &rules::RESPONDENT, parse_respondent);
+    let status = c.optional("status", &rules::STATUS, parse_status);
     let score = c.optional("totaalscoreMeting", &rules::SCORE, decimal);
     if let (Some(Some(score)), Some(instrument)) = (score, instrument) {
-        let (lo, hi) = match instrument {
-            Instrument::Ct => ctx.scores.ct,
-            Instrument::Gas => ctx.scores.gas,
-        };
-        if !(lo..=hi).contains(&score) {
-            c.problem(
-                "totaalscoreMeting",
-                c.raw("totaalscoreMeting"),
-                &rules::SCORE_RANGE,
-                Message::new(
-                    format!(
-                        "moet van {lo} tot en met {hi} zijn voor {}",
-                        instrument.as_str()
-                    ),
-                    format!("must be from {lo} to {hi} for {}", instrument.as_str()),
-                ),
-            );
-        }
+        check_score_range(c, ctx, score, instrument);
     }
     if let (Some(status), Some(score)) = (status, score) {
-        if crate::figures::is_complete(status.map(Status::as_str)) && score.is_none() {
-            c.problem(
-                "totaalscoreMeting",
-                "",
-                &rules::REQUIRED,
-                Message::new(
-                    "mag niet leeg zijn bij een volledige meting (status leeg of Volledig)",
-                    "must not be empty for a complete measurement (status empty or Volledig)",
-                ),
-            );
-        }
-        if status == Some(Status::Nee) && score.is_some() {
-            c.problem(
-                "totaalscoreMeting",
-                c.raw("totaalscoreMeting"),
-                &rules::SCORE_NOT_FILLED_IN,
-                Message::new(
-                    "moet leeg zijn bij status Nee (uitgezet, niet ingevuld)",
-                    "must be empty when status is Nee (sent out, not filled in)",
-                ),
-            );
-        }
+        check_score_by_status(c, status, score);
     }
     Some(Meting {
         agb: agb?,
@@ -244,4 +161,112 @@ pub(super) fn check(c: &mut Cells<'_>, ctx: &Context<'_>) -> Option<Meting> {
         score: score?,
         status: status?,
     })
+}
+
+/// Why `agb` is not the code of `provider`, whose folder the file came in: where the row
+/// belongs, if another care provider here has that code.
+fn other_provider(agb: &str, provider: &Provider) -> Message {
+    // Texts mask every run of eight digits, AGB codes too: folders name the providers.
+    let own = &provider.tenant;
+    match provider.others.get(agb) {
+        Some(other) => Message::new(
+            format!(
+                "is de AGB-code van een andere zorgaanbieder: lever diens rijen in \
+                 /{other}/upload/, niet in /{own}/upload/"
+            ),
+            format!(
+                "is the AGB code of another care provider: deliver its rows in \
+                 /{other}/upload/, not in /{own}/upload/"
+            ),
+        ),
+        None => Message::new(
+            format!(
+                "moet de AGB-code zijn van de zorgaanbieder van /{own}/upload/ \
+                 (geen andere zorgaanbieder hier heeft deze code)"
+            ),
+            format!(
+                "must be the AGB code of the care provider of /{own}/upload/ \
+                 (no other care provider here has this code)"
+            ),
+        ),
+    }
+}
+
+fn parse_instrument(v: &str) -> Result<Instrument, Message> {
+    match v.to_ascii_uppercase().as_str() {
+        "CT" => Ok(Instrument::Ct),
+        "GAS" => Ok(Instrument::Gas),
+        _ => Err(Message::new("moet CT of GAS zijn", "must be CT or GAS")),
+    }
+}
+
+fn parse_respondent(v: &str) -> Result<u8, Message> {
+    match v.trim_start_matches('0') {
+        n @ ("1" | "2" | "3" | "4" | "5" | "6") if v.len() <= 2 => Ok(n.parse::<u8>().unwrap_or(0)),
+        _ => Err(Message::new(
+            "moet 01 tot en met 06 zijn (cliënt, behandelaar, vader, moeder, leerkracht, voogd)",
+            "must be 01 to 06 (client, therapist, father, mother, teacher, guardian)",
+        )),
+    }
+}
+
+fn parse_status(v: &str) -> Result<Status, Message> {
+    match v.to_lowercase().as_str() {
+        "volledig" => Ok(Status::Volledig),
+        "onvolledig" => Ok(Status::Onvolledig),
+        "nee" => Ok(Status::Nee),
+        _ => Err(Message::new(
+            "moet leeg zijn, of Volledig, Onvolledig of Nee",
+            "must be empty, Volledig, Onvolledig or Nee",
+        )),
+    }
+}
+
+/// A score within the configured range of its instrument.
+fn check_score_range(c: &mut Cells<'_>, ctx: &Context<'_>, score: f64, instrument: Instrument) {
+    let (lo, hi) = match instrument {
+        Instrument::Ct => ctx.scores.ct,
+        Instrument::Gas => ctx.scores.gas,
+    };
+    if !(lo..=hi).contains(&score) {
+        c.problem(
+            "totaalscoreMeting",
+            c.raw("totaalscoreMeting"),
+            &rules::SCORE_RANGE,
+            Message::new(
+                format!(
+                    "moet van {lo} tot en met {hi} zijn voor {}",
+                    instrument.as_str()
+                ),
+                format!("must be from {lo} to {hi} for {}", instrument.as_str()),
+            ),
+        );
+    }
+}
+
+/// A score where the status says the measurement was filled in, and none where it says
+/// it was not (`Nee`).
+fn check_score_by_status(c: &mut Cells<'_>, status: Option<Status>, score: Option<f64>) {
+    if crate::figures::is_complete(status.map(Status::as_str)) && score.is_none() {
+        c.problem(
+            "totaalscoreMeting",
+            "",
+            &rules::REQUIRED,
+            Message::new(
+                "mag niet leeg zijn bij een volledige meting (status leeg of Volledig)",
+                "must not be empty for a complete measurement (status empty or Volledig)",
+            ),
+        );
+    }
+    if status == Some(Status::Nee) && score.is_some() {
+        c.problem(
+            "totaalscoreMeting",
+            c.raw("totaalscoreMeting"),
+            &rules::SCORE_NOT_FILLED_IN,
+            Message::new(
+                "moet leeg zijn bij status Nee (uitgezet, niet ingevuld)",
+                "must be empty when status is Nee (sent out, not filled in)",
+            ),
+        );
+    }
 }

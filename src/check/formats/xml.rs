@@ -8,7 +8,7 @@ use std::io::BufReader;
 use std::path::Path;
 
 use quick_xml::Reader;
-use quick_xml::events::Event;
+use quick_xml::events::{BytesRef, Event};
 
 use super::limited::{Budget, Limited, OVER_BUDGET};
 use super::{FileError, Format, Limits, ReadError, Row, Table, XmlColumns};
@@ -105,71 +105,25 @@ impl XmlRows {
                 Event::Start(e) => {
                     depth += 1;
                     if depth > MAX_DEPTH - 1 {
-                        return Err(FileError::Xml {
-                            line: self.line(),
-                            message: "elements nested too deep".into(),
-                        }
-                        .into());
+                        return Err(self.malformed("elements nested too deep").into());
                     }
                     field = Some((e.local_name().as_ref().to_owned(), String::new()));
                 }
-                Event::Text(t) => {
-                    if let Some((_, value)) = field.as_mut() {
-                        value.push_str(&t);
-                    }
-                }
+                Event::Text(t) => append(&mut field, &t),
                 Event::GeneralRef(r) => {
-                    let name: String = r.as_ref().to_owned();
-                    let ch = match (name.as_str(), r.resolve_char_ref()) {
-                        (_, Ok(Some(ch))) => ch,
-                        ("amp", _) => '&',
-                        ("lt", _) => '<',
-                        ("gt", _) => '>',
-                        ("quot", _) => '"',
-                        ("apos", _) => '\'',
-                        _ => {
-                            // Without a DTD no other entity can exist: never look one up.
-                            self.skip_record(depth)?;
-                            return Err(ReadError::Row {
-                                line,
-                                message: Message::new(
-                                    format!("onbekende entiteit &{name};"),
-                                    format!("unknown entity &{name};"),
-                                ),
-                            });
-                        }
-                    };
+                    let ch = self.reference(&r, depth, line)?;
                     if let Some((_, value)) = field.as_mut() {
                         value.push(ch);
                     }
                 }
-                Event::CData(c) => {
-                    if let Some((_, value)) = field.as_mut() {
-                        value.push_str(&c);
-                    }
-                }
+                Event::CData(c) => append(&mut field, &c),
                 Event::End(_) => {
                     depth -= 1;
                     if depth == 0 {
                         break;
                     }
                     if let Some((name, value)) = field.take() {
-                        if value.len() > self.limits.max_field_bytes {
-                            self.skip_record(depth)?;
-                            return Err(ReadError::Row {
-                                line,
-                                message: Message::new(
-                                    format!(
-                                        "<{name}> is langer dan {} bytes",
-                                        self.limits.max_field_bytes
-                                    ),
-                                    format!(
-                                        "<{name}> is longer than {} bytes",
-                                        self.limits.max_field_bytes
-                                    ),
-                                ),
-                            });
-                        }
+                        self.bounded(&name, &value, depth, line)?;
                         match self
                             .header
                             .iter()
@@ -181,16 +135,80 @@ impl XmlRows {
                     }
                 }
                 Event::Eof => {
-                    return Err(FileError::Xml {
-                        line: self.line(),
-                        message: "the file ends inside a record".into(),
-                    }
-                    .into());
+                    return Err(self.malformed("the file ends inside a record").into());
                 }
                 _ => {}
             }
         }
         Ok(Row { line, fields })
+    }
+
+    /// The file is not XML of our shape here: it cannot be read on.
+    fn malformed(&self, message: &str) -> FileError {
+        FileError::Xml {
+            line: self.line(),
+            message: message.into(),
+        }
+    }
+
+    /// The character a character reference or predefined entity stands for. Any other
+    /// entity makes its record (at `line`, open to `depth`) a problem: it is skipped.
+    fn reference(&mut self, r: &BytesRef<'_>, depth: usize, line: u64) -> Result<char, ReadError> {
+        let name: String = r.as_ref().to_owned();
+        Ok(match (name.as_str(), r.resolve_char_ref()) {
+            (_, Ok(Some(ch))) => ch,
+            ("amp", _) => '&',
+            ("lt", _) => '<',
+            ("gt", _) => '>',
+            ("quot", _) => '"',
+            ("apos", _) => '\'',
+            _ => {
+                // Without a DTD no other entity can exist: never look one up.
+                self.skip_record(depth)?;
+                return Err(ReadError::Row {
+                    line,
+                    message: Message::new(
+                        format!("onbekende entiteit &{name};"),
+                        format!("unknown entity &{name};"),
+                    ),
+                });
+            }
+        })
+    }
+
+    /// Whether field `<name>`'s `value` is within `max_field_bytes`; if not its record (at
+    /// `line`, open to `depth`) is a problem, skipped.
+    fn bounded(
+        &mut self,
+        name: &str,
+        value: &str,
+        depth: usize,
+        line: u64,
+    ) -> Result<(), ReadError> {
+        if value.len() <= self.limits.max_field_bytes {
+            return Ok(());
+        }
+        self.skip_record(depth)?;
+        Err(ReadError::Row {
+            line,
+            message: Message::new(
+                format!(
+                    "<{name}> is langer dan {} bytes",
+                    self.limits.max_field_bytes
+                ),
+                format!(
+                    "<{name}> is longer than {} bytes",
+                    self.limits.max_field_bytes
+                ),
+            ),
+        })
+    }
+}
+
+/// Adds text to the value of the field being read; text between fields is ignored.
+fn append(field: &mut Option<(String, String)>, text: &str) {
+    if let Some((_, value)) = field.as_mut() {
+        value.push_str(text);
     }
 }
 
@@ -201,12 +219,7 @@ impl XmlRows {
             match self.event()? {
                 Event::Start(_) => depth += 1,
                 Event::End(_) => depth -= 1,
-                Event::Eof => {
-                    return Err(FileError::Xml {
-                        line: self.line(),
-                        message: "the file ends inside a record".into(),
-                    });
-                }
+                Event::Eof => return Err(self.malformed("the file ends inside a record")),
                 _ => {}
             }
         }

@@ -65,38 +65,8 @@ impl Worker {
             sha256: &sha256,
             by: &by,
         };
-        // A crash after the record and before the move leaves the record: use it again.
-        let unarchived =
-            self.ledger
-                .withdrawn_unarchived(parts.tenant, parts.name, &sha256, |id| {
-                    archive.join(archive_name(id, parts.name)).exists()
-                })?;
-        let id = match unarchived {
-            Some(id) => id,
-            None => match self
-                .ledger
-                .withdraw_or_taken(&withdrawal, crate::clock::now())?
-            {
-                Withdrawn::Recorded(id) => id,
-                // Set aside while the daily run had it: it was processed all the same, and
-                // this is its original, for where the run would have put it.
-                Withdrawn::Taken { id, state } => {
-                    let dir = match state {
-                        DeliveryState::Quarantined => self.state.quarantined(parts.tenant),
-                        _ => archive.clone(),
-                    };
-                    let placed = create_private_dir(&dir).and_then(|()| {
-                        rename_no_replace(kept, &dir.join(archive_name(id, parts.name)))
-                    });
-                    if placed.is_ok() {
-                        remove_slot(kept);
-                        tracing::warn!(tenant = parts.tenant, user = parts.user, file = %crate::redact::name(parts.name), id, %state, "removed or replaced while the daily run processed it: it was processed; its original is kept as usual");
-                        return Ok(());
-                    }
-                    // Its original is in place already: this is a version of its own.
-                    self.ledger.withdraw(&withdrawal, crate::clock::now())?
-                }
-            },
+        let Some(id) = self.record_withdrawal(kept, &parts, &withdrawal, &archive)? else {
+            return Ok(());
         };
         let moved = create_private_dir(&archive)
             .and_then(|()| move_no_replace(kept, &archive, &archive_name(id, parts.name)));
@@ -110,6 +80,53 @@ impl Worker {
             }
         }
         Ok(())
+    }
+
+    /// The id under which the version at `kept` is recorded as withdrawn: the record a
+    /// crash left before its move, or a new one. `None` if the daily run had the delivery
+    /// when it was set aside: then `kept` was its original, and is now where the run puts
+    /// originals.
+    fn record_withdrawal(
+        &mut self,
+        kept: &Path,
+        parts: &Kept<'_>,
+        withdrawal: &Withdrawal<'_>,
+        archive: &Path,
+    ) -> Result<Option<i64>, IntakeError> {
+        // A crash after the record and before the move leaves the record: use it again.
+        let unarchived = self.ledger.withdrawn_unarchived(
+            parts.tenant,
+            parts.name,
+            withdrawal.sha256,
+            |id| archive.join(archive_name(id, parts.name)).exists(),
+        )?;
+        if let Some(id) = unarchived {
+            return Ok(Some(id));
+        }
+        match self
+            .ledger
+            .withdraw_or_taken(withdrawal, crate::clock::now())?
+        {
+            Withdrawn::Recorded(id) => Ok(Some(id)),
+            // Set aside while the daily run had it: it was processed all the same, and
+            // this is its original, for where the run would have put it.
+            Withdrawn::Taken { id, state } => {
+                let dir = match state {
+                    DeliveryState::Quarantined => self.state.quarantined(parts.tenant),
+                    _ => archive.to_owned(),
+                };
+                let placed = create_private_dir(&dir).and_then(|()| {
+                    rename_no_replace(kept, &dir.join(archive_name(id, parts.name)))
+                });
+                if placed.is_ok() {
+                    remove_slot(kept);
+                    tracing::warn!(tenant = parts.tenant, user = parts.user, file = %crate::redact::name(parts.name), id, %state, "removed or replaced while the daily run processed it: it was processed; its original is kept as usual");
+                    return Ok(None);
+                }
+                // Its original is in place already: this is a version of its own.
+                Ok(Some(self.ledger.withdraw(withdrawal, crate::clock::now())?))
+            }
+        }
     }
 
     /// Takes every kept version a crash left in `staging/withdrawn/`, and removes empty

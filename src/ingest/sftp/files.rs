@@ -446,71 +446,87 @@ impl Files {
                 self.ctx.record_full_request(&tenant);
                 Ok(())
             }
-            Open::Upload(upload) => {
-                let (tenant, requested, size) =
-                    (upload.tenant.clone(), upload.name.clone(), upload.size());
-                if let Some(times) = upload.untouched_replacement() {
-                    // Opened and closed without a write (`touch` through sshfs): the
-                    // waiting file stays; only the times it was given apply.
-                    drop(upload);
-                    if !times.is_empty() {
-                        open_regular(&self.real(&tenant, Folder::Upload, &requested))
-                            .and_then(|f| f.set_times(times.file_times()))
-                            .map_err(io_error)?;
-                    }
-                    return Ok(());
-                }
-                let temp = upload.keeps_partial();
-                let (ctx, user) = (self.ctx.clone(), self.account.user.clone());
-                let (t, n) = (tenant.clone(), requested.clone());
-                // fsync and rename may take a moment on a large file: off the async workers.
-                let finished = tokio::task::spawn_blocking(move || {
-                    upload.finish(|staged| ctx.place(staged, &t, &n, &user))
-                })
-                .await
-                .unwrap_or_else(|e| Err(io::Error::other(e.to_string()).into()));
-                match finished {
-                    Ok(()) if temp => {
-                        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(&requested), size, "temporary upload closed; delivered when renamed");
-                        Ok(())
-                    }
-                    Ok(()) => {
-                        tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(&requested), size, "upload complete");
-                        self.audit("sftp.upload", &tenant, &requested, json!({ "size": size }));
-                        Ok(())
-                    }
-                    Err(e @ UploadError::Incomplete { .. }) => {
-                        tracing::warn!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(&requested), size, error = %e, "upload with a hole refused");
-                        self.audit(
-                            "sftp.upload-incomplete",
-                            &tenant,
-                            &requested,
-                            json!({ "size": size, "error": e.to_string() }),
-                        );
-                        let outcome = if temp {
-                            "the part before the gap is kept for a resume"
-                        } else {
-                            "nothing was delivered"
-                        };
-                        Err(StatusError::new(
-                            StatusCode::Failure,
-                            format!("{requested}: {e}; {outcome}"),
-                        ))
-                    }
-                    Err(e) => {
-                        tracing::error!(user = %self.account.user, tenant, file = %crate::redact::name(&requested), error = %e, "upload could not be stored");
-                        self.audit(
-                            "sftp.upload-failed",
-                            &tenant,
-                            &requested,
-                            json!({ "size": size, "error": e.to_string() }),
-                        );
-                        Err(StatusError::new(
-                            StatusCode::Failure,
-                            "the upload could not be stored; please send it again",
-                        ))
-                    }
-                }
+            Open::Upload(upload) => self.close_upload(upload).await,
+        }
+    }
+
+    /// CLOSE of an upload: a complete one is placed in `upload/` (or, under a temporary
+    /// name, in the user's own folder); one opened and closed without a write leaves the
+    /// waiting file as it was.
+    async fn close_upload(&self, upload: Upload) -> Result<(), StatusError> {
+        let (tenant, requested) = (upload.tenant.clone(), upload.name.clone());
+        if let Some(times) = upload.untouched_replacement() {
+            // Opened and closed without a write (`touch` through sshfs): the
+            // waiting file stays; only the times it was given apply.
+            drop(upload);
+            if !times.is_empty() {
+                open_regular(&self.real(&tenant, Folder::Upload, &requested))
+                    .and_then(|f| f.set_times(times.file_times()))
+                    .map_err(io_error)?;
+            }
+            return Ok(());
+        }
+        let (size, temp) = (upload.size(), upload.keeps_partial());
+        let (ctx, user) = (self.ctx.clone(), self.account.user.clone());
+        let (t, n) = (tenant.clone(), requested.clone());
+        // fsync and rename may take a moment on a large file: off the async workers.
+        let finished = tokio::task::spawn_blocking(move || {
+            upload.finish(|staged| ctx.place(staged, &t, &n, &user))
+        })
+        .await
+        .unwrap_or_else(|e| Err(io::Error::other(e.to_string()).into()));
+        self.upload_closed(&tenant, &requested, size, temp, finished)
+    }
+
+    /// Logs and audits how an upload's CLOSE ended, and answers the client.
+    fn upload_closed(
+        &self,
+        tenant: &str,
+        requested: &str,
+        size: u64,
+        temp: bool,
+        finished: Result<(), UploadError>,
+    ) -> Result<(), StatusError> {
+        match finished {
+            Ok(()) if temp => {
+                tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(requested), size, "temporary upload closed; delivered when renamed");
+                Ok(())
+            }
+            Ok(()) => {
+                tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(requested), size, "upload complete");
+                self.audit("sftp.upload", tenant, requested, json!({ "size": size }));
+                Ok(())
+            }
+            Err(e @ UploadError::Incomplete { .. }) => {
+                tracing::warn!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(requested), size, error = %e, "upload with a hole refused");
+                self.audit(
+                    "sftp.upload-incomplete",
+                    tenant,
+                    requested,
+                    json!({ "size": size, "error": e.to_string() }),
+                );
+                let outcome = if temp {
+                    "the part before the gap is kept for a resume"
+                } else {
+                    "nothing was delivered"
+                };
+                Err(StatusError::new(
+                    StatusCode::Failure,
+                    format!("{requested}: {e}; {outcome}"),
+                ))
+            }
+            Err(e) => {
+                tracing::error!(user = %self.account.user, tenant, file = %crate::redact::name(requested), error = %e, "upload could not be stored");
+                self.audit(
+                    "sftp.upload-failed",
+                    tenant,
+                    requested,
+                    json!({ "size": size, "error": e.to_string() }),
+                );
+                Err(StatusError::new(
+                    StatusCode::Failure,
+                    "the upload could not be stored; please send it again",
+                ))
             }
         }
     }
