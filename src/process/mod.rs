@@ -24,7 +24,7 @@ use crate::ledger::{
     Claim, DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome,
     RowSink,
 };
-use crate::mail::messages;
+use crate::mail::{Wake, messages};
 use crate::message::Language;
 use crate::pseudonym::{Hex, KeyError, Keyed};
 
@@ -107,11 +107,13 @@ impl std::fmt::Display for RunReport {
     }
 }
 
-/// Runs once over everything that waits. `stop` is asked between deliveries.
+/// Runs once over everything that waits. `stop` is asked between deliveries; `mail` rings
+/// after each, so that its result mail goes out while the run goes on.
 pub fn run(
     config: &Config,
     ledger: &mut Ledger,
     stop: &dyn Fn() -> bool,
+    mail: &Wake,
 ) -> Result<RunReport, ProcessError> {
     let state = StateDir::new(&config.state_dir);
     let mut report = RunReport::default();
@@ -121,7 +123,11 @@ pub fn run(
         if stop() {
             break;
         }
-        let Err(error) = process_one(config, &state, &key, ledger, id, &mut report, None) else {
+        let done = process_one(config, &state, &key, ledger, id, &mut report, None);
+        // Whatever came of it: a result mail commits with its outcome, and a ring with
+        // nothing queued costs the worker one look.
+        mail.queued();
+        let Err(error) = done else {
             continue;
         };
         if error.is_environment() {
@@ -132,6 +138,7 @@ pub fn run(
         if failures >= MAX_FAILURES {
             let why = crate::redact::text(&error.to_string()).into_owned();
             let forced = process_one(config, &state, &key, ledger, id, &mut report, Some(&why));
+            mail.queued();
             if let Err(e) = forced {
                 if e.is_environment() {
                     return Err(e);
