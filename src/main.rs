@@ -10,6 +10,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use dropgate::check::datasets::Dataset;
 use dropgate::config::{Config, ConfigError};
 use dropgate::layout::StateDir;
+use dropgate::mail::Wake;
 use tokio_util::sync::CancellationToken;
 
 /// dropgate: SFTP drop box of a Trusted Third Party for care data. Suppliers deliver files
@@ -232,7 +233,7 @@ fn sweep(config: &Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
     let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
     let started = dropgate::clock::now();
-    let report = dropgate::retention::sweep(&config, &mut ledger, started)?;
+    let report = dropgate::retention::sweep(&config, &mut ledger, started, &Wake::unheard())?;
     ledger.job_ran(dropgate::schedule::SWEEP, started, &report.to_string())?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
@@ -244,7 +245,7 @@ fn process(config: &Path) -> anyhow::Result<ExitCode> {
     let state = StateDir::new(&config.state_dir);
     let mut ledger = dropgate::ledger::Ledger::open(&state.ledger())?;
     let started = dropgate::clock::now();
-    let report = dropgate::process::run(&config, &mut ledger, &|| false)?;
+    let report = dropgate::process::run(&config, &mut ledger, &|| false, &Wake::unheard())?;
     ledger.job_ran(dropgate::schedule::PROCESS, started, &report.to_string())?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
@@ -474,7 +475,8 @@ fn request_full(
     since: chrono::NaiveDate,
     started: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    let new = dropgate::publish::request_full(config, ledger, tenant, since, started)?;
+    let new =
+        dropgate::publish::request_full(config, ledger, tenant, since, started, &Wake::unheard())?;
     let ack = match (new, tenant.contacts.is_empty()) {
         (true, false) => "; its contacts are told by mail",
         (false, _) => "; it adds to the request already pending",
@@ -497,10 +499,17 @@ fn publish_now(
     started: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
     let bundles = match full_since {
-        Some(since) => dropgate::publish::publish(config, ledger, tenant, started, Some(since))?
-            .into_iter()
-            .collect(),
-        None => dropgate::publish::publish_due(config, ledger, tenant, started)?,
+        Some(since) => dropgate::publish::publish(
+            config,
+            ledger,
+            tenant,
+            started,
+            Some(since),
+            &Wake::unheard(),
+        )?
+        .into_iter()
+        .collect(),
+        None => dropgate::publish::publish_due(config, ledger, tenant, started, &Wake::unheard())?,
     };
     if bundles.is_empty() {
         println!("{}: no bundle: no rows (empty_bundles = false)", tenant.id);

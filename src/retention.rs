@@ -20,7 +20,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::config::{Config, Tenant};
 use crate::layout::{StateDir, is_temp_name};
 use crate::ledger::{DeliveryState, Expired, Kept, Ledger, LedgerError, RemovedTemp};
-use crate::mail::messages;
+use crate::mail::{Wake, messages};
 
 /// What one sweep removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -91,11 +91,13 @@ fn days(n: u32) -> Duration {
     Duration::days(i64::from(n))
 }
 
-/// Sweeps as of `now`.
+/// Sweeps as of `now`; `mail` rings when a tenant's mail about removed temporary files is
+/// queued.
 pub fn sweep(
     config: &Config,
     ledger: &mut Ledger,
     now: DateTime<Utc>,
+    mail: &Wake,
 ) -> Result<SweepReport, SweepError> {
     let state = StateDir::new(&config.state_dir);
     let mut report = SweepReport::default();
@@ -150,7 +152,7 @@ pub fn sweep(
         report.temp_files += removed.len() as u64;
         // Removed first, recorded after, as for the files above: a record never claims a
         // removal that failed.
-        record_temps(config, ledger, tenant, &removed, now)?;
+        record_temps(config, ledger, tenant, &removed, now, mail)?;
     }
     Ok(report)
 }
@@ -239,6 +241,7 @@ fn record_temps(
     tenant: &Tenant,
     removed: &[RemovedTemp],
     now: DateTime<Utc>,
+    mail: &Wake,
 ) -> Result<(), SweepError> {
     let files: Vec<(String, u64, String)> = removed
         .iter()
@@ -259,9 +262,9 @@ fn record_temps(
             files: &files,
         },
     );
-    let mail = text.to_mail("temp-removed", &tenant.id, &tenant.contacts);
+    let notice = text.to_mail("temp-removed", &tenant.id, &tenant.contacts);
     let message_id = crate::mail::new_message_id();
-    let queued = (!tenant.contacts.is_empty()).then_some((&mail, message_id.as_str()));
+    let queued = (!tenant.contacts.is_empty()).then_some((&notice, message_id.as_str()));
     if queued.is_none() {
         tracing::info!(
             tenant = tenant.id,
@@ -269,5 +272,8 @@ fn record_temps(
         );
     }
     ledger.temps_removed(&tenant.id, removed, queued, now)?;
+    if queued.is_some() {
+        mail.queued();
+    }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::check::datasets::{
-    Context, Dataset, Layout, Message, Problem, Record, UnknownLayout, rules,
+    ColumnMap, Context, Dataset, Message, Problem, Record, UnknownHeader, rules,
 };
 use crate::check::formats::{FileError, Format, Limits, ReadError};
 
@@ -25,7 +25,7 @@ pub enum Fatal {
     File(#[from] FileError),
     /// Readable, but not a known dataset: rejected.
     #[error("{0}")]
-    Layout(UnknownLayout),
+    Header(UnknownHeader),
     /// A known dataset that this deliverer does not send: rejected.
     #[error("{dataset} cannot be delivered here: this folder takes {allowed}")]
     NotAllowed { dataset: Dataset, allowed: String },
@@ -159,20 +159,20 @@ fn find_layout(
     limits: Limits,
     dataset: Option<Dataset>,
     ctx: &Context<'_>,
-) -> Result<Layout, Fatal> {
+) -> Result<ColumnMap, Fatal> {
     let layout = match dataset {
         Some(d) => d
-            .layout(&table.header)
+            .column_map(&table.header)
             .map_err(|e| e.into_unknown(d, &table.header)),
         None => Dataset::detect(&table.header),
     };
-    let layout: Layout = match layout {
+    let layout: ColumnMap = match layout {
         Ok(layout) => layout,
         Err(mut unknown) => {
             if unknown.repeated.is_none() {
                 unknown.other_sheets = other_sheets(path, table.format, limits, dataset);
             }
-            return Err(Fatal::Layout(unknown));
+            return Err(Fatal::Header(unknown));
         }
     };
     if !ctx.datasets.is_empty() && !ctx.datasets.contains(&layout.dataset) {
@@ -193,7 +193,7 @@ fn find_layout(
 /// Checks one readable row against every rule of `layout`, counts it, and hands on the
 /// record if it passed (a repeat of a key becomes a problem then) or each problem if not.
 fn check_row<E>(
-    layout: &Layout,
+    layout: &ColumnMap,
     ctx: &Context<'_>,
     row: &formats::Row,
     summary: &mut Summary,
@@ -236,7 +236,7 @@ fn other_sheets(
         .into_iter()
         .filter_map(|(sheet, header)| {
             let found = match dataset {
-                Some(d) => d.layout(&header).ok()?.dataset,
+                Some(d) => d.column_map(&header).ok()?.dataset,
                 None => Dataset::detect(&header).ok()?.dataset,
             };
             Some((sheet, found))
@@ -325,6 +325,6 @@ mod tests {
             format!("{}\n{}\n", header.join(";"), row.join(";")).as_bytes(),
         );
         let fatal = check(&path).unwrap_err();
-        assert!(matches!(&fatal, Fatal::Layout(u) if u.repeated == Some(("datum", 4, 9))));
+        assert!(matches!(&fatal, Fatal::Header(u) if u.repeated == Some(("datum", 4, 9))));
     }
 }

@@ -5,9 +5,9 @@
 //! first mistake: [`ConfigError::Invalid`] carries every problem, each with its line where the
 //! TOML document can tell. This module reads files but never writes any.
 
+mod build;
 mod problem;
 mod raw;
-mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,8 +19,8 @@ use ipnet::IpNet;
 
 use crate::message::Language;
 
+pub use build::MIN_RSA_BITS;
 pub use problem::{KeyPath, Problem};
-pub use validate::MIN_RSA_BITS;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -253,7 +253,7 @@ impl Config {
             }
         };
         let base = base_dir(path);
-        let config = raw.and_then(|raw| validate::validate(raw, path, &base, &mut problems));
+        let config = raw.and_then(|raw| build::build(raw, path, &base, &mut problems));
         match config {
             Some(config) if problems.is_empty() => Ok(config),
             _ => Err(problems

@@ -5,12 +5,16 @@
 //! - `messages`: the texts (plain and HTML, Dutch or English). None holds a BSN or a
 //!   pseudonym.
 //! - `worker`: the daemon task that sends what is due.
+//! - `wake`: how code that queues a message tells the worker at once.
 //!
 //! Transports: SMTP (STARTTLS, implicit TLS, or plain to a loopback relay only) with
 //! credentials from a file or an environment variable, or `.eml` files in a folder.
 
 pub mod messages;
+pub mod wake;
 pub mod worker;
+
+pub use wake::Wake;
 
 use std::time::Duration;
 

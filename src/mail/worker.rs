@@ -8,16 +8,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{MailError, Mailer};
+use super::{MailError, Mailer, Wake};
 use crate::config::{Config, MailConfig};
 use crate::ledger::{Ledger, LedgerError, QueuedMail};
 
-/// Longest wait between looks at the queue (mail queued by `dropgate process` from another
-/// process is noticed this soon).
-const POLL: Duration = Duration::from_secs(2);
+/// Longest wait between looks at the queue. What the daemon itself queues rings the worker's
+/// [`Wake`] and goes out at once; this poll is for mail that another process queued (a
+/// `dropgate process` or `publish` run by hand beside the daemon), which cannot ring it:
+/// that is sent this long after at most.
+const POLL: Duration = Duration::from_secs(30);
 /// Messages taken from the queue at a time.
 const BATCH: usize = 50;
 
@@ -38,11 +40,12 @@ pub fn retry_at(
     (at <= deadline).then_some(at)
 }
 
-/// Runs until `shutdown`; `wake` cuts a wait short when something was queued.
+/// Runs until `shutdown`: sends what is due, then waits until the next message is due, a
+/// message is queued (`wake` rings), or [`POLL`] has passed.
 pub async fn run(
     config: watch::Receiver<Arc<Config>>,
     ledger: Ledger,
-    wake: Arc<Notify>,
+    wake: Wake,
     shutdown: CancellationToken,
 ) {
     let ledger = Arc::new(Mutex::new(ledger));
@@ -68,7 +71,7 @@ pub async fn run(
         });
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = wake.notified() => {}
+            _ = wake.rung() => {}
             _ = tokio::time::sleep(wait) => {}
         }
     }

@@ -91,16 +91,30 @@ async fn start(
     )?;
     let (auditor, audit_writer) = Auditor::start(Ledger::open(&state.ledger())?);
     let (config_tx, config_rx) = watch::channel(Arc::new(config));
-    let sftp = sftp::Server::bind(config_rx, state.clone(), auditor, intake.notices()).await?;
+    // Rung by what queues mail in this process (the jobs, a REQUEST-FULL over SFTP), so
+    // that the mail sender does not wait for its next look at the queue.
+    let mail_wake = mail::Wake::new();
+    let sftp = sftp::Server::bind(
+        config_rx,
+        state.clone(),
+        auditor,
+        intake.notices(),
+        mail_wake.clone(),
+    )
+    .await?;
     let sftp_addr = sftp.local_addr().map_err(DaemonError::StateDir)?;
     tracing::info!(addr = %sftp_addr, "sftp listening");
     let tasks = Tasks {
         sftp: tokio::spawn(sftp.run(shutdown.clone())),
-        jobs: tokio::spawn(jobs::run_all(config_tx.subscribe(), shutdown.clone())),
+        jobs: tokio::spawn(jobs::run_all(
+            config_tx.subscribe(),
+            mail_wake.clone(),
+            shutdown.clone(),
+        )),
         mail: tokio::spawn(mail::worker::run(
             config_tx.subscribe(),
             Ledger::open(&state.ledger())?,
-            Arc::new(tokio::sync::Notify::new()),
+            mail_wake,
             shutdown.clone(),
         )),
         audit_writer,

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::layout::StateDir;
 use crate::ledger::{Ledger, LedgerError};
+use crate::mail::Wake;
 use crate::schedule::{PROCESS, PUBLISH, QUALITY_REPORT, SWEEP, of_job};
 use crate::{process, publish::quality};
 
@@ -21,14 +22,16 @@ use crate::{process, publish::quality};
 const RECHECK: Duration = Duration::from_secs(60);
 
 /// A job's work, run on the blocking pool: a one-line account of what it did, or why not.
-type Work = fn(&Config, &mut Ledger, &dyn Fn() -> bool) -> Result<String, String>;
+/// It rings the mail worker's [`Wake`] after each commit that queued mail.
+type JobFn = fn(&Config, &mut Ledger, &dyn Fn() -> bool, &Wake) -> Result<String, String>;
 
 fn process_work(
     config: &Config,
     ledger: &mut Ledger,
     stop: &dyn Fn() -> bool,
+    mail: &Wake,
 ) -> Result<String, String> {
-    process::run(config, ledger, stop)
+    process::run(config, ledger, stop, mail)
         .map(|r| r.to_string())
         .map_err(|e| e.to_string())
 }
@@ -37,8 +40,9 @@ fn quality_work(
     config: &Config,
     ledger: &mut Ledger,
     _stop: &dyn Fn() -> bool,
+    mail: &Wake,
 ) -> Result<String, String> {
-    quality::queue_reports(config, ledger, crate::clock::now())
+    quality::queue_reports(config, ledger, crate::clock::now(), mail)
         .map(|n| format!("{n} reports queued"))
         .map_err(|e| e.to_string())
 }
@@ -47,6 +51,7 @@ fn publish_work(
     config: &Config,
     ledger: &mut Ledger,
     stop: &dyn Fn() -> bool,
+    mail: &Wake,
 ) -> Result<String, String> {
     let mut made = 0;
     let mut failed = Vec::new();
@@ -58,7 +63,7 @@ fn publish_work(
         if stop() {
             break;
         }
-        match crate::publish::publish_due(config, ledger, tenant, crate::clock::now()) {
+        match crate::publish::publish_due(config, ledger, tenant, crate::clock::now(), mail) {
             Ok(bundles) => made += bundles.len(),
             Err(e) => {
                 tracing::error!(tenant = tenant.id, error = %e, "no bundle this week");
@@ -80,26 +85,50 @@ fn sweep_work(
     config: &Config,
     ledger: &mut Ledger,
     _stop: &dyn Fn() -> bool,
+    mail: &Wake,
 ) -> Result<String, String> {
-    crate::retention::sweep(config, ledger, crate::clock::now())
+    crate::retention::sweep(config, ledger, crate::clock::now(), mail)
         .map(|r| r.to_string())
         .map_err(|e| e.to_string())
 }
 
-/// Runs every scheduled job until `shutdown`.
-pub async fn run_all(config: watch::Receiver<Arc<Config>>, shutdown: CancellationToken) {
+/// Runs every scheduled job until `shutdown`; what they queue rings `mail`.
+pub async fn run_all(
+    config: watch::Receiver<Arc<Config>>,
+    mail: Wake,
+    shutdown: CancellationToken,
+) {
     tokio::join!(
-        run(PROCESS, process_work, config.clone(), shutdown.clone()),
-        run(PUBLISH, publish_work, config.clone(), shutdown.clone()),
-        run(SWEEP, sweep_work, config.clone(), shutdown.clone()),
-        run(QUALITY_REPORT, quality_work, config, shutdown),
+        run(
+            PROCESS,
+            process_work,
+            config.clone(),
+            mail.clone(),
+            shutdown.clone()
+        ),
+        run(
+            PUBLISH,
+            publish_work,
+            config.clone(),
+            mail.clone(),
+            shutdown.clone()
+        ),
+        run(
+            SWEEP,
+            sweep_work,
+            config.clone(),
+            mail.clone(),
+            shutdown.clone()
+        ),
+        run(QUALITY_REPORT, quality_work, config, mail, shutdown),
     );
 }
 
 async fn run(
     name: &'static str,
-    work: Work,
+    work: JobFn,
     config: watch::Receiver<Arc<Config>>,
+    mail: Wake,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -129,11 +158,12 @@ async fn run(
             }
         }
         let token = shutdown.clone();
+        let mail = mail.clone();
         let started = crate::clock::now();
         let outcome = tokio::task::spawn_blocking(move || {
             let state = StateDir::new(&current.state_dir);
             let mut ledger = Ledger::open(&state.ledger())?;
-            let result = work(&current, &mut ledger, &|| token.is_cancelled());
+            let result = work(&current, &mut ledger, &|| token.is_cancelled(), &mail);
             let line = match &result {
                 Ok(done) => done.clone(),
                 Err(e) => format!("failed: {e}"),

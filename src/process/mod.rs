@@ -10,6 +10,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
 use crate::check::confine::{self, Confinement, Failure, Job};
 use crate::check::datasets::{Context, Dataset, Provider, Record, ScoreRanges};
 use crate::check::receipt::{self, ProblemLog, Receipt};
@@ -24,7 +27,7 @@ use crate::ledger::{
     Claim, DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome,
     RowSink,
 };
-use crate::mail::messages;
+use crate::mail::{Wake, messages};
 use crate::message::Language;
 use crate::pseudonym::{Hex, KeyError, Keyed};
 
@@ -92,6 +95,18 @@ pub struct RunReport {
     pub failed: u64,
 }
 
+impl RunReport {
+    /// Counts a delivery that got `outcome`.
+    fn count(&mut self, outcome: DeliveryState) {
+        match outcome {
+            DeliveryState::Processed => self.processed += 1,
+            DeliveryState::Rejected => self.rejected += 1,
+            DeliveryState::Quarantined => self.quarantined += 1,
+            _ => self.duplicates += 1,
+        }
+    }
+}
+
 impl std::fmt::Display for RunReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -107,11 +122,13 @@ impl std::fmt::Display for RunReport {
     }
 }
 
-/// Runs once over everything that waits. `stop` is asked between deliveries.
+/// Runs once over everything that waits. `stop` is asked between deliveries; `mail` rings
+/// after each, so that its result mail goes out while the run goes on.
 pub fn run(
     config: &Config,
     ledger: &mut Ledger,
     stop: &dyn Fn() -> bool,
+    mail: &Wake,
 ) -> Result<RunReport, ProcessError> {
     let state = StateDir::new(&config.state_dir);
     let mut report = RunReport::default();
@@ -121,7 +138,11 @@ pub fn run(
         if stop() {
             break;
         }
-        let Err(error) = process_one(config, &state, &key, ledger, id, &mut report, None) else {
+        let done = process_one(config, &state, &key, ledger, id, &mut report, None);
+        // Whatever came of it: a result mail commits with its outcome, and a ring with
+        // nothing queued costs the worker one look.
+        mail.queued();
+        let Err(error) = done else {
             continue;
         };
         if error.is_environment() {
@@ -132,6 +153,7 @@ pub fn run(
         if failures >= MAX_FAILURES {
             let why = crate::redact::text(&error.to_string()).into_owned();
             let forced = process_one(config, &state, &key, ledger, id, &mut report, Some(&why));
+            mail.queued();
             if let Err(e) = forced {
                 if e.is_environment() {
                     return Err(e);
@@ -157,7 +179,7 @@ fn record_failure(ledger: &mut Ledger, id: i64, error: &ProcessError) -> Result<
 }
 
 /// Files of one delivery while its receipts are being made.
-struct Work {
+struct WorkFiles {
     problems: PathBuf,
     /// Repeats of a key within the file, found while storing (merged into `problems`).
     repeats: PathBuf,
@@ -166,7 +188,7 @@ struct Work {
     txt: PathBuf,
 }
 
-impl Work {
+impl WorkFiles {
     /// Removes what an earlier, failed attempt at this delivery left (its outcome was not
     /// committed, so none of it is a receipt): each attempt starts clean.
     fn clear_attempt(&self) {
@@ -188,6 +210,8 @@ impl Work {
     }
 }
 
+/// One delivery, in its phases: claim and prepare, read (or judge without reading), write
+/// the receipts and commit the outcome with its mail, then move the files and count it.
 fn process_one(
     config: &Config,
     state: &StateDir,
@@ -199,157 +223,215 @@ fn process_one(
     forced: Option<&str>,
 ) -> Result<(), ProcessError> {
     let now = crate::clock::now();
-    let local = now.with_timezone(&config.time_zone);
     let Some(mut claim) = ledger.claim(id, now)? else {
         report.skipped += 1;
         return Ok(());
     };
-    let delivery = claim.delivery.clone();
-    let Some(tenant) = config.tenant(&delivery.tenant) else {
-        tracing::warn!(
-            tenant = delivery.tenant,
-            file = %crate::redact::name(&delivery.file_name),
-            "tenant no longer configured; delivery left waiting"
-        );
+    let Some((one, mut log)) = prepare(config, state, &claim.delivery, forced, now)? else {
         report.skipped += 1;
         return Ok(());
     };
+    let Some(judged) = judge(config, key, &one, &mut claim, &mut log)? else {
+        report.skipped += 1;
+        return Ok(());
+    };
+    // The hash that decides whether the original may leave upload/ runs while the receipts
+    // are written and the outcome committed (mostly waiting for the disk).
+    let rehash = std::thread::spawn({
+        let source = one.source.clone();
+        move || Fingerprint::take(&source)
+    });
+    let mailed = commit(config, &one, claim, &judged, log)?;
+    let seen = rehash
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("hashing panicked")));
+    let (outcome_state, summary, error) = &judged;
+    finish(
+        state,
+        ledger,
+        id,
+        &one.delivery,
+        *outcome_state,
+        &one.receipt_name,
+        seen,
+    )?;
+    report.count(*outcome_state);
+    tracing::info!(
+        tenant = one.delivery.tenant,
+        file = %crate::redact::name(&one.delivery.file_name),
+        state = outcome_state.as_str(),
+        rows = summary.rows,
+        accepted = summary.accepted,
+        rejected = summary.rejected,
+        error = error.as_deref(),
+        receipt = crate::layout::receipt_shown(&one.receipt_name),
+        "delivery processed"
+    );
+    if !mailed {
+        tracing::debug!(
+            tenant = one.delivery.tenant,
+            "no result mail: the tenant has no contacts"
+        );
+    }
+    Ok(())
+}
+
+/// A claimed delivery, ready to be judged.
+struct OneDelivery<'a> {
+    delivery: Delivery,
+    tenant: &'a crate::config::Tenant,
+    /// The file in `upload/`.
+    source: PathBuf,
+    /// The file as the reader gets it; a duplicate or a forced quarantine reads nothing.
+    file: Option<std::fs::File>,
+    /// Set after `MAX_FAILURES` failed runs: the reason to quarantine it unread.
+    forced: Option<String>,
+    local: DateTime<Tz>,
+    receipt_name: String,
+    work: WorkFiles,
+}
+
+/// Finds the claimed delivery's tenant and file and opens its problem log; `None` (the
+/// delivery left waiting) when its tenant is no longer configured or its file is gone.
+fn prepare<'a>(
+    config: &'a Config,
+    state: &StateDir,
+    delivery: &Delivery,
+    forced: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Option<(OneDelivery<'a>, ProblemLog)>, ProcessError> {
+    let shown = crate::redact::name(&delivery.file_name);
+    let Some(tenant) = config.tenant(&delivery.tenant) else {
+        tracing::warn!(tenant = delivery.tenant, file = %shown, "tenant no longer configured; delivery left waiting");
+        return Ok(None);
+    };
     let source = state.upload(&delivery.tenant).join(&delivery.file_name);
-    // The file as the reader gets it; a duplicate or a forced quarantine reads nothing.
     let file = if delivery.state != DeliveryState::Duplicate && forced.is_none() {
         match std::fs::File::open(&source) {
             Ok(file) => Some(file),
             Err(e) => {
-                tracing::warn!(tenant = delivery.tenant, file = %crate::redact::name(&delivery.file_name), error = %e, "file is gone from upload/; left waiting");
-                report.skipped += 1;
-                return Ok(());
+                tracing::warn!(tenant = delivery.tenant, file = %shown, error = %e, "file is gone from upload/; left waiting");
+                return Ok(None);
             }
         }
     } else {
         None
     };
+    let local = now.with_timezone(&config.time_zone);
     let receipt_name = receipt_stem(
         &delivery.file_name,
         &local.format("%Y%m%d%H%M%S").to_string(),
     );
-    let language = config.language;
-    let work = Work::new(state, id);
+    let work = WorkFiles::new(state, delivery.id);
     work.clear_attempt();
-    let mut log = ProblemLog::create(&work.problems, language)
+    let log = ProblemLog::create(&work.problems, config.language)
         .map_err(io_err("cannot write a receipt in staging/"))?;
-
-    let outcome = match (forced, file) {
-        (Some(why), _) => forced_outcome(why, language),
-        (None, Some(file)) => {
-            let reading = Reading {
-                config,
-                tenant,
-                key,
-                today: local.date_naive(),
-                source: &source,
-                recorded_sha256: &delivery.sha256,
-                work: &work,
-            };
-            match read_and_store(&reading, file, &mut claim, &mut log)? {
-                Read::Outcome(outcome) => outcome,
-                Read::Changed => {
-                    tracing::warn!(
-                        tenant = delivery.tenant,
-                        file = %crate::redact::name(&delivery.file_name),
-                        "file changed since it was recorded; left for intake"
-                    );
-                    report.skipped += 1;
-                    drop(log);
-                    work.clear_attempt();
-                    return Ok(());
-                }
-                Read::Failed(failure) => {
-                    // Rows may have been stored before the file failed part-way.
-                    if !claim.discard_rows()? {
-                        report.skipped += 1;
-                        let _ = std::fs::remove_file(&work.problems);
-                        return Ok(());
-                    }
-                    let state = if failure.quarantines() {
-                        DeliveryState::Quarantined
-                    } else {
-                        DeliveryState::Rejected
-                    };
-                    (state, Summary::default(), Some(failure.text(language)))
-                }
-            }
-        }
-        // Not forced and nothing opened: a duplicate.
-        (None, None) => duplicate_outcome(&delivery, language),
+    let one = OneDelivery {
+        delivery: delivery.clone(),
+        tenant,
+        source,
+        file,
+        forced: forced.map(str::to_owned),
+        local,
+        receipt_name,
+        work,
     };
-    let (outcome_state, summary, error) = outcome;
-    // The hash that decides whether the original may leave upload/ runs while the receipts
-    // are written and the outcome committed (mostly waiting for the disk).
-    let rehash = std::thread::spawn({
-        let source = source.clone();
-        move || Fingerprint::take(&source)
-    });
-    let verdict = (outcome_state, &summary, error.as_deref());
-    let first_problems = write_receipt(config, &delivery, verdict, local, &work, log)?;
+    Ok(Some((one, log)))
+}
+
+/// The delivery's outcome: read and stored through `claim` (problems to `log`), or judged
+/// unread (a forced quarantine, a duplicate). `None` when the file changed since intake
+/// recorded it, or a failed read's rows could not be rolled back: it is left waiting.
+fn judge(
+    config: &Config,
+    key: &Keyed,
+    one: &OneDelivery<'_>,
+    claim: &mut Claim<'_>,
+    log: &mut ProblemLog,
+) -> Result<Option<Judged>, ProcessError> {
+    let language = config.language;
+    let file = match (&one.forced, &one.file) {
+        (Some(why), _) => return Ok(Some(forced_outcome(why, language))),
+        (None, None) => return Ok(Some(duplicate_outcome(&one.delivery, language))),
+        (None, Some(file)) => file
+            .try_clone()
+            .map_err(io_err("cannot read the delivery"))?,
+    };
+    let reading = Reading {
+        config,
+        tenant: one.tenant,
+        key,
+        today: one.local.date_naive(),
+        source: &one.source,
+        recorded_sha256: &one.delivery.sha256,
+        work: &one.work,
+    };
+    match read_and_store(&reading, file, claim, log)? {
+        Read::Outcome(outcome) => Ok(Some(outcome)),
+        Read::Changed => {
+            tracing::warn!(
+                tenant = one.delivery.tenant,
+                file = %crate::redact::name(&one.delivery.file_name),
+                "file changed since it was recorded; left for intake"
+            );
+            one.work.clear_attempt();
+            Ok(None)
+        }
+        Read::Failed(failure) => {
+            // Rows may have been stored before the file failed part-way.
+            if !claim.discard_rows()? {
+                let _ = std::fs::remove_file(&one.work.problems);
+                return Ok(None);
+            }
+            let state = if failure.quarantines() {
+                DeliveryState::Quarantined
+            } else {
+                DeliveryState::Rejected
+            };
+            Ok(Some((
+                state,
+                Summary::default(),
+                Some(failure.text(language)),
+            )))
+        }
+    }
+}
+
+/// Writes the receipts into the work files and commits the outcome with its result mail
+/// (both or neither); returns whether a mail was queued.
+fn commit(
+    config: &Config,
+    one: &OneDelivery<'_>,
+    claim: Claim<'_>,
+    (state, summary, error): &Judged,
+    log: ProblemLog,
+) -> Result<bool, ProcessError> {
+    let verdict = (*state, summary, error.as_deref());
+    let first_problems = write_receipt(config, &one.delivery, verdict, one.local, &one.work, log)?;
     let outcome = Outcome {
-        state: outcome_state,
+        state: *state,
         dataset: summary.dataset.map(|d| d.name()),
         format: summary.format,
         rows: summary.rows,
         accepted: summary.accepted,
         rejected: summary.rejected,
         error: error.clone(),
-        receipt: receipt_name.clone(),
+        receipt: one.receipt_name.clone(),
         rules: summary.rules.clone(),
     };
-    // The result mail is queued in the same transaction as the outcome: both or neither.
     let mail = result_mail(
         config,
-        tenant,
-        &delivery,
+        one.tenant,
+        &one.delivery,
         verdict,
-        &receipt_name,
+        &one.receipt_name,
         &first_problems,
     );
-    let new_mail = mail.to_mail("delivery-result", &delivery.tenant, &tenant.contacts);
-    let queued = (!tenant.contacts.is_empty()).then(|| (&new_mail, crate::mail::new_message_id()));
+    let contacts = &one.tenant.contacts;
+    let new_mail = mail.to_mail("delivery-result", &one.delivery.tenant, contacts);
+    let queued = (!contacts.is_empty()).then(|| (&new_mail, crate::mail::new_message_id()));
     claim.commit(&outcome, queued.as_ref().map(|(m, id)| (*m, id.as_str())))?;
-    let sha = rehash
-        .join()
-        .unwrap_or_else(|_| Err(io::Error::other("hashing panicked")));
-    finish(
-        state,
-        ledger,
-        id,
-        &delivery,
-        outcome_state,
-        &receipt_name,
-        sha,
-    )?;
-    match outcome_state {
-        DeliveryState::Processed => report.processed += 1,
-        DeliveryState::Rejected => report.rejected += 1,
-        DeliveryState::Quarantined => report.quarantined += 1,
-        _ => report.duplicates += 1,
-    }
-    tracing::info!(
-        tenant = delivery.tenant,
-        file = %crate::redact::name(&delivery.file_name),
-        state = outcome_state.as_str(),
-        rows = summary.rows,
-        accepted = summary.accepted,
-        rejected = summary.rejected,
-        error = error.as_deref(),
-        receipt = crate::layout::receipt_shown(&receipt_name),
-        "delivery processed"
-    );
-    if queued.is_none() {
-        tracing::debug!(
-            tenant = delivery.tenant,
-            "no result mail: the tenant has no contacts"
-        );
-    }
-    Ok(())
+    Ok(queued.is_some())
 }
 
 /// `rfc3339` (a time the ledger holds) in the configured zone, as `format` writes it;
@@ -377,7 +459,7 @@ fn write_receipt(
     delivery: &Delivery,
     (state, summary, error): Verdict<'_>,
     local: chrono::DateTime<chrono_tz::Tz>,
-    work: &Work,
+    work: &WorkFiles,
     log: ProblemLog,
 ) -> Result<Vec<messages::ProblemLine>, ProcessError> {
     log.finish()
@@ -484,7 +566,7 @@ struct Reading<'a> {
     /// The file in `upload/`, hashed beside the reading.
     source: &'a Path,
     recorded_sha256: &'a str,
-    work: &'a Work,
+    work: &'a WorkFiles,
 }
 
 /// How reading a delivered file ended.
@@ -715,7 +797,7 @@ fn finish(
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         other => other.map(drop),
     };
-    let work = Work::new(state, id);
+    let work = WorkFiles::new(state, id);
     let receipts = state.receipts(&delivery.tenant);
     for (from, suffix) in [(&work.csv, RECEIPT_CSV), (&work.txt, RECEIPT_TXT)] {
         moved(move_no_replace(

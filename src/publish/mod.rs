@@ -26,7 +26,7 @@ use crate::ledger::{
     BundleKind, DecisionOut, DeliveryState, Ledger, LedgerError, LinkOut, MeasurementOut,
     NewBundle, Publication,
 };
-use crate::mail::messages;
+use crate::mail::{Wake, messages};
 use crate::pseudonym::{KeyError, Keyed};
 use crate::publish::bundle::{BundleWriter, Manifest};
 
@@ -189,13 +189,14 @@ fn indicator_row((period, f): &crate::ledger::Indicators) -> Vec<String> {
 /// Publishes a bundle for municipality `tenant` now: incremental, or with `since` a full
 /// bundle of everything from that date on (which does not change what later incremental
 /// bundles carry). `None` when an incremental bundle without rows is not made (`[publish]
-/// empty_bundles = false`).
+/// empty_bundles = false`). `mail` rings when the bundle's mail is queued.
 pub fn publish(
     config: &Config,
     ledger: &mut Ledger,
     tenant: &Tenant,
     now: DateTime<Utc>,
     since: Option<NaiveDate>,
+    mail: &Wake,
 ) -> Result<Option<Published>, PublishError> {
     let scope = Scope::new(since);
     let state = StateDir::new(&config.state_dir);
@@ -247,6 +248,9 @@ pub fn publish(
         mailed,
         now,
     )?;
+    if mailed {
+        mail.queued();
+    }
     crate::pause::point("publish.committed");
     place(&state, ledger, id, &tenant.id, &name)?;
     tracing::info!(tenant = tenant.id, bundle = name, kind = scope.kind().as_str(), rows = %rows_json, mailed, "bundle published");
@@ -552,13 +556,15 @@ fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishEr
 /// `REQUEST-FULL`) at `tenant`'s next publication, and acknowledges it by mail to the
 /// contacts in the same transaction: "received, the bundle comes at the next publication
 /// on ...". Once per request: while one is pending, another only widens it (the earlier
-/// date wins) and is not mailed again. Returns whether this request was new.
+/// date wins) and is not mailed again. Returns whether this request was new; `mail` rings
+/// when its acknowledgement is queued.
 pub fn request_full(
     config: &Config,
     ledger: &mut Ledger,
     tenant: &Tenant,
     since: NaiveDate,
     now: DateTime<Utc>,
+    mail: &Wake,
 ) -> Result<bool, PublishError> {
     let lang = config.language;
     let next = crate::schedule::of_job(crate::schedule::PUBLISH, config)
@@ -577,10 +583,13 @@ pub fn request_full(
             next: &next,
         },
     );
-    let mail = text.to_mail("full-requested", &tenant.id, &tenant.contacts);
+    let ack_mail = text.to_mail("full-requested", &tenant.id, &tenant.contacts);
     let message_id = crate::mail::new_message_id();
-    let ack = (!tenant.contacts.is_empty()).then_some((&mail, message_id.as_str()));
+    let ack = (!tenant.contacts.is_empty()).then_some((&ack_mail, message_id.as_str()));
     let new = ledger.request_full(&tenant.id, since, ack, now)?;
+    if new && ack.is_some() {
+        mail.queued();
+    }
     tracing::info!(
         tenant = tenant.id,
         since = %since,
@@ -608,8 +617,9 @@ pub fn publish_due(
     ledger: &mut Ledger,
     tenant: &Tenant,
     now: DateTime<Utc>,
+    mail: &Wake,
 ) -> Result<Vec<Published>, PublishError> {
-    let mut made: Vec<Published> = publish(config, ledger, tenant, now, None)?
+    let mut made: Vec<Published> = publish(config, ledger, tenant, now, None, mail)?
         .into_iter()
         .collect();
     let request_file = StateDir::new(&config.state_dir).request_full(&tenant.id);
@@ -620,7 +630,7 @@ pub fn publish_due(
         (a, b) => a.or(b),
     };
     if let Some(since) = since {
-        made.extend(publish(config, ledger, tenant, now, Some(since))?);
+        made.extend(publish(config, ledger, tenant, now, Some(since), mail)?);
         ledger.full_request_served(&tenant.id, now)?;
         if from_file.is_some() && requested_by_file(&request_file, now) {
             let _ = std::fs::remove_file(&request_file);

@@ -11,7 +11,7 @@ use crate::config::{Config, Tenant, TenantKind};
 use crate::figures::Figures;
 use crate::ledger::{Ledger, LedgerError, Response};
 use crate::mail::messages::{self, ResponseFigure, ResponseSection};
-use crate::mail::new_message_id;
+use crate::mail::{Wake, new_message_id};
 use crate::schedule::local_instant;
 
 /// The previous calendar month (in the configured time zone) before `now`, as UTC bounds
@@ -74,11 +74,12 @@ fn response_lines(
     }
 }
 
-/// Queues the reports for the month before `now`; returns how many.
+/// Queues the reports for the month before `now`, ringing `mail` at each; returns how many.
 pub fn queue_reports(
     config: &Config,
     ledger: &mut Ledger,
     now: DateTime<Utc>,
+    mail: &Wake,
 ) -> Result<usize, LedgerError> {
     let (from, to, first_day) = previous_month(config, now);
     let label = |d: NaiveDate| d.format("%Y-%m").to_string();
@@ -95,8 +96,9 @@ pub fn queue_reports(
         };
         let text =
             messages::quality_report(config.language, &tenant.name, &month, &stats, &section);
-        let mail = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
-        ledger.enqueue_mail(&mail, &new_message_id(), now)?;
+        let report = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
+        ledger.enqueue_mail(&report, &new_message_id(), now)?;
+        mail.queued();
         queued += 1;
     }
     Ok(queued)

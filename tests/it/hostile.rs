@@ -401,11 +401,15 @@ fn no_delivery_can_stop_the_service_and_no_planted_bsn_leaks() {
         "vreemd's upload/ is not emptied".into(),
     );
 
-    // Every outcome mailed (the daemon's mail worker writes .eml files).
+    // Every outcome mailed (the daemon's mail worker writes .eml files). A running daemon
+    // finds mail that another process queued only at its fallback poll; one started now
+    // sends it at once.
+    let mut log = daemon.stop();
+    let daemon = env.start();
     daemon.wait_until("the mail queue to empty", || {
         env.number("SELECT count(*) FROM mail WHERE state = 'queued'") == 0
     });
-    let log = daemon.stop();
+    log.push_str(&daemon.stop());
 
     // No planted citizen number in clear: every byte of the state directory except the
     // originals (in archive/, quarantine/, and the one delivered after the run still

@@ -86,16 +86,28 @@ fn env(port: u16, extra_mail: &str) -> Env {
     env
 }
 
-/// Delivers `n` distinct files and processes them: `n` result mails are queued.
-fn deliver(env: &Env, n: usize) {
+/// Writes `n` distinct deliveries into zorg's `upload/` and waits until a daemon recorded
+/// them.
+fn write_deliveries(env: &Env, n: usize) {
     let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting\n";
+    // The last daily run was two days ago, and intake took both files in then.
+    env.cmd_at("-2d", &["process"]);
+    let daemon = env.start_at("-2d");
     for i in 0..n {
         let content = format!(
             "{header}87654321;111222333;M-{i};2026-10-01;CT;01;7\n87654321;123456789;X-{i};2026-10-01;CT;01;7\n"
         );
         std::fs::write(env.upload("zorg").join(format!("f{i}.csv")), content).unwrap();
     }
-    wait_until("intake", || env.count("zorg", "received") == n as u64);
+    daemon.wait_until("intake", || env.count("zorg", "received") == n as u64);
+    daemon.stop();
+}
+
+/// Delivers `n` distinct files and processes them by hand, with no daemon running: `n`
+/// result mails are queued, for the daemon started next to send at once. (A daemon running
+/// beside `dropgate process` would find them only at its fallback poll, 30 seconds.)
+fn deliver(env: &Env, n: usize) {
+    write_deliveries(env, n);
     let out = env.cmd(&["process"]);
     assert!(
         out.status.success(),
@@ -121,8 +133,8 @@ fn a_result_mail_arrives_with_headers_and_both_bodies() {
     let dir = tempfile::tempdir().unwrap();
     let server = smtp(free_port(), dir.path(), &[]);
     let env = env(server.port, "");
-    let daemon = env.start();
     deliver(&env, 1);
+    let daemon = env.start();
     wait_until("the mail", || messages(&server.dir).len() == 1);
     let mail = &messages(&server.dir)[0];
     for header in [
@@ -161,13 +173,68 @@ fn a_result_mail_arrives_with_headers_and_both_bodies() {
     daemon.stop();
 }
 
+/// Rows of the second delivery in the test below: enough to keep the daemon's run busy for
+/// seconds after the first, far less than the worker's fallback poll of 30 seconds.
+const BUSY_ROWS: usize = 60_000;
+
+#[test]
+fn the_daemons_run_rings_the_mail_worker_after_each_delivery() {
+    let env = Env::new(
+        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\ncontacts = [\"kwaliteit@zorg.example\"]\n",
+    );
+    assert!(env.cmd(&["keygen"]).status.success());
+    let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting\n";
+    // The last daily run was two days ago, and intake took both files in then.
+    env.cmd_at("-2d", &["process"]);
+    let daemon = env.start_at("-2d");
+    // A small delivery first, then one that takes the run a while.
+    crate::util::drop_file(
+        &env.upload("zorg"),
+        "a.csv",
+        format!("{header}87654321;111222333;A-1;2026-10-01;CT;01;7\n").as_bytes(),
+    );
+    daemon.wait_until("intake of a.csv", || env.count("zorg", "received") == 1);
+    let mut busy = String::from(header);
+    for i in 0..BUSY_ROWS {
+        busy.push_str(&format!("87654321;111222333;B-{i};2026-10-01;CT;01;7\n"));
+    }
+    crate::util::drop_file(&env.upload("zorg"), "b.csv", busy.as_bytes());
+    daemon.wait_until("intake of b.csv", || env.count("zorg", "received") == 2);
+    daemon.stop();
+
+    // The daily run was missed, so the daemon runs it as it starts. The worker's first look
+    // at the queue comes before a.csv's outcome; only a ring brings it back before its poll.
+    // Sent is what the transport wrote: the queue records it only once b.csv's transaction
+    // has let go of the ledger's write lock.
+    let daemon = env.start();
+    let mail_dir = env.var().join("mail");
+    let (mut b_state, mut a_mailed) = (Vec::new(), false);
+    daemon.wait_until("a.csv's result mail, or b.csv processed", || {
+        // b.csv first: a mail written after this look was written before b.csv's outcome.
+        b_state = env.texts("SELECT state FROM delivery WHERE file_name = 'b.csv'", []);
+        a_mailed = messages(&mail_dir)
+            .iter()
+            .any(|m| m.contains("Subject: Levering a.csv: verwerkt"));
+        a_mailed || b_state != ["received"]
+    });
+    assert!(
+        a_mailed && b_state == ["received"],
+        "a.csv's result mail waited for the run to finish b.csv ({b_state:?}); log:\n{}",
+        daemon.log()
+    );
+    daemon.wait_until("b.csv's result mail sent", || {
+        env.number("SELECT count(*) FROM mail WHERE state = 'sent'") == 2
+    });
+    daemon.stop();
+}
+
 #[test]
 fn with_the_server_down_mail_waits_and_goes_when_it_is_up() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let env = env(port, "");
-    let daemon = env.start();
     deliver(&env, 1);
+    let daemon = env.start();
     wait_until("a failed attempt", || {
         queue(&env)
             .first()
@@ -189,8 +256,8 @@ fn a_4xx_is_retried_until_the_server_takes_the_message() {
     let dir = tempfile::tempdir().unwrap();
     let server = smtp(free_port(), dir.path(), &["--fail-first", "2"]);
     let env = env(server.port, "");
-    let daemon = env.start();
     deliver(&env, 1);
+    let daemon = env.start();
     wait_until("the mail", || messages(&server.dir).len() == 1);
     wait_until("sent on the third attempt", || {
         queue(&env) == [("sent".into(), 3, None)]
@@ -203,8 +270,8 @@ fn a_5xx_fails_the_message_for_good() {
     let dir = tempfile::tempdir().unwrap();
     let server = smtp(free_port(), dir.path(), &["--reject"]);
     let env = env(server.port, "");
-    let daemon = env.start();
     deliver(&env, 1);
+    let daemon = env.start();
     wait_until("failed", || {
         queue(&env).first().is_some_and(|(s, _, _)| s == "failed")
     });
@@ -223,8 +290,8 @@ fn a_killed_daemon_sends_its_whole_queue_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let env = env(port, "");
-    let mut daemon = env.start();
     deliver(&env, 5);
+    let mut daemon = env.start();
     wait_until("every message tried once", || {
         queue(&env).iter().all(|(_, a, _)| *a >= 1)
     });

@@ -8,7 +8,7 @@ use crate::check::formats::{FileError, size_text};
 pub fn fatal(fatal: &Fatal) -> String {
     match fatal {
         Fatal::File(e) => file_error(e),
-        Fatal::Layout(unknown) => {
+        Fatal::Header(unknown) => {
             let mut text = String::from(
                 "onbekende indeling: de kopregel is niet die van een bekende gegevensset.",
             );

@@ -130,7 +130,7 @@ impl Dataset {
 
     /// How `header` maps onto this dataset, or why it does not: required columns it lacks
     /// or, when it has them all, a known column it names twice.
-    pub fn layout(self, header: &[String]) -> Result<Layout, LayoutError> {
+    pub fn column_map(self, header: &[String]) -> Result<ColumnMap, HeaderError> {
         let normalised: Vec<String> = header.iter().map(|h| normalise(h)).collect();
         let mut index = Vec::new();
         let mut missing = Vec::new();
@@ -152,10 +152,10 @@ impl Dataset {
             }
         }
         if !missing.is_empty() {
-            return Err(LayoutError::Missing(missing));
+            return Err(HeaderError::Missing(missing));
         }
         if let Some((column, first, second)) = repeated {
-            return Err(LayoutError::Repeated {
+            return Err(HeaderError::Repeated {
                 column,
                 first,
                 second,
@@ -171,7 +171,7 @@ impl Dataset {
             .iter()
             .rposition(|n| !n.is_empty())
             .map_or(0, |i| i + 1);
-        Ok(Layout {
+        Ok(ColumnMap {
             dataset: self,
             index,
             extra,
@@ -180,29 +180,29 @@ impl Dataset {
     }
 
     /// The dataset `header` belongs to.
-    pub fn detect(header: &[String]) -> Result<Layout, UnknownLayout> {
+    pub fn detect(header: &[String]) -> Result<ColumnMap, UnknownHeader> {
         let mut missing = Vec::new();
         for dataset in Self::ALL {
-            match dataset.layout(header) {
+            match dataset.column_map(header) {
                 Ok(layout) => return Ok(layout),
-                Err(LayoutError::Missing(m)) => missing.push((dataset, m)),
-                Err(LayoutError::Repeated {
+                Err(HeaderError::Missing(m)) => missing.push((dataset, m)),
+                Err(HeaderError::Repeated {
                     column,
                     first,
                     second,
                 }) => {
-                    return Err(UnknownLayout {
+                    return Err(UnknownHeader {
                         found: header.to_vec(),
                         repeated: Some((column, first, second)),
-                        ..UnknownLayout::default()
+                        ..UnknownHeader::default()
                     });
                 }
             }
         }
-        Err(UnknownLayout {
+        Err(UnknownHeader {
             found: header.to_vec(),
             missing,
-            ..UnknownLayout::default()
+            ..UnknownHeader::default()
         })
     }
 }
@@ -218,7 +218,7 @@ fn normalise(name: &str) -> String {
 
 /// Why a header does not fit a dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LayoutError {
+pub enum HeaderError {
     /// Required columns it lacks.
     Missing(Vec<&'static str>),
     /// A known column it names twice (at these 1-based positions): taking either would be
@@ -230,24 +230,24 @@ pub enum LayoutError {
     },
 }
 
-impl LayoutError {
-    /// As an [`UnknownLayout`] for `dataset`, the one the header was checked against.
-    pub fn into_unknown(self, dataset: Dataset, header: &[String]) -> UnknownLayout {
+impl HeaderError {
+    /// As an [`UnknownHeader`] for `dataset`, the one the header was checked against.
+    pub fn into_unknown(self, dataset: Dataset, header: &[String]) -> UnknownHeader {
         let found = header.to_vec();
         match self {
-            Self::Missing(missing) => UnknownLayout {
+            Self::Missing(missing) => UnknownHeader {
                 found,
                 missing: vec![(dataset, missing)],
-                ..UnknownLayout::default()
+                ..UnknownHeader::default()
             },
             Self::Repeated {
                 column,
                 first,
                 second,
-            } => UnknownLayout {
+            } => UnknownHeader {
                 found,
                 repeated: Some((column, first, second)),
-                ..UnknownLayout::default()
+                ..UnknownHeader::default()
             },
         }
     }
@@ -261,7 +261,7 @@ impl fmt::Display for Dataset {
 
 /// Where each column of a dataset is in a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layout {
+pub struct ColumnMap {
     pub dataset: Dataset,
     /// For each of `dataset.columns()`, its position in the file's rows.
     index: Vec<Option<usize>>,
@@ -274,7 +274,7 @@ pub struct Layout {
 
 /// A header that fits no dataset, or names one of its columns twice.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UnknownLayout {
+pub struct UnknownHeader {
     pub found: Vec<String>,
     pub missing: Vec<(Dataset, Vec<&'static str>)>,
     /// A known column the header names twice, and the 1-based positions of both.
@@ -284,7 +284,7 @@ pub struct UnknownLayout {
     pub other_sheets: Vec<(String, Dataset)>,
 }
 
-impl fmt::Display for UnknownLayout {
+impl fmt::Display for UnknownHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some((column, first, second)) = self.repeated {
             return write!(
@@ -426,13 +426,13 @@ impl Record {
 
 /// Reads a row's values by column name, collecting problems as it goes.
 pub(crate) struct Cells<'a> {
-    layout: &'a Layout,
+    layout: &'a ColumnMap,
     row: &'a Row,
     pub problems: Vec<Problem>,
 }
 
 impl<'a> Cells<'a> {
-    fn new(layout: &'a Layout, row: &'a Row) -> Self {
+    fn new(layout: &'a ColumnMap, row: &'a Row) -> Self {
         Self {
             layout,
             row,
@@ -521,7 +521,7 @@ pub fn required() -> Message {
     Message::new("mag niet leeg zijn", "must not be empty")
 }
 
-impl Layout {
+impl ColumnMap {
     /// A row with values beyond the header's last column was likely written with a
     /// separator too many (an unquoted `;` in a value): its values may have shifted.
     fn check_width(&self, cells: &mut Cells<'_>) {
@@ -725,10 +725,10 @@ mod tests {
 
     #[test]
     fn other_sheets_are_named_in_the_message() {
-        let unknown = UnknownLayout {
+        let unknown = UnknownHeader {
             found: header(&["Uitleg"]),
             other_sheets: vec![("Data".into(), Dataset::Metingen)],
-            ..UnknownLayout::default()
+            ..UnknownHeader::default()
         };
         assert!(
             unknown.to_string().contains(

@@ -55,6 +55,8 @@ pub struct FilesContext {
     pub quotas: Arc<Quotas>,
     pub auditor: Auditor,
     pub notices: Notices,
+    /// Rung when a `REQUEST-FULL`'s acknowledgement is queued.
+    pub mail: crate::mail::Wake,
 }
 
 /// An error as the client sees it: a status code and a sentence.

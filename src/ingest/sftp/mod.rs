@@ -225,12 +225,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads (or makes) the host key and binds the configured address.
+    /// Loads (or makes) the host key and binds the configured address. `mail` rings when a
+    /// `REQUEST-FULL`'s acknowledgement is queued.
     pub async fn bind(
         config: watch::Receiver<Arc<Config>>,
         state: StateDir,
         auditor: Auditor,
         notices: crate::ingest::intake::Notices,
+        mail: crate::mail::Wake,
     ) -> Result<Self, StartError> {
         let sftp = config.borrow().sftp.clone();
         // Making an RSA key takes a moment: off the async workers.
@@ -275,6 +277,7 @@ impl Server {
                 state,
                 auditor: auditor.clone(),
                 notices,
+                mail,
             }),
             auditor,
             stand_in_hash: crate::secrets::hash_password("dropgate stand-in")?,

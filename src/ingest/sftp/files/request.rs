@@ -25,6 +25,7 @@ impl FilesContext {
             return;
         };
         let path = self.state.ledger();
+        let mail = self.mail.clone();
         tokio::task::spawn_blocking(move || {
             let recorded =
                 Ledger::open(&path)
@@ -36,6 +37,7 @@ impl FilesContext {
                             &tenant,
                             EVERYTHING,
                             crate::clock::now(),
+                            &mail,
                         )
                     });
             if let Err(e) = recorded {

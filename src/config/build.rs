@@ -36,7 +36,7 @@ fn root(key: &str) -> KeyPath {
     KeyPath::default().key(key)
 }
 
-pub(super) fn validate(
+pub(super) fn build(
     raw: RawConfig,
     source: &Path,
     base: &Path,
