@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 /// Figures over fewer clients than this are not shown: no one may be singled out.
-pub const MIN_CLIENTS: u64 = 10;
+pub(crate) const MIN_CLIENTS: u64 = 10;
 
 /// Reasons for ending (iJw JZ588) that count as dropout (`uitval`): ended early.
 const DROPOUT_REASONS: [&str; 4] = ["32", "33", "34", "35"];
@@ -16,7 +16,7 @@ const DROPOUT_REASONS: [&str; 4] = ["32", "33", "34", "35"];
 /// Whether a measurement with this `status` is complete: the dataset says an empty status
 /// means "Meting is volledig", as `Volledig` does. `Onvolledig` (partly filled in) and
 /// `Nee` (sent out, not filled in) are not.
-pub fn is_complete(status: Option<&str>) -> bool {
+pub(crate) fn is_complete(status: Option<&str>) -> bool {
     match status {
         None => true,
         Some(s) => s.is_empty() || s.eq_ignore_ascii_case("Volledig"),
@@ -24,7 +24,7 @@ pub fn is_complete(status: Option<&str>) -> bool {
 }
 
 /// Whether a decision that ended for `reason` ended early.
-pub fn is_dropout(reason: Option<&str>) -> bool {
+pub(crate) fn is_dropout(reason: Option<&str>) -> bool {
     reason.is_some_and(|r| DROPOUT_REASONS.contains(&r))
 }
 
@@ -89,7 +89,7 @@ impl Figures {
 /// Builds [`Figures`] per group `K` from rows: first every ended decision, then every
 /// measurement linked to one of them (in any order after the decisions).
 #[derive(Debug)]
-pub struct Tally<K: Ord> {
+pub(crate) struct Tally<K: Ord> {
     groups: BTreeMap<K, Group>,
 }
 
@@ -114,7 +114,7 @@ impl<K: Ord> Default for Tally<K> {
 
 impl<K: Ord> Tally<K> {
     /// A decision of `client` ended, for `reason`, in group `group`.
-    pub fn ended(&mut self, group: K, client: &str, reason: Option<&str>) {
+    pub(crate) fn ended(&mut self, group: K, client: &str, reason: Option<&str>) {
         let g = self.groups.entry(group).or_default();
         g.figures.ended += 1;
         if !g.clients.contains(client) {
@@ -129,7 +129,7 @@ impl<K: Ord> Tally<K> {
     /// Measurement `measurement` (AGB code and number) linked to the ended decision
     /// `decision` of group `group`. A group without ended decisions has no figures, so such
     /// a row is not counted.
-    pub fn linked(
+    pub(crate) fn linked(
         &mut self,
         group: &K,
         decision: &str,
@@ -163,7 +163,7 @@ impl<K: Ord> Tally<K> {
     }
 
     /// The figures of every group that had an ended decision, in group order.
-    pub fn finish(self) -> BTreeMap<K, Figures> {
+    pub(crate) fn finish(self) -> BTreeMap<K, Figures> {
         self.groups
             .into_iter()
             .map(|(k, g)| (k, g.figures))

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// Size and lower-case hex SHA-256 of everything `reader` yields.
-pub fn sha256_of(reader: &mut impl std::io::Read) -> io::Result<(u64, String)> {
+pub(crate) fn sha256_of(reader: &mut impl std::io::Read) -> io::Result<(u64, String)> {
     use sha2::Digest;
     let mut hasher = sha2::Sha256::new();
     let mut size = 0u64;
@@ -28,7 +28,7 @@ pub fn sha256_of(reader: &mut impl std::io::Read) -> io::Result<(u64, String)> {
 
 /// A file's content hash and identity, taken together.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     /// SHA-256 of the content, lower-case hex (as intake records it).
     pub sha256: String,
     stamp: Stamp,
@@ -59,7 +59,7 @@ impl Stamp {
 
 impl Fingerprint {
     /// Hashes the file at `path`. A file written while it was hashed has no fingerprint.
-    pub fn take(path: &Path) -> io::Result<Self> {
+    pub(crate) fn take(path: &Path) -> io::Result<Self> {
         let mut file = File::open(path)?;
         let before = Stamp::of(&file.metadata()?);
         let (_, sha256) = sha256_of(&mut file)?;
@@ -71,13 +71,13 @@ impl Fingerprint {
     }
 
     /// Whether `path` still names the very file this was taken of, unwritten since.
-    pub fn still_at(&self, path: &Path) -> bool {
+    pub(crate) fn still_at(&self, path: &Path) -> bool {
         std::fs::symlink_metadata(path).is_ok_and(|meta| Stamp::of(&meta) == self.stamp)
     }
 
     /// Whether `path` still names the same file (device and inode) with the same content,
     /// hashed again now: for a file whose times a client set since it was taken.
-    pub fn same_content_at(&self, path: &Path) -> bool {
+    pub(crate) fn same_content_at(&self, path: &Path) -> bool {
         Fingerprint::take(path).is_ok_and(|now| {
             now.sha256 == self.sha256
                 && (now.stamp.dev, now.stamp.ino) == (self.stamp.dev, self.stamp.ino)

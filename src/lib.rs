@@ -28,19 +28,19 @@ pub mod config;
 pub mod layout;
 pub mod ledger;
 
-pub mod figures;
-pub mod fingerprint;
-pub mod link;
-pub mod message;
-pub mod pause;
+pub(crate) mod figures;
+pub(crate) mod fingerprint;
+pub(crate) mod link;
+pub(crate) mod message;
+pub(crate) mod pause;
 pub mod pseudonym;
-pub mod redact;
+pub(crate) mod redact;
 pub mod schedule;
 pub mod secrets;
-pub mod sheet;
+pub(crate) mod sheet;
 
 // The stages, in the order a file travels.
-pub mod ingest;
+pub(crate) mod ingest;
 
 pub mod check;
 

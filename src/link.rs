@@ -11,7 +11,7 @@
 use chrono::{Months, NaiveDate};
 
 /// The dates a measurement may have to belong to a decision that ended on `einddatum`.
-pub fn window(einddatum: NaiveDate) -> (NaiveDate, NaiveDate) {
+pub(crate) fn window(einddatum: NaiveDate) -> (NaiveDate, NaiveDate) {
     let month = Months::new(1);
     (
         einddatum
@@ -23,15 +23,16 @@ pub fn window(einddatum: NaiveDate) -> (NaiveDate, NaiveDate) {
     )
 }
 
-/// Whether a measurement on `datum` belongs to a decision that ended on `einddatum`.
-pub fn in_window(einddatum: NaiveDate, datum: NaiveDate) -> bool {
-    let (start, end) = window(einddatum);
-    (start..=end).contains(&datum)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether a measurement on `datum` belongs to a decision that ended on `einddatum`
+    /// (what `ledger::figures::LINK_RULE` asks in SQL).
+    fn in_window(einddatum: NaiveDate, datum: NaiveDate) -> bool {
+        let (start, end) = window(einddatum);
+        (start..=end).contains(&datum)
+    }
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

@@ -10,10 +10,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The environment variable that names the point to pause at.
-pub const VARIABLE: &str = "DROPGATE_TEST_PAUSE_AT";
+pub(crate) const VARIABLE: &str = "DROPGATE_TEST_PAUSE_AT";
 
 /// Pauses for good here if the environment names `point`.
-pub fn point(point: &str) {
+pub(crate) fn point(point: &str) {
     static AT: OnceLock<Option<String>> = OnceLock::new();
     if AT.get_or_init(|| std::env::var(VARIABLE).ok()).as_deref() != Some(point) {
         return;

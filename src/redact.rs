@@ -24,7 +24,7 @@ const SHOW_UP_TO: usize = 10;
 /// `value` with every run of eight or more digits masked (`*` for each hidden digit;
 /// separators stay), and with control characters written as `\u{..}` escapes so that a
 /// value can never forge a line (or reorder one, with a bidi override) in a text.
-pub fn text(value: &str) -> Cow<'_, str> {
+pub(crate) fn text(value: &str) -> Cow<'_, str> {
     let escaped = escape_controls(value);
     let runs: Vec<_> = digit_runs(&escaped).collect();
     if runs.is_empty() {
@@ -34,13 +34,13 @@ pub fn text(value: &str) -> Cow<'_, str> {
 }
 
 /// A file name as texts show it: redacted like any value from a delivery.
-pub fn name(file_name: &str) -> Cow<'_, str> {
+pub(crate) fn name(file_name: &str) -> Cow<'_, str> {
     text(file_name)
 }
 
 /// Whether `c` must not appear raw in a text: C0/C1 controls, and the Unicode format
 /// characters that reorder or hide text (bidi overrides and isolates, zero-width marks).
-pub fn is_unsafe_char(c: char) -> bool {
+pub(crate) fn is_unsafe_char(c: char) -> bool {
     c.is_control()
         || matches!(c,
             '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}'

@@ -3,10 +3,10 @@
 //! no cell that a spreadsheet would run as a formula.
 
 /// The UTF-8 byte order mark: Excel reads the file as UTF-8 only with it.
-pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// A CSV writer builder in the dialect (`;`, CRLF); the caller writes the [`BOM`] first.
-pub fn writer() -> csv::WriterBuilder {
+pub(crate) fn writer() -> csv::WriterBuilder {
     let mut builder = csv::WriterBuilder::new();
     builder.delimiter(b';').terminator(csv::Terminator::CRLF);
     builder
@@ -14,7 +14,7 @@ pub fn writer() -> csv::WriterBuilder {
 
 /// A spreadsheet program would run a cell that starts like a formula: make it text. A
 /// negative number (`-1`, `-0,5`) is left a number.
-pub fn guard_formula(value: &str) -> String {
+pub(crate) fn guard_formula(value: &str) -> String {
     if value.starts_with(['=', '+', '-', '@', '\t', '\r']) && !is_number(value) {
         format!("'{value}")
     } else {

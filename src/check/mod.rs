@@ -5,7 +5,7 @@
 pub mod confine;
 pub mod datasets;
 pub mod formats;
-pub mod receipt;
+pub(crate) mod receipt;
 pub mod spec;
 pub mod validate;
 

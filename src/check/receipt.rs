@@ -20,7 +20,7 @@ const TXT_PROBLEMS: usize = 200;
 
 /// What a receipt says above the problems.
 #[derive(Debug, Clone)]
-pub struct Receipt {
+pub(crate) struct Receipt {
     pub file: String,
     pub received: Option<String>,
     pub checked: String,
@@ -34,7 +34,7 @@ pub struct Receipt {
 }
 
 /// Problems as they are found, in the receipt's CSV form.
-pub struct ProblemLog {
+pub(crate) struct ProblemLog {
     writer: csv::Writer<BufWriter<File>>,
     /// The language of the message column.
     language: Language,
@@ -43,7 +43,7 @@ pub struct ProblemLog {
 
 impl ProblemLog {
     /// A log at `path` whose messages are in `language` (rule ids stay as they are).
-    pub fn create(path: &Path, language: Language) -> io::Result<Self> {
+    pub(crate) fn create(path: &Path, language: Language) -> io::Result<Self> {
         let writer = sheet::writer().from_writer(BufWriter::new(File::create(path)?));
         Ok(Self {
             writer,
@@ -53,11 +53,11 @@ impl ProblemLog {
     }
 
     /// The language of the message column.
-    pub fn language(&self) -> Language {
+    pub(crate) fn language(&self) -> Language {
         self.language
     }
 
-    pub fn push(&mut self, p: &Problem) -> io::Result<()> {
+    pub(crate) fn push(&mut self, p: &Problem) -> io::Result<()> {
         self.count += 1;
         let line = p.line.to_string();
         let value = guard_formula(&p.value);
@@ -72,7 +72,7 @@ impl ProblemLog {
             .map_err(io::Error::other)
     }
 
-    pub fn finish(self) -> io::Result<()> {
+    pub(crate) fn finish(self) -> io::Result<()> {
         let mut inner = self
             .writer
             .into_inner()
@@ -111,7 +111,7 @@ fn summary_lines(r: &Receipt) -> Vec<(&'static str, String)> {
 
 /// Writes `<out>.result.csv` and `<out>.txt` (paths given whole) from `receipt` and the
 /// problem log at `problems` (absent when there were none). Each is synced.
-pub fn write(
+pub(crate) fn write(
     receipt: &Receipt,
     problems: Option<&Path>,
     csv_path: &Path,
@@ -143,7 +143,7 @@ pub fn write(
 
 /// Merges two problem logs, each in line order, into one in line order (streaming: neither
 /// is held in memory).
-pub fn merge_logs(a: &Path, b: &Path, out: &Path) -> io::Result<()> {
+pub(crate) fn merge_logs(a: &Path, b: &Path, out: &Path) -> io::Result<()> {
     let reader = |p: &Path| -> io::Result<csv::StringRecordsIntoIter<BufReader<File>>> {
         Ok(csv::ReaderBuilder::new()
             .delimiter(b';')
@@ -184,7 +184,7 @@ pub fn merge_logs(a: &Path, b: &Path, out: &Path) -> io::Result<()> {
 }
 
 /// The first `n` problems of a problem log, as line, column, value, rule, message.
-pub fn first_problems(problems: &Path, n: usize) -> io::Result<Vec<[String; 5]>> {
+pub(crate) fn first_problems(problems: &Path, n: usize) -> io::Result<Vec<[String; 5]>> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(b';')
         .has_headers(false)
@@ -201,7 +201,7 @@ pub fn first_problems(problems: &Path, n: usize) -> io::Result<Vec<[String; 5]>>
 }
 
 /// The human-readable receipt.
-pub fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<String> {
+pub(crate) fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Result<String> {
     let dutch = receipt.language == Language::Dutch;
     let say = |en: &'static str| if dutch { dutch_word(en) } else { en };
     let mut out = String::new();

@@ -119,7 +119,7 @@ impl Problem {
 }
 
 /// The 1-based line number of a byte offset.
-pub fn line_of(source: &str, offset: usize) -> usize {
+pub(super) fn line_of(source: &str, offset: usize) -> usize {
     let end = offset.min(source.len());
     source.as_bytes()[..end]
         .iter()

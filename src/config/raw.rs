@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     /// Where the ledger, the tenant folders, staging, archive and quarantine live.
     #[serde(default = "default_state_dir")]
     pub state_dir: String,
@@ -41,7 +41,7 @@ pub struct RawConfig {
 
 /// When the jobs run, in `time_zone`.
 #[derive(Debug, Deserialize)]
-pub struct RawSchedule {
+pub(super) struct RawSchedule {
     /// Daily processing of received files, `HH:MM`.
     #[serde(default = "default_process_at")]
     pub process_at: String,
@@ -55,7 +55,7 @@ pub struct RawSchedule {
 
 /// How long things are kept, in days.
 #[derive(Debug, Deserialize)]
-pub struct RawRetention {
+pub(super) struct RawRetention {
     /// Bundles in a municipality's outbox, counted from their publication.
     #[serde(default = "default_bundle_days")]
     pub bundle_days: u32,
@@ -75,7 +75,7 @@ pub struct RawRetention {
 /// have no row (see `publish::without_rows`). A full bundle is always made and mailed: it
 /// was asked for.
 #[derive(Debug, Deserialize)]
-pub struct RawPublish {
+pub(super) struct RawPublish {
     /// Make the weekly bundle also when it has no rows, so that scripts see the week was
     /// handled.
     #[serde(default = "default_empty_bundles")]
@@ -87,7 +87,7 @@ pub struct RawPublish {
 
 /// Bounds on what users may send.
 #[derive(Debug, Deserialize)]
-pub struct RawLimits {
+pub(super) struct RawLimits {
     /// Largest single upload, default for every tenant.
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
@@ -116,7 +116,7 @@ pub struct RawLimits {
 
 /// The embedded SFTP server.
 #[derive(Debug, Deserialize)]
-pub struct RawSftp {
+pub(super) struct RawSftp {
     /// Address and port to listen on.
     #[serde(default = "default_listen")]
     pub listen: String,
@@ -145,7 +145,7 @@ pub struct RawSftp {
 
 /// Outgoing mail.
 #[derive(Debug, Deserialize)]
-pub struct RawMail {
+pub(super) struct RawMail {
     /// Sender address, `Name <addr>` or `addr`.
     #[serde(default = "default_mail_from")]
     pub from: String,
@@ -171,7 +171,7 @@ pub struct RawMail {
 
 /// An SMTP relay.
 #[derive(Debug, Deserialize)]
-pub struct RawSmtp {
+pub(super) struct RawSmtp {
     pub host: String,
     pub port: Option<u16>,
     /// `starttls` (default), `tls` (implicit) or `plain` (only to a loopback host).
@@ -188,7 +188,7 @@ pub struct RawSmtp {
 
 /// One organisation.
 #[derive(Debug, Deserialize)]
-pub struct RawTenant {
+pub(super) struct RawTenant {
     /// Folder name and handle: lower-case letters, digits, `-` and `_`.
     pub id: String,
     /// `supplier` or `municipality`.
@@ -207,7 +207,7 @@ pub struct RawTenant {
 
 /// One SFTP login.
 #[derive(Debug, Deserialize)]
-pub struct RawUser {
+pub(super) struct RawUser {
     pub name: String,
     /// Public keys in authorized_keys format.
     #[serde(default)]
@@ -230,7 +230,7 @@ pub struct RawUser {
 
 /// What a user may do for one tenant.
 #[derive(Debug, Deserialize)]
-pub struct RawGrant {
+pub(super) struct RawGrant {
     pub tenant: String,
     /// `deliver` and/or `collect`.
     pub roles: Vec<String>,

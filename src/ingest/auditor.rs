@@ -14,16 +14,16 @@ const BATCH: usize = 256;
 
 /// A cloneable handle; the writer thread ends when the last handle is dropped.
 #[derive(Clone)]
-pub struct Auditor {
+pub(crate) struct Auditor {
     tx: mpsc::Sender<AuditRecord>,
 }
 
 /// The writer thread, to wait for after the last [`Auditor`] is gone.
-pub struct AuditWriter(JoinHandle<()>);
+pub(crate) struct AuditWriter(JoinHandle<()>);
 
 impl Auditor {
     /// Starts the writer thread on `ledger`.
-    pub fn start(mut ledger: Ledger) -> (Self, AuditWriter) {
+    pub(crate) fn start(mut ledger: Ledger) -> (Self, AuditWriter) {
         let (tx, rx) = mpsc::channel::<AuditRecord>();
         let thread = std::thread::Builder::new()
             .name("audit".into())
@@ -44,7 +44,7 @@ impl Auditor {
     }
 
     /// Queues one audit row, stamped now.
-    pub fn record(
+    pub(crate) fn record(
         &self,
         actor: impl Into<String>,
         action: &'static str,
@@ -65,7 +65,7 @@ impl Auditor {
 
 impl AuditWriter {
     /// Waits until every queued row is written. Call after dropping every [`Auditor`].
-    pub fn finish(self) {
+    pub(crate) fn finish(self) {
         let _ = self.0.join();
     }
 }

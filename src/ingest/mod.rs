@@ -2,6 +2,6 @@
 //! each complete file in the ledger as a delivery (`intake`), and the audit writer that async
 //! code appends to (`auditor`).
 
-pub mod auditor;
-pub mod intake;
-pub mod sftp;
+pub(crate) mod auditor;
+pub(crate) mod intake;
+pub(crate) mod sftp;

@@ -11,8 +11,8 @@
 //! credentials from a file or an environment variable, or `.eml` files in a folder.
 
 pub mod messages;
-pub mod wake;
-pub mod worker;
+pub(crate) mod wake;
+pub(crate) mod worker;
 
 pub use wake::Wake;
 

@@ -24,7 +24,7 @@ const POLL: Duration = Duration::from_secs(30);
 const BATCH: usize = 50;
 
 /// When to try `mail` again after a failed attempt, or `None` to give up.
-pub fn retry_at(
+pub(crate) fn retry_at(
     config: &MailConfig,
     mail: &QueuedMail,
     error: &MailError,
@@ -42,7 +42,7 @@ pub fn retry_at(
 
 /// Runs until `shutdown`: sends what is due, then waits until the next message is due, a
 /// message is queued (`wake` rings), or [`POLL`] has passed.
-pub async fn run(
+pub(crate) async fn run(
     config: watch::Receiver<Arc<Config>>,
     ledger: Ledger,
     wake: Wake,

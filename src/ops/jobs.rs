@@ -93,7 +93,7 @@ fn sweep_work(
 }
 
 /// Runs every scheduled job until `shutdown`; what they queue rings `mail`.
-pub async fn run_all(
+pub(crate) async fn run_all(
     config: watch::Receiver<Arc<Config>>,
     mail: Wake,
     shutdown: CancellationToken,

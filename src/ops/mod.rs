@@ -2,7 +2,7 @@
 //! (`jobs`), signals, systemd notification, and `dropgate status`.
 
 pub mod daemon;
-pub mod jobs;
+pub(crate) mod jobs;
 pub mod signal;
 pub mod status;
-pub mod systemd;
+pub(crate) mod systemd;

@@ -17,7 +17,7 @@ pub const SCHEMA_VERSION: u32 = 2;
 
 /// What a column holds, and so how a spreadsheet should read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A code that must stay text: leading zeros matter (`0344`, `01`).
     Code,
     /// A keyed hash: 64 hexadecimal characters, stable within this municipality.
@@ -34,7 +34,7 @@ pub enum Kind {
 
 impl Kind {
     /// The kind as `LEESMIJ.txt` names it.
-    pub fn name(self) -> Words {
+    pub(crate) fn name(self) -> Words {
         match self {
             Kind::Code => Words::new("code (tekst)", "code (text)"),
             Kind::Hashed => Words::new("versleuteld", "hashed"),
@@ -48,17 +48,17 @@ impl Kind {
 
 /// A fixed text in Dutch and English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Words {
+pub(crate) struct Words {
     pub nl: &'static str,
     pub en: &'static str,
 }
 
 impl Words {
-    pub const fn new(nl: &'static str, en: &'static str) -> Self {
+    pub(crate) const fn new(nl: &'static str, en: &'static str) -> Self {
         Self { nl, en }
     }
 
-    pub fn pick(self, language: Language) -> &'static str {
+    pub(crate) fn pick(self, language: Language) -> &'static str {
         match language {
             Language::Dutch => self.nl,
             Language::English => self.en,
@@ -68,7 +68,7 @@ impl Words {
 
 /// One column of a bundle CSV.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Column {
+pub(crate) struct Column {
     pub name: &'static str,
     pub kind: Kind,
     /// What it holds, with its code list where it has one.
@@ -77,7 +77,7 @@ pub struct Column {
 
 /// One CSV file of a bundle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct File {
+pub(crate) struct File {
     pub name: &'static str,
     /// What one row is.
     pub meaning: Words,
@@ -86,7 +86,7 @@ pub struct File {
 
 impl File {
     /// The header row.
-    pub fn header(&self) -> Vec<&'static str> {
+    pub(crate) fn header(&self) -> Vec<&'static str> {
         self.columns.iter().map(|c| c.name).collect()
     }
 }
@@ -106,7 +106,7 @@ const AGB: Column = col(
     "AGB code of the care provider (8 digits)",
 );
 
-pub const BESCHIKKINGEN: File = File {
+pub(crate) const BESCHIKKINGEN: File = File {
     name: "Beschikkingen.csv",
     meaning: Words::new(
         "uw beschikkingen, zoals u ze aanleverde (nieuw of gewijzigd sinds de vorige bundel)",
@@ -165,7 +165,7 @@ pub const BESCHIKKINGEN: File = File {
     ],
 };
 
-pub const METINGEN: File = File {
+pub(crate) const METINGEN: File = File {
     name: "Metingen.csv",
     meaning: Words::new(
         "metingen van zorgaanbieders die bij een van uw beëindigde beschikkingen horen \
@@ -220,7 +220,7 @@ pub const METINGEN: File = File {
     ],
 };
 
-pub const KOPPELINGEN: File = File {
+pub(crate) const KOPPELINGEN: File = File {
     name: "Koppelingen.csv",
     meaning: Words::new(
         "welke meting bij welke beschikking hoort",
@@ -243,7 +243,7 @@ pub const KOPPELINGEN: File = File {
     ],
 };
 
-pub const KWALITEIT: File = File {
+pub(crate) const KWALITEIT: File = File {
     name: "Kwaliteit.csv",
     meaning: Words::new(
         "hoe elke levering verliep: die van uw gemeente en die van de zorgaanbieders \
@@ -320,7 +320,7 @@ pub const KWALITEIT: File = File {
     ],
 };
 
-pub const INDICATOREN: File = File {
+pub(crate) const INDICATOREN: File = File {
     name: "Indicatoren.csv",
     meaning: Words::new(
         "de kengetallen per kwartaal van de einddatum, over al uw beëindigde beschikkingen",
@@ -385,20 +385,20 @@ pub const INDICATOREN: File = File {
 };
 
 /// Every CSV of a bundle, in the order the bundle holds them.
-pub const FILES: [File; 5] = [BESCHIKKINGEN, METINGEN, KOPPELINGEN, KWALITEIT, INDICATOREN];
+pub(crate) const FILES: [File; 5] = [BESCHIKKINGEN, METINGEN, KOPPELINGEN, KWALITEIT, INDICATOREN];
 
 /// `value` with `decimals` decimals and a decimal comma, as a Dutch spreadsheet reads it.
-pub fn number(value: f64, decimals: usize) -> String {
+pub(crate) fn number(value: f64, decimals: usize) -> String {
     format!("{value:.decimals$}").replace('.', ",")
 }
 
 /// A delivered decimal (a score) as short as it goes, with a decimal comma.
-pub fn decimal(value: f64) -> String {
+pub(crate) fn decimal(value: f64) -> String {
     value.to_string().replace('.', ",")
 }
 
 /// What the bundle covers, for `LEESMIJ.txt`.
-pub struct About<'a> {
+pub(crate) struct About<'a> {
     pub bundle: &'a str,
     pub municipality: &'a str,
     pub code: &'a str,
@@ -410,7 +410,7 @@ pub struct About<'a> {
 
 /// `LEESMIJ.txt`: what the bundle is, each file and column, the hashed values, suppression
 /// and how to open the files in Excel, in `language`. Lines end in CRLF, for Notepad.
-pub fn leesmij(about: &About<'_>, language: Language) -> String {
+pub(crate) fn leesmij(about: &About<'_>, language: Language) -> String {
     let mut t = String::new();
     leesmij_intro(&mut t, about, language);
     leesmij_files(&mut t, language);

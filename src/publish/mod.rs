@@ -11,8 +11,8 @@
 //! bundle, and no partial zip is ever in an outbox.
 
 pub mod bundle;
-pub mod codebook;
-pub mod quality;
+pub(crate) mod codebook;
+pub(crate) mod quality;
 
 use std::io;
 use std::path::Path;

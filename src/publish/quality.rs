@@ -16,7 +16,7 @@ use crate::schedule::local_instant;
 
 /// The previous calendar month (in the configured time zone) before `now`, as UTC bounds
 /// and its first day.
-pub fn previous_month(
+pub(crate) fn previous_month(
     config: &Config,
     now: DateTime<Utc>,
 ) -> (DateTime<Utc>, DateTime<Utc>, NaiveDate) {
@@ -30,7 +30,7 @@ pub fn previous_month(
 
 /// The end dates whose response a report on the month starting `month` shows:
 /// `[month - 12 months, month)`.
-pub fn response_period(month: NaiveDate) -> (NaiveDate, NaiveDate) {
+pub(crate) fn response_period(month: NaiveDate) -> (NaiveDate, NaiveDate) {
     (month - Months::new(12), month)
 }
 
@@ -75,7 +75,7 @@ fn response_lines(
 }
 
 /// Queues the reports for the month before `now`, ringing `mail` at each; returns how many.
-pub fn queue_reports(
+pub(crate) fn queue_reports(
     config: &Config,
     ledger: &mut Ledger,
     now: DateTime<Utc>,

@@ -10,16 +10,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_dropgate");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_dropgate");
 
 /// The example deliveries in `samples/`.
-pub const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
+pub(crate) const SAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples");
 
 /// Long enough for a loaded CI machine; polling returns as soon as the condition holds.
-pub const PATIENCE: Duration = Duration::from_secs(20);
+pub(crate) const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Two suppliers and a municipality, state under the test's temp dir.
-pub const TENANTS: &str = r#"
+pub(crate) const TENANTS: &str = r#"
 [[tenant]]
 id = "alpha"
 kind = "supplier"
@@ -41,13 +41,13 @@ name = "Town"
 "#;
 
 /// A temporary dropgate installation: a folder with `dropgate.toml` and `var/`.
-pub struct Env {
+pub(crate) struct Env {
     pub dir: tempfile::TempDir,
 }
 
 impl Env {
     /// An installation whose configuration is `extra` after a minimal header.
-    pub fn new(extra: &str) -> Self {
+    pub(crate) fn new(extra: &str) -> Self {
         let env = Self::bare(extra);
         // The RSA and ECDSA host keys, made ahead: a 3072-bit RSA key takes seconds to make.
         std::fs::create_dir_all(env.var()).unwrap();
@@ -64,7 +64,7 @@ impl Env {
     }
 
     /// An installation with nothing made ahead (no host keys).
-    pub fn bare(extra: &str) -> Self {
+    pub(crate) fn bare(extra: &str) -> Self {
         let env = Self {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -73,41 +73,41 @@ impl Env {
     }
 
     /// The usual three tenants.
-    pub fn with_tenants() -> Self {
+    pub(crate) fn with_tenants() -> Self {
         Self::new(TENANTS)
     }
 
-    pub fn write_config(&self, extra: &str) {
+    pub(crate) fn write_config(&self, extra: &str) {
         let text = format!("state_dir = \"var\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n{extra}");
         std::fs::write(self.config(), text).unwrap();
     }
 
-    pub fn config(&self) -> PathBuf {
+    pub(crate) fn config(&self) -> PathBuf {
         self.dir.path().join("dropgate.toml")
     }
 
-    pub fn var(&self) -> PathBuf {
+    pub(crate) fn var(&self) -> PathBuf {
         self.dir.path().join("var")
     }
 
-    pub fn upload(&self, tenant: &str) -> PathBuf {
+    pub(crate) fn upload(&self, tenant: &str) -> PathBuf {
         self.var().join("tenants").join(tenant).join("upload")
     }
 
     /// A dropgate command on this installation's config, ready to spawn.
-    pub fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config").arg(self.config()).args(args);
         cmd
     }
 
     /// Runs a dropgate command to completion.
-    pub fn cmd(&self, args: &[&str]) -> Output {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
 
     /// `dropgate status --json`, parsed.
-    pub fn status(&self) -> Value {
+    pub(crate) fn status(&self) -> Value {
         let state_dir = self.var();
         let out = self.cmd(&[
             "status",
@@ -124,7 +124,7 @@ impl Env {
     }
 
     /// Deliveries of `tenant` in `state`, per `status --json`.
-    pub fn count(&self, tenant: &str, state: &str) -> u64 {
+    pub(crate) fn count(&self, tenant: &str, state: &str) -> u64 {
         let status = self.status();
         status["tenants"]
             .as_array()
@@ -135,7 +135,7 @@ impl Env {
     }
 
     /// The ledger, opened directly, for checks `status` does not show.
-    pub fn ledger(&self) -> rusqlite::Connection {
+    pub(crate) fn ledger(&self) -> rusqlite::Connection {
         rusqlite::Connection::open_with_flags(
             self.var().join("dropgate.sqlite"),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
@@ -144,12 +144,12 @@ impl Env {
     }
 
     /// The one number `sql` (a count, say) gives on the ledger.
-    pub fn number(&self, sql: &str) -> i64 {
+    pub(crate) fn number(&self, sql: &str) -> i64 {
         self.ledger().query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
     /// The first column of every row `sql` gives on the ledger, with `params`.
-    pub fn texts(&self, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
+    pub(crate) fn texts(&self, sql: &str, params: impl rusqlite::Params) -> Vec<String> {
         let conn = self.ledger();
         let mut stmt = conn.prepare(sql).unwrap();
         stmt.query_map(params, |r| r.get(0))
@@ -161,7 +161,7 @@ impl Env {
     /// Runs a dropgate command to completion with its clock moved by `offset` (`-8d`,
     /// `+61d`, `+90s`): a test build honours `DROPGATE_TEST_CLOCK`, so time passes for the
     /// binary as it would for a user, and no ledger row is rewritten.
-    pub fn cmd_at(&self, offset: &str, args: &[&str]) -> Output {
+    pub(crate) fn cmd_at(&self, offset: &str, args: &[&str]) -> Output {
         let out = self
             .command(args)
             .env(dropgate::clock::TEST_CLOCK_VAR, offset)
@@ -177,7 +177,7 @@ impl Env {
 
     /// Publishes by hand `days` ago, as if the daemon had been down since: the next start
     /// catches up on the weekly run. Returns the run's time as the job table holds it.
-    pub fn published_days_ago(&self, days: i64) -> String {
+    pub(crate) fn published_days_ago(&self, days: i64) -> String {
         self.cmd_at(&format!("-{days}d"), &["publish", "--now"]);
         self.texts("SELECT last_run FROM job WHERE name = 'publish'", [])
             .pop()
@@ -185,26 +185,26 @@ impl Env {
     }
 
     /// Starts `dropgate run` with its clock moved by `offset`, and waits for READY=1.
-    pub fn start_at(&self, offset: &str) -> Daemon {
+    pub(crate) fn start_at(&self, offset: &str) -> Daemon {
         let mut daemon = self.spawn(&[(dropgate::clock::TEST_CLOCK_VAR, offset)]);
         daemon.wait_for_notify("READY=1");
         daemon
     }
 
     /// Starts `dropgate run` and waits until it reports READY=1.
-    pub fn start(&self) -> Daemon {
+    pub(crate) fn start(&self) -> Daemon {
         let mut daemon = self.spawn(&[]);
         daemon.wait_for_notify("READY=1");
         daemon
     }
 
     /// Starts `dropgate run` with extra environment, without waiting.
-    pub fn spawn(&self, env: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn spawn(&self, env: &[(&str, &str)]) -> Daemon {
         self.spawn_cmd(self.command(&[]), env)
     }
 
     /// Starts `dropgate --log-format json run` and waits for READY=1.
-    pub fn start_json(&self) -> Daemon {
+    pub(crate) fn start_json(&self) -> Daemon {
         let cmd = self.command(&["--log-format", "json"]);
         let mut daemon = self.spawn_cmd(cmd, &[]);
         daemon.wait_for_notify("READY=1");
@@ -213,7 +213,7 @@ impl Env {
 
     /// Starts `dropgate run` from inside the installation's folder with a relative
     /// `--config`, as a person at a shell would, and waits for READY=1.
-    pub fn start_relative(&self) -> Daemon {
+    pub(crate) fn start_relative(&self) -> Daemon {
         let mut cmd = Command::new(BIN);
         cmd.current_dir(self.dir.path())
             .args(["--config", "dropgate.toml"]);
@@ -267,7 +267,7 @@ fn rand_suffix() -> u64 {
 }
 
 /// A running `dropgate run`; killed if the test forgets to stop it.
-pub struct Daemon {
+pub(crate) struct Daemon {
     pub child: Child,
     log: Arc<Mutex<String>>,
     socket: UnixDatagram,
@@ -276,12 +276,12 @@ pub struct Daemon {
 
 impl Daemon {
     /// Everything the daemon wrote to stderr so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
 
     /// Polls `condition` like [`wait_until`], showing the daemon's log if it never holds.
-    pub fn wait_until(&self, what: &str, mut condition: impl FnMut() -> bool) {
+    pub(crate) fn wait_until(&self, what: &str, mut condition: impl FnMut() -> bool) {
         let deadline = Instant::now() + PATIENCE;
         while !condition() {
             assert!(
@@ -294,14 +294,14 @@ impl Daemon {
     }
 
     /// Waits until the log contains `needle`.
-    pub fn wait_for_log(&self, needle: &str) {
+    pub(crate) fn wait_for_log(&self, needle: &str) {
         wait_until(&format!("log line {needle:?}"), || {
             self.log().contains(needle)
         });
     }
 
     /// Every notify message received so far (each datagram one entry).
-    pub fn notes(&self) -> Vec<String> {
+    pub(crate) fn notes(&self) -> Vec<String> {
         let mut buf = [0u8; 4096];
         let mut notes = self.notes.lock().unwrap();
         while let Ok(n) = self.socket.recv(&mut buf) {
@@ -311,7 +311,7 @@ impl Daemon {
     }
 
     /// Waits until a notify message contains `needle`.
-    pub fn wait_for_notify(&mut self, needle: &str) {
+    pub(crate) fn wait_for_notify(&mut self, needle: &str) {
         let deadline = Instant::now() + PATIENCE;
         while Instant::now() < deadline {
             if self.notes().iter().any(|n| n.contains(needle)) {
@@ -331,13 +331,13 @@ impl Daemon {
         );
     }
 
-    pub fn signal(&self, signal: i32) {
+    pub(crate) fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on our own child's pid.
         assert_eq!(unsafe { libc::kill(self.child.id() as i32, signal) }, 0);
     }
 
     /// SIGTERM, and the daemon must exit successfully within the time limit.
-    pub fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         self.signal(libc::SIGTERM);
         let deadline = Instant::now() + PATIENCE;
         loop {
@@ -364,7 +364,7 @@ impl Drop for Daemon {
 }
 
 /// Polls `condition` until it holds, or fails the test after [`PATIENCE`].
-pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + PATIENCE;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -374,7 +374,7 @@ pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
 
 /// This month's quality report time (the 1st at 07:00, Amsterdam) less three seconds, as a
 /// clock offset: a daemon started on it sends the monthly reports three seconds later.
-pub fn just_before_this_months_report() -> String {
+pub(crate) fn just_before_this_months_report() -> String {
     use chrono::{Datelike, TimeZone};
     let today = chrono::Utc::now()
         .with_timezone(&chrono_tz::Europe::Amsterdam)
@@ -387,12 +387,12 @@ pub fn just_before_this_months_report() -> String {
 }
 
 /// The clock offset (`+12345s`) that moves the binary's now to `at`.
-pub fn offset_to(at: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn offset_to(at: chrono::DateTime<chrono::Utc>) -> String {
     format!("{:+}s", (at - chrono::Utc::now()).num_seconds())
 }
 
 /// Writes a file the way a careful local producer does: temp name, then rename.
-pub fn drop_file(dir: &Path, name: &str, content: &[u8]) {
+pub(crate) fn drop_file(dir: &Path, name: &str, content: &[u8]) {
     let tmp = dir.join(format!(".{name}.tmp"));
     let mut f = std::fs::File::create(&tmp).unwrap();
     f.write_all(content).unwrap();
@@ -401,7 +401,7 @@ pub fn drop_file(dir: &Path, name: &str, content: &[u8]) {
 }
 
 /// The sample users' private keys, copied with the permissions ssh insists on.
-pub fn key(env: &Env, name: &str) -> PathBuf {
+pub(crate) fn key(env: &Env, name: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let dest = env.dir.path().join(format!("{name}.key"));
     if !dest.exists() {
@@ -415,14 +415,14 @@ pub fn key(env: &Env, name: &str) -> PathBuf {
 }
 
 /// The public half of a sample key, for inline configuration.
-pub fn public_key(name: &str) -> String {
+pub(crate) fn public_key(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("samples/keys/{name}.pub"));
     std::fs::read_to_string(path).unwrap().trim().to_owned()
 }
 
 impl Daemon {
     /// The address the SFTP server listens on, from its log.
-    pub fn sftp_addr(&self) -> std::net::SocketAddr {
+    pub(crate) fn sftp_addr(&self) -> std::net::SocketAddr {
         self.wait_for_log("sftp listening");
         let log = self.log();
         let line = log.lines().find(|l| l.contains("sftp listening")).unwrap();
@@ -438,7 +438,7 @@ impl Daemon {
 }
 
 /// The result of running a real client.
-pub struct ClientRun {
+pub(crate) struct ClientRun {
     pub ok: bool,
     pub output: String,
 }
@@ -466,7 +466,7 @@ fn run_client(mut cmd: Command, stdin: Option<&str>) -> ClientRun {
 }
 
 /// OpenSSH options for a test server: no host key checks, no agent, no config files.
-pub fn ssh_options(cmd: &mut Command, key: Option<&Path>) {
+pub(crate) fn ssh_options(cmd: &mut Command, key: Option<&Path>) {
     cmd.args([
         "-F",
         "/dev/null",
@@ -493,7 +493,12 @@ pub fn ssh_options(cmd: &mut Command, key: Option<&Path>) {
 
 /// `sftp -b` (batch mode: key login only; stops at the first failing command unless it
 /// starts with `-`).
-pub fn sftp_batch(addr: std::net::SocketAddr, user: &str, key: &Path, commands: &str) -> ClientRun {
+pub(crate) fn sftp_batch(
+    addr: std::net::SocketAddr,
+    user: &str,
+    key: &Path,
+    commands: &str,
+) -> ClientRun {
     let mut cmd = Command::new("sftp");
     ssh_options(&mut cmd, Some(key));
     cmd.args(["-b", "-", "-P", &addr.port().to_string()])
@@ -503,7 +508,7 @@ pub fn sftp_batch(addr: std::net::SocketAddr, user: &str, key: &Path, commands: 
 
 /// Interactive-mode `sftp` fed on stdin, with a password given through SSH_ASKPASS (and a
 /// key if `key` is set). Command failures do not change the exit status in this mode.
-pub fn sftp_with_password(
+pub(crate) fn sftp_with_password(
     env: &Env,
     addr: std::net::SocketAddr,
     user: &str,
@@ -531,7 +536,7 @@ pub fn sftp_with_password(
 }
 
 /// `ssh` with a command or options (for what must be refused).
-pub fn ssh(addr: std::net::SocketAddr, user: &str, key: &Path, args: &[&str]) -> ClientRun {
+pub(crate) fn ssh(addr: std::net::SocketAddr, user: &str, key: &Path, args: &[&str]) -> ClientRun {
     let mut cmd = Command::new("ssh");
     ssh_options(&mut cmd, Some(key));
     cmd.args(["-o", "BatchMode=yes", "-p", &addr.port().to_string()])
@@ -541,7 +546,7 @@ pub fn ssh(addr: std::net::SocketAddr, user: &str, key: &Path, args: &[&str]) ->
 }
 
 /// curl's SFTP (libssh2), with a password.
-pub fn curl(
+pub(crate) fn curl(
     addr: std::net::SocketAddr,
     user: &str,
     password: &str,
@@ -565,7 +570,7 @@ pub fn curl(
 
 /// The `n`-th valid citizen number (BSN) above 100000000: nine digits that pass the
 /// 11-check, for tests that need many different clients.
-pub fn bsn(n: u32) -> String {
+pub(crate) fn bsn(n: u32) -> String {
     (100_000_000u32..)
         .step_by(10)
         .filter_map(|base| {
@@ -584,7 +589,7 @@ pub fn bsn(n: u32) -> String {
 }
 
 /// Every file under `dir`, recursively.
-pub fn files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {

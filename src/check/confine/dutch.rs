@@ -5,7 +5,7 @@ use crate::check::Fatal;
 use crate::check::formats::{FileError, size_text};
 
 /// What a Dutch receipt says about a file that could not be checked.
-pub fn fatal(fatal: &Fatal) -> String {
+pub(super) fn fatal(fatal: &Fatal) -> String {
     match fatal {
         Fatal::File(e) => file_error(e),
         Fatal::Header(unknown) => {

@@ -34,7 +34,7 @@ pub struct Job {
 /// One message from the child. Its values are borrowed: the child serialises a checked row
 /// without copying it, and the parent reads one without an allocation per value.
 #[derive(Debug, Serialize, Deserialize)]
-pub enum Message<'a> {
+pub(super) enum Message<'a> {
     Record {
         line: u64,
         #[serde(borrow)]
@@ -48,7 +48,7 @@ pub enum Message<'a> {
 /// A checked row on the pipe, borrowed from the child's [`Record`] or from the parent's
 /// frame buffer.
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
-pub enum RecordRef<'a> {
+pub(super) enum RecordRef<'a> {
     Meting {
         agb: &'a str,
         bsn: [u8; 9],
@@ -73,7 +73,7 @@ pub enum RecordRef<'a> {
 }
 
 impl<'a> RecordRef<'a> {
-    pub fn new(record: &'a Record) -> Self {
+    pub(super) fn new(record: &'a Record) -> Self {
         match record {
             Record::Meting(m) => Self::Meting {
                 agb: &m.agb,
@@ -100,7 +100,7 @@ impl<'a> RecordRef<'a> {
     }
 
     /// The typed record, if every value is one a checked row can hold.
-    pub fn to_record(&self) -> Option<Record> {
+    pub(super) fn to_record(&self) -> Option<Record> {
         let bsn = |digits: &[u8; 9]| Bsn::from_digits(*digits).ok();
         Some(match *self {
             Self::Meting {
@@ -163,7 +163,7 @@ impl<'a> RecordRef<'a> {
 /// A date as days since 1 January of year 1: chrono's own serde form is text, and
 /// formatting and parsing it for every row cost more than the rest of the pipe.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Day(i32);
+pub(super) struct Day(i32);
 
 impl Day {
     fn from_date(date: NaiveDate) -> Self {
@@ -176,7 +176,7 @@ impl Day {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-pub struct WireProblem {
+pub(super) struct WireProblem {
     pub line: u64,
     pub column: String,
     pub value: String,
@@ -186,7 +186,7 @@ pub struct WireProblem {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct WireSummary {
+pub(super) struct WireSummary {
     pub format: Option<String>,
     pub dataset: Option<String>,
     pub extra_columns: Vec<String>,
@@ -198,7 +198,7 @@ pub struct WireSummary {
 
 /// Why the file could not be checked, in both languages, with the outcome it leads to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct WireFatal {
+pub(super) struct WireFatal {
     /// Unreadable (quarantine) or refused as a layout or dataset (rejected).
     pub unreadable: bool,
     pub en: String,
@@ -206,7 +206,7 @@ pub struct WireFatal {
 }
 
 impl WireProblem {
-    pub fn from_problem(p: &Problem) -> Self {
+    pub(super) fn from_problem(p: &Problem) -> Self {
         Self {
             line: p.line,
             column: p.column.clone(),
@@ -219,13 +219,13 @@ impl WireProblem {
 }
 
 /// Writes messages as frames, through one reused buffer.
-pub struct FrameWriter<W> {
+pub(super) struct FrameWriter<W> {
     out: W,
     body: Vec<u8>,
 }
 
 impl<W: Write> FrameWriter<W> {
-    pub fn new(out: W) -> Self {
+    pub(super) fn new(out: W) -> Self {
         Self {
             out,
             body: Vec::with_capacity(512),
@@ -233,7 +233,7 @@ impl<W: Write> FrameWriter<W> {
     }
 
     /// Writes one message as a frame.
-    pub fn write(&mut self, message: &Message<'_>) -> io::Result<()> {
+    pub(super) fn write(&mut self, message: &Message<'_>) -> io::Result<()> {
         self.body.clear();
         let body = std::mem::take(&mut self.body);
         self.body = postcard::to_extend(message, body).map_err(io::Error::other)?;
@@ -245,13 +245,13 @@ impl<W: Write> FrameWriter<W> {
 
 /// Writes one message as a frame.
 #[cfg(test)]
-pub fn write(out: &mut impl Write, message: &Message<'_>) -> io::Result<()> {
+pub(super) fn write(out: &mut impl Write, message: &Message<'_>) -> io::Result<()> {
     FrameWriter::new(out).write(message)
 }
 
 /// Why a frame could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum FrameError {
+pub(super) enum FrameError {
     #[error("a message of {0} bytes is over the bound")]
     TooLarge(u32),
     #[error("a message that does not decode: {0}")]
@@ -264,7 +264,7 @@ pub enum FrameError {
 
 /// Reads the child's frames, each decoded where it lies in one reused buffer: a row's
 /// values are borrowed from it, not copied out.
-pub struct FrameReader<R> {
+pub(super) struct FrameReader<R> {
     input: R,
     buf: Vec<u8>,
     /// The unread bytes are `buf[start..end]`.
@@ -275,7 +275,7 @@ pub struct FrameReader<R> {
 
 impl<R: Read> FrameReader<R> {
     /// A reader that takes frames of at most `max_frame` bytes.
-    pub fn new(input: R, max_frame: u32) -> Self {
+    pub(super) fn new(input: R, max_frame: u32) -> Self {
         Self {
             input,
             buf: vec![0; 256 * 1024],
@@ -286,7 +286,7 @@ impl<R: Read> FrameReader<R> {
     }
 
     /// The next message; `None` at a clean end of the stream.
-    pub fn next(&mut self) -> Result<Option<Message<'_>>, FrameError> {
+    pub(super) fn next(&mut self) -> Result<Option<Message<'_>>, FrameError> {
         if !self.fill(4)? {
             return match self.end - self.start {
                 0 => Ok(None),

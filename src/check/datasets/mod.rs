@@ -7,7 +7,7 @@
 
 mod beschikkingen;
 mod metingen;
-pub mod rules;
+pub(crate) mod rules;
 mod values;
 
 use std::fmt;
@@ -441,7 +441,7 @@ impl<'a> Cells<'a> {
     }
 
     /// The trimmed value of column `name` (empty if absent).
-    pub fn raw(&self, name: &str) -> &'a str {
+    pub(crate) fn raw(&self, name: &str) -> &'a str {
         let columns = self.layout.dataset.columns();
         let i = columns.iter().position(|c| c.name == name);
         i.and_then(|i| self.layout.index[i])
@@ -449,7 +449,13 @@ impl<'a> Cells<'a> {
             .map_or("", |v| v.trim())
     }
 
-    pub fn problem(&mut self, column: &str, value: &str, rule: &'static Rule, message: Message) {
+    pub(crate) fn problem(
+        &mut self,
+        column: &str,
+        value: &str,
+        rule: &'static Rule,
+        message: Message,
+    ) {
         // Whatever stands in the BSN column is masked, valid or not: a typo is nearly a BSN.
         let value = if column == BSN_COLUMN {
             mask(value)
@@ -466,7 +472,7 @@ impl<'a> Cells<'a> {
     }
 
     /// Parses a required value; an empty one is a `required` problem.
-    pub fn required<T>(
+    pub(crate) fn required<T>(
         &mut self,
         name: &str,
         rule: &'static Rule,
@@ -481,7 +487,7 @@ impl<'a> Cells<'a> {
     }
 
     /// Parses a value that may be empty (`Some(None)`).
-    pub fn optional<T>(
+    pub(crate) fn optional<T>(
         &mut self,
         name: &str,
         rule: &'static Rule,
@@ -500,7 +506,7 @@ impl<'a> Cells<'a> {
         }
     }
 
-    pub fn bsn(&mut self) -> Option<Bsn> {
+    pub(crate) fn bsn(&mut self) -> Option<Bsn> {
         self.required(BSN_COLUMN, &rules::BSN, |v| {
             Bsn::parse(v).map_err(|e| {
                 use crate::pseudonym::BsnError;

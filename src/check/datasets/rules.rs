@@ -46,11 +46,11 @@ impl Rule {
     }
 }
 
-pub const REQUIRED: Rule = rule("required", "mag niet leeg zijn", "must not be empty")
+pub(crate) const REQUIRED: Rule = rule("required", "mag niet leeg zijn", "must not be empty")
     .labelled("lege verplichte waarde", "empty required value");
-pub const AGB: Rule = rule("agb", "precies 8 cijfers", "exactly 8 digits")
+pub(crate) const AGB: Rule = rule("agb", "precies 8 cijfers", "exactly 8 digits")
     .labelled("ongeldige AGB-code", "invalid AGB code");
-pub const AGB_OTHER_PROVIDER: Rule = rule(
+pub(crate) const AGB_OTHER_PROVIDER: Rule = rule(
     "agb.other-provider",
     "gelijk aan de AGB-code van de zorgaanbieder in wiens map het bestand staat",
     "the AGB code of the care provider whose folder the file is in",
@@ -59,57 +59,58 @@ pub const AGB_OTHER_PROVIDER: Rule = rule(
     "AGB-code van een andere zorgaanbieder",
     "another care provider's AGB code",
 );
-pub const BSN: Rule = rule(
+pub(crate) const BSN: Rule = rule(
     "bsn",
     "9 cijfers (8 mag: gelezen met een voorloopnul) die de elfproef doorstaan, niet alleen nullen",
     "9 digits (8 read with a leading zero) that pass the 11-check, not all zeros",
 )
 .labelled("ongeldig BSN", "invalid BSN");
-pub const TEXT: Rule = rule(
+pub(crate) const TEXT: Rule = rule(
     "text",
     "1 tot en met 64 tekens, geen stuurtekens",
     "1 to 64 characters, no control characters",
 )
 .labelled("ongeldig of te lang nummer", "invalid or too long number");
-pub const DATE: Rule = rule(
+pub(crate) const DATE: Rule = rule(
     "date",
     "een datum als jjjj-mm-dd of dd-mm-jjjj (ook met /), of een datumcel",
     "a date as yyyy-mm-dd or dd-mm-yyyy (also with /), or a date cell",
 )
 .labelled("ongeldige datum", "invalid date");
-pub const DATE_FUTURE: Rule = rule("date.future", "niet in de toekomst", "not in the future")
-    .labelled("datum in de toekomst", "date in the future");
-pub const DATE_ORDER: Rule = rule(
+pub(crate) const DATE_FUTURE: Rule =
+    rule("date.future", "niet in de toekomst", "not in the future")
+        .labelled("datum in de toekomst", "date in the future");
+pub(crate) const DATE_ORDER: Rule = rule(
     "date.order",
     "niet voor de ingangsdatum",
     "not before ingangsdatum",
 )
 .labelled("einddatum voor ingangsdatum", "end before start");
-pub const INSTRUMENT: Rule = rule(
+pub(crate) const INSTRUMENT: Rule = rule(
     "instrument",
     "CT (cliënttevredenheid) of GAS (doelrealisatie)",
     "CT (client satisfaction) or GAS (goal attainment)",
 )
 .labelled("onbekend meetinstrument", "unknown instrument");
-pub const RESPONDENT: Rule = rule(
+pub(crate) const RESPONDENT: Rule = rule(
     "respondent",
     "01 cliënt, 02 behandelaar, 03 vader, 04 moeder, 05 leerkracht, 06 voogd (1 tot en met 6 mag ook)",
     "01 client, 02 therapist, 03 father, 04 mother, 05 teacher, 06 guardian (1 to 6 also)",
 )
 .labelled("onbekende respondent", "unknown respondent");
-pub const SCORE: Rule = rule(
+pub(crate) const SCORE: Rule = rule(
     "score",
     "een getal, met decimale komma of punt",
     "a number, with a decimal comma or point",
 )
 .labelled("score is geen getal", "score not a number");
-pub const SCORE_RANGE: Rule = rule(
+pub(crate) const SCORE_RANGE: Rule = rule(
     "score.range",
     "CT van 0 tot en met 10, GAS van -2 tot en met 2",
     "CT from 0 to 10, GAS from -2 to 2",
 )
 .labelled("score buiten het bereik", "score out of range");
-pub const SCORE_NOT_FILLED_IN: Rule = rule(
+pub(crate) const SCORE_NOT_FILLED_IN: Rule = rule(
     "score.not-filled-in",
     "leeg bij status Nee (uitgezet, niet ingevuld); verplicht bij een volledige meting",
     "empty when status is Nee (sent out, not filled in); required for a complete measurement",
@@ -118,15 +119,15 @@ pub const SCORE_NOT_FILLED_IN: Rule = rule(
     "score bij een niet-ingevulde meting",
     "score on a measurement not filled in",
 );
-pub const STATUS: Rule = rule(
+pub(crate) const STATUS: Rule = rule(
     "status",
     "leeg of Volledig (volledig), Onvolledig (deels ingevuld) of Nee (niet ingevuld); hoofdletters maken niet uit",
     "empty or Volledig (complete), Onvolledig (partly filled in) or Nee (not filled in); any case",
 )
 .labelled("onbekende status", "unknown status");
-pub const CBS: Rule = rule("cbs", "precies 4 cijfers", "exactly 4 digits")
+pub(crate) const CBS: Rule = rule("cbs", "precies 4 cijfers", "exactly 4 digits")
     .labelled("ongeldige CBS-code", "invalid CBS code");
-pub const CBS_NOT_OWN: Rule = rule(
+pub(crate) const CBS_NOT_OWN: Rule = rule(
     "cbs.not-own",
     "de eigen CBS-code van de leverende gemeente",
     "the delivering municipality's own CBS code",
@@ -135,12 +136,13 @@ pub const CBS_NOT_OWN: Rule = rule(
     "CBS-code van een andere gemeente",
     "another municipality's CBS code",
 );
-pub const PRODUCTCATEGORIE: Rule =
+pub(crate) const PRODUCTCATEGORIE: Rule =
     rule("productcategorie", "precies 2 cijfers", "exactly 2 digits")
         .labelled("ongeldige productcategorie", "invalid product category");
-pub const PRODUCTCODE: Rule = rule("productcode", "1 tot en met 5 tekens", "1 to 5 characters")
-    .labelled("ongeldige productcode", "invalid product code");
-pub const REDEN: Rule = rule(
+pub(crate) const PRODUCTCODE: Rule =
+    rule("productcode", "1 tot en met 5 tekens", "1 to 5 characters")
+        .labelled("ongeldige productcode", "invalid product code");
+pub(crate) const REDEN: Rule = rule(
     "reden",
     "een code uit de iJw-codelijst JZ588: 02, 20, 31 tot en met 39",
     "a code of the iJw code list JZ588: 02, 20, 31 to 39",
@@ -149,19 +151,19 @@ pub const REDEN: Rule = rule(
     "onbekende reden van beëindiging",
     "unknown reason for ending",
 );
-pub const DUPLICATE_IN_FILE: Rule = rule(
+pub(crate) const DUPLICATE_IN_FILE: Rule = rule(
     "duplicate-in-file",
     "één keer per bestand: een tweede rij met hetzelfde nummer wordt afgekeurd, de eerste telt",
     "once per file: a second row with the same number is rejected, the first one stands",
 )
 .labelled("dubbel nummer in het bestand", "number twice in the file");
-pub const EXTRA_FIELDS: Rule = rule(
+pub(crate) const EXTRA_FIELDS: Rule = rule(
     "row.extra-fields",
     "niet meer waarden dan de kopregel kolommen heeft (vaak een puntkomma in een waarde zonder aanhalingstekens)",
     "no more values than the header has columns (often an unquoted semicolon in a value)",
 )
 .labelled("te veel waarden in de rij", "too many values in the row");
-pub const UNREADABLE: Rule = rule(
+pub(crate) const UNREADABLE: Rule = rule(
     "unreadable",
     "leesbaar: geldige tekst, geen NUL-bytes, waarden niet langer dan de limiet",
     "readable: valid text, no NUL bytes, values within the limit",
@@ -169,7 +171,7 @@ pub const UNREADABLE: Rule = rule(
 .labelled("onleesbare rij", "unreadable row");
 
 /// Every rule, in the order the specification lists them.
-pub const ALL: &[&Rule] = &[
+pub(crate) const ALL: &[&Rule] = &[
     &REQUIRED,
     &AGB,
     &AGB_OTHER_PROVIDER,
@@ -195,7 +197,7 @@ pub const ALL: &[&Rule] = &[
 ];
 
 /// The rule with this id.
-pub fn find(id: &str) -> Option<&'static Rule> {
+pub(crate) fn find(id: &str) -> Option<&'static Rule> {
     ALL.iter().copied().find(|r| r.id == id)
 }
 

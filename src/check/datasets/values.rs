@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use super::Message;
 
 /// Exactly `n` ASCII digits.
-pub fn digits(value: &str, n: usize) -> Result<String, Message> {
+pub(super) fn digits(value: &str, n: usize) -> Result<String, Message> {
     if value.len() == n && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value.to_owned())
     } else {
@@ -18,7 +18,7 @@ pub fn digits(value: &str, n: usize) -> Result<String, Message> {
 }
 
 /// 1 to `max` printable characters.
-pub fn text(value: &str, max: usize) -> Result<String, Message> {
+pub(super) fn text(value: &str, max: usize) -> Result<String, Message> {
     let len = value.chars().count();
     if len == 0 {
         return Err(super::required());
@@ -40,7 +40,7 @@ pub fn text(value: &str, max: usize) -> Result<String, Message> {
 
 /// `yyyy-mm-dd` or `dd-mm-yyyy`, also with `/`; a spreadsheet date cell arrives as
 /// `yyyy-mm-dd` (with ` 00:00:00` when the cell had a time part).
-pub fn date(value: &str) -> Result<NaiveDate, Message> {
+pub(super) fn date(value: &str) -> Result<NaiveDate, Message> {
     let value = value.strip_suffix(" 00:00:00").unwrap_or(value);
     if let Some(date) = iso_date(value) {
         return Ok(date);
@@ -79,7 +79,7 @@ fn iso_date(value: &str) -> Option<NaiveDate> {
 }
 
 /// A decimal number with a point or a comma.
-pub fn decimal(value: &str) -> Result<f64, Message> {
+pub(super) fn decimal(value: &str) -> Result<f64, Message> {
     let parsed = if value.contains(',') {
         let normalised = value.replacen(',', ".", 1);
         normalised

@@ -26,13 +26,13 @@ use super::{FileError, Format, Limits, cfb};
 
 /// The most columns a delivery's sheet may use (as `excel` reads them); also all an xls
 /// sheet can have.
-pub const MAX_COLUMNS: u64 = 256;
+pub(super) const MAX_COLUMNS: u64 = 256;
 /// The most rows an xls sheet can have.
 const XLS_MAX_ROWS: u64 = 65_536;
 /// The most cells the dense range calamine builds of one sheet may hold: a full xls sheet,
 /// or every row a spreadsheet can have 16 columns wide (a delivery has at most 9); some
 /// 512 MiB as calamine's cells.
-pub const MAX_CELLS: u64 = 16 * 1_048_576;
+pub(super) const MAX_CELLS: u64 = 16 * 1_048_576;
 /// Below this many cells a sheet's expansion is not looked at: small sheets are cheap.
 const EXPANSION_FLOOR: u64 = 1_048_576;
 /// How many cells calamine may make of each cell an ods writes. LibreOffice writes equal
@@ -49,7 +49,7 @@ fn bomb(what: String) -> FileError {
 }
 
 /// Refuses a workbook whose declared sizes calamine would trust too far.
-pub fn check(path: &Path, format: Format, limits: Limits) -> Result<(), FileError> {
+pub(super) fn check(path: &Path, format: Format, limits: Limits) -> Result<(), FileError> {
     match format {
         Format::Xls => check_xls(path),
         Format::Ods => check_ods(path, limits),

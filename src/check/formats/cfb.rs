@@ -29,7 +29,7 @@ impl Read for OpenStream {
 
 /// The first stream in the root named one of `names` (case-insensitive), as a reader;
 /// `None` when the file holds none of them (an Office file that is not a workbook).
-pub fn open_stream(path: &Path, names: &[&str]) -> Result<Option<Box<dyn Read>>, FileError> {
+pub(super) fn open_stream(path: &Path, names: &[&str]) -> Result<Option<Box<dyn Read>>, FileError> {
     let mut file = cfb::CompoundFile::open(File::open(path)?).map_err(malformed)?;
     let found = file
         .read_root_storage()

@@ -36,7 +36,7 @@ enum Encoding {
     Utf16(&'static encoding_rs::Encoding),
 }
 
-pub fn open(path: &Path, limits: Limits) -> Result<Table, FileError> {
+pub(super) fn open(path: &Path, limits: Limits) -> Result<Table, FileError> {
     let (encoding, bom_len) = encoding_of(path)?;
     let first = first_line(decoded(path, encoding, bom_len)?, limits.max_line_bytes)?;
     let (separator, sep_line) = match sep_directive(&first) {

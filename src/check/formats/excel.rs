@@ -24,7 +24,7 @@ const MAX_OTHER_SHEETS: usize = 32;
 const HEADER_DEPTH: u32 = 64;
 
 /// Whether a zip file is an xlsx or an ods workbook.
-pub fn zip_kind(path: &Path) -> Result<Format, FileError> {
+pub(super) fn zip_kind(path: &Path) -> Result<Format, FileError> {
     let archive = zip::ZipArchive::new(File::open(path)?).map_err(|e| spreadsheet("zip", e))?;
     if archive.index_for_name("xl/workbook.xml").is_some() {
         Ok(Format::Xlsx)
@@ -79,7 +79,7 @@ fn check_size(path: &Path, format: Format, limits: Limits) -> Result<(), FileErr
     bombs::check(path, format, limits)
 }
 
-pub fn open(path: &Path, format: Format, limits: Limits) -> Result<Table, FileError> {
+pub(super) fn open(path: &Path, format: Format, limits: Limits) -> Result<Table, FileError> {
     check_size(path, format, limits)?;
     let (tx, rx) = mpsc::sync_channel::<Result<Row, ReadError>>(256);
     let path: PathBuf = path.to_owned();
@@ -270,7 +270,7 @@ fn data_ref_text(cell: &DataRef<'_>) -> String {
 /// For a workbook whose first sheet holds no known header: the first non-empty row of each
 /// other sheet (at most [`MAX_OTHER_SHEETS`], each looked at [`HEADER_DEPTH`] rows deep),
 /// so that the deliverer can be told which sheet holds the data.
-pub fn other_sheet_headers(
+pub(super) fn other_sheet_headers(
     path: &Path,
     format: Format,
     limits: Limits,

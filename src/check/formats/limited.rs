@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 /// The byte allowance shared by a [`Limited`] reader and the parser loop that resets it.
 #[derive(Clone)]
-pub struct Budget {
+pub(super) struct Budget {
     used: Rc<Cell<usize>>,
     /// Line ends delivered so far (for line numbers where the parser gives none).
     newlines: Rc<Cell<u64>>,
@@ -28,10 +28,10 @@ pub struct Budget {
 }
 
 /// The error kind a [`Limited`] reader fails with when the budget runs out.
-pub const OVER_BUDGET: io::ErrorKind = io::ErrorKind::FileTooLarge;
+pub(super) const OVER_BUDGET: io::ErrorKind = io::ErrorKind::FileTooLarge;
 
 impl Budget {
-    pub fn new(limit: usize) -> Self {
+    pub(super) fn new(limit: usize) -> Self {
         Self {
             used: Rc::default(),
             newlines: Rc::default(),
@@ -44,19 +44,19 @@ impl Budget {
     }
 
     /// Starts a new allowance (call at each record boundary).
-    pub fn reset(&self) {
+    pub(super) fn reset(&self) {
         self.used.set(0);
     }
 
     /// Line ends read so far.
-    pub fn newlines(&self) -> u64 {
+    pub(super) fn newlines(&self) -> u64 {
         self.newlines.get()
     }
 
     /// The 1-based line of the byte at `offset`. Offsets must not go backwards between calls;
     /// only line ends read ahead of the parser are remembered. A CRLF ends its line at its
     /// `\r`.
-    pub fn line_at(&self, offset: u64) -> u64 {
+    pub(super) fn line_at(&self, offset: u64) -> u64 {
         let mut pending = self.pending.borrow_mut();
         while let Some(&(_, ends)) = pending.front().filter(|(at, _)| *at < offset) {
             pending.pop_front();
@@ -70,7 +70,7 @@ impl Budget {
     /// empty lines before a record, and may report where that skipping began (the `\n` of
     /// the CRLF that ended the previous record), so line ends right at `offset` are passed
     /// first.
-    pub fn line_of_record(&self, offset: u64) -> u64 {
+    pub(super) fn line_of_record(&self, offset: u64) -> u64 {
         self.line_at(offset);
         let mut pending = self.pending.borrow_mut();
         let mut next = offset;
@@ -111,13 +111,13 @@ impl Budget {
 }
 
 /// Wraps a reader; reads fail once the [`Budget`] is spent.
-pub struct Limited<R> {
+pub(super) struct Limited<R> {
     inner: R,
     budget: Budget,
 }
 
 impl<R> Limited<R> {
-    pub fn new(inner: R, budget: Budget) -> Self {
+    pub(super) fn new(inner: R, budget: Budget) -> Self {
         Self { inner, budget }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use zip::write::SimpleFileOptions;
 
 /// The header of `metingen`.
-pub const METINGEN: [&str; 8] = [
+pub(crate) const METINGEN: [&str; 8] = [
     "zorgaanbiedercode",
     "pseudobsn",
     "metingnummer",
@@ -19,7 +19,7 @@ pub const METINGEN: [&str; 8] = [
 ];
 
 /// A good `metingen` row.
-pub const METING: [&str; 8] = [
+pub(crate) const METING: [&str; 8] = [
     "87654321",
     "111222333",
     "M-1",
@@ -30,14 +30,14 @@ pub const METING: [&str; 8] = [
     "Volledig",
 ];
 
-pub fn sample(name: &str) -> PathBuf {
+pub(crate) fn sample(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("samples")
         .join(name)
 }
 
 /// The sample zip `name` with the entries in `replace` put in (or added).
-pub fn rezip(name: &str, replace: &[(&str, Vec<u8>)]) -> Vec<u8> {
+pub(crate) fn rezip(name: &str, replace: &[(&str, Vec<u8>)]) -> Vec<u8> {
     let mut bytes = Vec::new();
     std::fs::File::open(sample(name))
         .unwrap()
@@ -67,7 +67,7 @@ pub fn rezip(name: &str, replace: &[(&str, Vec<u8>)]) -> Vec<u8> {
 }
 
 /// An ods `content.xml` of the given sheets (name, rows as XML).
-pub fn ods_content(sheets: &[(&str, String)]) -> Vec<u8> {
+pub(crate) fn ods_content(sheets: &[(&str, String)]) -> Vec<u8> {
     let mut xml = String::from(
         r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" office:version="1.2"><office:body><office:spreadsheet>"#,
     );
@@ -81,7 +81,7 @@ pub fn ods_content(sheets: &[(&str, String)]) -> Vec<u8> {
 }
 
 /// An ods row of string cells.
-pub fn ods_row(cells: &[&str]) -> String {
+pub(crate) fn ods_row(cells: &[&str]) -> String {
     let cells: String = cells
         .iter()
         .map(|c| {
@@ -92,11 +92,11 @@ pub fn ods_row(cells: &[&str]) -> String {
 }
 
 /// An ods built from the sample with these sheets.
-pub fn ods(sheets: &[(&str, String)]) -> Vec<u8> {
+pub(crate) fn ods(sheets: &[(&str, String)]) -> Vec<u8> {
     rezip("metingen-good.ods", &[("content.xml", ods_content(sheets))])
 }
 
-pub fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
+pub(crate) fn write(dir: &Path, name: &str, content: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
     path

@@ -17,7 +17,11 @@ use crate::message::Message;
 /// Root, record, field: anything deeper is not our format.
 const MAX_DEPTH: usize = 3;
 
-pub fn open(path: &Path, limits: Limits, columns_for: XmlColumns<'_>) -> Result<Table, FileError> {
+pub(super) fn open(
+    path: &Path,
+    limits: Limits,
+    columns_for: XmlColumns<'_>,
+) -> Result<Table, FileError> {
     let budget = Budget::new(limits.max_line_bytes);
     // Limited counts what quick-xml consumes, so its newline count is the parser's line.
     let file = Limited::new(BufReader::new(File::open(path)?), budget.clone());

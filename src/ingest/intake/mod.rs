@@ -53,7 +53,7 @@ pub enum IntakeError {
 
 /// A tenant whose `upload/` intake watches.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Watched {
+pub(crate) struct Watched {
     pub id: String,
     /// Largest file taken in: the tenant's `max_file_bytes`, as for an SFTP upload.
     pub max_file_bytes: u64,
@@ -85,7 +85,7 @@ struct Uploaded {
 }
 
 /// A file's identity on disk: device and inode.
-pub type FileId = (u64, u64);
+pub(crate) type FileId = (u64, u64);
 
 /// Most announced uploads kept while their files are not yet recorded (a rename that then
 /// failed leaves one behind); past it the oldest are forgotten, and such a delivery is
@@ -94,7 +94,7 @@ const MAX_ANNOUNCED: usize = 4096;
 
 /// What the SFTP server tells intake. Cloneable; sending never blocks.
 #[derive(Clone)]
-pub struct Notices {
+pub(crate) struct Notices {
     tx: mpsc::Sender<Msg>,
 }
 
@@ -102,7 +102,7 @@ impl Notices {
     /// `user`'s upload `file` is about to be renamed to `name` in `tenant`'s `upload/`: if
     /// intake records that file under that name, it records `user` as its uploader. Sent
     /// before the rename, so it arrives before the file's event.
-    pub fn uploaded(&self, tenant: &str, name: &str, file: FileId, user: &str) {
+    pub(crate) fn uploaded(&self, tenant: &str, name: &str, file: FileId, user: &str) {
         let _ = self.tx.send(Msg::Uploaded(Uploaded {
             tenant: tenant.to_owned(),
             name: name.to_owned(),
@@ -113,13 +113,13 @@ impl Notices {
 
     /// A version of a waiting file now lies at `kept` (a path in a
     /// [`StateDir::withdrawn_slot`]): record it as withdrawn and archive it.
-    pub fn withdrawn(&self, kept: PathBuf) {
+    pub(crate) fn withdrawn(&self, kept: PathBuf) {
         let _ = self.tx.send(Msg::Withdrawn(kept));
     }
 }
 
 /// The running intake: a thread of its own, since hashing and SQLite both block.
-pub struct Intake {
+pub(crate) struct Intake {
     tx: mpsc::Sender<Msg>,
     thread: JoinHandle<Result<(), IntakeError>>,
 }
@@ -129,7 +129,7 @@ impl Intake {
     /// in the background. Once this returns, no file that completes later can be missed.
     /// `cancel` is the daemon's shutdown: checked between files, and cancelled by intake
     /// itself if it fails, since a daemon that records nothing must not look healthy.
-    pub fn start(
+    pub(crate) fn start(
         state: StateDir,
         ledger: Ledger,
         tenants: Vec<Watched>,
@@ -178,7 +178,7 @@ impl Intake {
     }
 
     /// A handle for the SFTP server.
-    pub fn notices(&self) -> Notices {
+    pub(crate) fn notices(&self) -> Notices {
         Notices {
             tx: self.tx.clone(),
         }
@@ -186,12 +186,12 @@ impl Intake {
 
     /// Switches to a new tenant list: new tenants are watched and scanned, removed ones
     /// dropped; a tenant whose limit rose is scanned again, for files it now takes.
-    pub fn set_tenants(&self, tenants: Vec<Watched>) {
+    pub(crate) fn set_tenants(&self, tenants: Vec<Watched>) {
         let _ = self.tx.send(Msg::Tenants(tenants));
     }
 
     /// Finishes the file in hand, then stops. Blocks until the thread has ended.
-    pub fn stop(self) -> Result<(), IntakeError> {
+    pub(crate) fn stop(self) -> Result<(), IntakeError> {
         let _ = self.tx.send(Msg::Stop);
         match self.thread.join() {
             Ok(result) => result,

@@ -21,14 +21,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// When a connection last did something that counts: logged in, or sent SFTP data.
 #[derive(Debug)]
-pub struct Activity {
+pub(super) struct Activity {
     start: Instant,
     /// Milliseconds after `start`.
     last: AtomicU64,
 }
 
 impl Activity {
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             start: Instant::now(),
             last: AtomicU64::new(0),
@@ -36,20 +36,20 @@ impl Activity {
     }
 
     /// Something happened now.
-    pub fn touch(&self) {
+    pub(super) fn touch(&self) {
         let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last.fetch_max(ms, Ordering::Relaxed);
     }
 
     /// How long nothing has happened.
-    pub fn idle(&self) -> Duration {
+    pub(super) fn idle(&self) -> Duration {
         let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
         self.start.elapsed().saturating_sub(last)
     }
 }
 
 /// The subsystem's stream; at the client's EOF it first sends the exit status.
-pub struct Watched<S> {
+pub(super) struct Watched<S> {
     inner: S,
     end: End,
     activity: Arc<Activity>,
@@ -67,7 +67,12 @@ enum End {
 impl<S> Watched<S> {
     /// Watches `inner`, the stream of `channel` of the session behind `handle`, marking
     /// `activity` as data arrives.
-    pub fn new(inner: S, handle: Handle, channel: ChannelId, activity: Arc<Activity>) -> Self {
+    pub(super) fn new(
+        inner: S,
+        handle: Handle,
+        channel: ChannelId,
+        activity: Arc<Activity>,
+    ) -> Self {
         Self {
             inner,
             end: End::Open { handle, channel },

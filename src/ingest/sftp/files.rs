@@ -40,16 +40,16 @@ use crate::layout::{REQUEST_FULL, StateDir, UploadLock, is_temp_name};
 
 /// Largest READ or WRITE payload, as advertised in `limits@openssh.com`: the packet limit
 /// less room for the header, as OpenSSH's own server does.
-pub const MAX_DATA: u32 = 255 * 1024;
+pub(super) const MAX_DATA: u32 = 255 * 1024;
 /// Largest SFTP packet accepted from a client.
-pub const MAX_PACKET: u32 = 256 * 1024;
+pub(super) const MAX_PACKET: u32 = 256 * 1024;
 /// Most handles one session may hold open.
 pub(super) const MAX_HANDLES: usize = 64;
 /// Entries per READDIR reply.
 const DIR_CHUNK: usize = 128;
 
 /// Shared by every session of a server.
-pub struct FilesContext {
+pub(super) struct FilesContext {
     pub config: tokio::sync::watch::Receiver<Arc<crate::config::Config>>,
     pub state: StateDir,
     pub quotas: Arc<Quotas>,
@@ -129,7 +129,7 @@ enum Open {
 }
 
 /// One SFTP session's state.
-pub struct Files {
+pub(super) struct Files {
     ctx: Arc<FilesContext>,
     account: Arc<Account>,
     cwd: VPath,
@@ -138,7 +138,7 @@ pub struct Files {
 }
 
 impl Files {
-    pub fn new(ctx: Arc<FilesContext>, account: Arc<Account>) -> Self {
+    pub(super) fn new(ctx: Arc<FilesContext>, account: Arc<Account>) -> Self {
         let cwd = account.grants.home();
         Self {
             ctx,

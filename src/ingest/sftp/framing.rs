@@ -26,7 +26,7 @@ const INIT: u8 = 1;
 const HEADER: usize = 9;
 
 /// An SFTP stream whose packets are followed (see the module documentation).
-pub struct Framed<S> {
+pub(super) struct Framed<S> {
     inner: S,
     incoming: Position,
     /// Id of the last request read.
@@ -79,7 +79,7 @@ impl Position {
 }
 
 impl<S> Framed<S> {
-    pub fn new(inner: S) -> Self {
+    pub(super) fn new(inner: S) -> Self {
         Self {
             inner,
             incoming: Position::default(),

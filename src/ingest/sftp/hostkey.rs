@@ -26,16 +26,16 @@ pub enum HostKeyError {
 
 /// The kinds of host key, in the order they are offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Ed25519,
     Ecdsa,
     Rsa,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Ed25519, Kind::Ecdsa, Kind::Rsa];
+    pub(crate) const ALL: [Kind; 3] = [Kind::Ed25519, Kind::Ecdsa, Kind::Rsa];
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Ed25519 => "ed25519",
             Kind::Ecdsa => "ecdsa",
@@ -46,7 +46,7 @@ impl Kind {
     /// Where this kind's key is kept, given the configured (ed25519) path: `ed25519` in its
     /// file name replaced by the kind (`ssh_host_ed25519_key` -> `ssh_host_rsa_key`), or the
     /// kind appended (`host.key` -> `host.key-rsa`).
-    pub fn path(self, ed25519: &Path) -> PathBuf {
+    pub(crate) fn path(self, ed25519: &Path) -> PathBuf {
         if self == Kind::Ed25519 {
             return ed25519.to_owned();
         }
@@ -109,7 +109,7 @@ impl Kind {
 }
 
 /// One host key, with where it is kept and whether it was just made.
-pub struct HostKey {
+pub(crate) struct HostKey {
     pub kind: Kind,
     pub path: PathBuf,
     pub key: PrivateKey,
@@ -119,7 +119,7 @@ pub struct HostKey {
 /// Loads every host key, making those that are missing. `ed25519` is the configured path.
 /// An ECDSA or RSA key that cannot be written (a read-only folder that holds a provisioned
 /// ed25519 key) is left out with a warning: the server starts, offering the others.
-pub fn load_or_create_all(ed25519: &Path) -> Result<Vec<HostKey>, HostKeyError> {
+pub(crate) fn load_or_create_all(ed25519: &Path) -> Result<Vec<HostKey>, HostKeyError> {
     let mut keys = Vec::new();
     for kind in Kind::ALL {
         let path = kind.path(ed25519);
@@ -141,7 +141,7 @@ pub fn load_or_create_all(ed25519: &Path) -> Result<Vec<HostKey>, HostKeyError> 
 
 /// Loads the `kind` key at `path`, creating a new one there (mode 0600) if there is none.
 /// Returns the key and whether it was created.
-pub fn load_or_create(kind: Kind, path: &Path) -> Result<(PrivateKey, bool), HostKeyError> {
+pub(crate) fn load_or_create(kind: Kind, path: &Path) -> Result<(PrivateKey, bool), HostKeyError> {
     let bad = |message: String| HostKeyError::Bad {
         path: path.to_owned(),
         message,
@@ -160,7 +160,7 @@ pub fn load_or_create(kind: Kind, path: &Path) -> Result<(PrivateKey, bool), Hos
 }
 
 /// The host key algorithms offered, strongest first: no SHA-1 (`ssh-rsa`) signatures.
-pub const OFFERED: &[Algorithm] = &[
+pub(crate) const OFFERED: &[Algorithm] = &[
     Algorithm::Ed25519,
     Algorithm::Ecdsa {
         curve: EcdsaCurve::NistP256,
@@ -180,7 +180,7 @@ pub const OFFERED: &[Algorithm] = &[
 ];
 
 /// The key's SHA-256 fingerprint as OpenSSH prints it (`SHA256:...`).
-pub fn fingerprint(key: &PrivateKey) -> String {
+pub(crate) fn fingerprint(key: &PrivateKey) -> String {
     key.public_key().fingerprint(HashAlg::Sha256).to_string()
 }
 

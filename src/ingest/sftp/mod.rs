@@ -15,12 +15,12 @@
 mod ended;
 mod files;
 mod framing;
-pub mod hostkey;
+pub(crate) mod hostkey;
 mod packed;
 mod penalty;
 mod session;
 mod upload;
-pub mod vfs;
+pub(crate) mod vfs;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -50,7 +50,7 @@ const REJECTION_DELAY: Duration = Duration::from_millis(400);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A logged-in user, as the file handlers need it.
-pub struct Account {
+pub(crate) struct Account {
     pub user: String,
     pub ip: IpAddr,
     pub grants: vfs::Grants,
@@ -67,7 +67,7 @@ const MAX_CHANNELS: usize = 8;
 /// channel, so that a client cannot take the server's file descriptors by opening channel
 /// after channel.
 #[derive(Debug, Default)]
-pub struct Held {
+pub(crate) struct Held {
     handles: std::sync::atomic::AtomicUsize,
     channels: std::sync::atomic::AtomicUsize,
 }
@@ -82,23 +82,23 @@ impl Held {
     }
 
     /// A handle, if the connection has fewer than [`files::MAX_HANDLES`] open.
-    pub fn take_handle(&self) -> bool {
+    pub(crate) fn take_handle(&self) -> bool {
         Self::take(&self.handles, files::MAX_HANDLES)
     }
 
     /// `n` handles closed.
-    pub fn release_handles(&self, n: usize) {
+    pub(crate) fn release_handles(&self, n: usize) {
         self.handles
             .fetch_sub(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// A session channel, if the connection has fewer than [`MAX_CHANNELS`] open.
-    pub fn take_channel(&self) -> bool {
+    pub(crate) fn take_channel(&self) -> bool {
         Self::take(&self.channels, MAX_CHANNELS)
     }
 
     /// A session channel closed.
-    pub fn release_channel(&self) {
+    pub(crate) fn release_channel(&self) {
         self.channels
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
@@ -136,7 +136,7 @@ fn free_slot<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, u32>>, key: &K) {
 }
 
 /// Holds one of a user's session slots until dropped.
-pub struct UserSlot {
+pub(crate) struct UserSlot {
     shared: Arc<Shared>,
     user: String,
 }
@@ -168,7 +168,7 @@ impl Drop for IpSlot {
 }
 
 /// What every connection of the server shares.
-pub struct Shared {
+pub(crate) struct Shared {
     config: watch::Receiver<Arc<Config>>,
     penalties: Penalties,
     sessions: Sessions,
@@ -218,7 +218,7 @@ pub enum StartError {
 }
 
 /// A bound, ready server; [`Server::run`] serves until cancelled.
-pub struct Server {
+pub(crate) struct Server {
     listener: TcpListener,
     ssh: Arc<russh::server::Config>,
     shared: Arc<Shared>,
@@ -227,7 +227,7 @@ pub struct Server {
 impl Server {
     /// Loads (or makes) the host key and binds the configured address. `mail` rings when a
     /// `REQUEST-FULL`'s acknowledgement is queued.
-    pub async fn bind(
+    pub(crate) async fn bind(
         config: watch::Receiver<Arc<Config>>,
         state: StateDir,
         auditor: Auditor,
@@ -242,6 +242,7 @@ impl Server {
             .expect("making host keys does not panic")?;
         for k in &host_keys {
             tracing::info!(
+                kind = k.kind.name(),
                 path = %k.path.display(),
                 fingerprint = hostkey::fingerprint(&k.key),
                 created = k.created,
@@ -290,13 +291,13 @@ impl Server {
     }
 
     /// The address actually bound (useful when the configuration asked for port 0).
-    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+    pub(crate) fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
     /// Accepts connections until `shutdown`, then disconnects every session and waits (a
     /// bounded time) for them to end.
-    pub async fn run(self, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, shutdown: CancellationToken) {
         let tracker = TaskTracker::new();
         let mut accept_failures = 0u32;
         loop {

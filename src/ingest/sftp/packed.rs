@@ -28,7 +28,7 @@ const PACKET: usize = 32 * 1024;
 const MAX_HELD: u32 = 16;
 
 /// An SFTP stream whose answers go out in full packets (see the module documentation).
-pub struct Packed<S> {
+pub(super) struct Packed<S> {
     inner: S,
     /// Answers not yet handed to the channel.
     out: BytesMut,
@@ -41,7 +41,7 @@ pub struct Packed<S> {
 }
 
 impl<S> Packed<S> {
-    pub fn new(inner: S) -> Self {
+    pub(super) fn new(inner: S) -> Self {
         Self {
             inner,
             out: BytesMut::new(),

@@ -18,7 +18,7 @@ const MAX_TRACKED: usize = 65_536;
 
 /// When failures turn into a ban.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BanPolicy {
+pub(super) struct BanPolicy {
     /// This many failures within `window`...
     pub after: u32,
     pub window: Duration,
@@ -98,7 +98,7 @@ fn source(ip: IpAddr) -> IpAddr {
 
 /// The failure counts and bans of a running server.
 #[derive(Default)]
-pub struct Penalties {
+pub(super) struct Penalties {
     sources: Mutex<HashMap<IpAddr, Record>>,
 }
 
@@ -108,13 +108,13 @@ impl Penalties {
     }
 
     /// Whether the source of `ip` is banned now.
-    pub fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
+    pub(super) fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
         self.lock().get(&source(ip)).is_some_and(|r| r.banned(now))
     }
 
     /// Counts a failed login from `ip` under `policy` (the configuration in force); true if
     /// it starts a ban of its source.
-    pub fn fail(&self, ip: IpAddr, now: Instant, policy: BanPolicy) -> bool {
+    pub(super) fn fail(&self, ip: IpAddr, now: Instant, policy: BanPolicy) -> bool {
         fail_in(&mut self.lock(), source(ip), now, &policy)
     }
 }

@@ -27,7 +27,7 @@ use crate::config::User;
 const MAX_LOGGED_NAME: usize = 64;
 
 /// The SSH side of one client connection.
-pub struct Connection {
+pub(super) struct Connection {
     shared: Arc<Shared>,
     peer: SocketAddr,
     /// The user whose key was accepted, when a password must follow.
@@ -63,7 +63,7 @@ impl Refusal {
 }
 
 impl Connection {
-    pub fn new(
+    pub(super) fn new(
         shared: Arc<Shared>,
         peer: SocketAddr,
         logged_in: oneshot::Sender<()>,

@@ -24,7 +24,7 @@ use crate::layout::StateDir;
 use crate::secrets;
 
 /// Each tenant's quota use by uploads, so that parallel uploads share one quota.
-pub struct Quotas {
+pub(super) struct Quotas {
     state: StateDir,
     usage: Mutex<HashMap<String, Usage>>,
 }
@@ -42,7 +42,7 @@ struct Usage {
 }
 
 impl Quotas {
-    pub fn new(state: StateDir) -> Self {
+    pub(super) fn new(state: StateDir) -> Self {
         Self {
             state,
             usage: Mutex::default(),
@@ -66,7 +66,7 @@ impl Quotas {
     }
 
     /// Bytes of `tenant`'s quota in use: its files on disk and what its open uploads hold.
-    pub fn used(&self, tenant: &str) -> u64 {
+    pub(super) fn used(&self, tenant: &str) -> u64 {
         let in_flight = self.lock().get(tenant).map_or(0, |u| u.in_flight);
         self.on_disk(tenant).saturating_add(in_flight)
     }
@@ -79,18 +79,18 @@ impl Quotas {
 /// Access and modification times a client asked for, in Unix seconds (as SFTP v3 sends
 /// them); either may be missing.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Times {
+pub(super) struct Times {
     pub atime: Option<u32>,
     pub mtime: Option<u32>,
 }
 
 impl Times {
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.atime.is_none() && self.mtime.is_none()
     }
 
     /// These, with what they leave out taken from `earlier`.
-    pub fn over(self, earlier: Times) -> Times {
+    pub(super) fn over(self, earlier: Times) -> Times {
         Times {
             atime: self.atime.or(earlier.atime),
             mtime: self.mtime.or(earlier.mtime),
@@ -98,7 +98,7 @@ impl Times {
     }
 
     /// As `File::set_times` takes them (a missing one is left as it is).
-    pub fn file_times(self) -> FileTimes {
+    pub(super) fn file_times(self) -> FileTimes {
         let at = |secs: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.into());
         let mut times = FileTimes::new();
         if let Some(atime) = self.atime {
@@ -113,14 +113,14 @@ impl Times {
 
 /// The limits one upload must keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UploadLimits {
+pub(crate) struct UploadLimits {
     pub max_file_bytes: u64,
     pub quota_bytes: u64,
 }
 
 /// Why a write was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum UploadError {
+pub(super) enum UploadError {
     #[error("file too large: the limit is {limit} bytes per file")]
     TooLarge { limit: u64 },
     #[error("quota exceeded: at most {limit} bytes may wait in upload/ for this tenant")]
@@ -154,7 +154,7 @@ enum Kind {
 }
 
 /// A file being uploaded.
-pub struct Upload {
+pub(super) struct Upload {
     file: File,
     /// Where the bytes go: the staging file, or the temporary file itself.
     path: PathBuf,
@@ -187,7 +187,7 @@ pub struct Upload {
 
 impl Upload {
     /// Opens a new staging file in `staging_dir` for a delivery named `name`.
-    pub fn delivery(
+    pub(super) fn delivery(
         staging_dir: &Path,
         tenant: &str,
         name: &str,
@@ -215,7 +215,7 @@ impl Upload {
 
     /// Opens the temporary file at `path`: anew (created or emptied), or, with `resume`,
     /// as it is, to be written on from its end.
-    pub fn temp(
+    pub(super) fn temp(
         path: &Path,
         tenant: &str,
         name: &str,
@@ -287,56 +287,56 @@ impl Upload {
 
     /// Marks a new version of a waiting file, opened without TRUNC: a first write past its
     /// start is a resume of the delivered file, and refused as such.
-    pub fn replacing(mut self) -> Self {
+    pub(super) fn replacing(mut self) -> Self {
         self.replacing = true;
         self
     }
 
     /// Makes every write go at the end of the file (the client opened it with APPEND).
-    pub fn appending(mut self) -> Self {
+    pub(super) fn appending(mut self) -> Self {
         self.append = true;
         self
     }
 
     /// Bytes written so far (the highest offset reached).
-    pub fn size(&self) -> u64 {
+    pub(super) fn size(&self) -> u64 {
         self.size
     }
 
     /// Whether what was written stays (under a temporary name) when the upload fails.
-    pub fn keeps_partial(&self) -> bool {
+    pub(super) fn keeps_partial(&self) -> bool {
         self.kind == Kind::Temp
     }
 
     /// Another descriptor of the file being written (to sync it off the async workers).
-    pub fn file(&self) -> io::Result<File> {
+    pub(super) fn file(&self) -> io::Result<File> {
         self.file.try_clone()
     }
 
     /// Times to give the file when it is closed (a client's FSETSTAT).
-    pub fn set_times(&mut self, times: Times) {
+    pub(super) fn set_times(&mut self, times: Times) {
         self.times = times.over(self.times);
     }
 
     /// The times a client set so far.
-    pub fn times(&self) -> Times {
+    pub(super) fn times(&self) -> Times {
         self.times
     }
 
     /// Records that the client set the file's size (to the bytes written: an empty file
     /// copied in place is a new, empty version).
-    pub fn size_set(&mut self) {
+    pub(super) fn size_set(&mut self) {
         self.touched = true;
     }
 
     /// A waiting file opened without TRUNC and neither written nor sized: closing it must
     /// leave the waiting file as it is, apart from the times returned.
-    pub fn untouched_replacement(&self) -> Option<Times> {
+    pub(super) fn untouched_replacement(&self) -> Option<Times> {
         (self.replacing && !self.touched).then_some(self.times)
     }
 
     /// Writes `data` at `offset`, within the file size limit and the tenant's quota.
-    pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), UploadError> {
+    pub(super) fn write(&mut self, offset: u64, data: &[u8]) -> Result<(), UploadError> {
         // With APPEND, data goes at the end. A client that names an offset past the end
         // believes in bytes that are not there (curl -C onto a new name): that is a hole.
         // One that names an offset before it counts from its own start (asyncssh): at the end.
@@ -404,7 +404,7 @@ impl Upload {
     /// handed to `place` (which moves it into `upload/`); one with a hole is not delivered
     /// (dropping it removes it). A temporary file keeps what it has without a hole, and
     /// says if that is less than was written.
-    pub fn finish(
+    pub(super) fn finish(
         mut self,
         place: impl FnOnce(&Path) -> io::Result<()>,
     ) -> Result<(), UploadError> {
@@ -474,13 +474,13 @@ const MAX_PIECES: usize = 1024;
 /// The byte ranges of a file that were written, merged: `start -> end`, disjoint and not
 /// touching.
 #[derive(Debug, Default)]
-pub struct Written {
+pub(super) struct Written {
     ranges: BTreeMap<u64, u64>,
 }
 
 impl Written {
     /// Records that `start..end` was written.
-    pub fn add(&mut self, start: u64, end: u64) -> Result<(), UploadError> {
+    pub(super) fn add(&mut self, start: u64, end: u64) -> Result<(), UploadError> {
         if start >= end {
             return Ok(());
         }
@@ -507,12 +507,12 @@ impl Written {
     }
 
     /// Whether nothing was written yet.
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }
 
     /// The first range below the highest byte written that was never written.
-    pub fn first_hole(&self) -> Option<(u64, u64)> {
+    pub(super) fn first_hole(&self) -> Option<(u64, u64)> {
         let mut at = 0;
         for (&start, &end) in &self.ranges {
             if start > at {
@@ -530,7 +530,7 @@ const STAGING_PREFIX: &str = "upload-";
 /// Removes the staging files of uploads that a crash (or kill -9) cut off, and returns how
 /// many there were. A delivery's upload cannot be resumed, so no such file has a future
 /// (temporary names are kept elsewhere, in `StateDir::temp_uploads`).
-pub fn remove_leftovers(staging_dir: &Path) -> io::Result<usize> {
+pub(super) fn remove_leftovers(staging_dir: &Path) -> io::Result<usize> {
     let mut removed = 0;
     for entry in std::fs::read_dir(staging_dir)?.flatten() {
         let name = entry.file_name();

@@ -18,18 +18,18 @@ const MAX_NAME_BYTES: usize = 255;
 /// system's 255 because names grow on their way: a receipt is `<name>.<yyyyMMddHHmmss>
 /// .result.csv` (26 bytes more), an archived original `<id>-<name>`, a taken name gets
 /// `-<n>`. A name that fits here fits in every one of them.
-pub const MAX_NEW_NAME_BYTES: usize = 200;
+pub(crate) const MAX_NEW_NAME_BYTES: usize = 200;
 
 /// One of a tenant's three folders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Folder {
+pub(crate) enum Folder {
     Upload,
     Receipts,
     Outbox,
 }
 
 impl Folder {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Upload => "upload",
             Self::Receipts => "receipts",
@@ -46,7 +46,7 @@ impl Folder {
 
 /// What a user may do for one tenant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Roles {
+pub(crate) struct Roles {
     pub deliver: bool,
     pub collect: bool,
 }
@@ -54,7 +54,7 @@ pub struct Roles {
 impl Roles {
     /// Whether the folder is part of this user's view: `upload/` and `receipts/` for
     /// deliverers, `outbox/` for collectors.
-    pub fn sees(self, folder: Folder) -> bool {
+    pub(crate) fn sees(self, folder: Folder) -> bool {
         match folder {
             Folder::Upload | Folder::Receipts => self.deliver,
             Folder::Outbox => self.collect,
@@ -64,10 +64,10 @@ impl Roles {
 
 /// A user's grants, by tenant id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Grants(BTreeMap<String, Roles>);
+pub(crate) struct Grants(BTreeMap<String, Roles>);
 
 impl Grants {
-    pub fn from_config(grants: &[Grant]) -> Self {
+    pub(crate) fn from_config(grants: &[Grant]) -> Self {
         Self(
             grants
                 .iter()
@@ -82,17 +82,17 @@ impl Grants {
         )
     }
 
-    pub fn roles(&self, tenant: &str) -> Option<Roles> {
+    pub(crate) fn roles(&self, tenant: &str) -> Option<Roles> {
         self.0.get(tenant).copied()
     }
 
     /// Granted tenants, sorted.
-    pub fn tenants(&self) -> impl Iterator<Item = (&str, Roles)> {
+    pub(crate) fn tenants(&self) -> impl Iterator<Item = (&str, Roles)> {
         self.0.iter().map(|(t, r)| (t.as_str(), *r))
     }
 
     /// Where a session starts: the tenant's folder for a user with one grant, else the root.
-    pub fn home(&self) -> VPath {
+    pub(crate) fn home(&self) -> VPath {
         match self.0.keys().next() {
             Some(tenant) if self.0.len() == 1 => VPath(vec![tenant.clone()]),
             _ => VPath::default(),
@@ -102,7 +102,7 @@ impl Grants {
 
 /// A normalised path on the virtual tree: at most three names, each valid.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VPath(Vec<String>);
+pub(crate) struct VPath(Vec<String>);
 
 impl fmt::Display for VPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -118,7 +118,7 @@ impl fmt::Display for VPath {
 
 /// A node of the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Node {
+pub(crate) enum Node {
     Root,
     Tenant(String),
     Folder(String, Folder),
@@ -143,7 +143,7 @@ impl fmt::Display for PathError {
 }
 
 /// Checks one name that the client sent.
-pub fn check_name(name: &str) -> Result<(), PathError> {
+pub(crate) fn check_name(name: &str) -> Result<(), PathError> {
     let bad = |why: &str| {
         Err(PathError::InvalidName(format!(
             "invalid name {name:?}: {why}"
@@ -167,7 +167,7 @@ pub fn check_name(name: &str) -> Result<(), PathError> {
 
 /// Why a client may not create a file under a name. The text is what the client is told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum NameRefused {
+pub(crate) enum NameRefused {
     #[error("name is longer than {MAX_NEW_NAME_BYTES} bytes (it has {0})")]
     TooLong(usize),
     #[error("name holds a control or direction character (U+{:04X})", u32::from(*.0))]
@@ -179,7 +179,7 @@ pub enum NameRefused {
 /// and listings: it must fit there ([`MAX_NEW_NAME_BYTES`]), and hold no character that
 /// could forge or visually reorder a line there or hide what the name is
 /// (`redact::is_unsafe_char`: controls, bidi overrides and isolates, zero-width marks).
-pub fn check_new_name(name: &str) -> Result<(), NameRefused> {
+pub(crate) fn check_new_name(name: &str) -> Result<(), NameRefused> {
     if name.len() > MAX_NEW_NAME_BYTES {
         return Err(NameRefused::TooLong(name.len()));
     }
@@ -191,7 +191,7 @@ pub fn check_new_name(name: &str) -> Result<(), NameRefused> {
 
 impl VPath {
     /// Resolves `path` (absolute, or relative to `cwd`) component by component.
-    pub fn resolve(cwd: &VPath, path: &str) -> Result<Self, PathError> {
+    pub(crate) fn resolve(cwd: &VPath, path: &str) -> Result<Self, PathError> {
         if path.len() > MAX_PATH_BYTES {
             return Err(PathError::InvalidName("path longer than 4096 bytes".into()));
         }
@@ -220,7 +220,7 @@ impl VPath {
 
     /// The node this path names for a user with `grants`. Tenants and folders outside the
     /// grants do not exist for that user.
-    pub fn node(&self, grants: &Grants) -> Result<Node, PathError> {
+    pub(crate) fn node(&self, grants: &Grants) -> Result<Node, PathError> {
         let not_found = || PathError::NotFound(self.to_string());
         let Some(tenant) = self.0.first() else {
             return Ok(Node::Root);

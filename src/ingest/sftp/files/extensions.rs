@@ -10,7 +10,7 @@ use super::{Files, NameEntry, Open, StatusError, ok};
 use crate::ingest::sftp::vfs::Node;
 
 /// The extensions this server answers, with their versions, as `init` offers them.
-pub const OFFERED: [(&str, &str); 6] = [
+pub(super) const OFFERED: [(&str, &str); 6] = [
     ("limits@openssh.com", "1"),
     ("posix-rename@openssh.com", "1"),
     ("statvfs@openssh.com", "2"),
