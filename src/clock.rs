@@ -32,7 +32,7 @@ fn offset() -> TimeDelta {
 
 /// `+61d`, `-2h`, `+90m`, `+30s` (the sign is required, so that a bare date is not taken for
 /// an offset).
-pub fn parse_offset(text: &str) -> Option<TimeDelta> {
+pub(crate) fn parse_offset(text: &str) -> Option<TimeDelta> {
     let (sign, rest) = match text.as_bytes().first()? {
         b'+' => (1, &text[1..]),
         b'-' => (-1, &text[1..]),

@@ -77,7 +77,7 @@ impl Figures {
     }
 
     /// Share of ended decisions that ended early.
-    pub fn dropout_share(&self) -> Option<f64> {
+    pub(crate) fn dropout_share(&self) -> Option<f64> {
         self.share(self.dropout)
     }
 

@@ -16,7 +16,7 @@ pub struct StateDir {
 }
 
 /// The three folders a tenant's users see.
-pub const TENANT_FOLDERS: [&str; 3] = ["upload", "receipts", "outbox"];
+pub(crate) const TENANT_FOLDERS: [&str; 3] = ["upload", "receipts", "outbox"];
 
 impl StateDir {
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -29,7 +29,7 @@ impl StateDir {
 
     /// The SQLite ledger.
     /// The pseudonymisation key, where `ttp_key_file` points unless configured elsewhere.
-    pub fn ttp_key(&self) -> PathBuf {
+    pub(crate) fn ttp_key(&self) -> PathBuf {
         self.root.join("ttp.key")
     }
 
@@ -77,7 +77,7 @@ impl StateDir {
     }
 
     /// A new folder name for one withdrawn version (see [`StateDir::withdrawn`]).
-    pub fn withdrawn_slot(&self, tenant: &str, user: &str, token: &str) -> PathBuf {
+    pub(crate) fn withdrawn_slot(&self, tenant: &str, user: &str, token: &str) -> PathBuf {
         self.withdrawn()
             .join(tenant)
             .join(format!("{token}.{user}"))
@@ -85,12 +85,12 @@ impl StateDir {
 
     /// Uploads under temporary names (`.filepart`, `.part`, `.tmp`, dot-names): kept per user
     /// outside `upload/`, so that only their own user sees, resumes, renames or removes them.
-    pub fn temp_uploads(&self, tenant: &str, user: &str) -> PathBuf {
+    pub(crate) fn temp_uploads(&self, tenant: &str, user: &str) -> PathBuf {
         self.staging().join("temp").join(tenant).join(user)
     }
 
     /// Every tenant's temporary uploads: `temp/<tenant>/<user>/<name>`.
-    pub fn temp_root(&self) -> PathBuf {
+    pub(crate) fn temp_root(&self) -> PathBuf {
         self.staging().join("temp")
     }
 
@@ -139,13 +139,13 @@ impl StateDir {
 /// that the run never moves a file that took the place of the one it processed. An
 /// advisory `flock` on the folder, so it holds between the daemon and `dropgate process`.
 /// Released when dropped.
-pub struct UploadLock {
+pub(crate) struct UploadLock {
     _dir: std::fs::File,
 }
 
 impl UploadLock {
     /// Waits for and takes the lock on `upload`, a tenant's `upload/` folder.
-    pub fn take(upload: &Path) -> io::Result<Self> {
+    pub(crate) fn take(upload: &Path) -> io::Result<Self> {
         use std::os::unix::io::AsRawFd;
         let dir = std::fs::File::open(upload)?;
         loop {
@@ -162,7 +162,7 @@ impl UploadLock {
 }
 
 /// Creates `dir` (and its parents) if missing, readable by the owner and group only.
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
     match std::fs::DirBuilder::new()
         .recursive(true)
@@ -188,7 +188,7 @@ const SUFFIX_ROOM: usize = 5;
 /// name: a delivery's own name may already be 255 bytes long. The cut never leaves the
 /// front of a run of digits: seven digits of a BSN would pass the redaction, which masks
 /// runs of eight.
-pub fn bounded_name(prefix: &str, name: &str, suffix: &str) -> String {
+pub(crate) fn bounded_name(prefix: &str, name: &str, suffix: &str) -> String {
     let room = NAME_MAX - SUFFIX_ROOM;
     if prefix.len() + name.len() + suffix.len() <= room {
         return format!("{prefix}{name}{suffix}");
@@ -210,7 +210,7 @@ pub fn bounded_name(prefix: &str, name: &str, suffix: &str) -> String {
 
 /// Names that clients use while a transfer is still running, and hidden files: ignored until
 /// renamed to a real name.
-pub fn is_temp_name(name: &str) -> bool {
+pub(crate) fn is_temp_name(name: &str) -> bool {
     // `.partial`: rclone 1.63 and later upload to `<name>.<hash>.partial`, then rename.
     const TEMP_SUFFIXES: [&str; 4] = [".filepart", ".part", ".partial", ".tmp"];
     name.starts_with('.')
@@ -220,23 +220,23 @@ pub fn is_temp_name(name: &str) -> bool {
 }
 
 /// The file a municipality puts into its outbox to ask for a full bundle.
-pub const REQUEST_FULL: &str = "REQUEST-FULL";
+pub(crate) const REQUEST_FULL: &str = "REQUEST-FULL";
 
 /// A municipality's own key, beside the TTP key in `key_dir`.
-pub fn municipality_key(key_dir: &Path, tenant: &str) -> PathBuf {
+pub(crate) fn municipality_key(key_dir: &Path, tenant: &str) -> PathBuf {
     key_dir.join(format!("municipality-{tenant}.key"))
 }
 
 /// The receipt name of a delivery (without `.result.csv`): its original name and the time
 /// it was checked, bounded so that the longest receipt file name fits.
-pub fn receipt_stem(original: &str, checked: &str) -> String {
+pub(crate) fn receipt_stem(original: &str, checked: &str) -> String {
     let stem = bounded_name("", original, &format!(".{checked}{}", RECEIPT_CSV));
     stem.strip_suffix(RECEIPT_CSV).unwrap_or(&stem).to_owned()
 }
 
 /// A receipt stem as a text (log, mail) shows it: the delivered name redacted as any value
 /// from a delivery, the time stamp kept (it is ours, and it is how the receipt is found).
-pub fn receipt_shown(stem: &str) -> String {
+pub(crate) fn receipt_shown(stem: &str) -> String {
     match stem.rsplit_once('.') {
         Some((name, stamp)) if stamp.bytes().all(|b| b.is_ascii_digit()) => {
             format!("{}.{stamp}", crate::redact::name(name))
@@ -246,11 +246,11 @@ pub fn receipt_shown(stem: &str) -> String {
 }
 
 /// The receipt files of a receipt stem: the `.csv` and the `.txt`.
-pub const RECEIPT_CSV: &str = ".result.csv";
-pub const RECEIPT_TXT: &str = ".result.txt";
+pub(crate) const RECEIPT_CSV: &str = ".result.csv";
+pub(crate) const RECEIPT_TXT: &str = ".result.txt";
 
 /// The name of delivery `id`'s original in `archive/` or `quarantine/`.
-pub fn archive_name(id: i64, original: &str) -> String {
+pub(crate) fn archive_name(id: i64, original: &str) -> String {
     bounded_name(&format!("{id}-"), original, "")
 }
 
@@ -267,7 +267,7 @@ pub(crate) fn candidate(name: &str, n: u32) -> String {
 
 /// Renames `from` into `dir` as `name` (or the first free suffixed name) without ever
 /// replacing an existing file.
-pub fn move_no_replace(from: &Path, dir: &Path, name: &str) -> io::Result<String> {
+pub(crate) fn move_no_replace(from: &Path, dir: &Path, name: &str) -> io::Result<String> {
     for n in 1..=1000 {
         let target = candidate(name, n);
         match rename_no_replace(from, &dir.join(&target)) {
@@ -283,7 +283,7 @@ pub fn move_no_replace(from: &Path, dir: &Path, name: &str) -> io::Result<String
 }
 
 /// Renames `from` to `to`, failing with `AlreadyExists` rather than replacing a file there.
-pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     let c = |p: &Path| {
         CString::new(p.as_os_str().as_bytes())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path holds a NUL byte"))

@@ -39,7 +39,7 @@ impl Bsn {
 
     /// Nine ASCII digits that pass the checks of [`Bsn::parse`] (as the confined reader
     /// sends them).
-    pub fn from_digits(digits: [u8; 9]) -> Result<Self, BsnError> {
+    pub(crate) fn from_digits(digits: [u8; 9]) -> Result<Self, BsnError> {
         if !digits.iter().all(u8::is_ascii_digit) {
             return Err(BsnError::NotDigits);
         }
@@ -110,7 +110,7 @@ pub enum BsnError {
 
 /// What a message may show of a value that might be a BSN: its length as `*`s and at most
 /// its last two characters (none if it is shorter than five).
-pub fn mask(value: &str) -> String {
+pub(crate) fn mask(value: &str) -> String {
     let chars: Vec<char> = value.trim().chars().collect();
     let shown = if chars.len() >= 5 { 2 } else { 0 };
     let hidden = chars.len().saturating_sub(shown).min(16);
@@ -154,7 +154,7 @@ impl Keyed {
     }
 
     /// A hasher with `key` (any length; HMAC accepts all).
-    pub fn from_key(key: &[u8]) -> Self {
+    pub(crate) fn from_key(key: &[u8]) -> Self {
         Self {
             mac: Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length"),
         }
@@ -170,7 +170,7 @@ impl Keyed {
     /// dots or dashes between them allowed) replaced by `#` and the first 16 hex digits of
     /// its keyed hash: the identifier stays stable (a correction finds its row) and no
     /// citizen number reaches the ledger inside one.
-    pub fn scrub<'a>(&self, value: &'a str) -> std::borrow::Cow<'a, str> {
+    pub(crate) fn scrub<'a>(&self, value: &'a str) -> std::borrow::Cow<'a, str> {
         let mut scrubbed: Option<String> = None;
         let mut last = 0;
         for (start, end, _) in crate::redact::digit_runs(value) {
@@ -193,7 +193,7 @@ impl Keyed {
     }
 
     /// The same, without a heap allocation (the daily run hashes a row at a time).
-    pub fn hash_hex(&self, value: &[u8]) -> Hex {
+    pub(crate) fn hash_hex(&self, value: &[u8]) -> Hex {
         let mut mac = self.mac.clone();
         mac.update(value);
         let mut out = [0u8; 64];

@@ -32,7 +32,7 @@ pub struct Schedule {
 
 /// The instant local `time` on `date` is first reached in `tz`: the earlier of two in a
 /// repeated hour, the first minute after a gap (gaps are shorter than a day).
-pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+pub(crate) fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
     let mut local = date.and_time(time);
     for _ in 0..(24 * 60) {
         match tz.from_local_datetime(&local) {
@@ -59,7 +59,7 @@ impl Schedule {
     }
 
     /// The first run strictly after `after`.
-    pub fn next_after(&self, after: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn next_after(&self, after: DateTime<Utc>) -> DateTime<Utc> {
         let start = after.with_timezone(&self.tz).date_naive() - Duration::days(1);
         (0..SEARCH_DAYS)
             .filter_map(|i| self.occurs_on(start + Duration::days(i)))
@@ -68,7 +68,7 @@ impl Schedule {
     }
 
     /// The last run at or before `at`.
-    pub fn last_at_or_before(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn last_at_or_before(&self, at: DateTime<Utc>) -> DateTime<Utc> {
         let start = at.with_timezone(&self.tz).date_naive() + Duration::days(1);
         (0..SEARCH_DAYS)
             .filter_map(|i| self.occurs_on(start - Duration::days(i)))
@@ -86,14 +86,14 @@ impl Schedule {
 /// The daily processing job.
 pub const PROCESS: &str = "process";
 /// The monthly quality report mails.
-pub const QUALITY_REPORT: &str = "quality-report";
+pub(crate) const QUALITY_REPORT: &str = "quality-report";
 /// The weekly bundles for municipalities.
 pub const PUBLISH: &str = "publish";
 /// The daily retention sweep.
 pub const SWEEP: &str = "sweep";
 
 /// The schedule of job `name` under `config`.
-pub fn of_job(name: &str, config: &Config) -> Option<Schedule> {
+pub(crate) fn of_job(name: &str, config: &Config) -> Option<Schedule> {
     let every = match name {
         PROCESS => Every::Day(config.schedule.process_at),
         QUALITY_REPORT => Every::Month(

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use argon2::{Argon2, PasswordHasher};
 
 /// Length of the TTP pseudonymisation key, in bytes.
-pub const KEY_LEN: usize = 32;
+pub(crate) const KEY_LEN: usize = 32;
 
 /// Why a secret could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +39,7 @@ pub fn write_new_key(path: &Path) -> Result<(), SecretError> {
 /// Writes `content` to a new file at `path` with mode 0600, never replacing an existing one.
 /// The file is complete or absent: it is written under a temporary name, synced, and linked
 /// into place (a link fails if `path` appeared meanwhile).
-pub fn write_new_private_file(path: &Path, content: &[u8]) -> Result<(), SecretError> {
+pub(crate) fn write_new_private_file(path: &Path, content: &[u8]) -> Result<(), SecretError> {
     if path.exists() {
         return Err(SecretError::Exists(path.to_owned()));
     }
@@ -76,7 +76,7 @@ pub fn write_new_private_file(path: &Path, content: &[u8]) -> Result<(), SecretE
 }
 
 /// A random token of `bytes` bytes as lower-case hex, for names nobody can guess.
-pub fn random_hex(bytes: usize) -> Result<String, SecretError> {
+pub(crate) fn random_hex(bytes: usize) -> Result<String, SecretError> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| SecretError::Random(e.to_string()))?;
     Ok(hex::encode(buf))

@@ -53,7 +53,7 @@ pub struct Summary {
 }
 
 /// The problem of a row whose key appeared earlier in the same file.
-pub fn duplicate_problem(line: u64, record: &Record) -> Problem {
+pub(crate) fn duplicate_problem(line: u64, record: &Record) -> Problem {
     let column = match record {
         Record::Meting(_) => "metingnummer",
         Record::Beschikking(_) => "beschikkingnummer",
@@ -73,7 +73,7 @@ pub fn duplicate_problem(line: u64, record: &Record) -> Problem {
 impl Summary {
     /// Turns one accepted row into a rejected repeat (for a caller that learns of repeats
     /// after the row was counted).
-    pub fn count_duplicate(&mut self) {
+    pub(crate) fn count_duplicate(&mut self) {
         self.rejected += 1;
         *self.rules.entry(rules::DUPLICATE_IN_FILE.id).or_default() += 1;
     }
@@ -93,7 +93,7 @@ impl Summary {
     }
 
     /// The most frequent rules, most first.
-    pub fn top_rules(&self, n: usize) -> Vec<(&'static str, u64)> {
+    pub(crate) fn top_rules(&self, n: usize) -> Vec<(&'static str, u64)> {
         let mut rules: Vec<_> = self.rules.iter().map(|(r, c)| (*r, *c)).collect();
         rules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         rules.truncate(n);

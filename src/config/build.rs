@@ -667,7 +667,7 @@ fn parse_key(line: &str) -> Result<russh::keys::PublicKey, String> {
 }
 
 /// Fewer bits than this in an RSA key, a user's or a host key, is refused.
-pub const MIN_RSA_BITS: u32 = 2048;
+pub(crate) const MIN_RSA_BITS: u32 = 2048;
 
 /// Why a user's public key is too weak to accept, if it is: RSA under [`MIN_RSA_BITS`],
 /// or DSA (as OpenSSH 9 decides).

@@ -19,8 +19,8 @@ use ipnet::IpNet;
 
 use crate::message::Language;
 
-pub use build::MIN_RSA_BITS;
-pub use problem::{KeyPath, Problem};
+pub(crate) use build::MIN_RSA_BITS;
+pub(crate) use problem::{KeyPath, Problem};
 
 /// The validated configuration.
 #[derive(Debug, Clone)]

@@ -32,7 +32,7 @@ impl KeyPath {
     }
 
     /// Converts a path reported by `serde_ignored`.
-    pub fn from_ignored(path: &serde_ignored::Path<'_>) -> Self {
+    pub(crate) fn from_ignored(path: &serde_ignored::Path<'_>) -> Self {
         use serde_ignored::Path;
         match path {
             Path::Root => Self::default(),
@@ -107,7 +107,7 @@ impl Problem {
     }
 
     /// Fills in `line` from the parsed document.
-    pub fn locate(mut self, source: &str, doc: &DeTable<'_>) -> Self {
+    pub(crate) fn locate(mut self, source: &str, doc: &DeTable<'_>) -> Self {
         if self.line.is_none() {
             self.line = self
                 .path

@@ -65,8 +65,9 @@ impl Ledger {
         Ok(found == 1)
     }
 
-    /// How many audit entries have this action (for status and tests).
-    pub fn audit_count(&self, action: &str) -> Result<u64, LedgerError> {
+    /// How many audit entries have this action.
+    #[cfg(test)]
+    pub(crate) fn audit_count(&self, action: &str) -> Result<u64, LedgerError> {
         let n: i64 = self.conn.query_row(
             "SELECT count(*) FROM audit WHERE action = ?1",
             [action],
@@ -78,7 +79,7 @@ impl Ledger {
 
 /// An audit entry that owns its data, for entries that travel between threads.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AuditRecord {
+pub(crate) struct AuditRecord {
     pub at: DateTime<Utc>,
     pub actor: String,
     pub action: &'static str,
@@ -89,7 +90,7 @@ pub struct AuditRecord {
 
 impl Ledger {
     /// Appends `records` in one transaction.
-    pub fn audit_batch(&mut self, records: &[AuditRecord]) -> Result<(), LedgerError> {
+    pub(crate) fn audit_batch(&mut self, records: &[AuditRecord]) -> Result<(), LedgerError> {
         let tx = self.write_tx()?;
         for r in records {
             let entry = AuditEntry {
@@ -110,7 +111,7 @@ impl Ledger {
     /// The SFTP user whose upload or rename last put `file_name` into `tenant`'s `upload/`
     /// since intake last recorded that name, from the audit log: for a file whose upload
     /// intake was not told about (it arrived while intake was stopping).
-    pub fn uploader_from_audit(
+    pub(crate) fn uploader_from_audit(
         &self,
         tenant: &str,
         file_name: &str,

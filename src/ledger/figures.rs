@@ -56,11 +56,13 @@ const QUARTER: &str = "strftime('%Y', d.einddatum) || '-Q' || ((CAST(strftime('%
 
 /// A period's figures: the calendar quarter of the end date (such as `2026-Q3`) and the
 /// figures over the decisions that ended in it.
-pub type Indicators = (String, Figures);
+pub(crate) type Indicators = (String, Figures);
 
+#[cfg(test)]
 impl Ledger {
-    /// The figures per period of the municipality with CBS code `gemeentecode`, oldest first.
-    pub fn indicators(&self, gemeentecode: &str) -> Result<Vec<Indicators>, LedgerError> {
+    /// The figures per period of the municipality with CBS code `gemeentecode`, oldest first
+    /// (a publication reads them inside its own transaction).
+    pub(crate) fn indicators(&self, gemeentecode: &str) -> Result<Vec<Indicators>, LedgerError> {
         indicators(&self.conn, gemeentecode)
     }
 }
@@ -108,7 +110,7 @@ pub(super) fn indicators(
 
 /// A tenant's deliveries processed in a period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QualityStats {
+pub(crate) struct QualityStats {
     /// Deliveries per outcome, in the order of the outcomes' names (as the report lists them).
     pub deliveries: Vec<(DeliveryState, u64)>,
     pub rows: u64,
@@ -120,7 +122,7 @@ pub struct QualityStats {
 
 impl Ledger {
     /// What `tenant` delivered and how it fared, for deliveries processed in `[from, to)`.
-    pub fn quality_stats(
+    pub(crate) fn quality_stats(
         &self,
         tenant: &str,
         from: DateTime<Utc>,

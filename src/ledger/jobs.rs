@@ -8,7 +8,7 @@ use super::{Ledger, LedgerError, timestamp};
 
 impl Ledger {
     /// When job `name` last ran.
-    pub fn job_last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, LedgerError> {
+    pub(crate) fn job_last_run(&self, name: &str) -> Result<Option<DateTime<Utc>>, LedgerError> {
         Ok(self
             .conn
             .query_row("SELECT last_run FROM job WHERE name = ?1", [name], |r| {

@@ -86,7 +86,7 @@ pub(super) fn insert(
 
 impl Ledger {
     /// Queues a message, due at once. `message_id` is the Message-ID it keeps for good.
-    pub fn enqueue_mail(
+    pub(crate) fn enqueue_mail(
         &mut self,
         mail: &NewMail<'_>,
         message_id: &str,
@@ -97,7 +97,7 @@ impl Ledger {
     }
 
     /// Queued messages whose next attempt is due at `now`, oldest first.
-    pub fn due_mail(
+    pub(crate) fn due_mail(
         &self,
         now: DateTime<Utc>,
         limit: usize,
@@ -124,7 +124,7 @@ impl Ledger {
     }
 
     /// When the next queued message is due, if any.
-    pub fn next_mail_due(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
+    pub(crate) fn next_mail_due(&self) -> Result<Option<DateTime<Utc>>, LedgerError> {
         Ok(self
             .conn
             .query_row(
@@ -137,7 +137,7 @@ impl Ledger {
     }
 
     /// Records that message `id` was sent.
-    pub fn mail_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    pub(crate) fn mail_sent(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.conn.execute(
             "UPDATE mail SET state = 'sent', sent_at = ?2, attempts = attempts + 1, last_error = NULL WHERE id = ?1",
             params![id, timestamp(now)],
@@ -146,7 +146,7 @@ impl Ledger {
     }
 
     /// Records a failed attempt: tried again at `retry_at`, or `failed` for good if `None`.
-    pub fn mail_attempt_failed(
+    pub(crate) fn mail_attempt_failed(
         &mut self,
         id: i64,
         error: &str,
@@ -166,7 +166,7 @@ impl Ledger {
     }
 
     /// How many messages are queued, sent and failed.
-    pub fn mail_counts(&self) -> Result<MailCounts, LedgerError> {
+    pub(crate) fn mail_counts(&self) -> Result<MailCounts, LedgerError> {
         let mut counts = MailCounts::default();
         let mut stmt = self
             .conn

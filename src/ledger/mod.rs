@@ -50,21 +50,21 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
-pub use audit::{AuditEntry, AuditRecord};
-pub use bundles::{
+pub(crate) use audit::{AuditEntry, AuditRecord};
+pub use bundles::Publication;
+pub(crate) use bundles::{
     BundleKind, BundleStatus, DecisionOut, DeliveryOut, LinkOut, MeasurementOut, NewBundle,
-    Publication, UnplacedBundle,
 };
-pub use deliveries::{
-    Claim, Delivery, DeliveryCounts, DeliveryState, NewFile, Outcome, Recorded, Unfinished,
-    WaitingFile, Withdrawal, Withdrawn,
+pub(crate) use deliveries::{
+    Claim, Delivery, DeliveryState, NewFile, Outcome, Recorded, Withdrawal, Withdrawn,
 };
-pub use figures::{Indicators, Link, QualityStats, Response};
-pub use mail::{MailCounts, NewMail, QueuedMail};
+pub(crate) use figures::{Indicators, QualityStats, Response};
+pub use mail::QueuedMail;
+pub(crate) use mail::{MailCounts, NewMail};
 pub use migrations::LATEST as SCHEMA_VERSION;
-pub use retention::{Expired, Kept, RemovedTemp};
-pub use rows::{DecisionRow, MeasurementRow, RowSink};
-pub use tenants::TenantRow;
+pub use retention::Kept;
+pub(crate) use retention::{Expired, RemovedTemp};
+pub(crate) use rows::{DecisionRow, MeasurementRow, RowSink};
 
 /// Why a ledger operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +134,7 @@ impl Ledger {
     }
 
     /// Opens an existing ledger for reading only; it must already have the current schema.
-    pub fn open_read_only(path: &Path) -> Result<Self, LedgerError> {
+    pub(crate) fn open_read_only(path: &Path) -> Result<Self, LedgerError> {
         if !path.exists() {
             return Err(LedgerError::Missing(path.to_owned()));
         }

@@ -14,7 +14,7 @@ use super::{DeliveryState, Ledger, LedgerError, timestamp};
 
 /// A temporary file the sweep removed from an `upload/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemovedTemp {
+pub(crate) struct RemovedTemp {
     /// Its name as texts show it (`redact::name`).
     pub shown_name: String,
     pub size: u64,
@@ -43,7 +43,11 @@ pub enum Kept {
 
 impl Ledger {
     /// Files of `kind` whose keeping time ended before `cutoff`.
-    pub fn expired(&self, kind: Kept, cutoff: DateTime<Utc>) -> Result<Vec<Expired>, LedgerError> {
+    pub(crate) fn expired(
+        &self,
+        kind: Kept,
+        cutoff: DateTime<Utc>,
+    ) -> Result<Vec<Expired>, LedgerError> {
         let sql = match kind {
             Kept::Bundle => {
                 "SELECT id, municipality, name, NULL FROM bundle
@@ -78,7 +82,7 @@ impl Ledger {
     }
 
     /// Bundles still counted as present, for checking them against the outboxes.
-    pub fn present_bundles(&self) -> Result<Vec<Expired>, LedgerError> {
+    pub(crate) fn present_bundles(&self) -> Result<Vec<Expired>, LedgerError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, municipality, name FROM bundle WHERE deleted_at IS NULL AND placed_at IS NOT NULL ORDER BY id",
         )?;
@@ -135,7 +139,7 @@ impl Ledger {
     /// Records the temporary files the sweep removed from `tenant`'s `upload/`: an audit row
     /// for each (`upload.temp-removed`, by `retention`), and the mail that names them, if
     /// any (with its Message-ID), in one transaction.
-    pub fn temps_removed(
+    pub(crate) fn temps_removed(
         &mut self,
         tenant: &str,
         files: &[RemovedTemp],

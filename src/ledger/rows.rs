@@ -8,7 +8,7 @@ use rusqlite::{Connection, params};
 use super::LedgerError;
 
 /// A checked measurement with its pseudonym, ready to store.
-pub struct MeasurementRow<'a> {
+pub(crate) struct MeasurementRow<'a> {
     pub agb: &'a str,
     pub metingnummer: &'a str,
     pub pseudonym: &'a str,
@@ -20,7 +20,7 @@ pub struct MeasurementRow<'a> {
 }
 
 /// A checked decision with its pseudonym, ready to store.
-pub struct DecisionRow<'a> {
+pub(crate) struct DecisionRow<'a> {
     pub gemeentecode: &'a str,
     pub beschikkingnummer: &'a str,
     pub pseudonym: &'a str,
@@ -134,7 +134,10 @@ impl<'c> RowSink<'c> {
 impl RowSink<'_> {
     /// Stores a measurement; false if this delivery already carried the same key (a repeat
     /// within one file, which is refused).
-    pub fn upsert_measurement(&mut self, m: &MeasurementRow<'_>) -> Result<bool, LedgerError> {
+    pub(crate) fn upsert_measurement(
+        &mut self,
+        m: &MeasurementRow<'_>,
+    ) -> Result<bool, LedgerError> {
         let datum = date(m.datum);
         let values = params![
             m.agb,
@@ -155,7 +158,7 @@ impl RowSink<'_> {
     }
 
     /// Stores a decision; false if this delivery already carried the same key.
-    pub fn upsert_decision(&mut self, d: &DecisionRow<'_>) -> Result<bool, LedgerError> {
+    pub(crate) fn upsert_decision(&mut self, d: &DecisionRow<'_>) -> Result<bool, LedgerError> {
         let (start, end) = (date(d.ingangsdatum), d.einddatum.map(date));
         let window = d.einddatum.map(crate::link::window);
         let (from, to) = (window.map(|w| date(w.0)), window.map(|w| date(w.1)));

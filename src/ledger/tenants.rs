@@ -17,7 +17,7 @@ stored_by_name!(
 
 impl Ledger {
     /// Makes the tenant table match `tenants`, in one transaction, auditing each change.
-    pub fn sync_tenants(
+    pub(crate) fn sync_tenants(
         &mut self,
         tenants: &[Tenant],
         now: DateTime<Utc>,
@@ -85,17 +85,6 @@ impl Ledger {
         }
         tx.commit()?;
         Ok(())
-    }
-
-    /// Ids of the tenants currently in the configuration.
-    pub fn active_tenants(&self) -> Result<Vec<String>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id FROM tenant WHERE active = 1 ORDER BY id")?;
-        let ids = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(ids)
     }
 }
 

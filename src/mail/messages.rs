@@ -17,7 +17,7 @@ pub struct Text {
 }
 
 /// One problem line as a receipt lists it: line, column, shown value, rule, message.
-pub type ProblemLine = [String; 5];
+pub(crate) type ProblemLine = [String; 5];
 
 /// Escapes text for HTML element content and attribute values.
 fn esc(s: &str) -> String {
@@ -57,7 +57,7 @@ fn facts_table<K: AsRef<str>, V: AsRef<str>>(
 
 impl Text {
     /// This text as a message to queue.
-    pub fn to_mail<'a>(
+    pub(crate) fn to_mail<'a>(
         &'a self,
         kind: &'a str,
         tenant: &'a str,
@@ -82,8 +82,7 @@ fn t<'a>(lang: Language, nl: &'a str, en: &'a str) -> &'a str {
 }
 
 /// What the result mail of one delivery reports.
-pub struct DeliveryResult<'a> {
-    pub tenant_name: &'a str,
+pub(crate) struct DeliveryResult<'a> {
     pub file: &'a str,
     pub received: &'a str,
     /// `processed`, `rejected`, `quarantined` or `duplicate`.
@@ -136,7 +135,7 @@ fn outcome_text(lang: Language, r: &DeliveryResult<'_>) -> String {
 }
 
 /// The mail about one processed delivery.
-pub fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
+pub(crate) fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
     let state = outcome_text(lang, r);
     let subject = format!("{} {}: {state}", t(lang, "Levering", "Delivery"), r.file);
     let facts = [
@@ -242,7 +241,7 @@ fn first_problems(lang: Language, r: &DeliveryResult<'_>, text: &mut String, htm
 }
 
 /// The monthly quality report of one tenant.
-pub fn quality_report(
+pub(crate) fn quality_report(
     lang: Language,
     tenant_name: &str,
     month: &str,
@@ -309,7 +308,7 @@ pub fn quality_report(
 /// The response part of a quality report (DESIGN 3.3): per municipality, the share of the
 /// decisions that ended in `months` with at least one complete measurement.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ResponseSection {
+pub(crate) struct ResponseSection {
     /// The first and last month of the end dates, such as `2025-10` and `2026-09`.
     pub months: (String, String),
     /// Municipality name and its figure.
@@ -318,7 +317,7 @@ pub struct ResponseSection {
 
 /// One municipality's response, or why it is not shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseFigure {
+pub(crate) enum ResponseFigure {
     Shown {
         responded: u64,
         ended: u64,
@@ -369,7 +368,7 @@ fn response_section(lang: Language, text: &mut String, html: &mut String, r: &Re
 
 /// What a full bundle covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Covers<'a> {
+pub(crate) enum Covers<'a> {
     /// Everything the ledger holds (a `REQUEST-FULL` asks for this).
     Everything,
     /// From this date on, as shown to people.
@@ -409,7 +408,7 @@ pub fn moment(lang: Language, at: chrono::NaiveDateTime) -> String {
 }
 
 /// What the mail about a published bundle reports (for the weekly publication).
-pub struct BundlePublished<'a> {
+pub(crate) struct BundlePublished<'a> {
     pub municipality: &'a str,
     pub bundle: &'a str,
     /// Rows per CSV file in the bundle.
@@ -421,7 +420,7 @@ pub struct BundlePublished<'a> {
 
 /// The mail about a new bundle in a municipality's outbox; a full bundle is named the
 /// requested totaalbundel, so that the one who asked knows this is the answer.
-pub fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text {
+pub(crate) fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text {
     let subject = match b.full {
         None => format!("{} {}", t(lang, "Nieuwe bundel:", "New bundle:"), b.bundle),
         Some(_) => format!(
@@ -473,7 +472,7 @@ pub fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text {
 }
 
 /// What the acknowledgement of a request for a full bundle says.
-pub struct FullRequested<'a> {
+pub(crate) struct FullRequested<'a> {
     pub municipality: &'a str,
     pub covers: Covers<'a>,
     /// The next publication, as [`moment`] shows it.
@@ -482,7 +481,7 @@ pub struct FullRequested<'a> {
 
 /// The acknowledgement of a request for a full bundle (`REQUEST-FULL`, `publish --full`):
 /// it is in, and when the bundle comes.
-pub fn full_requested(lang: Language, r: &FullRequested<'_>) -> Text {
+pub(crate) fn full_requested(lang: Language, r: &FullRequested<'_>) -> Text {
     let subject = match lang {
         Language::Dutch => format!("Verzoek om totaalbundel ontvangen: {}", r.municipality),
         Language::English => format!("Request for a full bundle received: {}", r.municipality),
@@ -510,7 +509,7 @@ pub fn full_requested(lang: Language, r: &FullRequested<'_>) -> Text {
 }
 
 /// What the mail about temporary files the sweep removed from a tenant's `upload/` reports.
-pub struct TempRemoved<'a> {
+pub(crate) struct TempRemoved<'a> {
     pub tenant_name: &'a str,
     /// `retention.temp_hours`.
     pub hours: u32,
@@ -522,7 +521,7 @@ pub struct TempRemoved<'a> {
 /// The mail that names the temporary files removed from `upload/`: an upload that was
 /// never finished (or never renamed to its real name) is gone, and the sender should know
 /// that it did not arrive.
-pub fn temp_removed(lang: Language, r: &TempRemoved<'_>) -> Text {
+pub(crate) fn temp_removed(lang: Language, r: &TempRemoved<'_>) -> Text {
     let subject = match lang {
         Language::Dutch => format!(
             "{} onvoltooid bestand(en) verwijderd uit upload/",
@@ -611,7 +610,6 @@ mod tests {
             })
             .collect();
         let r = DeliveryResult {
-            tenant_name: "Zorg",
             file: "a&b.csv",
             received: "2026-11-22T01:00:00Z",
             state: "processed",
@@ -643,7 +641,6 @@ mod tests {
     fn the_subject_of_a_result_mail_says_the_outcome() {
         let subject = |state, rows, accepted| {
             let r = DeliveryResult {
-                tenant_name: "Zorg",
                 file: "m.csv",
                 received: "22-11-2026 02:00",
                 state,

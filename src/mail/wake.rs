@@ -37,7 +37,7 @@ impl Wake {
     }
 
     /// Waits for a ring; returns at once if there was one since the last wait ended.
-    pub async fn rung(&self) {
+    pub(crate) async fn rung(&self) {
         self.0.notified().await;
     }
 }

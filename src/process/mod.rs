@@ -52,7 +52,7 @@ pub enum ProcessError {
 impl ProcessError {
     /// Whether the environment failed (ledger, full or read-only disk, key), which stops a
     /// run, rather than this one delivery, which only gets its own outcome.
-    pub fn is_environment(&self) -> bool {
+    pub(crate) fn is_environment(&self) -> bool {
         match self {
             Self::Key(_) | Self::Ledger(_) | Self::Reader(_) => true,
             Self::Io { source, .. } => matches!(
@@ -68,7 +68,7 @@ impl ProcessError {
 }
 
 /// Runs in a row that may fail on one delivery before it is quarantined.
-pub const MAX_FAILURES: u32 = 3;
+pub(crate) const MAX_FAILURES: u32 = 3;
 
 impl From<io::Error> for ProcessError {
     /// The confined reader could not be started (or its file not opened).
@@ -421,7 +421,6 @@ fn commit(
     };
     let mail = result_mail(
         config,
-        one.tenant,
         &one.delivery,
         verdict,
         &one.receipt_name,
@@ -491,7 +490,6 @@ fn write_receipt(
 /// The mail that tells a tenant's contacts how their delivery fared.
 fn result_mail(
     config: &Config,
-    tenant: &crate::config::Tenant,
     delivery: &Delivery,
     (state, summary, error): Verdict<'_>,
     receipt_name: &str,
@@ -500,7 +498,6 @@ fn result_mail(
     messages::delivery_result(
         config.language,
         &messages::DeliveryResult {
-            tenant_name: &tenant.name,
             file: &crate::redact::name(&delivery.file_name),
             received: &local_time(config, &delivery.received_at, "%d-%m-%Y %H:%M"),
             state: state.as_str(),

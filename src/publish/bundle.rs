@@ -29,7 +29,7 @@ pub struct Dialect {
 }
 
 /// The one dialect of every bundle CSV.
-pub const DIALECT: Dialect = Dialect {
+pub(crate) const DIALECT: Dialect = Dialect {
     encoding: "UTF-8 with BOM",
     delimiter: ";",
     decimal_separator: ",",

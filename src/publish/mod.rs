@@ -31,12 +31,12 @@ use crate::pseudonym::{KeyError, Keyed};
 use crate::publish::bundle::{BundleWriter, Manifest};
 
 /// The first part of a bundle's name (see [`bundle_name`]).
-pub const PREFIX: &str = "Bundel";
+pub(crate) const PREFIX: &str = "Bundel";
 /// The word that marks a full bundle's name (see [`bundle_name`]).
 pub const FULL: &str = "totaal";
 
 /// The first date of a full bundle of everything, as a `REQUEST-FULL` asks for.
-pub const EVERYTHING: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
+pub(crate) const EVERYTHING: NaiveDate = NaiveDate::from_ymd_opt(1900, 1, 1).expect("a valid date");
 
 /// Why a publication failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +64,7 @@ pub struct Published {
 /// A bundle's name: `<PREFIX>-<tenant>-<yyyyMMddHHmmss>.zip` for the weekly one,
 /// `<PREFIX>-<tenant>-totaal-<yyyyMMddHHmmss>.zip` for a full one (DESIGN 5), so that a
 /// municipality tells them apart without opening them; the time is local.
-pub fn bundle_name(tenant: &str, full: bool, made: chrono::NaiveDateTime) -> String {
+pub(crate) fn bundle_name(tenant: &str, full: bool, made: chrono::NaiveDateTime) -> String {
     let kind = if full {
         format!("{FULL}-")
     } else {
@@ -80,13 +80,13 @@ pub fn bundle_name(tenant: &str, full: bool, made: chrono::NaiveDateTime) -> Str
 /// empty (no new decision, measurement, link or delivery). The figures are rewritten in
 /// every bundle whatever happened, so they are no news. Such a weekly bundle is made only
 /// with `[publish] empty_bundles` and mailed only with `mail_empty_bundles`.
-pub fn without_rows<S: AsRef<str>>(rows: &[(S, u64)]) -> bool {
+pub(crate) fn without_rows<S: AsRef<str>>(rows: &[(S, u64)]) -> bool {
     rows.iter()
         .all(|(file, n)| *n == 0 || file.as_ref() == codebook::INDICATOREN.name)
 }
 
 /// The municipality's own key (beside the TTP key), made on first use.
-pub fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed, PublishError> {
+pub(crate) fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed, PublishError> {
     let dir = config.ttp_key_file.parent().unwrap_or(Path::new("."));
     let path = crate::layout::municipality_key(dir, &tenant.id);
     if !path.exists() {

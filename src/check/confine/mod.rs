@@ -25,7 +25,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub use child::main as child_main;
-pub use wire::Job;
+pub(crate) use wire::Job;
 
 use crate::check::datasets::{Context, Dataset, Problem, Record};
 use crate::check::formats::{Format, Limits};
@@ -34,7 +34,7 @@ use crate::message::Language;
 use crate::redact;
 
 /// The hidden subcommand that runs the child.
-pub const CHILD_COMMAND: &str = "read-delivery";
+pub(crate) const CHILD_COMMAND: &str = "read-delivery";
 
 /// Where the child finds the delivered file: its stdin, opened anew by each reader that
 /// needs its own offset (the formats reopen a file by path).
@@ -103,7 +103,7 @@ pub enum Failure {
 
 impl Failure {
     /// Whether the file goes to quarantine (rather than being rejected).
-    pub fn quarantines(&self) -> bool {
+    pub(crate) fn quarantines(&self) -> bool {
         match self {
             Self::Refused { unreadable, .. } => *unreadable,
             Self::Breach(..) => true,

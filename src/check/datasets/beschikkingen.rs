@@ -55,7 +55,7 @@ pub(super) const COLUMNS: &[Column] = &[
 ];
 
 /// iJw code list JZ588: why care ended.
-pub const REDENEN: &[&str] = &[
+pub(crate) const REDENEN: &[&str] = &[
     "02", "20", "31", "32", "33", "34", "35", "36", "37", "38", "39",
 ];
 

@@ -14,8 +14,9 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
-pub use beschikkingen::{Beschikking, REDENEN};
-pub use metingen::{Instrument, Meting, Status};
+pub(crate) use beschikkingen::Beschikking;
+pub use metingen::Status;
+pub(crate) use metingen::{Instrument, Meting};
 
 use crate::check::formats::Row;
 use crate::pseudonym::{Bsn, mask};
@@ -84,7 +85,7 @@ impl Column {
 }
 
 impl Dataset {
-    pub const ALL: [Self; 2] = [Self::Metingen, Self::Beschikkingen];
+    pub(crate) const ALL: [Self; 2] = [Self::Metingen, Self::Beschikkingen];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -94,7 +95,7 @@ impl Dataset {
     }
 
     /// The XML element of one record.
-    pub fn xml_record(self) -> &'static str {
+    pub(crate) fn xml_record(self) -> &'static str {
         match self {
             Self::Metingen => "meting",
             Self::Beschikkingen => "beschikking",
@@ -114,7 +115,7 @@ impl Dataset {
     }
 
     /// For the XML reader: the dataset a root element names, and its columns.
-    pub fn xml_columns(root: &str) -> Option<(&'static str, Vec<String>)> {
+    pub(crate) fn xml_columns(root: &str) -> Option<(&'static str, Vec<String>)> {
         let dataset = Self::ALL
             .into_iter()
             .find(|d| d.name().eq_ignore_ascii_case(root))?;
@@ -130,7 +131,7 @@ impl Dataset {
 
     /// How `header` maps onto this dataset, or why it does not: required columns it lacks
     /// or, when it has them all, a known column it names twice.
-    pub fn column_map(self, header: &[String]) -> Result<ColumnMap, HeaderError> {
+    pub(crate) fn column_map(self, header: &[String]) -> Result<ColumnMap, HeaderError> {
         let normalised: Vec<String> = header.iter().map(|h| normalise(h)).collect();
         let mut index = Vec::new();
         let mut missing = Vec::new();
@@ -218,7 +219,7 @@ fn normalise(name: &str) -> String {
 
 /// Why a header does not fit a dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeaderError {
+pub(crate) enum HeaderError {
     /// Required columns it lacks.
     Missing(Vec<&'static str>),
     /// A known column it names twice (at these 1-based positions): taking either would be
@@ -232,7 +233,7 @@ pub enum HeaderError {
 
 impl HeaderError {
     /// As an [`UnknownHeader`] for `dataset`, the one the header was checked against.
-    pub fn into_unknown(self, dataset: Dataset, header: &[String]) -> UnknownHeader {
+    pub(crate) fn into_unknown(self, dataset: Dataset, header: &[String]) -> UnknownHeader {
         let found = header.to_vec();
         match self {
             Self::Missing(missing) => UnknownHeader {
@@ -318,7 +319,7 @@ impl fmt::Display for UnknownHeader {
 }
 
 pub use crate::message::Message;
-pub use rules::Rule;
+pub(crate) use rules::Rule;
 
 /// One thing wrong with one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,7 +336,7 @@ pub struct Problem {
 }
 
 /// The column that holds the citizen number in clear, in both datasets.
-pub const BSN_COLUMN: &str = "pseudobsn";
+pub(crate) const BSN_COLUMN: &str = "pseudobsn";
 
 /// Shows at most 64 characters of a value, and masks anything that could be a BSN.
 pub fn shown(value: &str) -> String {

@@ -38,7 +38,7 @@ impl Rule {
     }
 
     /// The label in `language`.
-    pub fn label(&self, language: crate::message::Language) -> &'static str {
+    pub(crate) fn label(&self, language: crate::message::Language) -> &'static str {
         match language {
             crate::message::Language::Dutch => self.label_nl,
             crate::message::Language::English => self.label_en,

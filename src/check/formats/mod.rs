@@ -140,7 +140,7 @@ pub struct Table {
 }
 
 /// Tells the XML reader which columns a root element stands for.
-pub type XmlColumns<'a> = &'a dyn Fn(&str) -> Option<(&'static str, Vec<String>)>;
+pub(crate) type XmlColumns<'a> = &'a dyn Fn(&str) -> Option<(&'static str, Vec<String>)>;
 
 /// Detects the format from the content (never trusting the name) and opens the file.
 pub fn open(path: &Path, limits: Limits, xml_columns: XmlColumns<'_>) -> Result<Table, FileError> {
@@ -156,7 +156,7 @@ pub fn open(path: &Path, limits: Limits, xml_columns: XmlColumns<'_>) -> Result<
 /// of sheets, each only its first rows), to tell a deliverer whose first sheet holds no known
 /// header which sheet does. Empty for other formats, and when the workbook cannot be read:
 /// this only adds to a message.
-pub fn other_sheet_headers(path: &Path, limits: Limits) -> Vec<(String, Vec<String>)> {
+pub(crate) fn other_sheet_headers(path: &Path, limits: Limits) -> Vec<(String, Vec<String>)> {
     match detect(path) {
         Ok(format @ (Format::Xlsx | Format::Xls | Format::Ods)) => {
             excel::other_sheet_headers(path, format, limits).unwrap_or_default()
@@ -239,7 +239,7 @@ fn looks_binary(head: &[u8]) -> bool {
 }
 
 /// A size as people read it, and as redaction leaves it (never eight digits in a row).
-pub fn size_text(bytes: u64) -> String {
+pub(crate) fn size_text(bytes: u64) -> String {
     const MIB: u64 = 1 << 20;
     match bytes {
         b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
@@ -250,7 +250,7 @@ pub fn size_text(bytes: u64) -> String {
 
 /// A spreadsheet number as text: whole numbers without a decimal point (an AGB code or a
 /// BSN typed into a number cell must read as the digits), others as written.
-pub fn number_text(n: f64) -> String {
+pub(crate) fn number_text(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 1e15 {
         format!("{}", n as i64)
     } else {

@@ -61,7 +61,7 @@ pub(super) struct FilesContext {
 
 /// An error as the client sees it: a status code and a sentence.
 #[derive(Debug)]
-pub struct StatusError(StatusReply);
+pub(crate) struct StatusError(StatusReply);
 
 impl StatusError {
     fn new(code: StatusCode, message: impl Into<String>) -> Self {

@@ -128,7 +128,7 @@ pub(crate) enum Node {
 
 /// Why a path was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PathError {
+pub(crate) enum PathError {
     NotFound(String),
     InvalidName(String),
 }

@@ -52,7 +52,7 @@ impl Ledger {
 
     /// Clears the request of `municipality` once its bundle is out, unless it was asked
     /// for again after `at` (then the next publication serves it).
-    pub fn full_request_served(
+    pub(crate) fn full_request_served(
         &mut self,
         municipality: &str,
         at: DateTime<Utc>,

@@ -11,7 +11,9 @@ use rusqlite::params;
 
 use super::{Ledger, LedgerError, timestamp};
 
-pub use publication::{DecisionOut, DeliveryOut, LinkOut, MeasurementOut, Publication};
+pub use publication::Publication;
+
+pub(crate) use publication::{DecisionOut, DeliveryOut, LinkOut, MeasurementOut};
 
 /// A bundle to record.
 pub struct NewBundle<'a> {
@@ -35,7 +37,7 @@ pub enum BundleKind {
 
 impl BundleKind {
     /// Every kind.
-    pub const ALL: [Self; 2] = [Self::Incremental, Self::Full];
+    pub(crate) const ALL: [Self; 2] = [Self::Incremental, Self::Full];
 
     /// The name the ledger stores.
     pub fn as_str(self) -> &'static str {
@@ -50,7 +52,7 @@ stored_by_name!(BundleKind, "bundle kind", BundleKind::ALL);
 
 /// A recorded bundle that has not reached its outbox yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnplacedBundle {
+pub(crate) struct UnplacedBundle {
     pub id: i64,
     pub municipality: String,
     pub name: String,
@@ -58,7 +60,7 @@ pub struct UnplacedBundle {
 
 impl Ledger {
     /// Bundles recorded but not yet moved into their outbox (a publication cut off there).
-    pub fn unplaced_bundles(&self) -> Result<Vec<UnplacedBundle>, LedgerError> {
+    pub(crate) fn unplaced_bundles(&self) -> Result<Vec<UnplacedBundle>, LedgerError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, municipality, name FROM bundle WHERE placed_at IS NULL ORDER BY id",
         )?;
@@ -73,7 +75,7 @@ impl Ledger {
     }
 
     /// Whether a bundle of this name was recorded (names are unique, also once deleted).
-    pub fn bundle_recorded(&self, name: &str) -> Result<bool, LedgerError> {
+    pub(crate) fn bundle_recorded(&self, name: &str) -> Result<bool, LedgerError> {
         Ok(self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM bundle WHERE name = ?1)",
             [name],
@@ -82,7 +84,7 @@ impl Ledger {
     }
 
     /// Records that bundle `id` reached its outbox.
-    pub fn bundle_placed(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), LedgerError> {
+    pub(crate) fn bundle_placed(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), LedgerError> {
         self.conn.execute(
             "UPDATE bundle SET placed_at = ?2 WHERE id = ?1",
             params![id, timestamp(at)],

@@ -15,7 +15,7 @@ use crate::ledger::{DeliveryState, Indicators, Ledger, LedgerError, NewMail, tim
 
 /// A decision as it goes into a bundle (identifiers still unhashed).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DecisionOut {
+pub(crate) struct DecisionOut {
     pub gemeentecode: String,
     pub beschikkingnummer: String,
     pub pseudonym: String,
@@ -29,7 +29,7 @@ pub struct DecisionOut {
 
 /// A measurement as it goes into a bundle.
 #[derive(Debug, Clone, PartialEq)]
-pub struct MeasurementOut {
+pub(crate) struct MeasurementOut {
     pub agb: String,
     pub metingnummer: String,
     pub pseudonym: String,
@@ -42,7 +42,7 @@ pub struct MeasurementOut {
 
 /// A link between a decision and a measurement, as it goes into a bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkOut {
+pub(crate) struct LinkOut {
     pub beschikkingnummer: String,
     pub agb: String,
     pub metingnummer: String,
@@ -51,7 +51,7 @@ pub struct LinkOut {
 /// A delivery as the quality file (`Kwaliteit.csv`) shows it: who sent what, when, and
 /// how it fared. The counts are the whole file's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryOut {
+pub(crate) struct DeliveryOut {
     pub id: i64,
     /// The sender's code: an AGB code, or the municipality's own CBS code.
     pub sender: String,
@@ -107,7 +107,7 @@ pub struct Publication<'a> {
 
 impl Ledger {
     /// Takes the write lock for a publication.
-    pub fn begin_publication(&mut self) -> Result<Publication<'_>, LedgerError> {
+    pub(crate) fn begin_publication(&mut self) -> Result<Publication<'_>, LedgerError> {
         Ok(Publication {
             tx: self.write_tx()?,
         })
@@ -133,7 +133,7 @@ impl Publication<'_> {
 
     /// Calls `f` with the municipality's decisions it has not received (or, with `since`,
     /// all from that date on).
-    pub fn new_decisions<T>(
+    pub(crate) fn new_decisions<T>(
         &self,
         municipality: &str,
         code: &str,
@@ -164,7 +164,7 @@ impl Publication<'_> {
     }
 
     /// Calls `f` with the measurements linked to the municipality that it has not received.
-    pub fn new_measurements<T>(
+    pub(crate) fn new_measurements<T>(
         &self,
         municipality: &str,
         code: &str,
@@ -195,7 +195,7 @@ impl Publication<'_> {
     }
 
     /// Calls `f` with the links in which this bundle carries the decision or the measurement.
-    pub fn new_links<T>(
+    pub(crate) fn new_links<T>(
         &self,
         municipality: &str,
         code: &str,
@@ -228,7 +228,7 @@ impl Publication<'_> {
 
     /// Calls `f` with the deliveries the municipality's quality file has not reported (or,
     /// with `since`, all received from that date on), oldest first.
-    pub fn new_deliveries<T>(
+    pub(crate) fn new_deliveries<T>(
         &self,
         municipality: &str,
         code: &str,
@@ -272,7 +272,7 @@ impl Publication<'_> {
     }
 
     /// The municipality's figures per period, as of now (see `Ledger::indicators`).
-    pub fn indicators(&self, code: &str) -> Result<Vec<Indicators>, LedgerError> {
+    pub(crate) fn indicators(&self, code: &str) -> Result<Vec<Indicators>, LedgerError> {
         crate::ledger::figures::indicators(&self.tx, code)
     }
 

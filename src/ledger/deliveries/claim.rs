@@ -33,7 +33,7 @@ pub struct Delivery {
 
 /// A delivery processed by a run that stopped before moving its file and receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unfinished {
+pub(crate) struct Unfinished {
     pub delivery: Delivery,
     /// Receipt name in `receipts/`, without `.result.csv`.
     pub receipt: String,
@@ -65,7 +65,7 @@ pub struct Claim<'a> {
 
 impl Ledger {
     /// Deliveries the daily run has to do: waiting ones and duplicates not yet answered.
-    pub fn deliveries_to_process(&self) -> Result<Vec<i64>, LedgerError> {
+    pub(crate) fn deliveries_to_process(&self) -> Result<Vec<i64>, LedgerError> {
         let mut stmt = self.conn.prepare(
             "SELECT id FROM delivery WHERE state IN ('received', 'duplicate') AND processed_at IS NULL ORDER BY id",
         )?;
@@ -77,7 +77,7 @@ impl Ledger {
 
     /// Deliveries whose outcome is committed but whose file or receipt has not yet been
     /// moved (the run was cut off in between), with their receipt names.
-    pub fn deliveries_to_finish(&self) -> Result<Vec<Unfinished>, LedgerError> {
+    pub(crate) fn deliveries_to_finish(&self) -> Result<Vec<Unfinished>, LedgerError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, tenant_id, file_name, sha256, received_at, state, receipt FROM delivery
              WHERE processed_at IS NOT NULL AND finished_at IS NULL ORDER BY id",
@@ -146,7 +146,7 @@ impl Ledger {
     }
 
     /// Records that `id`'s file and receipt are where they belong.
-    pub fn mark_finished(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), LedgerError> {
+    pub(crate) fn mark_finished(&mut self, id: i64, now: DateTime<Utc>) -> Result<(), LedgerError> {
         self.conn.execute(
             "UPDATE delivery SET finished_at = ?2 WHERE id = ?1",
             params![id, timestamp(now)],
@@ -156,7 +156,7 @@ impl Ledger {
 
     /// Records that a run failed on delivery `id` without an outcome, with the (redacted)
     /// reason and an audit row; returns how many runs have failed on it so far.
-    pub fn record_failure(
+    pub(crate) fn record_failure(
         &mut self,
         id: i64,
         error: &str,
@@ -195,7 +195,7 @@ impl Claim<'_> {
     /// the transaction back and taking the lock again. False if, in between, another run
     /// took the delivery. (A savepoint would make SQLite copy every page it changes into a
     /// statement journal first: measured, it tripled the writes of a large file.)
-    pub fn discard_rows(&mut self) -> Result<bool, LedgerError> {
+    pub(crate) fn discard_rows(&mut self) -> Result<bool, LedgerError> {
         self.tx.execute_batch("ROLLBACK; BEGIN IMMEDIATE")?;
         let state: Option<String> = self
             .tx

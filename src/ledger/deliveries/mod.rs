@@ -12,8 +12,8 @@ use std::str::FromStr;
 
 use super::{Ledger, LedgerError};
 
-pub use claim::{Claim, Delivery, Outcome, Unfinished};
-pub use record::{NewFile, Recorded, Withdrawal, Withdrawn};
+pub(crate) use claim::{Claim, Delivery, Outcome};
+pub(crate) use record::{NewFile, Recorded, Withdrawal, Withdrawn};
 
 /// Where a delivery stands. Stored by name in the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,7 +35,7 @@ pub enum DeliveryState {
 
 impl DeliveryState {
     /// Every state, in the order reports list them.
-    pub const ALL: [Self; 6] = [
+    pub(crate) const ALL: [Self; 6] = [
         Self::Received,
         Self::Duplicate,
         Self::Processed,
@@ -85,7 +85,7 @@ const WAITING: &str = "state IN ('received', 'duplicate') AND processed_at IS NU
 
 /// A delivery whose file still waits in `upload/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WaitingFile {
+pub(crate) struct WaitingFile {
     pub id: i64,
     pub size: u64,
     pub sha256: String,
@@ -93,14 +93,17 @@ pub struct WaitingFile {
 
 /// Deliveries per state, overall and per tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DeliveryCounts {
+pub(crate) struct DeliveryCounts {
     pub by_state: BTreeMap<DeliveryState, u64>,
     pub by_tenant: BTreeMap<String, BTreeMap<DeliveryState, u64>>,
 }
 
 impl Ledger {
     /// The deliveries of `tenant` whose files still wait in `upload/`, by file name.
-    pub fn waiting_files(&self, tenant: &str) -> Result<HashMap<String, WaitingFile>, LedgerError> {
+    pub(crate) fn waiting_files(
+        &self,
+        tenant: &str,
+    ) -> Result<HashMap<String, WaitingFile>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT file_name, id, size_bytes, sha256 FROM delivery
              WHERE tenant_id = ?1 AND {WAITING}"
@@ -119,7 +122,7 @@ impl Ledger {
     }
 
     /// How many deliveries are in each state, overall and per tenant.
-    pub fn delivery_counts(&self) -> Result<DeliveryCounts, LedgerError> {
+    pub(crate) fn delivery_counts(&self) -> Result<DeliveryCounts, LedgerError> {
         let mut counts = DeliveryCounts::default();
         let mut stmt = self
             .conn

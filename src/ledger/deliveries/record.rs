@@ -23,7 +23,7 @@ pub struct Withdrawal<'a> {
 
 /// What [`Ledger::withdraw_or_taken`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Withdrawn {
+pub(crate) enum Withdrawn {
     /// Recorded as withdrawn, under this id.
     Recorded(i64),
     /// The daily run took this delivery, with this outcome; nothing was recorded.
@@ -32,7 +32,7 @@ pub enum Withdrawn {
 
 /// A complete file found in a tenant's `upload/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewFile<'a> {
+pub(crate) struct NewFile<'a> {
     pub tenant: &'a str,
     pub name: &'a str,
     pub size: u64,
@@ -44,7 +44,7 @@ pub struct NewFile<'a> {
 
 /// What recording a file did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Recorded {
+pub(crate) enum Recorded {
     /// A new delivery.
     New { id: i64, state: DeliveryState },
     /// The file was already recorded with this content: nothing changed.
@@ -57,7 +57,7 @@ pub enum Recorded {
 impl Ledger {
     /// Records a complete file in one transaction, with its audit row. Idempotent: recording
     /// the same waiting file twice is [`Recorded::Unchanged`].
-    pub fn record_file(
+    pub(crate) fn record_file(
         &mut self,
         file: &NewFile<'_>,
         now: DateTime<Utc>,
@@ -160,7 +160,7 @@ impl Ledger {
     /// As [`Ledger::withdraw`], but when nothing waits under the name and the daily run
     /// took a delivery of that name with this very content, that delivery is returned and
     /// nothing is recorded: the kept file is its original, set aside while the run had it.
-    pub fn withdraw_or_taken(
+    pub(crate) fn withdraw_or_taken(
         &mut self,
         w: &Withdrawal<'_>,
         now: DateTime<Utc>,
@@ -267,7 +267,7 @@ impl Ledger {
 
     /// The latest withdrawn delivery of `name` with this content whose original is not
     /// `archived` yet: what a crash between [`Ledger::withdraw`] and the move left.
-    pub fn withdrawn_unarchived(
+    pub(crate) fn withdrawn_unarchived(
         &self,
         tenant: &str,
         name: &str,
