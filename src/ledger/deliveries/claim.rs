@@ -4,7 +4,7 @@
 //!
 //! A [`Claim`] is one IMMEDIATE transaction: it holds the write lock from the moment it
 //! checks that the delivery still waits until the outcome is committed. That is the lock
-//! that makes each file processed once, whoever else (`process --now`, another daemon) runs.
+//! that makes each file processed once, whoever else (`dropgate process` by hand, another daemon) runs.
 
 use std::collections::BTreeMap;
 
