@@ -13,7 +13,6 @@ Usage: cargo build --release && scripts/bench-process.py [--rows 1000000] [--xls
 Needs: sqlite3 (Debian package sqlite3); openpyxl for the xlsx part (pip install openpyxl).
 """
 import argparse
-import functools
 import json
 import os
 import random
@@ -26,7 +25,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from benchlib import bsn, measure  # noqa: E402
+from benchlib import bsn, measure, process_args  # noqa: E402
 HEADER = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status"
 
 
@@ -45,14 +44,6 @@ def setup(base, binary):
         f.write('state_dir = "var"\n[sftp]\nlisten = "127.0.0.1:0"\n'
                 '[[tenant]]\nid = "zorg"\nkind = "supplier"\ncode = "87654321"\nname = "Zorg"\n')
     subprocess.run([binary, "--config", os.path.join(base, "dropgate.toml"), "keygen"], check=True, capture_output=True)
-
-
-@functools.cache
-def process_args(binary):
-    """`process`, with `--now` for a binary from before that flag was dropped (a `--baseline`
-    of an older commit), which refuses to run without it."""
-    help_text = subprocess.run([binary, "process", "--help"], capture_output=True, text=True).stdout
-    return ["process", "--now"] if "--now" in help_text else ["process"]
 
 
 def deliver_and_process(base, binary, source, name):

@@ -20,7 +20,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from benchlib import bsn, measure  # noqa: E402
+from benchlib import bsn, measure, process_args  # noqa: E402
 
 
 def main():
@@ -61,7 +61,7 @@ def main():
             time.sleep(0.2)
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(60)
-        dg("process")
+        dg(*process_args(a.binary))
         print(f"{a.clients} decisions, {n} measurements, all linked")
 
         runs = []

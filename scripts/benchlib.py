@@ -1,4 +1,5 @@
 """Helpers the benchmark scripts share: valid test BSNs and a wall-time/peak-RSS probe."""
+import functools
 import json
 import subprocess
 import sys
@@ -24,3 +25,11 @@ def measure(cmd, **kw):
     if rc != 0:
         sys.exit(f"{cmd} failed")
     return wall, kib / 1024
+
+
+@functools.cache
+def process_args(binary):
+    """`process`, with `--now` for a binary from before that flag was dropped (a `--baseline`
+    of an older commit), which refuses to run without it."""
+    help_text = subprocess.run([binary, "process", "--help"], capture_output=True, text=True).stdout
+    return ["process", "--now"] if "--now" in help_text else ["process"]

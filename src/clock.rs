@@ -32,7 +32,8 @@ fn offset() -> TimeDelta {
 
 /// `+61d`, `-2h`, `+90m`, `+30s` (the sign is required, so that a bare date is not taken for
 /// an offset).
-pub(crate) fn parse_offset(text: &str) -> Option<TimeDelta> {
+#[cfg(any(debug_assertions, test))]
+fn parse_offset(text: &str) -> Option<TimeDelta> {
     let (sign, rest) = match text.as_bytes().first()? {
         b'+' => (1, &text[1..]),
         b'-' => (-1, &text[1..]),
