@@ -531,6 +531,16 @@ fn leesmij_files(t: &mut String, language: Language) {
         t,
         "\n{}",
         say(
+            "Overzicht.html: de kengetallen van Indicatoren.csv als pagina met grafieken, die \
+             in elke browser opent zonder internet.",
+            "Overzicht.html: the figures of Indicatoren.csv as a page with charts, which opens \
+             in any browser without internet."
+        )
+    );
+    let _ = writeln!(
+        t,
+        "\n{}",
+        say(
             "manifest.json: de schemaversie, de schrijfwijze van de CSV-bestanden, de periode, \
              en per bestand het aantal rijen en de SHA-256, om na te gaan dat alles heel is \
              aangekomen.",

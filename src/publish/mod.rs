@@ -11,7 +11,9 @@
 //! bundle, and no partial zip is ever in an outbox.
 
 pub mod bundle;
+pub(crate) mod chart;
 pub(crate) mod codebook;
+pub(crate) mod overview;
 pub(crate) mod quality;
 
 use std::io;
@@ -367,6 +369,8 @@ fn write_bundle(
     writer
         .text("LEESMIJ.txt", &codebook::leesmij(&about, config.language))
         .map_err(&io_err)?;
+    let page = overview::render(&about, &figures, config.language);
+    writer.text(overview::NAME, &page).map_err(&io_err)?;
     let manifest = Manifest::new(
         &tenant.code,
         making.scope.kind().as_str(),

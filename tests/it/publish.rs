@@ -1283,3 +1283,149 @@ fn a_request_full_over_sftp_is_acknowledged_once_and_served_at_the_next_publicat
         "{mails:?}"
     );
 }
+
+/// `Overzicht.html` in the bundle: the figures of `Indicatoren.csv` in a table, a suppressed
+/// quarter said in words (never a zero), values escaped, and nothing that loads or runs.
+#[test]
+fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
+    let hostile = r#"Utrecht <script>alert(1)</script> & \"Co\""#;
+    let env = Env::new(&format!(
+        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\n\
+         [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"{hostile}\"\n",
+    ));
+    assert!(env.cmd(&["keygen"]).status.success());
+    env.start().stop();
+    // 2026-Q1: twelve clients, nine measured completely, one of them dropped out (reason 33).
+    // 2026-Q2: three clients, too few to show.
+    let mut decisions = String::from(
+        "gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;ingangsdatum;einddatum;redenBeeindiging\n",
+    );
+    let mut measurements = String::from(
+        "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n",
+    );
+    for i in 0..15u32 {
+        let bsn = crate::util::bsn(i);
+        let (end, measured) = if i < 12 {
+            ("2026-02-15", "2026-02-20")
+        } else {
+            ("2026-05-15", "2026-05-20")
+        };
+        let reason = if i == 0 { "33" } else { "02" };
+        decisions.push_str(&format!(
+            "0344;B-{i};{bsn};87654321;45;45A01;2025-01-01;{end};{reason}\n"
+        ));
+        if !(9..12).contains(&i) {
+            measurements.push_str(&format!(
+                "87654321;{bsn};M-{i};{measured};CT;01;{};Volledig\n",
+                i % 4 + 5
+            ));
+        }
+    }
+    deliver_all(
+        &env,
+        &[
+            ("utrecht", "b.csv", decisions.as_bytes()),
+            ("zorg", "m.csv", measurements.as_bytes()),
+        ],
+    );
+    publish(&env);
+    let zip = outbox(&env).pop().unwrap();
+    let page = {
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+        let mut text = String::new();
+        archive
+            .by_name("Overzicht.html")
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    std::fs::write(
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("Overzicht.html"),
+        &page,
+    )
+    .unwrap();
+
+    // Inert: a policy that loads nothing, no script, no reference that leaves the file.
+    assert!(
+        page.contains(r#"<meta http-equiv="Content-Security-Policy" content="default-src 'none';"#),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+    for attribute in [" src=", " href=", "url(", "@import"] {
+        assert!(!page.contains(attribute), "{attribute} in {page}");
+    }
+    // The municipality's name, shown literally.
+    assert!(
+        page.contains("Utrecht &lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;Co&quot;"),
+        "{page}"
+    );
+
+    // Each quarter's cells equal its line of Indicatoren.csv (shares as percentages).
+    let cell = |row: &str, column: &str| -> Option<String> {
+        let start = row.find(&format!("data-kolom=\"{column}\""))?;
+        let from = start + row[start..].find('>')? + 1;
+        Some(row[from..from + row[from..].find('<')?].to_owned())
+    };
+    let rows: Vec<&str> = page.split("<tr>").skip(2).collect();
+    let lines = csv(&zip, "Indicatoren.csv");
+    let header: Vec<&str> = lines[0].trim_start_matches('\u{feff}').split(';').collect();
+    assert_eq!(rows.len(), lines.len() - 1, "{page}");
+    let percent = |share: &str| {
+        let v: f64 = share.replace(',', ".").parse().unwrap();
+        format!("{:.1}%", v * 100.0).replace('.', ",")
+    };
+    let mut suppressed = 0;
+    for (line, row) in lines[1..].iter().zip(&rows) {
+        let values: Vec<&str> = line.split(';').collect();
+        let field = |name: &str| values[header.iter().position(|h| *h == name).unwrap()];
+        assert_eq!(
+            cell(row, "periode").as_deref(),
+            Some(field("periode")),
+            "{row}"
+        );
+        if field("onderdrukt") == "1" {
+            suppressed += 1;
+            assert_eq!(
+                cell(row, "onderdrukt").as_deref(),
+                Some("niet getoond (minder dan 10 cliënten)"),
+                "{row}"
+            );
+            assert!(
+                cell(row, "clienten").is_none(),
+                "no number for a suppressed quarter: {row}"
+            );
+            continue;
+        }
+        for column in [
+            "beeindigd",
+            "clienten",
+            "ct_gemiddeld",
+            "gas_gemiddeld",
+            "metingen",
+        ] {
+            assert_eq!(
+                cell(row, column).as_deref(),
+                Some(field(column)),
+                "{column} in {row}"
+            );
+        }
+        for column in ["respons", "uitval"] {
+            let expected = if field(column).is_empty() {
+                String::new()
+            } else {
+                percent(field(column))
+            };
+            assert_eq!(cell(row, column), Some(expected), "{column} in {row}");
+        }
+    }
+    assert_eq!((lines.len() - 1, suppressed), (2, 1), "{lines:?}");
+    assert!(page.contains(">75,0%<"), "nine of twelve responded: {page}");
+    // A chart per figure, each an image with a title and a description.
+    assert_eq!(
+        page.matches(r#"<svg xmlns="http://www.w3.org/2000/svg" role="img""#)
+            .count(),
+        4
+    );
+    assert_eq!(page.matches("<title id=").count(), 4);
+}

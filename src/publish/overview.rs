@@ -1,0 +1,218 @@
+//! `Overzicht.html`, in every municipality bundle (issue 14): the bundle's figures per
+//! quarter as one page that opens offline in any browser, with a chart per figure and the
+//! same numbers in a table beside it.
+//!
+//! The page is self-contained and inert: no script, font, image or link leaves the file,
+//! and its Content-Security-Policy forbids loading anything at all. Every value passes
+//! maud's escaping (the template cannot concatenate unescaped text), charts are SVG drawn
+//! by `publish::chart`, and the print style fits A4.
+
+use maud::{DOCTYPE, Markup, html};
+
+use super::chart::{self, Bar};
+use super::codebook::{self, About, INDICATOREN, Words};
+use crate::figures::MIN_CLIENTS;
+use crate::ledger::Indicators;
+use crate::message::Language;
+
+/// The page's name in the bundle.
+pub(crate) const NAME: &str = "Overzicht.html";
+
+/// Nothing may load and nothing may run; only the page's own style applies.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'; base-uri 'none'";
+
+/// Readable at 1280 pixels and on A4: one column, tables that fit, charts that scale.
+const STYLE: &str = "\
+body{font-family:sans-serif;color:#000;background:#fff;max-width:60rem;margin:1.5rem auto;padding:0 1rem;line-height:1.4}\
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #000}\
+table{border-collapse:collapse;width:100%;font-size:.95rem}\
+th,td{border:1px solid #444;padding:.3rem .5rem;text-align:right}\
+th:first-child,td:first-child{text-align:left}\
+td.niet-getoond{text-align:center;font-style:italic}\
+figure{margin:1rem 0;break-inside:avoid}figcaption{font-weight:bold}\
+dt{font-weight:bold;margin-top:.5rem}\
+@page{size:A4;margin:15mm}@media print{body{max-width:none;margin:0}h2{break-after:avoid}}";
+
+/// The page for the bundle `about`, with `figures` per quarter (oldest first).
+pub(crate) fn render(about: &About<'_>, figures: &[Indicators], language: Language) -> String {
+    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    let title = format!(
+        "{} {} ({})",
+        say("Overzicht", "Overview"),
+        about.municipality,
+        about.code
+    );
+    let lang = match language {
+        Language::Dutch => "nl",
+        Language::English => "en",
+    };
+    html! {
+        (DOCTYPE)
+        html lang=(lang) {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(CSP);
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (maud::PreEscaped(STYLE)) }
+            }
+            body {
+                h1 { (title) }
+                p {
+                    (say("Bundel", "Bundle")) " " code { (about.bundle) } ", "
+                    (say("gemaakt op", "made on")) " " (about.made) ". "
+                    (say(
+                        "De cijfers zijn dezelfde als in Indicatoren.csv in deze bundel.",
+                        "The figures are those of Indicatoren.csv in this bundle.",
+                    ))
+                }
+                h2 { (say("Kengetallen per kwartaal", "Figures per quarter")) }
+                (table(figures, language))
+                (charts(figures, language))
+                h2 { (say("Uitleg", "Explanation")) }
+                (explanation(language))
+            }
+        }
+    }
+    .into_string()
+}
+
+/// The suppressed figures' cell text.
+fn not_shown(language: Language) -> String {
+    match language {
+        Language::Dutch => format!("niet getoond (minder dan {MIN_CLIENTS} cliënten)"),
+        Language::English => format!("not shown (fewer than {MIN_CLIENTS} clients)"),
+    }
+}
+
+/// A share (0 to 1) as a percentage with one decimal and a decimal comma.
+fn percent(share: f64) -> String {
+    format!("{}%", codebook::number(share * 100.0, 1))
+}
+
+/// The table: one row per quarter, each cell marked with its column in `Indicatoren.csv`.
+fn table(figures: &[Indicators], language: Language) -> Markup {
+    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    let columns = [
+        say("Kwartaal", "Quarter"),
+        say("Beëindigde beschikkingen", "Ended decisions"),
+        say("Cliënten", "Clients"),
+        say("Respons", "Response"),
+        say("Gemiddelde CT", "Mean CT"),
+        say("Gemiddelde GAS", "Mean GAS"),
+        say("Uitval", "Dropout"),
+        say("Metingen", "Measurements"),
+    ];
+    let or_blank = |v: Option<String>| v.unwrap_or_default();
+    html! {
+        table {
+            caption { (say("Kengetallen per kwartaal van de einddatum", "Figures per quarter of the end date")) }
+            thead { tr { @for c in columns { th scope="col" { (c) } } } }
+            tbody {
+                @for (period, f) in figures {
+                    tr {
+                        th scope="row" data-kolom="periode" { (period) }
+                        @if f.suppressed() {
+                            td.niet-getoond colspan="7" data-kolom="onderdrukt" { (not_shown(language)) }
+                        } @else {
+                            td data-kolom="beeindigd" { (f.ended) }
+                            td data-kolom="clienten" { (f.clients) }
+                            td data-kolom="respons" { (or_blank(f.response().map(percent))) }
+                            td data-kolom="ct_gemiddeld" { (or_blank(f.ct.value().map(|v| codebook::number(v, 2)))) }
+                            td data-kolom="gas_gemiddeld" { (or_blank(f.gas.value().map(|v| codebook::number(v, 2)))) }
+                            td data-kolom="uitval" { (or_blank(f.dropout_share().map(percent))) }
+                            td data-kolom="metingen" { (f.measurements) }
+                        }
+                    }
+                }
+                @if figures.is_empty() {
+                    tr { td colspan="8" { (say("Nog geen beëindigde beschikkingen.", "No ended decisions yet.")) } }
+                }
+            }
+        }
+    }
+}
+
+/// One chart per figure over the quarters; a suppressed quarter keeps its place, marked.
+fn charts(figures: &[Indicators], language: Language) -> Markup {
+    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    let missing = say("n.g.", "n.s.");
+    type Pick = fn(&crate::figures::Figures) -> Option<f64>;
+    let series: [(&str, &str, &str, Pick, bool, f64); 4] = [
+        (
+            "respons",
+            say("Respons", "Response"),
+            say(
+                "Het aandeel beëindigde beschikkingen met een volledige meting, per kwartaal.",
+                "The share of ended decisions with a complete measurement, per quarter.",
+            ),
+            |f| f.response(),
+            true,
+            1.0,
+        ),
+        (
+            "ct",
+            say("Gemiddelde CT-score", "Mean CT score"),
+            say(
+                "De gemiddelde CT-score over volledige metingen, per kwartaal.",
+                "The mean CT score over complete measurements, per quarter.",
+            ),
+            |f| f.ct.value(),
+            false,
+            0.0,
+        ),
+        (
+            "gas",
+            say("Gemiddelde GAS-score", "Mean GAS score"),
+            say(
+                "De gemiddelde GAS-score over volledige metingen, per kwartaal.",
+                "The mean GAS score over complete measurements, per quarter.",
+            ),
+            |f| f.gas.value(),
+            false,
+            0.0,
+        ),
+        (
+            "uitval",
+            say("Uitval", "Dropout"),
+            say(
+                "Het aandeel beschikkingen dat eindigde met reden 32 tot en met 35, per kwartaal.",
+                "The share of decisions that ended for reasons 32 to 35, per quarter.",
+            ),
+            |f| f.dropout_share(),
+            true,
+            1.0,
+        ),
+    ];
+    html! {
+        @if !figures.is_empty() {
+            @for (id, title, description, pick, share, max) in series {
+                @let bars: Vec<Bar> = figures.iter().map(|(period, f)| {
+                    let value = (!f.suppressed()).then(|| pick(f)).flatten();
+                    Bar {
+                        label: period.clone(),
+                        value,
+                        shown: value.map(|v| if share { percent(v) } else { codebook::number(v, 2) }).unwrap_or_default(),
+                    }
+                }).collect();
+                figure {
+                    figcaption { (title) }
+                    (chart::bars(id, title, description, &bars, max, missing))
+                }
+            }
+            p { (missing) ": " (not_shown(language)) }
+        }
+    }
+}
+
+/// What each figure counts: the meanings `Indicatoren.csv` and `LEESMIJ.txt` give.
+fn explanation(language: Language) -> Markup {
+    html! {
+        dl {
+            @for column in INDICATOREN.columns {
+                dt { code { (column.name) } }
+                dd { (column.meaning.pick(language)) }
+            }
+        }
+    }
+}
