@@ -5,8 +5,8 @@
 
 use maud::{Markup, html};
 
-/// One bar: its label under it, its value (`None`: not shown, such as a suppressed
-/// quarter) and the value as the page writes it.
+/// One bar: its label under it, its value, and the value as the page writes it (or, with
+/// no value, why: empty for the chart's `missing` text).
 pub(crate) struct Bar {
     pub label: String,
     pub value: Option<f64>,
@@ -59,7 +59,9 @@ pub(crate) fn bars(
                     }
                     None => {
                         text x=(format!("{centre:.1}")) y=(format!("{:.1}", HEIGHT - BOTTOM - 6.0))
-                            text-anchor="middle" font-size="12" font-style="italic" { (missing) }
+                            text-anchor="middle" font-size="12" font-style="italic" {
+                            @if bar.shown.is_empty() { (missing) } @else { (bar.shown) }
+                        }
                     }
                 }
                 text x=(format!("{centre:.1}")) y=(format!("{:.1}", HEIGHT - 8.0))

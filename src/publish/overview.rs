@@ -137,6 +137,7 @@ fn table(figures: &[Indicators], language: Language) -> Markup {
 fn charts(figures: &[Indicators], language: Language) -> Markup {
     let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
     let missing = say("n.g.", "n.s.");
+    let none = say("geen", "none");
     type Pick = fn(&crate::figures::Figures) -> Option<f64>;
     let series: [(&str, &str, &str, Pick, bool, f64); 4] = [
         (
@@ -189,11 +190,14 @@ fn charts(figures: &[Indicators], language: Language) -> Markup {
             @for (id, title, description, pick, share, max) in series {
                 @let bars: Vec<Bar> = figures.iter().map(|(period, f)| {
                     let value = (!f.suppressed()).then(|| pick(f)).flatten();
-                    Bar {
-                        label: period.clone(),
-                        value,
-                        shown: value.map(|v| if share { percent(v) } else { codebook::number(v, 2) }).unwrap_or_default(),
-                    }
+                    let shown = match value {
+                        Some(v) if share => percent(v),
+                        Some(v) => codebook::number(v, 2),
+                        // Shown, but nothing to count (no GAS measurement, say).
+                        None if !f.suppressed() => none.to_owned(),
+                        None => String::new(),
+                    };
+                    Bar { label: period.clone(), value, shown }
                 }).collect();
                 figure {
                     figcaption { (title) }

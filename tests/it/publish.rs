@@ -1340,11 +1340,8 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             .unwrap();
         text
     };
-    std::fs::write(
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join("Overzicht.html"),
-        &page,
-    )
-    .unwrap();
+    let saved = Path::new(env!("CARGO_TARGET_TMPDIR")).join("Overzicht.html");
+    std::fs::write(&saved, &page).unwrap();
 
     // Inert: a policy that loads nothing, no script, no reference that leaves the file.
     assert!(
@@ -1428,4 +1425,83 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         4
     );
     assert_eq!(page.matches("<title id=").count(), 4);
+
+    // In a real browser: no console message, no request, the same cells, 1280 pixels wide.
+    let seen = browser(&saved);
+    assert_eq!(seen["console"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["requests"], serde_json::json!([]), "{seen}");
+    assert!(seen["width"].as_u64().unwrap() <= 1280, "{seen}");
+    let shown: Vec<(String, String)> = seen["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c[0].as_str().unwrap().to_owned(),
+                c[1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let written: Vec<(String, String)> = rows
+        .iter()
+        .flat_map(|row| {
+            row.split("data-kolom=\"").skip(1).map(|rest| {
+                let (column, rest) = rest.split_once('"').unwrap();
+                let text = &rest[rest.find('>').unwrap() + 1..];
+                (
+                    column.to_owned(),
+                    text[..text.find('<').unwrap()].to_owned(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(shown, written);
+}
+
+/// Runs `tests/browser.py` on `page` (headless Chromium through chromedriver): its console
+/// messages, requests, `data-kolom` cells and width. The screenshot lands beside the page.
+fn browser(page: &Path) -> serde_json::Value {
+    let out = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser.py"))
+        .arg(page)
+        .arg(page.with_extension("png"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tests/browser.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The browser check sees what it is there to see: a page that loads an image and throws
+/// is reported with both.
+#[test]
+fn the_browser_check_reports_a_request_and_a_script_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("bad.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>x</title></head><body>\
+         <img src=\"http://127.0.0.1:9/x.png\"><script>undefinedFunction()</script></body></html>",
+    )
+    .unwrap();
+    let seen = browser(&page);
+    assert_eq!(
+        seen["requests"],
+        serde_json::json!(["http://127.0.0.1:9/x.png"]),
+        "{seen}"
+    );
+    assert!(
+        seen["console"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["message"]
+                .as_str()
+                .unwrap()
+                .contains("undefinedFunction is not defined")),
+        "{seen}"
+    );
 }
