@@ -103,6 +103,12 @@ pub(crate) fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed
 
 /// One line of `Kwaliteit.csv`: times in the configured zone, the outcome in Dutch, and
 /// the top rejection reasons as `label (count)` for people and `rule (count)` for scripts.
+/// A rule's short label, as `Kwaliteit.csv` and the overview name a reason.
+fn reason_label(id: &str, language: crate::message::Language) -> String {
+    crate::check::datasets::rules::find(id)
+        .map_or_else(|| id.to_owned(), |r| r.label(language).to_owned())
+}
+
 fn quality_row(
     d: crate::ledger::DeliveryOut,
     tz: chrono_tz::Tz,
@@ -129,10 +135,7 @@ fn quality_row(
             .collect();
         listed.join(", ")
     };
-    let label = |id: &str| {
-        crate::check::datasets::rules::find(id)
-            .map_or_else(|| id.to_owned(), |r| r.label(language).to_owned())
-    };
+    let label = |id: &str| reason_label(id, language);
     vec![
         d.id.to_string(),
         d.sender,
@@ -349,7 +352,7 @@ fn write_bundle(
     mut writer: BundleWriter,
 ) -> Result<Manifest, PublishError> {
     let io_err = io_error(making.name);
-    write_rows(making, key, publication, &mut writer)?;
+    let deliveries = write_rows(making, key, publication, &mut writer)?;
     let figures = publication.indicators(&making.tenant.code)?;
     writer
         .csv(
@@ -369,7 +372,12 @@ fn write_bundle(
     writer
         .text("LEESMIJ.txt", &codebook::leesmij(&about, config.language))
         .map_err(&io_err)?;
-    let page = overview::render(&about, &figures, config.language);
+    let senders = config
+        .tenants
+        .iter()
+        .map(|t| (t.code.as_str(), t.name.as_str()))
+        .collect();
+    let page = overview::render(&about, &figures, &deliveries, &senders, config.language);
     writer.text(overview::NAME, &page).map_err(&io_err)?;
     let manifest = Manifest::new(
         &tenant.code,
@@ -381,13 +389,14 @@ fn write_bundle(
 }
 
 /// Writes the CSVs of rows the municipality has not received (all from the scope's date
-/// on, for a full bundle): decisions, measurements, links and deliveries.
+/// on, for a full bundle): decisions, measurements, links and deliveries; returns the
+/// deliveries summed per sender, for the overview.
 fn write_rows(
     making: &Making<'_>,
     key: &Keyed,
     publication: &Publication<'_>,
     writer: &mut BundleWriter,
-) -> Result<(), PublishError> {
+) -> Result<overview::Deliveries, PublishError> {
     let io_err = io_error(making.name);
     let (id, code) = (making.tenant.id.as_str(), making.tenant.code.as_str());
     let since = making.scope.since();
@@ -412,14 +421,16 @@ fn write_rows(
         })?
         .map_err(&io_err)?;
     let (tz, language) = (making.config.time_zone, making.config.language);
+    let deliveries = std::cell::RefCell::new(overview::Deliveries::default());
     publication
         .new_deliveries(id, code, since, |rows| {
             write_csv(writer, &codebook::KWALITEIT, rows, |d| {
+                deliveries.borrow_mut().add(&d, language);
                 quality_row(d, tz, language)
             })
         })?
         .map_err(&io_err)?;
-    Ok(())
+    Ok(deliveries.into_inner())
 }
 
 /// One line of `Beschikkingen.csv`, its numbers hashed with the municipality's key.

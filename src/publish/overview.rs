@@ -7,12 +7,14 @@
 //! maud's escaping (the template cannot concatenate unescaped text), charts are SVG drawn
 //! by `publish::chart`, and the print style fits A4.
 
+use std::collections::BTreeMap;
+
 use maud::{DOCTYPE, Markup, html};
 
 use super::chart::{self, Bar};
 use super::codebook::{self, About, INDICATOREN, Words};
 use crate::figures::MIN_CLIENTS;
-use crate::ledger::Indicators;
+use crate::ledger::{DeliveryOut, Indicators};
 use crate::message::Language;
 
 /// The page's name in the bundle.
@@ -28,13 +30,70 @@ h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid
 table{border-collapse:collapse;width:100%;font-size:.95rem}\
 th,td{border:1px solid #444;padding:.3rem .5rem;text-align:right}\
 th:first-child,td:first-child{text-align:left}\
-td.niet-getoond{text-align:center;font-style:italic}\
-figure{margin:1rem 0;break-inside:avoid}figcaption{font-weight:bold}\
+td.niet-getoond{text-align:center;font-style:italic}td.tekst{text-align:left}\
+figure{margin:1rem 0;break-inside:avoid}figure svg{max-width:40rem;height:auto}figcaption{font-weight:bold}\
 dt{font-weight:bold;margin-top:.5rem}\
 @page{size:A4;margin:15mm}@media print{body{max-width:none;margin:0}h2{break-after:avoid}}";
 
-/// The page for the bundle `about`, with `figures` per quarter (oldest first).
-pub(crate) fn render(about: &About<'_>, figures: &[Indicators], language: Language) -> String {
+/// How many reasons the overview names per sender.
+const TOP_REASONS: usize = 3;
+
+/// The deliveries of a bundle's `Kwaliteit.csv`, summed per sender.
+#[derive(Debug, Default)]
+pub(crate) struct Deliveries {
+    senders: BTreeMap<String, Sent>,
+}
+
+#[derive(Debug, Default)]
+struct Sent {
+    deliveries: u64,
+    rows: i64,
+    accepted: i64,
+    rejected: i64,
+    /// Problems per reason (its label), over the reasons each delivery lists.
+    reasons: BTreeMap<String, i64>,
+}
+
+impl Deliveries {
+    /// Counts `delivery`, whose reasons are named in `language`.
+    pub(crate) fn add(&mut self, delivery: &DeliveryOut, language: Language) {
+        let sent = self.senders.entry(delivery.sender.clone()).or_default();
+        sent.deliveries += 1;
+        sent.rows += delivery.rows.unwrap_or(0);
+        sent.accepted += delivery.accepted.unwrap_or(0);
+        sent.rejected += delivery.rejected.unwrap_or(0);
+        for (rule, n) in &delivery.reasons {
+            *sent
+                .reasons
+                .entry(super::reason_label(rule, language))
+                .or_default() += n;
+        }
+    }
+}
+
+impl Sent {
+    /// The most frequent reasons, most first (then by name), as `label (n)`.
+    fn top_reasons(&self) -> String {
+        let mut reasons: Vec<(&String, &i64)> = self.reasons.iter().collect();
+        reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let listed: Vec<String> = reasons
+            .iter()
+            .take(TOP_REASONS)
+            .map(|(label, n)| format!("{label} ({n})"))
+            .collect();
+        listed.join(", ")
+    }
+}
+
+/// The page for the bundle `about`, with `figures` per quarter (oldest first), the
+/// bundle's `deliveries` per sender, and the names of senders by code (`senders`).
+pub(crate) fn render(
+    about: &About<'_>,
+    figures: &[Indicators],
+    deliveries: &Deliveries,
+    senders: &BTreeMap<&str, &str>,
+    language: Language,
+) -> String {
     let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
     let title = format!(
         "{} {} ({})",
@@ -69,12 +128,62 @@ pub(crate) fn render(about: &About<'_>, figures: &[Indicators], language: Langua
                 h2 { (say("Kengetallen per kwartaal", "Figures per quarter")) }
                 (table(figures, language))
                 (charts(figures, language))
+                h2 { (say("Leveringen in deze bundel", "Deliveries in this bundle")) }
+                (delivery_table(deliveries, senders, language))
                 h2 { (say("Uitleg", "Explanation")) }
                 (explanation(language))
             }
         }
     }
     .into_string()
+}
+
+/// The deliveries of `Kwaliteit.csv` per sender: how many, their rows, and the most
+/// frequent reasons for rejected rows.
+fn delivery_table(
+    deliveries: &Deliveries,
+    senders: &BTreeMap<&str, &str>,
+    language: Language,
+) -> Markup {
+    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    html! {
+        table {
+            caption {
+                (say(
+                    "Leveringen die deze bundel in Kwaliteit.csv meldt, per aanleverancier",
+                    "Deliveries this bundle reports in Kwaliteit.csv, per sender",
+                ))
+            }
+            thead {
+                tr {
+                    th scope="col" { (say("Aanleverancier", "Sender")) }
+                    th scope="col" { (say("Leveringen", "Deliveries")) }
+                    th scope="col" { (say("Rijen", "Rows")) }
+                    th scope="col" { (say("Geaccepteerd", "Accepted")) }
+                    th scope="col" { (say("Afgekeurd", "Rejected")) }
+                    th scope="col" { (say("Meest voorkomende redenen", "Most frequent reasons")) }
+                }
+            }
+            tbody {
+                @for (code, sent) in &deliveries.senders {
+                    tr {
+                        th scope="row" data-kolom="aanleverancier" {
+                            @if let Some(name) = senders.get(code.as_str()) { (name) " " }
+                            "(" (code) ")"
+                        }
+                        td data-kolom="leveringen" { (sent.deliveries) }
+                        td data-kolom="rijen" { (sent.rows) }
+                        td data-kolom="geaccepteerd" { (sent.accepted) }
+                        td data-kolom="afgekeurd" { (sent.rejected) }
+                        td.tekst data-kolom="redenen" { (sent.top_reasons()) }
+                    }
+                }
+                @if deliveries.senders.is_empty() {
+                    tr { td colspan="6" { (say("Geen nieuwe leveringen.", "No new deliveries.")) } }
+                }
+            }
+        }
+    }
 }
 
 /// The suppressed figures' cell text.

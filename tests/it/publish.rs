@@ -1289,8 +1289,9 @@ fn a_request_full_over_sftp_is_acknowledged_once_and_served_at_the_next_publicat
 #[test]
 fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     let hostile = r#"Utrecht <script>alert(1)</script> & \"Co\""#;
+    let provider = r#"Zorg <b>&amp; \"Zo\"</b>"#;
     let env = Env::new(&format!(
-        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\n\
+        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"{provider}\"\n\
          [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"{hostile}\"\n",
     ));
     assert!(env.cmd(&["keygen"]).status.success());
@@ -1321,6 +1322,9 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             ));
         }
     }
+    // Two rows the checks refuse, for the reasons in the delivery table.
+    measurements.push_str("87654321;123456782;M-X;2026-13-40;CT;01;5;Volledig\n");
+    measurements.push_str("87654321;123456782;M-Y;2026-02-01;XX;01;5;Volledig\n");
     deliver_all(
         &env,
         &[
@@ -1364,7 +1368,8 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         let from = start + row[start..].find('>')? + 1;
         Some(row[from..from + row[from..].find('<')?].to_owned())
     };
-    let rows: Vec<&str> = page.split("<tr>").skip(2).collect();
+    let first_table = &page[..page.find("</table>").unwrap()];
+    let rows: Vec<&str> = first_table.split("<tr>").skip(2).collect();
     let lines = csv(&zip, "Indicatoren.csv");
     let header: Vec<&str> = lines[0].trim_start_matches('\u{feff}').split(';').collect();
     assert_eq!(rows.len(), lines.len() - 1, "{page}");
@@ -1426,6 +1431,66 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     );
     assert_eq!(page.matches("<title id=").count(), 4);
 
+    // The delivery table sums Kwaliteit.csv per sender, names shown literally.
+    assert!(
+        page.contains("Zorg &lt;b&gt;&amp;amp; &quot;Zo&quot;&lt;/b&gt; (87654321)"),
+        "{page}"
+    );
+    let quality = csv(&zip, "Kwaliteit.csv");
+    let q_header: Vec<&str> = quality[0]
+        .trim_start_matches('\u{feff}')
+        .split(';')
+        .collect();
+    type Sum = (u64, i64, i64, i64, Vec<(String, i64)>);
+    let mut sums: std::collections::BTreeMap<String, Sum> = Default::default();
+    for line in &quality[1..] {
+        let values: Vec<&str> = line.split(';').collect();
+        let field = |name: &str| values[q_header.iter().position(|h| *h == name).unwrap()];
+        let number = |name: &str| field(name).parse::<i64>().unwrap_or(0);
+        let sum = sums.entry(field("aanleverancier").to_owned()).or_default();
+        sum.0 += 1;
+        sum.1 += number("rijen");
+        sum.2 += number("geaccepteerd");
+        sum.3 += number("afgekeurd");
+        for reason in field("redenen").split("), ").filter(|r| !r.is_empty()) {
+            let (label, n) = reason.trim_end_matches(')').rsplit_once(" (").unwrap();
+            let n: i64 = n.parse().unwrap();
+            match sum.4.iter_mut().find(|(l, _)| l == label) {
+                Some(seen) => seen.1 += n,
+                None => sum.4.push((label.to_owned(), n)),
+            }
+        }
+    }
+    let senders: Vec<&str> = page
+        .split("data-kolom=\"aanleverancier\">")
+        .skip(1)
+        .collect();
+    assert_eq!(senders.len(), sums.len(), "{page}");
+    for (row, (code, (n, rows_, accepted, rejected, mut reasons))) in senders.iter().zip(sums) {
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(row.contains(&format!("({code})<")), "{code} in {row}");
+        reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let top: Vec<String> = reasons
+            .iter()
+            .take(3)
+            .map(|(l, n)| format!("{l} ({n})"))
+            .collect();
+        for (column, expected) in [
+            ("leveringen", n.to_string()),
+            ("rijen", rows_.to_string()),
+            ("geaccepteerd", accepted.to_string()),
+            ("afgekeurd", rejected.to_string()),
+            ("redenen", top.join(", ")),
+        ] {
+            assert_eq!(
+                cell(row, column),
+                Some(expected),
+                "{column} of {code} in {row}"
+            );
+        }
+    }
+    assert!(page.contains(r#"data-kolom="afgekeurd">2<"#), "{page}");
+
     // In a real browser: no console message, no request, the same cells, 1280 pixels wide.
     let seen = browser(&saved);
     assert_eq!(seen["console"], serde_json::json!([]), "{seen}");
@@ -1455,7 +1520,20 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             })
         })
         .collect();
-    assert_eq!(shown, written);
+    let (indicators, deliveries): (Vec<_>, Vec<_>) = shown
+        .into_iter()
+        .partition(|(column, _)| written.iter().any(|(c, _)| c == column));
+    assert_eq!(indicators, written);
+    // The names as a reader sees them: literally, markup and all.
+    for name in [
+        r#"Utrecht <script>alert(1)</script> & "Co" (0344)"#,
+        r#"Zorg <b>&amp; "Zo"</b> (87654321)"#,
+    ] {
+        assert!(
+            deliveries.contains(&("aanleverancier".to_owned(), name.to_owned())),
+            "{deliveries:?}"
+        );
+    }
 }
 
 /// Runs `tests/browser.py` on `page` (headless Chromium through chromedriver): its console
