@@ -1,6 +1,6 @@
 //! The one CSV dialect of everything dropgate writes for people's spreadsheets (receipts,
 //! bundles, the specification): UTF-8 with a byte order mark, `;` between values, CRLF, and
-//! no cell that a spreadsheet would run as a formula.
+//! no cell that a spreadsheet would run as a formula; numbers with a decimal comma.
 
 /// The UTF-8 byte order mark: Excel reads the file as UTF-8 only with it.
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -20,6 +20,17 @@ pub(crate) fn guard_formula(value: &str) -> String {
     } else {
         value.to_owned()
     }
+}
+
+/// `value` with `decimals` decimals and a decimal comma, as a Dutch spreadsheet (and a Dutch
+/// reader) reads it.
+pub(crate) fn number(value: f64, decimals: usize) -> String {
+    format!("{value:.decimals$}").replace('.', ",")
+}
+
+/// A share (0 to 1) as a percentage with one decimal and a decimal comma: `75,0%`.
+pub(crate) fn percent(share: f64) -> String {
+    format!("{}%", number(share * 100.0, 1))
 }
 
 /// Whether `value` is a plain decimal number: an optional minus, digits, and at most one

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use maud::{Markup, html};
+
 use crate::figures::MIN_CLIENTS;
 use crate::message::Language;
 
@@ -19,40 +21,51 @@ pub struct Text {
 /// One problem line as a receipt lists it: line, column, shown value, rule, message.
 pub(crate) type ProblemLine = [String; 5];
 
-/// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// A message's two bodies, built block by block: the plain text as written, the HTML
+/// through maud, which escapes every value (no hand-made markup).
+struct Body {
+    text: String,
+    html: Vec<Markup>,
 }
 
-/// Appends a two-column table of facts to both bodies.
-fn facts_table<K: AsRef<str>, V: AsRef<str>>(
-    text: &mut String,
-    html: &mut String,
-    rows: &[(K, V)],
-) {
-    html.push_str("<table>");
-    for (k, v) in rows {
-        let (k, v) = (k.as_ref(), v.as_ref());
-        let _ = writeln!(text, "{k:>16}: {v}");
-        let _ = write!(
-            html,
-            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
-            esc(k),
-            esc(v)
-        );
+impl Body {
+    /// A body that opens with `opening` as its first paragraph.
+    fn new(opening: &str) -> Self {
+        Self {
+            text: format!("{opening}\n\n"),
+            html: vec![html! { p { (opening) } }],
+        }
     }
-    html.push_str("</table>");
+
+    /// A two-column table of facts.
+    fn facts<K: AsRef<str>, V: AsRef<str>>(&mut self, rows: &[(K, V)]) {
+        for (k, v) in rows {
+            let _ = writeln!(self.text, "{:>16}: {}", k.as_ref(), v.as_ref());
+        }
+        self.html.push(html! {
+            table {
+                @for (k, v) in rows {
+                    tr { th align="left" { (k.as_ref()) } td { (v.as_ref()) } }
+                }
+            }
+        });
+    }
+
+    /// A block: `text` (a line or more) in the plain part, `markup` in the HTML part.
+    fn add(&mut self, text: &str, markup: Markup) {
+        self.text.push_str(text);
+        self.html.push(markup);
+    }
+
+    /// The message under `subject`.
+    fn finish(self, subject: String) -> Text {
+        let html = html! { html { body { @for block in &self.html { (block) } } } };
+        Text {
+            subject,
+            text: self.text,
+            html: html.into_string(),
+        }
+    }
 }
 
 impl Text {
@@ -150,26 +163,17 @@ pub(crate) fn delivery_result(lang: Language, r: &DeliveryResult<'_>) -> Text {
             format!("receipts/{}.result.csv", r.receipt),
         ),
     ];
-    let opening = opening(lang, r.state);
-    let mut text = format!("{opening}\n\n");
-    let mut html = format!("<html><body><p>{}</p>", esc(opening));
-    facts_table(&mut text, &mut html, &facts);
+    let mut body = Body::new(opening(lang, r.state));
+    body.facts(&facts);
     if let Some(error) = r.error {
-        let _ = writeln!(text, "\n{}: {error}", t(lang, "Reden", "Reason"));
-        let _ = write!(
-            html,
-            "<p><b>{}:</b> {}</p>",
-            esc(t(lang, "Reden", "Reason")),
-            esc(error)
+        let reason = t(lang, "Reden", "Reason");
+        body.add(
+            &format!("\n{reason}: {error}\n"),
+            html! { p { b { (reason) ":" } " " (error) } },
         );
     }
-    first_problems(lang, r, &mut text, &mut html);
-    html.push_str("</body></html>");
-    Text {
-        subject,
-        text,
-        html,
-    }
+    first_problems(lang, r, &mut body);
+    body.finish(subject)
 }
 
 /// The first sentence of a delivery's result mail, by its state.
@@ -200,7 +204,7 @@ fn opening(lang: Language, state: &str) -> &'static str {
 
 /// The first problems of a delivery (at most ten) as a list and a table, and whether the
 /// receipt holds more.
-fn first_problems(lang: Language, r: &DeliveryResult<'_>, text: &mut String, html: &mut String) {
+fn first_problems(lang: Language, r: &DeliveryResult<'_>, body: &mut Body) {
     let shown = &r.problems[..r.problems.len().min(10)];
     if shown.is_empty() {
         return;
@@ -210,33 +214,28 @@ fn first_problems(lang: Language, r: &DeliveryResult<'_>, text: &mut String, htm
         "Eerste fouten (regelnummer, kolom, waarde, controle)",
         "First errors (line, column, value, rule)",
     );
-    let _ = writeln!(text, "\n{heading}:");
-    let _ = write!(
-        html,
-        "<p>{}:</p><table border=\"1\" cellpadding=\"3\">",
-        esc(heading)
-    );
+    let mut text = format!("\n{heading}:\n");
     for [line, column, value, rule, message] in shown {
         let _ = writeln!(text, "  {line}  {column}  {value:?}  {message} [{rule}]");
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} [{}]</td></tr>",
-            esc(line),
-            esc(column),
-            esc(value),
-            esc(message),
-            esc(rule)
-        );
     }
-    html.push_str("</table>");
+    body.add(
+        &text,
+        html! {
+            p { (heading) ":" }
+            table border="1" cellpadding="3" {
+                @for [line, column, value, rule, message] in shown {
+                    tr { td { (line) } td { (column) } td { (value) } td { (message) " [" (rule) "]" } }
+                }
+            }
+        },
+    );
     if r.problems.len() > shown.len() || r.rejected as usize > shown.len() {
         let more = t(
             lang,
             "De overige staan in het ontvangstbewijs.",
             "The rest are in the receipt.",
         );
-        let _ = writeln!(text, "  {more}");
-        let _ = write!(html, "<p>{}</p>", esc(more));
+        body.add(&format!("  {more}\n"), html! { p { (more) } });
     }
 }
 
@@ -278,31 +277,30 @@ pub(crate) fn quality_report(
         Language::Dutch => format!("Kwaliteitsrapport over {month} voor {tenant_name}."),
         Language::English => format!("Quality report for {month}, {tenant_name}."),
     };
-    let mut text = format!("{intro}\n\n");
-    let mut html = format!("<html><body><p>{}</p>", esc(&intro));
-    facts_table(&mut text, &mut html, &facts);
+    let mut body = Body::new(&intro);
+    body.facts(&facts);
     if !stats.rules.is_empty() {
         let heading = t(
             lang,
             "Meest voorkomende afkeurredenen",
             "Most frequent rejection reasons",
         );
-        let _ = writeln!(text, "\n{heading}:");
-        let _ = write!(html, "<p>{}:</p><ul>", esc(heading));
+        let label =
+            |rule: &str| crate::check::datasets::rules::find(rule).map_or("", |r| r.label(lang));
+        let mut text = format!("\n{heading}:\n");
         for (rule, n) in &stats.rules {
-            let label = crate::check::datasets::rules::find(rule).map_or("", |r| r.label(lang));
-            let _ = writeln!(text, "  {n:>8} x {label} [{rule}]");
-            let _ = write!(html, "<li>{n} &times; {} [{}]</li>", esc(label), esc(rule));
+            let _ = writeln!(text, "  {n:>8} x {} [{rule}]", label(rule));
         }
-        html.push_str("</ul>");
+        body.add(
+            &text,
+            html! {
+                p { (heading) ":" }
+                ul { @for (rule, n) in &stats.rules { li { (n) " × " (label(rule)) " [" (rule) "]" } } }
+            },
+        );
     }
-    response_section(lang, &mut text, &mut html, response);
-    html.push_str("</body></html>");
-    Text {
-        subject,
-        text,
-        html,
-    }
+    response_section(lang, &mut body, response);
+    body.finish(subject)
 }
 
 /// The response part of a quality report (DESIGN 3.3): per municipality, the share of the
@@ -326,18 +324,16 @@ pub(crate) enum ResponseFigure {
     Suppressed,
 }
 
-fn response_section(lang: Language, text: &mut String, html: &mut String, r: &ResponseSection) {
+fn response_section(lang: Language, body: &mut Body, r: &ResponseSection) {
     let (first, last) = &r.months;
     let heading = match lang {
         Language::Dutch => format!("Respons (beschikkingen beëindigd {first} t/m {last})"),
         Language::English => format!("Response (decisions ended {first} to {last})"),
     };
-    let _ = writeln!(text, "\n{heading}:");
-    let _ = write!(html, "<p>{}:</p>", esc(&heading));
+    body.add(&format!("\n{heading}:\n"), html! { p { (heading) ":" } });
     if r.lines.is_empty() {
         let none = t(lang, "geen beëindigde beschikkingen", "no ended decisions");
-        let _ = writeln!(text, "  {none}");
-        let _ = write!(html, "<p>{}</p>", esc(none));
+        body.add(&format!("  {none}\n"), html! { p { (none) } });
         return;
     }
     let lines: Vec<(&str, String)> = r
@@ -363,7 +359,7 @@ fn response_section(lang: Language, text: &mut String, html: &mut String, r: &Re
             (name.as_str(), shown)
         })
         .collect();
-    facts_table(text, html, &lines);
+    body.facts(&lines);
 }
 
 /// What a full bundle covers.
@@ -416,6 +412,14 @@ pub(crate) struct BundlePublished<'a> {
     pub kept_days: u32,
     /// `Some` for a full bundle: what it covers.
     pub full: Option<Covers<'a>>,
+    /// The figures of the bundle's latest quarter, if it has any.
+    pub headline: Option<Headline<'a>>,
+}
+
+/// A bundle's latest quarter and its figures: the headline numbers of its mail.
+pub(crate) struct Headline<'a> {
+    pub period: &'a str,
+    pub figures: &'a crate::figures::Figures,
 }
 
 /// The mail about a new bundle in a municipality's outbox; a full bundle is named the
@@ -455,20 +459,63 @@ pub(crate) fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text 
             b.kept_days
         ),
     };
-    let mut text = format!("{intro}\n\n");
-    let mut html = format!("<html><body><p>{}</p>", esc(&intro));
+    let mut body = Body::new(&intro);
     let rows: Vec<(&str, String)> = b
         .rows
         .iter()
         .map(|(file, n)| (*file, n.to_string()))
         .collect();
-    facts_table(&mut text, &mut html, &rows);
-    html.push_str("</body></html>");
-    Text {
-        subject,
-        text,
-        html,
+    body.facts(&rows);
+    if let Some(headline) = &b.headline {
+        headline_figures(lang, &mut body, headline);
     }
+    body.finish(subject)
+}
+
+/// The latest quarter's figures, or why they are not shown; the page in the bundle has
+/// them all.
+fn headline_figures(lang: Language, body: &mut Body, h: &Headline<'_>) {
+    let heading = match lang {
+        Language::Dutch => format!(
+            "Kengetallen {} (het laatste kwartaal; alle kwartalen staan in Overzicht.html in de bundel)",
+            h.period
+        ),
+        Language::English => format!(
+            "Figures {} (the latest quarter; every quarter is in Overzicht.html in the bundle)",
+            h.period
+        ),
+    };
+    body.add(&format!("\n{heading}:\n"), html! { p { (heading) ":" } });
+    let f = h.figures;
+    if f.suppressed() {
+        let why = match lang {
+            Language::Dutch => format!("niet getoond (minder dan {MIN_CLIENTS} cliënten)"),
+            Language::English => format!("not shown (fewer than {MIN_CLIENTS} clients)"),
+        };
+        body.add(&format!("  {why}\n"), html! { p { (why) } });
+        return;
+    }
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    let facts = [
+        (t(lang, "Cliënten", "Clients"), f.clients.to_string()),
+        (
+            t(lang, "Respons", "Response"),
+            or_dash(f.response().map(crate::sheet::percent)),
+        ),
+        (
+            t(lang, "Gemiddelde CT", "Mean CT"),
+            or_dash(f.ct.value().map(|v| crate::sheet::number(v, 2))),
+        ),
+        (
+            t(lang, "Gemiddelde GAS", "Mean GAS"),
+            or_dash(f.gas.value().map(|v| crate::sheet::number(v, 2))),
+        ),
+        (
+            t(lang, "Uitval", "Dropout"),
+            or_dash(f.dropout_share().map(crate::sheet::percent)),
+        ),
+    ];
+    body.facts(&facts);
 }
 
 /// What the acknowledgement of a request for a full bundle says.
@@ -501,11 +548,10 @@ pub(crate) fn full_requested(lang: Language, r: &FullRequested<'_>) -> Text {
             r.next, covers, r.municipality
         ),
     };
-    Text {
-        subject,
-        text: format!("{intro}\n"),
-        html: format!("<html><body><p>{}</p></body></html>", esc(&intro)),
-    }
+    let mut body = Body::new(&intro);
+    // One paragraph only: no blank line after it.
+    body.text.truncate(body.text.len() - 1);
+    body.finish(subject)
 }
 
 /// What the mail about temporary files the sweep removed from a tenant's `upload/` reports.
@@ -547,35 +593,29 @@ pub(crate) fn temp_removed(lang: Language, r: &TempRemoved<'_>) -> Text {
             r.tenant_name, r.hours
         ),
     };
-    let mut text = format!("{intro}\n\n");
-    let mut html = format!("<html><body><p>{}</p>", esc(&intro));
+    let mut body = Body::new(&intro);
     let heading = t(
         lang,
         "Verwijderd (bestand, grootte, laatst gewijzigd)",
         "Removed (file, size, last written)",
     );
-    let _ = writeln!(text, "{heading}:");
-    let _ = write!(
-        html,
-        "<p>{}:</p><table border=\"1\" cellpadding=\"3\">",
-        esc(heading)
-    );
+    let mut text = format!("{heading}:\n");
     // "bytes" in Dutch too.
     for (name, size, modified) in r.files {
         let _ = writeln!(text, "  {name}  {size} bytes  {modified}");
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{size} bytes</td><td>{}</td></tr>",
-            esc(name),
-            esc(modified)
-        );
     }
-    html.push_str("</table></body></html>");
-    Text {
-        subject,
-        text,
-        html,
-    }
+    body.add(
+        &text,
+        html! {
+            p { (heading) ":" }
+            table border="1" cellpadding="3" {
+                @for (name, size, modified) in r.files {
+                    tr { td { (name) } td { (size) " bytes" } td { (modified) } }
+                }
+            }
+        },
+    );
+    body.finish(subject)
 }
 
 /// `dropgate mail test`.
@@ -585,11 +625,9 @@ pub fn test_message(lang: Language) -> Text {
         "Dit is een testbericht van dropgate. Als u dit leest, werkt de e-mail.",
         "This is a test message from dropgate. If you can read it, mail works.",
     );
-    Text {
-        subject: t(lang, "dropgate: testbericht", "dropgate: test message").to_owned(),
-        text: format!("{body}\n"),
-        html: format!("<html><body><p>{}</p></body></html>", esc(body)),
-    }
+    let mut message = Body::new(body);
+    message.text.truncate(message.text.len() - 1);
+    message.finish(t(lang, "dropgate: testbericht", "dropgate: test message").to_owned())
 }
 
 #[cfg(test)]
@@ -745,6 +783,7 @@ mod tests {
             rows: &rows,
             kept_days: 60,
             full: Some(Covers::Everything),
+            headline: None,
         };
         let nl = bundle_published(Language::Dutch, &b);
         assert_eq!(

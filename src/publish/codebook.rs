@@ -387,11 +387,6 @@ pub(crate) const INDICATOREN: File = File {
 /// Every CSV of a bundle, in the order the bundle holds them.
 pub(crate) const FILES: [File; 5] = [BESCHIKKINGEN, METINGEN, KOPPELINGEN, KWALITEIT, INDICATOREN];
 
-/// `value` with `decimals` decimals and a decimal comma, as a Dutch spreadsheet reads it.
-pub(crate) fn number(value: f64, decimals: usize) -> String {
-    format!("{value:.decimals$}").replace('.', ",")
-}
-
 /// A delivered decimal (a score) as short as it goes, with a decimal comma.
 pub(crate) fn decimal(value: f64) -> String {
     value.to_string().replace('.', ",")
@@ -625,8 +620,8 @@ mod tests {
 
     #[test]
     fn numbers_have_a_decimal_comma() {
-        assert_eq!(number(0.6666, 3), "0,667");
-        assert_eq!(number(-1.0, 2), "-1,00");
+        assert_eq!(crate::sheet::number(0.6666, 3), "0,667");
+        assert_eq!(crate::sheet::number(-1.0, 2), "-1,00");
         assert_eq!(decimal(8.5), "8,5");
         assert_eq!(decimal(-2.0), "-2");
     }

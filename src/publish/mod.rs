@@ -176,7 +176,8 @@ fn indicator_row((period, f): &crate::ledger::Indicators) -> Vec<String> {
         return row;
     }
     let number = |v: Option<f64>, decimals: usize| {
-        v.map(|v| codebook::number(v, decimals)).unwrap_or_default()
+        v.map(|v| crate::sheet::number(v, decimals))
+            .unwrap_or_default()
     };
     vec![
         period.clone(),
@@ -220,8 +221,8 @@ pub fn publish(
     let staged = state.staging().join(&name);
     let publication = ledger.begin_publication()?;
     let writer = BundleWriter::create(&staged, local.naive_local()).map_err(io_error(&name))?;
-    let manifest = match write_bundle(&making, &key, &publication, writer) {
-        Ok(manifest) => manifest,
+    let (manifest, latest) = match write_bundle(&making, &key, &publication, writer) {
+        Ok(written) => written,
         Err(e) => {
             let _ = std::fs::remove_file(&staged);
             return Err(e);
@@ -244,15 +245,13 @@ pub fn publish(
             .map(|(n, r)| (n.clone(), *r))
             .collect::<std::collections::BTreeMap<_, _>>()
     );
-    let id = record(
-        &making,
-        publication,
-        &staged,
-        &rows,
-        &rows_json,
-        mailed,
-        now,
-    )?;
+    let made = Made {
+        staged: &staged,
+        rows: &rows,
+        rows_json: &rows_json,
+        latest: latest.as_ref(),
+    };
+    let id = record(&making, publication, &made, mailed, now)?;
     if mailed {
         mail.queued();
     }
@@ -343,14 +342,14 @@ fn free_name(ledger: &Ledger, base: &str) -> Result<String, PublishError> {
     }
 }
 
-/// Writes the whole zip under `publication`: the rows, the figures, `LEESMIJ.txt` and the
-/// manifest.
+/// Writes the whole zip under `publication`: the rows, the figures, `LEESMIJ.txt`,
+/// `Overzicht.html` and the manifest; returns the manifest and the latest quarter's figures.
 fn write_bundle(
     making: &Making<'_>,
     key: &Keyed,
     publication: &Publication<'_>,
     mut writer: BundleWriter,
-) -> Result<Manifest, PublishError> {
+) -> Result<(Manifest, Option<crate::ledger::Indicators>), PublishError> {
     let io_err = io_error(making.name);
     let deliveries = write_rows(making, key, publication, &mut writer)?;
     let figures = publication.indicators(&making.tenant.code)?;
@@ -385,7 +384,8 @@ fn write_bundle(
         making.scope.since(),
         &local.to_rfc3339(),
     );
-    writer.finish(manifest).map_err(&io_err)
+    let manifest = writer.finish(manifest).map_err(&io_err)?;
+    Ok((manifest, figures.into_iter().last()))
 }
 
 /// Writes the CSVs of rows the municipality has not received (all from the scope's date
@@ -471,17 +471,31 @@ fn link_row(l: LinkOut, key: &Keyed) -> Vec<String> {
     ]
 }
 
+/// A bundle written to staging, to be recorded.
+struct Made<'a> {
+    staged: &'a Path,
+    /// Rows per CSV, and the same as the ledger stores them.
+    rows: &'a [(String, u64)],
+    rows_json: &'a serde_json::Value,
+    /// The latest quarter's figures, for the mail's headline.
+    latest: Option<&'a crate::ledger::Indicators>,
+}
+
 /// Commits the bundle's record, its rows' versions and (if `mailed`) its mail to the
 /// municipality's contacts; returns the bundle's id.
 fn record(
     making: &Making<'_>,
     publication: Publication<'_>,
-    staged: &Path,
-    rows: &[(String, u64)],
-    rows_json: &serde_json::Value,
+    made: &Made<'_>,
     mailed: bool,
     now: DateTime<Utc>,
 ) -> Result<i64, PublishError> {
+    let Made {
+        staged,
+        rows,
+        rows_json,
+        latest,
+    } = *made;
     let (config, tenant, name) = (making.config, making.tenant, making.name);
     let io_err = io_error(name);
     let (size, sha256) =
@@ -504,6 +518,7 @@ fn record(
             rows: &counts,
             kept_days: config.retention.bundle_days,
             full: making.scope.covers(),
+            headline: latest.map(|(period, figures)| messages::Headline { period, figures }),
         },
     );
     let new_mail = text.to_mail("bundle-published", &tenant.id, &tenant.contacts);

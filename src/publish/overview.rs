@@ -12,10 +12,11 @@ use std::collections::BTreeMap;
 use maud::{DOCTYPE, Markup, html};
 
 use super::chart::{self, Bar};
-use super::codebook::{self, About, INDICATOREN, Words};
+use super::codebook::{About, INDICATOREN, Words};
 use crate::figures::MIN_CLIENTS;
 use crate::ledger::{DeliveryOut, Indicators};
 use crate::message::Language;
+use crate::sheet::{self, percent};
 
 /// The page's name in the bundle.
 pub(crate) const NAME: &str = "Overzicht.html";
@@ -194,11 +195,6 @@ fn not_shown(language: Language) -> String {
     }
 }
 
-/// A share (0 to 1) as a percentage with one decimal and a decimal comma.
-fn percent(share: f64) -> String {
-    format!("{}%", codebook::number(share * 100.0, 1))
-}
-
 /// The table: one row per quarter, each cell marked with its column in `Indicatoren.csv`.
 fn table(figures: &[Indicators], language: Language) -> Markup {
     let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
@@ -227,8 +223,8 @@ fn table(figures: &[Indicators], language: Language) -> Markup {
                             td data-kolom="beeindigd" { (f.ended) }
                             td data-kolom="clienten" { (f.clients) }
                             td data-kolom="respons" { (or_blank(f.response().map(percent))) }
-                            td data-kolom="ct_gemiddeld" { (or_blank(f.ct.value().map(|v| codebook::number(v, 2)))) }
-                            td data-kolom="gas_gemiddeld" { (or_blank(f.gas.value().map(|v| codebook::number(v, 2)))) }
+                            td data-kolom="ct_gemiddeld" { (or_blank(f.ct.value().map(|v| sheet::number(v, 2)))) }
+                            td data-kolom="gas_gemiddeld" { (or_blank(f.gas.value().map(|v| sheet::number(v, 2)))) }
                             td data-kolom="uitval" { (or_blank(f.dropout_share().map(percent))) }
                             td data-kolom="metingen" { (f.measurements) }
                         }
@@ -301,7 +297,7 @@ fn charts(figures: &[Indicators], language: Language) -> Markup {
                     let value = (!f.suppressed()).then(|| pick(f)).flatten();
                     let shown = match value {
                         Some(v) if share => percent(v),
-                        Some(v) => codebook::number(v, 2),
+                        Some(v) => sheet::number(v, 2),
                         // Shown, but nothing to count (no GAS measurement, say).
                         None if !f.suppressed() => none.to_owned(),
                         None => String::new(),

@@ -1292,12 +1292,12 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     let provider = r#"Zorg <b>&amp; \"Zo\"</b>"#;
     let env = Env::new(&format!(
         "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"{provider}\"\n\
-         [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"{hostile}\"\n",
+         [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"{hostile}\"\ncontacts = [\"data@utrecht.example\"]\n",
     ));
     assert!(env.cmd(&["keygen"]).status.success());
     env.start().stop();
-    // 2026-Q1: twelve clients, nine measured completely, one of them dropped out (reason 33).
-    // 2026-Q2: three clients, too few to show.
+    // 2026-Q1: three clients, too few to show.
+    // 2026-Q2: twelve clients, nine measured completely, one of them dropped out (reason 33).
     let mut decisions = String::from(
         "gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;ingangsdatum;einddatum;redenBeeindiging\n",
     );
@@ -1307,9 +1307,9 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     for i in 0..15u32 {
         let bsn = crate::util::bsn(i);
         let (end, measured) = if i < 12 {
-            ("2026-02-15", "2026-02-20")
-        } else {
             ("2026-05-15", "2026-05-20")
+        } else {
+            ("2026-02-15", "2026-02-20")
         };
         let reason = if i == 0 { "33" } else { "02" };
         decisions.push_str(&format!(
@@ -1490,6 +1490,32 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         }
     }
     assert!(page.contains(r#"data-kolom="afgekeurd">2<"#), "{page}");
+
+    // The bundle's mail carries the latest quarter's headline numbers, in both parts.
+    let mail = send_all(&env)
+        .into_iter()
+        .find(|m| m.contains("Nieuwe bundel"))
+        .unwrap();
+    assert!(
+        mail.contains("Kengetallen 2026-Q2 (het laatste kwartaal"),
+        "{mail}"
+    );
+    for (label, value) in [
+        ("Cliënten", "12"),
+        ("Respons", "75,0%"),
+        ("Gemiddelde CT", "6,33"),
+        ("Gemiddelde GAS", "-"),
+        ("Uitval", "8,3%"),
+    ] {
+        assert!(
+            mail.contains(&format!("{label:>16}: {value}")),
+            "{label} in {mail}"
+        );
+        assert!(
+            mail.contains(&format!("<th align=\"left\">{label}</th><td>{value}</td>")),
+            "{label} in {mail}"
+        );
+    }
 
     // In a real browser: no console message, no request, the same cells, 1280 pixels wide.
     let seen = browser(&saved);
