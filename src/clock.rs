@@ -15,6 +15,11 @@ pub fn now() -> DateTime<Utc> {
     Utc::now() + offset()
 }
 
+/// The offset a test build runs with, if any: the daemon says so at start.
+pub(crate) fn moved() -> Option<TimeDelta> {
+    Some(offset()).filter(|o| !o.is_zero())
+}
+
 #[cfg(debug_assertions)]
 fn offset() -> TimeDelta {
     static OFFSET: std::sync::OnceLock<TimeDelta> = std::sync::OnceLock::new();

@@ -175,6 +175,13 @@ impl Daemon {
         if let Err(e) = crate::pseudonym::Keyed::load(&self.config.borrow().ttp_key_file) {
             tracing::warn!("processing is off until this is fixed: {e}");
         }
+        if let Some(offset) = crate::clock::moved() {
+            tracing::warn!(
+                "the clock is moved by {} s (a test build's {}): jobs, retention and every time recorded follow it",
+                offset.num_seconds(),
+                crate::clock::TEST_CLOCK_VAR
+            );
+        }
         systemd::ready(&self.status_line());
         tracing::info!(
             config = %self.config_path.display(),

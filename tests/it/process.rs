@@ -538,10 +538,12 @@ fn process_now_during_a_scheduled_run_processes_each_file_once() {
     env.cmd_at("-2d", &["process"]);
     write_deliveries(&env, "s", 40, 300);
     let daemon = env.start_at("-2d");
+    daemon.wait_for_log("the clock is moved by -172800 s");
     daemon.wait_until("intake", || env.count("zorg", "received") == 40);
     daemon.stop();
     // The daemon finds its 02:00 run missed and starts it at once...
     let daemon = env.start();
+    assert!(!daemon.log().contains("the clock is moved"));
     daemon.wait_for_log("a run was missed while the daemon was down; running now");
     // ...while an operator runs one by hand.
     let manual = env.cmd(&["process"]);
