@@ -76,6 +76,13 @@ def main() -> None:
         "periode;beeindigd;clienten;respons;ct_gemiddeld;gas_gemiddeld;uitval;metingen;onderdrukt",
         ["2026-Q2;;;;;;;;1", "2026-Q3;;;;;;;;1"],
     )
+    # The same per provider: B-3's 12345678 in Q2, B-1's 87654321 in Q3; suppressed too.
+    write(
+        "IndicatorenPerAanbieder.csv",
+        "periode;zorgaanbiedercode;beeindigd;clienten;respons;ct_gemiddeld;gas_gemiddeld;uitval;"
+        "metingen;onderdrukt",
+        ["2026-Q2;12345678;;;;;;;;1", "2026-Q3;87654321;;;;;;;;1"],
+    )
 
 
 if __name__ == "__main__":

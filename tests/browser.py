@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Opens a report page in headless Chromium through chromedriver (WebDriver) and prints, as
-JSON: the console messages, every network request the page made besides its own file, the
-text of each element with a `data-kolom` attribute (the table cells), and the page's width;
+JSON: the console messages, every network request the page made besides its own file, each
+element with a `data-kolom` attribute (the table cells) as [table id, column, text], and the
+page's width;
 saves a PNG screenshot. Used by the integration tests (tests/it/publish.rs).
 
 Usage: tests/browser.py PAGE.html SCREENSHOT.png
@@ -60,7 +61,7 @@ def main():
             call(base, "POST", s + "/url", {"url": url})
             cells = call(base, "POST", s + "/execute/sync", {
                 "script": "return Array.from(document.querySelectorAll('[data-kolom]'))"
-                          ".map(e => [e.dataset.kolom, e.textContent]);", "args": []})
+                          ".map(e => [(e.closest('table') || {}).id || '', e.dataset.kolom, e.textContent]);", "args": []})
             width = call(base, "POST", s + "/execute/sync", {
                 "script": "return document.documentElement.scrollWidth;", "args": []})
             console = call(base, "POST", s + "/se/log", {"type": "browser"})

@@ -72,40 +72,66 @@ pub(super) fn indicators(
     conn: &rusqlite::Connection,
     gemeentecode: &str,
 ) -> Result<Vec<Indicators>, LedgerError> {
+    Ok(tally(conn, gemeentecode, |quarter, _| quarter)?
+        .into_iter()
+        .collect())
+}
+
+/// A period's figures for one provider (by its AGB code): the quarter, the provider, and
+/// the figures over its decisions that ended in it.
+pub(crate) type ProviderIndicators = ((String, String), Figures);
+
+/// The figures per period and provider on `conn`, by quarter, then provider.
+pub(super) fn indicators_per_provider(
+    conn: &rusqlite::Connection,
+    gemeentecode: &str,
+) -> Result<Vec<ProviderIndicators>, LedgerError> {
+    Ok(tally(conn, gemeentecode, |quarter, agb| (quarter, agb))?
+        .into_iter()
+        .collect())
+}
+
+/// Tallies the municipality's ended decisions and their linked measurements into groups
+/// that `group` makes of a decision's quarter and provider.
+fn tally<K: Ord>(
+    conn: &rusqlite::Connection,
+    gemeentecode: &str,
+    group: impl Fn(String, String) -> K,
+) -> Result<BTreeMap<K, Figures>, LedgerError> {
     let mut tally = Tally::default();
     let mut stmt = conn.prepare(&format!(
-        "SELECT {QUARTER}, d.pseudonym, d.reden
+        "SELECT {QUARTER}, d.agb, d.pseudonym, d.reden
          FROM decision d WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
     ))?;
     let mut rows = stmt.query(params![gemeentecode])?;
     while let Some(r) = rows.next()? {
-        let reason: Option<String> = r.get(2)?;
+        let reason: Option<String> = r.get(3)?;
         tally.ended(
-            r.get::<_, String>(0)?,
-            &r.get::<_, String>(1)?,
+            group(r.get(0)?, r.get(1)?),
+            &r.get::<_, String>(2)?,
             reason.as_deref(),
         );
     }
     let mut stmt = conn.prepare(&format!(
-        "SELECT {QUARTER}, d.beschikkingnummer, m.instrument, m.score, m.status, m.agb,
+        "SELECT {QUARTER}, d.agb, d.beschikkingnummer, m.instrument, m.score, m.status, m.agb,
                 m.metingnummer
          FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
          WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
     ))?;
     let mut rows = stmt.query(params![gemeentecode])?;
     while let Some(r) = rows.next()? {
-        let status: Option<String> = r.get(4)?;
-        let (agb, number): (String, String) = (r.get(5)?, r.get(6)?);
+        let status: Option<String> = r.get(5)?;
+        let (agb, number): (String, String) = (r.get(6)?, r.get(7)?);
         tally.linked(
-            &r.get::<_, String>(0)?,
-            &r.get::<_, String>(1)?,
-            (&agb, &number),
+            &group(r.get(0)?, r.get(1)?),
             &r.get::<_, String>(2)?,
-            r.get(3)?,
+            (&agb, &number),
+            &r.get::<_, String>(3)?,
+            r.get(4)?,
             status.as_deref(),
         );
     }
-    Ok(tally.finish().into_iter().collect())
+    Ok(tally.finish())
 }
 
 /// A tenant's deliveries processed in a period.

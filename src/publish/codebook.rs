@@ -384,8 +384,48 @@ pub(crate) const INDICATOREN: File = File {
     ],
 };
 
+/// The figures of `Indicatoren.csv` once more, per provider: side by side, each provider's
+/// own quarters (suppressed under the same number of clients).
+pub(crate) const INDICATOREN_PER_AANBIEDER: File = File {
+    name: "IndicatorenPerAanbieder.csv",
+    meaning: Words::new(
+        "de kengetallen van Indicatoren.csv per kwartaal en per zorgaanbieder",
+        "the figures of Indicatoren.csv per quarter and per care provider",
+    ),
+    columns: &PER_AANBIEDER_COLUMNS,
+};
+
+/// `periode`, the provider, then the figures of `Indicatoren.csv`.
+const PER_AANBIEDER_COLUMNS: [Column; 10] = {
+    let c = INDICATOREN.columns;
+    [
+        c[0],
+        col(
+            "zorgaanbiedercode",
+            Kind::Code,
+            "AGB-code van de zorgaanbieder die de beschikkingen noemen",
+            "AGB code of the care provider the decisions name",
+        ),
+        c[1],
+        c[2],
+        c[3],
+        c[4],
+        c[5],
+        c[6],
+        c[7],
+        c[8],
+    ]
+};
+
 /// Every CSV of a bundle, in the order the bundle holds them.
-pub(crate) const FILES: [File; 5] = [BESCHIKKINGEN, METINGEN, KOPPELINGEN, KWALITEIT, INDICATOREN];
+pub(crate) const FILES: [File; 6] = [
+    BESCHIKKINGEN,
+    METINGEN,
+    KOPPELINGEN,
+    KWALITEIT,
+    INDICATOREN,
+    INDICATOREN_PER_AANBIEDER,
+];
 
 /// A delivered decimal (a score) as short as it goes, with a decimal comma.
 pub(crate) fn decimal(value: f64) -> String {

@@ -78,13 +78,17 @@ pub(crate) fn bundle_name(tenant: &str, full: bool, made: chrono::NaiveDateTime)
     )
 }
 
-/// Whether a bundle has no rows, by its rows per CSV: every CSV but `Indicatoren.csv` is
+/// Whether a bundle has no rows, by its rows per CSV: every CSV but the indicators is
 /// empty (no new decision, measurement, link or delivery). The figures are rewritten in
 /// every bundle whatever happened, so they are no news. Such a weekly bundle is made only
 /// with `[publish] empty_bundles` and mailed only with `mail_empty_bundles`.
 pub(crate) fn without_rows<S: AsRef<str>>(rows: &[(S, u64)]) -> bool {
+    let rewritten = [
+        codebook::INDICATOREN.name,
+        codebook::INDICATOREN_PER_AANBIEDER.name,
+    ];
     rows.iter()
-        .all(|(file, n)| *n == 0 || file.as_ref() == codebook::INDICATOREN.name)
+        .all(|(file, n)| *n == 0 || rewritten.contains(&file.as_ref()))
 }
 
 /// The municipality's own key (beside the TTP key), made on first use.
@@ -169,18 +173,30 @@ fn write_csv<R>(
 /// [`MIN_CLIENTS`](crate::figures::MIN_CLIENTS) clients, every figure empty and
 /// `onderdrukt` (suppressed) 1.
 fn indicator_row((period, f): &crate::ledger::Indicators) -> Vec<String> {
+    let mut row = vec![period.clone()];
+    row.extend(figure_cells(f));
+    row
+}
+
+/// One line of `IndicatorenPerAanbieder.csv`: as `Indicatoren.csv`, with the provider.
+fn provider_indicator_row(((period, agb), f): &crate::ledger::ProviderIndicators) -> Vec<String> {
+    let mut row = vec![period.clone(), agb.clone()];
+    row.extend(figure_cells(f));
+    row
+}
+
+/// The figures of an indicator line after its period (and provider).
+fn figure_cells(f: &crate::figures::Figures) -> Vec<String> {
     if f.suppressed() {
-        let mut row = vec![period.clone()];
-        row.extend(std::iter::repeat_n(String::new(), 7));
-        row.push("1".into());
-        return row;
+        let mut cells = vec![String::new(); 7];
+        cells.push("1".into());
+        return cells;
     }
     let number = |v: Option<f64>, decimals: usize| {
         v.map(|v| crate::sheet::number(v, decimals))
             .unwrap_or_default()
     };
     vec![
-        period.clone(),
         f.ended.to_string(),
         f.clients.to_string(),
         number(f.response(), 3),
@@ -360,6 +376,14 @@ fn write_bundle(
             figures.iter().map(|f| Ok(indicator_row(f))),
         )
         .map_err(&io_err)?;
+    let per_provider = publication.indicators_per_provider(&making.tenant.code)?;
+    writer
+        .csv(
+            codebook::INDICATOREN_PER_AANBIEDER.name,
+            &codebook::INDICATOREN_PER_AANBIEDER.header(),
+            per_provider.iter().map(|f| Ok(provider_indicator_row(f))),
+        )
+        .map_err(&io_err)?;
     let (config, tenant, local) = (making.config, making.tenant, making.local);
     let about = codebook::About {
         bundle: making.name,
@@ -376,7 +400,16 @@ fn write_bundle(
         .iter()
         .map(|t| (t.code.as_str(), t.name.as_str()))
         .collect();
-    let page = overview::render(&about, &figures, &deliveries, &senders, config.language);
+    let page = overview::render(
+        &overview::Contents {
+            about: &about,
+            figures: &figures,
+            per_provider: &per_provider,
+            deliveries: &deliveries,
+            senders: &senders,
+        },
+        config.language,
+    );
     writer.text(overview::NAME, &page).map_err(&io_err)?;
     let manifest = Manifest::new(
         &tenant.code,

@@ -14,7 +14,7 @@ use maud::{DOCTYPE, Markup, html};
 use super::chart::{self, Bar};
 use super::codebook::{About, INDICATOREN, Words};
 use crate::figures::MIN_CLIENTS;
-use crate::ledger::{DeliveryOut, Indicators};
+use crate::ledger::{DeliveryOut, Indicators, ProviderIndicators};
 use crate::message::Language;
 use crate::sheet::{self, percent};
 
@@ -86,15 +86,28 @@ impl Sent {
     }
 }
 
-/// The page for the bundle `about`, with `figures` per quarter (oldest first), the
-/// bundle's `deliveries` per sender, and the names of senders by code (`senders`).
-pub(crate) fn render(
-    about: &About<'_>,
-    figures: &[Indicators],
-    deliveries: &Deliveries,
-    senders: &BTreeMap<&str, &str>,
-    language: Language,
-) -> String {
+/// What the page shows.
+pub(crate) struct Contents<'a> {
+    pub about: &'a About<'a>,
+    /// The figures per quarter, oldest first (`Indicatoren.csv`).
+    pub figures: &'a [Indicators],
+    /// The same per quarter and provider (`IndicatorenPerAanbieder.csv`).
+    pub per_provider: &'a [ProviderIndicators],
+    /// The bundle's deliveries per sender (`Kwaliteit.csv`).
+    pub deliveries: &'a Deliveries,
+    /// Tenant names by code, for senders and providers.
+    pub senders: &'a BTreeMap<&'a str, &'a str>,
+}
+
+/// The page of `contents`.
+pub(crate) fn render(contents: &Contents<'_>, language: Language) -> String {
+    let Contents {
+        about,
+        figures,
+        per_provider,
+        deliveries,
+        senders,
+    } = *contents;
     let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
     let title = format!(
         "{} {} ({})",
@@ -129,6 +142,9 @@ pub(crate) fn render(
                 h2 { (say("Kengetallen per kwartaal", "Figures per quarter")) }
                 (table(figures, language))
                 (charts(figures, language))
+                h2 { (say("Per zorgaanbieder", "Per care provider")) }
+                (provider_table(per_provider, senders, language))
+                (provider_chart(per_provider, senders, language))
                 h2 { (say("Leveringen in deze bundel", "Deliveries in this bundle")) }
                 (delivery_table(deliveries, senders, language))
                 h2 { (say("Uitleg", "Explanation")) }
@@ -137,6 +153,110 @@ pub(crate) fn render(
         }
     }
     .into_string()
+}
+
+/// A provider as the page names it: its configured name (if any) and its code.
+fn provider_name(code: &str, senders: &BTreeMap<&str, &str>) -> String {
+    match senders.get(code) {
+        Some(name) => format!("{name} ({code})"),
+        None => format!("({code})"),
+    }
+}
+
+/// The figures per quarter and provider, side by side (`IndicatorenPerAanbieder.csv`).
+fn provider_table(
+    rows: &[ProviderIndicators],
+    senders: &BTreeMap<&str, &str>,
+    language: Language,
+) -> Markup {
+    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    let or_blank = |v: Option<String>| v.unwrap_or_default();
+    html! {
+        table #per-aanbieder {
+            caption { (say("Kengetallen per kwartaal en per zorgaanbieder", "Figures per quarter and per care provider")) }
+            thead {
+                tr {
+                    th scope="col" { (say("Kwartaal", "Quarter")) }
+                    th scope="col" { (say("Zorgaanbieder", "Care provider")) }
+                    th scope="col" { (say("Beëindigd", "Ended")) }
+                    th scope="col" { (say("Cliënten", "Clients")) }
+                    th scope="col" { (say("Respons", "Response")) }
+                    th scope="col" { (say("Gem. CT", "Mean CT")) }
+                    th scope="col" { (say("Gem. GAS", "Mean GAS")) }
+                    th scope="col" { (say("Uitval", "Dropout")) }
+                    th scope="col" { (say("Metingen", "Measurements")) }
+                }
+            }
+            tbody {
+                @for ((period, agb), f) in rows {
+                    tr {
+                        th scope="row" data-kolom="periode" { (period) }
+                        th scope="row" data-kolom="zorgaanbiedercode" { (provider_name(agb, senders)) }
+                        @if f.suppressed() {
+                            td.niet-getoond colspan="7" data-kolom="onderdrukt" { (not_shown(language)) }
+                        } @else {
+                            td data-kolom="beeindigd" { (f.ended) }
+                            td data-kolom="clienten" { (f.clients) }
+                            td data-kolom="respons" { (or_blank(f.response().map(percent))) }
+                            td data-kolom="ct_gemiddeld" { (or_blank(f.ct.value().map(|v| sheet::number(v, 2)))) }
+                            td data-kolom="gas_gemiddeld" { (or_blank(f.gas.value().map(|v| sheet::number(v, 2)))) }
+                            td data-kolom="uitval" { (or_blank(f.dropout_share().map(percent))) }
+                            td data-kolom="metingen" { (f.measurements) }
+                        }
+                    }
+                }
+                @if rows.is_empty() {
+                    tr { td colspan="9" { (say("Nog geen beëindigde beschikkingen.", "No ended decisions yet.")) } }
+                }
+            }
+        }
+    }
+}
+
+/// The response of each provider in the latest quarter, side by side.
+fn provider_chart(
+    rows: &[ProviderIndicators],
+    senders: &BTreeMap<&str, &str>,
+    language: Language,
+) -> Markup {
+    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    let Some(((latest, _), _)) = rows.last() else {
+        return html! {};
+    };
+    let bars: Vec<Bar> = rows
+        .iter()
+        .filter(|((period, _), _)| period == latest)
+        .map(|((_, agb), f)| {
+            let value = (!f.suppressed()).then(|| f.response()).flatten();
+            let shown = match value {
+                Some(v) => percent(v),
+                None if !f.suppressed() => say("geen", "none").to_owned(),
+                None => String::new(),
+            };
+            Bar {
+                label: provider_name(agb, senders),
+                value,
+                shown,
+            }
+        })
+        .collect();
+    let title = format!(
+        "{} {latest}",
+        say("Respons per zorgaanbieder,", "Response per care provider,")
+    );
+    html! {
+        figure {
+            figcaption { (title) }
+            (chart::bars(
+                "respons-per-aanbieder",
+                &title,
+                say("Het aandeel beëindigde beschikkingen met een volledige meting, per zorgaanbieder in het laatste kwartaal.", "The share of ended decisions with a complete measurement, per care provider in the latest quarter."),
+                &bars,
+                1.0,
+                say("n.g.", "n.s."),
+            ))
+        }
+    }
 }
 
 /// The deliveries of `Kwaliteit.csv` per sender: how many, their rows, and the most
@@ -148,7 +268,7 @@ fn delivery_table(
 ) -> Markup {
     let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
     html! {
-        table {
+        table #leveringen {
             caption {
                 (say(
                     "Leveringen die deze bundel in Kwaliteit.csv meldt, per aanleverancier",
@@ -210,7 +330,7 @@ fn table(figures: &[Indicators], language: Language) -> Markup {
     ];
     let or_blank = |v: Option<String>| v.unwrap_or_default();
     html! {
-        table {
+        table #per-kwartaal {
             caption { (say("Kengetallen per kwartaal van de einddatum", "Figures per quarter of the end date")) }
             thead { tr { @for c in columns { th scope="col" { (c) } } } }
             tbody {

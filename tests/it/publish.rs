@@ -368,7 +368,7 @@ fn a_bundle_reads_as_typed_columns_in_a_dutch_spreadsheet_and_leesmij_explains_i
         seen.0 > 25 && seen.1 > 50 && seen.2,
         "{seen:?}: numbers, codes, a negative"
     );
-    assert_eq!(names.iter().filter(|n| n.ends_with(".csv")).count(), 5);
+    assert_eq!(names.iter().filter(|n| n.ends_with(".csv")).count(), 6);
     let manifest: serde_json::Value =
         serde_json::from_reader(archive.by_name("manifest.json").unwrap()).unwrap();
     assert_eq!(manifest["schema_version"], 2);
@@ -913,6 +913,7 @@ fn the_samples_bundle_equals_the_expected_csvs() {
         "Koppelingen.csv",
         "Kwaliteit.csv",
         "Indicatoren.csv",
+        "IndicatorenPerAanbieder.csv",
     ] {
         let mut got = String::new();
         archive
@@ -958,7 +959,8 @@ fn the_samples_bundle_equals_the_expected_csvs() {
             ("Metingen.csv", 1),
             ("Koppelingen.csv", 1),
             ("Kwaliteit.csv", 2),
-            ("Indicatoren.csv", 2)
+            ("Indicatoren.csv", 2),
+            ("IndicatorenPerAanbieder.csv", 2)
         ]
     );
 }
@@ -1322,6 +1324,13 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             ));
         }
     }
+    // A second provider, not configured here, named by ten decisions and measured by none.
+    for i in 20..30u32 {
+        let bsn = crate::util::bsn(i);
+        decisions.push_str(&format!(
+            "0344;B-{i};{bsn};12345678;45;45A01;2025-01-01;2026-06-01;02\n"
+        ));
+    }
     // Two rows the checks refuse, for the reasons in the delivery table.
     measurements.push_str("87654321;123456782;M-X;2026-13-40;CT;01;5;Volledig\n");
     measurements.push_str("87654321;123456782;M-Y;2026-02-01;XX;01;5;Volledig\n");
@@ -1422,14 +1431,87 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         }
     }
     assert_eq!((lines.len() - 1, suppressed), (2, 1), "{lines:?}");
+
+    // Per provider, side by side: each line of IndicatorenPerAanbieder.csv in its table.
+    let per_provider = {
+        let start = page.find(r#"<table id="per-aanbieder">"#).unwrap();
+        &page[start..start + page[start..].find("</table>").unwrap()]
+    };
+    let lines = csv(&zip, "IndicatorenPerAanbieder.csv");
+    let header: Vec<&str> = lines[0].trim_start_matches('\u{feff}').split(';').collect();
+    let rows_pp: Vec<&str> = per_provider.split("<tr>").skip(2).collect();
+    assert_eq!(rows_pp.len(), lines.len() - 1, "{per_provider}");
+    let mut seen_providers = Vec::new();
+    for (line, row) in lines[1..].iter().zip(&rows_pp) {
+        let values: Vec<&str> = line.split(';').collect();
+        let field = |name: &str| values[header.iter().position(|h| *h == name).unwrap()];
+        seen_providers.push((
+            field("periode").to_owned(),
+            field("zorgaanbiedercode").to_owned(),
+            field("onderdrukt").to_owned(),
+        ));
+        assert_eq!(
+            cell(row, "periode").as_deref(),
+            Some(field("periode")),
+            "{row}"
+        );
+        assert!(
+            cell(row, "zorgaanbiedercode")
+                .unwrap()
+                .ends_with(&format!("({})", field("zorgaanbiedercode"))),
+            "{row}"
+        );
+        if field("onderdrukt") == "1" {
+            assert_eq!(
+                cell(row, "onderdrukt").as_deref(),
+                Some("niet getoond (minder dan 10 cliënten)"),
+                "{row}"
+            );
+            continue;
+        }
+        for column in [
+            "beeindigd",
+            "clienten",
+            "ct_gemiddeld",
+            "gas_gemiddeld",
+            "metingen",
+        ] {
+            assert_eq!(
+                cell(row, column).as_deref(),
+                Some(field(column)),
+                "{column} in {row}"
+            );
+        }
+        for column in ["respons", "uitval"] {
+            let expected = if field(column).is_empty() {
+                String::new()
+            } else {
+                percent(field(column))
+            };
+            assert_eq!(cell(row, column), Some(expected), "{column} in {row}");
+        }
+    }
+    assert_eq!(
+        seen_providers,
+        [
+            ("2026-Q1".to_owned(), "87654321".to_owned(), "1".to_owned()),
+            ("2026-Q2".to_owned(), "12345678".to_owned(), "0".to_owned()),
+            ("2026-Q2".to_owned(), "87654321".to_owned(), "0".to_owned()),
+        ]
+    );
+    assert!(
+        per_provider.contains(r#"data-kolom="respons">0,0%<"#),
+        "{per_provider}"
+    );
     assert!(page.contains(">75,0%<"), "nine of twelve responded: {page}");
-    // A chart per figure, each an image with a title and a description.
+    // A chart per figure, and one of the providers side by side; each an image with a
+    // title and a description.
     assert_eq!(
         page.matches(r#"<svg xmlns="http://www.w3.org/2000/svg" role="img""#)
             .count(),
-        4
+        5
     );
-    assert_eq!(page.matches("<title id=").count(), 4);
+    assert_eq!(page.matches("<title id=").count(), 5);
 
     // The delivery table sums Kwaliteit.csv per sender, names shown literally.
     assert!(
@@ -1501,11 +1583,12 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         "{mail}"
     );
     for (label, value) in [
-        ("Cliënten", "12"),
-        ("Respons", "75,0%"),
+        // Both providers: 22 decisions, 9 of them measured completely, one dropout.
+        ("Cliënten", "22"),
+        ("Respons", "40,9%"),
         ("Gemiddelde CT", "6,33"),
         ("Gemiddelde GAS", "-"),
-        ("Uitval", "8,3%"),
+        ("Uitval", "4,5%"),
     ] {
         assert!(
             mail.contains(&format!("{label:>16}: {value}")),
@@ -1522,17 +1605,20 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     assert_eq!(seen["console"], serde_json::json!([]), "{seen}");
     assert_eq!(seen["requests"], serde_json::json!([]), "{seen}");
     assert!(seen["width"].as_u64().unwrap() <= 1280, "{seen}");
-    let shown: Vec<(String, String)> = seen["cells"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c[0].as_str().unwrap().to_owned(),
-                c[1].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let shown_in = |table: &str| -> Vec<(String, String)> {
+        seen["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c[0] == table)
+            .map(|c| {
+                (
+                    c[1].as_str().unwrap().to_owned(),
+                    c[2].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
     let written: Vec<(String, String)> = rows
         .iter()
         .flat_map(|row| {
@@ -1546,10 +1632,8 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             })
         })
         .collect();
-    let (indicators, deliveries): (Vec<_>, Vec<_>) = shown
-        .into_iter()
-        .partition(|(column, _)| written.iter().any(|(c, _)| c == column));
-    assert_eq!(indicators, written);
+    assert_eq!(shown_in("per-kwartaal"), written);
+    let deliveries = shown_in("leveringen");
     // The names as a reader sees them: literally, markup and all.
     for name in [
         r#"Utrecht <script>alert(1)</script> & "Co" (0344)"#,

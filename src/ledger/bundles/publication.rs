@@ -276,6 +276,14 @@ impl Publication<'_> {
         crate::ledger::figures::indicators(&self.tx, code)
     }
 
+    /// The figures per quarter and provider of the municipality with CBS code `code`.
+    pub(crate) fn indicators_per_provider(
+        &self,
+        code: &str,
+    ) -> Result<Vec<crate::ledger::ProviderIndicators>, LedgerError> {
+        crate::ledger::figures::indicators_per_provider(&self.tx, code)
+    }
+
     /// Records the bundle and, as published in it, every row it carried (and queues `mail`
     /// with its Message-ID); then commits.
     pub fn commit(
