@@ -30,7 +30,7 @@ body{font-family:sans-serif;color:#000;background:#fff;max-width:60rem;margin:1.
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #000}\
 table{border-collapse:collapse;width:100%;font-size:.95rem}\
 th,td{border:1px solid #444;padding:.3rem .5rem;text-align:right}\
-th:first-child,td:first-child{text-align:left}\
+th:first-child,td:first-child,th[scope=row]{text-align:left}\
 td.niet-getoond{text-align:center;font-style:italic}td.tekst{text-align:left}\
 figure{margin:1rem 0;break-inside:avoid}figure svg{max-width:40rem;height:auto}figcaption{font-weight:bold}\
 dt{font-weight:bold;margin-top:.5rem}\
@@ -170,7 +170,6 @@ fn provider_table(
     language: Language,
 ) -> Markup {
     let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
-    let or_blank = |v: Option<String>| v.unwrap_or_default();
     html! {
         table #per-aanbieder {
             caption { (say("Kengetallen per kwartaal en per zorgaanbieder", "Figures per quarter and per care provider")) }
@@ -192,17 +191,7 @@ fn provider_table(
                     tr {
                         th scope="row" data-kolom="periode" { (period) }
                         th scope="row" data-kolom="zorgaanbiedercode" { (provider_name(agb, senders)) }
-                        @if f.suppressed() {
-                            td.niet-getoond colspan="7" data-kolom="onderdrukt" { (not_shown(language)) }
-                        } @else {
-                            td data-kolom="beeindigd" { (f.ended) }
-                            td data-kolom="clienten" { (f.clients) }
-                            td data-kolom="respons" { (or_blank(f.response().map(percent))) }
-                            td data-kolom="ct_gemiddeld" { (or_blank(f.ct.value().map(|v| sheet::number(v, 2)))) }
-                            td data-kolom="gas_gemiddeld" { (or_blank(f.gas.value().map(|v| sheet::number(v, 2)))) }
-                            td data-kolom="uitval" { (or_blank(f.dropout_share().map(percent))) }
-                            td data-kolom="metingen" { (f.measurements) }
-                        }
+                        (figure_cells(f, language))
                     }
                 }
                 @if rows.is_empty() {
@@ -307,6 +296,25 @@ fn delivery_table(
     }
 }
 
+/// A line's figures after its period (and provider), each cell marked with its column in
+/// the CSV; suppressed figures are one cell that says so.
+fn figure_cells(f: &crate::figures::Figures, language: Language) -> Markup {
+    let or_blank = |v: Option<String>| v.unwrap_or_default();
+    html! {
+        @if f.suppressed() {
+            td.niet-getoond colspan="7" data-kolom="onderdrukt" { (not_shown(language)) }
+        } @else {
+            td data-kolom="beeindigd" { (f.ended) }
+            td data-kolom="clienten" { (f.clients) }
+            td data-kolom="respons" { (or_blank(f.response().map(percent))) }
+            td data-kolom="ct_gemiddeld" { (or_blank(f.ct.value().map(|v| sheet::number(v, 2)))) }
+            td data-kolom="gas_gemiddeld" { (or_blank(f.gas.value().map(|v| sheet::number(v, 2)))) }
+            td data-kolom="uitval" { (or_blank(f.dropout_share().map(percent))) }
+            td data-kolom="metingen" { (f.measurements) }
+        }
+    }
+}
+
 /// The suppressed figures' cell text.
 fn not_shown(language: Language) -> String {
     match language {
@@ -328,7 +336,6 @@ fn table(figures: &[Indicators], language: Language) -> Markup {
         say("Uitval", "Dropout"),
         say("Metingen", "Measurements"),
     ];
-    let or_blank = |v: Option<String>| v.unwrap_or_default();
     html! {
         table #per-kwartaal {
             caption { (say("Kengetallen per kwartaal van de einddatum", "Figures per quarter of the end date")) }
@@ -337,17 +344,7 @@ fn table(figures: &[Indicators], language: Language) -> Markup {
                 @for (period, f) in figures {
                     tr {
                         th scope="row" data-kolom="periode" { (period) }
-                        @if f.suppressed() {
-                            td.niet-getoond colspan="7" data-kolom="onderdrukt" { (not_shown(language)) }
-                        } @else {
-                            td data-kolom="beeindigd" { (f.ended) }
-                            td data-kolom="clienten" { (f.clients) }
-                            td data-kolom="respons" { (or_blank(f.response().map(percent))) }
-                            td data-kolom="ct_gemiddeld" { (or_blank(f.ct.value().map(|v| sheet::number(v, 2)))) }
-                            td data-kolom="gas_gemiddeld" { (or_blank(f.gas.value().map(|v| sheet::number(v, 2)))) }
-                            td data-kolom="uitval" { (or_blank(f.dropout_share().map(percent))) }
-                            td data-kolom="metingen" { (f.measurements) }
-                        }
+                        (figure_cells(f, language))
                     }
                 }
                 @if figures.is_empty() {

@@ -1386,6 +1386,27 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         let v: f64 = share.replace(',', ".").parse().unwrap();
         format!("{:.1}%", v * 100.0).replace('.', ",")
     };
+    // The figures of a CSV line (its cells by `field`) are those in the page's `row`.
+    let same_figures = |row: &str, field: &dyn Fn(&str) -> String| {
+        for column in [
+            "beeindigd",
+            "clienten",
+            "ct_gemiddeld",
+            "gas_gemiddeld",
+            "metingen",
+        ] {
+            assert_eq!(cell(row, column), Some(field(column)), "{column} in {row}");
+        }
+        for column in ["respons", "uitval"] {
+            let value = field(column);
+            let expected = if value.is_empty() {
+                value
+            } else {
+                percent(&value)
+            };
+            assert_eq!(cell(row, column), Some(expected), "{column} in {row}");
+        }
+    };
     let mut suppressed = 0;
     for (line, row) in lines[1..].iter().zip(&rows) {
         let values: Vec<&str> = line.split(';').collect();
@@ -1408,27 +1429,7 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             );
             continue;
         }
-        for column in [
-            "beeindigd",
-            "clienten",
-            "ct_gemiddeld",
-            "gas_gemiddeld",
-            "metingen",
-        ] {
-            assert_eq!(
-                cell(row, column).as_deref(),
-                Some(field(column)),
-                "{column} in {row}"
-            );
-        }
-        for column in ["respons", "uitval"] {
-            let expected = if field(column).is_empty() {
-                String::new()
-            } else {
-                percent(field(column))
-            };
-            assert_eq!(cell(row, column), Some(expected), "{column} in {row}");
-        }
+        same_figures(row, &|c: &str| field(c).to_owned());
     }
     assert_eq!((lines.len() - 1, suppressed), (2, 1), "{lines:?}");
 
@@ -1469,27 +1470,7 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             );
             continue;
         }
-        for column in [
-            "beeindigd",
-            "clienten",
-            "ct_gemiddeld",
-            "gas_gemiddeld",
-            "metingen",
-        ] {
-            assert_eq!(
-                cell(row, column).as_deref(),
-                Some(field(column)),
-                "{column} in {row}"
-            );
-        }
-        for column in ["respons", "uitval"] {
-            let expected = if field(column).is_empty() {
-                String::new()
-            } else {
-                percent(field(column))
-            };
-            assert_eq!(cell(row, column), Some(expected), "{column} in {row}");
-        }
+        same_figures(row, &|c: &str| field(c).to_owned());
     }
     assert_eq!(
         seen_providers,
