@@ -63,54 +63,33 @@ impl Ledger {
     /// The figures per period of the municipality with CBS code `gemeentecode`, oldest first
     /// (a publication reads them inside its own transaction).
     pub(crate) fn indicators(&self, gemeentecode: &str) -> Result<Vec<Indicators>, LedgerError> {
-        indicators(&self.conn, gemeentecode)
+        Ok(figures(&self.conn, gemeentecode)?.0)
     }
-}
-
-/// The figures per period on `conn` (also inside a publication's transaction).
-pub(super) fn indicators(
-    conn: &rusqlite::Connection,
-    gemeentecode: &str,
-) -> Result<Vec<Indicators>, LedgerError> {
-    Ok(tally(conn, gemeentecode, |quarter, _| quarter)?
-        .into_iter()
-        .collect())
 }
 
 /// A period's figures for one provider (by its AGB code): the quarter, the provider, and
 /// the figures over its decisions that ended in it.
 pub(crate) type ProviderIndicators = ((String, String), Figures);
 
-/// The figures per period and provider on `conn`, by quarter, then provider.
-pub(super) fn indicators_per_provider(
+/// The figures per period, and per period and provider (by quarter, then provider), on
+/// `conn`: one pass over the municipality's decisions and their linked measurements
+/// feeds both.
+pub(super) fn figures(
     conn: &rusqlite::Connection,
     gemeentecode: &str,
-) -> Result<Vec<ProviderIndicators>, LedgerError> {
-    Ok(tally(conn, gemeentecode, |quarter, agb| (quarter, agb))?
-        .into_iter()
-        .collect())
-}
-
-/// Tallies the municipality's ended decisions and their linked measurements into groups
-/// that `group` makes of a decision's quarter and provider.
-fn tally<K: Ord>(
-    conn: &rusqlite::Connection,
-    gemeentecode: &str,
-    group: impl Fn(String, String) -> K,
-) -> Result<BTreeMap<K, Figures>, LedgerError> {
-    let mut tally = Tally::default();
+) -> Result<(Vec<Indicators>, Vec<ProviderIndicators>), LedgerError> {
+    let mut overall: Tally<String> = Tally::default();
+    let mut per_provider: Tally<(String, String)> = Tally::default();
     let mut stmt = conn.prepare(&format!(
         "SELECT {QUARTER}, d.agb, d.pseudonym, d.reden
          FROM decision d WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
     ))?;
     let mut rows = stmt.query(params![gemeentecode])?;
     while let Some(r) = rows.next()? {
+        let (quarter, agb, client): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
         let reason: Option<String> = r.get(3)?;
-        tally.ended(
-            group(r.get(0)?, r.get(1)?),
-            &r.get::<_, String>(2)?,
-            reason.as_deref(),
-        );
+        overall.ended(quarter.clone(), &client, reason.as_deref());
+        per_provider.ended((quarter, agb), &client, reason.as_deref());
     }
     let mut stmt = conn.prepare(&format!(
         "SELECT {QUARTER}, d.agb, d.beschikkingnummer, m.instrument, m.score, m.status, m.agb,
@@ -120,18 +99,32 @@ fn tally<K: Ord>(
     ))?;
     let mut rows = stmt.query(params![gemeentecode])?;
     while let Some(r) = rows.next()? {
-        let status: Option<String> = r.get(5)?;
+        let group: (String, String) = (r.get(0)?, r.get(1)?);
+        let (decision, instrument): (String, String) = (r.get(2)?, r.get(3)?);
+        let (score, status): (Option<f64>, Option<String>) = (r.get(4)?, r.get(5)?);
         let (agb, number): (String, String) = (r.get(6)?, r.get(7)?);
-        tally.linked(
-            &group(r.get(0)?, r.get(1)?),
-            &r.get::<_, String>(2)?,
-            (&agb, &number),
-            &r.get::<_, String>(3)?,
-            r.get(4)?,
+        let measurement = (agb.as_str(), number.as_str());
+        overall.linked(
+            &group.0,
+            &decision,
+            measurement,
+            &instrument,
+            score,
+            status.as_deref(),
+        );
+        per_provider.linked(
+            &group,
+            &decision,
+            measurement,
+            &instrument,
+            score,
             status.as_deref(),
         );
     }
-    Ok(tally.finish())
+    Ok((
+        overall.finish().into_iter().collect(),
+        per_provider.finish().into_iter().collect(),
+    ))
 }
 
 /// A tenant's deliveries processed in a period.

@@ -368,7 +368,7 @@ fn write_bundle(
 ) -> Result<(Manifest, Option<crate::ledger::Indicators>), PublishError> {
     let io_err = io_error(making.name);
     let deliveries = write_rows(making, key, publication, &mut writer)?;
-    let figures = publication.indicators(&making.tenant.code)?;
+    let (figures, per_provider) = publication.figures(&making.tenant.code)?;
     writer
         .csv(
             codebook::INDICATOREN.name,
@@ -376,7 +376,6 @@ fn write_bundle(
             figures.iter().map(|f| Ok(indicator_row(f))),
         )
         .map_err(&io_err)?;
-    let per_provider = publication.indicators_per_provider(&making.tenant.code)?;
     writer
         .csv(
             codebook::INDICATOREN_PER_AANBIEDER.name,

@@ -271,17 +271,13 @@ impl Publication<'_> {
         )
     }
 
-    /// The municipality's figures per period, as of now (see `Ledger::indicators`).
-    pub(crate) fn indicators(&self, code: &str) -> Result<Vec<Indicators>, LedgerError> {
-        crate::ledger::figures::indicators(&self.tx, code)
-    }
-
-    /// The figures per quarter and provider of the municipality with CBS code `code`.
-    pub(crate) fn indicators_per_provider(
+    /// The figures per quarter, and per quarter and provider, of the municipality with CBS
+    /// code `code`, from one pass over its rows.
+    pub(crate) fn figures(
         &self,
         code: &str,
-    ) -> Result<Vec<crate::ledger::ProviderIndicators>, LedgerError> {
-        crate::ledger::figures::indicators_per_provider(&self.tx, code)
+    ) -> Result<(Vec<Indicators>, Vec<crate::ledger::ProviderIndicators>), LedgerError> {
+        crate::ledger::figures::figures(&self.tx, code)
     }
 
     /// Records the bundle and, as published in it, every row it carried (and queues `mail`
