@@ -1,9 +1,9 @@
-//! The retention sweep (DESIGN 2.5), daily: bundles `bundle_days` after their recorded
-//! publication (not their mtime), processed originals after `raw_days`, receipts after
+//! The retention sweep (DESIGN 2.5), daily: bundles (and care providers' monthly reports,
+//! recorded as bundles) `bundle_days` after their recorded publication (not their mtime), processed originals after `raw_days`, receipts after
 //! `receipt_days`. Each deletion is recorded in the ledger with an audit row.
 //!
 //! The sweep deletes only files the ledger knows, at the paths the ledger gives; it also
-//! records bundles that a municipality removed from its outbox itself.
+//! records bundles that their tenant removed from its outbox itself.
 //!
 //! The one exception is temporary uploads: the SFTP users' own (`StateDir::temp_uploads`)
 //! and temporary names put into `upload/` by other means (`layout::is_temp_name`). They are
@@ -28,8 +28,8 @@ pub struct SweepReport {
     pub bundles: u64,
     pub originals: u64,
     pub receipts: u64,
-    /// Bundles found gone from an outbox (removed over SFTP).
-    pub removed_by_municipality: u64,
+    /// Bundles and reports found gone from an outbox (removed over SFTP).
+    pub removed_by_tenant: u64,
     /// Temporary files left in an `upload/` for longer than `temp_hours`.
     pub temp_files: u64,
     /// Recorded files (originals, receipts, bundles) that were already gone from the path
@@ -41,8 +41,8 @@ impl std::fmt::Display for SweepReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} bundles, {} originals, {} receipts deleted; {} bundles had been removed by their municipality",
-            self.bundles, self.originals, self.receipts, self.removed_by_municipality
+            "{} bundles, {} originals, {} receipts deleted; {} bundles had been removed by their tenant",
+            self.bundles, self.originals, self.receipts, self.removed_by_tenant
         )?;
         // Only when there were any: most days there are none, and the line stays as it was.
         if self.temp_files > 0 {
@@ -104,7 +104,7 @@ pub fn sweep(
     for bundle in ledger.present_bundles()? {
         if !state.outbox(&bundle.tenant).join(&bundle.name).exists() {
             ledger.deleted(Kept::Bundle, &bundle, "sftp", now)?;
-            report.removed_by_municipality += 1;
+            report.removed_by_tenant += 1;
         }
     }
     let r = &config.retention;

@@ -643,15 +643,6 @@ fn grants(c: &mut Checker, path: &KeyPath, u: &RawUser, tenants: &[Tenant]) -> V
                 ),
             }
         }
-        if grant.collect && tenant.is_some_and(|t| t.kind == TenantKind::Supplier) {
-            c.fail(
-                path.key("roles"),
-                format!(
-                    "\"collect\" is for municipalities; {:?} is a supplier and gets no bundles",
-                    g.tenant
-                ),
-            );
-        }
         out.push(grant);
     }
     out

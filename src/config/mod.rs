@@ -191,7 +191,8 @@ pub struct Grant {
     pub tenant: String,
     /// Write `upload/`, read `receipts/`.
     pub deliver: bool,
-    /// Read and delete in `outbox/`.
+    /// Read and delete in `outbox/`: a municipality's bundles, a care provider's monthly
+    /// reports.
     pub collect: bool,
 }
 
@@ -266,6 +267,14 @@ impl Config {
     /// The tenant with this id.
     pub fn tenant(&self, id: &str) -> Option<&Tenant> {
         self.tenants.iter().find(|t| t.id == id)
+    }
+
+    /// Whether some user may collect from tenant `id`'s outbox.
+    pub fn collected(&self, id: &str) -> bool {
+        self.users
+            .iter()
+            .flat_map(|u| &u.grants)
+            .any(|g| g.tenant == id && g.collect)
     }
 }
 

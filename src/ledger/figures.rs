@@ -5,12 +5,14 @@
 //! per period (`crate::figures` decides what they mean), and a tenant's delivery outcomes
 //! for the monthly quality report.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{DeliveryState, Ledger, LedgerError, timestamp};
+use super::bundles::{delivery_columns, delivery_out};
+use super::{DeliveryOut, DeliveryState, Ledger, LedgerError, timestamp};
 use crate::figures::{Figures, Tally};
 
 /// When measurement `m` belongs to decision `d` (DESIGN 3.3; `link` sets the windows), as
@@ -67,64 +69,172 @@ impl Ledger {
     }
 }
 
-/// A period's figures for one provider (by its AGB code): the quarter, the provider, and
-/// the figures over its decisions that ended in it.
-pub(crate) type ProviderIndicators = ((String, String), Figures);
+/// A period's figures for one group: the quarter and the other party's code (a
+/// provider's AGB code in a municipality's figures, a municipality's CBS code in a
+/// provider's), and the figures over the decisions of that pair that ended in it.
+pub(crate) type GroupIndicators = ((String, String), Figures);
 
-/// The figures per period, and per period and provider (by quarter, then provider), on
-/// `conn`: one pass over the municipality's decisions and their linked measurements
-/// feeds both.
+/// An ended decision as the figures group it: the quarter of its end date, its
+/// municipality (CBS code) and its provider (AGB code).
+struct Ended {
+    quarter: String,
+    gemeentecode: String,
+    agb: String,
+}
+
+/// What the figures read of a measurement linked to an ended decision.
+struct Linked {
+    decision: String,
+    number: String,
+    instrument: String,
+    score: Option<f64>,
+    status: Option<String>,
+}
+
+impl Linked {
+    /// Counts this measurement in `tally` under `group`; `agb` is the decision's provider
+    /// (the measurement's too, by the link rule).
+    fn count<K: Ord>(&self, tally: &mut Tally<K>, group: &K, agb: &str) {
+        tally.linked(
+            group,
+            &self.decision,
+            (agb, &self.number),
+            &self.instrument,
+            self.score,
+            self.status.as_deref(),
+        );
+    }
+}
+
+/// Reads the ended decisions that `filter` (an SQL condition on `d`, with `params`)
+/// selects into `ended` (with the client and the reason), and then every measurement linked
+/// to one of them into `linked`: the two passes a [`Tally`] takes, for every reading of
+/// the figures.
+fn read_ended(
+    conn: &rusqlite::Connection,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+    mut ended: impl FnMut(&Ended, &str, Option<&str>),
+    mut linked: impl FnMut(&Ended, &Linked),
+) -> Result<(), LedgerError> {
+    let keys = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Ended> {
+        Ok(Ended {
+            quarter: r.get(0)?,
+            gemeentecode: r.get(1)?,
+            agb: r.get(2)?,
+        })
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {QUARTER}, d.gemeentecode, d.agb, d.pseudonym, d.reden
+         FROM decision d WHERE d.einddatum IS NOT NULL AND {filter}"
+    ))?;
+    let mut rows = stmt.query(params)?;
+    while let Some(r) = rows.next()? {
+        let (client, reason): (String, Option<String>) = (r.get(3)?, r.get(4)?);
+        ended(&keys(r)?, &client, reason.as_deref());
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {QUARTER}, d.gemeentecode, d.agb, d.beschikkingnummer, m.metingnummer,
+                m.instrument, m.score, m.status
+         FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
+         WHERE d.einddatum IS NOT NULL AND {filter}"
+    ))?;
+    let mut rows = stmt.query(params)?;
+    while let Some(r) = rows.next()? {
+        let measurement = Linked {
+            decision: r.get(3)?,
+            number: r.get(4)?,
+            instrument: r.get(5)?,
+            score: r.get(6)?,
+            status: r.get(7)?,
+        };
+        linked(&keys(r)?, &measurement);
+    }
+    Ok(())
+}
+
+/// The figures per period, and per period and provider (by quarter, then provider), of the
+/// municipality with CBS code `gemeentecode`, on `conn`: one pass over its decisions and
+/// their linked measurements feeds both.
 pub(super) fn figures(
     conn: &rusqlite::Connection,
     gemeentecode: &str,
-) -> Result<(Vec<Indicators>, Vec<ProviderIndicators>), LedgerError> {
-    let mut overall: Tally<String> = Tally::default();
-    let mut per_provider: Tally<(String, String)> = Tally::default();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {QUARTER}, d.agb, d.pseudonym, d.reden
-         FROM decision d WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
-    ))?;
-    let mut rows = stmt.query(params![gemeentecode])?;
-    while let Some(r) = rows.next()? {
-        let (quarter, agb, client): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let reason: Option<String> = r.get(3)?;
-        overall.ended(quarter.clone(), &client, reason.as_deref());
-        per_provider.ended((quarter, agb), &client, reason.as_deref());
-    }
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {QUARTER}, d.agb, d.beschikkingnummer, m.instrument, m.score, m.status, m.agb,
-                m.metingnummer
-         FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
-         WHERE d.gemeentecode = ?1 AND d.einddatum IS NOT NULL"
-    ))?;
-    let mut rows = stmt.query(params![gemeentecode])?;
-    while let Some(r) = rows.next()? {
-        let group: (String, String) = (r.get(0)?, r.get(1)?);
-        let (decision, instrument): (String, String) = (r.get(2)?, r.get(3)?);
-        let (score, status): (Option<f64>, Option<String>) = (r.get(4)?, r.get(5)?);
-        let (agb, number): (String, String) = (r.get(6)?, r.get(7)?);
-        let measurement = (agb.as_str(), number.as_str());
-        overall.linked(
-            &group.0,
-            &decision,
-            measurement,
-            &instrument,
-            score,
-            status.as_deref(),
-        );
-        per_provider.linked(
-            &group,
-            &decision,
-            measurement,
-            &instrument,
-            score,
-            status.as_deref(),
-        );
-    }
+) -> Result<(Vec<Indicators>, Vec<GroupIndicators>), LedgerError> {
+    let overall: RefCell<Tally<String>> = RefCell::default();
+    let per_provider: RefCell<Tally<(String, String)>> = RefCell::default();
+    read_ended(
+        conn,
+        "d.gemeentecode = ?1",
+        &[&gemeentecode],
+        |e, client, reason| {
+            overall
+                .borrow_mut()
+                .ended(e.quarter.clone(), client, reason);
+            per_provider
+                .borrow_mut()
+                .ended((e.quarter.clone(), e.agb.clone()), client, reason);
+        },
+        |e, m| {
+            m.count(&mut overall.borrow_mut(), &e.quarter, &e.agb);
+            let group = (e.quarter.clone(), e.agb.clone());
+            m.count(&mut per_provider.borrow_mut(), &group, &e.agb);
+        },
+    )?;
     Ok((
-        overall.finish().into_iter().collect(),
-        per_provider.finish().into_iter().collect(),
+        overall.into_inner().finish().into_iter().collect(),
+        per_provider.into_inner().finish().into_iter().collect(),
     ))
+}
+
+/// A care provider's figures per period: over all municipalities whose decisions name it,
+/// and per period and municipality (by quarter, then CBS code).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ProviderFigures {
+    pub overall: Vec<Indicators>,
+    pub per_municipality: Vec<GroupIndicators>,
+}
+
+impl Ledger {
+    /// The figures of every care provider (by AGB code) that ended decisions name, from one
+    /// pass over all decisions and their linked measurements.
+    pub(crate) fn provider_figures(
+        &self,
+    ) -> Result<BTreeMap<String, ProviderFigures>, LedgerError> {
+        let overall: RefCell<Tally<(String, String)>> = RefCell::default();
+        let split: RefCell<Tally<(String, String, String)>> = RefCell::default();
+        let groups = |e: &Ended| {
+            (
+                (e.agb.clone(), e.quarter.clone()),
+                (e.agb.clone(), e.quarter.clone(), e.gemeentecode.clone()),
+            )
+        };
+        read_ended(
+            &self.conn,
+            "1",
+            &[],
+            |e, client, reason| {
+                let (all, one) = groups(e);
+                overall.borrow_mut().ended(all, client, reason);
+                split.borrow_mut().ended(one, client, reason);
+            },
+            |e, m| {
+                let (all, one) = groups(e);
+                m.count(&mut overall.borrow_mut(), &all, &e.agb);
+                m.count(&mut split.borrow_mut(), &one, &e.agb);
+            },
+        )?;
+        let mut out: BTreeMap<String, ProviderFigures> = BTreeMap::new();
+        for ((agb, quarter), f) in overall.into_inner().finish() {
+            out.entry(agb).or_default().overall.push((quarter, f));
+        }
+        for ((agb, quarter, code), f) in split.into_inner().finish() {
+            out.entry(agb)
+                .or_default()
+                .per_municipality
+                .push(((quarter, code), f));
+        }
+        Ok(out)
+    }
 }
 
 /// A tenant's deliveries processed in a period.
@@ -177,6 +287,29 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// `tenant`'s deliveries processed in `[from, to)`, oldest first, as the reports list
+    /// them.
+    pub(crate) fn deliveries_processed(
+        &self,
+        tenant: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<DeliveryOut>, LedgerError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {} FROM delivery v JOIN tenant t ON t.id = v.tenant_id
+             WHERE v.tenant_id = ?1 AND v.processed_at >= ?2 AND v.processed_at < ?3
+             ORDER BY v.id",
+            delivery_columns()
+        ))?;
+        let rows = stmt.query_map(
+            params![tenant, timestamp(from), timestamp(to)],
+            delivery_out,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 /// The figures (DESIGN 3.3) over the decisions that ended in a period, per municipality
 /// (by CBS code) and per municipality and care provider (by CBS and AGB code).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -192,42 +325,29 @@ impl Ledger {
         from: chrono::NaiveDate,
         to: chrono::NaiveDate,
     ) -> Result<Response, LedgerError> {
-        let range = params![from.to_string(), to.to_string()];
         // Clients are counted per group: one client may have decisions with two providers.
-        let mut municipalities: Tally<String> = Tally::default();
-        let mut providers: Tally<(String, String)> = Tally::default();
-        let mut stmt = self.conn.prepare(
-            "SELECT gemeentecode, agb, pseudonym, reden FROM decision
-             WHERE einddatum >= ?1 AND einddatum < ?2",
+        let municipalities: RefCell<Tally<String>> = RefCell::default();
+        let providers: RefCell<Tally<(String, String)>> = RefCell::default();
+        let (from, to) = (from.to_string(), to.to_string());
+        read_ended(
+            &self.conn,
+            "d.einddatum >= ?1 AND d.einddatum < ?2",
+            &[&from, &to],
+            |e, client, reason| {
+                let code = e.gemeentecode.clone();
+                municipalities.borrow_mut().ended(code, client, reason);
+                let pair = (e.gemeentecode.clone(), e.agb.clone());
+                providers.borrow_mut().ended(pair, client, reason);
+            },
+            |e, m| {
+                m.count(&mut municipalities.borrow_mut(), &e.gemeentecode, &e.agb);
+                let pair = (e.gemeentecode.clone(), e.agb.clone());
+                m.count(&mut providers.borrow_mut(), &pair, &e.agb);
+            },
         )?;
-        let mut rows = stmt.query(range)?;
-        while let Some(r) = rows.next()? {
-            let (code, agb, client): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            let reason: Option<String> = r.get(3)?;
-            municipalities.ended(code.clone(), &client, reason.as_deref());
-            providers.ended((code, agb), &client, reason.as_deref());
-        }
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT d.gemeentecode, d.agb, d.beschikkingnummer, m.instrument, m.score, m.status,
-                    m.metingnummer
-             FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
-             WHERE d.einddatum >= ?1 AND d.einddatum < ?2"
-        ))?;
-        let mut rows = stmt.query(range)?;
-        while let Some(r) = rows.next()? {
-            let group: (String, String) = (r.get(0)?, r.get(1)?);
-            let (decision, instrument): (String, String) = (r.get(2)?, r.get(3)?);
-            let (score, status): (Option<f64>, Option<String>) = (r.get(4)?, r.get(5)?);
-            let number: String = r.get(6)?;
-            // d.agb = m.agb by the link rule.
-            let measurement = (group.1.as_str(), number.as_str());
-            let status = status.as_deref();
-            municipalities.linked(&group.0, &decision, measurement, &instrument, score, status);
-            providers.linked(&group, &decision, measurement, &instrument, score, status);
-        }
         Ok(Response {
-            by_municipality: municipalities.finish(),
-            by_provider: providers.finish(),
+            by_municipality: municipalities.into_inner().finish(),
+            by_provider: providers.into_inner().finish(),
         })
     }
 }

@@ -290,6 +290,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE measurement;
     ALTER TABLE measurement_new RENAME TO measurement;
     "#,
+    // 12: an outbox also holds a care provider's monthly report (kind 'report'), so a
+    // bundle's owner is a tenant of either kind. A CHECK cannot be altered: rebuilt.
+    r#"
+    CREATE TABLE bundle_new (
+        id           INTEGER PRIMARY KEY,
+        tenant       TEXT NOT NULL REFERENCES tenant (id),
+        name         TEXT NOT NULL UNIQUE,
+        kind         TEXT NOT NULL CHECK (kind = 'incremental' OR kind = 'full' OR kind = 'report'),
+        since        TEXT,
+        created_at   TEXT NOT NULL,
+        -- JSON object: rows per CSV.
+        rows         TEXT NOT NULL,
+        size_bytes   INTEGER NOT NULL,
+        sha256       TEXT NOT NULL,
+        -- Set once the file is in the outbox; NULL means it still waits in staging/.
+        placed_at    TEXT,
+        deleted_at   TEXT
+    ) STRICT;
+    INSERT INTO bundle_new SELECT * FROM bundle;
+    DROP TABLE bundle;
+    ALTER TABLE bundle_new RENAME TO bundle;
+    "#,
 ];
 
 /// The version this build writes.

@@ -58,7 +58,7 @@ pub(crate) use bundles::{
 pub(crate) use deliveries::{
     Claim, Delivery, DeliveryState, NewFile, Outcome, Recorded, Withdrawal, Withdrawn,
 };
-pub(crate) use figures::{Indicators, ProviderIndicators, QualityStats, Response};
+pub(crate) use figures::{GroupIndicators, Indicators, ProviderFigures, QualityStats, Response};
 pub use mail::QueuedMail;
 pub(crate) use mail::{MailCounts, NewMail};
 pub use migrations::LATEST as SCHEMA_VERSION;

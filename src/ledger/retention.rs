@@ -50,7 +50,7 @@ impl Ledger {
     ) -> Result<Vec<Expired>, LedgerError> {
         let sql = match kind {
             Kept::Bundle => {
-                "SELECT id, municipality, name, NULL FROM bundle
+                "SELECT id, tenant, name, NULL FROM bundle
                  WHERE deleted_at IS NULL AND placed_at IS NOT NULL AND created_at < ?1 ORDER BY id"
             }
             Kept::Original => {
@@ -84,7 +84,7 @@ impl Ledger {
     /// Bundles still counted as present, for checking them against the outboxes.
     pub(crate) fn present_bundles(&self) -> Result<Vec<Expired>, LedgerError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, municipality, name FROM bundle WHERE deleted_at IS NULL AND placed_at IS NOT NULL ORDER BY id",
+            "SELECT id, tenant, name FROM bundle WHERE deleted_at IS NULL AND placed_at IS NOT NULL ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(Expired {

@@ -239,13 +239,26 @@ fn first_problems(lang: Language, r: &DeliveryResult<'_>, body: &mut Body) {
     }
 }
 
-/// The monthly quality report of one tenant.
+/// A care provider's monthly report in its outbox, as its quality mail names it.
+pub(crate) struct ReportFiles<'a> {
+    /// The page (`Rapportage-<tenant>-<yyyy-mm>.html`).
+    pub page: &'a str,
+    /// The CSV of the same figures.
+    pub csv: &'a str,
+    pub kept_days: u32,
+    /// The latest quarter over all municipalities, if any decision has ended.
+    pub headline: Option<(&'a str, &'a crate::figures::Figures)>,
+}
+
+/// The monthly quality report of one tenant; for a care provider whose report was put in
+/// its outbox, with the report's name and headline figures.
 pub(crate) fn quality_report(
     lang: Language,
     tenant_name: &str,
     month: &str,
     stats: &crate::ledger::QualityStats,
     response: &ResponseSection,
+    report: Option<&ReportFiles<'_>>,
 ) -> Text {
     let subject = format!(
         "{} {month}: {tenant_name}",
@@ -300,7 +313,33 @@ pub(crate) fn quality_report(
         );
     }
     response_section(lang, &mut body, response);
+    if let Some(report) = report {
+        report_section(lang, &mut body, report);
+    }
     body.finish(subject)
+}
+
+/// Where the report is, and its headline figures.
+fn report_section(lang: Language, body: &mut Body, r: &ReportFiles<'_>) {
+    let text = match lang {
+        Language::Dutch => format!(
+            "Uw rapportage over deze maand staat in outbox/: {} (de cijfers ook als {}). Hij blijft {} dagen staan.",
+            r.page, r.csv, r.kept_days
+        ),
+        Language::English => format!(
+            "Your report for this month is in outbox/: {} (the figures also as {}). It stays for {} days.",
+            r.page, r.csv, r.kept_days
+        ),
+    };
+    body.add(&format!("\n{text}\n"), html! { p { (text) } });
+    if let Some((period, figures)) = r.headline {
+        let headline = Headline {
+            period,
+            figures,
+            page: FiguresPage::Report(r.page),
+        };
+        headline_figures(lang, body, &headline);
+    }
 }
 
 /// The response part of a quality report (DESIGN 3.3): per municipality, the share of the
@@ -416,10 +455,22 @@ pub(crate) struct BundlePublished<'a> {
     pub headline: Option<Headline<'a>>,
 }
 
-/// A bundle's latest quarter and its figures: the headline numbers of its mail.
+/// A latest quarter and its figures: the headline numbers of a mail about a page that
+/// shows them all.
 pub(crate) struct Headline<'a> {
     pub period: &'a str,
     pub figures: &'a crate::figures::Figures,
+    /// The page with every quarter.
+    pub page: FiguresPage<'a>,
+}
+
+/// Where the page with every quarter's figures is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FiguresPage<'a> {
+    /// `Overzicht.html` in the bundle the mail announces.
+    InBundle,
+    /// The care provider's monthly report in its outbox, by name.
+    Report(&'a str),
 }
 
 /// The mail about a new bundle in a municipality's outbox; a full bundle is named the
@@ -475,13 +526,19 @@ pub(crate) fn bundle_published(lang: Language, b: &BundlePublished<'_>) -> Text 
 /// The latest quarter's figures, or why they are not shown; the page in the bundle has
 /// them all.
 fn headline_figures(lang: Language, body: &mut Body, h: &Headline<'_>) {
+    let page = match (h.page, lang) {
+        (FiguresPage::InBundle, Language::Dutch) => "Overzicht.html in de bundel".to_owned(),
+        (FiguresPage::InBundle, Language::English) => "Overzicht.html in the bundle".to_owned(),
+        (FiguresPage::Report(name), Language::Dutch) => format!("{name} in uw outbox"),
+        (FiguresPage::Report(name), Language::English) => format!("{name} in your outbox"),
+    };
     let heading = match lang {
         Language::Dutch => format!(
-            "Kengetallen {} (het laatste kwartaal; alle kwartalen staan in Overzicht.html in de bundel)",
+            "Kengetallen {} (het laatste kwartaal; alle kwartalen staan in {page})",
             h.period
         ),
         Language::English => format!(
-            "Figures {} (the latest quarter; every quarter is in Overzicht.html in the bundle)",
+            "Figures {} (the latest quarter; every quarter is in {page})",
             h.period
         ),
     };

@@ -43,7 +43,7 @@ fn quality_work(
     mail: &Wake,
 ) -> Result<String, String> {
     quality::queue_reports(config, ledger, crate::clock::now(), mail)
-        .map(|n| format!("{n} reports queued"))
+        .map(|n| format!("{n} reports made"))
         .map_err(|e| e.to_string())
 }
 

@@ -14,7 +14,9 @@ pub mod bundle;
 pub(crate) mod chart;
 pub(crate) mod codebook;
 pub(crate) mod overview;
+pub(crate) mod page;
 pub(crate) mod quality;
+pub(crate) mod report;
 
 use std::io;
 use std::path::Path;
@@ -49,8 +51,10 @@ pub enum PublishError {
     NewKey { tenant: String, message: String },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("bundle {name}: {source}")]
+    #[error("{name}: {source}")]
     Io { name: String, source: io::Error },
+    #[error("{done} monthly reports made; failed for {}", failed.join(", "))]
+    Reports { done: usize, failed: Vec<String> },
 }
 
 /// What one publication made.
@@ -113,6 +117,18 @@ fn reason_label(id: &str, language: crate::message::Language) -> String {
         .map_or_else(|| id.to_owned(), |r| r.label(language).to_owned())
 }
 
+/// A delivery's outcome as `Kwaliteit.csv` and the reports name it (a stable Dutch word).
+fn outcome(state: DeliveryState) -> &'static str {
+    match state {
+        DeliveryState::Processed => "verwerkt",
+        DeliveryState::Rejected => "afgewezen",
+        DeliveryState::Quarantined => "quarantaine",
+        DeliveryState::Duplicate => "dubbel",
+        DeliveryState::Received => "ontvangen",
+        DeliveryState::Withdrawn => "ingetrokken",
+    }
+}
+
 fn quality_row(
     d: crate::ledger::DeliveryOut,
     tz: chrono_tz::Tz,
@@ -122,14 +138,7 @@ fn quality_row(
         t.with_timezone(&tz)
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
     };
-    let outcome = match d.state {
-        DeliveryState::Processed => "verwerkt",
-        DeliveryState::Rejected => "afgewezen",
-        DeliveryState::Quarantined => "quarantaine",
-        DeliveryState::Duplicate => "dubbel",
-        DeliveryState::Received => "ontvangen",
-        DeliveryState::Withdrawn => "ingetrokken",
-    };
+    let outcome = outcome(d.state);
     let count = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
     let reasons = |name: &dyn Fn(&str) -> String| -> String {
         let listed: Vec<String> = d
@@ -179,14 +188,14 @@ fn indicator_row((period, f): &crate::ledger::Indicators) -> Vec<String> {
 }
 
 /// One line of `IndicatorenPerAanbieder.csv`: as `Indicatoren.csv`, with the provider.
-fn provider_indicator_row(((period, agb), f): &crate::ledger::ProviderIndicators) -> Vec<String> {
+fn provider_indicator_row(((period, agb), f): &crate::ledger::GroupIndicators) -> Vec<String> {
     let mut row = vec![period.clone(), agb.clone()];
     row.extend(figure_cells(f));
     row
 }
 
 /// The figures of an indicator line after its period (and provider).
-fn figure_cells(f: &crate::figures::Figures) -> Vec<String> {
+pub(super) fn figure_cells(f: &crate::figures::Figures) -> Vec<String> {
     if f.suppressed() {
         let mut cells = vec![String::new(); 7];
         cells.push("1".into());
@@ -534,7 +543,7 @@ fn record(
         crate::fingerprint::sha256_of(&mut std::fs::File::open(staged).map_err(&io_err)?)
             .map_err(&io_err)?;
     let bundle = NewBundle {
-        municipality: &tenant.id,
+        tenant: &tenant.id,
         name,
         kind: making.scope.kind(),
         rows: rows_json,
@@ -550,7 +559,11 @@ fn record(
             rows: &counts,
             kept_days: config.retention.bundle_days,
             full: making.scope.covers(),
-            headline: latest.map(|(period, figures)| messages::Headline { period, figures }),
+            headline: latest.map(|(period, figures)| messages::Headline {
+                period,
+                figures,
+                page: messages::FiguresPage::InBundle,
+            }),
         },
     );
     let new_mail = text.to_mail("bundle-published", &tenant.id, &tenant.contacts);
@@ -585,24 +598,24 @@ fn place(
     Ok(())
 }
 
-/// Finishes publications cut off after their commit, and removes zips of ones cut off
-/// before it (they were never recorded, so none of their rows counts as published).
+/// Finishes publications cut off after their commit, and removes the files of ones cut off
+/// before it (they were never recorded, so none of their rows counts as published): zips
+/// and monthly reports alike.
 fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishError> {
     for bundle in ledger.unplaced_bundles()? {
         tracing::warn!(
-            tenant = bundle.municipality,
+            tenant = bundle.tenant,
             bundle = bundle.name,
             "placing a bundle that an interrupted publication recorded"
         );
-        place(state, ledger, bundle.id, &bundle.municipality, &bundle.name)?;
+        place(state, ledger, bundle.id, &bundle.tenant, &bundle.name)?;
     }
     if let Ok(entries) = std::fs::read_dir(state.staging()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&format!("{PREFIX}-"))
-                && name.ends_with(".zip")
-                && !ledger.bundle_recorded(&name)?
-            {
+            let ours = (name.starts_with(&format!("{PREFIX}-")) && name.ends_with(".zip"))
+                || name.starts_with(&format!("{}-", report::PREFIX));
+            if ours && !ledger.bundle_recorded(&name)? {
                 tracing::warn!(
                     bundle = name,
                     "removing a bundle an interrupted publication left unrecorded"

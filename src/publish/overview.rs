@@ -2,39 +2,21 @@
 //! quarter as one page that opens offline in any browser, with a chart per figure and the
 //! same numbers in a table beside it.
 //!
-//! The page is self-contained and inert: no script, font, image or link leaves the file,
-//! and its Content-Security-Policy forbids loading anything at all. Every value passes
-//! maud's escaping (the template cannot concatenate unescaped text), charts are SVG drawn
-//! by `publish::chart`, and the print style fits A4.
+//! Per care provider its figures side by side, and each one's response over the quarters.
+//! Built from `publish::page`, which makes it self-contained and inert.
 
 use std::collections::BTreeMap;
 
-use maud::{DOCTYPE, Markup, html};
+use maud::{Markup, html};
 
-use super::chart::{self, Bar};
-use super::codebook::{About, INDICATOREN, Words};
-use crate::figures::MIN_CLIENTS;
-use crate::ledger::{DeliveryOut, Indicators, ProviderIndicators};
+use super::codebook::{About, Words};
+use super::page;
+use crate::figures::Figures;
+use crate::ledger::{DeliveryOut, GroupIndicators, Indicators};
 use crate::message::Language;
-use crate::sheet::{self, percent};
 
 /// The page's name in the bundle.
 pub(crate) const NAME: &str = "Overzicht.html";
-
-/// Nothing may load and nothing may run; only the page's own style applies.
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'; base-uri 'none'";
-
-/// Readable at 1280 pixels and on A4: one column, tables that fit, charts that scale.
-const STYLE: &str = "\
-body{font-family:sans-serif;color:#000;background:#fff;max-width:60rem;margin:1.5rem auto;padding:0 1rem;line-height:1.4}\
-h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #000}\
-table{border-collapse:collapse;width:100%;font-size:.95rem}\
-th,td{border:1px solid #444;padding:.3rem .5rem;text-align:right}\
-th:first-child,td:first-child,th[scope=row]{text-align:left}\
-td.niet-getoond{text-align:center;font-style:italic}td.tekst{text-align:left}\
-figure{margin:1rem 0;break-inside:avoid}figure svg{max-width:40rem;height:auto}figcaption{font-weight:bold}\
-dt{font-weight:bold;margin-top:.5rem}\
-@page{size:A4;margin:15mm}@media print{body{max-width:none;margin:0}h2{break-after:avoid}}";
 
 /// How many reasons the overview names per sender.
 const TOP_REASONS: usize = 3;
@@ -92,7 +74,7 @@ pub(crate) struct Contents<'a> {
     /// The figures per quarter, oldest first (`Indicatoren.csv`).
     pub figures: &'a [Indicators],
     /// The same per quarter and provider (`IndicatorenPerAanbieder.csv`).
-    pub per_provider: &'a [ProviderIndicators],
+    pub per_provider: &'a [GroupIndicators],
     /// The bundle's deliveries per sender (`Kwaliteit.csv`).
     pub deliveries: &'a Deliveries,
     /// Tenant names by code, for senders and providers.
@@ -108,90 +90,59 @@ pub(crate) fn render(contents: &Contents<'_>, language: Language) -> String {
         deliveries,
         senders,
     } = *contents;
-    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    let say = page::say(language);
     let title = format!(
         "{} {} ({})",
         say("Overzicht", "Overview"),
         about.municipality,
         about.code
     );
-    let lang = match language {
-        Language::Dutch => "nl",
-        Language::English => "en",
-    };
-    html! {
-        (DOCTYPE)
-        html lang=(lang) {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(CSP);
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                style { (maud::PreEscaped(STYLE)) }
-            }
-            body {
-                h1 { (title) }
-                p {
-                    (say("Bundel", "Bundle")) " " code { (about.bundle) } ", "
-                    (say("gemaakt op", "made on")) " " (about.made) ". "
-                    (say(
-                        "De cijfers zijn dezelfde als in Indicatoren.csv in deze bundel.",
-                        "The figures are those of Indicatoren.csv in this bundle.",
-                    ))
-                }
-                h2 { (say("Kengetallen per kwartaal", "Figures per quarter")) }
-                (table(figures, language))
-                (charts(figures, language))
-                h2 { (say("Per zorgaanbieder", "Per care provider")) }
-                (provider_table(per_provider, senders, language))
-                (provider_chart(per_provider, senders, language))
-                h2 { (say("Leveringen in deze bundel", "Deliveries in this bundle")) }
-                (delivery_table(deliveries, senders, language))
-                h2 { (say("Uitleg", "Explanation")) }
-                (explanation(language))
-            }
+    let body = html! {
+        p {
+            (say("Bundel", "Bundle")) " " code { (about.bundle) } ", "
+            (say("gemaakt op", "made on")) " " (about.made) ". "
+            (say(
+                "De cijfers zijn dezelfde als in Indicatoren.csv en IndicatorenPerAanbieder.csv in deze bundel.",
+                "The figures are those of Indicatoren.csv and IndicatorenPerAanbieder.csv in this bundle.",
+            ))
         }
-    }
-    .into_string()
-}
-
-/// A provider as the page names it: its configured name (if any) and its code.
-fn provider_name(code: &str, senders: &BTreeMap<&str, &str>) -> String {
-    match senders.get(code) {
-        Some(name) => format!("{name} ({code})"),
-        None => format!("({code})"),
-    }
+        h2 { (say("Kengetallen per kwartaal", "Figures per quarter")) }
+        (page::quarter_table(
+            "per-kwartaal",
+            say("Kengetallen per kwartaal van de einddatum", "Figures per quarter of the end date"),
+            figures,
+            language,
+        ))
+        (page::charts("gemeente", figures, language))
+        h2 { (say("Per zorgaanbieder", "Per care provider")) }
+        (provider_table(per_provider, senders, language))
+        (provider_chart(per_provider, senders, language))
+        (provider_trends(per_provider, senders, language))
+        h2 { (say("Leveringen in deze bundel", "Deliveries in this bundle")) }
+        (delivery_table(deliveries, senders, language))
+        h2 { (say("Uitleg", "Explanation")) }
+        (page::explanation(language))
+    };
+    page::document(&title, body, language)
 }
 
 /// The figures per quarter and provider, side by side (`IndicatorenPerAanbieder.csv`).
 fn provider_table(
-    rows: &[ProviderIndicators],
+    rows: &[GroupIndicators],
     senders: &BTreeMap<&str, &str>,
     language: Language,
 ) -> Markup {
-    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    let say = page::say(language);
     html! {
         table #per-aanbieder {
             caption { (say("Kengetallen per kwartaal en per zorgaanbieder", "Figures per quarter and per care provider")) }
-            thead {
-                tr {
-                    th scope="col" { (say("Kwartaal", "Quarter")) }
-                    th scope="col" { (say("Zorgaanbieder", "Care provider")) }
-                    th scope="col" { (say("Beëindigd", "Ended")) }
-                    th scope="col" { (say("Cliënten", "Clients")) }
-                    th scope="col" { (say("Respons", "Response")) }
-                    th scope="col" { (say("Gem. CT", "Mean CT")) }
-                    th scope="col" { (say("Gem. GAS", "Mean GAS")) }
-                    th scope="col" { (say("Uitval", "Dropout")) }
-                    th scope="col" { (say("Metingen", "Measurements")) }
-                }
-            }
+            (page::figure_headers(&[say("Kwartaal", "Quarter"), say("Zorgaanbieder", "Care provider")], language))
             tbody {
                 @for ((period, agb), f) in rows {
                     tr {
                         th scope="row" data-kolom="periode" { (period) }
-                        th scope="row" data-kolom="zorgaanbiedercode" { (provider_name(agb, senders)) }
-                        (figure_cells(f, language))
+                        th scope="row" data-kolom="zorgaanbiedercode" { (page::party_name(agb, senders)) }
+                        (page::figure_cells(f, language))
                     }
                 }
                 @if rows.is_empty() {
@@ -204,46 +155,60 @@ fn provider_table(
 
 /// The response of each provider in the latest quarter, side by side.
 fn provider_chart(
-    rows: &[ProviderIndicators],
+    rows: &[GroupIndicators],
     senders: &BTreeMap<&str, &str>,
     language: Language,
 ) -> Markup {
-    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    let say = page::say(language);
     let Some(((latest, _), _)) = rows.last() else {
         return html! {};
     };
-    let bars: Vec<Bar> = rows
+    let parties: Vec<(String, &Figures)> = rows
         .iter()
         .filter(|((period, _), _)| period == latest)
-        .map(|((_, agb), f)| {
-            let value = (!f.suppressed()).then(|| f.response()).flatten();
-            let shown = match value {
-                Some(v) => percent(v),
-                None if !f.suppressed() => say("geen", "none").to_owned(),
-                None => String::new(),
-            };
-            Bar {
-                label: provider_name(agb, senders),
-                value,
-                shown,
-            }
-        })
+        .map(|((_, agb), f)| (page::party_name(agb, senders), f))
         .collect();
     let title = format!(
         "{} {latest}",
         say("Respons per zorgaanbieder,", "Response per care provider,")
     );
+    page::side_by_side(
+        "respons-per-aanbieder",
+        &title,
+        say(
+            "Het aandeel beëindigde beschikkingen met een volledige meting, per zorgaanbieder in het laatste kwartaal.",
+            "The share of ended decisions with a complete measurement, per care provider in the latest quarter.",
+        ),
+        &parties,
+        language,
+    )
+}
+
+/// Each provider's response over the quarters: one chart per provider, in code order.
+fn provider_trends(
+    rows: &[GroupIndicators],
+    senders: &BTreeMap<&str, &str>,
+    language: Language,
+) -> Markup {
+    let say = page::say(language);
+    let mut per_provider: BTreeMap<&str, Vec<Indicators>> = BTreeMap::new();
+    for ((period, agb), f) in rows {
+        per_provider
+            .entry(agb)
+            .or_default()
+            .push((period.clone(), f.clone()));
+    }
     html! {
-        figure {
-            figcaption { (title) }
-            (chart::bars(
-                "respons-per-aanbieder",
-                &title,
-                say("Het aandeel beëindigde beschikkingen met een volledige meting, per zorgaanbieder in het laatste kwartaal.", "The share of ended decisions with a complete measurement, per care provider in the latest quarter."),
-                &bars,
-                1.0,
-                say("n.g.", "n.s."),
-            ))
+        @if !per_provider.is_empty() {
+            h3 { (say("Respons per kwartaal, per zorgaanbieder", "Response per quarter, per care provider")) }
+            @for (agb, figures) in &per_provider {
+                (page::response_trend(
+                    &format!("trend-{agb}"),
+                    &format!("{}: {}", say("Respons", "Response"), page::party_name(agb, senders)),
+                    figures,
+                    language,
+                ))
+            }
         }
     }
 }
@@ -291,153 +256,6 @@ fn delivery_table(
                 @if deliveries.senders.is_empty() {
                     tr { td colspan="6" { (say("Geen nieuwe leveringen.", "No new deliveries.")) } }
                 }
-            }
-        }
-    }
-}
-
-/// A line's figures after its period (and provider), each cell marked with its column in
-/// the CSV; suppressed figures are one cell that says so.
-fn figure_cells(f: &crate::figures::Figures, language: Language) -> Markup {
-    let or_blank = |v: Option<String>| v.unwrap_or_default();
-    html! {
-        @if f.suppressed() {
-            td.niet-getoond colspan="7" data-kolom="onderdrukt" { (not_shown(language)) }
-        } @else {
-            td data-kolom="beeindigd" { (f.ended) }
-            td data-kolom="clienten" { (f.clients) }
-            td data-kolom="respons" { (or_blank(f.response().map(percent))) }
-            td data-kolom="ct_gemiddeld" { (or_blank(f.ct.value().map(|v| sheet::number(v, 2)))) }
-            td data-kolom="gas_gemiddeld" { (or_blank(f.gas.value().map(|v| sheet::number(v, 2)))) }
-            td data-kolom="uitval" { (or_blank(f.dropout_share().map(percent))) }
-            td data-kolom="metingen" { (f.measurements) }
-        }
-    }
-}
-
-/// The suppressed figures' cell text.
-fn not_shown(language: Language) -> String {
-    match language {
-        Language::Dutch => format!("niet getoond (minder dan {MIN_CLIENTS} cliënten)"),
-        Language::English => format!("not shown (fewer than {MIN_CLIENTS} clients)"),
-    }
-}
-
-/// The table: one row per quarter, each cell marked with its column in `Indicatoren.csv`.
-fn table(figures: &[Indicators], language: Language) -> Markup {
-    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
-    let columns = [
-        say("Kwartaal", "Quarter"),
-        say("Beëindigde beschikkingen", "Ended decisions"),
-        say("Cliënten", "Clients"),
-        say("Respons", "Response"),
-        say("Gemiddelde CT", "Mean CT"),
-        say("Gemiddelde GAS", "Mean GAS"),
-        say("Uitval", "Dropout"),
-        say("Metingen", "Measurements"),
-    ];
-    html! {
-        table #per-kwartaal {
-            caption { (say("Kengetallen per kwartaal van de einddatum", "Figures per quarter of the end date")) }
-            thead { tr { @for c in columns { th scope="col" { (c) } } } }
-            tbody {
-                @for (period, f) in figures {
-                    tr {
-                        th scope="row" data-kolom="periode" { (period) }
-                        (figure_cells(f, language))
-                    }
-                }
-                @if figures.is_empty() {
-                    tr { td colspan="8" { (say("Nog geen beëindigde beschikkingen.", "No ended decisions yet.")) } }
-                }
-            }
-        }
-    }
-}
-
-/// One chart per figure over the quarters; a suppressed quarter keeps its place, marked.
-fn charts(figures: &[Indicators], language: Language) -> Markup {
-    let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
-    let missing = say("n.g.", "n.s.");
-    let none = say("geen", "none");
-    type Pick = fn(&crate::figures::Figures) -> Option<f64>;
-    let series: [(&str, &str, &str, Pick, bool, f64); 4] = [
-        (
-            "respons",
-            say("Respons", "Response"),
-            say(
-                "Het aandeel beëindigde beschikkingen met een volledige meting, per kwartaal.",
-                "The share of ended decisions with a complete measurement, per quarter.",
-            ),
-            |f| f.response(),
-            true,
-            1.0,
-        ),
-        (
-            "ct",
-            say("Gemiddelde CT-score", "Mean CT score"),
-            say(
-                "De gemiddelde CT-score over volledige metingen, per kwartaal.",
-                "The mean CT score over complete measurements, per quarter.",
-            ),
-            |f| f.ct.value(),
-            false,
-            0.0,
-        ),
-        (
-            "gas",
-            say("Gemiddelde GAS-score", "Mean GAS score"),
-            say(
-                "De gemiddelde GAS-score over volledige metingen, per kwartaal.",
-                "The mean GAS score over complete measurements, per quarter.",
-            ),
-            |f| f.gas.value(),
-            false,
-            0.0,
-        ),
-        (
-            "uitval",
-            say("Uitval", "Dropout"),
-            say(
-                "Het aandeel beschikkingen dat eindigde met reden 32 tot en met 35, per kwartaal.",
-                "The share of decisions that ended for reasons 32 to 35, per quarter.",
-            ),
-            |f| f.dropout_share(),
-            true,
-            1.0,
-        ),
-    ];
-    html! {
-        @if !figures.is_empty() {
-            @for (id, title, description, pick, share, max) in series {
-                @let bars: Vec<Bar> = figures.iter().map(|(period, f)| {
-                    let value = (!f.suppressed()).then(|| pick(f)).flatten();
-                    let shown = match value {
-                        Some(v) if share => percent(v),
-                        Some(v) => sheet::number(v, 2),
-                        // Shown, but nothing to count (no GAS measurement, say).
-                        None if !f.suppressed() => none.to_owned(),
-                        None => String::new(),
-                    };
-                    Bar { label: period.clone(), value, shown }
-                }).collect();
-                figure {
-                    figcaption { (title) }
-                    (chart::bars(id, title, description, &bars, max, missing))
-                }
-            }
-            p { (missing) ": " (not_shown(language)) }
-        }
-    }
-}
-
-/// What each figure counts: the meanings `Indicatoren.csv` and `LEESMIJ.txt` give.
-fn explanation(language: Language) -> Markup {
-    html! {
-        dl {
-            @for column in INDICATOREN.columns {
-                dt { code { (column.name) } }
-                dd { (column.meaning.pick(language)) }
             }
         }
     }

@@ -5,11 +5,14 @@
 //! decision's window (one month past its end) has closed when the report is made. A figure
 //! over fewer than [`MIN_CLIENTS`](crate::figures::MIN_CLIENTS) clients is not shown.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, Utc};
 
+use super::{PublishError, report};
 use crate::config::{Config, Tenant, TenantKind};
 use crate::figures::Figures;
-use crate::ledger::{Ledger, LedgerError, Response};
+use crate::ledger::{Ledger, ProviderFigures, Response};
 use crate::mail::messages::{self, ResponseFigure, ResponseSection};
 use crate::mail::{Wake, new_message_id};
 use crate::schedule::local_instant;
@@ -74,34 +77,150 @@ fn response_lines(
     }
 }
 
-/// Queues the reports for the month before `now`, ringing `mail` at each; returns how many.
+/// What the reports of one month share.
+struct Month {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    first_day: NaiveDate,
+    label: String,
+    response: Response,
+    response_months: (String, String),
+    /// Every provider's figures; read only when some provider's report is made.
+    providers: Option<BTreeMap<String, ProviderFigures>>,
+}
+
+/// Queues the reports for the month before `now`, ringing `mail` at each, and puts a care
+/// provider's report in its outbox when a user may collect it; returns how many reports
+/// were mailed or put. A tenant whose report fails is logged, and the others go on.
 pub(crate) fn queue_reports(
     config: &Config,
     ledger: &mut Ledger,
     now: DateTime<Utc>,
     mail: &Wake,
-) -> Result<usize, LedgerError> {
+) -> Result<usize, PublishError> {
     let (from, to, first_day) = previous_month(config, now);
     let label = |d: NaiveDate| d.format("%Y-%m").to_string();
-    let month = label(first_day);
     let (ended_from, ended_to) = response_period(first_day);
-    let months = (label(ended_from), label(ended_to - Months::new(1)));
-    let response = ledger.response(ended_from, ended_to)?;
-    let mut queued = 0;
-    for tenant in config.tenants.iter().filter(|t| !t.contacts.is_empty()) {
-        let stats = ledger.quality_stats(&tenant.id, from, to)?;
-        let section = ResponseSection {
-            months: months.clone(),
-            lines: response_lines(config, tenant, &response),
-        };
-        let text =
-            messages::quality_report(config.language, &tenant.name, &month, &stats, &section);
-        let report = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
-        ledger.enqueue_mail(&report, &new_message_id(), now)?;
-        mail.queued();
-        queued += 1;
+    let mut month = Month {
+        from,
+        to,
+        first_day,
+        label: label(first_day),
+        response: ledger.response(ended_from, ended_to)?,
+        response_months: (label(ended_from), label(ended_to - Months::new(1))),
+        providers: None,
+    };
+    let mut done = 0;
+    let mut failed = Vec::new();
+    for tenant in &config.tenants {
+        match report_for(config, ledger, tenant, &mut month, now, mail) {
+            Ok(true) => done += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(tenant = tenant.id, error = %e, "monthly report failed");
+                failed.push(tenant.id.clone());
+            }
+        }
     }
-    Ok(queued)
+    if failed.is_empty() {
+        Ok(done)
+    } else {
+        Err(PublishError::Reports { done, failed })
+    }
+}
+
+/// `tenant`'s report for `month`: mailed to its contacts, and for a care provider with a
+/// collecting user also put in its outbox. Whether anything was made.
+fn report_for(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    month: &mut Month,
+    now: DateTime<Utc>,
+    wake: &Wake,
+) -> Result<bool, PublishError> {
+    let in_outbox = tenant.kind == TenantKind::Supplier && config.collected(&tenant.id);
+    if tenant.contacts.is_empty() && !in_outbox {
+        return Ok(false);
+    }
+    let stats = ledger.quality_stats(&tenant.id, month.from, month.to)?;
+    let section = ResponseSection {
+        months: month.response_months.clone(),
+        lines: response_lines(config, tenant, &month.response),
+    };
+    let lang = config.language;
+    let message_id = new_message_id();
+    if !in_outbox {
+        let text =
+            messages::quality_report(lang, &tenant.name, &month.label, &stats, &section, None);
+        let report = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
+        ledger.enqueue_mail(&report, &message_id, now)?;
+        wake.queued();
+        return Ok(true);
+    }
+    if month.providers.is_none() {
+        month.providers = Some(ledger.provider_figures()?);
+    }
+    let figures = month
+        .providers
+        .as_ref()
+        .and_then(|p| p.get(&tenant.code))
+        .cloned()
+        .unwrap_or_default();
+    let response: Vec<(String, Figures)> = month
+        .response
+        .by_provider
+        .iter()
+        .filter(|((_, agb), _)| *agb == tenant.code)
+        .map(|((code, _), f)| (code.clone(), f.clone()))
+        .collect();
+    let municipalities = config
+        .tenants
+        .iter()
+        .filter(|t| t.kind == TenantKind::Municipality)
+        .map(|t| (t.code.as_str(), t.name.as_str()))
+        .collect();
+    let (page, csv) = report::names(&tenant.id, month.first_day);
+    let (first, last) = &month.response_months;
+    let deliveries = ledger.deliveries_processed(&tenant.id, month.from, month.to)?;
+    let made = now
+        .with_timezone(&config.time_zone)
+        .format("%d-%m-%Y %H:%M")
+        .to_string();
+    let contents = report::Contents {
+        tenant,
+        month: month.first_day,
+        made: &made,
+        csv: &csv,
+        figures: &figures,
+        response: &response,
+        response_period: &format!("{first}/{last}"),
+        stats: &stats,
+        deliveries: &deliveries,
+        municipalities: &municipalities,
+        time_zone: config.time_zone,
+    };
+    let files = messages::ReportFiles {
+        page: &page,
+        csv: &csv,
+        kept_days: config.retention.bundle_days,
+        headline: figures.overall.last().map(|(q, f)| (q.as_str(), f)),
+    };
+    let text = messages::quality_report(
+        lang,
+        &tenant.name,
+        &month.label,
+        &stats,
+        &section,
+        Some(&files),
+    );
+    let report_mail = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
+    let mail = (!tenant.contacts.is_empty()).then_some((&report_mail, message_id.as_str()));
+    let made = report::publish(config, ledger, &contents, mail, now)?;
+    if made && mail.is_some() {
+        wake.queued();
+    }
+    Ok(made)
 }
 
 #[cfg(test)]

@@ -110,12 +110,6 @@ fn each_kind_of_problem_is_reported_with_its_line() {
         "user \"u\" has neither a public key nor a password_hash",
     );
     check(
-        &user(
-            "public_key_files = [\"good.pub\"]\n[[user.grant]]\ntenant = \"alpha\"\nroles = [\"collect\"]\n",
-        ),
-        "\"collect\" is for municipalities",
-    );
-    check(
         "time_zone = \"Mars/Olympus\"\n",
         "c.toml:1: time_zone: unknown time zone",
     );

@@ -12,6 +12,7 @@ mod mail;
 mod mutation;
 mod process;
 mod publish;
+mod report;
 mod sftp;
 mod sweep;
 mod systemd;

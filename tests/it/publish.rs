@@ -31,7 +31,7 @@ fn deliver_all(env: &Env, files: &[(&str, &str, &[u8])]) {
 }
 
 /// As `deliver_all`, with intake and processing on a clock moved by `offset`.
-fn deliver_all_at(env: &Env, offset: &str, files: &[(&str, &str, &[u8])]) {
+pub(crate) fn deliver_all_at(env: &Env, offset: &str, files: &[(&str, &str, &[u8])]) {
     let before = env.status()["deliveries"]["total"].as_u64().unwrap_or(0);
     for (tenant, name, content) in files {
         std::fs::write(env.upload(tenant).join(name), content).unwrap();
@@ -74,7 +74,7 @@ fn outbox(env: &Env) -> Vec<PathBuf> {
 fn outbox_of(env: &Env, tenant: &str) -> Vec<PathBuf> {
     let dir = env.var().join(format!("tenants/{tenant}/outbox"));
     let names = env.texts(
-        "SELECT name FROM bundle WHERE municipality = ?1 ORDER BY id",
+        "SELECT name FROM bundle WHERE tenant = ?1 ORDER BY id",
         [tenant],
     );
     let zips: Vec<PathBuf> = names
@@ -90,8 +90,8 @@ fn outbox_of(env: &Env, tenant: &str) -> Vec<PathBuf> {
     zips
 }
 
-/// Each CSV of a bundle as its lines (BOM and header included).
-fn csv(zip: &Path, name: &str) -> Vec<String> {
+/// The text of the file `name` in the zip `zip`.
+pub(crate) fn zipped_text(zip: &Path, name: &str) -> String {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
     let mut text = String::new();
     archive
@@ -99,7 +99,13 @@ fn csv(zip: &Path, name: &str) -> Vec<String> {
         .unwrap()
         .read_to_string(&mut text)
         .unwrap();
-    text.split("\r\n")
+    text
+}
+
+/// Each CSV of a bundle as its lines (BOM and header included).
+pub(crate) fn csv(zip: &Path, name: &str) -> Vec<String> {
+    zipped_text(zip, name)
+        .split("\r\n")
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect()
@@ -608,7 +614,7 @@ fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "1 bundles, 1 originals, 1 receipts deleted; 0 bundles had been removed by their municipality"
+        "1 bundles, 1 originals, 1 receipts deleted; 0 bundles had been removed by their tenant"
     );
     assert!(!bundles[0].exists(), "61 days: deleted");
     assert!(bundles[1].exists(), "59 days: kept");
@@ -619,8 +625,7 @@ fn the_sweep_keeps_59_days_deletes_61_and_records_every_deletion() {
     std::fs::remove_file(&bundles[1]).unwrap();
     let out = env.cmd(&["sweep"]);
     assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("1 bundles had been removed by their municipality")
+        String::from_utf8_lossy(&out.stdout).contains("1 bundles had been removed by their tenant")
     );
     let conn = env.ledger();
     let audit: Vec<(String, String)> = conn
@@ -986,7 +991,7 @@ fn mail_kinds(env: &Env) -> Vec<String> {
 }
 
 /// `eml` with its quoted-printable parts decoded (soft line breaks joined, `=XX` undone).
-fn decoded(eml: &str) -> String {
+pub(crate) fn decoded(eml: &str) -> String {
     let joined = eml.replace("=\r\n", "").replace("=\n", "");
     let (bytes, mut out) = (joined.as_bytes(), Vec::new());
     let mut i = 0;
@@ -1343,16 +1348,7 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     );
     publish(&env);
     let zip = outbox(&env).pop().unwrap();
-    let page = {
-        let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
-        let mut text = String::new();
-        archive
-            .by_name("Overzicht.html")
-            .unwrap()
-            .read_to_string(&mut text)
-            .unwrap();
-        text
-    };
+    let page = zipped_text(&zip, "Overzicht.html");
     let saved = Path::new(env!("CARGO_TARGET_TMPDIR")).join("Overzicht.html");
     std::fs::write(&saved, &page).unwrap();
 
@@ -1485,14 +1481,14 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         "{per_provider}"
     );
     assert!(page.contains(">75,0%<"), "nine of twelve responded: {page}");
-    // A chart per figure, and one of the providers side by side; each an image with a
-    // title and a description.
+    // A chart per figure, one of the providers side by side, and one of each provider over
+    // the quarters; each an image with a title and a description.
     assert_eq!(
         page.matches(r#"<svg xmlns="http://www.w3.org/2000/svg" role="img""#)
             .count(),
-        5
+        4 + 1 + 2
     );
-    assert_eq!(page.matches("<title id=").count(), 5);
+    assert_eq!(page.matches("<title id=").count(), 7);
 
     // The delivery table sums Kwaliteit.csv per sender, names shown literally.
     assert!(
@@ -1629,7 +1625,7 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
 
 /// Runs `tests/browser.py` on `page` (headless Chromium through chromedriver): its console
 /// messages, requests, `data-kolom` cells and width. The screenshot lands beside the page.
-fn browser(page: &Path) -> serde_json::Value {
+pub(crate) fn browser(page: &Path) -> serde_json::Value {
     let out = std::process::Command::new("python3")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser.py"))
         .arg(page)

@@ -756,6 +756,14 @@ impl russh_sftp::server::Handler for Files {
             Node::Entry(t, Folder::Outbox, name)
                 if name == REQUEST_FULL && pflags.contains(OpenFlags::WRITE) =>
             {
+                if !self.ctx.is_municipality(&t) {
+                    return Err(StatusError::new(
+                        StatusCode::PermissionDenied,
+                        format!(
+                            "{REQUEST_FULL} asks for a full bundle, and only a municipality gets bundles; {t} gets monthly reports"
+                        ),
+                    ));
+                }
                 self.open_request_full(&t)?
             }
             Node::Entry(t, folder, name) => self.open_read(&t, folder, &name, pflags)?,

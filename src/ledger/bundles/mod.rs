@@ -1,5 +1,6 @@
-//! Bundles: the `bundle` table records every zip made for a municipality (its kind, rows,
-//! digest, and when it was placed in and deleted from its outbox). `publication` is the
+//! Bundles: the `bundle` table records every file dropgate puts in an outbox (a
+//! municipality's zips, a care provider's monthly report): its kind, rows, digest, and when
+//! it was placed in and deleted from its outbox. `publication` is the
 //! transaction that selects a bundle's rows and records which versions it carried;
 //! `full_requests` the requests for a full bundle at the next publication.
 
@@ -9,15 +10,17 @@ mod publication;
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
-use super::{Ledger, LedgerError, timestamp};
+use super::{Ledger, LedgerError, NewMail, timestamp};
 
 pub use publication::Publication;
 
 pub(crate) use publication::{DecisionOut, DeliveryOut, LinkOut, MeasurementOut};
+pub(super) use publication::{delivery_columns, delivery_out};
 
 /// A bundle to record.
 pub struct NewBundle<'a> {
-    pub municipality: &'a str,
+    /// Whose outbox it goes to.
+    pub tenant: &'a str,
     pub name: &'a str,
     pub kind: BundleKind,
     pub rows: &'a serde_json::Value,
@@ -33,17 +36,20 @@ pub enum BundleKind {
     Incremental,
     /// Everything from a date on, on request; later weekly bundles are not affected.
     Full,
+    /// A care provider's monthly report (one record per file: the page and its CSV).
+    Report,
 }
 
 impl BundleKind {
     /// Every kind.
-    pub(crate) const ALL: [Self; 2] = [Self::Incremental, Self::Full];
+    pub(crate) const ALL: [Self; 3] = [Self::Incremental, Self::Full, Self::Report];
 
     /// The name the ledger stores.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Incremental => "incremental",
             Self::Full => "full",
+            Self::Report => "report",
         }
     }
 }
@@ -54,20 +60,20 @@ stored_by_name!(BundleKind, "bundle kind", BundleKind::ALL);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UnplacedBundle {
     pub id: i64,
-    pub municipality: String,
+    pub tenant: String,
     pub name: String,
 }
 
 impl Ledger {
     /// Bundles recorded but not yet moved into their outbox (a publication cut off there).
     pub(crate) fn unplaced_bundles(&self) -> Result<Vec<UnplacedBundle>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, municipality, name FROM bundle WHERE placed_at IS NULL ORDER BY id",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, tenant, name FROM bundle WHERE placed_at IS NULL ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
             Ok(UnplacedBundle {
                 id: r.get(0)?,
-                municipality: r.get(1)?,
+                tenant: r.get(1)?,
                 name: r.get(2)?,
             })
         })?;
@@ -93,10 +99,59 @@ impl Ledger {
     }
 }
 
+/// Inserts the record of `bundle`, made `at`, not yet placed; returns its id.
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    bundle: &NewBundle<'_>,
+    at: &str,
+) -> Result<i64, LedgerError> {
+    tx.execute(
+        "INSERT INTO bundle (tenant, name, kind, created_at, rows, size_bytes, sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            bundle.tenant,
+            bundle.name,
+            bundle.kind,
+            at,
+            bundle.rows.to_string(),
+            i64::try_from(bundle.size_bytes).unwrap_or(i64::MAX),
+            bundle.sha256
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+impl Ledger {
+    /// Records the files of a care provider's report (waiting in staging to be placed) and
+    /// queues its `mail` (with its Message-ID), in one transaction; returns the files' ids
+    /// in order.
+    pub(crate) fn record_report(
+        &mut self,
+        files: &[NewBundle<'_>],
+        mail: Option<(&NewMail<'_>, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<i64>, LedgerError> {
+        let at = timestamp(now);
+        let tx = self.write_tx()?;
+        let ids = files
+            .iter()
+            .map(|f| insert(&tx, f, &at))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some((mail, message_id)) = mail {
+            super::mail::insert(&tx, mail, message_id, &at)?;
+        }
+        tx.commit()?;
+        Ok(ids)
+    }
+}
+
 /// A bundle as `status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BundleStatus {
-    pub municipality: String,
+    /// Whose outbox holds it. Named for the first owners of bundles, as `status --json`
+    /// has always shown it.
+    #[serde(rename = "municipality")]
+    pub tenant: String,
     pub name: String,
     pub kind: BundleKind,
     pub created_at: String,
@@ -111,15 +166,15 @@ impl Ledger {
     /// Every bundle, newest first, with whether it was downloaded whole.
     pub fn bundles(&self) -> Result<Vec<BundleStatus>, LedgerError> {
         let mut stmt = self.conn.prepare(
-            "SELECT b.municipality, b.name, b.created_at, b.rows, b.deleted_at,
-                    b.kind, EXISTS (SELECT 1 FROM audit a WHERE a.action = 'sftp.download' AND a.tenant_id = b.municipality
+            "SELECT b.tenant, b.name, b.created_at, b.rows, b.deleted_at,
+                    b.kind, EXISTS (SELECT 1 FROM audit a WHERE a.action = 'sftp.download' AND a.tenant_id = b.tenant
                             AND a.subject = 'outbox/' || b.name AND json_extract(a.detail, '$.complete') = 1)
              FROM bundle b ORDER BY b.id DESC",
         )?;
         let rows = stmt.query_map([], |r| {
             let rows: String = r.get(3)?;
             Ok(BundleStatus {
-                municipality: r.get(0)?,
+                tenant: r.get(0)?,
                 name: r.get(1)?,
                 created_at: r.get(2)?,
                 rows: serde_json::from_str(&rows).unwrap_or_default(),

@@ -100,6 +100,41 @@ const NEW_DELIVERIES: &str = "
 /// How many rules `Kwaliteit.csv` names per delivery.
 const TOP_REASONS: usize = 3;
 
+/// The columns of a [`DeliveryOut`] from `delivery v JOIN tenant t` (the sender), as
+/// [`delivery_out`] reads them. Rule names hold no space or newline (they are identifiers
+/// like `date.future`), so "rule count" lines split back unambiguously.
+pub(in crate::ledger) fn delivery_columns() -> String {
+    format!(
+        "v.id, t.code, v.dataset, v.received_at, v.processed_at, v.state,
+         v.rows_total, v.rows_accepted, v.rows_rejected,
+         (SELECT group_concat(rule || ' ' || count, char(10) ORDER BY count DESC, rule)
+          FROM (SELECT rule, count FROM delivery_rule WHERE delivery_id = v.id
+                ORDER BY count DESC, rule LIMIT {TOP_REASONS}))"
+    )
+}
+
+/// A [`DeliveryOut`] from a row of [`delivery_columns`].
+pub(in crate::ledger) fn delivery_out(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryOut> {
+    let reasons: Option<String> = r.get(9)?;
+    Ok(DeliveryOut {
+        id: r.get(0)?,
+        sender: r.get(1)?,
+        dataset: r.get(2)?,
+        received_at: r.get(3)?,
+        processed_at: r.get(4)?,
+        state: r.get(5)?,
+        rows: r.get(6)?,
+        accepted: r.get(7)?,
+        rejected: r.get(8)?,
+        reasons: reasons
+            .iter()
+            .flat_map(|s| s.lines())
+            .filter_map(|l| l.rsplit_once(' '))
+            .map(|(rule, n)| (rule.to_owned(), n.parse().unwrap_or(0)))
+            .collect(),
+    })
+}
+
 /// One publication under the write lock.
 pub struct Publication<'a> {
     tx: Transaction<'a>,
@@ -237,36 +272,11 @@ impl Publication<'_> {
     ) -> Result<T, LedgerError> {
         self.stream(
             &format!(
-                // Rule names hold no space or newline (they are identifiers like
-                // `date.future`), so "rule count" lines split back unambiguously.
-                "SELECT v.id, t.code, v.dataset, v.received_at, v.processed_at, v.state,
-                        v.rows_total, v.rows_accepted, v.rows_rejected,
-                        (SELECT group_concat(rule || ' ' || count, char(10) ORDER BY count DESC, rule)
-                         FROM (SELECT rule, count FROM delivery_rule WHERE delivery_id = v.id
-                               ORDER BY count DESC, rule LIMIT {TOP_REASONS}))
-                 {NEW_DELIVERIES} ORDER BY v.id"
+                "SELECT {} {NEW_DELIVERIES} ORDER BY v.id",
+                delivery_columns()
             ),
             (municipality, code, since),
-            |r| {
-                let reasons: Option<String> = r.get(9)?;
-                Ok(DeliveryOut {
-                    id: r.get(0)?,
-                    sender: r.get(1)?,
-                    dataset: r.get(2)?,
-                    received_at: r.get(3)?,
-                    processed_at: r.get(4)?,
-                    state: r.get(5)?,
-                    rows: r.get(6)?,
-                    accepted: r.get(7)?,
-                    rejected: r.get(8)?,
-                    reasons: reasons
-                        .iter()
-                        .flat_map(|s| s.lines())
-                        .filter_map(|l| l.rsplit_once(' '))
-                        .map(|(rule, n)| (rule.to_owned(), n.parse().unwrap_or(0)))
-                        .collect(),
-                })
-            },
+            delivery_out,
             f,
         )
     }
@@ -276,7 +286,7 @@ impl Publication<'_> {
     pub(crate) fn figures(
         &self,
         code: &str,
-    ) -> Result<(Vec<Indicators>, Vec<crate::ledger::ProviderIndicators>), LedgerError> {
+    ) -> Result<(Vec<Indicators>, Vec<crate::ledger::GroupIndicators>), LedgerError> {
         crate::ledger::figures::figures(&self.tx, code)
     }
 
@@ -293,20 +303,7 @@ impl Publication<'_> {
         if let Some((mail, message_id)) = mail {
             crate::ledger::mail::insert(&self.tx, mail, message_id, &at)?;
         }
-        self.tx.execute(
-            "INSERT INTO bundle (municipality, name, kind, created_at, rows, size_bytes, sha256)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                bundle.municipality,
-                bundle.name,
-                bundle.kind,
-                at,
-                bundle.rows.to_string(),
-                i64::try_from(bundle.size_bytes).unwrap_or(i64::MAX),
-                bundle.sha256
-            ],
-        )?;
-        let id = self.tx.last_insert_rowid();
+        let id = super::insert(&self.tx, bundle, &at)?;
         if bundle.kind == BundleKind::Full {
             // A full bundle repeats what was sent; the incremental record stays as it is.
             self.tx.commit()?;
@@ -319,21 +316,21 @@ impl Publication<'_> {
                  SELECT ?1, 'm', m.agb, m.metingnummer, m.changed_at, ?3 {}",
                 new_measurements()
             ),
-            params![bundle.municipality, municipality_code, id, None::<&str>],
+            params![bundle.tenant, municipality_code, id, None::<&str>],
         )?;
         self.tx.execute(
             &format!(
                 "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
                  SELECT ?1, 'd', d.gemeentecode, d.beschikkingnummer, d.changed_at, ?3 {NEW_DECISIONS}"
             ),
-            params![bundle.municipality, municipality_code, id, None::<&str>],
+            params![bundle.tenant, municipality_code, id, None::<&str>],
         )?;
         self.tx.execute(
             &format!(
                 "INSERT INTO published_delivery (municipality, delivery_id, bundle_id)
                  SELECT ?1, v.id, ?3 {NEW_DELIVERIES}"
             ),
-            params![bundle.municipality, municipality_code, id, None::<&str>],
+            params![bundle.tenant, municipality_code, id, None::<&str>],
         )?;
         self.tx.commit()?;
         Ok(id)

@@ -12,6 +12,14 @@ use crate::ledger::Ledger;
 use crate::publish::{EVERYTHING, PublishError, request_full};
 
 impl FilesContext {
+    /// Whether `tenant` is a municipality (only those get bundles, and so full ones).
+    pub(super) fn is_municipality(&self, tenant: &str) -> bool {
+        self.config
+            .borrow()
+            .tenant(tenant)
+            .is_some_and(|t| t.kind == TenantKind::Municipality)
+    }
+
     /// Records `tenant`'s request on the blocking pool, without waiting for it: a
     /// publication may hold the ledger's write lock for minutes, and the client's CLOSE
     /// must not wait for that.
