@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Opens a report page in headless Chromium through chromedriver (WebDriver) and prints, as
 JSON: the console messages, every network request the page made besides its own file, each
-element with a `data-kolom` attribute (the table cells) as [table id, column, text], and the
-page's width;
-saves a PNG screenshot. Used by the integration tests (tests/it/publish.rs).
+element with a `data-kolom` attribute (the table cells) as [table id, column, text], the
+page's width at 1280 pixels, and at the width of an A4 page's print area its width and the
+pages it prints on; saves a PNG screenshot and the printed PDF beside it. Used by the integration tests (tests/it/publish.rs).
 
 Usage: tests/browser.py PAGE.html SCREENSHOT.png
 Needs: chromium, chromium-driver (Debian packages).
@@ -75,12 +75,25 @@ def main():
             png = call(base, "GET", s + "/screenshot")
             with open(shot, "wb") as f:
                 f.write(base64.b64decode(png))
+            # A4 when printed: what the print style lays out on 210 mm less 2 x 15 mm of
+            # margin (680 CSS pixels) must not be wider than that, and printing gives pages.
+            call(base, "POST", s + "/window/rect", {"width": 680 + 16, "height": 1024})
+            a4_width = call(base, "POST", s + "/execute/sync", {
+                "script": "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                "args": []})
+            pdf = base64.b64decode(call(base, "POST", s + "/print", {
+                "page": {"width": 21.0, "height": 29.7},
+                "margin": {"top": 1.5, "bottom": 1.5, "left": 1.5, "right": 1.5}}))
+            with open(os.path.splitext(shot)[0] + ".pdf", "wb") as f:
+                f.write(pdf)
+            a4_pages = pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages")
         finally:
             call(base, "DELETE", s)
     finally:
         driver.terminate()
         driver.wait(10)
-    print(json.dumps({"console": console, "requests": requests, "cells": cells, "width": width}))
+    print(json.dumps({"console": console, "requests": requests, "cells": cells, "width": width,
+                      "a4": {"width": a4_width[0], "window": a4_width[1], "pages": a4_pages}}))
 
 
 if __name__ == "__main__":

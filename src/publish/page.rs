@@ -23,17 +23,19 @@ use crate::sheet::{self, percent};
 /// Nothing may load and nothing may run; only the page's own style applies.
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'; base-uri 'none'";
 
-/// Readable at 1280 pixels and on A4: one column, tables that fit, charts that scale.
+/// Readable at 1280 pixels and on A4 (and on any screen down to its width): one column,
+/// tables that shrink and wrap to fit, charts that scale.
 const STYLE: &str = "\
 body{font-family:sans-serif;color:#000;background:#fff;max-width:60rem;margin:1.5rem auto;padding:0 1rem;line-height:1.4}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #000}h3{font-size:1.05rem}\
 table{border-collapse:collapse;width:100%;font-size:.95rem;margin-bottom:1rem}\
-th,td{border:1px solid #444;padding:.3rem .5rem;text-align:right}\
+th,td{border:1px solid #444;padding:.3rem .5rem;text-align:right;overflow-wrap:anywhere;hyphens:auto}\
 th:first-child,td:first-child,th[scope=row]{text-align:left}\
 td.niet-getoond{text-align:center;font-style:italic}td.tekst{text-align:left}\
 figure{margin:1rem 0;break-inside:avoid}figure svg{max-width:40rem;height:auto}figcaption{font-weight:bold}\
 nav ul{columns:2}dt{font-weight:bold;margin-top:.5rem}\
-@page{size:A4;margin:15mm}@media print{body{max-width:none;margin:0}h2{break-after:avoid}nav{display:none}}";
+@media (max-width:50rem){table{font-size:.75rem}th,td{padding:.2rem .25rem}}\
+@page{size:A4;margin:15mm}@media print{body{max-width:none;margin:0;padding:0}table{font-size:.75rem}th,td{padding:.2rem .25rem}h2{break-after:avoid}nav{display:none}}";
 
 /// The words of `language`.
 pub(super) fn say(language: Language) -> impl Fn(&'static str, &'static str) -> &'static str {

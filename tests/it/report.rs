@@ -236,7 +236,8 @@ fn same_figures(row: &BTreeMap<String, String>, line: &BTreeMap<String, String>)
 }
 
 /// Saves `page` under `target/tmp/` and opens it in the browser: no console message, no
-/// request, no wider than the window. The screenshot lands beside it.
+/// request, no wider than a 1280-pixel window nor than an A4 page's print area. The
+/// screenshot and the printed PDF land beside it.
 fn opened(page: &str, name: &str) -> serde_json::Value {
     let saved = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     std::fs::write(&saved, page).unwrap();
@@ -248,7 +249,13 @@ fn opened(page: &str, name: &str) -> serde_json::Value {
     assert_eq!(seen["console"], serde_json::json!([]), "{name}: {seen}");
     assert_eq!(seen["requests"], serde_json::json!([]), "{name}: {seen}");
     assert!(seen["width"].as_u64().unwrap() <= 1280, "{name}: {seen}");
-    assert!(saved.with_extension("png").exists());
+    let a4 = &seen["a4"];
+    assert!(
+        a4["width"].as_u64().unwrap() <= a4["window"].as_u64().unwrap(),
+        "{name} is wider than an A4 page's print area: {a4}"
+    );
+    assert!(a4["pages"].as_u64().unwrap() >= 2, "{name} printed: {a4}");
+    assert!(saved.with_extension("png").exists() && saved.with_extension("pdf").exists());
     seen
 }
 
