@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveTime, Utc};
 use super::{PublishError, report};
 use crate::config::{Config, Tenant, TenantKind};
 use crate::figures::Figures;
-use crate::ledger::{Ledger, ProviderFigures, Response};
+use crate::ledger::{Ledger, ProviderFigures, QualityStats, Response};
 use crate::mail::messages::{self, ResponseFigure, ResponseSection};
 use crate::mail::{Wake, new_message_id};
 use crate::schedule::local_instant;
@@ -148,16 +148,42 @@ fn report_for(
         months: month.response_months.clone(),
         lines: response_lines(config, tenant, &month.response),
     };
-    let lang = config.language;
-    let message_id = new_message_id();
     if !in_outbox {
-        let text =
-            messages::quality_report(lang, &tenant.name, &month.label, &stats, &section, None);
+        let text = messages::quality_report(
+            config.language,
+            &tenant.name,
+            &month.label,
+            &stats,
+            &section,
+            None,
+        );
         let report = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
-        ledger.enqueue_mail(&report, &message_id, now)?;
+        ledger.enqueue_mail(&report, &new_message_id(), now)?;
         wake.queued();
         return Ok(true);
     }
+    let told = Told { stats, section };
+    outbox_report(config, ledger, tenant, month, &told, now, wake)
+}
+
+/// What a tenant's monthly mail tells: its month's deliveries, and the response.
+struct Told {
+    stats: QualityStats,
+    section: ResponseSection,
+}
+
+/// A care provider's report put in its outbox, with the mail that names it (if it has
+/// contacts); whether it was made (not if an earlier run this month made it).
+fn outbox_report(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    month: &mut Month,
+    told: &Told,
+    now: DateTime<Utc>,
+    wake: &Wake,
+) -> Result<bool, PublishError> {
+    let Told { stats, section } = told;
     if month.providers.is_none() {
         month.providers = Some(ledger.provider_figures()?);
     }
@@ -195,7 +221,7 @@ fn report_for(
         figures: &figures,
         response: &response,
         response_period: &format!("{first}/{last}"),
-        stats: &stats,
+        stats,
         deliveries: &deliveries,
         municipalities: &municipalities,
         time_zone: config.time_zone,
@@ -207,13 +233,14 @@ fn report_for(
         headline: figures.overall.last().map(|(q, f)| (q.as_str(), f)),
     };
     let text = messages::quality_report(
-        lang,
+        config.language,
         &tenant.name,
         &month.label,
-        &stats,
-        &section,
+        stats,
+        section,
         Some(&files),
     );
+    let message_id = new_message_id();
     let report_mail = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
     let mail = (!tenant.contacts.is_empty()).then_some((&report_mail, message_id.as_str()));
     let made = report::publish(config, ledger, &contents, mail, now)?;
