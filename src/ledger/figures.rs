@@ -310,6 +310,7 @@ mod tests {
                 error: None,
                 receipt: String::new(),
                 rules: Default::default(),
+                on_time: None,
             };
             claim.commit(&outcome, None).unwrap();
         }
