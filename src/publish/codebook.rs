@@ -317,6 +317,15 @@ pub(crate) const KWALITEIT: File = File {
             "dezelfde redenen als regel-id's (zie dropgate spec), voor scripts",
             "the same reasons as rule ids (see dropgate spec), for scripts",
         ),
+        // The days are `figures::ON_TIME_DAYS`; a test holds the two together.
+        col(
+            "tijdig",
+            Kind::Number,
+            "geaccepteerde metingen die op tijd kwamen: uiterlijk 91 dagen (een kwartaal) na \
+             de meetdatum ontvangen; leeg bij beschikkingen",
+            "accepted measurements that came on time: received at most 91 days (a quarter) \
+             after the measurement date; empty for decisions",
+        ),
     ],
 };
 
@@ -687,6 +696,20 @@ mod tests {
             }
             assert!(!text.replace("\r\n", "").contains('\n'), "CRLF only");
             assert!(!text.contains("1900"), "everything is not a date");
+        }
+    }
+
+    /// `tijdig` states the days the count uses, in both languages.
+    #[test]
+    fn the_on_time_column_states_the_days_of_the_rule() {
+        let column = KWALITEIT.columns.last().unwrap();
+        assert_eq!(column.name, "tijdig");
+        let days = format!("{} ", crate::figures::ON_TIME_DAYS);
+        for language in [Language::Dutch, Language::English] {
+            assert!(
+                column.meaning.pick(language).contains(&days),
+                "{language:?}"
+            );
         }
     }
 }

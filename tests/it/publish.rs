@@ -55,6 +55,15 @@ fn deliver_sample_at(env: &Env, offset: &str, tenant: &str, sample: &str, name: 
     deliver_all_at(env, offset, &[(tenant, name, &content)]);
 }
 
+/// The clock offset that has files received at 00:30 on 1 January 2027, Amsterdam time
+/// (23:30 UTC on 31 December), as `scripts/expected-bundle.py` assumes: a measurement of 2
+/// October 2026 is 91 days old then, on time (`tijdig`); one of 1 October is 92, late. In
+/// UTC it would still be 31 December, and both on time.
+fn new_year_2027() -> String {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-31T23:30:00Z").unwrap();
+    crate::util::offset_to(at.to_utc())
+}
+
 fn publish(env: &Env) -> String {
     let out = env.cmd(&["publish", "--now", "--tenant", "utrecht"]);
     assert!(
@@ -287,6 +296,7 @@ fn a_bundle_reads_as_typed_columns_in_a_dutch_spreadsheet_and_leesmij_explains_i
         "rijen",
         "geaccepteerd",
         "afgekeurd",
+        "tijdig",
         "beeindigd",
         "clienten",
         "respons",
@@ -422,24 +432,30 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
     let env = env_with(
         "[[tenant]]\nid = \"ander\"\nkind = \"supplier\"\ncode = \"11111111\"\nname = \"Ander\"\n",
     );
-    deliver_sample(&env, "zorg", "metingen-good.csv", "m.csv");
-    deliver_sample(&env, "zorg", "metingen-bad.csv", "bad.csv");
+    // Received on 1 January 2027: measurements of 1 October 2026 are late, later ones on
+    // time.
+    let at = new_year_2027();
+    deliver_sample_at(&env, &at, "zorg", "metingen-good.csv", "m.csv");
+    deliver_sample_at(&env, &at, "zorg", "metingen-bad.csv", "bad.csv");
     // A provider that none of utrecht's decisions names (yet).
     let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n";
-    deliver(
+    deliver_all_at(
         &env,
-        "ander",
-        "a.csv",
-        format!("{header}11111111;111222333;A-1;2026-10-01;CT;01;7;Volledig\n").as_bytes(),
+        &at,
+        &[(
+            "ander",
+            "a.csv",
+            format!("{header}11111111;111222333;A-1;2026-10-01;CT;01;7;Volledig\n").as_bytes(),
+        )],
     );
-    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    deliver_sample_at(&env, &at, "utrecht", "beschikkingen-good.csv", "b.csv");
     let report = publish(&env);
     assert!(report.contains("Kwaliteit.csv 3,"), "{report}");
     let zip = outbox(&env).pop().unwrap();
     let quality = csv(&zip, "Kwaliteit.csv");
     assert_eq!(
         quality[0],
-        "\u{FEFF}levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;afgekeurd;redenen;regels"
+        "\u{FEFF}levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;afgekeurd;redenen;regels;tijdig"
     );
     let fields = |line: &str| -> Vec<String> {
         let mut f: Vec<String> = line.split(';').map(str::to_owned).collect();
@@ -456,8 +472,9 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
     assert_eq!(
         quality[1..].iter().map(|l| fields(l)).collect::<Vec<_>>(),
         [
+            // M-1 of 1 October is late, M-2 to M-5 on time.
             [
-                "1", "87654321", "metingen", "", "", "verwerkt", "5", "5", "0", "", ""
+                "1", "87654321", "metingen", "", "", "verwerkt", "5", "5", "0", "", "", "4"
             ],
             [
                 "2",
@@ -470,7 +487,9 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
                 "1",
                 "18",
                 "lege verplichte waarde (4), ongeldig BSN (2), score buiten het bereik (2)",
-                "required (4), bsn (2), score.range (2)"
+                "required (4), bsn (2), score.range (2)",
+                // Its one accepted row is of 1 October: late, which is 0, not empty.
+                "0"
             ],
             [
                 "4",
@@ -483,6 +502,8 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
                 "3",
                 "0",
                 "",
+                "",
+                // Decisions have no on-time count.
                 ""
             ],
         ]
@@ -497,9 +518,12 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
     let zip = outbox(&env).pop().unwrap();
     let senders: Vec<String> = csv(&zip, "Kwaliteit.csv")[1..]
         .iter()
-        .map(|l| l.split(';').take(2).collect::<Vec<_>>().join(";"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(';').collect();
+            [cells[0], cells[1], cells[cells.len() - 1]].join(";")
+        })
         .collect();
-    assert_eq!(senders, ["3;11111111", "5;0344"]);
+    assert_eq!(senders, ["3;11111111;0", "5;0344;"]);
 }
 
 #[test]
@@ -888,7 +912,8 @@ fn kill_9_at_any_point_of_a_publication_neither_loses_nor_doubles_a_row() {
 /// The bundle of the good samples, with fixed keys, equals `samples/expected/bundle/`
 /// (written independently by `scripts/expected-bundle.py`) byte for byte: BOM, `;`, CRLF,
 /// hashes, figures. In `Kwaliteit.csv` the times, which are the test's own, must be ISO
-/// times and are then compared as `TIME`.
+/// times and are then compared as `TIME`; they are received on the date the script
+/// assumes, which decides `tijdig`.
 #[test]
 fn the_samples_bundle_equals_the_expected_csvs() {
     let env = env();
@@ -896,9 +921,11 @@ fn the_samples_bundle_equals_the_expected_csvs() {
     for (file, byte) in [("ttp.key", 0x11u8), ("municipality-utrecht.key", 0x22)] {
         std::fs::write(env.var().join(file), [byte; 32]).unwrap();
     }
-    deliver_sample(&env, "zorg", "metingen-good.csv", "metingen-good.csv");
-    deliver_sample(
+    let at = new_year_2027();
+    deliver_sample_at(&env, &at, "zorg", "metingen-good.csv", "metingen-good.csv");
+    deliver_sample_at(
         &env,
+        &at,
         "utrecht",
         "beschikkingen-good.csv",
         "beschikkingen-good.csv",

@@ -65,6 +65,9 @@ pub(crate) struct DeliveryOut {
     pub rejected: Option<i64>,
     /// The most frequent problems, as (rule, count), most first.
     pub reasons: Vec<(String, i64)>,
+    /// Accepted measurement rows that came on time (`figures::OnTime`); `None` for
+    /// decisions, and for deliveries processed before it was counted.
+    pub on_time: Option<i64>,
 }
 
 // The rows of a bundle: with ?4 NULL (incremental), those the municipality has not
@@ -243,7 +246,8 @@ impl Publication<'_> {
                         v.rows_total, v.rows_accepted, v.rows_rejected,
                         (SELECT group_concat(rule || ' ' || count, char(10) ORDER BY count DESC, rule)
                          FROM (SELECT rule, count FROM delivery_rule WHERE delivery_id = v.id
-                               ORDER BY count DESC, rule LIMIT {TOP_REASONS}))
+                               ORDER BY count DESC, rule LIMIT {TOP_REASONS})),
+                        v.rows_on_time
                  {NEW_DELIVERIES} ORDER BY v.id"
             ),
             (municipality, code, since),
@@ -265,6 +269,7 @@ impl Publication<'_> {
                         .filter_map(|l| l.rsplit_once(' '))
                         .map(|(rule, n)| (rule.to_owned(), n.parse().unwrap_or(0)))
                         .collect(),
+                    on_time: r.get(10)?,
                 })
             },
             f,
