@@ -1314,7 +1314,8 @@ fn a_request_full_over_sftp_is_acknowledged_once_and_served_at_the_next_publicat
 }
 
 /// `Overzicht.html` in the bundle: the figures of `Indicatoren.csv` in a table, a suppressed
-/// quarter said in words (never a zero), values escaped, and nothing that loads or runs.
+/// quarter said in words (never a zero), values escaped, and nothing that loads or runs. The
+/// delivery table sums `Kwaliteit.csv`, with the share on time (`tijdig`).
 #[test]
 fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     let hostile = r#"Utrecht <script>alert(1)</script> & \"Co\""#;
@@ -1361,8 +1362,12 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     // Two rows the checks refuse, for the reasons in the delivery table.
     measurements.push_str("87654321;123456782;M-X;2026-13-40;CT;01;5;Volledig\n");
     measurements.push_str("87654321;123456782;M-Y;2026-02-01;XX;01;5;Volledig\n");
-    deliver_all(
+    // Received on 19 August 2026 (noon in Amsterdam): the nine measurements of 20 May are
+    // 91 days old, on time; the three of 20 February are late. 9 of 12: 75,0%.
+    let received = chrono::DateTime::parse_from_rfc3339("2026-08-19T10:00:00Z").unwrap();
+    deliver_all_at(
         &env,
+        &crate::util::offset_to(received.to_utc()),
         &[
             ("utrecht", "b.csv", decisions.as_bytes()),
             ("zorg", "m.csv", measurements.as_bytes()),
@@ -1511,7 +1516,10 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         per_provider.contains(r#"data-kolom="respons">0,0%<"#),
         "{per_provider}"
     );
-    assert!(page.contains(">75,0%<"), "nine of twelve responded: {page}");
+    assert!(
+        page.contains(r#"data-kolom="respons">75,0%<"#),
+        "nine of twelve responded: {page}"
+    );
     // A chart per figure, and one of the providers side by side; each an image with a
     // title and a description.
     assert_eq!(
@@ -1531,17 +1539,28 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         .trim_start_matches('\u{feff}')
         .split(';')
         .collect();
-    type Sum = (u64, i64, i64, i64, Vec<(String, i64)>);
+    // Per sender: deliveries, rows, accepted, rejected, reasons, and the accepted rows of
+    // deliveries with an on-time count with those on time.
+    type Sum = (u64, i64, i64, i64, Vec<(String, i64)>, (i64, i64));
     let mut sums: std::collections::BTreeMap<String, Sum> = Default::default();
+    let mut on_time_cells = Vec::new();
     for line in &quality[1..] {
         let values: Vec<&str> = line.split(';').collect();
         let field = |name: &str| values[q_header.iter().position(|h| *h == name).unwrap()];
         let number = |name: &str| field(name).parse::<i64>().unwrap_or(0);
+        on_time_cells.push((
+            field("aanleverancier").to_owned(),
+            field("tijdig").to_owned(),
+        ));
         let sum = sums.entry(field("aanleverancier").to_owned()).or_default();
         sum.0 += 1;
         sum.1 += number("rijen");
         sum.2 += number("geaccepteerd");
         sum.3 += number("afgekeurd");
+        if !field("tijdig").is_empty() {
+            sum.5.0 += number("geaccepteerd");
+            sum.5.1 += number("tijdig");
+        }
         for reason in field("redenen").split("), ").filter(|r| !r.is_empty()) {
             let (label, n) = reason.trim_end_matches(')').rsplit_once(" (").unwrap();
             let n: i64 = n.parse().unwrap();
@@ -1556,7 +1575,18 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         .skip(1)
         .collect();
     assert_eq!(senders.len(), sums.len(), "{page}");
-    for (row, (code, (n, rows_, accepted, rejected, mut reasons))) in senders.iter().zip(sums) {
+    // Utrecht's decisions have no on-time count; of zorg's twelve accepted measurements, the
+    // nine of 20 May came on time.
+    assert_eq!(
+        on_time_cells,
+        [
+            ("0344".to_owned(), String::new()),
+            ("87654321".to_owned(), "9".to_owned())
+        ]
+    );
+    for (row, (code, (n, rows_, accepted, rejected, mut reasons, (measured, on_time)))) in
+        senders.iter().zip(sums)
+    {
         let row = &row[..row.find("</tr>").unwrap()];
         assert!(row.contains(&format!("({code})<")), "{code} in {row}");
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -1565,11 +1595,17 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             .take(3)
             .map(|(l, n)| format!("{l} ({n})"))
             .collect();
+        let share = if measured > 0 {
+            format!("{:.1}%", 100.0 * on_time as f64 / measured as f64).replace('.', ",")
+        } else {
+            String::new()
+        };
         for (column, expected) in [
             ("leveringen", n.to_string()),
             ("rijen", rows_.to_string()),
             ("geaccepteerd", accepted.to_string()),
             ("afgekeurd", rejected.to_string()),
+            ("tijdig", share),
             ("redenen", top.join(", ")),
         ] {
             assert_eq!(
@@ -1580,6 +1616,8 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         }
     }
     assert!(page.contains(r#"data-kolom="afgekeurd">2<"#), "{page}");
+    assert!(page.contains(r#"data-kolom="tijdig">75,0%<"#), "{page}");
+    assert!(page.contains(r#"data-kolom="tijdig"><"#), "utrecht: {page}");
 
     // The bundle's mail carries the latest quarter's headline numbers, in both parts.
     let mail = send_all(&env)
@@ -1652,6 +1690,12 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             "{deliveries:?}"
         );
     }
+    let on_time: Vec<&str> = deliveries
+        .iter()
+        .filter(|(column, _)| column == "tijdig")
+        .map(|(_, text)| text.as_str())
+        .collect();
+    assert_eq!(on_time, ["", "75,0%"], "utrecht, then zorg: {deliveries:?}");
 }
 
 /// Runs `tests/browser.py` on `page` (headless Chromium through chromedriver): its console
