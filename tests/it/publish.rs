@@ -1315,13 +1315,14 @@ fn a_request_full_over_sftp_is_acknowledged_once_and_served_at_the_next_publicat
 
 /// `Overzicht.html` in the bundle: the figures of `Indicatoren.csv` in a table, a suppressed
 /// quarter said in words (never a zero), values escaped, and nothing that loads or runs. The
-/// delivery table sums `Kwaliteit.csv`, with the share on time (`tijdig`).
+/// delivery table sums `Kwaliteit.csv`, with the share on time (`tijdig`), which the
+/// monthly report on the month of the delivery says too.
 #[test]
 fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     let hostile = r#"Utrecht <script>alert(1)</script> & \"Co\""#;
     let provider = r#"Zorg <b>&amp; \"Zo\"</b>"#;
     let env = Env::new(&format!(
-        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"{provider}\"\n\
+        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"{provider}\"\ncontacts = [\"kwaliteit@zorg.example\"]\n\
          [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"{hostile}\"\ncontacts = [\"data@utrecht.example\"]\n",
     ));
     assert!(env.cmd(&["keygen"]).status.success());
@@ -1696,6 +1697,35 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         .map(|(_, text)| text.as_str())
         .collect();
     assert_eq!(on_time, ["", "75,0%"], "utrecht, then zorg: {deliveries:?}");
+
+    // The monthly report on August, when it is due (1 September, 07:00 in Amsterdam):
+    // zorg's says how much came on time; utrecht's, on decisions only, says nothing of it.
+    let due = chrono::DateTime::parse_from_rfc3339("2026-09-01T04:59:57Z").unwrap();
+    let daemon = env.start_at(&crate::util::offset_to(due.to_utc()));
+    daemon.wait_until("the monthly reports", || {
+        env.number("SELECT count(*) FROM mail WHERE kind = 'quality-report' AND state = 'sent'")
+            == 2
+    });
+    daemon.stop();
+    let reports: Vec<String> = crate::mail::messages(&env.var().join("mail"))
+        .iter()
+        .map(|m| decoded(m))
+        .filter(|m| m.contains("Kwaliteitsrapport over 2026-08"))
+        .collect();
+    let report_to = |to: &str| {
+        reports
+            .iter()
+            .find(|m| m.contains(&format!("To: {to}")))
+            .unwrap_or_else(|| panic!("no report to {to}: {reports:?}"))
+    };
+    let line =
+        "Tijdig aangeleverd: 75,0% van de geaccepteerde metingen (binnen 91 dagen na de meetdatum)";
+    let zorg = report_to("kwaliteit@zorg.example");
+    // Once in the plain part, once in the HTML part.
+    assert_eq!(zorg.matches(line).count(), 2, "{zorg}");
+    assert!(zorg.contains(&format!("<p>{line}</p>")), "{zorg}");
+    let utrecht = report_to("data@utrecht.example");
+    assert!(!utrecht.contains("Tijdig"), "{utrecht}");
 }
 
 /// Runs `tests/browser.py` on `page` (headless Chromium through chromedriver): its console
