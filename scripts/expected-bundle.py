@@ -6,16 +6,26 @@ municipality key 32 bytes of 0x22.
 
 Computed here from DESIGN.md alone (HMAC-SHA256, upper-case hex; the link window; CSV
 form: `;`, CRLF, BOM, decimal comma; column names as the dataset's), not from dropgate's output, so that tests/it/publish.rs compares two independent
-answers. Times in Kwaliteit.csv vary per run and are written as TIME.
+answers. Times in Kwaliteit.csv vary per run and are written as TIME; the test receives
+the files at RECEIVED (its clock set there), which decides Kwaliteit.csv's `tijdig`.
 """
 
 import hashlib
 import hmac
+from datetime import date
 from pathlib import Path
 
 TTP_KEY = bytes([0x11]) * 32
 MUNICIPALITY_KEY = bytes([0x22]) * 32
 OUT = Path(__file__).resolve().parent.parent / "samples" / "expected" / "bundle"
+
+# The local (Amsterdam) date on which tests/it/publish.rs has the samples received: 00:30 on
+# 1 January 2027, still 31 December in UTC. A measurement is on time (`tijdig`) when
+# received at most 91 days after its date, by that local date.
+RECEIVED = date(2027, 1, 1)
+ON_TIME_DAYS = 91
+# The dates of metingen-good.csv's five rows (M-1 to M-5), all accepted.
+MEASURED = [date(2026, 10, d) for d in (1, 2, 3, 4, 4)]
 
 
 def mac(key: bytes, value: str) -> str:
@@ -61,13 +71,16 @@ def main() -> None:
         "beschikkingnummer;zorgaanbiedercode;metingnummer",
         [f"{h('B-1')};87654321;{h('M-1')}"],
     )
+    # M-1 (1 October) is 92 days before 1 January: late; the other four are on time.
+    # Decisions have no on-time count.
+    on_time = sum(1 for d in MEASURED if (RECEIVED - d).days <= ON_TIME_DAYS)
     write(
         "Kwaliteit.csv",
         "levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;"
-        "afgekeurd;redenen;regels",
+        "afgekeurd;redenen;regels;tijdig",
         [
-            "1;87654321;metingen;TIME;TIME;verwerkt;5;5;0;;",
-            "2;0344;beschikkingen;TIME;TIME;verwerkt;3;3;0;;",
+            f"1;87654321;metingen;TIME;TIME;verwerkt;5;5;0;;;{on_time}",
+            "2;0344;beschikkingen;TIME;TIME;verwerkt;3;3;0;;;",
         ],
     )
     # B-3 ended in Q2 and B-1 in Q3, one client each: every figure suppressed.

@@ -1,11 +1,15 @@
 //! The figures of DESIGN 3.3, in one place: which measurement is complete, response, the
-//! CT and GAS means, dropout, and the rule that hides figures over too few clients.
+//! CT and GAS means, dropout, the rule that hides figures over too few clients, and when a
+//! measurement was delivered on time (issue 14).
 //!
 //! The ledger reads the rows (ended decisions, and the measurements linked to them) and
 //! feeds them to a [`Tally`]; everything a figure means is decided here, so that the bundle's
 //! `Indicatoren.csv` and the monthly report's response can never count differently.
 
 use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono_tz::Tz;
 
 /// Figures over fewer clients than this are not shown: no one may be singled out.
 pub(crate) const MIN_CLIENTS: u64 = 10;
@@ -26,6 +30,43 @@ pub(crate) fn is_complete(status: Option<&str>) -> bool {
 /// Whether a decision that ended for `reason` ended early.
 pub(crate) fn is_dropout(reason: Option<&str>) -> bool {
     reason.is_some_and(|r| DROPOUT_REASONS.contains(&r))
+}
+
+/// A measurement is on time (`tijdig`) when the delivery that carried it was received at
+/// most this many days after the measurement's date: one quarter, so a provider that sends
+/// each quarter's measurements within the quarter after it is on time. The bundle's
+/// `Kwaliteit.csv`, its overview and the monthly report all count by [`OnTime`].
+pub(crate) const ON_TIME_DAYS: u64 = 91;
+
+/// The on-time rule for one delivery: the earliest measurement date it carries on time.
+/// It is fixed once per delivery, so that the daily run, which stores millions of rows,
+/// pays one date comparison per row.
+///
+/// Days count between calendar dates: the measurement's date and the date, in the
+/// configured time zone, on which the delivery was received, as the provider's calendar
+/// has them. A file received at 00:30 on 1 January in Amsterdam came in the new year,
+/// though it is still 31 December in UTC. A measurement dated after its receipt is never
+/// accepted (rule `date.future`), so later dates need no rule of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OnTime {
+    earliest: NaiveDate,
+}
+
+impl OnTime {
+    /// The rule for a delivery received at `received_at`, in time zone `zone`.
+    pub(crate) fn received(received_at: DateTime<Utc>, zone: Tz) -> Self {
+        let day = received_at.with_timezone(&zone).date_naive();
+        Self {
+            earliest: day
+                .checked_sub_days(Days::new(ON_TIME_DAYS))
+                .unwrap_or(NaiveDate::MIN),
+        }
+    }
+
+    /// Whether a measurement dated `datum` came on time.
+    pub(crate) fn covers(self, datum: NaiveDate) -> bool {
+        datum >= self.earliest
+    }
 }
 
 /// A sum and a count, for a mean.
@@ -174,6 +215,54 @@ impl<K: Ord> Tally<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn date(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn received(utc: &str) -> OnTime {
+        let at = DateTime::parse_from_rfc3339(utc).unwrap().to_utc();
+        OnTime::received(at, chrono_tz::Europe::Amsterdam)
+    }
+
+    #[test]
+    fn day_91_after_the_measurement_is_on_time_day_92_is_late() {
+        // Received on 19 August 2026 (local): 20 May is 91 days before, 19 May 92.
+        let rule = received("2026-08-19T10:00:00Z");
+        assert!(rule.covers(date("2026-08-19")), "the same day");
+        assert!(rule.covers(date("2026-05-20")), "day 91");
+        assert!(!rule.covers(date("2026-05-19")), "day 92");
+    }
+
+    /// The receipt's date is the local one: 23:30 UTC on 31 December is 00:30 on 1 January
+    /// in Amsterdam, so 1 October is 92 days back, not 91.
+    #[test]
+    fn the_receipt_date_is_the_local_date_in_the_configured_zone() {
+        let rule = received("2026-12-31T23:30:00Z");
+        assert!(rule.covers(date("2026-10-02")));
+        assert!(!rule.covers(date("2026-10-01")));
+        let utc = OnTime::received(
+            DateTime::parse_from_rfc3339("2026-12-31T23:30:00Z")
+                .unwrap()
+                .to_utc(),
+            chrono_tz::UTC,
+        );
+        assert!(
+            utc.covers(date("2026-10-01")),
+            "in UTC it is still 31 December"
+        );
+    }
+
+    /// 22:30 UTC is the next local day in summer time (UTC+2) but not in winter time
+    /// (UTC+1): on both sides of the end of summer time the receipt falls on 25 October.
+    #[test]
+    fn summer_and_winter_time_give_the_local_date() {
+        for utc in ["2026-10-24T22:30:00Z", "2026-10-25T22:30:00Z"] {
+            let rule = received(utc);
+            assert!(rule.covers(date("2026-07-26")), "{utc}: day 91");
+            assert!(!rule.covers(date("2026-07-25")), "{utc}: day 92");
+        }
+    }
 
     #[test]
     fn empty_and_volledig_are_complete_onvolledig_and_nee_are_not() {

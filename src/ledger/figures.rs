@@ -245,6 +245,11 @@ pub(crate) struct QualityStats {
     pub rows: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// Accepted rows of the measurement deliveries whose on-time count is known (not those
+    /// processed before it was counted).
+    pub measured: u64,
+    /// Of those, the rows that came on time (`figures::OnTime`).
+    pub on_time: u64,
     /// Problems per rule, most first.
     pub rules: Vec<(String, u64)>,
 }
@@ -260,7 +265,9 @@ impl Ledger {
         let (from, to) = (timestamp(from), timestamp(to));
         let mut stats = QualityStats::default();
         let mut stmt = self.conn.prepare(
-            "SELECT state, count(*), total(rows_total), total(rows_accepted), total(rows_rejected) FROM delivery
+            "SELECT state, count(*), total(rows_total), total(rows_accepted), total(rows_rejected),
+                    total(CASE WHEN rows_on_time IS NOT NULL THEN rows_accepted END), total(rows_on_time)
+             FROM delivery
              WHERE tenant_id = ?1 AND processed_at >= ?2 AND processed_at < ?3 GROUP BY state ORDER BY state",
         )?;
         let mut rows = stmt.query(params![tenant, from, to])?;
@@ -272,6 +279,8 @@ impl Ledger {
             stats.rows += r.get::<_, f64>(2)? as u64;
             stats.accepted += r.get::<_, f64>(3)? as u64;
             stats.rejected += r.get::<_, f64>(4)? as u64;
+            stats.measured += r.get::<_, f64>(5)? as u64;
+            stats.on_time += r.get::<_, f64>(6)? as u64;
         }
         let mut stmt = self.conn.prepare(
             "SELECT r.rule, sum(r.count) FROM delivery_rule r JOIN delivery d ON d.id = r.delivery_id
@@ -401,6 +410,17 @@ mod tests {
 
         /// Stores rows as one delivery of `tenant`, as processing would.
         fn deliver(&mut self, tenant: &str, store: impl FnOnce(&mut crate::ledger::RowSink<'_>)) {
+            self.deliver_counted(tenant, 0, None, store);
+        }
+
+        /// As [`Self::deliver`], with `accepted` rows of which `on_time` came on time.
+        fn deliver_counted(
+            &mut self,
+            tenant: &str,
+            accepted: u64,
+            on_time: Option<u64>,
+            store: impl FnOnce(&mut crate::ledger::RowSink<'_>),
+        ) {
             self.files += 1;
             let sha = format!("{:064x}", self.files);
             let name = format!("f{}", self.files);
@@ -424,12 +444,13 @@ mod tests {
                 state: crate::ledger::DeliveryState::Processed,
                 dataset: None,
                 format: None,
-                rows: 0,
-                accepted: 0,
+                rows: accepted,
+                accepted,
                 rejected: 0,
                 error: None,
                 receipt: String::new(),
                 rules: Default::default(),
+                on_time,
             };
             claim.commit(&outcome, None).unwrap();
         }
@@ -523,6 +544,23 @@ mod tests {
                 ("B-2", "M-other-client")
             ])
         );
+    }
+
+    /// The quality report's share on time is over the deliveries whose count is known: one
+    /// processed before it was counted (NULL) weighs on neither side.
+    #[test]
+    fn quality_stats_sum_on_time_over_the_deliveries_that_counted_it() {
+        let mut f = Fixture::new();
+        let from = Utc::now() - chrono::Duration::hours(1);
+        f.deliver_counted("zorg", 30, Some(29), |_| {});
+        f.deliver_counted("zorg", 5, Some(0), |_| {});
+        f.deliver_counted("zorg", 100, None, |_| {});
+        f.deliver_counted("town", 7, None, |_| {});
+        let to = Utc::now() + chrono::Duration::hours(1);
+        let zorg = f.ledger.quality_stats("zorg", from, to).unwrap();
+        assert_eq!((zorg.accepted, zorg.measured, zorg.on_time), (135, 35, 29));
+        let town = f.ledger.quality_stats("town", from, to).unwrap();
+        assert_eq!((town.accepted, town.measured, town.on_time), (7, 0, 0));
     }
 
     #[test]

@@ -312,6 +312,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     DROP TABLE bundle;
     ALTER TABLE bundle_new RENAME TO bundle;
     "#,
+    // 13: accepted measurement rows a delivery carried on time (`figures::OnTime`), for the
+    // delivery quality figures. NULL for decision files and for deliveries processed before
+    // it was counted: unknown, not zero.
+    r#"
+    ALTER TABLE delivery ADD COLUMN rows_on_time INTEGER;
+    "#,
 ];
 
 /// The version this build writes.

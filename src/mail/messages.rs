@@ -292,6 +292,9 @@ pub(crate) fn quality_report(
     };
     let mut body = Body::new(&intro);
     body.facts(&facts);
+    if let Some(line) = on_time_line(lang, stats) {
+        body.add(&format!("\n{line}\n"), html! { p { (line) } });
+    }
     if !stats.rules.is_empty() {
         let heading = t(
             lang,
@@ -340,6 +343,28 @@ fn report_section(lang: Language, body: &mut Body, r: &ReportFiles<'_>) {
         };
         headline_figures(lang, body, &headline);
     }
+}
+
+/// The quality report's line on how much came on time (`figures::OnTime`), over the
+/// accepted measurements whose count is known; `None` without any (decisions only, say).
+fn on_time_line(lang: Language, stats: &crate::ledger::QualityStats) -> Option<String> {
+    if stats.measured == 0 {
+        return None;
+    }
+    let share = stats.on_time as f64 / stats.measured as f64;
+    let days = crate::figures::ON_TIME_DAYS;
+    Some(match lang {
+        Language::Dutch => format!(
+            "Tijdig aangeleverd: {} van de geaccepteerde metingen (binnen {days} dagen na de \
+             meetdatum)",
+            crate::sheet::percent(share)
+        ),
+        Language::English => format!(
+            "Delivered on time: {:.1}% of the accepted measurements (within {days} days of the \
+             measurement date)",
+            share * 100.0
+        ),
+    })
 }
 
 /// The response part of a quality report (DESIGN 3.3): per municipality, the share of the
@@ -762,6 +787,53 @@ mod tests {
             subject("quarantined", 0, 0),
             "Levering m.csv: niet leesbaar"
         );
+    }
+
+    /// The on-time line says the share of the accepted measurements in either language, and
+    /// is left out when there were none (a municipality's decisions).
+    #[test]
+    fn the_quality_report_says_how_much_came_on_time_when_there_were_measurements() {
+        let stats = crate::ledger::QualityStats {
+            rows: 31,
+            accepted: 30,
+            rejected: 1,
+            measured: 30,
+            on_time: 29,
+            ..Default::default()
+        };
+        let response = ResponseSection::default();
+        let nl = quality_report(Language::Dutch, "Zorg", "2026-11", &stats, &response, None);
+        let line = "Tijdig aangeleverd: 96,7% van de geaccepteerde metingen (binnen 91 dagen na de meetdatum)";
+        assert!(nl.text.contains(&format!("\n{line}\n")), "{}", nl.text);
+        assert!(nl.html.contains(&format!("<p>{line}</p>")), "{}", nl.html);
+        let en = quality_report(
+            Language::English,
+            "Zorg",
+            "2026-11",
+            &stats,
+            &response,
+            None,
+        );
+        assert!(
+            en.text.contains(
+                "Delivered on time: 96.7% of the accepted measurements (within 91 days of the measurement date)"
+            ),
+            "{}",
+            en.text
+        );
+        let decisions = crate::ledger::QualityStats {
+            measured: 0,
+            on_time: 0,
+            ..stats
+        };
+        for lang in [Language::Dutch, Language::English] {
+            let text = quality_report(lang, "Utrecht", "2026-11", &decisions, &response, None);
+            assert!(
+                !text.text.contains("Tijdig") && !text.text.contains("on time"),
+                "{}",
+                text.text
+            );
+        }
     }
 
     #[test]

@@ -13,11 +13,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::check::confine::{self, Confinement, Failure, Job};
+use crate::check::confine::{self, Failure, Job};
 use crate::check::datasets::{Context, Dataset, Provider, Record, ScoreRanges};
 use crate::check::receipt::{self, ProblemLog, Receipt};
 use crate::check::{Summary, duplicate_problem};
 use crate::config::{Config, TenantKind};
+use crate::figures::OnTime;
 use crate::fingerprint::Fingerprint;
 use crate::layout::{
     RECEIPT_CSV, RECEIPT_TXT, StateDir, UploadLock, archive_name, create_private_dir,
@@ -245,7 +246,12 @@ fn process_one(
     let seen = rehash
         .join()
         .unwrap_or_else(|_| Err(io::Error::other("hashing panicked")));
-    let (outcome_state, summary, error) = &judged;
+    let Judged {
+        state: outcome_state,
+        summary,
+        error,
+        ..
+    } = &judged;
     finish(
         state,
         ledger,
@@ -357,11 +363,17 @@ fn judge(
             .try_clone()
             .map_err(io_err("cannot read the delivery"))?,
     };
+    let received = chrono::DateTime::parse_from_rfc3339(&one.delivery.received_at);
     let reading = Reading {
         config,
         tenant: one.tenant,
         key,
         today: one.local.date_naive(),
+        // The ledger writes every time it holds as RFC 3339; should one not parse, the
+        // delivery's on-time count is unknown rather than wrong.
+        on_time: received
+            .ok()
+            .map(|t| OnTime::received(t.to_utc(), config.time_zone)),
         source: &one.source,
         recorded_sha256: &one.delivery.sha256,
         work: &one.work,
@@ -388,11 +400,12 @@ fn judge(
             } else {
                 DeliveryState::Rejected
             };
-            Ok(Some((
+            Ok(Some(Judged {
                 state,
-                Summary::default(),
-                Some(failure.text(language)),
-            )))
+                summary: Summary::default(),
+                error: Some(failure.text(language)),
+                on_time: None,
+            }))
         }
     }
 }
@@ -403,9 +416,15 @@ fn commit(
     config: &Config,
     one: &OneDelivery<'_>,
     claim: Claim<'_>,
-    (state, summary, error): &Judged,
+    judged: &Judged,
     log: ProblemLog,
 ) -> Result<bool, ProcessError> {
+    let Judged {
+        state,
+        summary,
+        error,
+        on_time,
+    } = judged;
     let verdict = (*state, summary, error.as_deref());
     let first_problems = write_receipt(config, &one.delivery, verdict, one.local, &one.work, log)?;
     let outcome = Outcome {
@@ -418,6 +437,7 @@ fn commit(
         error: error.clone(),
         receipt: one.receipt_name.clone(),
         rules: summary.rules.clone(),
+        on_time: *on_time,
     };
     let mail = result_mail(
         config,
@@ -526,9 +546,29 @@ fn folder_provider(config: &Config, tenant: &crate::config::Tenant) -> Option<Pr
     })
 }
 
-/// A delivery's outcome before it is recorded: its state, the check's summary, and why
-/// (for a file that was not read through).
-type Judged = (DeliveryState, Summary, Option<String>);
+/// A delivery's outcome before it is recorded.
+struct Judged {
+    state: DeliveryState,
+    /// The check's summary.
+    summary: Summary,
+    /// Why, for a file that was not read through.
+    error: Option<String>,
+    /// Accepted measurement rows that came on time; `None` for anything but a measurement
+    /// file read through.
+    on_time: Option<u64>,
+}
+
+impl Judged {
+    /// An outcome without rows: `state`, for `why`.
+    fn unread(state: DeliveryState, why: String) -> Self {
+        Self {
+            state,
+            summary: Summary::default(),
+            error: Some(why),
+            on_time: None,
+        }
+    }
+}
 
 /// The outcome of a delivery quarantined after `MAX_FAILURES` failed runs, for `why`.
 fn forced_outcome(why: &str, language: Language) -> Judged {
@@ -536,7 +576,7 @@ fn forced_outcome(why: &str, language: Language) -> Judged {
         Language::Dutch => format!("na {MAX_FAILURES} pogingen niet verwerkt: {why}"),
         Language::English => format!("not processed after {MAX_FAILURES} attempts: {why}"),
     };
-    (DeliveryState::Quarantined, Summary::default(), Some(why))
+    Judged::unread(DeliveryState::Quarantined, why)
 }
 
 /// The outcome of a duplicate: it names the original it repeats.
@@ -551,7 +591,7 @@ fn duplicate_outcome(delivery: &Delivery, language: Language) -> Judged {
             "the same content as {name} (received {at}) was delivered before; not processed again"
         ),
     };
-    (DeliveryState::Duplicate, Summary::default(), Some(why))
+    Judged::unread(DeliveryState::Duplicate, why)
 }
 
 /// What reading a delivered file needs beside the file itself.
@@ -560,6 +600,8 @@ struct Reading<'a> {
     tenant: &'a crate::config::Tenant,
     key: &'a Keyed,
     today: chrono::NaiveDate,
+    /// When a measurement of this delivery is on time (`None`: its receipt time is unknown).
+    on_time: Option<OnTime>,
     /// The file in `upload/`, hashed beside the reading.
     source: &'a Path,
     recorded_sha256: &'a str,
@@ -600,15 +642,7 @@ fn read_and_store(
     let job = Job::new(r.config.file_limits, None, &ctx);
     let (stored, sha) = std::thread::scope(|scope| {
         let hash = scope.spawn(|| Fingerprint::take(r.source));
-        let stored = check_and_store(
-            file,
-            &job,
-            r.config.reader,
-            r.key,
-            claim,
-            log,
-            &r.work.repeats,
-        );
+        let stored = check_and_store(r, file, &job, claim, log);
         let sha = hash
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("hashing panicked")));
@@ -622,11 +656,11 @@ fn read_and_store(
     if !sha.is_ok_and(|seen| seen.sha256 == r.recorded_sha256) {
         return Ok(Read::Changed);
     }
-    let (checked, repeats) = stored?;
+    let (checked, stored) = stored?;
     Ok(match checked {
         Ok(mut summary) => {
-            summary.accepted -= repeats;
-            for _ in 0..repeats {
+            summary.accepted -= stored.repeats;
+            for _ in 0..stored.repeats {
                 summary.count_duplicate();
             }
             let state = if summary.accepted > 0 {
@@ -634,7 +668,13 @@ fn read_and_store(
             } else {
                 DeliveryState::Rejected
             };
-            Read::Outcome((state, summary, None))
+            let measurements = summary.dataset == Some(Dataset::Metingen);
+            Read::Outcome(Judged {
+                state,
+                on_time: r.on_time.filter(|_| measurements).map(|_| stored.on_time),
+                summary,
+                error: None,
+            })
         }
         Err(failure) => Read::Failed(failure),
     })
@@ -650,20 +690,30 @@ struct Checked {
     pseudonym: Hex,
 }
 
+/// What storing a file's rows counted beside the check's summary.
+#[derive(Debug, Default)]
+struct Stored {
+    /// Rows whose key the file carried before (refused: the first one stands).
+    repeats: u64,
+    /// Stored measurement rows that came on time.
+    on_time: u64,
+}
+
 /// Reads and checks the file in the confined reader, and pseudonymises its rows, on one
 /// thread, while this thread stores the rows in the claim's transaction (SQLite stays on
 /// the thread that owns the connection). Problems go to `log` as found; repeats of a key,
-/// which only the store can see, go to `repeats_path`. Returns the check's outcome and the
-/// number of repeats.
+/// which only the store can see, go to the work file of repeats. Each stored measurement
+/// is compared with the delivery's on-time rule as it is stored: no second pass over
+/// millions of rows. Returns the check's outcome and what the store counted.
 fn check_and_store(
+    r: &Reading<'_>,
     file: std::fs::File,
     job: &Job,
-    limits: Confinement,
-    key: &Keyed,
     claim: &mut Claim<'_>,
     log: &mut ProblemLog,
-    repeats_path: &Path,
-) -> Result<(Result<Summary, Failure>, u64), ProcessError> {
+) -> Result<(Result<Summary, Failure>, Stored), ProcessError> {
+    let (limits, key, on_time) = (r.config.reader, r.key, r.on_time);
+    let repeats_path = r.work.repeats.as_path();
     let language = log.language();
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Checked>>(4);
     std::thread::scope(|scope| {
@@ -695,13 +745,17 @@ fn check_and_store(
             }
             checked
         });
-        let stored = (|| -> Result<u64, ProcessError> {
+        let stored = (|| -> Result<Stored, ProcessError> {
             let mut sink = claim.rows()?;
             let mut repeats: Option<ProblemLog> = None;
-            let mut count = 0;
+            let mut count = Stored::default();
             for batch in rx {
                 for row in batch {
-                    if !store(&mut sink, &row)? {
+                    if store(&mut sink, &row)? {
+                        if let (Some(rule), Record::Meting(m)) = (on_time, &row.record) {
+                            count.on_time += u64::from(rule.covers(m.datum));
+                        }
+                    } else {
                         let log = match &mut repeats {
                             Some(log) => log,
                             None => repeats.insert(
@@ -711,7 +765,7 @@ fn check_and_store(
                         };
                         log.push(&duplicate_problem(row.line, &row.record))
                             .map_err(io_err("cannot write a receipt"))?;
-                        count += 1;
+                        count.repeats += 1;
                     }
                 }
             }

@@ -13,7 +13,8 @@ use crate::message::Language;
 
 /// The bundle format, as the manifest and `LEESMIJ.txt` state it. 2: column names as the
 /// dataset has them, numbers with a decimal comma and never made text, `LEESMIJ.txt`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: `IndicatorenPerAanbieder.csv`, `Overzicht.html`, and `tijdig` last in `Kwaliteit.csv`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// What a column holds, and so how a spreadsheet should read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -317,6 +318,15 @@ pub(crate) const KWALITEIT: File = File {
             "dezelfde redenen als regel-id's (zie dropgate spec), voor scripts",
             "the same reasons as rule ids (see dropgate spec), for scripts",
         ),
+        // The days are `figures::ON_TIME_DAYS`; a test holds the two together.
+        col(
+            "tijdig",
+            Kind::Number,
+            "geaccepteerde metingen die op tijd kwamen: uiterlijk 91 dagen (een kwartaal) na \
+             de meetdatum ontvangen; leeg bij beschikkingen",
+            "accepted measurements that came on time: received at most 91 days (a quarter) \
+             after the measurement date; empty for decisions",
+        ),
     ],
 };
 
@@ -501,13 +511,17 @@ fn leesmij_intro(t: &mut String, about: &About<'_>, language: Language) {
         "\n{}",
         if dutch {
             format!(
-                "Schemaversie {SCHEMA_VERSION} (ook in manifest.json). Nieuw in versie 2: de \
+                "Schemaversie {SCHEMA_VERSION} (ook in manifest.json). Nieuw in versie 3: \
+                 IndicatorenPerAanbieder.csv, Overzicht.html en de laatste kolom van \
+                 Kwaliteit.csv (tijdig). Nieuw in versie 2: de \
                  kolomnamen volgen de dataset (metingnummer, pseudobsn, beschikkingnummer), \
                  getallen hebben een decimale komma en nooit een apostrof ervoor, en dit bestand."
             )
         } else {
             format!(
-                "Schema version {SCHEMA_VERSION} (also in manifest.json). New in version 2: \
+                "Schema version {SCHEMA_VERSION} (also in manifest.json). New in version 3: \
+                 IndicatorenPerAanbieder.csv, Overzicht.html and the last column of \
+                 Kwaliteit.csv (tijdig). New in version 2: \
                  column names as the dataset has them (metingnummer, pseudobsn, \
                  beschikkingnummer), numbers with a decimal comma and never an apostrophe \
                  before them, and this file."
@@ -687,6 +701,20 @@ mod tests {
             }
             assert!(!text.replace("\r\n", "").contains('\n'), "CRLF only");
             assert!(!text.contains("1900"), "everything is not a date");
+        }
+    }
+
+    /// `tijdig` states the days the count uses, in both languages.
+    #[test]
+    fn the_on_time_column_states_the_days_of_the_rule() {
+        let column = KWALITEIT.columns.last().unwrap();
+        assert_eq!(column.name, "tijdig");
+        let days = format!("{} ", crate::figures::ON_TIME_DAYS);
+        for language in [Language::Dutch, Language::English] {
+            assert!(
+                column.meaning.pick(language).contains(&days),
+                "{language:?}"
+            );
         }
     }
 }

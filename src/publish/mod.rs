@@ -109,8 +109,6 @@ pub(crate) fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed
     Ok(Keyed::load(&path)?)
 }
 
-/// One line of `Kwaliteit.csv`: times in the configured zone, the outcome in Dutch, and
-/// the top rejection reasons as `label (count)` for people and `rule (count)` for scripts.
 /// A rule's short label, as `Kwaliteit.csv` and the overview name a reason.
 fn reason_label(id: &str, language: crate::message::Language) -> String {
     crate::check::datasets::rules::find(id)
@@ -129,6 +127,10 @@ fn outcome(state: DeliveryState) -> &'static str {
     }
 }
 
+/// One line of `Kwaliteit.csv`: times in the configured zone, the outcome in Dutch, the
+/// top rejection reasons as `label (count)` for people and `rule (count)` for scripts, and
+/// last the accepted measurements on time (empty for decisions and for deliveries from
+/// before it was counted: unknown is not zero).
 fn quality_row(
     d: crate::ledger::DeliveryOut,
     tz: chrono_tz::Tz,
@@ -161,6 +163,7 @@ fn quality_row(
         count(d.rejected),
         reasons(&label),
         reasons(&str::to_owned),
+        count(d.on_time),
     ]
 }
 

@@ -11,9 +11,10 @@ use maud::{Markup, html};
 
 use super::codebook::{About, Words};
 use super::page;
-use crate::figures::Figures;
+use crate::figures::{Figures, ON_TIME_DAYS};
 use crate::ledger::{DeliveryOut, GroupIndicators, Indicators};
 use crate::message::Language;
+use crate::sheet::percent;
 
 /// The page's name in the bundle.
 pub(crate) const NAME: &str = "Overzicht.html";
@@ -35,6 +36,12 @@ struct Sent {
     rejected: i64,
     /// Problems per reason (its label), over the reasons each delivery lists.
     reasons: BTreeMap<String, i64>,
+    /// Accepted rows of the measurement deliveries whose on-time count is known: the share
+    /// on time is taken over those only, so that a delivery from before the count (or a
+    /// decision file) weighs on neither side.
+    measured: i64,
+    /// Of those, the rows that came on time.
+    on_time: i64,
 }
 
 impl Deliveries {
@@ -45,6 +52,10 @@ impl Deliveries {
         sent.rows += delivery.rows.unwrap_or(0);
         sent.accepted += delivery.accepted.unwrap_or(0);
         sent.rejected += delivery.rejected.unwrap_or(0);
+        if let Some(on_time) = delivery.on_time {
+            sent.measured += delivery.accepted.unwrap_or(0);
+            sent.on_time += on_time;
+        }
         for (rule, n) in &delivery.reasons {
             *sent
                 .reasons
@@ -65,6 +76,16 @@ impl Sent {
             .map(|(label, n)| format!("{label} ({n})"))
             .collect();
         listed.join(", ")
+    }
+
+    /// The share of accepted measurements that came on time, as a percentage; empty when
+    /// the sender had no accepted measurement whose count is known (decisions only, say).
+    fn on_time(&self) -> String {
+        if self.measured > 0 {
+            percent(self.on_time as f64 / self.measured as f64)
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -213,14 +234,26 @@ fn provider_trends(
     }
 }
 
-/// The deliveries of `Kwaliteit.csv` per sender: how many, their rows, and the most
-/// frequent reasons for rejected rows.
+/// The deliveries of `Kwaliteit.csv` per sender: how many, their rows, the share of their
+/// accepted measurements that came on time, and the most frequent reasons for rejected
+/// rows.
 fn delivery_table(
     deliveries: &Deliveries,
     senders: &BTreeMap<&str, &str>,
     language: Language,
 ) -> Markup {
     let say = |nl: &'static str, en: &'static str| Words::new(nl, en).pick(language);
+    // What the "Tijdig" column counts, said under the table.
+    let on_time = match language {
+        Language::Dutch => format!(
+            "Tijdig: het aandeel van de geaccepteerde metingen dat uiterlijk {ON_TIME_DAYS} dagen \
+             na de meetdatum werd aangeleverd; leeg voor wie geen metingen leverde."
+        ),
+        Language::English => format!(
+            "On time: the share of the accepted measurements delivered at most {ON_TIME_DAYS} \
+             days after the measurement date; empty for a sender without measurements."
+        ),
+    };
     html! {
         table #leveringen {
             caption {
@@ -236,6 +269,7 @@ fn delivery_table(
                     th scope="col" { (say("Rijen", "Rows")) }
                     th scope="col" { (say("Geaccepteerd", "Accepted")) }
                     th scope="col" { (say("Afgekeurd", "Rejected")) }
+                    th scope="col" { (say("Tijdig", "On time")) }
                     th scope="col" { (say("Meest voorkomende redenen", "Most frequent reasons")) }
                 }
             }
@@ -250,13 +284,15 @@ fn delivery_table(
                         td data-kolom="rijen" { (sent.rows) }
                         td data-kolom="geaccepteerd" { (sent.accepted) }
                         td data-kolom="afgekeurd" { (sent.rejected) }
+                        td data-kolom="tijdig" { (sent.on_time()) }
                         td.tekst data-kolom="redenen" { (sent.top_reasons()) }
                     }
                 }
                 @if deliveries.senders.is_empty() {
-                    tr { td colspan="6" { (say("Geen nieuwe leveringen.", "No new deliveries.")) } }
+                    tr { td colspan="7" { (say("Geen nieuwe leveringen.", "No new deliveries.")) } }
                 }
             }
         }
+        p { (on_time) }
     }
 }

@@ -223,6 +223,14 @@ fn delivery_summary(stats: &QualityStats, language: Language) -> Markup {
             dd data-kolom="geaccepteerd" { (stats.accepted) }
             dt { (say("Afgekeurd", "Rejected")) }
             dd data-kolom="afgekeurd" { (stats.rejected) }
+            @if stats.measured > 0 {
+                dt { (say("Tijdig aangeleverd", "Delivered on time")) }
+                dd data-kolom="tijdig" {
+                    (crate::sheet::percent(stats.on_time as f64 / stats.measured as f64))
+                    " " (say("van de geaccepteerde metingen", "of the accepted measurements"))
+                    " (" (on_time_rule(language)) ")"
+                }
+            }
         }
     }
 }
@@ -248,6 +256,7 @@ fn delivery_table(c: &Contents<'_>, language: Language) -> Markup {
                 th scope="col" { (say("Rijen", "Rows")) }
                 th scope="col" { (say("Geaccepteerd", "Accepted")) }
                 th scope="col" { (say("Afgekeurd", "Rejected")) }
+                th scope="col" { (say("Tijdig", "On time")) }
                 th scope="col" { (say("Meest voorkomende redenen", "Most frequent reasons")) }
             } }
             tbody {
@@ -261,6 +270,7 @@ fn delivery_table(c: &Contents<'_>, language: Language) -> Markup {
                         td data-kolom="rijen" { (count(d.rows)) }
                         td data-kolom="geaccepteerd" { (count(d.accepted)) }
                         td data-kolom="afgekeurd" { (count(d.rejected)) }
+                        td data-kolom="tijdig" { (count(d.on_time)) }
                         td.tekst data-kolom="redenen" {
                             @for (i, (rule, n)) in d.reasons.iter().enumerate() {
                                 @if i > 0 { ", " }
@@ -270,10 +280,19 @@ fn delivery_table(c: &Contents<'_>, language: Language) -> Markup {
                     }
                 }
                 @if c.deliveries.is_empty() {
-                    tr { td colspan="9" { (say("Geen leveringen verwerkt deze maand.", "No deliveries processed this month.")) } }
+                    tr { td colspan="10" { (say("Geen leveringen verwerkt deze maand.", "No deliveries processed this month.")) } }
                 }
             }
         }
+    }
+}
+
+/// What on time means, in a few words.
+fn on_time_rule(language: Language) -> String {
+    let days = crate::figures::ON_TIME_DAYS;
+    match language {
+        Language::Dutch => format!("binnen {days} dagen na de meetdatum"),
+        Language::English => format!("within {days} days of the measurement date"),
     }
 }
 

@@ -55,6 +55,15 @@ fn deliver_sample_at(env: &Env, offset: &str, tenant: &str, sample: &str, name: 
     deliver_all_at(env, offset, &[(tenant, name, &content)]);
 }
 
+/// The clock offset that has files received at 00:30 on 1 January 2027, Amsterdam time
+/// (23:30 UTC on 31 December), as `scripts/expected-bundle.py` assumes: a measurement of 2
+/// October 2026 is 91 days old then, on time (`tijdig`); one of 1 October is 92, late. In
+/// UTC it would still be 31 December, and both on time.
+fn new_year_2027() -> String {
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-31T23:30:00Z").unwrap();
+    crate::util::offset_to(at.to_utc())
+}
+
 fn publish(env: &Env) -> String {
     let out = env.cmd(&["publish", "--now", "--tenant", "utrecht"]);
     assert!(
@@ -293,6 +302,7 @@ fn a_bundle_reads_as_typed_columns_in_a_dutch_spreadsheet_and_leesmij_explains_i
         "rijen",
         "geaccepteerd",
         "afgekeurd",
+        "tijdig",
         "beeindigd",
         "clienten",
         "respons",
@@ -377,7 +387,7 @@ fn a_bundle_reads_as_typed_columns_in_a_dutch_spreadsheet_and_leesmij_explains_i
     assert_eq!(names.iter().filter(|n| n.ends_with(".csv")).count(), 6);
     let manifest: serde_json::Value =
         serde_json::from_reader(archive.by_name("manifest.json").unwrap()).unwrap();
-    assert_eq!(manifest["schema_version"], 2);
+    assert_eq!(manifest["schema_version"], 3);
     assert_eq!(manifest["csv"]["decimal_separator"], ",");
     assert_eq!(manifest["csv"]["delimiter"], ";");
 }
@@ -428,24 +438,30 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
     let env = env_with(
         "[[tenant]]\nid = \"ander\"\nkind = \"supplier\"\ncode = \"11111111\"\nname = \"Ander\"\n",
     );
-    deliver_sample(&env, "zorg", "metingen-good.csv", "m.csv");
-    deliver_sample(&env, "zorg", "metingen-bad.csv", "bad.csv");
+    // Received on 1 January 2027: measurements of 1 October 2026 are late, later ones on
+    // time.
+    let at = new_year_2027();
+    deliver_sample_at(&env, &at, "zorg", "metingen-good.csv", "m.csv");
+    deliver_sample_at(&env, &at, "zorg", "metingen-bad.csv", "bad.csv");
     // A provider that none of utrecht's decisions names (yet).
     let header = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n";
-    deliver(
+    deliver_all_at(
         &env,
-        "ander",
-        "a.csv",
-        format!("{header}11111111;111222333;A-1;2026-10-01;CT;01;7;Volledig\n").as_bytes(),
+        &at,
+        &[(
+            "ander",
+            "a.csv",
+            format!("{header}11111111;111222333;A-1;2026-10-01;CT;01;7;Volledig\n").as_bytes(),
+        )],
     );
-    deliver_sample(&env, "utrecht", "beschikkingen-good.csv", "b.csv");
+    deliver_sample_at(&env, &at, "utrecht", "beschikkingen-good.csv", "b.csv");
     let report = publish(&env);
     assert!(report.contains("Kwaliteit.csv 3,"), "{report}");
     let zip = outbox(&env).pop().unwrap();
     let quality = csv(&zip, "Kwaliteit.csv");
     assert_eq!(
         quality[0],
-        "\u{FEFF}levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;afgekeurd;redenen;regels"
+        "\u{FEFF}levering;aanleverancier;gegevens;ontvangen;verwerkt;uitkomst;rijen;geaccepteerd;afgekeurd;redenen;regels;tijdig"
     );
     let fields = |line: &str| -> Vec<String> {
         let mut f: Vec<String> = line.split(';').map(str::to_owned).collect();
@@ -462,8 +478,9 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
     assert_eq!(
         quality[1..].iter().map(|l| fields(l)).collect::<Vec<_>>(),
         [
+            // M-1 of 1 October is late, M-2 to M-5 on time.
             [
-                "1", "87654321", "metingen", "", "", "verwerkt", "5", "5", "0", "", ""
+                "1", "87654321", "metingen", "", "", "verwerkt", "5", "5", "0", "", "", "4"
             ],
             [
                 "2",
@@ -476,7 +493,9 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
                 "1",
                 "18",
                 "lege verplichte waarde (4), ongeldig BSN (2), score buiten het bereik (2)",
-                "required (4), bsn (2), score.range (2)"
+                "required (4), bsn (2), score.range (2)",
+                // Its one accepted row is of 1 October: late, which is 0, not empty.
+                "0"
             ],
             [
                 "4",
@@ -489,6 +508,8 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
                 "3",
                 "0",
                 "",
+                "",
+                // Decisions have no on-time count.
                 ""
             ],
         ]
@@ -503,9 +524,12 @@ fn the_quality_file_reports_each_delivery_for_the_municipalitys_decisions_once()
     let zip = outbox(&env).pop().unwrap();
     let senders: Vec<String> = csv(&zip, "Kwaliteit.csv")[1..]
         .iter()
-        .map(|l| l.split(';').take(2).collect::<Vec<_>>().join(";"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(';').collect();
+            [cells[0], cells[1], cells[cells.len() - 1]].join(";")
+        })
         .collect();
-    assert_eq!(senders, ["3;11111111", "5;0344"]);
+    assert_eq!(senders, ["3;11111111;0", "5;0344;"]);
 }
 
 #[test]
@@ -893,7 +917,8 @@ fn kill_9_at_any_point_of_a_publication_neither_loses_nor_doubles_a_row() {
 /// The bundle of the good samples, with fixed keys, equals `samples/expected/bundle/`
 /// (written independently by `scripts/expected-bundle.py`) byte for byte: BOM, `;`, CRLF,
 /// hashes, figures. In `Kwaliteit.csv` the times, which are the test's own, must be ISO
-/// times and are then compared as `TIME`.
+/// times and are then compared as `TIME`; they are received on the date the script
+/// assumes, which decides `tijdig`.
 #[test]
 fn the_samples_bundle_equals_the_expected_csvs() {
     let env = env();
@@ -901,9 +926,11 @@ fn the_samples_bundle_equals_the_expected_csvs() {
     for (file, byte) in [("ttp.key", 0x11u8), ("municipality-utrecht.key", 0x22)] {
         std::fs::write(env.var().join(file), [byte; 32]).unwrap();
     }
-    deliver_sample(&env, "zorg", "metingen-good.csv", "metingen-good.csv");
-    deliver_sample(
+    let at = new_year_2027();
+    deliver_sample_at(&env, &at, "zorg", "metingen-good.csv", "metingen-good.csv");
+    deliver_sample_at(
         &env,
+        &at,
         "utrecht",
         "beschikkingen-good.csv",
         "beschikkingen-good.csv",
@@ -1292,13 +1319,15 @@ fn a_request_full_over_sftp_is_acknowledged_once_and_served_at_the_next_publicat
 }
 
 /// `Overzicht.html` in the bundle: the figures of `Indicatoren.csv` in a table, a suppressed
-/// quarter said in words (never a zero), values escaped, and nothing that loads or runs.
+/// quarter said in words (never a zero), values escaped, and nothing that loads or runs. The
+/// delivery table sums `Kwaliteit.csv`, with the share on time (`tijdig`), which the
+/// monthly report on the month of the delivery says too.
 #[test]
 fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     let hostile = r#"Utrecht <script>alert(1)</script> & \"Co\""#;
     let provider = r#"Zorg <b>&amp; \"Zo\"</b>"#;
     let env = Env::new(&format!(
-        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"{provider}\"\n\
+        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"{provider}\"\ncontacts = [\"kwaliteit@zorg.example\"]\n\
          [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"{hostile}\"\ncontacts = [\"data@utrecht.example\"]\n",
     ));
     assert!(env.cmd(&["keygen"]).status.success());
@@ -1339,8 +1368,12 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
     // Two rows the checks refuse, for the reasons in the delivery table.
     measurements.push_str("87654321;123456782;M-X;2026-13-40;CT;01;5;Volledig\n");
     measurements.push_str("87654321;123456782;M-Y;2026-02-01;XX;01;5;Volledig\n");
-    deliver_all(
+    // Received on 19 August 2026 (noon in Amsterdam): the nine measurements of 20 May are
+    // 91 days old, on time; the three of 20 February are late. 9 of 12: 75,0%.
+    let received = chrono::DateTime::parse_from_rfc3339("2026-08-19T10:00:00Z").unwrap();
+    deliver_all_at(
         &env,
+        &crate::util::offset_to(received.to_utc()),
         &[
             ("utrecht", "b.csv", decisions.as_bytes()),
             ("zorg", "m.csv", measurements.as_bytes()),
@@ -1480,7 +1513,10 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         per_provider.contains(r#"data-kolom="respons">0,0%<"#),
         "{per_provider}"
     );
-    assert!(page.contains(">75,0%<"), "nine of twelve responded: {page}");
+    assert!(
+        page.contains(r#"data-kolom="respons">75,0%<"#),
+        "nine of twelve responded: {page}"
+    );
     // A chart per figure, one of the providers side by side, and one of each provider over
     // the quarters; each an image with a title and a description.
     assert_eq!(
@@ -1500,17 +1536,28 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         .trim_start_matches('\u{feff}')
         .split(';')
         .collect();
-    type Sum = (u64, i64, i64, i64, Vec<(String, i64)>);
+    // Per sender: deliveries, rows, accepted, rejected, reasons, and the accepted rows of
+    // deliveries with an on-time count with those on time.
+    type Sum = (u64, i64, i64, i64, Vec<(String, i64)>, (i64, i64));
     let mut sums: std::collections::BTreeMap<String, Sum> = Default::default();
+    let mut on_time_cells = Vec::new();
     for line in &quality[1..] {
         let values: Vec<&str> = line.split(';').collect();
         let field = |name: &str| values[q_header.iter().position(|h| *h == name).unwrap()];
         let number = |name: &str| field(name).parse::<i64>().unwrap_or(0);
+        on_time_cells.push((
+            field("aanleverancier").to_owned(),
+            field("tijdig").to_owned(),
+        ));
         let sum = sums.entry(field("aanleverancier").to_owned()).or_default();
         sum.0 += 1;
         sum.1 += number("rijen");
         sum.2 += number("geaccepteerd");
         sum.3 += number("afgekeurd");
+        if !field("tijdig").is_empty() {
+            sum.5.0 += number("geaccepteerd");
+            sum.5.1 += number("tijdig");
+        }
         for reason in field("redenen").split("), ").filter(|r| !r.is_empty()) {
             let (label, n) = reason.trim_end_matches(')').rsplit_once(" (").unwrap();
             let n: i64 = n.parse().unwrap();
@@ -1525,7 +1572,18 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         .skip(1)
         .collect();
     assert_eq!(senders.len(), sums.len(), "{page}");
-    for (row, (code, (n, rows_, accepted, rejected, mut reasons))) in senders.iter().zip(sums) {
+    // Utrecht's decisions have no on-time count; of zorg's twelve accepted measurements, the
+    // nine of 20 May came on time.
+    assert_eq!(
+        on_time_cells,
+        [
+            ("0344".to_owned(), String::new()),
+            ("87654321".to_owned(), "9".to_owned())
+        ]
+    );
+    for (row, (code, (n, rows_, accepted, rejected, mut reasons, (measured, on_time)))) in
+        senders.iter().zip(sums)
+    {
         let row = &row[..row.find("</tr>").unwrap()];
         assert!(row.contains(&format!("({code})<")), "{code} in {row}");
         reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -1534,11 +1592,17 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             .take(3)
             .map(|(l, n)| format!("{l} ({n})"))
             .collect();
+        let share = if measured > 0 {
+            format!("{:.1}%", 100.0 * on_time as f64 / measured as f64).replace('.', ",")
+        } else {
+            String::new()
+        };
         for (column, expected) in [
             ("leveringen", n.to_string()),
             ("rijen", rows_.to_string()),
             ("geaccepteerd", accepted.to_string()),
             ("afgekeurd", rejected.to_string()),
+            ("tijdig", share),
             ("redenen", top.join(", ")),
         ] {
             assert_eq!(
@@ -1549,6 +1613,8 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
         }
     }
     assert!(page.contains(r#"data-kolom="afgekeurd">2<"#), "{page}");
+    assert!(page.contains(r#"data-kolom="tijdig">75,0%<"#), "{page}");
+    assert!(page.contains(r#"data-kolom="tijdig"><"#), "utrecht: {page}");
 
     // The bundle's mail carries the latest quarter's headline numbers, in both parts.
     let mail = send_all(&env)
@@ -1621,6 +1687,41 @@ fn the_overview_page_shows_the_indicators_of_the_csv_and_loads_nothing() {
             "{deliveries:?}"
         );
     }
+    let on_time: Vec<&str> = deliveries
+        .iter()
+        .filter(|(column, _)| column == "tijdig")
+        .map(|(_, text)| text.as_str())
+        .collect();
+    assert_eq!(on_time, ["", "75,0%"], "utrecht, then zorg: {deliveries:?}");
+
+    // The monthly report on August, when it is due (1 September, 07:00 in Amsterdam):
+    // zorg's says how much came on time; utrecht's, on decisions only, says nothing of it.
+    let due = chrono::DateTime::parse_from_rfc3339("2026-09-01T04:59:57Z").unwrap();
+    let daemon = env.start_at(&crate::util::offset_to(due.to_utc()));
+    daemon.wait_until("the monthly reports", || {
+        env.number("SELECT count(*) FROM mail WHERE kind = 'quality-report' AND state = 'sent'")
+            == 2
+    });
+    daemon.stop();
+    let reports: Vec<String> = crate::mail::messages(&env.var().join("mail"))
+        .iter()
+        .map(|m| decoded(m))
+        .filter(|m| m.contains("Kwaliteitsrapport over 2026-08"))
+        .collect();
+    let report_to = |to: &str| {
+        reports
+            .iter()
+            .find(|m| m.contains(&format!("To: {to}")))
+            .unwrap_or_else(|| panic!("no report to {to}: {reports:?}"))
+    };
+    let line =
+        "Tijdig aangeleverd: 75,0% van de geaccepteerde metingen (binnen 91 dagen na de meetdatum)";
+    let zorg = report_to("kwaliteit@zorg.example");
+    // Once in the plain part, once in the HTML part.
+    assert_eq!(zorg.matches(line).count(), 2, "{zorg}");
+    assert!(zorg.contains(&format!("<p>{line}</p>")), "{zorg}");
+    let utrecht = report_to("data@utrecht.example");
+    assert!(!utrecht.contains("Tijdig"), "{utrecht}");
 }
 
 /// Runs `tests/browser.py` on `page` (headless Chromium through chromedriver): its console

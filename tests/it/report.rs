@@ -123,6 +123,19 @@ fn quarter_label(d: NaiveDate) -> String {
     format!("{}-Q{}", d.year(), d.month0() / 3 + 1)
 }
 
+/// The first day of last month: the month the monthly report is about.
+fn report_month() -> NaiveDate {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Amsterdam)
+        .date_naive();
+    today.with_day(1).unwrap() - Months::new(1)
+}
+
+/// The day the deliveries come: the middle of last month, so that its report counts them.
+fn delivered_at() -> NaiveDate {
+    report_month() + chrono::Duration::days(14)
+}
+
 /// The decision files (per municipality) and measurement files (per provider) of `SETS`.
 fn deliveries() -> BTreeMap<&'static str, String> {
     let mut files: BTreeMap<&'static str, String> = BTreeMap::new();
@@ -155,6 +168,16 @@ fn deliveries() -> BTreeMap<&'static str, String> {
                 ));
             }
         }
+    }
+    // Three measurements of recent days, taken 10, 91 and 92 days before they are
+    // delivered (see `delivered_at`): the first two on time.
+    let received = delivered_at();
+    for (i, days) in [10, 91, 92].into_iter().enumerate() {
+        let taken = received - chrono::Duration::days(days);
+        files.entry("87654321").or_default().push_str(&format!(
+            "87654321;{};R-{i};{taken};CT;01;5;Volledig\n",
+            crate::util::bsn(9000 + i as u32)
+        ));
     }
     // Two rows the checks refuse, for the report's table of checks.
     files
@@ -264,18 +287,9 @@ fn a_bundles_overview_and_a_providers_monthly_report_show_the_figures_of_their_c
     let env = Env::new(&config());
     assert!(env.cmd(&["keygen"]).status.success());
     env.start().stop();
-    // Delivered and processed in the middle of last month, so that the month's report
-    // counts them.
-    let today = chrono::Utc::now()
-        .with_timezone(&chrono_tz::Europe::Amsterdam)
-        .date_naive();
-    let report_month = today.with_day(1).unwrap() - Months::new(1);
+    let report_month = report_month();
     let last_month = chrono_tz::Europe::Amsterdam
-        .from_local_datetime(
-            &(report_month + chrono::Duration::days(14))
-                .and_hms_opt(12, 0, 0)
-                .unwrap(),
-        )
+        .from_local_datetime(&delivered_at().and_hms_opt(12, 0, 0).unwrap())
         .unwrap()
         .with_timezone(&chrono::Utc);
     let files = deliveries();
@@ -435,6 +449,29 @@ fn a_bundles_overview_and_a_providers_monthly_report_show_the_figures_of_their_c
     let delivered = rows(&seen, "leveringen-maand", "levering");
     assert_eq!(delivered.len(), 1, "{delivered:?}");
     assert_eq!(delivered[0]["afgekeurd"], "2", "{delivered:?}");
+    // On time: taken at most 91 days before the delivery came (two of the three recent
+    // ones, and those of a quarter recent enough).
+    let received = delivered_at();
+    let quarter_ones: u32 = SETS
+        .iter()
+        .filter(|s| s.agb == "87654321")
+        .flat_map(|s| {
+            quarters().into_iter().enumerate().map(move |(q, start)| {
+                let measured = start + chrono::Duration::days(19);
+                let count = s.complete[q] + u32::from(s.clients[q] > s.complete[q]);
+                if (received - measured).num_days() <= 91 {
+                    count
+                } else {
+                    0
+                }
+            })
+        })
+        .sum();
+    assert_eq!(
+        delivered[0]["tijdig"],
+        (quarter_ones + 2).to_string(),
+        "{delivered:?}"
+    );
     let checks = rows(&seen, "controles", "controle");
     assert_eq!(
         checks

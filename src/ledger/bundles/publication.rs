@@ -65,6 +65,9 @@ pub(crate) struct DeliveryOut {
     pub rejected: Option<i64>,
     /// The most frequent problems, as (rule, count), most first.
     pub reasons: Vec<(String, i64)>,
+    /// Accepted measurement rows that came on time (`figures::OnTime`); `None` for
+    /// decisions, and for deliveries processed before it was counted.
+    pub on_time: Option<i64>,
 }
 
 // The rows of a bundle: with ?4 NULL (incremental), those the municipality has not
@@ -109,7 +112,8 @@ pub(in crate::ledger) fn delivery_columns() -> String {
          v.rows_total, v.rows_accepted, v.rows_rejected,
          (SELECT group_concat(rule || ' ' || count, char(10) ORDER BY count DESC, rule)
           FROM (SELECT rule, count FROM delivery_rule WHERE delivery_id = v.id
-                ORDER BY count DESC, rule LIMIT {TOP_REASONS}))"
+                ORDER BY count DESC, rule LIMIT {TOP_REASONS})),
+         v.rows_on_time"
     )
 }
 
@@ -132,6 +136,7 @@ pub(in crate::ledger) fn delivery_out(r: &rusqlite::Row<'_>) -> rusqlite::Result
             .filter_map(|l| l.rsplit_once(' '))
             .map(|(rule, n)| (rule.to_owned(), n.parse().unwrap_or(0)))
             .collect(),
+        on_time: r.get(10)?,
     })
 }
 

@@ -52,6 +52,9 @@ pub struct Outcome<'a> {
     /// Receipt name in `receipts/`, without `.result.csv`.
     pub receipt: String,
     pub rules: BTreeMap<&'static str, u64>,
+    /// Accepted measurement rows that came on time (`figures::OnTime`); `None` for
+    /// anything but a measurement file read through.
+    pub on_time: Option<u64>,
 }
 
 /// A delivery under processing; dropped without [`Claim::commit`], nothing happened.
@@ -222,7 +225,8 @@ impl Claim<'_> {
         let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         tx.execute(
             "UPDATE delivery SET state = ?2, state_at = ?3, dataset = ?4, format = ?5, rows_total = ?6,
-                 rows_accepted = ?7, rows_rejected = ?8, error = ?9, processed_at = ?3, receipt = ?10
+                 rows_accepted = ?7, rows_rejected = ?8, error = ?9, processed_at = ?3, receipt = ?10,
+                 rows_on_time = ?11
              WHERE id = ?1",
             params![
                 self.delivery.id,
@@ -235,6 +239,7 @@ impl Claim<'_> {
                 to_i64(outcome.rejected),
                 outcome.error,
                 outcome.receipt,
+                outcome.on_time.map(to_i64),
             ],
         )?;
         for (rule, count) in &outcome.rules {
