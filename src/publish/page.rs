@@ -29,13 +29,13 @@ const STYLE: &str = "\
 body{font-family:sans-serif;color:#000;background:#fff;max-width:60rem;margin:1.5rem auto;padding:0 1rem;line-height:1.4}\
 h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #000}h3{font-size:1.05rem}\
 table{border-collapse:collapse;width:100%;font-size:.95rem;margin-bottom:1rem}\
-th,td{border:1px solid #444;padding:.3rem .5rem;text-align:right;overflow-wrap:anywhere;hyphens:auto}\
-th:first-child,td:first-child,th[scope=row]{text-align:left}\
-td.niet-getoond{text-align:center;font-style:italic}td.tekst{text-align:left}\
+th,td{border:1px solid #444;padding:.3rem .5rem;text-align:right;overflow-wrap:break-word;hyphens:none}\
+th:first-child,td:first-child,th[scope=row]{text-align:left}th[scope=row]{overflow-wrap:anywhere}\
+td.niet-getoond{text-align:center;font-style:italic}td.tekst{text-align:left;overflow-wrap:anywhere}\
 figure{margin:1rem 0;break-inside:avoid}figure svg{max-width:40rem;height:auto}figcaption{font-weight:bold}\
 nav ul{columns:2}dt{font-weight:bold;margin-top:.5rem}\
-@media (max-width:50rem){table{font-size:.75rem}th,td{padding:.2rem .25rem}}\
-@page{size:A4;margin:15mm}@media print{body{max-width:none;margin:0;padding:0}table{font-size:.75rem}th,td{padding:.2rem .25rem}h2{break-after:avoid}nav{display:none}}";
+@media (max-width:50rem){table{font-size:.75rem}th,td{padding:.2rem .25rem;hyphens:manual}}\
+@page{size:A4;margin:15mm}@media print{body{max-width:none;margin:0;padding:0}table{font-size:.75rem}th,td{padding:.2rem .25rem;hyphens:manual}h2{break-after:avoid}nav{display:none}}";
 
 /// The words of `language`.
 pub(super) fn say(language: Language) -> impl Fn(&'static str, &'static str) -> &'static str {
@@ -105,14 +105,20 @@ pub(super) fn not_shown(language: Language) -> String {
 /// The header cells of the figures, after the `first` columns.
 pub(super) fn figure_headers(first: &[&str], language: Language) -> Markup {
     let say = say(language);
+    // Soft hyphens (U+00AD): on a narrow page (A4 in print) a long word may break there,
+    // with a hyphen, instead of pushing the table wider than the page; the style honours
+    // them only there (`hyphens: manual`).
     let columns = [
-        say("Beëindigde beschikkingen", "Ended decisions"),
-        say("Cliënten", "Clients"),
-        say("Respons", "Response"),
-        say("Gemiddelde CT", "Mean CT"),
-        say("Gemiddelde GAS", "Mean GAS"),
-        say("Uitval", "Dropout"),
-        say("Metingen", "Measurements"),
+        say(
+            "Beëin\u{ad}dig\u{ad}de be\u{ad}schik\u{ad}kin\u{ad}gen",
+            "Ended decisions",
+        ),
+        say("Cli\u{ad}ën\u{ad}ten", "Clients"),
+        say("Res\u{ad}pons", "Response"),
+        say("Ge\u{ad}mid\u{ad}del\u{ad}de CT", "Mean CT"),
+        say("Ge\u{ad}mid\u{ad}del\u{ad}de GAS", "Mean GAS"),
+        say("Uit\u{ad}val", "Dropout"),
+        say("Me\u{ad}tin\u{ad}gen", "Mea\u{ad}sure\u{ad}ments"),
     ];
     html! {
         thead { tr {

@@ -244,19 +244,20 @@ fn delivery_table(c: &Contents<'_>, language: Language) -> Markup {
             .to_string()
     };
     let count = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    // Soft hyphens in the headers, as `page::figure_headers` has them.
     html! {
         table #leveringen-maand {
             caption { (say("Uw leveringen die deze maand werden verwerkt", "Your deliveries processed this month")) }
             thead { tr {
-                th scope="col" { (say("Levering", "Delivery")) }
-                th scope="col" { (say("Gegevens", "Data")) }
-                th scope="col" { (say("Ontvangen", "Received")) }
-                th scope="col" { (say("Verwerkt", "Processed")) }
-                th scope="col" { (say("Uitkomst", "Outcome")) }
-                th scope="col" { (say("Rijen", "Rows")) }
-                th scope="col" { (say("Geaccepteerd", "Accepted")) }
-                th scope="col" { (say("Afgekeurd", "Rejected")) }
-                th scope="col" { (say("Tijdig", "On time")) }
+                th scope="col" { (say("Le\u{ad}ve\u{ad}ring", "De\u{ad}li\u{ad}very")) }
+                th scope="col" { (say("Ge\u{ad}ge\u{ad}vens", "Data")) }
+                th scope="col" { (say("Ont\u{ad}van\u{ad}gen", "Re\u{ad}ceived")) }
+                th scope="col" { (say("Ver\u{ad}werkt", "Pro\u{ad}cessed")) }
+                th scope="col" { (say("Uit\u{ad}komst", "Out\u{ad}come")) }
+                th scope="col" { (say("Rij\u{ad}en", "Rows")) }
+                th scope="col" { (say("Ge\u{ad}ac\u{ad}cep\u{ad}teerd", "Ac\u{ad}cep\u{ad}ted")) }
+                th scope="col" { (say("Af\u{ad}ge\u{ad}keurd", "Re\u{ad}jec\u{ad}ted")) }
+                th scope="col" { (say("Tij\u{ad}dig", "On time")) }
                 th scope="col" { (say("Meest voorkomende redenen", "Most frequent reasons")) }
             } }
             tbody {
