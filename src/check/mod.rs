@@ -5,6 +5,13 @@
 pub mod confine;
 pub mod datasets;
 pub mod formats;
+// Read by its tests only until the confined reader takes messages (issue 15's next step);
+// the expectation fails the build once it does, so this line goes then.
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "not yet called by the confined reader")
+)]
+pub(crate) mod messages;
 pub(crate) mod receipt;
 pub mod spec;
 pub mod validate;

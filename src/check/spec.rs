@@ -68,6 +68,17 @@ pub fn markdown() -> String {
     for r in ROW_RULES {
         let _ = writeln!(t, "- `{}`: {}", r.id, r.nl);
     }
+    let _ = writeln!(t, "\n## Regels voor iJw- en iWmo-berichten\n");
+    let _ = writeln!(
+        t,
+        "Een bericht van iJw 3.2 of iWmo 3.2 (XML) wordt herkend aan de namespace van zijn \
+         element `Bericht` en gecontroleerd tegen het gepubliceerde XSD-schema van zijn \
+         berichttype. Elk probleem noemt de regel in het bestand, het pad van het element \
+         (zoals `Client/Bsn`) en de regel (id) die het brak.\n"
+    );
+    for r in rules::MESSAGE_RULES {
+        let _ = writeln!(t, "- `{}`: {}", r.id, r.nl);
+    }
     t
 }
 
@@ -111,6 +122,9 @@ pub fn csv() -> String {
     }
     for r in ROW_RULES {
         row(["", "", "", "", "hele rij", r.id, r.nl, ""]);
+    }
+    for r in rules::MESSAGE_RULES {
+        row(["", "", "", "", "iJw- of iWmo-bericht", r.id, r.nl, ""]);
     }
     let bytes = out.into_inner().expect("writing to memory cannot fail");
     String::from_utf8(bytes).expect("every text here is UTF-8")

@@ -1,6 +1,7 @@
-//! Every rule a delivered row can break, with its stable id (for scripts) and what it asks
-//! (for people). The checks name these constants, `dropgate spec` prints them, and the
-//! parent of the confined reader takes no rule id from a child that is not here.
+//! Every rule a delivered row (or iJw/iWmo message, `message.*`) can break, with its stable
+//! id (for scripts) and what it asks (for people). The checks name these constants,
+//! `dropgate spec` prints them, and the parent of the confined reader takes no rule id from
+//! a child that is not here.
 
 /// One rule.
 #[derive(Debug, PartialEq, Eq)]
@@ -170,6 +171,40 @@ pub(crate) const UNREADABLE: Rule = rule(
 )
 .labelled("onleesbare rij", "unreadable row");
 
+pub(crate) const MESSAGE_TOO_LARGE: Rule = rule(
+    "message.too-large",
+    "een bericht is niet groter dan de limiet voor één bericht",
+    "a message is no larger than the limit for one message",
+)
+.labelled("te groot bericht", "message too large");
+pub(crate) const MESSAGE_DOCTYPE: Rule = rule(
+    "message.doctype",
+    "geen DOCTYPE: een bericht declareert geen DTD of entiteiten en verwijst naar niets buiten zichzelf",
+    "no DOCTYPE: a message declares no DTD or entities and refers to nothing outside itself",
+)
+.labelled("bericht met DOCTYPE", "message with a DOCTYPE");
+pub(crate) const MESSAGE_NOT_WELLFORMED: Rule = rule(
+    "message.not-wellformed",
+    "goedgevormde XML met namespaces, niet dieper genest dan 256 niveaus",
+    "well-formed XML with namespaces, nested no deeper than 256 levels",
+)
+.labelled("geen goedgevormde XML", "not well-formed XML");
+pub(crate) const MESSAGE_NAMESPACE: Rule = rule(
+    "message.namespace",
+    "een element Bericht in de namespace van een berichttype van iJw 3.2 (JW301 tot en met JW325) of iWmo 3.2 (WMO301 tot en met WMO323)",
+    "an element Bericht in the namespace of a message type of iJw 3.2 (JW301 to JW325) or iWmo 3.2 (WMO301 to WMO323)",
+)
+.labelled("onbekend berichttype of onbekende versie", "unknown message type or release");
+pub(crate) const MESSAGE_SCHEMA: Rule = rule(
+    "message.schema",
+    "voldoet aan het gepubliceerde XSD-schema van zijn berichttype",
+    "conforms to the published XSD schema of its message type",
+)
+.labelled(
+    "bericht wijkt af van het schema",
+    "message does not conform to its schema",
+);
+
 /// Every rule, in the order the specification lists them.
 pub(crate) const ALL: &[&Rule] = &[
     &REQUIRED,
@@ -194,6 +229,20 @@ pub(crate) const ALL: &[&Rule] = &[
     &DUPLICATE_IN_FILE,
     &EXTRA_FIELDS,
     &UNREADABLE,
+    &MESSAGE_TOO_LARGE,
+    &MESSAGE_DOCTYPE,
+    &MESSAGE_NOT_WELLFORMED,
+    &MESSAGE_NAMESPACE,
+    &MESSAGE_SCHEMA,
+];
+
+/// The rules of an iJw or iWmo message as a whole, in the order `read` checks them.
+pub(crate) const MESSAGE_RULES: [&Rule; 5] = [
+    &MESSAGE_TOO_LARGE,
+    &MESSAGE_DOCTYPE,
+    &MESSAGE_NOT_WELLFORMED,
+    &MESSAGE_NAMESPACE,
+    &MESSAGE_SCHEMA,
 ];
 
 /// The rule with this id.
