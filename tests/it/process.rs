@@ -56,7 +56,7 @@ fn copy_sample(env: &Env, tenant: &str, sample: &str, as_name: &str) {
 
 /// The receipt of `file` in `tenant`'s receipts/: its summary as pairs, and its problems
 /// as `line;column;value;rule`.
-fn receipt(env: &Env, tenant: &str, file: &str) -> (Vec<(String, String)>, Vec<String>) {
+pub(crate) fn receipt(env: &Env, tenant: &str, file: &str) -> (Vec<(String, String)>, Vec<String>) {
     let dir = env.var().join("tenants").join(tenant).join("receipts");
     let path = std::fs::read_dir(&dir)
         .unwrap()
@@ -99,7 +99,7 @@ fn receipt(env: &Env, tenant: &str, file: &str) -> (Vec<(String, String)>, Vec<S
     (summary, problems)
 }
 
-fn field<'a>(summary: &'a [(String, String)], key: &str) -> &'a str {
+pub(crate) fn field<'a>(summary: &'a [(String, String)], key: &str) -> &'a str {
     summary
         .iter()
         .find(|(k, _)| k == key)
