@@ -45,8 +45,9 @@ pub(crate) const ON_TIME_DAYS: u64 = 91;
 /// Days count between calendar dates: the measurement's date and the date, in the
 /// configured time zone, on which the delivery was received, as the provider's calendar
 /// has them. A file received at 00:30 on 1 January in Amsterdam came in the new year,
-/// though it is still 31 December in UTC. A measurement dated after its receipt is never
-/// accepted (rule `date.future`), so later dates need no rule of their own.
+/// though it is still 31 December in UTC. A measurement dated after the day it is
+/// processed is not accepted (rule `date.future`); one dated between its receipt and its
+/// processing counts as on time, which it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct OnTime {
     earliest: NaiveDate,

@@ -161,6 +161,25 @@ impl UploadLock {
     }
 }
 
+/// The lock on the outboxes: held while a bundle or a monthly report is written into
+/// `staging/`, recorded and placed, and while what an interrupted run left there is placed
+/// or removed; so that one publication never removes or places another's file half way
+/// (the weekly and the monthly job may run at once, and `dropgate publish` beside the
+/// daemon). An advisory `flock` on `staging/`, taken before the ledger's write lock.
+/// Released when dropped.
+pub(crate) struct OutboxLock {
+    _lock: UploadLock,
+}
+
+impl OutboxLock {
+    /// Waits for and takes the lock of the state directory `state`.
+    pub(crate) fn take(state: &StateDir) -> io::Result<Self> {
+        Ok(Self {
+            _lock: UploadLock::take(&state.staging())?,
+        })
+    }
+}
+
 /// Creates `dir` (and its parents) if missing, readable by the owner and group only.
 pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

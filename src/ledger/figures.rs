@@ -84,6 +84,7 @@ struct Ended {
 
 /// What the figures read of a measurement linked to an ended decision.
 struct Linked {
+    /// The decision, as `gemeentecode/beschikkingnummer`.
     decision: String,
     number: String,
     instrument: String,
@@ -141,14 +142,19 @@ fn read_ended(
     ))?;
     let mut rows = stmt.query(params)?;
     while let Some(r) = rows.next()? {
+        let keys = keys(r)?;
+        // A decision number is its municipality's own: two municipalities may both have
+        // a "1001" for one provider, and a provider's figures over all of them must count
+        // both.
+        let number: String = r.get(3)?;
         let measurement = Linked {
-            decision: r.get(3)?,
+            decision: format!("{}/{number}", keys.gemeentecode),
             number: r.get(4)?,
             instrument: r.get(5)?,
             score: r.get(6)?,
             status: r.get(7)?,
         };
-        linked(&keys(r)?, &measurement);
+        linked(&keys, &measurement);
     }
     Ok(())
 }
@@ -397,6 +403,7 @@ mod tests {
                     &[
                         tenant("zorg", TenantKind::Supplier, "87654321"),
                         tenant("town", TenantKind::Municipality, "0344"),
+                        tenant("dorp", TenantKind::Municipality, "0307"),
                     ],
                     Utc::now(),
                 )
@@ -473,10 +480,21 @@ mod tests {
         }
 
         fn decision(&mut self, nr: &str, pseudonym: &str, einddatum: Option<&str>) {
+            self.decision_of(("town", "0344"), nr, pseudonym, einddatum);
+        }
+
+        /// A decision of the municipality `(tenant, code)`.
+        fn decision_of(
+            &mut self,
+            (tenant, code): (&str, &'static str),
+            nr: &str,
+            pseudonym: &str,
+            einddatum: Option<&str>,
+        ) {
             let (nr, pseudonym, end) = (nr.to_owned(), pseudonym.to_owned(), einddatum.map(d));
-            self.deliver("town", move |sink| {
+            self.deliver(tenant, move |sink| {
                 sink.upsert_decision(&DecisionRow {
-                    gemeentecode: "0344",
+                    gemeentecode: code,
                     beschikkingnummer: &nr,
                     pseudonym: &pseudonym,
                     agb: "87654321",
@@ -584,5 +602,26 @@ mod tests {
             "B-4 still runs; M-3 is outside its window; an empty status is complete"
         );
         assert_eq!(figures[0].1.ct.sum, 14.0);
+    }
+
+    #[test]
+    fn a_providers_figures_over_all_municipalities_count_each_ones_decisions() {
+        let mut f = Fixture::new();
+        // The same decision number in two municipalities, for two clients, both measured.
+        f.decision_of(("town", "0344"), "1001", "P1", Some("2026-08-15"));
+        f.decision_of(("dorp", "0307"), "1001", "P2", Some("2026-08-20"));
+        f.measurement("M-1", "P1", "2026-08-10");
+        f.measurement("M-2", "P2", "2026-08-10");
+        let figures = f.ledger.provider_figures().unwrap();
+        let provider = &figures["87654321"];
+        let (quarter, all) = &provider.overall[0];
+        assert_eq!(quarter, "2026-Q3");
+        assert_eq!((all.ended, all.responded, all.measurements), (2, 2, 2));
+        let per: Vec<(&str, u64)> = provider
+            .per_municipality
+            .iter()
+            .map(|((_, code), f)| (code.as_str(), f.responded))
+            .collect();
+        assert_eq!(per, [("0307", 1), ("0344", 1)]);
     }
 }

@@ -317,20 +317,20 @@ pub(crate) fn quality_report(
     }
     response_section(lang, &mut body, response);
     if let Some(report) = report {
-        report_section(lang, &mut body, report);
+        report_section(lang, &mut body, month, report);
     }
     body.finish(subject)
 }
 
 /// Where the report is, and its headline figures.
-fn report_section(lang: Language, body: &mut Body, r: &ReportFiles<'_>) {
+fn report_section(lang: Language, body: &mut Body, month: &str, r: &ReportFiles<'_>) {
     let text = match lang {
         Language::Dutch => format!(
-            "Uw rapportage over deze maand staat in outbox/: {} (de cijfers ook als {}). Hij blijft {} dagen staan.",
+            "Uw rapportage over {month} staat in outbox/: {} (de cijfers ook als {}). Hij blijft {} dagen staan.",
             r.page, r.csv, r.kept_days
         ),
         Language::English => format!(
-            "Your report for this month is in outbox/: {} (the figures also as {}). It stays for {} days.",
+            "Your report for {month} is in outbox/: {} (the figures also as {}). It stays for {} days.",
             r.page, r.csv, r.kept_days
         ),
     };

@@ -63,6 +63,9 @@ fn prepare(config: &Config, state: &StateDir) -> Result<Ledger, DaemonError> {
         .map_err(DaemonError::StateDir)?;
     let mut ledger = Ledger::open(&state.ledger())?;
     ledger.sync_tenants(&config.tenants, crate::clock::now())?;
+    if let Err(e) = crate::publish::place_left_over(config, &mut ledger) {
+        tracing::error!(error = %e, "cannot finish what an interrupted publication left in staging/");
+    }
     Ok(ledger)
 }
 

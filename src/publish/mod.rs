@@ -25,7 +25,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use crate::config::{Config, Tenant};
-use crate::layout::{StateDir, move_no_replace};
+use crate::layout::{OutboxLock, StateDir, rename_no_replace};
 use crate::ledger::{
     BundleKind, DecisionOut, DeliveryState, Ledger, LedgerError, LinkOut, MeasurementOut,
     NewBundle, Publication,
@@ -234,6 +234,7 @@ pub fn publish(
 ) -> Result<Option<Published>, PublishError> {
     let scope = Scope::new(since);
     let state = StateDir::new(&config.state_dir);
+    let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
     place_unplaced(&state, ledger)?;
     let key = municipality_key(config, tenant)?;
     let local = now.with_timezone(&config.time_zone);
@@ -579,39 +580,66 @@ fn record(
     )?)
 }
 
-/// Moves a recorded bundle from staging into its outbox and records that.
+/// Moves a recorded bundle (or report file) from staging into its outbox under its
+/// recorded name, and records that. A file of that name already in the outbox is this one
+/// if its content is the same (a move cut off after it was linked there); anything else is
+/// an error, never a second name. A file in neither place is an error too: it is not
+/// recorded as placed.
 fn place(
     state: &StateDir,
     ledger: &mut Ledger,
     id: i64,
-    municipality: &str,
+    tenant: &str,
     name: &str,
 ) -> Result<(), PublishError> {
+    let io_err = io_error(name);
     let staged = state.staging().join(name);
+    let target = state.outbox(tenant).join(name);
     if staged.exists() {
-        move_no_replace(&staged, &state.outbox(municipality), name).map_err(|source| {
-            PublishError::Io {
-                name: name.to_owned(),
-                source,
+        match rename_no_replace(&staged, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if digest(&staged).map_err(&io_err)? != digest(&target).map_err(&io_err)? {
+                    return Err(io_err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "the outbox holds another file of this name",
+                    )));
+                }
+                std::fs::remove_file(&staged).map_err(&io_err)?;
             }
-        })?;
+            Err(e) => return Err(io_err(e)),
+        }
+    } else if !target.exists() {
+        return Err(io_err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "recorded, but neither in staging/ nor in the outbox",
+        )));
     }
     crate::pause::point("publish.placed");
     ledger.bundle_placed(id, crate::clock::now())?;
     Ok(())
 }
 
-/// Finishes publications cut off after their commit, and removes the files of ones cut off
-/// before it (they were never recorded, so none of their rows counts as published): zips
-/// and monthly reports alike.
+/// A file's SHA-256.
+fn digest(path: &Path) -> io::Result<String> {
+    Ok(crate::fingerprint::sha256_of(&mut std::fs::File::open(path)?)?.1)
+}
+
+/// Finishes publications (and monthly reports) cut off after their commit, and removes the
+/// files of ones cut off before it (never recorded, so none of their rows counts as
+/// published). The caller holds the [`OutboxLock`]: no other publication is under way. A
+/// recorded file that cannot be placed is logged and left for the next time; the others
+/// go on.
 fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishError> {
     for bundle in ledger.unplaced_bundles()? {
         tracing::warn!(
             tenant = bundle.tenant,
             bundle = bundle.name,
-            "placing a bundle that an interrupted publication recorded"
+            "placing a file that an interrupted publication recorded"
         );
-        place(state, ledger, bundle.id, &bundle.tenant, &bundle.name)?;
+        if let Err(e) = place(state, ledger, bundle.id, &bundle.tenant, &bundle.name) {
+            tracing::error!(tenant = bundle.tenant, error = %e, "cannot place a recorded file; trying again at the next publication");
+        }
     }
     if let Ok(entries) = std::fs::read_dir(state.staging()) {
         for entry in entries.flatten() {
@@ -620,14 +648,23 @@ fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishEr
                 || name.starts_with(&format!("{}-", report::PREFIX));
             if ours && !ledger.bundle_recorded(&name)? {
                 tracing::warn!(
-                    bundle = name,
-                    "removing a bundle an interrupted publication left unrecorded"
+                    file = name,
+                    "removing a file an interrupted publication left unrecorded"
                 );
                 let _ = std::fs::remove_file(entry.path());
             }
         }
     }
     Ok(())
+}
+
+/// At start-up: places what an interrupted publication or monthly report recorded and
+/// removes what it left unrecorded, so that a file whose mail is queued reaches its outbox
+/// at once, not at the next weekly or monthly run.
+pub fn place_left_over(config: &Config, ledger: &mut Ledger) -> Result<(), PublishError> {
+    let state = StateDir::new(&config.state_dir);
+    let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
+    place_unplaced(&state, ledger)
 }
 
 /// Records a request for a full bundle from `since` on ([`EVERYTHING`] for a

@@ -37,6 +37,18 @@ pub(crate) fn response_period(month: NaiveDate) -> (NaiveDate, NaiveDate) {
     (month - Months::new(12), month)
 }
 
+/// Whether every decision that ended in `quarter` (`2026-Q3`) has had its whole window
+/// (a month past its end) by the time the report on the month starting `month` is made,
+/// the first of the month after: so that its response is not shown too low. The quarter
+/// must have ended by the start of the month reported on.
+fn window_closed(quarter: &str, month: NaiveDate) -> bool {
+    let parsed = quarter.split_once("-Q").and_then(|(year, q)| {
+        let (year, q): (i32, u32) = (year.parse().ok()?, q.parse().ok()?);
+        NaiveDate::from_ymd_opt(year, 3 * q - 2, 1)
+    });
+    parsed.is_some_and(|start| start + Months::new(3) <= month)
+}
+
 /// `tenant`'s response lines: a municipality's own figure, or a care provider's for each
 /// municipality whose decisions name it.
 fn response_lines(
@@ -68,13 +80,22 @@ fn response_lines(
             .map(|c| (tenant.name.clone(), figure(c)))
             .into_iter()
             .collect(),
-        TenantKind::Supplier => response
-            .by_provider
-            .iter()
-            .filter(|((_, agb), _)| *agb == tenant.code)
-            .map(|((code, _), c)| (municipality_name(code), figure(c)))
+        TenantKind::Supplier => of_provider(response, &tenant.code)
+            .map(|(code, c)| (municipality_name(code), figure(c)))
             .collect(),
     }
+}
+
+/// The care provider `agb`'s figures in `response`, per municipality (by CBS code).
+fn of_provider<'a>(
+    response: &'a Response,
+    agb: &'a str,
+) -> impl Iterator<Item = (&'a String, &'a Figures)> + 'a {
+    response
+        .by_provider
+        .iter()
+        .filter(move |((_, provider), _)| provider == agb)
+        .map(|((code, _), f)| (code, f))
 }
 
 /// What the reports of one month share.
@@ -193,12 +214,8 @@ fn outbox_report(
         .and_then(|p| p.get(&tenant.code))
         .cloned()
         .unwrap_or_default();
-    let response: Vec<(String, Figures)> = month
-        .response
-        .by_provider
-        .iter()
-        .filter(|((_, agb), _)| *agb == tenant.code)
-        .map(|((code, _), f)| (code.clone(), f.clone()))
+    let response: Vec<(String, Figures)> = of_provider(&month.response, &tenant.code)
+        .map(|(code, f)| (code.clone(), f.clone()))
         .collect();
     let municipalities = config
         .tenants
@@ -230,7 +247,11 @@ fn outbox_report(
         page: &page,
         csv: &csv,
         kept_days: config.retention.bundle_days,
-        headline: figures.overall.last().map(|(q, f)| (q.as_str(), f)),
+        headline: figures
+            .overall
+            .iter()
+            .rfind(|(quarter, _)| window_closed(quarter, month.first_day))
+            .map(|(q, f)| (q.as_str(), f)),
     };
     let text = messages::quality_report(
         config.language,
@@ -253,6 +274,20 @@ fn outbox_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quarter_is_headline_once_its_windows_have_closed() {
+        let november = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        assert!(window_closed("2026-Q3", november));
+        assert!(!window_closed("2026-Q4", november));
+        let october = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        assert!(window_closed("2026-Q3", october), "ended 30 September");
+        assert!(!window_closed(
+            "2026-Q3",
+            NaiveDate::from_ymd_opt(2026, 9, 1).unwrap()
+        ));
+        assert!(!window_closed("nonsense", november));
+    }
 
     #[test]
     fn the_previous_month_is_a_local_calendar_month() {

@@ -23,7 +23,7 @@ use super::codebook::INDICATOREN;
 use super::{PublishError, io_error, page, place};
 use crate::config::{Config, Tenant, TenantKind};
 use crate::figures::Figures;
-use crate::layout::StateDir;
+use crate::layout::{OutboxLock, StateDir};
 use crate::ledger::{
     BundleKind, DeliveryOut, Indicators, Ledger, NewBundle, ProviderFigures, QualityStats,
 };
@@ -189,7 +189,7 @@ pub(crate) fn render(c: &Contents<'_>, language: Language) -> String {
 fn response_table(c: &Contents<'_>, language: Language) -> Markup {
     let say = page::say(language);
     html! {
-        table #respons {
+        table #respons-twaalf-maanden {
             caption {
                 (say("Beschikkingen beëindigd in", "Decisions that ended in")) " " (c.response_period)
             }
@@ -339,6 +339,7 @@ pub(crate) fn publish(
     debug_assert_eq!(tenant.kind, TenantKind::Supplier);
     let (page_name, csv_name) = names(&tenant.id, contents.month);
     let state = StateDir::new(&config.state_dir);
+    let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
     super::place_unplaced(&state, ledger)?;
     if ledger.bundle_recorded(&page_name)? {
         return Ok(false);
@@ -366,6 +367,7 @@ pub(crate) fn publish(
         })
         .collect();
     let ids = ledger.record_report(&bundles, mail, now)?;
+    crate::pause::point("report.committed");
     for (id, (name, _, _)) in ids.into_iter().zip(&records) {
         place(&state, ledger, id, &tenant.id, name)?;
     }

@@ -425,7 +425,7 @@ fn a_bundles_overview_and_a_providers_monthly_report_show_the_figures_of_their_c
         (latest["clienten"].as_str(), latest["respons"].as_str()),
         ("24", "0,792")
     );
-    let response = rows(&seen, "respons", "gemeentecode");
+    let response = rows(&seen, "respons-twaalf-maanden", "gemeentecode");
     let expected: Vec<&BTreeMap<String, String>> = lines
         .iter()
         .filter(|l| l["periode"].contains('/'))
@@ -560,5 +560,81 @@ fn a_bundles_overview_and_a_providers_monthly_report_show_the_figures_of_their_c
     assert_eq!(
         deleted,
         [format!("sftp {csv_name}"), format!("retention {page_name}")]
+    );
+}
+
+/// A monthly report cut off between its commit and its move into the outbox (kill -9
+/// there): the next start places both files under their recorded names at once, and the
+/// month's job, run again, makes and mails nothing twice.
+#[test]
+fn a_report_cut_off_after_its_commit_is_placed_at_the_next_start_and_mailed_once() {
+    let env = Env::new(&config());
+    assert!(env.cmd(&["keygen"]).status.success());
+    env.start().stop();
+    let last_month = chrono_tz::Europe::Amsterdam
+        .from_local_datetime(&delivered_at().and_hms_opt(12, 0, 0).unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let measurements = format!(
+        "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n87654321;{};M-1;{};CT;01;5;Volledig\n",
+        crate::util::bsn(1),
+        delivered_at() - chrono::Duration::days(3)
+    );
+    deliver_all_at(
+        &env,
+        &crate::util::offset_to(last_month),
+        &[("zorg-a", "metingen.csv", measurements.as_bytes())],
+    );
+    let mut daemon = env.spawn(&[
+        (
+            dropgate::clock::TEST_CLOCK_VAR,
+            &crate::util::just_before_this_months_report(),
+        ),
+        ("DROPGATE_TEST_PAUSE_AT", "report.committed"),
+    ]);
+    daemon.wait_for_log("dropgate: paused at report.committed");
+    daemon.child.kill().unwrap(); // SIGKILL
+    daemon.child.wait().unwrap();
+    let month = report_month().format("%Y-%m").to_string();
+    let names = [
+        format!("Rapportage-zorg-a-{month}.html"),
+        format!("Rapportage-zorg-a-{month}.csv"),
+    ];
+    let staging = env.var().join("staging");
+    let outbox = env.var().join("tenants/zorg-a/outbox");
+    for name in &names {
+        assert!(
+            staging.join(name).exists() && !outbox.join(name).exists(),
+            "{name}"
+        );
+    }
+    let unplaced = "SELECT count(*) FROM bundle WHERE kind = 'report' AND placed_at IS NULL";
+    assert_eq!(env.number(unplaced), 2);
+    let mails = "SELECT count(*) FROM mail WHERE kind = 'quality-report' AND tenant_id = 'zorg-a'";
+    assert_eq!(env.number(mails), 1, "queued with the record");
+
+    // The next start places them before anything else; the month's job runs again.
+    let daemon = env.start_at(&crate::util::just_before_this_months_report());
+    // Placed before the daemon said it was ready, seconds before the month's job is due.
+    for name in &names {
+        assert!(
+            outbox.join(name).exists() && !staging.join(name).exists(),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        env.number("SELECT count(*) FROM job WHERE name = 'quality-report'"),
+        0
+    );
+    daemon.wait_until("the month's job run again", || {
+        env.number("SELECT count(*) FROM job WHERE name = 'quality-report'") == 1
+    });
+    daemon.stop();
+    assert_eq!(env.number(unplaced), 0);
+    assert_eq!(env.number(mails), 1, "the report is mailed once");
+    assert_eq!(
+        crate::util::files(&outbox).len(),
+        2,
+        "no second copy under another name"
     );
 }

@@ -480,9 +480,13 @@ fn compile(kind: MessageType) -> Result<Compiled, EngineError> {
             said.join("; ")
         ))
     };
+    // One pointer for both handlers that write into `reports` (the thread's and the
+    // schema parser's): a second `&mut` reborrow would invalidate the first while libxml2
+    // still holds it.
+    let sink: *mut Reports = &raw mut *reports;
     // Errors of the documents parsed on the way (the schema's imports) come by the thread.
     // SAFETY: `reports` outlives the guard; it is read only after the guard is dropped.
-    let routed = unsafe { ThreadErrors::route_to(&mut *reports) };
+    let routed = unsafe { ThreadErrors::route_to(sink) };
     // SAFETY: `text` is valid for `len` bytes; `url` is a C string, copied by libxml2.
     let source = unsafe {
         xml::xmlReadMemory(
@@ -509,11 +513,7 @@ fn compile(kind: MessageType) -> Result<Compiled, EngineError> {
     }
     // SAFETY: `parser` is live; `reports` outlives it (freed below, before `reports`).
     let schema = unsafe {
-        xml::xmlSchemaSetParserStructuredErrors(
-            parser,
-            Some(collect),
-            (&mut *reports as *mut Reports).cast(),
-        );
+        xml::xmlSchemaSetParserStructuredErrors(parser, Some(collect), sink.cast());
         let schema = xml::xmlSchemaParse(parser);
         xml::xmlSchemaFreeParserCtxt(parser);
         schema

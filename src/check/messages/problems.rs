@@ -190,12 +190,59 @@ pub(crate) fn not_well_formed(reports: &Reports) -> Vec<Problem> {
     problems
 }
 
+/// Elements about a person (the client, relatives, contacts): a value of theirs is never
+/// repeated in a problem text, whatever its shape. Any element in a path below one of
+/// these is as personal.
+const PERSONAL: [&str; 16] = [
+    "Adres",
+    "Bsn",
+    "Commentaar",
+    "Contact",
+    "Contactgegevens",
+    "Emailadres",
+    "Geboortedatum",
+    "Geslachtsnaam",
+    "Naam",
+    "Organisatie",
+    "Partnernaam",
+    "Relatie",
+    "Relaties",
+    "Telefoon",
+    "Voorletters",
+    "Voornamen",
+];
+
+/// What a hidden value reads as.
+const HIDDEN: &str = "***";
+
+/// `r` as a receipt may repeat it: the value of an element about a person replaced by
+/// [`HIDDEN`], in the value and in libxml2's sentence that quotes it.
+fn shareable(r: &Reported) -> Reported {
+    let personal = r
+        .path
+        .split('/')
+        .map(|segment| segment.split('[').next().unwrap_or(segment))
+        .any(|name| PERSONAL.contains(&name));
+    match (&r.value, personal) {
+        (Some(value), true) => Reported {
+            message: r
+                .message
+                .replace(&format!("'{value}'"), &format!("'{HIDDEN}'")),
+            value: Some(HIDDEN.to_owned()),
+            ..r.clone()
+        },
+        _ => r.clone(),
+    }
+}
+
 /// The errors of a message against its schema.
 pub(crate) fn schema(reports: &Reports) -> Vec<Problem> {
     let mut problems: Vec<Problem> = reports
         .kept
         .iter()
+        .map(shareable)
         .map(|r| {
+            let r = &r;
             let value = r.value.as_deref().unwrap_or("");
             let said = english(&r.message);
             problem(
@@ -421,7 +468,8 @@ mod tests {
                     "Voorletters",
                     Some("ABCDEFG"),
                 ),
-                "Voorletters: 'ABCDEFG' is te lang: ten hoogste 6 tekens",
+                // A person's initials: the value is not repeated.
+                "Voorletters: '***' is te lang: ten hoogste 6 tekens",
                 "Element 'Voorletters': [facet 'maxLength'] The value has a length of '7'; this exceeds the allowed maximum length of '6'.",
             ),
         ];

@@ -332,7 +332,45 @@ fn a_citizen_number_in_a_wrong_place_is_never_shown_in_clear() {
         .iter()
         .find(|p| p.column == "Client/Geboortedatum/Datum")
         .unwrap();
-    assert_eq!(datum.message.nl, "Datum: '*******06' is geen geldige datum");
+    assert_eq!(datum.message.nl, "Datum: '***' is geen geldige datum");
+}
+
+#[test]
+fn a_value_about_a_person_is_never_repeated_and_a_code_is() {
+    let jw301 = text("jw/JW301.xml");
+    let bad = jw301
+        .replace(
+            "<ijw:Straatnaam>Kerklaan</ijw:Straatnaam>",
+            "<ijw:Straatnaam>Kerklaan</ijw:Straatnaam><ijw:Straatnaam>Dorpsstraat</ijw:Straatnaam>",
+        )
+        .replacen(
+            "<ijw:Postcode>9999XX</ijw:Postcode>",
+            "<ijw:Postcode>1234 AB Kerklaan</ijw:Postcode>",
+            1,
+        )
+        .replace("<ijw:Code>55A11</ijw:Code>", "<ijw:Code>55A1X1</ijw:Code>");
+    let i = invalid(bad.as_bytes());
+    let about = |needle: &str| {
+        i.problems
+            .iter()
+            .find(|p| p.column.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {:#?}", i.problems))
+    };
+    let postcode = about("Postcode");
+    assert_eq!(postcode.value, "***", "{postcode:#?}");
+    for shown in [&postcode.message.nl, &postcode.message.en] {
+        assert!(!shown.contains("1234 AB"), "{shown}");
+    }
+    for p in &i.problems {
+        for shown in [&p.message.nl, &p.message.en, &p.value] {
+            assert!(
+                !shown.contains("Dorpsstraat") && !shown.contains("1234 AB"),
+                "{shown}"
+            );
+        }
+    }
+    // A product code is no one's: the receipt says what was wrong with it.
+    assert_eq!(about("Product/Code").value, "55A1X1");
 }
 
 #[test]
