@@ -5,9 +5,7 @@
 pub mod confine;
 pub mod datasets;
 pub mod formats;
-// Its intake (storing a message's content; issue 15's next part) reads the rest of it.
-#[cfg_attr(not(test), expect(dead_code, reason = "message intake reads the rest"))]
-pub(crate) mod messages;
+pub mod messages;
 pub(crate) mod receipt;
 pub mod spec;
 pub mod validate;
@@ -32,118 +30,10 @@ pub enum Fatal {
     /// A known dataset that this deliverer does not send: rejected.
     #[error("{dataset} cannot be delivered here: this folder takes {allowed}")]
     NotAllowed { dataset: Dataset, allowed: String },
-    /// An iJw or iWmo message, checked against its schema (its problems reported one by
-    /// one) but not taken in: message intake is not built yet (issue 15), so the file is
-    /// rejected with what the check found rather than as an unknown layout.
-    #[error("{}", message_text(kind.as_deref(), about.as_ref(), *valid))]
-    Message {
-        /// The message type (`JW301`), when its namespace named one.
-        kind: Option<String>,
-        /// Its municipality and date, when its header could be read.
-        about: Option<MessageAbout>,
-        /// Whether it conforms to its schema.
-        valid: bool,
-    },
-}
-
-/// A message's municipality (its CBS code, from sender or receiver) and date, as the
-/// texts about it name them. The provider's AGB code is left out: eight digits, it would
-/// show masked (`redact`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageAbout {
-    pub gemeente: Option<String>,
-    pub dagtekening: chrono::NaiveDate,
-}
-
-impl MessageAbout {
-    fn of(header: &messages::Header) -> Self {
-        Self {
-            gemeente: header.gemeente().map(str::to_owned),
-            dagtekening: header.dagtekening,
-        }
-    }
-}
-
-/// What the English texts say of a message file.
-fn message_text(kind: Option<&str>, about: Option<&MessageAbout>, valid: bool) -> String {
-    let mut what = kind.map_or_else(
-        || "an iJw or iWmo message".to_owned(),
-        |k| format!("a {k} message"),
-    );
-    if let Some(about) = about {
-        let gemeente = about.gemeente.as_deref().unwrap_or("?");
-        what.push_str(&format!(
-            " (municipality {gemeente}, dated {})",
-            about.dagtekening
-        ));
-    }
-    if valid {
-        format!(
-            "{what} that meets its schema; messages are not taken in yet, so nothing of it is stored"
-        )
-    } else {
-        format!(
-            "{what} that cannot be used (see the problems listed); messages are not taken in yet"
-        )
-    }
-}
-
-/// The most a message file may hold: iJw/iWmo messages are a few kilobytes, and this is
-/// read into memory whole.
-const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
-
-/// How far into a file the namespace of an iStandaarden message must show: its root
-/// element, after at most an XML declaration and comments.
-const MESSAGE_SNIFF_BYTES: usize = 4096;
-
-/// An iJw/iWmo message at `path` checked against its schema, each problem passed to
-/// `on_problem`; `None` if the file is no message (the dataset readers take it).
-fn check_message<E>(
-    path: &Path,
-    mut on_problem: impl FnMut(&Problem) -> Result<(), E>,
-) -> Result<Option<Fatal>, E> {
-    use std::io::Read;
-    let Ok(file) = std::fs::File::open(path) else {
-        // The dataset readers report an unreadable file.
-        return Ok(None);
-    };
-    let mut bytes = Vec::new();
-    let mut head = file.take(MESSAGE_SNIFF_BYTES as u64);
-    if head.read_to_end(&mut bytes).is_err()
-        || !bytes
-            .windows(26)
-            .any(|w| w == b"http://www.istandaarden.nl")
-    {
-        return Ok(None);
-    }
-    let mut rest = head.into_inner().take(MAX_MESSAGE_BYTES as u64 + 1);
-    if let Err(e) = rest.read_to_end(&mut bytes) {
-        return Ok(Some(Fatal::File(FileError::Io(e))));
-    }
-    let reading = match messages::read(&bytes, MAX_MESSAGE_BYTES) {
-        Ok(reading) => reading,
-        Err(e) => {
-            return Ok(Some(Fatal::File(FileError::Io(std::io::Error::other(e.0)))));
-        }
-    };
-    Ok(Some(match reading {
-        messages::Reading::NotAMessage => return Ok(None),
-        messages::Reading::Valid(valid) => Fatal::Message {
-            kind: Some(valid.kind.name()),
-            about: Some(MessageAbout::of(&valid.header)),
-            valid: true,
-        },
-        messages::Reading::Invalid(invalid) => {
-            for problem in &invalid.problems {
-                on_problem(problem)?;
-            }
-            Fatal::Message {
-                kind: invalid.kind.map(|k| k.name()),
-                about: invalid.header.as_ref().map(MessageAbout::of),
-                valid: false,
-            }
-        }
-    }))
+    /// iJw or iWmo messages in a folder that takes measurements: messages come from a
+    /// municipality.
+    #[error("iJw and iWmo messages cannot be delivered here: they come from a municipality")]
+    MessagesNotAllowed,
 }
 
 /// What the caller decides about a row that passed every rule.
@@ -165,6 +55,15 @@ pub struct Summary {
     pub rejected: u64,
     /// Problems per rule code.
     pub rules: BTreeMap<&'static str, u64>,
+    /// For a file of iJw/iWmo messages (a row is a message then): what storing them found.
+    pub messages: Option<MessageCounts>,
+}
+
+/// What storing a file's messages found beside the check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    /// Accepted messages the ledger already held (by their header identity): kept once.
+    pub known: u64,
 }
 
 /// The problem of a row whose key appeared earlier in the same file.
@@ -172,6 +71,7 @@ pub(crate) fn duplicate_problem(line: u64, record: &Record) -> Problem {
     let column = match record {
         Record::Meting(_) => "metingnummer",
         Record::Beschikking(_) => "beschikkingnummer",
+        Record::Bericht(_) => "BerichtIdentificatie",
     };
     Problem {
         line,
@@ -226,8 +126,10 @@ pub fn check_file<E>(
     mut on_record: impl FnMut(u64, &Record) -> Result<Verdict, E>,
     mut on_problem: impl FnMut(&Problem) -> Result<(), E>,
 ) -> Result<Result<Summary, Fatal>, E> {
-    if let Some(fatal) = check_message(path, &mut on_problem)? {
-        return Ok(Err(fatal));
+    if let Some(messages) =
+        messages::delivery::check(path, limits, ctx, &mut on_record, &mut on_problem)?
+    {
+        return Ok(messages);
     }
     let table = match formats::open(path, limits, &Dataset::xml_columns) {
         Ok(table) => table,

@@ -96,6 +96,8 @@ fn summary_lines(r: &Receipt) -> Vec<(&'static str, String)> {
     }
     if let Some(dataset) = s.dataset {
         lines.push(("dataset", dataset.name().to_owned()));
+    } else if s.messages.is_some() {
+        lines.push(("dataset", "berichten".to_owned()));
     }
     if let Some(fatal) = &r.fatal {
         lines.push(("error", fatal.clone()));
@@ -103,6 +105,9 @@ fn summary_lines(r: &Receipt) -> Vec<(&'static str, String)> {
     lines.push(("rows", s.rows.to_string()));
     lines.push(("accepted", s.accepted.to_string()));
     lines.push(("rejected", s.rejected.to_string()));
+    if let Some(messages) = s.messages.as_ref().filter(|m| m.known > 0) {
+        lines.push(("known", messages.known.to_string()));
+    }
     if !s.extra_columns.is_empty() {
         lines.push(("ignored columns", s.extra_columns.join(", ")));
     }
@@ -213,6 +218,12 @@ pub(crate) fn render_text(receipt: &Receipt, problems: Option<&Path>) -> io::Res
                 .map_or(value, |t| t.format("%d-%m-%Y %H:%M").to_string()),
             _ => value,
         };
+        // A file of messages counts messages, not data rows.
+        let key = if key == "rows" && receipt.summary.messages.is_some() {
+            "messages"
+        } else {
+            key
+        };
         let _ = writeln!(out, "{:>20}: {value}", say(key));
     }
     let top = receipt.summary.top_rules(5);
@@ -282,6 +293,8 @@ fn dutch_word(en: &'static str) -> &'static str {
         "rows" => "gegevensregels",
         "accepted" => "geaccepteerd",
         "rejected" => "afgewezen",
+        "messages" => "berichten",
+        "known" => "al eerder ontvangen",
         "ignored columns" => "genegeerde kolommen",
         "most frequent problems" => "meest voorkomende problemen",
         "problems" => "problemen",

@@ -467,6 +467,12 @@ fn tenants(c: &mut Checker, raw: &[RawTenant], limits: &super::raw::RawLimits) -
         for (j, contact) in t.contacts.iter().enumerate() {
             c.check(path.key("contacts").index(j), check_address(contact));
         }
+        if t.decisions_from_messages && kind == Some(TenantKind::Supplier) {
+            c.fail(
+                path.key("decisions_from_messages"),
+                "only a municipality sends assignments (JW301/WMO301) to make decisions of",
+            );
+        }
         if let (true, Some(kind)) = (ok, kind) {
             out.push(Tenant {
                 id: t.id.clone(),
@@ -476,6 +482,7 @@ fn tenants(c: &mut Checker, raw: &[RawTenant], limits: &super::raw::RawLimits) -
                 contacts: t.contacts.clone(),
                 max_file_bytes: t.max_file_bytes.unwrap_or(limits.max_file_bytes),
                 quota_bytes: t.quota_bytes.unwrap_or(limits.quota_bytes),
+                decisions_from_messages: t.decisions_from_messages,
             });
         }
     }

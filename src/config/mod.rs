@@ -170,6 +170,8 @@ pub struct Tenant {
     pub contacts: Vec<String>,
     pub max_file_bytes: u64,
     pub quota_bytes: u64,
+    /// A municipality's assignment messages become its decisions (issue 15, item 5).
+    pub decisions_from_messages: bool,
 }
 
 /// An SFTP login.

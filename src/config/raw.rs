@@ -203,6 +203,11 @@ pub(super) struct RawTenant {
     pub max_file_bytes: Option<u64>,
     /// Overrides `limits.quota_bytes` for this tenant.
     pub quota_bytes: Option<u64>,
+    /// A municipality's assignments (JW301/WMO301) become its decisions (`beschikkingen`),
+    /// and a stop of care (JW307/WMO307) ends them, so measurements link without a
+    /// separate decisions export.
+    #[serde(default)]
+    pub decisions_from_messages: bool,
 }
 
 /// One SFTP login.

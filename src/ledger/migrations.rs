@@ -318,6 +318,51 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE delivery ADD COLUMN rows_on_time INTEGER;
     "#,
+    // 14: iJw/iWmo messages (issue 15): one row per header identity and municipality, with
+    // what the allow-list keeps of it (JSON, citizen numbers as pseudonyms); the keys the
+    // link table relates messages on; requests for a full Ketendata bundle; and a bundle's
+    // product (NULL: measurements; IJW or IWMO: Ketendata).
+    r#"
+    CREATE TABLE message (
+        id            INTEGER PRIMARY KEY,
+        tenant        TEXT NOT NULL REFERENCES tenant (id),
+        standard      TEXT NOT NULL CHECK (standard IN ('IJW', 'IWMO')),
+        number        INTEGER NOT NULL,
+        berichtcode   INTEGER NOT NULL,
+        afzender      TEXT NOT NULL,
+        ontvanger     TEXT NOT NULL,
+        identificatie TEXT NOT NULL,
+        dagtekening   TEXT NOT NULL,
+        -- A return message: the identity of the message it answers.
+        answers_identificatie TEXT,
+        answers_dagtekening   TEXT,
+        delivery      INTEGER NOT NULL REFERENCES delivery (id),
+        received_at   TEXT NOT NULL,
+        content       TEXT NOT NULL,
+        -- The incremental Ketendata bundle that carried it.
+        bundle        INTEGER REFERENCES bundle (id)
+    ) STRICT;
+    CREATE UNIQUE INDEX message_identity
+        ON message (tenant, berichtcode, afzender, ontvanger, identificatie, dagtekening);
+    CREATE INDEX message_waiting ON message (tenant, standard) WHERE bundle IS NULL;
+    CREATE INDEX message_answers ON message (tenant, answers_identificatie)
+        WHERE answers_identificatie IS NOT NULL;
+    CREATE TABLE message_key (
+        message INTEGER NOT NULL REFERENCES message (id),
+        kind    TEXT NOT NULL CHECK (kind IN ('toewijzing', 'referentie')),
+        value   TEXT NOT NULL,
+        PRIMARY KEY (message, kind, value)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX message_key_value ON message_key (kind, value);
+    CREATE TABLE message_request (
+        municipality TEXT NOT NULL REFERENCES tenant (id),
+        standard     TEXT NOT NULL CHECK (standard IN ('IJW', 'IWMO')),
+        since        TEXT NOT NULL,
+        requested_at TEXT NOT NULL,
+        PRIMARY KEY (municipality, standard)
+    ) STRICT;
+    ALTER TABLE bundle ADD COLUMN product TEXT CHECK (product IN ('IJW', 'IWMO'));
+    "#,
 ];
 
 /// The version this build writes.

@@ -39,6 +39,7 @@ mod deliveries;
 mod figures;
 mod jobs;
 mod mail;
+mod messages;
 mod migrations;
 mod retention;
 mod rows;
@@ -61,6 +62,8 @@ pub(crate) use deliveries::{
 pub(crate) use figures::{GroupIndicators, Indicators, ProviderFigures, QualityStats, Response};
 pub use mail::QueuedMail;
 pub(crate) use mail::{MailCounts, NewMail};
+pub(crate) use messages::MessageRow;
+pub use messages::MessageSink;
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use retention::Kept;
 pub(crate) use retention::{Expired, RemovedTemp};

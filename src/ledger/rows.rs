@@ -70,6 +70,29 @@ const UPDATE_DECISION: &str = "
         einddatum = ?8, reden = ?9, seen_delivery = ?10, window_start = ?12, window_end = ?13
     WHERE gemeentecode = ?1 AND beschikkingnummer = ?2 AND seen_delivery IS NOT ?10";
 
+// A decision made of an assignment message is updated by every later message for it, in
+// the same file too (no `seen_delivery` guard: a zip carries an assignment and its stop),
+// and an assignment never undoes the end of care a stop recorded (`reden` set).
+const UPDATE_DECISION_FROM_MESSAGE: &str = "
+    UPDATE decision SET
+        changed_delivery = CASE WHEN (pseudonym, agb, productcategorie, productcode, ingangsdatum, einddatum, reden)
+                                  IS (?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                           THEN changed_delivery ELSE ?10 END,
+        changed_at = CASE WHEN (pseudonym, agb, productcategorie, productcode, ingangsdatum, einddatum, reden)
+                            IS (?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     THEN changed_at ELSE ?11 END,
+        pseudonym = ?3, agb = ?4, productcategorie = ?5, productcode = ?6, ingangsdatum = ?7,
+        einddatum = ?8, reden = ?9, seen_delivery = ?10, window_start = ?12, window_end = ?13
+    WHERE gemeentecode = ?1 AND beschikkingnummer = ?2 AND (reden IS NULL OR ?9 IS NOT NULL)";
+
+// A stop of care ends a decision that exists; only its end and reason change.
+const STOP_DECISION: &str = "
+    UPDATE decision SET
+        changed_delivery = CASE WHEN (einddatum, reden) IS (?3, ?4) THEN changed_delivery ELSE ?5 END,
+        changed_at = CASE WHEN (einddatum, reden) IS (?3, ?4) THEN changed_at ELSE ?6 END,
+        einddatum = ?3, reden = ?4, seen_delivery = ?5, window_start = ?7, window_end = ?8
+    WHERE gemeentecode = ?1 AND beschikkingnummer = ?2";
+
 /// `yyyy-mm-dd` on the stack: binding a date to SQL then copies ten bytes, nothing more.
 struct IsoDate([u8; 10]);
 
@@ -108,6 +131,7 @@ pub struct RowSink<'c> {
     update_measurement: rusqlite::Statement<'c>,
     insert_decision: rusqlite::Statement<'c>,
     update_decision: rusqlite::Statement<'c>,
+    conn: &'c Connection,
     delivery: i64,
     at: &'c str,
 }
@@ -125,6 +149,7 @@ impl<'c> RowSink<'c> {
             update_measurement: conn.prepare(UPDATE_MEASUREMENT)?,
             insert_decision: conn.prepare(INSERT_DECISION)?,
             update_decision: conn.prepare(UPDATE_DECISION)?,
+            conn,
             delivery,
             at,
         })
@@ -155,6 +180,63 @@ impl RowSink<'_> {
             return Ok(true);
         }
         Ok(self.update_measurement.execute(values)? == 1)
+    }
+
+    /// Stores a decision made of an assignment or stop message: new, or a change of the
+    /// decision an earlier message made (in this delivery too).
+    pub(crate) fn upsert_decision_from_message(
+        &mut self,
+        d: &DecisionRow<'_>,
+    ) -> Result<(), LedgerError> {
+        let (start, end) = (date(d.ingangsdatum), d.einddatum.map(date));
+        let window = d.einddatum.map(crate::link::window);
+        let (from, to) = (window.map(|w| date(w.0)), window.map(|w| date(w.1)));
+        let values = params![
+            d.gemeentecode,
+            d.beschikkingnummer,
+            d.pseudonym,
+            d.agb,
+            d.productcategorie,
+            d.productcode,
+            start.as_str(),
+            end.as_ref().map(IsoDate::as_str),
+            d.reden,
+            self.delivery,
+            self.at,
+            from.as_ref().map(IsoDate::as_str),
+            to.as_ref().map(IsoDate::as_str),
+        ];
+        if self.insert_decision.execute(values)? == 0 {
+            self.conn
+                .prepare_cached(UPDATE_DECISION_FROM_MESSAGE)?
+                .execute(values)?;
+        }
+        Ok(())
+    }
+
+    /// Ends the decision `beschikkingnummer` of `gemeentecode` on `einddatum` for `reden`
+    /// (a stop of care); false if there is no such decision.
+    pub(crate) fn stop_decision(
+        &mut self,
+        gemeentecode: &str,
+        beschikkingnummer: &str,
+        einddatum: NaiveDate,
+        reden: &str,
+    ) -> Result<bool, LedgerError> {
+        let (from, to) = crate::link::window(einddatum);
+        let end = date(einddatum);
+        let (from, to) = (date(from), date(to));
+        let changed = self.conn.prepare_cached(STOP_DECISION)?.execute(params![
+            gemeentecode,
+            beschikkingnummer,
+            end.as_str(),
+            reden,
+            self.delivery,
+            self.at,
+            from.as_str(),
+            to.as_str(),
+        ])?;
+        Ok(changed == 1)
     }
 
     /// Stores a decision; false if this delivery already carried the same key.

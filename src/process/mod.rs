@@ -7,6 +7,8 @@
 //! runs overlap. A run cut off after a commit is finished by the next one. A clear BSN exists
 //! only between reading a row and hashing it.
 
+mod messages;
+
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -28,7 +30,7 @@ use crate::ledger::{
     Claim, DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome,
     RowSink,
 };
-use crate::mail::{Wake, messages};
+use crate::mail::{self, Wake};
 use crate::message::Language;
 use crate::pseudonym::{Hex, KeyError, Keyed};
 
@@ -480,7 +482,7 @@ fn write_receipt(
     local: chrono::DateTime<chrono_tz::Tz>,
     work: &WorkFiles,
     log: ProblemLog,
-) -> Result<Vec<messages::ProblemLine>, ProcessError> {
+) -> Result<Vec<mail::messages::ProblemLine>, ProcessError> {
     log.finish()
         .map_err(io_err("cannot write a receipt in staging/"))?;
     if work.repeats.exists() {
@@ -513,11 +515,11 @@ fn result_mail(
     delivery: &Delivery,
     (state, summary, error): Verdict<'_>,
     receipt_name: &str,
-    first_problems: &[messages::ProblemLine],
-) -> messages::Text {
-    messages::delivery_result(
+    first_problems: &[mail::messages::ProblemLine],
+) -> mail::messages::Text {
+    mail::messages::delivery_result(
         config.language,
-        &messages::DeliveryResult {
+        &mail::messages::DeliveryResult {
             file: &crate::redact::name(&delivery.file_name),
             received: &local_time(config, &delivery.received_at, "%d-%m-%Y %H:%M"),
             state: state.as_str(),
@@ -659,6 +661,9 @@ fn read_and_store(
     let (checked, stored) = stored?;
     Ok(match checked {
         Ok(mut summary) => {
+            if let Some(messages) = &mut summary.messages {
+                messages.known = stored.known;
+            }
             summary.accepted -= stored.repeats;
             for _ in 0..stored.repeats {
                 summary.count_duplicate();
@@ -683,11 +688,12 @@ fn read_and_store(
 /// Rows handed from the reading thread to the storing thread at a time.
 const BATCH_ROWS: usize = 1024;
 
-/// A row that passed every rule, with its pseudonym: what the storing side gets.
+/// A row that passed every rule, with its pseudonym (a message carries its own, in its
+/// values): what the storing side gets.
 struct Checked {
     line: u64,
     record: Record,
-    pseudonym: Hex,
+    pseudonym: Option<Hex>,
 }
 
 /// What storing a file's rows counted beside the check's summary.
@@ -697,6 +703,8 @@ struct Stored {
     repeats: u64,
     /// Stored measurement rows that came on time.
     on_time: u64,
+    /// Messages the ledger already held (kept once).
+    known: u64,
 }
 
 /// Reads and checks the file in the confined reader, and pseudonymises its rows, on one
@@ -724,8 +732,16 @@ fn check_and_store(
                 job,
                 limits,
                 |line, mut record| {
-                    scrub_identifiers(key, &mut record);
-                    let pseudonym = key.pseudonym(record.bsn());
+                    let pseudonym = match &mut record {
+                        Record::Bericht(m) => {
+                            messages::pseudonymise(key, m);
+                            None
+                        }
+                        row => {
+                            scrub_identifiers(key, row);
+                            row.bsn().map(|bsn| key.pseudonym(bsn))
+                        }
+                    };
                     batch.push(Checked {
                         line,
                         record,
@@ -747,10 +763,18 @@ fn check_and_store(
         });
         let stored = (|| -> Result<Stored, ProcessError> {
             let mut sink = claim.rows()?;
+            let mut berichten = claim.messages()?;
+            let (gemeentecode, decisions) = (&r.tenant.code, r.tenant.decisions_from_messages);
             let mut repeats: Option<ProblemLog> = None;
             let mut count = Stored::default();
             for batch in rx {
                 for row in batch {
+                    if let Record::Bericht(m) = &row.record {
+                        let new =
+                            messages::store(&mut berichten, &mut sink, m, gemeentecode, decisions)?;
+                        count.known += u64::from(!new);
+                        continue;
+                    }
                     if store(&mut sink, &row)? {
                         if let (Some(rule), Record::Meting(m)) = (on_time, &row.record) {
                             count.on_time += u64::from(rule.covers(m.datum));
@@ -796,6 +820,7 @@ fn scrub_identifiers(key: &Keyed, record: &mut Record) {
     let number = match record {
         Record::Meting(m) => &mut m.metingnummer,
         Record::Beschikking(b) => &mut b.beschikkingnummer,
+        Record::Bericht(_) => return,
     };
     if let std::borrow::Cow::Owned(scrubbed) = key.scrub(number) {
         *number = scrubbed;
@@ -804,7 +829,10 @@ fn scrub_identifiers(key: &Keyed, record: &mut Record) {
 
 /// Stores one checked row; false if this delivery already carried its key.
 fn store(sink: &mut RowSink<'_>, row: &Checked) -> Result<bool, ProcessError> {
-    let pseudonym = row.pseudonym.as_str();
+    let Some(pseudonym) = &row.pseudonym else {
+        return Ok(true);
+    };
+    let pseudonym = pseudonym.as_str();
     Ok(match &row.record {
         Record::Meting(m) => sink.upsert_measurement(&MeasurementRow {
             agb: &m.agb,
@@ -827,6 +855,7 @@ fn store(sink: &mut RowSink<'_>, row: &Checked) -> Result<bool, ProcessError> {
             einddatum: b.einddatum,
             reden: b.reden.as_deref(),
         })?,
+        Record::Bericht(_) => true,
     })
 }
 

@@ -31,22 +31,15 @@ fn validate(file: &Path) -> (Option<i32>, serde_json::Value) {
 }
 
 #[test]
-fn validate_names_each_sample_message_and_says_it_meets_its_schema() {
+fn validate_accepts_each_sample_message_and_names_its_dataset() {
     let all: Vec<PathBuf> = ["jw", "wmo"].iter().flat_map(|s| samples(s)).collect();
     assert_eq!(all.len(), 14 + 7);
     for file in all {
         let (code, json) = validate(&file);
         let kind = file.file_stem().unwrap().to_string_lossy().into_owned();
-        assert_eq!(code, Some(1), "{kind}: not taken in yet, so not a pass");
-        let error = json["error"].as_str().unwrap();
-        assert!(
-            error.starts_with(&format!("een {kind}-bericht (gemeente 0384, dagtekening ")),
-            "{kind}: {error}"
-        );
-        assert!(
-            error.contains("dat aan het schema voldoet"),
-            "{kind}: {error}"
-        );
+        assert_eq!(code, Some(0), "{kind}: {json}");
+        assert_eq!(json["dataset"], serde_json::json!(null), "{kind}: {json}");
+        assert_eq!(json["accepted"], 1, "{kind}: {json}");
         assert_eq!(json["problems"], serde_json::json!([]), "{kind}");
     }
 }
@@ -76,72 +69,135 @@ fn validate_lists_each_schema_violation_with_its_line_and_element() {
             "66 Client/AangevraagdeProducten/AangevraagdProduct[2]/ToewijzingEinddatum message.schema",
         ]
     );
-    assert!(
-        json["error"]
-            .as_str()
-            .unwrap()
-            .contains("een JW315-bericht (gemeente 0384"),
-        "{json}"
-    );
+    assert_eq!(json["rejected"], 1, "{json}");
+}
+
+/// A zip at `path` of `entries` (name, bytes).
+fn write_zip(path: &Path, entries: &[(&str, Vec<u8>)]) {
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in entries {
+        zip.start_file(*name, options).unwrap();
+        std::io::Write::write_all(&mut zip, bytes).unwrap();
+    }
+    zip.finish().unwrap();
 }
 
 #[test]
-fn the_daily_run_refuses_a_message_with_a_receipt_that_says_what_it_is() {
+fn the_daily_run_takes_messages_once_and_keeps_only_the_allow_list() {
     let env = Env::new(
-        "[[tenant]]\nid = \"gemeente\"\nkind = \"municipality\"\ncode = \"0384\"\nname = \"Gemeente\"\n",
+        "[[tenant]]\nid = \"gemeente\"\nkind = \"municipality\"\ncode = \"0384\"\nname = \"Gemeente\"\ndecisions_from_messages = true\n",
     );
     assert!(env.cmd(&["keygen"]).status.success());
-    std::fs::create_dir_all(env.upload("gemeente")).unwrap();
-    for (sample, name) in [
-        ("berichten/jw/JW301.xml", "toewijzing.xml"),
-        (
-            "berichten/jw/ongeldig/JW315-datum-31-juni.xml",
-            "verzoek.xml",
-        ),
-    ] {
-        std::fs::copy(
-            Path::new(SAMPLES).join(sample),
-            env.upload("gemeente").join(name),
-        )
-        .unwrap();
-    }
+    let upload = env.upload("gemeente");
+    std::fs::create_dir_all(&upload).unwrap();
+    std::fs::copy(
+        Path::new(SAMPLES).join("berichten/jw/JW301.xml"),
+        upload.join("toewijzing.xml"),
+    )
+    .unwrap();
+    let daemon = env.start();
+    daemon.wait_until("intake", || env.status()["deliveries"]["total"] == 1);
+    daemon.stop();
+    assert!(env.cmd(&["process"]).status.success());
+    assert_eq!(env.number("SELECT count(*) FROM message"), 1);
+    // Every sample in nested folders (the JW301 again: kept once), one schema violation,
+    // one of another municipality, a name outside the zip and a zip within it.
+    let mut entries: Vec<(String, Vec<u8>)> = ["jw", "wmo"]
+        .iter()
+        .flat_map(|s| samples(s))
+        .map(|p| {
+            let name = format!("2026/{}", p.strip_prefix(SAMPLES).unwrap().display());
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    let other = String::from_utf8(entries[0].1.clone())
+        .unwrap()
+        .replace(">0384<", ">0363<");
+    entries.push(("elders/JW301.xml".into(), other.into_bytes()));
+    entries.push((
+        "ongeldig/JW315.xml".into(),
+        std::fs::read(Path::new(SAMPLES).join("berichten/jw/ongeldig/JW315-datum-31-juni.xml"))
+            .unwrap(),
+    ));
+    entries.push(("../buiten.xml".into(), entries[0].1.clone()));
+    entries.push(("binnen.zip".into(), b"PK\x03\x04 not really".to_vec()));
+    let borrowed: Vec<(&str, Vec<u8>)> = entries
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    write_zip(&upload.join("berichten.zip"), &borrowed);
+
     let daemon = env.start();
     daemon.wait_until("intake", || env.status()["deliveries"]["total"] == 2);
     daemon.stop();
     assert!(env.cmd(&["process"]).status.success());
-    assert_eq!(env.count("gemeente", "rejected"), 2);
-    let (summary, problems) = receipt(&env, "gemeente", "toewijzing.xml");
-    assert!(
-        field(&summary, "error").contains(
-            "een JW301-bericht (gemeente 0384, dagtekening 01-04-2026) dat aan het schema voldoet"
-        ),
-        "{summary:?}"
+    assert_eq!(env.count("gemeente", "processed"), 2);
+    assert_eq!(env.number("SELECT count(*) FROM message"), 21);
+    assert_eq!(
+        env.number("SELECT count(DISTINCT delivery) FROM message"),
+        2
     );
-    assert!(problems.is_empty(), "{problems:?}");
-    let (summary, problems) = receipt(&env, "gemeente", "verzoek.xml");
-    assert!(
-        field(&summary, "error").contains("een JW315-bericht"),
-        "{summary:?}"
+    let (summary, problems) = receipt(&env, "gemeente", "berichten.zip");
+    assert_eq!(field(&summary, "dataset"), "berichten");
+    assert_eq!(field(&summary, "rows"), "25");
+    assert_eq!(field(&summary, "accepted"), "21");
+    assert_eq!(field(&summary, "rejected"), "4");
+    assert_eq!(
+        field(&summary, "known"),
+        "1",
+        "the JW301 came before, alone"
     );
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    let rules: Vec<&str> = problems
+        .iter()
+        .map(|p| p.rsplit(';').next().unwrap_or(""))
+        .collect();
+    for rule in ["message.municipality", "message.schema", "message.zip"] {
+        assert!(rules.contains(&rule), "{rule}: {problems:?}");
+    }
     assert!(
-        problems[0].starts_with(
-            "44;Client/AangevraagdeProducten/AangevraagdProduct[1]/ToewijzingEinddatum;"
-        ) && problems[0].ends_with(";message.schema"),
+        problems
+            .iter()
+            .any(|p| p.contains("elders/JW301.xml (JW301, 01-04-2026)")),
         "{problems:?}"
     );
-    // Nothing of a message is stored yet: no decision came of the assignment.
-    assert_eq!(env.number("SELECT count(*) FROM decision"), 0);
-    // Its citizen number is nowhere in clear.
+    // The assignment's two products became decisions, and the stops (JW307, and WMO307 with
+    // the same numbers in the samples) ended them.
+    assert_eq!(
+        env.number("SELECT count(*) FROM decision WHERE gemeentecode = '0384' AND beschikkingnummer IN ('300201', '300202') AND einddatum IS NOT NULL AND reden = '31'"),
+        2
+    );
+    // Kept: codes, dates, products; never a name, street, phone number, e-mail or BSN.
+    let content = env.texts("SELECT content FROM message", []).join(" ");
+    for kept in [
+        "55A11",
+        "2026-07-14",
+        "\"Client_Geboortejaar\":\"2010\"",
+        "\"Adres_Postcode\":\"9999\"",
+    ] {
+        assert!(content.contains(kept), "{kept}: {content}");
+    }
     for file in files(&env.var()) {
-        let bytes = std::fs::read(&file).unwrap();
         if file.starts_with(env.var().join("archive")) {
             continue;
         }
-        assert!(
-            !bytes.windows(9).any(|w| w == b"999900006"),
-            "a BSN in clear in {}",
-            file.display()
-        );
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in [
+            &b"999900006"[..],
+            b"Woustraat",
+            b"0201234567",
+            b"abc@def.com",
+            b"Galen",
+            b"Commentaar client",
+            b"9999XX",
+        ] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{} in {}",
+                String::from_utf8_lossy(secret),
+                file.display()
+            );
+        }
     }
 }

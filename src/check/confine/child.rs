@@ -91,6 +91,7 @@ fn run(job: &Job, out: &mut impl Write) -> io::Result<()> {
                 .into_iter()
                 .map(|(rule, n)| (rule.to_owned(), n))
                 .collect(),
+            messages: s.messages.is_some(),
         })
         .map_err(|fatal| {
             let (en, nl) = fatal_texts(&fatal);

@@ -35,27 +35,9 @@ pub(super) fn fatal(fatal: &Fatal) -> String {
         Fatal::NotAllowed { dataset, allowed } => {
             format!("{dataset} kan hier niet worden aangeleverd: deze map neemt {allowed}")
         }
-        Fatal::Message { kind, about, valid } => {
-            let mut what = kind.as_deref().map_or_else(
-                || "een iJw- of iWmo-bericht".to_owned(),
-                |k| format!("een {k}-bericht"),
-            );
-            if let Some(about) = about {
-                let gemeente = about.gemeente.as_deref().unwrap_or("?");
-                what.push_str(&format!(
-                    " (gemeente {gemeente}, dagtekening {})",
-                    about.dagtekening.format("%d-%m-%Y")
-                ));
-            }
-            if *valid {
-                format!(
-                    "{what} dat aan het schema voldoet; berichten worden nog niet ingelezen, dus er is niets van opgeslagen"
-                )
-            } else {
-                format!(
-                    "{what} dat niet bruikbaar is (zie de gemelde problemen); berichten worden nog niet ingelezen"
-                )
-            }
+        Fatal::MessagesNotAllowed => {
+            "iJw- en iWmo-berichten kunnen hier niet worden aangeleverd: ze komen van een gemeente"
+                .to_owned()
         }
     }
 }

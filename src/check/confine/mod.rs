@@ -369,6 +369,7 @@ fn summary_from_wire(s: wire::WireSummary) -> Option<Summary> {
             ]
             .into_iter()
             .map(Format::as_str)
+            .chain([crate::check::messages::delivery::ZIP_FORMAT])
             .find(|f| *f == name)?,
         ),
     };
@@ -392,6 +393,7 @@ fn summary_from_wire(s: wire::WireSummary) -> Option<Summary> {
         accepted: s.accepted,
         rejected: s.rejected,
         rules,
+        messages: s.messages.then(crate::check::MessageCounts::default),
     })
 }
 

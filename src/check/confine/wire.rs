@@ -11,6 +11,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use crate::check::datasets::{Beschikking, Instrument, Meting, Problem, Record, Status};
+use crate::check::messages::content::Bericht;
 use crate::pseudonym::Bsn;
 
 /// What the parent asks the child to do: everything `check::check_file` needs, as data.
@@ -70,6 +71,8 @@ pub(super) enum RecordRef<'a> {
         einddatum: Option<Day>,
         reden: Option<&'a str>,
     },
+    /// A message: a few values, sent whole (the parent checks their form).
+    Bericht(std::borrow::Cow<'a, Bericht>),
 }
 
 impl<'a> RecordRef<'a> {
@@ -96,6 +99,7 @@ impl<'a> RecordRef<'a> {
                 einddatum: b.einddatum.map(Day::from_date),
                 reden: b.reden.as_deref(),
             },
+            Record::Bericht(m) => Self::Bericht(std::borrow::Cow::Borrowed(m)),
         }
     }
 
@@ -156,6 +160,12 @@ impl<'a> RecordRef<'a> {
                 },
                 reden: reden.map(str::to_owned),
             }),
+            Self::Bericht(ref m) => {
+                if !m.is_well_formed() {
+                    return None;
+                }
+                Record::Bericht(Box::new(m.clone().into_owned()))
+            }
         })
     }
 }
@@ -194,6 +204,8 @@ pub(super) struct WireSummary {
     pub accepted: u64,
     pub rejected: u64,
     pub rules: BTreeMap<String, u64>,
+    /// A file of iJw/iWmo messages.
+    pub messages: bool,
 }
 
 /// Why the file could not be checked, in both languages, with the outcome it leads to.

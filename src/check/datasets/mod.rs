@@ -404,23 +404,29 @@ pub struct Provider {
 pub enum Record {
     Meting(Meting),
     Beschikking(Beschikking),
+    /// An iJw/iWmo message, as the allow-list keeps it.
+    Bericht(Box<crate::check::messages::content::Bericht>),
 }
 
 impl Record {
-    /// The citizen number in clear: hash it, never keep or show it.
-    pub fn bsn(&self) -> &Bsn {
+    /// The citizen number in clear of a row (a message holds none, one or many, in its
+    /// values): hash it, never keep or show it.
+    pub fn bsn(&self) -> Option<&Bsn> {
         match self {
-            Self::Meting(m) => &m.bsn,
-            Self::Beschikking(b) => &b.bsn,
+            Self::Meting(m) => Some(&m.bsn),
+            Self::Beschikking(b) => Some(&b.bsn),
+            Self::Bericht(_) => None,
         }
     }
 
     /// What makes the row unique within its dataset (a later row with the same key is a
-    /// correction; a second one in the same file is refused).
+    /// correction; a second one in the same file is refused); a message's is its
+    /// sender and identification.
     pub fn key(&self) -> (&str, &str) {
         match self {
             Self::Meting(m) => (&m.agb, &m.metingnummer),
             Self::Beschikking(b) => (&b.gemeentecode, &b.beschikkingnummer),
+            Self::Bericht(m) => (&m.header.afzender, &m.header.identificatie),
         }
     }
 }

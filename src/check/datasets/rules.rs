@@ -205,6 +205,22 @@ pub(crate) const MESSAGE_SCHEMA: Rule = rule(
     "message does not conform to its schema",
 );
 
+pub(crate) const MESSAGE_MUNICIPALITY: Rule = rule(
+    "message.municipality",
+    "een bericht van of aan de gemeente in wier map het bestand staat (Afzender of Ontvanger)",
+    "a message from or to the municipality whose folder the file is in (Afzender or Ontvanger)",
+)
+.labelled(
+    "bericht van een andere gemeente",
+    "message of another municipality",
+);
+pub(crate) const MESSAGE_ZIP: Rule = rule(
+    "message.zip",
+    "een zip van berichten houdt alleen berichten, elk binnen de zip (geen pad met .. of /), geen zip in een zip, niet meer dan 200 keer ingepakt",
+    "a zip of messages holds only messages, each inside the zip (no path with .. or /), no zip within a zip, packed no more than 200 times",
+)
+.labelled("ongeldig onderdeel van een zip", "invalid zip entry");
+
 /// Every rule, in the order the specification lists them.
 pub(crate) const ALL: &[&Rule] = &[
     &REQUIRED,
@@ -234,15 +250,19 @@ pub(crate) const ALL: &[&Rule] = &[
     &MESSAGE_NOT_WELLFORMED,
     &MESSAGE_NAMESPACE,
     &MESSAGE_SCHEMA,
+    &MESSAGE_MUNICIPALITY,
+    &MESSAGE_ZIP,
 ];
 
-/// The rules of an iJw or iWmo message as a whole, in the order `read` checks them.
-pub(crate) const MESSAGE_RULES: [&Rule; 5] = [
+/// The rules of an iJw or iWmo message as a whole, in the order they are checked.
+pub(crate) const MESSAGE_RULES: [&Rule; 7] = [
+    &MESSAGE_ZIP,
     &MESSAGE_TOO_LARGE,
     &MESSAGE_DOCTYPE,
     &MESSAGE_NOT_WELLFORMED,
     &MESSAGE_NAMESPACE,
     &MESSAGE_SCHEMA,
+    &MESSAGE_MUNICIPALITY,
 ];
 
 /// The rule with this id.

@@ -16,9 +16,12 @@
 //! `datasets::rules` (`message.*`) and a Dutch and English text (`problems`), every value
 //! from the file redacted.
 
+pub mod allowlist;
+pub mod content;
+pub(crate) mod delivery;
 pub(crate) mod engine;
 pub(crate) mod problems;
-pub(crate) mod schemas;
+pub mod schemas;
 
 use chrono::NaiveDate;
 use libxml::readonly::RoNode;
@@ -63,23 +66,24 @@ pub(crate) struct Invalid {
 }
 
 /// The most problems of one message reported one by one.
+#[cfg(test)]
 pub(crate) const MAX_PROBLEMS: usize = engine::MAX_KEPT;
 
 /// The identity of a message, from its header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Header {
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Header {
     /// `BerichtCode`: 436 for JW301 (fixed per type by the schema).
-    pub(crate) berichtcode: u16,
+    pub berichtcode: u16,
     /// `Afzender`: a municipality's CBS code (4 digits) or a provider's AGB code (8),
     /// depending on the direction of the message type.
-    pub(crate) afzender: String,
+    pub afzender: String,
     /// `Ontvanger`: the other side.
-    pub(crate) ontvanger: String,
+    pub ontvanger: String,
     /// `BerichtIdentificatie/Identificatie`: the sender's name for the message (1 to 12
     /// characters).
-    pub(crate) identificatie: String,
+    pub identificatie: String,
     /// `BerichtIdentificatie/Dagtekening`: the day it was sent.
-    pub(crate) dagtekening: NaiveDate,
+    pub dagtekening: NaiveDate,
 }
 
 impl Header {

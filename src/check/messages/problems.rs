@@ -14,6 +14,7 @@ use crate::check::datasets::{Problem, rules, shown};
 use crate::message::Message;
 use crate::redact;
 
+use super::Header;
 use super::engine::{Reported, Reports};
 use super::schemas::{MessageType, NAMESPACE_ROOT, RELEASE, Standard};
 
@@ -60,6 +61,79 @@ pub(crate) fn too_large(max_bytes: usize) -> Problem {
             format!("the message is larger than {max_bytes} bytes, the limit for one message"),
         ),
     )
+}
+
+/// A message with more rows than one message is allowed to keep.
+pub(crate) fn too_many_rows(max: usize) -> Problem {
+    problem(
+        0,
+        "",
+        "",
+        &rules::MESSAGE_TOO_LARGE,
+        Message::new(
+            format!(
+                "het bericht houdt meer dan {max} producten, cliënten of prestaties, de limiet voor één bericht"
+            ),
+            format!(
+                "the message holds more than {max} products, clients or services, the limit for one message"
+            ),
+        ),
+    )
+}
+
+/// A valid message of a municipality other than `own`, the one whose folder it is in.
+pub(crate) fn other_municipality(header: &Header, own: &str) -> Problem {
+    let found = header.gemeente().unwrap_or("");
+    problem(
+        0,
+        "Header/Afzender",
+        found,
+        &rules::MESSAGE_MUNICIPALITY,
+        Message::new(
+            format!(
+                "het bericht is van of aan gemeente {found}, niet van of aan gemeente {own}; het is niet opgeslagen"
+            ),
+            format!(
+                "the message is from or to municipality {found}, not municipality {own}; it was not stored"
+            ),
+        ),
+    )
+}
+
+/// A zip entry that holds no iJw or iWmo message.
+pub(crate) fn not_a_message() -> Problem {
+    zip_problem(
+        "dit onderdeel van de zip is geen iJw- of iWmo-bericht",
+        "this entry of the zip is no iJw or iWmo message",
+    )
+}
+
+/// A zip entry whose name points outside the zip.
+pub(crate) fn zip_entry_outside() -> Problem {
+    zip_problem(
+        "de naam van dit onderdeel wijst buiten de zip (een pad met .. of een absoluut pad); het is niet gelezen",
+        "the name of this entry points outside the zip (a path with .. or an absolute path); it was not read",
+    )
+}
+
+/// A zip within the zip.
+pub(crate) fn zip_in_zip() -> Problem {
+    zip_problem(
+        "dit onderdeel is zelf een zip; een zip in een zip wordt niet gelezen",
+        "this entry is a zip itself; a zip within a zip is not read",
+    )
+}
+
+/// A zip entry that expands more than `ratio` times.
+pub(crate) fn zip_ratio(ratio: u64) -> Problem {
+    zip_problem(
+        &format!("dit onderdeel pakt meer dan {ratio} keer uit; het is niet gelezen"),
+        &format!("this entry expands more than {ratio} times; it was not read"),
+    )
+}
+
+fn zip_problem(nl: &str, en: &str) -> Problem {
+    problem(0, "", "", &rules::MESSAGE_ZIP, Message::new(nl, en))
 }
 
 /// A document type declaration (at `line`, or 0 when found only after parsing).

@@ -7,8 +7,10 @@
 use std::fmt;
 
 /// The standard (and the law behind it) a message belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) enum Standard {
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub enum Standard {
     /// iJw: youth care (Jeugdwet).
     Ijw,
     /// iWmo: social support (Wmo 2015).
@@ -16,6 +18,28 @@ pub(crate) enum Standard {
 }
 
 impl Standard {
+    /// Every standard, in the order bundles and texts list them.
+    pub(crate) const ALL: [Standard; 2] = [Standard::Ijw, Standard::Iwmo];
+
+    /// The name of its Ketendata product in file names and requests: `IJW`, `IWMO`.
+    pub(crate) fn product(self) -> &'static str {
+        match self {
+            Standard::Ijw => "IJW",
+            Standard::Iwmo => "IWMO",
+        }
+    }
+
+    /// The standard whose product name (any case) this is.
+    #[expect(
+        dead_code,
+        reason = "the Ketendata bundles read it (issue 15, next part)"
+    )]
+    pub(crate) fn by_product(name: &str) -> Option<Standard> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.product().eq_ignore_ascii_case(name))
+    }
+
     /// The name people know it by.
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -100,6 +124,28 @@ impl MessageType {
     /// The type whose root element has this namespace, if it is one here.
     pub(crate) fn by_namespace(namespace: &str) -> Option<MessageType> {
         Self::ALL.into_iter().find(|t| t.namespace() == namespace)
+    }
+
+    /// Whether it is a return message (`retourbericht`): the answer of the receiving side
+    /// to a message, JW302 to a JW301, JW325 to a JW323.
+    pub(crate) fn is_return(self) -> bool {
+        matches!(self.number, 302 | 306 | 308 | 316 | 318 | 320 | 325)
+    }
+
+    /// The type a return message answers (JW301 for JW302); `None` for an original.
+    #[expect(
+        dead_code,
+        reason = "the Ketendata bundles read it (issue 15, next part)"
+    )]
+    pub(crate) fn answers(self) -> Option<MessageType> {
+        self.is_return().then(|| MessageType {
+            standard: self.standard,
+            number: if self.number == 325 {
+                323
+            } else {
+                self.number - 1
+            },
+        })
     }
 
     /// Its name as the standard writes it: `JW301`, `WMO305`.

@@ -194,6 +194,11 @@ impl Claim<'_> {
         RowSink::prepare(&self.tx, self.delivery.id, &self.at)
     }
 
+    /// The prepared statements for this delivery's iJw/iWmo messages.
+    pub fn messages(&self) -> Result<crate::ledger::MessageSink<'_>, LedgerError> {
+        crate::ledger::MessageSink::prepare(&self.tx, self.delivery.id)
+    }
+
     /// Undoes every row stored so far (the file turned out unreadable part-way) by rolling
     /// the transaction back and taking the lock again. False if, in between, another run
     /// took the delivery. (A savepoint would make SQLite copy every page it changes into a

@@ -304,6 +304,7 @@ mod tests {
             contacts: vec![],
             max_file_bytes: 1,
             quota_bytes: 1,
+            decisions_from_messages: false,
         };
         ledger.sync_tenants(&[tenant], Utc::now()).unwrap();
         ledger
