@@ -59,6 +59,12 @@ impl StateDir {
         self.outbox(tenant).join(REQUEST_FULL)
     }
 
+    /// A municipality's request for a full Ketendata bundle of `product` (`IJW`, `IWMO`).
+    pub fn request_ketendata(&self, tenant: &str, product: &str) -> PathBuf {
+        self.outbox(tenant)
+            .join(format!("{REQUEST_FULL}-{product}"))
+    }
+
     pub fn outbox(&self, tenant: &str) -> PathBuf {
         self.tenant(tenant).join("outbox")
     }
@@ -240,6 +246,20 @@ pub(crate) fn is_temp_name(name: &str) -> bool {
 
 /// The file a municipality puts into its outbox to ask for a full bundle.
 pub(crate) const REQUEST_FULL: &str = "REQUEST-FULL";
+
+/// What the name of a request file in an outbox asks for: `Some(None)` a full measurement
+/// bundle (`REQUEST-FULL`), `Some(Some(product))` a Ketendata total file
+/// (`REQUEST-FULL-IJW`, `REQUEST-FULL-IWMO`); `None` for any other name.
+pub(crate) fn requested_product(name: &str) -> Option<Option<&'static str>> {
+    if name == REQUEST_FULL {
+        return Some(None);
+    }
+    let product = name.strip_prefix(REQUEST_FULL)?.strip_prefix('-')?;
+    ["IJW", "IWMO"]
+        .into_iter()
+        .find(|p| *p == product)
+        .map(Some)
+}
 
 /// A municipality's own key, beside the TTP key in `key_dir`.
 pub(crate) fn municipality_key(key_dir: &Path, tenant: &str) -> PathBuf {

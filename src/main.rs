@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use dropgate::check::datasets::Dataset;
+use dropgate::check::messages::schemas::Standard;
 use dropgate::config::{Config, ConfigError};
 use dropgate::layout::StateDir;
 use dropgate::mail::Wake;
@@ -69,10 +70,12 @@ enum Command {
     /// Process every waiting delivery now, as the daily run does. Safe while the daemon runs:
     /// each file is processed once, whichever run gets to it.
     Process,
-    /// Publish bundles for municipalities: `--now` makes this week's bundles at once (and
-    /// any full bundle asked for); `--full --tenant T --since DATE` asks for a full bundle of
-    /// everything from DATE on, made at the next weekly run (or at once with `--now`).
-    /// Safe while the daemon runs.
+    /// Publish bundles for municipalities: `--now` makes this week's bundles at once (the
+    /// measurement bundle and the Ketendata bundles of iJw/iWmo messages, and any full
+    /// bundle asked for); `--full --tenant T --since DATE` asks for a full bundle of
+    /// everything from DATE on, made at the next weekly run (or at once with `--now`);
+    /// `--full --product ijw` (or `iwmo`) the same for a Ketendata total file, from
+    /// 2021-01-01 unless `--since` says otherwise. Safe while the daemon runs.
     Publish {
         /// Publish now instead of at the weekly run.
         #[arg(long)]
@@ -81,11 +84,16 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
         /// A full bundle instead of the new rows only.
-        #[arg(long, requires_all = ["tenant", "since"])]
+        #[arg(long, requires = "tenant")]
         full: bool,
-        /// With --full: the first date (yyyy-mm-dd) to include.
+        /// With --full: the first date (yyyy-mm-dd) to include (a Ketendata total file
+        /// starts at 2021-01-01 without it).
         #[arg(long, requires = "full")]
         since: Option<chrono::NaiveDate>,
+        /// With --full: a Ketendata total file of this law's messages instead of a
+        /// measurement bundle.
+        #[arg(long, requires = "full", value_parser = ["ijw", "iwmo"])]
+        product: Option<String>,
     },
     /// Delete what has outlived its retention now (bundles, originals, receipts), as the
     /// daily sweep does.
@@ -194,7 +202,20 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             tenant,
             full,
             since,
-        } => publish(config, now, tenant.as_deref(), since.filter(|_| full)),
+            ref product,
+        } => {
+            let product = product.as_deref().and_then(Standard::by_product);
+            if full && since.is_none() && product.is_none() {
+                anyhow::bail!(
+                    "--full needs --since DATE (or --product for a Ketendata total file)"
+                );
+            }
+            let full = full.then(|| Full {
+                since: since.unwrap_or(dropgate::publish::ketendata::FROM),
+                product,
+            });
+            publish(config, now, tenant.as_deref(), full)
+        }
         Command::Sweep => sweep(config),
         Command::Process => process(config),
         Command::Spec { format } => Ok(spec(format)),
@@ -416,32 +437,40 @@ fn mail_test(config: &Path, to: String) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// `publish`: this week's bundles now (`now`), or a full bundle from `full_since` on, made
-/// now or asked for at the next publication; of every municipality or only one.
+/// A full bundle asked for on the command line: from a date on, of the measurements or of
+/// one law's messages (a Ketendata total file).
+#[derive(Clone, Copy)]
+struct Full {
+    since: chrono::NaiveDate,
+    product: Option<Standard>,
+}
+
+/// `publish`: this week's bundles now (`now`), or a full bundle, made now or asked for at
+/// the next publication; of every municipality or only one.
 fn publish(
     config: &Path,
     now: bool,
     only: Option<&str>,
-    full_since: Option<chrono::NaiveDate>,
+    full: Option<Full>,
 ) -> anyhow::Result<ExitCode> {
     let config = Config::load(config)?;
     let municipalities = municipalities(&config, only)?;
     let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
     let started = dropgate::clock::now();
-    match (now, full_since) {
+    match (now, full) {
         (false, None) => {
             anyhow::bail!("nothing to do: give --now, or --full --tenant T --since DATE")
         }
-        (false, Some(since)) => {
-            request_full(&config, &mut ledger, municipalities[0], since, started)?;
+        (false, Some(full)) => {
+            request_full(&config, &mut ledger, municipalities[0], full, started)?;
             return Ok(ExitCode::SUCCESS);
         }
         (true, _) => {}
     }
     for tenant in municipalities {
-        publish_now(&config, &mut ledger, tenant, full_since, started)?;
+        publish_now(&config, &mut ledger, tenant, full, started)?;
     }
-    if only.is_none() && full_since.is_none() {
+    if only.is_none() && full.is_none() {
         // This week's bundles are made: the daemon need not catch up on them.
         ledger.job_ran(dropgate::schedule::PUBLISH, started, "published by hand")?;
     }
@@ -472,18 +501,27 @@ fn request_full(
     config: &Config,
     ledger: &mut dropgate::ledger::Ledger,
     tenant: &dropgate::config::Tenant,
-    since: chrono::NaiveDate,
+    full: Full,
     started: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    let new =
-        dropgate::publish::request_full(config, ledger, tenant, since, started, &Wake::unheard())?;
+    let (since, wake) = (full.since, Wake::unheard());
+    let new = match full.product {
+        None => dropgate::publish::request_full(config, ledger, tenant, since, started, &wake)?,
+        Some(product) => dropgate::publish::request_ketendata(
+            config, ledger, tenant, product, since, started, &wake,
+        )?,
+    };
+    let what = match full.product {
+        None => "a full bundle".to_owned(),
+        Some(product) => format!("a Ketendata {} total file", product.product()),
+    };
     let ack = match (new, tenant.contacts.is_empty()) {
         (true, false) => "; its contacts are told by mail",
         (false, _) => "; it adds to the request already pending",
         (true, true) => "",
     };
     println!(
-        "{}: a full bundle from {since} on will be made at the next publication{ack}",
+        "{}: {what} from {since} on will be made at the next publication{ack}",
         tenant.id
     );
     Ok(())
@@ -495,17 +533,28 @@ fn publish_now(
     config: &Config,
     ledger: &mut dropgate::ledger::Ledger,
     tenant: &dropgate::config::Tenant,
-    full_since: Option<chrono::NaiveDate>,
+    full: Option<Full>,
     started: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<()> {
-    let bundles = match full_since {
-        Some(since) => dropgate::publish::publish(
+    let wake = Wake::unheard();
+    let bundles = match full {
+        Some(Full {
+            since,
+            product: None,
+        }) => dropgate::publish::publish(config, ledger, tenant, started, Some(since), &wake)?
+            .into_iter()
+            .collect(),
+        Some(Full {
+            since,
+            product: Some(product),
+        }) => dropgate::publish::ketendata::publish(
             config,
             ledger,
             tenant,
+            product,
             started,
             Some(since),
-            &Wake::unheard(),
+            &wake,
         )?
         .into_iter()
         .collect(),

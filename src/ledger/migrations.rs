@@ -333,9 +333,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
         ontvanger     TEXT NOT NULL,
         identificatie TEXT NOT NULL,
         dagtekening   TEXT NOT NULL,
-        -- A return message: the identity of the message it answers.
-        answers_identificatie TEXT,
-        answers_dagtekening   TEXT,
+        -- A return message of 302 to 320 repeats its original's header and names itself
+        -- here (IdentificatieRetour, DagtekeningRetour); a 325 names the claim it answers.
+        retour_identificatie     TEXT,
+        retour_dagtekening       TEXT,
+        declaratie_identificatie TEXT,
+        declaratie_dagtekening   TEXT,
         delivery      INTEGER NOT NULL REFERENCES delivery (id),
         received_at   TEXT NOT NULL,
         content       TEXT NOT NULL,
@@ -343,10 +346,10 @@ pub(super) const MIGRATIONS: &[&str] = &[
         bundle        INTEGER REFERENCES bundle (id)
     ) STRICT;
     CREATE UNIQUE INDEX message_identity
-        ON message (tenant, berichtcode, afzender, ontvanger, identificatie, dagtekening);
+        ON message (tenant, berichtcode, afzender, ontvanger, identificatie, dagtekening,
+                    ifnull(retour_identificatie, ''), ifnull(retour_dagtekening, ''));
     CREATE INDEX message_waiting ON message (tenant, standard) WHERE bundle IS NULL;
-    CREATE INDEX message_answers ON message (tenant, answers_identificatie)
-        WHERE answers_identificatie IS NOT NULL;
+    CREATE INDEX message_header ON message (tenant, identificatie, dagtekening);
     CREATE TABLE message_key (
         message INTEGER NOT NULL REFERENCES message (id),
         kind    TEXT NOT NULL CHECK (kind IN ('toewijzing', 'referentie')),

@@ -5,22 +5,11 @@
 //! products become decisions and its stops of care end them.
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 use crate::check::messages::allowlist::{Keep, TABLES};
-use crate::check::messages::content::Bericht;
-use crate::ledger::{DecisionRow, LedgerError, MessageRow, MessageSink, RowSink};
+use crate::check::messages::content::{Answer, Bericht};
+use crate::ledger::{DecisionRow, LedgerError, MessageRow, MessageSink, RowSink, StoredRow};
 use crate::pseudonym::Keyed;
-
-/// One row of a stored message's content, as the ledger keeps it (JSON): its table's name
-/// (empty for the message itself) and its values by column name (absent ones left out).
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct StoredRow {
-    #[serde(rename = "t")]
-    pub table: String,
-    #[serde(rename = "v")]
-    pub values: std::collections::BTreeMap<String, String>,
-}
 
 /// Replaces every citizen number in `m` by its pseudonym, and one written inside any other
 /// value by its keyed hash (as for measurement numbers): what leaves this function holds no
@@ -46,7 +35,9 @@ pub(crate) fn pseudonymise(key: &Keyed, m: &mut Bericht) {
             *v = scrubbed;
         }
     }
-    if let Some((identificatie, _)) = &mut m.answers {
+    if let Some(Answer::Retour(identificatie, _) | Answer::Declaratie(identificatie, _)) =
+        &mut m.answer
+    {
         if let std::borrow::Cow::Owned(scrubbed) = key.scrub(identificatie) {
             *identificatie = scrubbed;
         }
@@ -92,7 +83,7 @@ pub(crate) fn store(
         standard: m.standard.product(),
         number: m.number,
         header: &m.header,
-        answers: m.answers.as_ref().map(|(i, d)| (i.as_str(), *d)),
+        answer: m.answer.as_ref(),
         content: &json,
         keys: &keys,
     })?;

@@ -13,6 +13,7 @@
 pub mod bundle;
 pub(crate) mod chart;
 pub(crate) mod codebook;
+pub mod ketendata;
 pub(crate) mod overview;
 pub(crate) mod page;
 pub(crate) mod quality;
@@ -24,6 +25,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
+use crate::check::messages::schemas::Standard;
 use crate::config::{Config, Tenant};
 use crate::layout::{OutboxLock, StateDir, rename_no_replace};
 use crate::ledger::{
@@ -553,6 +555,7 @@ fn record(
         rows: rows_json,
         size_bytes: size,
         sha256: &sha256,
+        product: None,
     };
     let counts: Vec<(&str, u64)> = rows.iter().map(|(n, r)| (n.as_str(), *r)).collect();
     let text = messages::bundle_published(
@@ -644,7 +647,10 @@ fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishEr
     if let Ok(entries) = std::fs::read_dir(state.staging()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = (name.starts_with(&format!("{PREFIX}-")) && name.ends_with(".zip"))
+            let ours = ([PREFIX, ketendata::PREFIX]
+                .iter()
+                .any(|prefix| name.starts_with(&format!("{prefix}-")))
+                && name.ends_with(".zip"))
                 || name.starts_with(&format!("{}-", report::PREFIX));
             if ours && !ledger.bundle_recorded(&name)? {
                 tracing::warn!(
@@ -751,7 +757,93 @@ pub fn publish_due(
             let _ = std::fs::remove_file(&request_file);
         }
     }
+    made.extend(ketendata_due(config, ledger, tenant, now, mail)?);
     Ok(made)
+}
+
+/// The weekly Ketendata bundles of `tenant`, per law: the messages no bundle carried yet,
+/// and a total file if asked for (`REQUEST-FULL-IJW` in the outbox, everything from
+/// [`ketendata::FROM`] on, or a request in the ledger).
+fn ketendata_due(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+    mail: &Wake,
+) -> Result<Vec<Published>, PublishError> {
+    let mut made = Vec::new();
+    let state = StateDir::new(&config.state_dir);
+    for standard in Standard::ALL {
+        made.extend(ketendata::publish(
+            config, ledger, tenant, standard, now, None, mail,
+        )?);
+        let request_file = state.request_ketendata(&tenant.id, standard.product());
+        let from_file = requested_by_file(&request_file, now).then_some(ketendata::FROM);
+        let from_ledger = ledger.ketendata_request(&tenant.id, standard.product(), now)?;
+        let since = match (from_file, from_ledger) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(since) = since {
+            made.extend(ketendata::publish(
+                config,
+                ledger,
+                tenant,
+                standard,
+                now,
+                Some(since),
+                mail,
+            )?);
+            ledger.ketendata_request_served(&tenant.id, standard.product(), now)?;
+            if from_file.is_some() && requested_by_file(&request_file, now) {
+                let _ = std::fs::remove_file(&request_file);
+            }
+        }
+    }
+    Ok(made)
+}
+
+/// Records a request for a full Ketendata bundle of `standard` from `since` on at
+/// `tenant`'s next publication, acknowledged by mail once per pending request (as
+/// [`request_full`]); returns whether it was new.
+pub fn request_ketendata(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    standard: Standard,
+    since: NaiveDate,
+    now: DateTime<Utc>,
+    mail: &Wake,
+) -> Result<bool, PublishError> {
+    let lang = config.language;
+    let next = crate::schedule::of_job(crate::schedule::PUBLISH, config)
+        .map(|s| s.next_after(now).with_timezone(&config.time_zone))
+        .map(|t| messages::moment(lang, t.naive_local()))
+        .unwrap_or_default();
+    let since_text = since.format("%d-%m-%Y").to_string();
+    let text = messages::full_requested(
+        lang,
+        &messages::FullRequested {
+            municipality: &tenant.name,
+            covers: messages::Covers::Since(&since_text),
+            next: &next,
+        },
+    );
+    let ack_mail = text.to_mail("full-requested", &tenant.id, &tenant.contacts);
+    let message_id = crate::mail::new_message_id();
+    let ack = (!tenant.contacts.is_empty()).then_some((&ack_mail, message_id.as_str()));
+    let new = ledger.request_ketendata(&tenant.id, standard.product(), since, ack, now)?;
+    if new && ack.is_some() {
+        mail.queued();
+    }
+    tracing::info!(
+        tenant = tenant.id,
+        product = standard.product(),
+        since = %since,
+        new,
+        "full Ketendata request recorded"
+    );
+    Ok(new)
 }
 
 #[cfg(test)]

@@ -364,6 +364,7 @@ pub(crate) fn publish(
             rows: &rows,
             size_bytes: *size,
             sha256,
+            product: None,
         })
         .collect();
     let ids = ledger.record_report(&bundles, mail, now)?;

@@ -200,4 +200,213 @@ fn the_daily_run_takes_messages_once_and_keeps_only_the_allow_list() {
             );
         }
     }
+    ketendata_bundles_carry_the_messages_hashed_with_the_municipalitys_key(&env);
+}
+
+/// Every file in the zip at `path`, unpacked, as one run of bytes.
+fn unzipped(path: &Path) -> Vec<u8> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    for i in 0..archive.len() {
+        std::io::Read::read_to_end(&mut archive.by_index(i).unwrap(), &mut out).unwrap();
+    }
+    out
+}
+
+/// The rows of CSV `name` in the zip `zip`, each as its cells (header left out).
+fn rows(zip: &Path, name: &str) -> Vec<Vec<String>> {
+    crate::publish::csv(zip, name)
+        .iter()
+        .skip(1)
+        .map(|l| l.split(';').map(str::to_owned).collect())
+        .collect()
+}
+
+/// The weekly publication after the messages of the test above: a Ketendata bundle per
+/// law, hashed as the municipality's other bundles, with the link table filled; nothing
+/// again the next week; a total file on request.
+fn ketendata_bundles_carry_the_messages_hashed_with_the_municipalitys_key(env: &Env) {
+    let out = env.cmd(&["publish", "--now", "--tenant", "gemeente"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outbox = env.var().join("tenants/gemeente/outbox");
+    let bundle = |prefix: &str| -> PathBuf {
+        let names = env.texts(
+            "SELECT name FROM bundle WHERE name LIKE ?1 || '%' ORDER BY id DESC",
+            [prefix],
+        );
+        outbox.join(
+            names
+                .first()
+                .unwrap_or_else(|| panic!("no {prefix} bundle")),
+        )
+    };
+    let ijw = bundle("Ketendata-IJW-gemeente-2");
+    let iwmo = bundle("Ketendata-IWMO-gemeente-2");
+    let measurements = bundle("Bundel-gemeente-");
+    let municipality =
+        dropgate::pseudonym::Keyed::load(&env.var().join("municipality-gemeente.key")).unwrap();
+    let ttp = dropgate::pseudonym::Keyed::load(&env.var().join("ttp.key")).unwrap();
+    let bsn = ttp
+        .pseudonym(&dropgate::pseudonym::Bsn::parse("999900006").unwrap())
+        .as_str()
+        .to_owned();
+
+    // One row per message, one per assigned product; every identifier hashed.
+    let jw301 = rows(&ijw, "JW301.csv");
+    assert_eq!(jw301.len(), 1);
+    let message = municipality.hash(b"436/0384/42420001/123456789012/2026-04-01");
+    assert_eq!(jw301[0][0], message);
+    assert_eq!(jw301[0][6], municipality.hash(bsn.as_bytes()), "Client_Bsn");
+    assert_eq!(jw301[0][7], "2010", "Client_Geboortejaar");
+    let products = rows(&ijw, "JW301_ToegewezenProduct.csv");
+    assert_eq!(products.len(), 2);
+    assert_eq!(
+        products[0][..3],
+        [message.clone(), "1".into(), municipality.hash(b"300201")]
+    );
+    assert_eq!(products[0][5], "55A11");
+    assert_eq!(rows(&ijw, "JW301_Contact.csv").len(), 2);
+    assert_eq!(rows(&ijw, "JW323_Prestatie.csv").len(), 5);
+    assert_eq!(rows(&iwmo, "WMO301.csv").len(), 1);
+    // The same hash as the decision made of it in the measurement bundle.
+    let decisions = crate::publish::csv(&measurements, "Beschikkingen.csv").join("\n");
+    assert!(
+        decisions.contains(&municipality.hash(b"300201")),
+        "{decisions}"
+    );
+    assert!(
+        decisions.contains(&municipality.hash(bsn.as_bytes())),
+        "{decisions}"
+    );
+    // The link table relates the samples on their real keys.
+    let links: Vec<(String, String, String)> = rows(&ijw, "Koppeltabel.csv")
+        .into_iter()
+        .map(|r| (r[1].clone(), r[3].clone(), r[4].clone()))
+        .collect();
+    let expected: Vec<(String, String, String)> = [
+        ("JW301", "JW305", "toewijzing-start"),
+        ("JW301", "JW307", "toewijzing-stop"),
+        ("JW315", "JW301", "verzoek-toewijzing"),
+        ("JW317", "JW319", "verzoek-antwoord"),
+    ]
+    .iter()
+    .map(|(a, b, r)| ((*a).to_owned(), (*b).to_owned(), (*r).to_owned()))
+    .collect();
+    assert_eq!(links, expected);
+    let leesmij = crate::publish::zipped_text(&ijw, "LEESMIJ.txt");
+    assert!(
+        leesmij.contains("JW301_ToegewezenProduct.csv")
+            && leesmij.contains("alleen het geboortejaar")
+    );
+    for zip in [&ijw, &iwmo, &measurements] {
+        let bytes = unzipped(zip);
+        for secret in [
+            &b"999900006"[..],
+            b"Woustraat",
+            b"0201234567",
+            b"abc@def.com",
+            b"Galen",
+            b"9999XX",
+            b"300201",
+        ] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret),
+                "{} in {}",
+                String::from_utf8_lossy(secret),
+                zip.display()
+            );
+        }
+    }
+
+    // Next week: no message waits, so no Ketendata bundle.
+    let before = env.number("SELECT count(*) FROM bundle WHERE product IS NOT NULL");
+    assert!(
+        env.cmd(&["publish", "--now", "--tenant", "gemeente"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        env.number("SELECT count(*) FROM bundle WHERE product IS NOT NULL"),
+        before
+    );
+    // A total file on request, from 2021-01-01: the same messages again.
+    let out = env.cmd(&[
+        "publish",
+        "--now",
+        "--full",
+        "--product",
+        "ijw",
+        "--tenant",
+        "gemeente",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let total = bundle("Ketendata-IJW-gemeente-totaal-");
+    assert_eq!(rows(&total, "JW301.csv"), jw301);
+    assert_eq!(rows(&total, "Koppeltabel.csv").len(), 4);
+}
+
+#[test]
+fn a_request_full_ijw_over_sftp_brings_a_total_file_at_the_next_publication() {
+    let env = Env::new(&format!(
+        "[[tenant]]\nid = \"gemeente\"\nkind = \"municipality\"\ncode = \"0384\"\nname = \"Gemeente\"\n\
+         [[user]]\nname = \"gemeente\"\npublic_keys = [\"{}\"]\n\
+         [[user.grant]]\ntenant = \"gemeente\"\nroles = [\"deliver\", \"collect\"]\n",
+        crate::util::public_key("gemeente-utrecht")
+    ));
+    assert!(env.cmd(&["keygen"]).status.success());
+    let empty = env.dir.path().join("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let daemon = env.start();
+    let run = crate::util::sftp_batch(
+        daemon.sftp_addr(),
+        "gemeente",
+        &crate::util::key(&env, "gemeente-utrecht"),
+        &format!(
+            "put {} /gemeente/upload/toewijzing.xml\nput {1} /gemeente/outbox/REQUEST-FULL-IJW\n-put {1} /gemeente/outbox/REQUEST-FULL-XYZ\n",
+            Path::new(SAMPLES).join("berichten/jw/JW301.xml").display(),
+            empty.display()
+        ),
+    );
+    assert!(run.ok, "{}", run.output);
+    daemon.wait_until("the request recorded", || {
+        daemon.log().contains("full Ketendata request recorded")
+    });
+    daemon.stop();
+    let outbox = env.var().join("tenants/gemeente/outbox");
+    assert!(outbox.join("REQUEST-FULL-IJW").exists());
+    assert!(!outbox.join("REQUEST-FULL-XYZ").exists(), "no such product");
+    assert_eq!(
+        env.number(
+            "SELECT count(*) FROM message_request WHERE standard = 'IJW' AND since = '2021-01-01'"
+        ),
+        1
+    );
+    assert!(env.cmd(&["process"]).status.success());
+    let out = env.cmd(&["publish", "--now", "--tenant", "gemeente"]);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The weekly file and the total file, each with the one assignment.
+    assert!(
+        printed.contains("Ketendata-IJW-gemeente-2")
+            && printed.contains("Ketendata-IJW-gemeente-totaal-"),
+        "{printed}"
+    );
+    assert!(
+        !printed.contains("Ketendata-IWMO"),
+        "no iWmo message, no iWmo bundle: {printed}"
+    );
+    assert!(!outbox.join("REQUEST-FULL-IJW").exists(), "served");
+    assert_eq!(env.number("SELECT count(*) FROM message_request"), 0);
 }

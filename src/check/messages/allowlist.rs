@@ -37,10 +37,6 @@ pub enum Keep {
 
 impl Keep {
     /// What `LEESMIJ.txt` says of a column kept this way.
-    #[expect(
-        dead_code,
-        reason = "the Ketendata bundles read it (issue 15, next part)"
-    )]
     pub(crate) fn meaning(self) -> &'static str {
         match self {
             Keep::Clear => "zoals in het bericht",
@@ -55,10 +51,6 @@ impl Keep {
     }
 
     /// Whether a bundle hashes this value.
-    #[expect(
-        dead_code,
-        reason = "the Ketendata bundles read it (issue 15, next part)"
-    )]
     pub(crate) fn is_hashed(self) -> bool {
         matches!(self, Keep::Bsn | Keep::Hashed)
     }
@@ -126,13 +118,6 @@ impl Table {
     }
 
     /// The CSV's name for messages of `kind`: `JW301.csv`, `JW301_ToegewezenProduct.csv`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "the Ketendata bundles read it (issue 15, next part)"
-        )
-    )]
     pub(crate) fn file_name(&self, kind: MessageType) -> String {
         if self.name.is_empty() {
             format!("{kind}.csv")

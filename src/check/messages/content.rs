@@ -26,12 +26,23 @@ pub struct Bericht {
     pub standard: Standard,
     /// The number of its type: 301 for JW301.
     pub number: u16,
+    /// Its header. A return message of 302 to 320 repeats the header of the message it
+    /// answers (BerichtCode one higher), and names itself in `answer`.
     pub header: Header,
-    /// For a return message: the `Identificatie` and `Dagtekening` of the message it
-    /// answers (`IdentificatieRetour`, or a JW325's `DeclaratieIdentificatie`).
-    pub answers: Option<(String, NaiveDate)>,
+    /// How a return message names itself or the message it answers.
+    pub answer: Option<Answer>,
     /// The rows of its tables, in document order per table.
     pub rows: Vec<Row>,
+}
+
+/// What a return message says beside its header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Answer {
+    /// A return message of 302 to 320: its own `IdentificatieRetour` and
+    /// `DagtekeningRetour` (its header repeats the original's identity).
+    Retour(String, NaiveDate),
+    /// A JW325: the `DeclaratieIdentificatie` of the claim (323) it answers.
+    Declaratie(String, NaiveDate),
 }
 
 /// One row of one table of the allow-list.
@@ -108,7 +119,7 @@ pub(crate) fn extract(kind: MessageType, header: Header, root: RoNode) -> Result
     Ok(Bericht {
         standard: kind.standard,
         number: kind.number,
-        answers: answers(kind, root),
+        answer: answer(kind, root),
         header,
         rows,
     })
@@ -163,8 +174,8 @@ fn value(at: RoNode, column: &Column) -> Option<String> {
     .filter(|v| has_form(column.keep, v))
 }
 
-/// The identity of the message a return message answers.
-fn answers(kind: MessageType, root: RoNode) -> Option<(String, NaiveDate)> {
+/// How a return message names itself (302 to 320) or the claim it answers (325).
+fn answer(kind: MessageType, root: RoNode) -> Option<Answer> {
     if !kind.is_return() {
         return None;
     }
@@ -183,5 +194,9 @@ fn answers(kind: MessageType, root: RoNode) -> Option<(String, NaiveDate)> {
         )
     };
     let dagtekening = NaiveDate::parse_from_str(&dagtekening, "%Y-%m-%d").ok()?;
-    Some((identificatie, dagtekening))
+    Some(if kind.number == 325 {
+        Answer::Declaratie(identificatie, dagtekening)
+    } else {
+        Answer::Retour(identificatie, dagtekening)
+    })
 }

@@ -22,7 +22,7 @@ impl Standard {
     pub(crate) const ALL: [Standard; 2] = [Standard::Ijw, Standard::Iwmo];
 
     /// The name of its Ketendata product in file names and requests: `IJW`, `IWMO`.
-    pub(crate) fn product(self) -> &'static str {
+    pub fn product(self) -> &'static str {
         match self {
             Standard::Ijw => "IJW",
             Standard::Iwmo => "IWMO",
@@ -30,11 +30,7 @@ impl Standard {
     }
 
     /// The standard whose product name (any case) this is.
-    #[expect(
-        dead_code,
-        reason = "the Ketendata bundles read it (issue 15, next part)"
-    )]
-    pub(crate) fn by_product(name: &str) -> Option<Standard> {
+    pub fn by_product(name: &str) -> Option<Standard> {
         Self::ALL
             .into_iter()
             .find(|s| s.product().eq_ignore_ascii_case(name))
@@ -130,22 +126,6 @@ impl MessageType {
     /// to a message, JW302 to a JW301, JW325 to a JW323.
     pub(crate) fn is_return(self) -> bool {
         matches!(self.number, 302 | 306 | 308 | 316 | 318 | 320 | 325)
-    }
-
-    /// The type a return message answers (JW301 for JW302); `None` for an original.
-    #[expect(
-        dead_code,
-        reason = "the Ketendata bundles read it (issue 15, next part)"
-    )]
-    pub(crate) fn answers(self) -> Option<MessageType> {
-        self.is_return().then(|| MessageType {
-            standard: self.standard,
-            number: if self.number == 325 {
-                323
-            } else {
-                self.number - 1
-            },
-        })
     }
 
     /// Its name as the standard writes it: `JW301`, `WMO305`.

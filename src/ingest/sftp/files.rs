@@ -36,7 +36,7 @@ use super::upload::{Quotas, Times, Upload, UploadError, UploadLimits};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::ingest::auditor::Auditor;
 use crate::ingest::intake::Notices;
-use crate::layout::{REQUEST_FULL, StateDir, UploadLock, is_temp_name};
+use crate::layout::{REQUEST_FULL, StateDir, UploadLock, is_temp_name, requested_product};
 
 /// Largest READ or WRITE payload, as advertised in `limits@openssh.com`: the packet limit
 /// less room for the header, as OpenSSH's own server does.
@@ -123,8 +123,10 @@ enum Open {
     Upload(Upload),
     /// An upload refused part-way: every later request on the handle gets the same answer.
     Failed(String),
+    /// An empty `REQUEST-FULL` (`product` `None`) or `REQUEST-FULL-IJW` being made.
     RequestFull {
         tenant: String,
+        product: Option<&'static str>,
     },
 }
 
@@ -301,14 +303,19 @@ impl Files {
 
     /// The request is made at CLOSE, and only if nothing was written: a refused write
     /// must not leave a request behind.
-    fn open_request_full(&mut self, tenant: &str) -> Result<String, StatusError> {
+    fn open_request_full(
+        &mut self,
+        tenant: &str,
+        product: Option<&'static str>,
+    ) -> Result<String, StatusError> {
         self.add_handle(Open::RequestFull {
             tenant: tenant.to_owned(),
+            product,
         })
     }
 
-    fn make_request_full(&self, tenant: &str) -> Result<(), StatusError> {
-        let path = self.real(tenant, Folder::Outbox, REQUEST_FULL);
+    fn make_request_full(&self, tenant: &str, name: &str) -> Result<(), StatusError> {
+        let path = self.real(tenant, Folder::Outbox, name);
         std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -441,11 +448,15 @@ impl Files {
                 );
                 Ok(())
             }
-            Open::RequestFull { tenant } => {
-                self.make_request_full(&tenant)?;
-                tracing::info!(user = %self.account.user, tenant, "full bundle requested");
-                self.audit("sftp.request-full", &tenant, REQUEST_FULL, json!({}));
-                self.ctx.record_full_request(&tenant);
+            Open::RequestFull { tenant, product } => {
+                let name = product.map_or_else(
+                    || REQUEST_FULL.to_owned(),
+                    |p| format!("{REQUEST_FULL}-{p}"),
+                );
+                self.make_request_full(&tenant, &name)?;
+                tracing::info!(user = %self.account.user, tenant, request = name, "full bundle requested");
+                self.audit("sftp.request-full", &tenant, &name, json!({}));
+                self.ctx.record_full_request(&tenant, product);
                 Ok(())
             }
             Open::Upload(upload) => self.close_upload(upload).await,
@@ -754,17 +765,17 @@ impl russh_sftp::server::Handler for Files {
                 self.open_upload(&t, &name, pflags)?
             }
             Node::Entry(t, Folder::Outbox, name)
-                if name == REQUEST_FULL && pflags.contains(OpenFlags::WRITE) =>
+                if requested_product(&name).is_some() && pflags.contains(OpenFlags::WRITE) =>
             {
                 if !self.ctx.is_municipality(&t) {
                     return Err(StatusError::new(
                         StatusCode::PermissionDenied,
                         format!(
-                            "{REQUEST_FULL} asks for a full bundle, and only a municipality gets bundles; {t} gets monthly reports"
+                            "{name} asks for a full bundle, and only a municipality gets bundles; {t} gets monthly reports"
                         ),
                     ));
                 }
-                self.open_request_full(&t)?
+                self.open_request_full(&t, requested_product(&name).flatten())?
             }
             Node::Entry(t, folder, name) => self.open_read(&t, folder, &name, pflags)?,
             _ => {
@@ -851,7 +862,8 @@ impl russh_sftp::server::Handler for Files {
             },
             Some(Open::RequestFull { .. }) if data.is_empty() => Ok(ok(id)),
             Some(Open::RequestFull { .. }) => {
-                let message = format!("{REQUEST_FULL} must be empty; no full bundle was requested");
+                let message =
+                    "a request file must be empty; no full bundle was requested".to_owned();
                 self.handles.insert(handle, Open::Failed(message.clone()));
                 Err(StatusError::denied(message))
             }

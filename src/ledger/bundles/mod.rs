@@ -26,6 +26,9 @@ pub struct NewBundle<'a> {
     pub rows: &'a serde_json::Value,
     pub size_bytes: u64,
     pub sha256: &'a str,
+    /// A Ketendata bundle's law (`IJW`, `IWMO`); `None` for the measurement bundles and
+    /// reports.
+    pub product: Option<&'a str>,
 }
 
 /// What a bundle carries. Stored by name in the ledger.
@@ -100,14 +103,14 @@ impl Ledger {
 }
 
 /// Inserts the record of `bundle`, made `at`, not yet placed; returns its id.
-fn insert(
+pub(in crate::ledger) fn insert(
     tx: &rusqlite::Transaction<'_>,
     bundle: &NewBundle<'_>,
     at: &str,
 ) -> Result<i64, LedgerError> {
     tx.execute(
-        "INSERT INTO bundle (tenant, name, kind, created_at, rows, size_bytes, sha256)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO bundle (tenant, name, kind, created_at, rows, size_bytes, sha256, product)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             bundle.tenant,
             bundle.name,
@@ -115,7 +118,8 @@ fn insert(
             at,
             bundle.rows.to_string(),
             i64::try_from(bundle.size_bytes).unwrap_or(i64::MAX),
-            bundle.sha256
+            bundle.sha256,
+            bundle.product,
         ],
     )?;
     Ok(tx.last_insert_rowid())

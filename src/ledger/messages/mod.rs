@@ -3,13 +3,30 @@
 //! `Ontvanger`, `Identificatie`, `Dagtekening`), and the keys (`ToewijzingNummer`,
 //! `ReferentieAanbieder`) the link table relates them on. A claimed delivery stores its
 //! messages through a [`MessageSink`], in the claim's transaction: a message delivered again,
-//! in the same file or a later one, is kept once (the first one stands).
+//! in the same file or a later one, is kept once (the first one stands). `ketendata` is
+//! the publication's side: what a Ketendata bundle carries, and requests for a full one.
 
-use chrono::NaiveDate;
+mod ketendata;
+
+pub use ketendata::KetendataPublication;
+pub(crate) use ketendata::{Identity, MessageOut, relations};
+
 use rusqlite::{Connection, params};
 
 use super::LedgerError;
 use crate::check::messages::Header;
+use crate::check::messages::content::Answer;
+use serde::{Deserialize, Serialize};
+
+/// One row of a stored message's content, as the ledger keeps it (JSON): its table's name
+/// (empty for the message itself) and its values by column name (absent ones left out).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct StoredRow {
+    #[serde(rename = "t")]
+    pub table: String,
+    #[serde(rename = "v")]
+    pub values: std::collections::BTreeMap<String, String>,
+}
 
 /// A message ready to store: its content already holds pseudonyms, never a citizen number.
 pub(crate) struct MessageRow<'a> {
@@ -18,8 +35,8 @@ pub(crate) struct MessageRow<'a> {
     /// Its type's number: 301 for JW301.
     pub number: u16,
     pub header: &'a Header,
-    /// For a return message: the identity of the message it answers.
-    pub answers: Option<(&'a str, NaiveDate)>,
+    /// How a return message names itself (302 to 320) or the claim it answers (325).
+    pub answer: Option<&'a Answer>,
     /// The allow-list's rows as JSON.
     pub content: &'a str,
     /// The keys of the link table: (`toewijzing` or `referentie`, value).
@@ -30,9 +47,10 @@ pub(crate) struct MessageRow<'a> {
 // file that carried it was.
 const INSERT_MESSAGE: &str = "
     INSERT OR IGNORE INTO message (tenant, standard, number, berichtcode, afzender, ontvanger,
-                                   identificatie, dagtekening, answers_identificatie,
-                                   answers_dagtekening, delivery, received_at, content)
-    SELECT tenant_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, id, received_at, ?11
+                                   identificatie, dagtekening, retour_identificatie,
+                                   retour_dagtekening, declaratie_identificatie,
+                                   declaratie_dagtekening, delivery, received_at, content)
+    SELECT tenant_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, id, received_at, ?13
     FROM delivery WHERE id = ?1";
 
 const INSERT_KEY: &str =
@@ -60,6 +78,11 @@ impl<'c> MessageSink<'c> {
     /// Stores a message; false if its municipality holds it already (by header identity).
     pub(crate) fn store(&mut self, m: &MessageRow<'_>) -> Result<bool, LedgerError> {
         let h = m.header;
+        let (retour, declaratie) = match m.answer {
+            Some(Answer::Retour(id, date)) => (Some((id, date.to_string())), None),
+            Some(Answer::Declaratie(id, date)) => (None, Some((id, date.to_string()))),
+            None => (None, None),
+        };
         let inserted = self.insert.execute(params![
             self.delivery,
             m.standard,
@@ -69,8 +92,10 @@ impl<'c> MessageSink<'c> {
             h.ontvanger,
             h.identificatie,
             h.dagtekening.to_string(),
-            m.answers.map(|a| a.0),
-            m.answers.map(|a| a.1.to_string()),
+            retour.as_ref().map(|a| a.0),
+            retour.as_ref().map(|a| a.1.as_str()),
+            declaratie.as_ref().map(|a| a.0),
+            declaratie.as_ref().map(|a| a.1.as_str()),
             m.content,
         ])?;
         if inserted == 0 {

@@ -1,0 +1,417 @@
+//! A Ketendata publication's transaction: the messages of one municipality and law that no
+//! incremental bundle carried yet (or, for a full bundle, all from a date on), the links
+//! between messages the bundle names, and the commit that records the bundle with the
+//! messages it carried (`message.bundle`). Requests for a full bundle (`message_request`)
+//! live here too.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+use crate::ledger::{Ledger, LedgerError, NewBundle, NewMail, timestamp};
+
+/// A message as a bundle writes it.
+#[derive(Debug)]
+pub(crate) struct MessageOut {
+    pub identity: Identity,
+    pub received_at: DateTime<Utc>,
+    /// The allow-list's rows as the ledger keeps them (JSON).
+    pub content: String,
+}
+
+/// A message's header identity (with a return message's own name), as the bundle hashes
+/// it into its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub berichtcode: i64,
+    pub afzender: String,
+    pub ontvanger: String,
+    pub identificatie: String,
+    pub dagtekening: String,
+    /// A return message's `IdentificatieRetour` and `DagtekeningRetour`.
+    pub retour: Option<(String, String)>,
+}
+
+impl Identity {
+    /// The one text a bundle hashes into the message's id:
+    /// `berichtcode/afzender/ontvanger/identificatie/dagtekening`, and for a return message
+    /// `/identificatieretour/dagtekeningretour` after it.
+    pub(crate) fn text(&self) -> String {
+        let mut text = format!(
+            "{}/{}/{}/{}/{}",
+            self.berichtcode, self.afzender, self.ontvanger, self.identificatie, self.dagtekening
+        );
+        if let Some((identificatie, dagtekening)) = &self.retour {
+            text.push_str(&format!("/{identificatie}/{dagtekening}"));
+        }
+        text
+    }
+}
+
+/// One row of the link table: two related messages and how.
+#[derive(Debug)]
+pub(crate) struct MessageLink {
+    pub from: (u16, Identity),
+    pub to: (u16, Identity),
+    pub relation: &'static str,
+}
+
+/// How messages relate on a key, for the link table: from messages of these numbers to
+/// messages of those, on this key of `message_key`, and (for a provider's reference)
+/// only within one provider.
+struct KeyRelation {
+    relation: &'static str,
+    from: &'static [u16],
+    to: &'static [u16],
+    key: &'static str,
+    same_provider: bool,
+}
+
+/// Every relation on a key (the return messages are related by their header, below).
+const KEY_RELATIONS: &[KeyRelation] = &[
+    KeyRelation {
+        relation: "toewijzing-start",
+        from: &[301],
+        to: &[305],
+        key: "toewijzing",
+        same_provider: false,
+    },
+    KeyRelation {
+        relation: "toewijzing-stop",
+        from: &[301],
+        to: &[307],
+        key: "toewijzing",
+        same_provider: false,
+    },
+    KeyRelation {
+        relation: "toewijzing-wijziging",
+        from: &[301],
+        to: &[317],
+        key: "toewijzing",
+        same_provider: false,
+    },
+    KeyRelation {
+        relation: "toewijzing-declaratie",
+        from: &[301],
+        to: &[323],
+        key: "toewijzing",
+        same_provider: false,
+    },
+    KeyRelation {
+        relation: "verzoek-antwoord",
+        from: &[315, 317],
+        to: &[319],
+        key: "referentie",
+        same_provider: true,
+    },
+    KeyRelation {
+        relation: "verzoek-toewijzing",
+        from: &[315, 317],
+        to: &[301],
+        key: "referentie",
+        same_provider: true,
+    },
+];
+
+/// The relation of a message to its return message.
+pub(crate) const RETURN_RELATION: &str = "retour";
+
+/// Every relation the link table names, in the order `LEESMIJ.txt` explains them.
+pub(crate) fn relations() -> impl Iterator<Item = &'static str> {
+    KEY_RELATIONS
+        .iter()
+        .map(|r| r.relation)
+        .chain([RETURN_RELATION])
+}
+
+/// The messages in a bundle's scope, as `m`: of municipality `?1` and law `?2`, not carried
+/// by an incremental bundle yet (`?3` NULL) or dated from `?3` on (a full bundle).
+const IN_SCOPE: &str = "m.tenant = ?1 AND m.standard = ?2 AND (CASE WHEN ?3 IS NULL THEN m.bundle IS NULL ELSE m.dagtekening >= ?3 END)";
+
+fn numbers(list: &[u16]) -> String {
+    list.iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The pairs of related messages of municipality `?1` and law `?2` (ids of `a` and `b`, and
+/// the relation): on a key, or a message and its return message.
+fn related_sql() -> String {
+    let mut parts: Vec<String> = KEY_RELATIONS
+        .iter()
+        .map(|r| {
+            let provider = if r.same_provider {
+                " AND a.afzender = b.ontvanger"
+            } else {
+                ""
+            };
+            format!(
+                "SELECT DISTINCT a.id AS a, b.id AS b, '{relation}' AS relation
+                 FROM message a
+                 JOIN message_key ka ON ka.message = a.id AND ka.kind = '{key}'
+                 JOIN message_key kb ON kb.kind = '{key}' AND kb.value = ka.value
+                 JOIN message b ON b.id = kb.message
+                 WHERE a.tenant = ?1 AND a.standard = ?2 AND b.tenant = ?1 AND b.standard = ?2
+                   AND a.number IN ({from}) AND b.number IN ({to}){provider}",
+                relation = r.relation,
+                key = r.key,
+                from = numbers(r.from),
+                to = numbers(r.to),
+            )
+        })
+        .collect();
+    // A return message of 302 to 320 repeats its original's header, BerichtCode one
+    // higher; a 325 names the claim it answers, from the other side.
+    parts.push(format!(
+        "SELECT a.id, b.id, '{RETURN_RELATION}'
+         FROM message b
+         JOIN message a ON a.tenant = b.tenant AND a.standard = b.standard
+             AND a.identificatie = b.identificatie AND a.dagtekening = b.dagtekening
+             AND a.afzender = b.afzender AND a.ontvanger = b.ontvanger
+             AND a.number + 1 = b.number AND a.berichtcode + 1 = b.berichtcode
+             AND a.retour_identificatie IS NULL
+         WHERE b.tenant = ?1 AND b.standard = ?2 AND b.retour_identificatie IS NOT NULL
+         UNION ALL
+         SELECT a.id, b.id, '{RETURN_RELATION}'
+         FROM message b
+         JOIN message a ON a.tenant = b.tenant AND a.standard = b.standard
+             AND a.identificatie = b.declaratie_identificatie
+             AND a.dagtekening = b.declaratie_dagtekening
+             AND a.afzender = b.ontvanger AND a.ontvanger = b.afzender AND a.number = 323
+         WHERE b.tenant = ?1 AND b.standard = ?2 AND b.number = 325"
+    ));
+    parts.join(" UNION ALL ")
+}
+
+/// The columns [`identity`] reads, of the message `m`.
+fn identity_columns(m: &str) -> String {
+    [
+        "number",
+        "berichtcode",
+        "afzender",
+        "ontvanger",
+        "identificatie",
+        "dagtekening",
+        "retour_identificatie",
+        "retour_dagtekening",
+    ]
+    .iter()
+    .map(|c| format!("{m}.{c}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// How many columns [`identity`] reads.
+const IDENTITY_COLUMNS: usize = 8;
+
+fn identity(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(u16, Identity)> {
+    let retour: (Option<String>, Option<String>) = (r.get(at + 6)?, r.get(at + 7)?);
+    Ok((
+        r.get(at)?,
+        Identity {
+            berichtcode: r.get(at + 1)?,
+            afzender: r.get(at + 2)?,
+            ontvanger: r.get(at + 3)?,
+            identificatie: r.get(at + 4)?,
+            dagtekening: r.get(at + 5)?,
+            retour: retour.0.zip(retour.1),
+        },
+    ))
+}
+
+/// One Ketendata publication under the write lock.
+pub struct KetendataPublication<'a> {
+    tx: Transaction<'a>,
+    tenant: String,
+    standard: &'static str,
+    since: Option<String>,
+}
+
+impl Ledger {
+    /// Takes the write lock for a Ketendata bundle of municipality `tenant` and law
+    /// `standard` (`IJW`, `IWMO`): incremental, or with `since` everything dated from then.
+    pub(crate) fn begin_ketendata(
+        &mut self,
+        tenant: &str,
+        standard: &'static str,
+        since: Option<NaiveDate>,
+    ) -> Result<KetendataPublication<'_>, LedgerError> {
+        Ok(KetendataPublication {
+            tx: self.write_tx()?,
+            tenant: tenant.to_owned(),
+            standard,
+            since: since.map(|d| d.to_string()),
+        })
+    }
+
+    /// Asks for a full Ketendata bundle of `standard` from `since` on at `municipality`'s
+    /// next publication, acknowledged by `mail` in the same transaction if the request is
+    /// new; a pending one is only widened (the earlier date wins). Returns whether it was new.
+    pub(crate) fn request_ketendata(
+        &mut self,
+        municipality: &str,
+        standard: &str,
+        since: NaiveDate,
+        mail: Option<(&NewMail<'_>, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let at = timestamp(now);
+        let tx = self.write_tx()?;
+        let pending: Option<String> = tx
+            .query_row(
+                "SELECT since FROM message_request WHERE municipality = ?1 AND standard = ?2",
+                params![municipality, standard],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let since = since.to_string();
+        let new = pending.is_none();
+        tx.execute(
+            "INSERT INTO message_request (municipality, standard, since, requested_at)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (municipality, standard) DO UPDATE SET since = min(since, excluded.since)",
+            params![municipality, standard, since, at],
+        )?;
+        if let (true, Some((mail, message_id))) = (new, mail) {
+            crate::ledger::mail::insert(&tx, mail, message_id, &at)?;
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    /// The first date of a full Ketendata bundle `municipality` asked for before `at`.
+    pub(crate) fn ketendata_request(
+        &self,
+        municipality: &str,
+        standard: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<NaiveDate>, LedgerError> {
+        let since: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT since FROM message_request
+                 WHERE municipality = ?1 AND standard = ?2 AND requested_at <= ?3",
+                params![municipality, standard, timestamp(at)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(since.and_then(|s| s.parse().ok()))
+    }
+
+    /// Clears the request served by a full bundle made at `at` (one made later stays).
+    pub(crate) fn ketendata_request_served(
+        &mut self,
+        municipality: &str,
+        standard: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "DELETE FROM message_request WHERE municipality = ?1 AND standard = ?2 AND requested_at <= ?3",
+            params![municipality, standard, timestamp(at)],
+        )?;
+        Ok(())
+    }
+
+    /// Whether municipality `tenant` has messages of `standard` that no bundle carried.
+    pub(crate) fn messages_waiting(
+        &self,
+        tenant: &str,
+        standard: &str,
+    ) -> Result<bool, LedgerError> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM message WHERE tenant = ?1 AND standard = ?2 AND bundle IS NULL)",
+            params![tenant, standard],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+impl KetendataPublication<'_> {
+    fn scope(&self) -> (&str, &str, Option<&str>) {
+        (&self.tenant, self.standard, self.since.as_deref())
+    }
+
+    /// Calls `f` with the messages of type `number` in the bundle's scope, oldest first.
+    pub(crate) fn messages<T>(
+        &self,
+        number: u16,
+        f: impl FnOnce(&mut dyn Iterator<Item = Result<MessageOut, LedgerError>>) -> T,
+    ) -> Result<T, LedgerError> {
+        let (tenant, standard, since) = self.scope();
+        let mut stmt = self.tx.prepare_cached(&format!(
+            "SELECT {}, m.received_at, m.content FROM message m
+             WHERE {IN_SCOPE} AND m.number = ?4 ORDER BY m.id",
+            identity_columns("m")
+        ))?;
+        let mut rows = stmt
+            .query_map(params![tenant, standard, since, number], |r| {
+                let (_, identity) = identity(r, 0)?;
+                Ok(MessageOut {
+                    identity,
+                    received_at: r.get(IDENTITY_COLUMNS)?,
+                    content: r.get(IDENTITY_COLUMNS + 1)?,
+                })
+            })?
+            .map(|r| r.map_err(LedgerError::from));
+        Ok(f(&mut rows))
+    }
+
+    /// Calls `f` with the links the bundle names: for a weekly bundle every pair with a
+    /// message in it (the other may be in an earlier bundle), for a full one every pair
+    /// within it.
+    pub(crate) fn links<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = Result<MessageLink, LedgerError>>) -> T,
+    ) -> Result<T, LedgerError> {
+        let (tenant, standard, since) = self.scope();
+        let either = if since.is_none() { "OR" } else { "AND" };
+        let b_scope = IN_SCOPE.replace("m.", "b.");
+        let a_scope = IN_SCOPE.replace("m.", "a.");
+        let sql = format!(
+            "WITH related (a, b, relation) AS ({related})
+             SELECT {a}, {b}, r.relation
+             FROM related r JOIN message a ON a.id = r.a JOIN message b ON b.id = r.b
+             WHERE ({a_scope}) {either} ({b_scope})
+             ORDER BY a.id, b.id, r.relation",
+            related = related_sql(),
+            a = identity_columns("a"),
+            b = identity_columns("b"),
+        );
+        let mut stmt = self.tx.prepare(&sql)?;
+        let mut rows = stmt
+            .query_map(params![tenant, standard, since], |r| {
+                let relation: String = r.get(2 * IDENTITY_COLUMNS)?;
+                Ok(MessageLink {
+                    from: identity(r, 0)?,
+                    to: identity(r, IDENTITY_COLUMNS)?,
+                    relation: relations().find(|known| *known == relation).unwrap_or(""),
+                })
+            })?
+            .map(|r| r.map_err(LedgerError::from));
+        Ok(f(&mut rows))
+    }
+
+    /// Records the bundle (and queues `mail` with its Message-ID) and, for a weekly bundle,
+    /// marks every message in its scope as carried by it; then commits.
+    pub(crate) fn commit(
+        self,
+        bundle: &NewBundle<'_>,
+        mail: Option<(&NewMail<'_>, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<i64, LedgerError> {
+        let at = timestamp(now);
+        if let Some((mail, message_id)) = mail {
+            crate::ledger::mail::insert(&self.tx, mail, message_id, &at)?;
+        }
+        let id = crate::ledger::bundles::insert(&self.tx, bundle, &at)?;
+        if self.since.is_none() {
+            self.tx.execute(
+                "UPDATE message SET bundle = ?4 WHERE id IN
+                     (SELECT m.id FROM message m WHERE m.tenant = ?1 AND m.standard = ?2 AND m.bundle IS NULL AND ?3 IS NULL)",
+                params![self.tenant, self.standard, None::<&str>, id],
+            )?;
+        }
+        self.tx.commit()?;
+        Ok(id)
+    }
+}
