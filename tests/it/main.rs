@@ -9,6 +9,7 @@ mod confine;
 mod daemon;
 mod hostile;
 mod intake;
+mod ketendata;
 mod mail;
 mod mutation;
 mod process;
