@@ -16,16 +16,14 @@ import argparse
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
-from benchlib import bsn, measure, process_args  # noqa: E402
+from benchlib import bsn, intake_and_process, measure  # noqa: E402
 HEADER = "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status"
 
 
@@ -48,24 +46,8 @@ def setup(base, binary):
 
 def deliver_and_process(base, binary, source, name):
     """Intake by the daemon, then `process` measured."""
+    wall, rss = intake_and_process(base, binary, "zorg", source, name)
     config = os.path.join(base, "dropgate.toml")
-    daemon = subprocess.Popen([binary, "--config", config, "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    upload = os.path.join(base, "var", "tenants", "zorg", "upload")
-    while not os.path.isdir(upload):
-        time.sleep(0.05)
-    tmp = os.path.join(upload, "." + name)
-    with open(source, "rb") as s, open(tmp, "wb") as d:
-        d.write(s.read())
-    os.rename(tmp, os.path.join(upload, name))
-
-    def received():
-        out = subprocess.run([binary, "--config", config, "status", "--json"], capture_output=True, text=True)
-        return out.returncode == 0 and json.loads(out.stdout)["deliveries"]["by_state"]["received"] == 1
-    while not received():
-        time.sleep(0.1)
-    daemon.send_signal(signal.SIGTERM)
-    daemon.wait(30)
-    wall, rss = measure([binary, "--config", config, *process_args(binary)])
     out = json.loads(subprocess.run([binary, "--config", config, "status", "--json"], capture_output=True, text=True).stdout)
     if out["deliveries"]["by_state"]["processed"] < 1:
         sys.exit("the delivery was not processed")

@@ -188,30 +188,7 @@ impl RowSink<'_> {
         &mut self,
         d: &DecisionRow<'_>,
     ) -> Result<(), LedgerError> {
-        let (start, end) = (date(d.ingangsdatum), d.einddatum.map(date));
-        let window = d.einddatum.map(crate::link::window);
-        let (from, to) = (window.map(|w| date(w.0)), window.map(|w| date(w.1)));
-        let values = params![
-            d.gemeentecode,
-            d.beschikkingnummer,
-            d.pseudonym,
-            d.agb,
-            d.productcategorie,
-            d.productcode,
-            start.as_str(),
-            end.as_ref().map(IsoDate::as_str),
-            d.reden,
-            self.delivery,
-            self.at,
-            from.as_ref().map(IsoDate::as_str),
-            to.as_ref().map(IsoDate::as_str),
-        ];
-        if self.insert_decision.execute(values)? == 0 {
-            self.conn
-                .prepare_cached(UPDATE_DECISION_FROM_MESSAGE)?
-                .execute(values)?;
-        }
-        Ok(())
+        self.write_decision(d, true).map(drop)
     }
 
     /// Ends the decision `beschikkingnummer` of `gemeentecode` on `einddatum` for `reden`
@@ -241,6 +218,16 @@ impl RowSink<'_> {
 
     /// Stores a decision; false if this delivery already carried the same key.
     pub(crate) fn upsert_decision(&mut self, d: &DecisionRow<'_>) -> Result<bool, LedgerError> {
+        self.write_decision(d, false)
+    }
+
+    /// Inserts a decision, or updates the one of its key: as a file's row (not twice in one
+    /// delivery), or `from_message` (by every later message, never undoing a stop).
+    fn write_decision(
+        &mut self,
+        d: &DecisionRow<'_>,
+        from_message: bool,
+    ) -> Result<bool, LedgerError> {
         let (start, end) = (date(d.ingangsdatum), d.einddatum.map(date));
         let window = d.einddatum.map(crate::link::window);
         let (from, to) = (window.map(|w| date(w.0)), window.map(|w| date(w.1)));
@@ -260,6 +247,12 @@ impl RowSink<'_> {
             to.as_ref().map(IsoDate::as_str),
         ];
         if self.insert_decision.execute(values)? == 1 {
+            return Ok(true);
+        }
+        if from_message {
+            self.conn
+                .prepare_cached(UPDATE_DECISION_FROM_MESSAGE)?
+                .execute(values)?;
             return Ok(true);
         }
         Ok(self.update_decision.execute(values)? == 1)

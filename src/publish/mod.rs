@@ -687,23 +687,12 @@ pub fn request_full(
     now: DateTime<Utc>,
     mail: &Wake,
 ) -> Result<bool, PublishError> {
-    let lang = config.language;
-    let next = crate::schedule::of_job(crate::schedule::PUBLISH, config)
-        .map(|s| s.next_after(now).with_timezone(&config.time_zone))
-        .map(|t| messages::moment(lang, t.naive_local()))
-        .unwrap_or_default();
     let since_text = since.format("%d-%m-%Y").to_string();
-    let text = messages::full_requested(
-        lang,
-        &messages::FullRequested {
-            municipality: &tenant.name,
-            covers: match since {
-                EVERYTHING => messages::Covers::Everything,
-                _ => messages::Covers::Since(&since_text),
-            },
-            next: &next,
-        },
-    );
+    let covers = match since {
+        EVERYTHING => messages::Covers::Everything,
+        _ => messages::Covers::Since(&since_text),
+    };
+    let text = request_acknowledgement(config, tenant, covers, now);
     let ack_mail = text.to_mail("full-requested", &tenant.id, &tenant.contacts);
     let message_id = crate::mail::new_message_id();
     let ack = (!tenant.contacts.is_empty()).then_some((&ack_mail, message_id.as_str()));
@@ -719,6 +708,29 @@ pub fn request_full(
         "full bundle request recorded"
     );
     Ok(new)
+}
+
+/// The mail that acknowledges a request for a full bundle covering `covers`, made `now`:
+/// it is in, and comes at the next publication (named by its local time).
+fn request_acknowledgement(
+    config: &Config,
+    tenant: &Tenant,
+    covers: messages::Covers<'_>,
+    now: DateTime<Utc>,
+) -> messages::Text {
+    let lang = config.language;
+    let next = crate::schedule::of_job(crate::schedule::PUBLISH, config)
+        .map(|s| s.next_after(now).with_timezone(&config.time_zone))
+        .map(|t| messages::moment(lang, t.naive_local()))
+        .unwrap_or_default();
+    messages::full_requested(
+        lang,
+        &messages::FullRequested {
+            municipality: &tenant.name,
+            covers,
+            next: &next,
+        },
+    )
 }
 
 /// Whether the `REQUEST-FULL` at `path` is there and was made at or before `at`.
@@ -815,20 +827,8 @@ pub fn request_ketendata(
     now: DateTime<Utc>,
     mail: &Wake,
 ) -> Result<bool, PublishError> {
-    let lang = config.language;
-    let next = crate::schedule::of_job(crate::schedule::PUBLISH, config)
-        .map(|s| s.next_after(now).with_timezone(&config.time_zone))
-        .map(|t| messages::moment(lang, t.naive_local()))
-        .unwrap_or_default();
     let since_text = since.format("%d-%m-%Y").to_string();
-    let text = messages::full_requested(
-        lang,
-        &messages::FullRequested {
-            municipality: &tenant.name,
-            covers: messages::Covers::Since(&since_text),
-            next: &next,
-        },
-    );
+    let text = request_acknowledgement(config, tenant, messages::Covers::Since(&since_text), now);
     let ack_mail = text.to_mail("full-requested", &tenant.id, &tenant.contacts);
     let message_id = crate::mail::new_message_id();
     let ack = (!tenant.contacts.is_empty()).then_some((&ack_mail, message_id.as_str()));

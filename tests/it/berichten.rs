@@ -7,7 +7,20 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::process::{field, receipt};
-use crate::util::{BIN, Env, SAMPLES, files};
+use crate::publish::{all_bytes, csv_rows};
+use crate::util::{BIN, Env, SAMPLES, assert_absent, files};
+
+/// Personal values of the sample JW301 (a BSN, a street, a phone number, an e-mail
+/// address, a relation's name, a comment, a full postcode): none may be kept.
+const SECRETS: [&[u8]; 7] = [
+    b"999900006",
+    b"Woustraat",
+    b"0201234567",
+    b"abc@def.com",
+    b"Galen",
+    b"Commentaar client",
+    b"9999XX",
+];
 
 /// Every sample message of `standard` (`jw` or `wmo`).
 fn samples(standard: &str) -> Vec<PathBuf> {
@@ -183,43 +196,9 @@ fn the_daily_run_takes_messages_once_and_keeps_only_the_allow_list() {
             continue;
         }
         let bytes = std::fs::read(&file).unwrap();
-        for secret in [
-            &b"999900006"[..],
-            b"Woustraat",
-            b"0201234567",
-            b"abc@def.com",
-            b"Galen",
-            b"Commentaar client",
-            b"9999XX",
-        ] {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret),
-                "{} in {}",
-                String::from_utf8_lossy(secret),
-                file.display()
-            );
-        }
+        assert_absent(&SECRETS, &bytes, &file.display().to_string());
     }
     ketendata_bundles_carry_the_messages_hashed_with_the_municipalitys_key(&env);
-}
-
-/// Every file in the zip at `path`, unpacked, as one run of bytes.
-fn unzipped(path: &Path) -> Vec<u8> {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut out = Vec::new();
-    for i in 0..archive.len() {
-        std::io::Read::read_to_end(&mut archive.by_index(i).unwrap(), &mut out).unwrap();
-    }
-    out
-}
-
-/// The rows of CSV `name` in the zip `zip`, each as its cells (header left out).
-fn rows(zip: &Path, name: &str) -> Vec<Vec<String>> {
-    crate::publish::csv(zip, name)
-        .iter()
-        .skip(1)
-        .map(|l| l.split(';').map(str::to_owned).collect())
-        .collect()
 }
 
 /// The weekly publication after the messages of the test above: a Ketendata bundle per
@@ -256,22 +235,22 @@ fn ketendata_bundles_carry_the_messages_hashed_with_the_municipalitys_key(env: &
         .to_owned();
 
     // One row per message, one per assigned product; every identifier hashed.
-    let jw301 = rows(&ijw, "JW301.csv");
+    let jw301 = csv_rows(&ijw, "JW301.csv");
     assert_eq!(jw301.len(), 1);
     let message = municipality.hash(b"436/0384/42420001/123456789012/2026-04-01");
     assert_eq!(jw301[0][0], message);
     assert_eq!(jw301[0][6], municipality.hash(bsn.as_bytes()), "Client_Bsn");
     assert_eq!(jw301[0][7], "2010", "Client_Geboortejaar");
-    let products = rows(&ijw, "JW301_ToegewezenProduct.csv");
+    let products = csv_rows(&ijw, "JW301_ToegewezenProduct.csv");
     assert_eq!(products.len(), 2);
     assert_eq!(
         products[0][..3],
         [message.clone(), "1".into(), municipality.hash(b"300201")]
     );
     assert_eq!(products[0][5], "55A11");
-    assert_eq!(rows(&ijw, "JW301_Contact.csv").len(), 2);
-    assert_eq!(rows(&ijw, "JW323_Prestatie.csv").len(), 5);
-    assert_eq!(rows(&iwmo, "WMO301.csv").len(), 1);
+    assert_eq!(csv_rows(&ijw, "JW301_Contact.csv").len(), 2);
+    assert_eq!(csv_rows(&ijw, "JW323_Prestatie.csv").len(), 5);
+    assert_eq!(csv_rows(&iwmo, "WMO301.csv").len(), 1);
     // The same hash as the decision made of it in the measurement bundle.
     let decisions = crate::publish::csv(&measurements, "Beschikkingen.csv").join("\n");
     assert!(
@@ -283,7 +262,7 @@ fn ketendata_bundles_carry_the_messages_hashed_with_the_municipalitys_key(env: &
         "{decisions}"
     );
     // The link table relates the samples on their real keys.
-    let links: Vec<(String, String, String)> = rows(&ijw, "Koppeltabel.csv")
+    let links: Vec<(String, String, String)> = csv_rows(&ijw, "Koppeltabel.csv")
         .into_iter()
         .map(|r| (r[1].clone(), r[3].clone(), r[4].clone()))
         .collect();
@@ -303,23 +282,9 @@ fn ketendata_bundles_carry_the_messages_hashed_with_the_municipalitys_key(env: &
             && leesmij.contains("alleen het geboortejaar")
     );
     for zip in [&ijw, &iwmo, &measurements] {
-        let bytes = unzipped(zip);
-        for secret in [
-            &b"999900006"[..],
-            b"Woustraat",
-            b"0201234567",
-            b"abc@def.com",
-            b"Galen",
-            b"9999XX",
-            b"300201",
-        ] {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret),
-                "{} in {}",
-                String::from_utf8_lossy(secret),
-                zip.display()
-            );
-        }
+        let bytes = all_bytes(zip);
+        assert_absent(&SECRETS, &bytes, &zip.display().to_string());
+        assert_absent(&[b"300201"], &bytes, &zip.display().to_string());
     }
 
     // Next week: no message waits, so no Ketendata bundle.
@@ -349,8 +314,8 @@ fn ketendata_bundles_carry_the_messages_hashed_with_the_municipalitys_key(env: &
         String::from_utf8_lossy(&out.stderr)
     );
     let total = bundle("Ketendata-IJW-gemeente-totaal-");
-    assert_eq!(rows(&total, "JW301.csv"), jw301);
-    assert_eq!(rows(&total, "Koppeltabel.csv").len(), 4);
+    assert_eq!(csv_rows(&total, "JW301.csv"), jw301);
+    assert_eq!(csv_rows(&total, "Koppeltabel.csv").len(), 4);
 }
 
 #[test]

@@ -10,8 +10,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::publish::{csv, deliver_all_at};
-use crate::util::{Env, SAMPLES, files};
+use crate::publish::{all_bytes, csv_rows, deliver_all_at};
+use crate::util::{Env, SAMPLES, assert_absent, files};
 
 /// The two municipalities of the generated messages, by tenant id and CBS code.
 const MUNICIPALITIES: [(&str, &str); 2] = [("gemeente", "0384"), ("amsterdam", "0363")];
@@ -52,15 +52,6 @@ fn zip_of(dir: &Path, names: &[&String]) -> Vec<u8> {
     zip.finish().unwrap().into_inner()
 }
 
-/// The rows of CSV `name` in `zip`, each as its cells (header left out).
-fn rows(zip: &Path, name: &str) -> Vec<Vec<String>> {
-    csv(zip, name)
-        .iter()
-        .skip(1)
-        .map(|l| l.split(';').map(str::to_owned).collect())
-        .collect()
-}
-
 /// The newest recorded bundle whose name starts with `prefix`, in `tenant`'s outbox.
 fn bundle(env: &Env, tenant: &str, prefix: &str) -> Option<PathBuf> {
     env.texts(
@@ -69,16 +60,6 @@ fn bundle(env: &Env, tenant: &str, prefix: &str) -> Option<PathBuf> {
     )
     .first()
     .map(|n| env.var().join(format!("tenants/{tenant}/outbox/{n}")))
-}
-
-/// Every file in the zip at `path`, unpacked, as one run of bytes.
-fn unzipped(path: &Path) -> Vec<u8> {
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut out = Vec::new();
-    for i in 0..archive.len() {
-        std::io::Read::read_to_end(&mut archive.by_index(i).unwrap(), &mut out).unwrap();
-    }
-    out
 }
 
 /// The text a bundle hashes into a message's id, from its identity in `expected.json`.
@@ -194,7 +175,7 @@ fn two_municipalities_messages_become_their_ketendata_bundles_and_nothing_person
             let counts = expected["counts"][code][law].as_object().unwrap();
             for (name, count) in counts {
                 assert_eq!(
-                    rows(&zip, name).len() as u64,
+                    csv_rows(&zip, name).len() as u64,
                     count.as_u64().unwrap(),
                     "{tenant} {name}"
                 );
@@ -209,7 +190,7 @@ fn two_municipalities_messages_become_their_ketendata_bundles_and_nothing_person
                 .collect();
             let id = |m: &Value| key.hash(identity_text(m).as_bytes());
             let prefix = if law == "ijw" { "JW" } else { "WMO" };
-            let assignments = rows(&zip, &format!("{prefix}301.csv"));
+            let assignments = csv_rows(&zip, &format!("{prefix}301.csv"));
             for (name, m) in of_law
                 .iter()
                 .filter(|(_, m)| m["type"].as_str().unwrap().ends_with("301"))
@@ -226,7 +207,7 @@ fn two_municipalities_messages_become_their_ketendata_bundles_and_nothing_person
                 assert_eq!(row[6], key.hash(pseudonym.as_str().as_bytes()), "{name}");
             }
             // The link table is the generator's, pair by pair.
-            let mut found: Vec<(String, String, String)> = rows(&zip, "Koppeltabel.csv")
+            let mut found: Vec<(String, String, String)> = csv_rows(&zip, "Koppeltabel.csv")
                 .into_iter()
                 .map(|r| (r[0].clone(), r[2].clone(), r[4].clone()))
                 .collect();
@@ -307,15 +288,10 @@ fn two_municipalities_messages_become_their_ketendata_bundles_and_nothing_person
     written.extend(
         bundles
             .iter()
-            .map(|z| (format!("{} (unzipped)", z.display()), unzipped(z))),
+            .map(|z| (format!("{} (unzipped)", z.display()), all_bytes(z))),
     );
     for (name, bytes) in &written {
-        for secret in &secrets {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{secret} in {name}"
-            );
-        }
+        assert_absent(&secrets, bytes, name);
     }
 }
 
@@ -350,7 +326,7 @@ fn a_measurement_links_to_a_decision_made_of_an_assignment_message() {
     let zip = bundle(&env, "gemeente", "Bundel-gemeente-").unwrap();
     let key =
         dropgate::pseudonym::Keyed::load(&env.var().join("municipality-gemeente.key")).unwrap();
-    let decisions = rows(&zip, "Beschikkingen.csv");
+    let decisions = csv_rows(&zip, "Beschikkingen.csv");
     assert_eq!(decisions.len(), 2, "{decisions:?}");
     assert!(decisions.iter().any(|d| d[1] == key.hash(b"300201")
         && d[3] == "42420001"
@@ -358,7 +334,7 @@ fn a_measurement_links_to_a_decision_made_of_an_assignment_message() {
         && d[7] == "2026-07-14"));
     // Both products of the client and provider end in July: the measurement is in the
     // window of each.
-    let links = rows(&zip, "Koppelingen.csv");
+    let links = csv_rows(&zip, "Koppelingen.csv");
     assert_eq!(links.len(), 2, "{links:?}");
     for number in [&b"300201"[..], b"300202"] {
         assert!(
@@ -369,7 +345,7 @@ fn a_measurement_links_to_a_decision_made_of_an_assignment_message() {
     // The same assignment number, hashed alike, in the Ketendata bundle.
     let ketendata = bundle(&env, "gemeente", "Ketendata-IJW-gemeente-").unwrap();
     assert_eq!(
-        rows(&ketendata, "JW301_ToegewezenProduct.csv")[0][2],
+        csv_rows(&ketendata, "JW301_ToegewezenProduct.csv")[0][2],
         key.hash(b"300201")
     );
 }

@@ -120,7 +120,17 @@ pub(crate) fn csv(zip: &Path, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn all_bytes(zip: &Path) -> Vec<u8> {
+/// The rows of CSV `name` in `zip`, each as its cells (header left out).
+pub(crate) fn csv_rows(zip: &Path, name: &str) -> Vec<Vec<String>> {
+    csv(zip, name)
+        .iter()
+        .skip(1)
+        .map(|l| l.split(';').map(str::to_owned).collect())
+        .collect()
+}
+
+/// Every file in the zip at `zip`, unpacked, as one run of bytes.
+pub(crate) fn all_bytes(zip: &Path) -> Vec<u8> {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).unwrap()).unwrap();
     let mut out = Vec::new();
     for i in 0..archive.len() {

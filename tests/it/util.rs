@@ -602,3 +602,16 @@ pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Fails if any of `secrets` (a BSN, a name, a phone number) is in `bytes`, the content of
+/// `place`.
+pub(crate) fn assert_absent<S: AsRef<[u8]>>(secrets: &[S], bytes: &[u8], place: &str) {
+    for secret in secrets {
+        let secret = secret.as_ref();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret),
+            "{} in {place}",
+            String::from_utf8_lossy(secret)
+        );
+    }
+}
