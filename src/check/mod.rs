@@ -68,15 +68,25 @@ pub struct MessageCounts {
 
 /// The problem of a row whose key appeared earlier in the same file.
 pub(crate) fn duplicate_problem(line: u64, record: &Record) -> Problem {
-    let column = match record {
-        Record::Meting(_) => "metingnummer",
-        Record::Beschikking(_) => "beschikkingnummer",
-        Record::Bericht(_) => "BerichtIdentificatie",
+    let (column, value) = match record {
+        Record::Meting(_) => (
+            "metingnummer",
+            crate::check::datasets::shown(record.key().1),
+        ),
+        Record::Beschikking(_) => (
+            "beschikkingnummer",
+            crate::check::datasets::shown(record.key().1),
+        ),
+        // Its identification is kept only as a keyed hash: name its type and date instead.
+        Record::Bericht(m) => (
+            "BerichtIdentificatie",
+            format!("{} {}", m.kind(), m.header.dagtekening.format("%d-%m-%Y")),
+        ),
     };
     Problem {
         line,
         column: column.to_owned(),
-        value: crate::check::datasets::shown(record.key().1),
+        value,
         rule: rules::DUPLICATE_IN_FILE.id,
         message: Message::new(
             "komt eerder in dit bestand voor; de eerste telt",

@@ -62,7 +62,7 @@ pub(crate) use deliveries::{
 pub(crate) use figures::{GroupIndicators, Indicators, ProviderFigures, QualityStats, Response};
 pub use mail::QueuedMail;
 pub(crate) use mail::{MailCounts, NewMail};
-pub(crate) use messages::{Identity, MessageOut, MessageRow, StoredRow, relations};
+pub(crate) use messages::{Identity, MessageOut, MessageRow, MessageStored, StoredRow, relations};
 pub use messages::{KetendataPublication, MessageSink};
 pub use migrations::LATEST as SCHEMA_VERSION;
 pub use retention::Kept;

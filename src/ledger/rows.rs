@@ -70,9 +70,8 @@ const UPDATE_DECISION: &str = "
         einddatum = ?8, reden = ?9, seen_delivery = ?10, window_start = ?12, window_end = ?13
     WHERE gemeentecode = ?1 AND beschikkingnummer = ?2 AND seen_delivery IS NOT ?10";
 
-// A decision made of an assignment message is updated by every later message for it, in
-// the same file too (no `seen_delivery` guard: a zip carries an assignment and its stop),
-// and an assignment never undoes the end of care a stop recorded (`reden` set).
+// A decision made of messages is worked out from all of them each time one arrives, so
+// it is replaced whole (no `seen_delivery` guard: one zip carries an assignment and its stop).
 const UPDATE_DECISION_FROM_MESSAGE: &str = "
     UPDATE decision SET
         changed_delivery = CASE WHEN (pseudonym, agb, productcategorie, productcode, ingangsdatum, einddatum, reden)
@@ -83,14 +82,6 @@ const UPDATE_DECISION_FROM_MESSAGE: &str = "
                      THEN changed_at ELSE ?11 END,
         pseudonym = ?3, agb = ?4, productcategorie = ?5, productcode = ?6, ingangsdatum = ?7,
         einddatum = ?8, reden = ?9, seen_delivery = ?10, window_start = ?12, window_end = ?13
-    WHERE gemeentecode = ?1 AND beschikkingnummer = ?2 AND (reden IS NULL OR ?9 IS NOT NULL)";
-
-// A stop of care ends a decision that exists; only its end and reason change.
-const STOP_DECISION: &str = "
-    UPDATE decision SET
-        changed_delivery = CASE WHEN (einddatum, reden) IS (?3, ?4) THEN changed_delivery ELSE ?5 END,
-        changed_at = CASE WHEN (einddatum, reden) IS (?3, ?4) THEN changed_at ELSE ?6 END,
-        einddatum = ?3, reden = ?4, seen_delivery = ?5, window_start = ?7, window_end = ?8
     WHERE gemeentecode = ?1 AND beschikkingnummer = ?2";
 
 /// `yyyy-mm-dd` on the stack: binding a date to SQL then copies ten bytes, nothing more.
@@ -182,38 +173,13 @@ impl RowSink<'_> {
         Ok(self.update_measurement.execute(values)? == 1)
     }
 
-    /// Stores a decision made of an assignment or stop message: new, or a change of the
-    /// decision an earlier message made (in this delivery too).
+    /// Stores a decision worked out from assignment and stop messages: new, or in place of
+    /// the one of its number (made by this delivery too).
     pub(crate) fn upsert_decision_from_message(
         &mut self,
         d: &DecisionRow<'_>,
     ) -> Result<(), LedgerError> {
         self.write_decision(d, true).map(drop)
-    }
-
-    /// Ends the decision `beschikkingnummer` of `gemeentecode` on `einddatum` for `reden`
-    /// (a stop of care); false if there is no such decision.
-    pub(crate) fn stop_decision(
-        &mut self,
-        gemeentecode: &str,
-        beschikkingnummer: &str,
-        einddatum: NaiveDate,
-        reden: &str,
-    ) -> Result<bool, LedgerError> {
-        let (from, to) = crate::link::window(einddatum);
-        let end = date(einddatum);
-        let (from, to) = (date(from), date(to));
-        let changed = self.conn.prepare_cached(STOP_DECISION)?.execute(params![
-            gemeentecode,
-            beschikkingnummer,
-            end.as_str(),
-            reden,
-            self.delivery,
-            self.at,
-            from.as_str(),
-            to.as_str(),
-        ])?;
-        Ok(changed == 1)
     }
 
     /// Stores a decision; false if this delivery already carried the same key.
@@ -222,7 +188,7 @@ impl RowSink<'_> {
     }
 
     /// Inserts a decision, or updates the one of its key: as a file's row (not twice in one
-    /// delivery), or `from_message` (by every later message, never undoing a stop).
+    /// delivery), or `from_message` (always).
     fn write_decision(
         &mut self,
         d: &DecisionRow<'_>,

@@ -6,14 +6,19 @@
 
 use chrono::NaiveDate;
 
-use crate::check::messages::allowlist::{Keep, TABLES};
+use crate::check::messages::allowlist::{Keep, LinkKey, TABLES};
 use crate::check::messages::content::{Answer, Bericht};
-use crate::ledger::{DecisionRow, LedgerError, MessageRow, MessageSink, RowSink, StoredRow};
+use crate::check::messages::schemas::Standard;
+use crate::ledger::{
+    DecisionRow, LedgerError, MessageRow, MessageSink, MessageStored, RowSink, StoredRow,
+};
 use crate::pseudonym::Keyed;
 
-/// Replaces every citizen number in `m` by its pseudonym, and one written inside any other
-/// value by its keyed hash (as for measurement numbers): what leaves this function holds no
-/// BSN in clear.
+/// Makes `m` what the ledger may hold: a citizen number becomes its pseudonym; a reference
+/// of free form (and the header's identifications) the TTP's keyed hash, under a prefix of
+/// its own so that it never equals a pseudonym; a municipality's number loses its leading
+/// zeros, and one that is a citizen number becomes its keyed hash (as a decision's number
+/// does). Codes, dates and amounts have a checked form and stay as they are.
 pub(crate) fn pseudonymise(key: &Keyed, m: &mut Bericht) {
     let kind = m.kind();
     for row in &mut m.rows {
@@ -22,37 +27,46 @@ pub(crate) fn pseudonymise(key: &Keyed, m: &mut Bericht) {
         };
         for (column, value) in table.columns_for(kind).zip(row.values.iter_mut()) {
             let Some(v) = value.as_mut() else { continue };
-            if column.keep == Keep::Bsn {
-                *v = key.hash_hex(v.as_bytes()).as_str().to_owned();
-            } else if let std::borrow::Cow::Owned(scrubbed) = key.scrub(v) {
-                *v = scrubbed;
+            match column.keep {
+                Keep::Bsn => *v = key.hash_hex(v.as_bytes()).as_str().to_owned(),
+                Keep::Reference => *v = reference(key, v),
+                Keep::Number => *v = number(key, v),
+                Keep::Clear(_) | Keep::Codes | Keep::Year | Keep::Postcode4 => {}
             }
         }
     }
-    let header = &mut m.header;
-    for v in [&mut header.identificatie] {
-        if let std::borrow::Cow::Owned(scrubbed) = key.scrub(v) {
-            *v = scrubbed;
-        }
-    }
+    m.header.identificatie = reference(key, &m.header.identificatie);
     if let Some(Answer::Retour(identificatie, _) | Answer::Declaratie(identificatie, _)) =
         &mut m.answer
     {
-        if let std::borrow::Cow::Owned(scrubbed) = key.scrub(identificatie) {
-            *identificatie = scrubbed;
-        }
+        *identificatie = reference(key, identificatie);
     }
 }
 
-/// Stores a pseudonymised message of municipality `gemeentecode`; false if it holds it
-/// already. With `decisions`, its assignments and stops become decisions.
+/// The ledger's form of a free reference: the TTP's keyed hash of it, prefixed.
+fn reference(key: &Keyed, value: &str) -> String {
+    key.hash_hex(format!("referentie:{value}").as_bytes())
+        .as_str()
+        .to_owned()
+}
+
+/// The ledger's form of a municipality's number: without leading zeros, a citizen number
+/// among its digits replaced by its keyed hash.
+fn number(key: &Keyed, value: &str) -> String {
+    let trimmed = value.trim_start_matches('0');
+    let canonical = if trimmed.is_empty() { "0" } else { trimmed };
+    key.scrub(canonical).into_owned()
+}
+
+/// Stores a pseudonymised message of municipality `gemeentecode`, unless it holds it
+/// already. With `decisions`, a new assignment or stop remakes the decisions it names.
 pub(crate) fn store(
     messages: &mut MessageSink<'_>,
     rows: &mut RowSink<'_>,
     m: &Bericht,
     gemeentecode: &str,
     decisions: bool,
-) -> Result<bool, LedgerError> {
+) -> Result<MessageStored, LedgerError> {
     let kind = m.kind();
     let mut content = Vec::with_capacity(m.rows.len());
     let mut keys: Vec<(&'static str, &str)> = Vec::new();
@@ -87,84 +101,146 @@ pub(crate) fn store(
         content: &json,
         keys: &keys,
     })?;
-    if new && decisions {
-        make_decisions(rows, m, &content, gemeentecode)?;
+    if new == MessageStored::New && decisions && matches!(m.number, 301 | 307) {
+        let numbers: Vec<&str> = keys
+            .iter()
+            .filter(|(kind, _)| *kind == LinkKey::Toewijzing.as_str())
+            .map(|(_, v)| *v)
+            .collect();
+        for number in numbers {
+            make_decision(messages, rows, m.standard, number, gemeentecode)?;
+        }
     }
     Ok(new)
 }
 
-/// The decisions of an assignment (301: one per assigned product) or the ends of care of a
-/// stop (307), from the message's stored content.
-fn make_decisions(
+/// The decision of assignment `number` of law `standard` in municipality `gemeentecode`,
+/// worked out from every assignment (301) and stop (307) of it the ledger holds, whatever
+/// order they came in: the latest assignment (by `Dagtekening`) gives provider, client,
+/// product and dates; the latest stop from that provider for that client, ending on or after
+/// the start, gives the end and its reason. Without an assignment, a stop that names its
+/// product and start makes the decision. An iWmo number is kept apart from an iJw one
+/// (`WMO-` before it), and an iWmo stop's reason, of another code list, is left out.
+fn make_decision(
+    messages: &MessageSink<'_>,
     rows: &mut RowSink<'_>,
-    m: &Bericht,
-    content: &[StoredRow],
+    standard: Standard,
+    number: &str,
     gemeentecode: &str,
 ) -> Result<(), LedgerError> {
-    let message = content.iter().find(|r| r.table.is_empty());
-    let Some(pseudonym) = message.and_then(|r| r.values.get("Client_Bsn")) else {
+    let mut assignment: Option<Decided> = None;
+    let mut stop: Option<Decided> = None;
+    for stored in messages.assignment(standard.product(), number)? {
+        let Ok(content) = serde_json::from_str::<Vec<StoredRow>>(&stored.content) else {
+            continue;
+        };
+        let (table, agb) = match stored.number {
+            301 => ("ToegewezenProduct", stored.ontvanger),
+            _ => ("StopProduct", stored.afzender),
+        };
+        let client = content
+            .iter()
+            .find(|r| r.table.is_empty())
+            .and_then(|r| r.values.get("Client_Bsn").cloned());
+        let product = content.iter().find(|r| {
+            r.table == table && r.values.get("ToewijzingNummer").map(String::as_str) == Some(number)
+        });
+        let (Some(client), Some(product)) = (client, product) else {
+            continue;
+        };
+        let decided = Decided::of(product, client, agb, stored.number == 307);
+        // Oldest first: a later one replaces an earlier one.
+        if stored.number == 301 {
+            assignment = Some(decided);
+        } else {
+            stop = Some(decided);
+        }
+    }
+    let decision = match (assignment, stop) {
+        (Some(mut a), Some(s)) => {
+            let ends = s
+                .einddatum
+                .filter(|end| a.ingangsdatum.is_some_and(|start| *end >= start));
+            if s.agb == a.agb && s.client == a.client && ends.is_some() {
+                a.einddatum = ends;
+                a.reden = s.reden;
+            }
+            a
+        }
+        (Some(a), None) => a,
+        (None, Some(s)) => s,
+        (None, None) => return Ok(()),
+    }
+    .without_end_before_start();
+    let (Some(categorie), Some(code), Some(ingangsdatum)) =
+        (&decision.categorie, &decision.code, decision.ingangsdatum)
+    else {
+        // Without a product (optional in iJw) or a start, no decision of the dataset.
         return Ok(());
     };
-    let date = |row: &StoredRow, name: &str| {
-        row.values
-            .get(name)
-            .and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+    let beschikkingnummer = match standard {
+        Standard::Ijw => number.to_owned(),
+        Standard::Iwmo => format!("WMO-{number}"),
     };
-    let text = |row: &'_ StoredRow, name: &str| row.values.get(name).cloned();
-    let (product_table, agb) = match m.number {
-        301 => ("ToegewezenProduct", &m.header.ontvanger),
-        307 => ("StopProduct", &m.header.afzender),
-        _ => return Ok(()),
-    };
-    for row in content.iter().filter(|r| r.table == product_table) {
-        let Some(nummer) = text(row, "ToewijzingNummer") else {
-            continue;
-        };
-        let product = (text(row, "Product_Categorie"), text(row, "Product_Code"));
-        if m.number == 307 {
-            let (Some(einddatum), Some(reden)) =
-                (date(row, "Einddatum"), text(row, "RedenBeeindiging"))
-            else {
-                continue;
-            };
-            if rows.stop_decision(gemeentecode, &nummer, einddatum, &reden)? {
-                continue;
-            }
-            // A stop before its assignment: the decision is made of the stop.
-            if let ((Some(categorie), Some(code)), Some(ingang)) =
-                (product, date(row, "ToewijzingIngangsdatum"))
-            {
-                rows.upsert_decision_from_message(&DecisionRow {
-                    gemeentecode,
-                    beschikkingnummer: &nummer,
-                    pseudonym,
-                    agb,
-                    productcategorie: &categorie,
-                    productcode: &code,
-                    ingangsdatum: ingang,
-                    einddatum: Some(einddatum),
-                    reden: Some(&reden),
-                })?;
-            }
-            continue;
+    let reden = decision.reden.filter(|_| standard == Standard::Ijw);
+    rows.upsert_decision_from_message(&DecisionRow {
+        gemeentecode,
+        beschikkingnummer: &beschikkingnummer,
+        pseudonym: &decision.client,
+        agb: &decision.agb,
+        productcategorie: categorie,
+        productcode: code,
+        ingangsdatum,
+        einddatum: decision.einddatum,
+        reden: reden.as_deref(),
+    })
+}
+
+/// What one assignment's product or one stop says of a decision.
+struct Decided {
+    client: String,
+    agb: String,
+    categorie: Option<String>,
+    code: Option<String>,
+    ingangsdatum: Option<NaiveDate>,
+    einddatum: Option<NaiveDate>,
+    reden: Option<String>,
+}
+
+impl Decided {
+    /// The same, without an end before its start (and its reason), which no decision has.
+    fn without_end_before_start(mut self) -> Self {
+        if self
+            .einddatum
+            .is_some_and(|end| self.ingangsdatum.is_none_or(|start| end < start))
+        {
+            self.einddatum = None;
+            self.reden = None;
         }
-        let ((Some(categorie), Some(code)), Some(ingang)) = (product, date(row, "Ingangsdatum"))
-        else {
-            // An assignment without a product (`Product` is optional in iJw) is no decision
-            // of the dataset, which needs one.
-            continue;
-        };
-        rows.upsert_decision_from_message(&DecisionRow {
-            gemeentecode,
-            beschikkingnummer: &nummer,
-            pseudonym,
-            agb,
-            productcategorie: &categorie,
-            productcode: &code,
-            ingangsdatum: ingang,
-            einddatum: date(row, "Einddatum"),
-            reden: None,
-        })?;
+        self
     }
-    Ok(())
+
+    /// From the row of an assigned product (`stop` false) or a stopped one.
+    fn of(row: &StoredRow, client: String, agb: String, stop: bool) -> Self {
+        let text = |name: &str| row.values.get(name).cloned();
+        let date = |name: &str| {
+            row.values
+                .get(name)
+                .and_then(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").ok())
+        };
+        let start = if stop {
+            "ToewijzingIngangsdatum"
+        } else {
+            "Ingangsdatum"
+        };
+        Self {
+            client,
+            agb,
+            categorie: text("Product_Categorie"),
+            code: text("Product_Code"),
+            ingangsdatum: date(start),
+            einddatum: date("Einddatum"),
+            reden: if stop { text("RedenBeeindiging") } else { None },
+        }
+    }
 }

@@ -27,8 +27,8 @@ use crate::layout::{
     move_no_replace, receipt_stem,
 };
 use crate::ledger::{
-    Claim, DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow, Outcome,
-    RowSink,
+    Claim, DecisionRow, Delivery, DeliveryState, Ledger, LedgerError, MeasurementRow,
+    MessageStored, Outcome, RowSink,
 };
 use crate::mail::{self, Wake};
 use crate::message::Language;
@@ -769,13 +769,28 @@ fn check_and_store(
             let mut count = Stored::default();
             for batch in rx {
                 for row in batch {
-                    if let Record::Bericht(m) = &row.record {
-                        let new =
-                            messages::store(&mut berichten, &mut sink, m, gemeentecode, decisions)?;
-                        count.known += u64::from(!new);
-                        continue;
-                    }
-                    if store(&mut sink, &row)? {
+                    // A message an earlier delivery brought is kept once and no fault of
+                    // this file; one this file brought before is a repeat, as a row is.
+                    let first = match &row.record {
+                        Record::Bericht(m) => {
+                            match messages::store(
+                                &mut berichten,
+                                &mut sink,
+                                m,
+                                gemeentecode,
+                                decisions,
+                            )? {
+                                MessageStored::New => true,
+                                MessageStored::Known => {
+                                    count.known += 1;
+                                    true
+                                }
+                                MessageStored::Repeat => false,
+                            }
+                        }
+                        _ => store(&mut sink, &row)?,
+                    };
+                    if first {
                         if let (Some(rule), Record::Meting(m)) = (on_time, &row.record) {
                             count.on_time += u64::from(rule.covers(m.datum));
                         }

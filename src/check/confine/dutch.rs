@@ -76,6 +76,9 @@ fn file_error(e: &FileError) -> String {
         FileError::Spreadsheet { format, message } => format!(
             "{format}: het bestand is beschadigd of geen bruikbaar werkblad (melding van de lezer: {message})"
         ),
+        FileError::Zip(message) => {
+            format!("de zip kan niet worden gelezen (melding van de lezer: {message})")
+        }
         FileError::Io(e) => format!("het bestand kan niet worden gelezen: {e}"),
     }
 }

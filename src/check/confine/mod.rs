@@ -202,13 +202,17 @@ impl Job {
         }
     }
 
-    /// The largest frame the parent accepts: a row of values at most one line long.
+    /// The largest frame the parent accepts: a row of values at most one line long, or a
+    /// message (its kept values are a part of its text, which is at most
+    /// `MAX_MESSAGE_BYTES`; a claim's rows each repeat its client's number, a few bytes
+    /// more than the element they come from).
     fn max_frame(&self) -> u32 {
         let line = self
             .max_line_bytes
             .saturating_mul(2)
             .saturating_add(64 * 1024);
-        u32::try_from(line).unwrap_or(u32::MAX).max(1 << 20)
+        let message = crate::check::messages::delivery::MAX_MESSAGE_BYTES + (1 << 20);
+        u32::try_from(line.max(message)).unwrap_or(u32::MAX)
     }
 }
 
@@ -301,6 +305,8 @@ fn relay<E>(
 ) -> Relayed<E> {
     let mut frames = wire::FrameReader::new(input, job.max_frame());
     let mut records = 0u64;
+    // A file is rows of a dataset or messages, never both.
+    let mut messages: Option<bool> = None;
     loop {
         let message = match frames.next() {
             Ok(Some(message)) => message,
@@ -309,9 +315,13 @@ fn relay<E>(
         };
         match message {
             wire::Message::Record { line, record } => {
-                let Some(record) = record.to_record() else {
+                let Some(record) = record.to_record(job.municipality.as_deref()) else {
                     return Relayed::Garbage;
                 };
+                let is_message = matches!(record, Record::Bericht(_));
+                if *messages.get_or_insert(is_message) != is_message {
+                    return Relayed::Garbage;
+                }
                 records += 1;
                 if let Err(e) = on_record(line, record) {
                     return Relayed::Callback(e);
@@ -342,7 +352,12 @@ fn relay<E>(
                 }
                 return match done {
                     Ok(summary) => match summary_from_wire(summary) {
-                        Some(summary) if summary.accepted == records => Relayed::Done(Ok(summary)),
+                        Some(summary)
+                            if summary.accepted == records
+                                && messages.is_none_or(|m| m == summary.messages.is_some()) =>
+                        {
+                            Relayed::Done(Ok(summary))
+                        }
                         _ => Relayed::Garbage,
                     },
                     Err(fatal) => Relayed::Done(Err(Failure::Refused {
@@ -408,6 +423,10 @@ fn breach<E>(status: ExitStatus, timed_out: bool, stderr: &str, read: &Relayed<E
     if timed_out {
         return Breach::Time;
     }
+    // The parent kills a child whose answer it cannot use: that kill is no CPU limit.
+    if matches!(read, Relayed::Garbage) {
+        return Breach::Garbage;
+    }
     let out_of_memory = stderr.contains("memory allocation of")
         || stderr.contains("Cannot allocate memory")
         || stderr.contains("os error 12")
@@ -418,7 +437,6 @@ fn breach<E>(status: ExitStatus, timed_out: bool, stderr: &str, read: &Relayed<E
         Some(libc::SIGKILL) => Breach::Cpu,
         _ if out_of_memory => Breach::Memory,
         Some(_) => Breach::Crash,
-        None if matches!(read, Relayed::Garbage) => Breach::Garbage,
         None => Breach::Crash,
     }
 }

@@ -103,8 +103,9 @@ impl<'a> RecordRef<'a> {
         }
     }
 
-    /// The typed record, if every value is one a checked row can hold.
-    pub(super) fn to_record(&self) -> Option<Record> {
+    /// The typed record, if every value is one a checked row can hold (a message: of
+    /// `municipality`, when the job names one).
+    pub(super) fn to_record(&self, municipality: Option<&str>) -> Option<Record> {
         let bsn = |digits: &[u8; 9]| Bsn::from_digits(*digits).ok();
         Some(match *self {
             Self::Meting {
@@ -161,7 +162,7 @@ impl<'a> RecordRef<'a> {
                 reden: reden.map(str::to_owned),
             }),
             Self::Bericht(ref m) => {
-                if !m.is_well_formed() {
+                if !m.is_well_formed(municipality) {
                     return None;
                 }
                 Record::Bericht(Box::new(m.clone().into_owned()))
@@ -376,7 +377,7 @@ mod tests {
         };
         assert_eq!(line, 7);
         assert_eq!(wire, RecordRef::new(&record));
-        assert_eq!(wire.to_record(), Some(record));
+        assert_eq!(wire.to_record(None), Some(record));
         assert!(frames.next().unwrap().is_none());
     }
 
@@ -427,7 +428,7 @@ mod tests {
             match frames.next().unwrap() {
                 Some(Message::Record { line, record: r }) => {
                     assert_eq!(line, expected);
-                    assert_eq!(r.to_record().as_ref(), Some(&record));
+                    assert_eq!(r.to_record(None).as_ref(), Some(&record));
                 }
                 other => panic!("{other:?}"),
             }

@@ -110,6 +110,9 @@ pub enum FileError {
         format: &'static str,
         message: String,
     },
+    /// A zip of iJw/iWmo messages that cannot be read as a zip at all.
+    #[error("the zip cannot be read: {0}")]
+    Zip(String),
     #[error("cannot read the file: {0}")]
     Io(#[from] io::Error),
 }

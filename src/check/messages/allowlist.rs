@@ -15,20 +15,59 @@
 
 use super::schemas::MessageType;
 
+/// The form a value kept in clear must have (the schemas ask at least as much): the
+/// parent checks it, so that nothing but a code, a date, a time or a number is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// Letters and digits, at most 12 (`55A11`, `01`, `D`, `NL`).
+    Code,
+    /// `yyyy-mm-dd`.
+    Date,
+    /// `hh:mm:ss`.
+    Time,
+    /// Digits, at most 12, perhaps after a minus sign (an amount in cents, a volume).
+    Integer,
+}
+
+impl Form {
+    /// Whether `value` has this form.
+    pub(crate) fn holds(self, value: &str) -> bool {
+        let b = value.as_bytes();
+        match self {
+            Form::Code => (1..=12).contains(&b.len()) && b.iter().all(u8::is_ascii_alphanumeric),
+            Form::Date => {
+                chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok() && b.len() == 10
+            }
+            Form::Time => {
+                chrono::NaiveTime::parse_from_str(value, "%H:%M:%S").is_ok() && b.len() == 8
+            }
+            Form::Integer => {
+                let digits = value.strip_prefix('-').unwrap_or(value).as_bytes();
+                (1..=12).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit)
+            }
+        }
+    }
+}
+
 /// What becomes of a kept value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Keep {
-    /// As written: a code, a date, an amount, a volume.
-    Clear,
+    /// As written, in this form: a code, a date, a time, an amount, a volume.
+    Clear(Form),
     /// Every occurrence, joined by spaces: the `RetourCode`s of a level.
     Codes,
     /// A citizen number: the TTP pseudonym in the ledger, hashed again with the
     /// municipality's key in its bundle (the same hash as its measurement bundles' `pseudobsn`).
     Bsn,
-    /// An identifier (`ToewijzingNummer`, `ReferentieAanbieder`, ...): kept as written in the
-    /// ledger (a citizen number inside it replaced by its keyed hash), hashed with the
-    /// municipality's key in its bundle.
-    Hashed,
+    /// A number the municipality gives (`ToewijzingNummer`, `BeschikkingNummer`: at most
+    /// nine digits): kept without leading zeros in the ledger (one that is a citizen number
+    /// replaced by its keyed hash, as a decision's number is), hashed with the
+    /// municipality's key in its bundle: the same hash as its decisions' `beschikkingnummer`.
+    Number,
+    /// A reference of free form (`ReferentieAanbieder`, `DeclaratieNummer`, a service's
+    /// `ReferentieNummer`: any text, a name even): the TTP's keyed hash in the ledger,
+    /// hashed again with the municipality's key in its bundle.
+    Reference,
     /// A date of birth: its year only.
     Year,
     /// A postcode: its four digits only.
@@ -39,12 +78,17 @@ impl Keep {
     /// What `LEESMIJ.txt` says of a column kept this way.
     pub(crate) fn meaning(self) -> &'static str {
         match self {
-            Keep::Clear => "zoals in het bericht",
+            Keep::Clear(_) => "zoals in het bericht",
             Keep::Codes => "alle codes van dit niveau, gescheiden door een spatie",
             Keep::Bsn => {
                 "gehasht (HMAC-SHA256 met de sleutel van de gemeente, over het pseudoniem van de TTP)"
             }
-            Keep::Hashed => "gehasht (HMAC-SHA256 met de sleutel van de gemeente)",
+            Keep::Number => {
+                "gehasht (HMAC-SHA256 met de sleutel van de gemeente, over het getal zonder voorloopnullen)"
+            }
+            Keep::Reference => {
+                "gehasht (HMAC-SHA256 met de sleutel van de gemeente, over de gehashte waarde van de TTP)"
+            }
             Keep::Year => "alleen het geboortejaar",
             Keep::Postcode4 => "alleen de vier cijfers van de postcode",
         }
@@ -52,7 +96,7 @@ impl Keep {
 
     /// Whether a bundle hashes this value.
     pub(crate) fn is_hashed(self) -> bool {
-        matches!(self, Keep::Bsn | Keep::Hashed)
+        matches!(self, Keep::Bsn | Keep::Number | Keep::Reference)
     }
 }
 
@@ -156,7 +200,10 @@ const fn key(
     Column {
         name,
         path,
-        keep: Keep::Hashed,
+        keep: match link {
+            LinkKey::Toewijzing => Keep::Number,
+            LinkKey::Referentie => Keep::Reference,
+        },
         in_returns_only: false,
         link: Some(link),
         meaning,
@@ -174,7 +221,7 @@ const fn retour(name: &'static str, path: &'static str) -> Column {
     }
 }
 
-use Keep::{Bsn, Clear, Hashed, Postcode4, Year};
+use Keep::{Bsn, Clear, Number, Postcode4, Reference, Year};
 
 /// A return message's own header: its codes and the day of the message it answers.
 const RETURN_HEADER: &[Column] = &[
@@ -184,7 +231,7 @@ const RETURN_HEADER: &[Column] = &[
         ..col(
             "DagtekeningRetour",
             "Header/DagtekeningRetour",
-            Clear,
+            Clear(Form::Date),
             "dagtekening van het bericht waarop dit het retourbericht is",
         )
     },
@@ -206,7 +253,7 @@ const CLIENT: &[Column] = &[
     col(
         "Client_Geslacht",
         "Client/Geslacht",
-        Clear,
+        Clear(Form::Code),
         "geslacht (code)",
     ),
 ];
@@ -220,22 +267,37 @@ const PRODUCT: &[Column] = &[
     col(
         "Product_Categorie",
         "Product/Categorie",
-        Clear,
+        Clear(Form::Code),
         "productcategorie",
     ),
-    col("Product_Code", "Product/Code", Clear, "productcode"),
+    col(
+        "Product_Code",
+        "Product/Code",
+        Clear(Form::Code),
+        "productcode",
+    ),
 ];
 
 const OMVANG: &[Column] = &[
-    col("Omvang_Volume", "Omvang/Volume", Clear, "volume"),
-    col("Omvang_Eenheid", "Omvang/Eenheid", Clear, "eenheid (code)"),
+    col(
+        "Omvang_Volume",
+        "Omvang/Volume",
+        Clear(Form::Integer),
+        "volume",
+    ),
+    col(
+        "Omvang_Eenheid",
+        "Omvang/Eenheid",
+        Clear(Form::Code),
+        "eenheid (code)",
+    ),
     col(
         "Omvang_Frequentie",
         "Omvang/Frequentie",
-        Clear,
+        Clear(Form::Code),
         "frequentie (code)",
     ),
-    col("Budget", "Budget", Clear, "budget in centen"),
+    col("Budget", "Budget", Clear(Form::Integer), "budget in centen"),
 ];
 
 const TOEWIJZING: Column = key(
@@ -264,48 +326,63 @@ const PRESTATIE: &[Column] = &[
     col(
         "ProductReferentie_ReferentieNummer",
         "ProductReferentie/ReferentieNummer",
-        Hashed,
+        Reference,
         "referentienummer van de prestatie",
     ),
     col(
         "ProductReferentie_VorigReferentieNummer",
         "ProductReferentie/VorigReferentieNummer",
-        Hashed,
+        Reference,
         "referentienummer van de prestatie die deze vervangt",
     ),
     TOEWIJZING,
     col(
         "ProductCategorie",
         "ProductCategorie",
-        Clear,
+        Clear(Form::Code),
         "productcategorie",
     ),
-    col("ProductCode", "ProductCode", Clear, "productcode"),
+    col(
+        "ProductCode",
+        "ProductCode",
+        Clear(Form::Code),
+        "productcode",
+    ),
     col(
         "ProductPeriode_Begindatum",
         "ProductPeriode/Begindatum",
-        Clear,
+        Clear(Form::Date),
         "begin van de periode",
     ),
     col(
         "ProductPeriode_Einddatum",
         "ProductPeriode/Einddatum",
-        Clear,
+        Clear(Form::Date),
         "einde van de periode",
     ),
-    col("GeleverdVolume", "GeleverdVolume", Clear, "geleverd volume"),
-    col("Eenheid", "Eenheid", Clear, "eenheid (code)"),
-    col("ProductTarief", "ProductTarief", Clear, "tarief in centen"),
+    col(
+        "GeleverdVolume",
+        "GeleverdVolume",
+        Clear(Form::Integer),
+        "geleverd volume",
+    ),
+    col("Eenheid", "Eenheid", Clear(Form::Code), "eenheid (code)"),
+    col(
+        "ProductTarief",
+        "ProductTarief",
+        Clear(Form::Integer),
+        "tarief in centen",
+    ),
     col(
         "IngediendBedrag_Bedrag",
         "IngediendBedrag/Bedrag",
-        Clear,
+        Clear(Form::Integer),
         "ingediend bedrag in centen",
     ),
     col(
         "IngediendBedrag_DebetCredit",
         "IngediendBedrag/DebetCredit",
-        Clear,
+        Clear(Form::Code),
         "debet (D) of credit (C)",
     ),
 ];
@@ -314,13 +391,13 @@ const TOTAAL_INGEDIEND: [Column; 2] = [
     col(
         "TotaalIngediendBedrag_TotaalBedrag",
         "TotaalIngediendBedrag/TotaalBedrag",
-        Clear,
+        Clear(Form::Integer),
         "totaal ingediend bedrag in centen",
     ),
     col(
         "TotaalIngediendBedrag_DebetCredit",
         "TotaalIngediendBedrag/DebetCredit",
-        Clear,
+        Clear(Form::Code),
         "debet (D) of credit (C)",
     ),
 ];
@@ -339,13 +416,13 @@ pub const TABLES: &[Table] = &[
                 col(
                     "Client_JuridischeStatus",
                     "Client/JuridischeStatus",
-                    Clear,
+                    Clear(Form::Code),
                     "juridische status (code)",
                 ),
                 col(
                     "Client_WettelijkeVertegenwoordiging",
                     "Client/WettelijkeVertegenwoordiging",
-                    Clear,
+                    Clear(Form::Code),
                     "wettelijke vertegenwoordiging (code)",
                 ),
             ],
@@ -363,21 +440,26 @@ pub const TABLES: &[Table] = &[
                 col(
                     "Toewijzingsdatum",
                     "Toewijzingsdatum",
-                    Clear,
+                    Clear(Form::Date),
                     "datum van de toewijzing",
                 ),
                 col(
                     "Toewijzingstijd",
                     "Toewijzingstijd",
-                    Clear,
+                    Clear(Form::Time),
                     "tijd van de toewijzing",
                 ),
-                col("Ingangsdatum", "Ingangsdatum", Clear, "ingangsdatum"),
-                col("Einddatum", "Einddatum", Clear, "einddatum"),
+                col(
+                    "Ingangsdatum",
+                    "Ingangsdatum",
+                    Clear(Form::Date),
+                    "ingangsdatum",
+                ),
+                col("Einddatum", "Einddatum", Clear(Form::Date), "einddatum"),
                 col(
                     "RedenWijziging",
                     "RedenWijziging",
-                    Clear,
+                    Clear(Form::Code),
                     "reden van wijziging (code)",
                 ),
             ],
@@ -391,24 +473,29 @@ pub const TABLES: &[Table] = &[
         at: "Client/Contactgegevens/Contact",
         columns: &[
             &[
-                col("Soort", "Soort", Clear, "soort adres (code)"),
+                col("Soort", "Soort", Clear(Form::Code), "soort adres (code)"),
                 col(
                     "Adres_Postcode",
                     "Adres/Postcode",
                     Postcode4,
                     "postcode: alleen de vier cijfers",
                 ),
-                col("Adres_LandCode", "Adres/LandCode", Clear, "land (code)"),
+                col(
+                    "Adres_LandCode",
+                    "Adres/LandCode",
+                    Clear(Form::Code),
+                    "land (code)",
+                ),
                 col(
                     "Periode_Begindatum",
                     "Periode/Begindatum",
-                    Clear,
+                    Clear(Form::Date),
                     "begin van de periode",
                 ),
                 col(
                     "Periode_Einddatum",
                     "Periode/Einddatum",
-                    Clear,
+                    Clear(Form::Date),
                     "einde van de periode",
                 ),
             ],
@@ -433,14 +520,19 @@ pub const TABLES: &[Table] = &[
                 col(
                     "ToewijzingIngangsdatum",
                     "ToewijzingIngangsdatum",
-                    Clear,
+                    Clear(Form::Date),
                     "ingangsdatum van de toewijzing",
                 ),
-                col("Begindatum", "Begindatum", Clear, "begindatum van de zorg"),
+                col(
+                    "Begindatum",
+                    "Begindatum",
+                    Clear(Form::Date),
+                    "begindatum van de zorg",
+                ),
                 col(
                     "StatusAanlevering",
                     "StatusAanlevering",
-                    Clear,
+                    Clear(Form::Code),
                     "status van de aanlevering (code)",
                 ),
             ],
@@ -458,21 +550,31 @@ pub const TABLES: &[Table] = &[
                 col(
                     "ToewijzingIngangsdatum",
                     "ToewijzingIngangsdatum",
-                    Clear,
+                    Clear(Form::Date),
                     "ingangsdatum van de toewijzing",
                 ),
-                col("Begindatum", "Begindatum", Clear, "begindatum van de zorg"),
+                col(
+                    "Begindatum",
+                    "Begindatum",
+                    Clear(Form::Date),
+                    "begindatum van de zorg",
+                ),
                 col(
                     "RedenBeeindiging",
                     "RedenBeeindiging",
-                    Clear,
+                    Clear(Form::Code),
                     "reden van beëindiging (code)",
                 ),
-                col("Einddatum", "Einddatum", Clear, "einddatum van de zorg"),
+                col(
+                    "Einddatum",
+                    "Einddatum",
+                    Clear(Form::Date),
+                    "einddatum van de zorg",
+                ),
                 col(
                     "StatusAanlevering",
                     "StatusAanlevering",
-                    Clear,
+                    Clear(Form::Code),
                     "status van de aanlevering (code)",
                 ),
             ],
@@ -490,7 +592,7 @@ pub const TABLES: &[Table] = &[
             &[col(
                 "Client_GezagsdragerBekend",
                 "Client/GezagsdragerBekend",
-                Clear,
+                Clear(Form::Code),
                 "gezagsdrager bekend (code)",
             )],
             CLIENT_RETURN,
@@ -506,7 +608,7 @@ pub const TABLES: &[Table] = &[
                 col(
                     "BeschikkingNummer",
                     "BeschikkingNummer",
-                    Hashed,
+                    Number,
                     "nummer van de beschikking",
                 ),
             ],
@@ -515,19 +617,19 @@ pub const TABLES: &[Table] = &[
                 col(
                     "BeschikkingIngangsdatum",
                     "BeschikkingIngangsdatum",
-                    Clear,
+                    Clear(Form::Date),
                     "ingangsdatum van de beschikking",
                 ),
                 col(
                     "ToewijzingIngangsdatum",
                     "ToewijzingIngangsdatum",
-                    Clear,
+                    Clear(Form::Date),
                     "gewenste ingangsdatum van de toewijzing",
                 ),
                 col(
                     "ToewijzingEinddatum",
                     "ToewijzingEinddatum",
-                    Clear,
+                    Clear(Form::Date),
                     "gewenste einddatum van de toewijzing",
                 ),
             ],
@@ -536,10 +638,15 @@ pub const TABLES: &[Table] = &[
                 col(
                     "Verwijzer_Type",
                     "Verwijzer/Type",
-                    Clear,
+                    Clear(Form::Code),
                     "soort verwijzer (code)",
                 ),
-                col("Raamcontract", "Raamcontract", Clear, "raamcontract (code)"),
+                col(
+                    "Raamcontract",
+                    "Raamcontract",
+                    Clear(Form::Code),
+                    "raamcontract (code)",
+                ),
             ],
             RETURN_CODES,
         ],
@@ -567,7 +674,7 @@ pub const TABLES: &[Table] = &[
                 col(
                     "Verzoek_RedenVerzoek",
                     "Client/Verzoek/RedenVerzoek",
-                    Clear,
+                    Clear(Form::Code),
                     "reden van het verzoek (code)",
                 ),
             ],
@@ -594,10 +701,10 @@ pub const TABLES: &[Table] = &[
                 col(
                     "GewensteIngangsdatum",
                     "GewensteIngangsdatum",
-                    Clear,
+                    Clear(Form::Date),
                     "gewenste ingangsdatum",
                 ),
-                col("Einddatum", "Einddatum", Clear, "einddatum"),
+                col("Einddatum", "Einddatum", Clear(Form::Date), "einddatum"),
             ],
             OMVANG,
             RETURN_CODES,
@@ -613,10 +720,10 @@ pub const TABLES: &[Table] = &[
                 col(
                     "GewensteIngangsdatum",
                     "GewensteIngangsdatum",
-                    Clear,
+                    Clear(Form::Date),
                     "gewenste ingangsdatum",
                 ),
-                col("Einddatum", "Einddatum", Clear, "einddatum"),
+                col("Einddatum", "Einddatum", Clear(Form::Date), "einddatum"),
             ],
             OMVANG,
             RETURN_CODES,
@@ -639,19 +746,19 @@ pub const TABLES: &[Table] = &[
                 col(
                     "Antwoord_VerzoekAntwoord",
                     "Antwoord/VerzoekAntwoord",
-                    Clear,
+                    Clear(Form::Code),
                     "antwoord op het verzoek (code)",
                 ),
                 col(
                     "Antwoord_RedenAfwijzingVerzoek",
                     "Antwoord/RedenAfwijzingVerzoek",
-                    Clear,
+                    Clear(Form::Code),
                     "reden van afwijzing (code)",
                 ),
                 col(
                     "Antwoord_Woonplaatsbeginsel_Gemeente",
                     "Antwoord/Woonplaatsbeginsel/Gemeente",
-                    Clear,
+                    Clear(Form::Code),
                     "gemeente volgens het woonplaatsbeginsel (CBS-code)",
                 ),
                 retour("Antwoord_RetourCodes", "Antwoord/RetourCodes/RetourCode"),
@@ -667,37 +774,37 @@ pub const TABLES: &[Table] = &[
             col(
                 "Declaratie_DeclaratieNummer",
                 "Declaratie/DeclaratieNummer",
-                Hashed,
+                Reference,
                 "nummer van de declaratie",
             ),
             col(
                 "Declaratie_DeclaratiePeriode_Begindatum",
                 "Declaratie/DeclaratiePeriode/Begindatum",
-                Clear,
+                Clear(Form::Date),
                 "begin van de declaratieperiode",
             ),
             col(
                 "Declaratie_DeclaratiePeriode_Einddatum",
                 "Declaratie/DeclaratiePeriode/Einddatum",
-                Clear,
+                Clear(Form::Date),
                 "einde van de declaratieperiode",
             ),
             col(
                 "Declaratie_DeclaratieDagtekening",
                 "Declaratie/DeclaratieDagtekening",
-                Clear,
+                Clear(Form::Date),
                 "dagtekening van de declaratie",
             ),
             col(
                 "Declaratie_TotaalIngediendBedrag_TotaalBedrag",
                 "Declaratie/TotaalIngediendBedrag/TotaalBedrag",
-                Clear,
+                Clear(Form::Integer),
                 "totaal ingediend bedrag in centen",
             ),
             col(
                 "Declaratie_TotaalIngediendBedrag_DebetCredit",
                 "Declaratie/TotaalIngediendBedrag/DebetCredit",
-                Clear,
+                Clear(Form::Code),
                 "debet (D) of credit (C)",
             ),
         ]],
@@ -724,7 +831,7 @@ pub const TABLES: &[Table] = &[
             &[col(
                 "DeclaratieAntwoord_DeclaratieNummer",
                 "DeclaratieAntwoord/DeclaratieNummer",
-                Hashed,
+                Reference,
                 "nummer van de declaratie",
             )],
             &[
@@ -741,13 +848,13 @@ pub const TABLES: &[Table] = &[
                 col(
                     "DeclaratieAntwoord_TotaalToegekendBedrag_TotaalBedrag",
                     "DeclaratieAntwoord/TotaalToegekendBedrag/TotaalBedrag",
-                    Clear,
+                    Clear(Form::Integer),
                     "totaal toegekend bedrag in centen",
                 ),
                 col(
                     "DeclaratieAntwoord_TotaalToegekendBedrag_DebetCredit",
                     "DeclaratieAntwoord/TotaalToegekendBedrag/DebetCredit",
-                    Clear,
+                    Clear(Form::Code),
                     "debet (D) of credit (C)",
                 ),
                 retour(

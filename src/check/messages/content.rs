@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use libxml::readonly::RoNode;
 use serde::{Deserialize, Serialize};
 
-use super::allowlist::{self, Column, Keep};
+use super::allowlist::{self, Column, Form, Keep};
 use super::schemas::{MessageType, Standard};
 use super::{Header, child};
 use crate::check::datasets::Problem;
@@ -64,11 +64,33 @@ impl Bericht {
         }
     }
 
-    /// Whether every row names a table of its type and holds one value per column, each
-    /// within bounds and of its column's form: the parent's check of what the reader sent.
-    pub(crate) fn is_well_formed(&self) -> bool {
+    /// Whether the message is what the reader may send: a type here; a header whose sender
+    /// and receiver are a municipality's code (4 digits, `municipality`'s when given) and a
+    /// provider's (8 digits), with identifications of at most 12 characters; and rows that
+    /// each name a table of its type and hold one value per column, each of its column's
+    /// form. The parent's check of the confined reader.
+    pub(crate) fn is_well_formed(&self, municipality: Option<&str>) -> bool {
         let kind = self.kind();
-        if !MessageType::ALL.contains(&kind) || self.rows.len() > MAX_ROWS {
+        let h = &self.header;
+        let digits = |v: &str, n: usize| v.len() == n && v.bytes().all(|b| b.is_ascii_digit());
+        let parties = (digits(&h.afzender, 4) && digits(&h.ontvanger, 8))
+            || (digits(&h.afzender, 8) && digits(&h.ontvanger, 4));
+        let identification =
+            |v: &str| (1..=12).contains(&v.chars().count()) && !v.chars().any(char::is_control);
+        let answer = match &self.answer {
+            None => !kind.is_return(),
+            Some(Answer::Retour(id, _)) => {
+                kind.is_return() && kind.number != 325 && identification(id)
+            }
+            Some(Answer::Declaratie(id, _)) => kind.number == 325 && identification(id),
+        };
+        if !MessageType::ALL.contains(&kind)
+            || !parties
+            || municipality.is_some_and(|own| h.gemeente() != Some(own))
+            || !identification(&h.identificatie)
+            || !answer
+            || self.rows.len() > MAX_ROWS
+        {
             return false;
         }
         self.rows.iter().all(|row| {
@@ -85,15 +107,21 @@ impl Bericht {
     }
 }
 
-/// Whether `value` is what a column kept as `keep` can hold.
+/// Whether `value`, as the reader sends it, is what a column kept as `keep` can hold.
 fn has_form(keep: Keep, value: &str) -> bool {
-    let digits = |n: usize| value.len() == n && value.bytes().all(|b| b.is_ascii_digit());
+    let digits = |range: std::ops::RangeInclusive<usize>| {
+        range.contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
+    };
     match keep {
-        Keep::Bsn => digits(9),
-        Keep::Year | Keep::Postcode4 => digits(4),
-        Keep::Clear | Keep::Hashed | Keep::Codes => {
-            value.len() <= MAX_VALUE && !value.chars().any(char::is_control)
+        Keep::Bsn => digits(9..=9),
+        Keep::Year | Keep::Postcode4 => digits(4..=4),
+        // `xs:integer` may carry leading zeros; the value is at most 999 999 999.
+        Keep::Number => digits(1..=24) && value.trim_start_matches('0').len() <= 9,
+        Keep::Clear(form) => form.holds(value),
+        Keep::Codes => {
+            value.split(' ').all(|code| Form::Code.holds(code)) && value.len() <= MAX_VALUE
         }
+        Keep::Reference => value.len() <= MAX_VALUE && !value.chars().any(char::is_control),
     }
 }
 
@@ -162,7 +190,9 @@ fn value(at: RoNode, column: &Column) -> Option<String> {
     };
     let first = found.first().map(text).filter(|v| !v.is_empty());
     match column.keep {
-        Keep::Clear | Keep::Hashed | Keep::Bsn => first,
+        // `xs:integer` allows a sign: `+5` is 5.
+        Keep::Number => first.map(|v| v.strip_prefix('+').map_or(v.clone(), str::to_owned)),
+        Keep::Clear(_) | Keep::Reference | Keep::Bsn => first,
         Keep::Codes => {
             let codes: Vec<String> = found.iter().map(text).filter(|v| !v.is_empty()).collect();
             let joined = codes.join(" ");

@@ -22,8 +22,10 @@ pub(crate) const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
 /// element, after at most an XML declaration and comments.
 const SNIFF_BYTES: usize = 4096;
 
-/// The most entries a zip of messages may hold (a year of a large municipality's traffic).
-pub(crate) const MAX_ENTRIES: usize = 250_000;
+/// The most entries a zip of messages may hold: about as many average messages (2 to 3 KB)
+/// as the default `max_unpacked_bytes` (512 MiB) lets unpack; a zip of many tiny entries is
+/// refused before they are read.
+pub(crate) const MAX_ENTRIES: usize = 200_000;
 
 /// The most an entry may expand: XML compresses some ten to twenty times; a bomb, thousands.
 pub(crate) const MAX_RATIO: u64 = 200;
@@ -59,14 +61,20 @@ pub(crate) fn check<E>(
         },
     };
     if head.starts_with(b"PK\x03\x04") {
-        if is_workbook(path) {
+        let archive = match std::fs::File::open(path).map(zip::ZipArchive::new) {
+            Ok(Ok(archive)) => archive,
+            Ok(Err(e)) => return Ok(Some(Err(FileError::Zip(e.to_string()).into()))),
+            // The dataset readers report an unreadable file.
+            Err(_) => return Ok(None),
+        };
+        if is_workbook(&archive) {
             return Ok(None);
         }
         if let Err(fatal) = allowed(ctx) {
             return Ok(Some(Err(fatal)));
         }
         messages.summary.format = Some(ZIP_FORMAT);
-        return Ok(Some(match messages.zip(path, limits)? {
+        return Ok(Some(match messages.zip(archive, limits)? {
             Ok(()) => messages.finish(),
             Err(e) => Err(e.into()),
         }));
@@ -101,15 +109,9 @@ fn allowed(ctx: &Context<'_>) -> Result<(), Fatal> {
     }
 }
 
-/// Whether the zip at `path` is a workbook (xlsx, ods) or another document the dataset
-/// readers name, rather than a zip of messages.
-fn is_workbook(path: &Path) -> bool {
-    let Ok(file) = std::fs::File::open(path) else {
-        return true;
-    };
-    let Ok(archive) = zip::ZipArchive::new(file) else {
-        return false;
-    };
+/// Whether the zip is a workbook (xlsx, ods) or another document the dataset readers name,
+/// rather than a zip of messages.
+fn is_workbook(archive: &zip::ZipArchive<std::fs::File>) -> bool {
     [
         "xl/workbook.xml",
         "mimetype",
@@ -185,20 +187,14 @@ where
         Ok(None)
     }
 
-    /// Takes every entry of the zip at `path`.
-    fn zip(&mut self, path: &Path, limits: Limits) -> Result<Result<(), FileError>, E> {
-        let zip_error = |e: zip::result::ZipError| FileError::Spreadsheet {
-            format: ZIP_FORMAT,
-            message: e.to_string(),
-        };
-        let file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(e) => return Ok(Err(FileError::Io(e))),
-        };
-        let mut archive = match zip::ZipArchive::new(file) {
-            Ok(archive) => archive,
-            Err(e) => return Ok(Err(zip_error(e))),
-        };
+    /// Takes every entry of the zip. An entry that cannot be taken (its name points
+    /// outside, it is a zip, too large or packed too tightly, encrypted, packed by a method
+    /// not read here, or not the size it says) is refused on its own; the others go on.
+    fn zip(
+        &mut self,
+        mut archive: zip::ZipArchive<std::fs::File>,
+        limits: Limits,
+    ) -> Result<Result<(), FileError>, E> {
         if archive.len() > MAX_ENTRIES {
             return Ok(Err(FileError::SpreadsheetBomb {
                 what: format!("the zip holds more than {MAX_ENTRIES} entries"),
@@ -207,9 +203,9 @@ where
         let mut unpacked: u64 = 0;
         let mut n = 0u64;
         for index in 0..archive.len() {
-            let mut entry = match archive.by_index(index) {
+            let entry = match archive.by_index_raw(index) {
                 Ok(entry) => entry,
-                Err(e) => return Ok(Err(zip_error(e))),
+                Err(e) => return Ok(Err(FileError::Zip(e.to_string()))),
             };
             if entry.is_dir() {
                 continue;
@@ -217,52 +213,41 @@ where
             n += 1;
             let raw_name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
             let name = crate::redact::name(&raw_name).into_owned();
-            let refusal = if entry.enclosed_name().is_none() {
+            let (size, packed) = (entry.size(), entry.compressed_size());
+            let outside = entry.enclosed_name().is_none()
+                || raw_name.starts_with('/')
+                || raw_name.contains('\\');
+            drop(entry);
+            let refusal = if outside {
                 Some(problems::zip_entry_outside())
             } else if raw_name.to_ascii_lowercase().ends_with(".zip") {
                 Some(problems::zip_in_zip())
-            } else if entry.size() > MAX_MESSAGE_BYTES as u64 {
+            } else if size > MAX_MESSAGE_BYTES as u64 {
                 Some(problems::too_large(MAX_MESSAGE_BYTES))
-            } else if entry.size() > entry.compressed_size().saturating_mul(MAX_RATIO).max(4096) {
+            } else if size > packed.saturating_mul(MAX_RATIO).max(4096) {
                 Some(problems::zip_ratio(MAX_RATIO))
             } else {
                 None
             };
             if let Some(problem) = refusal {
-                self.take(
-                    n,
-                    Some(&name),
-                    super::Reading::Invalid(super::Invalid {
-                        kind: None,
-                        header: None,
-                        problems: vec![problem],
-                    }),
-                )?;
+                self.refuse(n, &name, problem)?;
                 continue;
             }
-            unpacked = unpacked.saturating_add(entry.size());
+            unpacked = unpacked.saturating_add(size);
             if unpacked > limits.max_unpacked_bytes {
                 return Ok(Err(FileError::TooLarge {
                     limit: limits.max_unpacked_bytes,
                 }));
             }
-            // The declared size is a claim: read one byte more than it to see it kept.
-            let mut bytes = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-            let declared = entry.size();
-            if let Err(e) = (&mut entry).take(declared + 1).read_to_end(&mut bytes) {
-                return Ok(Err(FileError::Spreadsheet {
-                    format: ZIP_FORMAT,
-                    message: e.to_string(),
-                }));
-            }
-            if bytes.len() as u64 != entry.size() {
-                return Ok(Err(FileError::Spreadsheet {
-                    format: ZIP_FORMAT,
-                    message: format!("entry {name} is not the size it declares"),
-                }));
-            }
+            let bytes = match read_entry(&mut archive, index, size) {
+                Ok(bytes) => bytes,
+                Err(why) => {
+                    self.refuse(n, &name, problems::zip_entry_unreadable(&why))?;
+                    continue;
+                }
+            };
             let reading = if bytes.starts_with(b"PK\x03\x04") {
-                super::Reading::Invalid(super::Invalid {
+                Reading::Invalid(super::Invalid {
                     kind: None,
                     header: None,
                     problems: vec![problems::zip_in_zip()],
@@ -276,6 +261,16 @@ where
             self.take(n, Some(&name), reading)?;
         }
         Ok(Ok(()))
+    }
+
+    /// Refuses entry `n` (`name`) of the zip for `problem`.
+    fn refuse(&mut self, n: u64, name: &str, problem: Problem) -> Result<(), E> {
+        let invalid = super::Invalid {
+            kind: None,
+            header: None,
+            problems: vec![problem],
+        };
+        self.take(n, Some(name), Reading::Invalid(invalid))
     }
 
     /// The file's outcome: a zip without a single message is no delivery.
@@ -299,6 +294,26 @@ fn message_name(
         (Some(kind), None) => format!("{entry} ({kind})"),
         _ => entry.to_owned(),
     }
+}
+
+/// The bytes of entry `index`, which says it unpacks to `size`: at most that many are read,
+/// and fewer or more is an error, as is an entry that cannot be unpacked here.
+fn read_entry(
+    archive: &mut zip::ZipArchive<std::fs::File>,
+    index: usize,
+    size: u64,
+) -> Result<Vec<u8>, String> {
+    let mut entry = archive.by_index(index).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    // The declared size is a claim: read one byte more than it to see it kept.
+    (&mut entry)
+        .take(size + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 != size {
+        return Err("it is not the size it says".to_owned());
+    }
+    Ok(bytes)
 }
 
 /// A problem's column, prefixed with the zip entry it is in.

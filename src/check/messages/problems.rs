@@ -15,6 +15,7 @@ use crate::message::Message;
 use crate::redact;
 
 use super::Header;
+use super::allowlist::{self, Form, Keep};
 use super::engine::{Reported, Reports};
 use super::schemas::{MessageType, NAMESPACE_ROOT, RELEASE, Standard};
 
@@ -113,6 +114,14 @@ pub(crate) fn zip_entry_outside() -> Problem {
     zip_problem(
         "de naam van dit onderdeel wijst buiten de zip (een pad met .. of een absoluut pad); het is niet gelezen",
         "the name of this entry points outside the zip (a path with .. or an absolute path); it was not read",
+    )
+}
+
+/// A zip entry that cannot be unpacked (encrypted, an unknown method, not its size).
+pub(crate) fn zip_entry_unreadable(why: &str) -> Problem {
+    zip_problem(
+        &format!("dit onderdeel kan niet worden uitgepakt ({why}); het is niet gelezen"),
+        &format!("this entry cannot be unpacked ({why}); it was not read"),
     )
 }
 
@@ -264,41 +273,66 @@ pub(crate) fn not_well_formed(reports: &Reports) -> Vec<Problem> {
     problems
 }
 
-/// Elements about a person (the client, relatives, contacts): a value of theirs is never
-/// repeated in a problem text, whatever its shape. Any element in a path below one of
-/// these is as personal.
-const PERSONAL: [&str; 16] = [
-    "Adres",
-    "Bsn",
-    "Commentaar",
-    "Contact",
-    "Contactgegevens",
-    "Emailadres",
-    "Geboortedatum",
-    "Geslachtsnaam",
-    "Naam",
-    "Organisatie",
-    "Partnernaam",
-    "Relatie",
-    "Relaties",
-    "Telefoon",
-    "Voorletters",
-    "Voornamen",
+/// Elements of a message header whose values a problem may repeat.
+const HEADER: [&str; 8] = [
+    "BerichtCode",
+    "BerichtVersie",
+    "BerichtSubversie",
+    "Afzender",
+    "Ontvanger",
+    "Dagtekening",
+    "BasisschemaXsdVersie",
+    "BerichtXsdVersie",
 ];
 
 /// What a hidden value reads as.
 const HIDDEN: &str = "***";
 
-/// `r` as a receipt may repeat it: the value of an element about a person replaced by
-/// [`HIDDEN`], in the value and in libxml2's sentence that quotes it.
-fn shareable(r: &Reported) -> Reported {
-    let personal = r
-        .path
+/// Whether a problem may repeat `value` of the element at `path`: only an element whose
+/// value is a code, a date, a time or an amount (those the allow-list keeps in clear, and
+/// the header's), never one about a person (below `Client`'s name, contacts, relations),
+/// and only a value shaped like one of those: digits, the shape of a date or a time (an
+/// impossible date is worth showing), a code of letters and digits with a digit in it, or
+/// of at most two letters. A name in a code's place stays hidden.
+fn may_show(path: &str, value: &str) -> bool {
+    let names: Vec<&str> = path
         .split('/')
         .map(|segment| segment.split('[').next().unwrap_or(segment))
-        .any(|name| PERSONAL.contains(&name));
-    match (&r.value, personal) {
-        (Some(value), true) => Reported {
+        .collect();
+    let about_a_person = names.iter().any(|name| {
+        matches!(
+            *name,
+            "Naam" | "Relaties" | "Contactgegevens" | "Bsn" | "Geboortedatum" | "Commentaar"
+        )
+    });
+    let Some(element) = names.last() else {
+        return false;
+    };
+    let kept_in_clear = HEADER.contains(element)
+        || allowlist::TABLES.iter().any(|table| {
+            table.columns.iter().flat_map(|g| g.iter()).any(|column| {
+                matches!(column.keep, Keep::Clear(_) | Keep::Codes)
+                    && column.path.rsplit('/').next() == Some(*element)
+            })
+        });
+    let shape = |pattern: &str| {
+        value.len() == pattern.len()
+            && value.bytes().zip(pattern.bytes()).all(|(v, p)| match p {
+                b'9' => v.is_ascii_digit(),
+                other => v == other,
+            })
+    };
+    let code =
+        Form::Code.holds(value) && (value.bytes().any(|b| b.is_ascii_digit()) || value.len() <= 2);
+    let shaped = Form::Integer.holds(value) || shape("9999-99-99") || shape("99:99:99") || code;
+    kept_in_clear && !about_a_person && shaped
+}
+
+/// `r` as a receipt may repeat it: a value [`may_show`] refuses replaced by [`HIDDEN`], in
+/// the value and in libxml2's sentence that quotes it.
+fn shareable(r: &Reported) -> Reported {
+    match &r.value {
+        Some(value) if !may_show(&r.path, value) => Reported {
             message: r
                 .message
                 .replace(&format!("'{value}'"), &format!("'{HIDDEN}'")),
@@ -469,6 +503,43 @@ fn dutch(r: &Reported, said: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only a code, a date, a time or an amount is repeated, and only where the allow-list
+    /// keeps one in clear: a name in any field stays hidden.
+    #[test]
+    fn only_code_shaped_values_of_kept_elements_are_shown() {
+        for (path, value) in [
+            (
+                "Client/ToegewezenProducten/ToegewezenProduct[1]/Product/Code",
+                "55A1X1",
+            ),
+            (
+                "Client/AangevraagdeProducten/AangevraagdProduct[2]/ToewijzingEinddatum",
+                "2027-06-31",
+            ),
+            ("Client/Geslacht", "3"),
+            ("Header/Afzender", "0384"),
+        ] {
+            assert!(may_show(path, value), "{path} {value}");
+        }
+        for (path, value) in [
+            ("Client/Geslacht", "Jansen"),
+            (
+                "Client/ToegewezenProducten/ToegewezenProduct[1]/Product/Code",
+                "Piet Jansen Kerkstraat",
+            ),
+            (
+                "Client/ToegewezenProducten/ToegewezenProduct[1]/ReferentieAanbieder",
+                "40A12341234",
+            ),
+            ("Client/Bsn", "123456782"),
+            ("Client/Geboortedatum/Datum", "2010-02-14"),
+            ("Client/Naam/Geslachtsnaam/Achternaam", "Wit"),
+            ("Client/Contactgegevens/Contact[1]/Adres/Postcode", "9999XX"),
+        ] {
+            assert!(!may_show(path, value), "{path} {value}");
+        }
+    }
 
     fn reported(code: i32, message: &str, name: &str, value: Option<&str>) -> Reported {
         Reported {
