@@ -6,7 +6,8 @@ against its XSD with libxml2 in the confined reader, keep the allow-list, pseudo
 store once per header identity, receipt, archive), side by side with `xmllint --noout
 --schema` validating the same messages as files (one run per message type, the files in
 batches), which only validates. Prints both wall times, their ratio and each one's peak RSS,
-and the messages the ledger holds afterwards.
+and the messages the ledger holds afterwards; then the time of `dropgate publish --now`, whose
+Ketendata bundle carries all of them with its link table.
 
 Usage: cargo build --release && scripts/bench-messages.py [--messages 100000] [--runs 1] [--binary target/release/dropgate]
 Needs: xmllint (Debian package libxml2-utils).
@@ -87,11 +88,13 @@ def main():
             wall, rss, stored = ingest(base, args.binary, source)
             if stored != args.messages:
                 sys.exit(f"the ledger holds {stored} messages, not {args.messages}")
+            p_wall, p_rss = measure([args.binary, "--config", os.path.join(base, "dropgate.toml"), "publish", "--now"])
             x_wall, x_rss, passed = xmllint(files)
             ours.append((wall, rss))
             theirs.append((x_wall, x_rss))
             print(f"run {run + 1}: dropgate process {wall:.1f} s ({rss:.0f} MiB peak RSS, {stored} messages stored); "
-                  f"xmllint --schema {x_wall:.1f} s ({x_rss:.0f} MiB, {passed} files); ratio {wall / x_wall:.2f}", flush=True)
+                  f"xmllint --schema {x_wall:.1f} s ({x_rss:.0f} MiB, {passed} files); ratio {wall / x_wall:.2f}; "
+                  f"publish --now {p_wall:.1f} s ({p_rss:.0f} MiB)", flush=True)
         wall = statistics.median(w for w, _ in ours)
         x_wall = statistics.median(w for w, _ in theirs)
         print(f"median: dropgate {wall:.1f} s = {args.messages / wall:,.0f} messages/s; "

@@ -348,7 +348,8 @@ pub(super) const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX message_identity
         ON message (tenant, berichtcode, afzender, ontvanger, identificatie, dagtekening,
                     ifnull(retour_identificatie, ''), ifnull(retour_dagtekening, ''));
-    CREATE INDEX message_waiting ON message (tenant, standard) WHERE bundle IS NULL;
+    CREATE INDEX message_waiting ON message (tenant, standard, number) WHERE bundle IS NULL;
+    CREATE INDEX message_dated ON message (tenant, standard, number, dagtekening);
     CREATE INDEX message_header ON message (tenant, identificatie, dagtekening);
     CREATE TABLE message_key (
         message INTEGER NOT NULL REFERENCES message (id),

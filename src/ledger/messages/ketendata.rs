@@ -123,9 +123,17 @@ pub(crate) fn relations() -> impl Iterator<Item = &'static str> {
         .chain([RETURN_RELATION])
 }
 
-/// The messages in a bundle's scope, as `m`: of municipality `?1` and law `?2`, not carried
-/// by an incremental bundle yet (`?3` NULL) or dated from `?3` on (a full bundle).
-const IN_SCOPE: &str = "m.tenant = ?1 AND m.standard = ?2 AND (CASE WHEN ?3 IS NULL THEN m.bundle IS NULL ELSE m.dagtekening >= ?3 END)";
+/// The messages in a bundle's scope, as `alias`: of municipality `?1` and law `?2`, not
+/// carried by a weekly bundle yet, or (`full`) dated from `?3` on. Two texts, not one
+/// condition on `?3`: SQLite uses the partial index of waiting messages only for the first.
+fn in_scope(alias: &str, full: bool) -> String {
+    let which = if full {
+        format!("{alias}.dagtekening >= ?3")
+    } else {
+        format!("{alias}.bundle IS NULL AND ?3 IS NULL")
+    };
+    format!("{alias}.tenant = ?1 AND {alias}.standard = ?2 AND {which}")
+}
 
 fn numbers(list: &[u16]) -> String {
     list.iter()
@@ -146,12 +154,15 @@ fn related_sql() -> String {
                 ""
             };
             format!(
+                // CROSS JOIN fixes the order: from the messages of one type, by their keys,
+                // to the messages that share one. Left to itself, SQLite (without
+                // statistics) scans every message of the other type per key.
                 "SELECT DISTINCT a.id AS a, b.id AS b, '{relation}' AS relation
                  FROM message a
-                 JOIN message_key ka ON ka.message = a.id AND ka.kind = '{key}'
-                 JOIN message_key kb ON kb.kind = '{key}' AND kb.value = ka.value
-                 JOIN message b ON b.id = kb.message
-                 WHERE a.tenant = ?1 AND a.standard = ?2 AND b.tenant = ?1 AND b.standard = ?2
+                 CROSS JOIN message_key ka CROSS JOIN message_key kb CROSS JOIN message b
+                 WHERE ka.message = a.id AND ka.kind = '{key}'
+                   AND kb.kind = '{key}' AND kb.value = ka.value AND b.id = kb.message
+                   AND a.tenant = ?1 AND a.standard = ?2 AND b.tenant = ?1 AND b.standard = ?2
                    AND a.number IN ({from}) AND b.number IN ({to}){provider}",
                 relation = r.relation,
                 key = r.key,
@@ -340,8 +351,9 @@ impl KetendataPublication<'_> {
         let (tenant, standard, since) = self.scope();
         let mut stmt = self.tx.prepare_cached(&format!(
             "SELECT {}, m.received_at, m.content FROM message m
-             WHERE {IN_SCOPE} AND m.number = ?4 ORDER BY m.id",
-            identity_columns("m")
+             WHERE {} AND m.number = ?4 ORDER BY m.id",
+            identity_columns("m"),
+            in_scope("m", since.is_some()),
         ))?;
         let mut rows = stmt
             .query_map(params![tenant, standard, since, number], |r| {
@@ -365,8 +377,8 @@ impl KetendataPublication<'_> {
     ) -> Result<T, LedgerError> {
         let (tenant, standard, since) = self.scope();
         let either = if since.is_none() { "OR" } else { "AND" };
-        let b_scope = IN_SCOPE.replace("m.", "b.");
-        let a_scope = IN_SCOPE.replace("m.", "a.");
+        let a_scope = in_scope("a", since.is_some());
+        let b_scope = in_scope("b", since.is_some());
         let sql = format!(
             "WITH related (a, b, relation) AS ({related})
              SELECT {a}, {b}, r.relation
