@@ -18,6 +18,7 @@
 //! - `publish`: municipality bundles exactly once, their codebook, and the monthly quality
 //!   reports.
 //! - `retention`: the daily sweep of what has outlived its keeping time.
+//! - `reminders`: a tenant that stopped delivering, a login about to expire.
 //! - `ops`: the daemon, signals, systemd, schedule and jobs, status, secrets, pause points.
 //!
 //! `ARCHITECTURE.md` at the repository root has the map and the invariants.
@@ -51,6 +52,8 @@ pub mod mail;
 pub mod publish;
 
 pub mod retention;
+
+pub mod reminders;
 
 // Running it all.
 pub mod ops;

@@ -98,6 +98,10 @@ enum Command {
     /// Delete what has outlived its retention now (bundles, originals, receipts), as the
     /// daily sweep does.
     Sweep,
+    /// Send the reminders due now, as the daemon does every day at 08:00: to a tenant with
+    /// `expect_delivery_days` that has not delivered for that long, and of a user whose
+    /// `expires` day is 30 or 7 days away (copies to `[mail] admin`). Each goes out once.
+    Remind,
     /// Check a delivery file offline, as the daily run would (no key or state needed: BSNs
     /// get the 11-check only), in the same confined reader with the same limits: those of
     /// `[limits]` in the configuration if it exists, else the defaults. Prints what the
@@ -217,6 +221,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             publish(config, now, tenant.as_deref(), full)
         }
         Command::Sweep => sweep(config),
+        Command::Remind => remind(config),
         Command::Process => process(config),
         Command::Spec { format } => Ok(spec(format)),
         Command::Validate {
@@ -256,6 +261,17 @@ fn sweep(config: &Path) -> anyhow::Result<ExitCode> {
     let started = dropgate::clock::now();
     let report = dropgate::retention::sweep(&config, &mut ledger, started, &Wake::unheard())?;
     ledger.job_ran(dropgate::schedule::SWEEP, started, &report.to_string())?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `remind`: the reminders due now, recorded as the job's run.
+fn remind(config: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let mut ledger = dropgate::ledger::Ledger::open(&StateDir::new(&config.state_dir).ledger())?;
+    let started = dropgate::clock::now();
+    let report = dropgate::reminders::run(&config, &mut ledger, started, &Wake::unheard())?;
+    ledger.job_ran(dropgate::schedule::REMINDERS, started, &report.to_string())?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)
 }

@@ -91,6 +91,8 @@ pub(crate) const QUALITY_REPORT: &str = "quality-report";
 pub const PUBLISH: &str = "publish";
 /// The daily retention sweep.
 pub const SWEEP: &str = "sweep";
+/// The daily reminders (at 08:00, when people read them).
+pub const REMINDERS: &str = "reminders";
 
 /// The schedule of job `name` under `config`.
 pub(crate) fn of_job(name: &str, config: &Config) -> Option<Schedule> {
@@ -102,6 +104,7 @@ pub(crate) fn of_job(name: &str, config: &Config) -> Option<Schedule> {
         ),
         PUBLISH => Every::Week(config.schedule.publish_on, config.schedule.publish_at),
         SWEEP => Every::Day(config.schedule.sweep_at),
+        REMINDERS => Every::Day(NaiveTime::from_hms_opt(8, 0, 0)?),
         _ => return None,
     };
     Some(Schedule {

@@ -288,6 +288,9 @@ fn language(c: &mut Checker, top: Option<&str>, in_mail: Option<&str>) -> Option
 fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option<MailConfig> {
     let path = root("mail");
     let from = c.check(path.key("from"), check_address(&raw.from));
+    if let Some(admin) = &raw.admin {
+        c.check(path.key("admin"), check_address(admin));
+    }
     let transport = mail_transport(c, raw, base, state_dir);
     check_mail_timing(c, raw);
     from?;
@@ -301,6 +304,7 @@ fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option
             .collect(),
         give_up_after: Duration::from_secs(raw.give_up_after_hours * 3600),
         quality_report_day: raw.quality_report_day,
+        admin: raw.admin.clone(),
     })
 }
 
@@ -445,6 +449,17 @@ fn check_id(kind: &str, id: &str) -> Result<(), String> {
     }
 }
 
+/// A TOML local date (`2027-06-30`), nothing more.
+fn local_date(value: &toml::value::Datetime) -> Result<chrono::NaiveDate, String> {
+    match (value.date, value.time, value.offset) {
+        (Some(d), None, None) => {
+            chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
+                .ok_or_else(|| format!("{value} is no date"))
+        }
+        _ => Err(format!("expected a date such as 2027-06-30, got {value}")),
+    }
+}
+
 fn digits(s: &str, n: usize) -> bool {
     s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
 }
@@ -467,6 +482,12 @@ fn tenants(c: &mut Checker, raw: &[RawTenant], limits: &super::raw::RawLimits) -
         for (j, contact) in t.contacts.iter().enumerate() {
             c.check(path.key("contacts").index(j), check_address(contact));
         }
+        if t.expect_delivery_days == Some(0) {
+            c.fail(
+                path.key("expect_delivery_days"),
+                "must be at least 1 (leave it out for no reminders)",
+            );
+        }
         if t.decisions_from_messages && kind == Some(TenantKind::Supplier) {
             c.fail(
                 path.key("decisions_from_messages"),
@@ -483,6 +504,7 @@ fn tenants(c: &mut Checker, raw: &[RawTenant], limits: &super::raw::RawLimits) -
                 max_file_bytes: t.max_file_bytes.unwrap_or(limits.max_file_bytes),
                 quota_bytes: t.quota_bytes.unwrap_or(limits.quota_bytes),
                 decisions_from_messages: t.decisions_from_messages,
+                expect_delivery_days: t.expect_delivery_days,
             });
         }
     }
@@ -587,6 +609,10 @@ fn users(c: &mut Checker, raw: &[RawUser], tenants: &[Tenant], base: &Path) -> V
             }
         }
         let grants = grants(c, &path, u, tenants);
+        let expires = u
+            .expires
+            .as_ref()
+            .and_then(|d| c.check(path.key("expires"), local_date(d)));
         out.push(User {
             name: u.name.clone(),
             public_keys,
@@ -594,6 +620,7 @@ fn users(c: &mut Checker, raw: &[RawUser], tenants: &[Tenant], base: &Path) -> V
             require_key_and_password: u.require_key_and_password,
             allow_from,
             grants,
+            expires,
         });
     }
     out

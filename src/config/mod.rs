@@ -100,6 +100,8 @@ pub struct MailConfig {
     pub give_up_after: Duration,
     /// Day of the month of the quality reports.
     pub quality_report_day: u32,
+    /// The TTP's own address for copies of reminders.
+    pub admin: Option<String>,
 }
 
 /// How mail leaves the daemon.
@@ -172,6 +174,8 @@ pub struct Tenant {
     pub quota_bytes: u64,
     /// A municipality's assignment messages become its decisions (issue 15, item 5).
     pub decisions_from_messages: bool,
+    /// Days without a delivery after which the tenant is reminded.
+    pub expect_delivery_days: Option<u32>,
 }
 
 /// An SFTP login.
@@ -185,6 +189,8 @@ pub struct User {
     /// Empty: any address.
     pub allow_from: Vec<IpNet>,
     pub grants: Vec<Grant>,
+    /// The last local day its credentials let it log in.
+    pub expires: Option<chrono::NaiveDate>,
 }
 
 /// What a user may do for one tenant.

@@ -166,6 +166,9 @@ pub(super) struct RawMail {
     /// Day of the month (1-28) on which each tenant gets its quality report.
     #[serde(default = "default_quality_report_day")]
     pub quality_report_day: u32,
+    /// The TTP's own address: a copy of every reminder (a tenant that stopped delivering,
+    /// a login about to expire).
+    pub admin: Option<String>,
     pub smtp: Option<RawSmtp>,
 }
 
@@ -208,6 +211,9 @@ pub(super) struct RawTenant {
     /// separate decisions export.
     #[serde(default)]
     pub decisions_from_messages: bool,
+    /// Days without a delivery after which the tenant (and `[mail] admin`) is reminded,
+    /// once per that many days of silence.
+    pub expect_delivery_days: Option<u32>,
 }
 
 /// One SFTP login.
@@ -231,6 +237,9 @@ pub(super) struct RawUser {
     /// Tenants this user acts for.
     #[serde(default, rename = "grant")]
     pub grants: Vec<RawGrant>,
+    /// The last day (a TOML date, `2027-06-30`) its keys and password let it log in; warned
+    /// of by mail 30 and 7 days before.
+    pub expires: Option<toml::value::Datetime>,
 }
 
 /// What a user may do for one tenant.
@@ -312,6 +321,7 @@ impl Default for RawMail {
             retry_secs: default_retry_secs(),
             give_up_after_hours: default_give_up_after_hours(),
             quality_report_day: default_quality_report_day(),
+            admin: None,
             smtp: None,
         }
     }

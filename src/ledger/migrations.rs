@@ -367,6 +367,17 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     ALTER TABLE bundle ADD COLUMN product TEXT CHECK (product IN ('IJW', 'IWMO'));
     "#,
+    // 15: reminders sent (issue 16): at most one per kind, subject and period; and since
+    // when a tenant that never delivered is watched (kind 'watching', period '').
+    r#"
+    CREATE TABLE reminder (
+        kind    TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        period  TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        PRIMARY KEY (kind, subject, period)
+    ) STRICT, WITHOUT ROWID;
+    "#,
 ];
 
 /// The version this build writes.

@@ -41,6 +41,7 @@ mod jobs;
 mod mail;
 mod messages;
 mod migrations;
+mod reminders;
 mod retention;
 mod rows;
 mod tenants;

@@ -712,6 +712,82 @@ pub fn test_message(lang: Language) -> Text {
     message.finish(t(lang, "dropgate: testbericht", "dropgate: test message").to_owned())
 }
 
+/// What a reminder to deliver says.
+pub(crate) struct DeliveryReminder<'a> {
+    pub tenant_name: &'a str,
+    /// `expect_delivery_days`.
+    pub days: u32,
+    /// The local date of the last delivery, as people read it; `None` if there never was one.
+    pub last: Option<&'a str>,
+}
+
+/// The reminder a tenant gets when it has not delivered for `expect_delivery_days` days
+/// (once per that many days of silence).
+pub(crate) fn delivery_reminder(lang: Language, r: &DeliveryReminder<'_>) -> Text {
+    let subject = match lang {
+        Language::Dutch => format!(
+            "Herinnering: al {} dagen geen levering van {}",
+            r.days, r.tenant_name
+        ),
+        Language::English => format!(
+            "Reminder: no delivery from {} for {} days",
+            r.tenant_name, r.days
+        ),
+    };
+    let since = match (lang, r.last) {
+        (Language::Dutch, Some(last)) => format!("De laatste levering kwam op {last}."),
+        (Language::Dutch, None) => "Er is nog nooit een levering ontvangen.".to_owned(),
+        (Language::English, Some(last)) => format!("The last delivery came on {last}."),
+        (Language::English, None) => "No delivery has ever been received.".to_owned(),
+    };
+    let intro = match lang {
+        Language::Dutch => format!(
+            "Van {} wordt ten minste elke {} dagen een levering verwacht, maar de afgelopen {} \
+             dagen kwam er geen. {since} Zet de volgende levering in upload/; deze herinnering \
+             komt opnieuw na nog eens {} dagen zonder levering.",
+            r.tenant_name, r.days, r.days, r.days
+        ),
+        Language::English => format!(
+            "A delivery from {} is expected at least every {} days, but none came in the last \
+             {} days. {since} Please put the next delivery into upload/; this reminder comes \
+             again after another {} days without one.",
+            r.tenant_name, r.days, r.days, r.days
+        ),
+    };
+    Body::new(&intro).finish(subject)
+}
+
+/// What a warning of an expiring login says.
+pub(crate) struct LoginExpiring<'a> {
+    pub user: &'a str,
+    /// The last day it works, as people read it.
+    pub last_day: &'a str,
+    pub days_left: i64,
+}
+
+/// The warning, 30 and 7 days before, that a user's keys and password stop working.
+pub(crate) fn login_expiring(lang: Language, r: &LoginExpiring<'_>) -> Text {
+    let subject = match lang {
+        Language::Dutch => format!("De SFTP-toegang van {} verloopt op {}", r.user, r.last_day),
+        Language::English => format!("SFTP access of {} expires on {}", r.user, r.last_day),
+    };
+    let intro = match lang {
+        Language::Dutch => format!(
+            "De gebruiker {} kan nog {} dag(en) inloggen, tot en met {}. Daarna weigert de \
+             server zijn sleutels en wachtwoord. Vraag de beheerder van de TTP tijdig om een \
+             nieuwe sleutel of een nieuwe einddatum.",
+            r.user, r.days_left, r.last_day
+        ),
+        Language::English => format!(
+            "The user {} can log in for {} more day(s), up to and including {}. After that the \
+             server refuses its keys and password. Please ask the TTP's administrator in time \
+             for a new key or a new end date.",
+            r.user, r.days_left, r.last_day
+        ),
+    };
+    Body::new(&intro).finish(subject)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -153,6 +153,7 @@ mod tests {
                 .collect(),
             give_up_after: Duration::from_secs(72 * 3600),
             quality_report_day: 1,
+            admin: None,
         };
         let created = Utc::now();
         let mail = |attempts| QueuedMail {

@@ -1,4 +1,4 @@
-//! Scheduled jobs inside the daemon (processing, publication, the sweep, quality reports): each waits for its next time (or catches up on a run
+//! Scheduled jobs inside the daemon (processing, publication, the sweep, reminders, quality reports): each waits for its next time (or catches up on a run
 //! missed while the daemon was down), runs on the blocking pool, and records the run.
 //!
 //! Jobs ask the shutdown token between units of work, never in the middle of one; a job
@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::layout::StateDir;
 use crate::ledger::{Ledger, LedgerError};
 use crate::mail::Wake;
-use crate::schedule::{PROCESS, PUBLISH, QUALITY_REPORT, SWEEP, of_job};
+use crate::schedule::{PROCESS, PUBLISH, QUALITY_REPORT, REMINDERS, SWEEP, of_job};
 use crate::{process, publish::quality};
 
 /// Longest sleep between looks at the clock: wall-clock jumps and reloads are noticed soon.
@@ -92,6 +92,17 @@ fn sweep_work(
         .map_err(|e| e.to_string())
 }
 
+fn reminders_work(
+    config: &Config,
+    ledger: &mut Ledger,
+    _stop: &dyn Fn() -> bool,
+    mail: &Wake,
+) -> Result<String, String> {
+    crate::reminders::run(config, ledger, crate::clock::now(), mail)
+        .map(|r| r.to_string())
+        .map_err(|e| e.to_string())
+}
+
 /// Runs every scheduled job until `shutdown`; what they queue rings `mail`.
 pub(crate) async fn run_all(
     config: watch::Receiver<Arc<Config>>,
@@ -116,6 +127,13 @@ pub(crate) async fn run_all(
         run(
             SWEEP,
             sweep_work,
+            config.clone(),
+            mail.clone(),
+            shutdown.clone()
+        ),
+        run(
+            REMINDERS,
+            reminders_work,
             config.clone(),
             mail.clone(),
             shutdown.clone()

@@ -14,6 +14,7 @@ mod mail;
 mod mutation;
 mod process;
 mod publish;
+mod reminders;
 mod report;
 mod sftp;
 mod sweep;

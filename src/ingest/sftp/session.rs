@@ -50,6 +50,8 @@ enum Refusal {
     Banned,
     UnknownUser,
     AddressNotAllowed,
+    /// Past the user's `expires` day: its keys and password no longer let it in.
+    Expired,
 }
 
 impl Refusal {
@@ -58,6 +60,7 @@ impl Refusal {
             Self::Banned => "banned",
             Self::UnknownUser => "unknown user",
             Self::AddressNotAllowed => "address not allowed",
+            Self::Expired => "login expired",
         }
     }
 }
@@ -102,6 +105,12 @@ impl Connection {
                 .any(|net| net.contains(&self.peer.ip()))
         {
             return Err(Refusal::AddressNotAllowed);
+        }
+        let today = crate::clock::now()
+            .with_timezone(&config.time_zone)
+            .date_naive();
+        if user.expires.is_some_and(|last| today > last) {
+            return Err(Refusal::Expired);
         }
         Ok(user.clone())
     }
@@ -159,7 +168,9 @@ impl Connection {
                 Self::both_methods()
             }
             Refusal::UnknownUser => self.fail(user, method, refusal.reason()),
-            Refusal::AddressNotAllowed => self.fail(user, method, refusal.reason()),
+            Refusal::AddressNotAllowed | Refusal::Expired => {
+                self.fail(user, method, refusal.reason())
+            }
         }
     }
 

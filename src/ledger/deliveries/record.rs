@@ -305,6 +305,7 @@ mod tests {
             max_file_bytes: 1,
             quota_bytes: 1,
             decisions_from_messages: false,
+            expect_delivery_days: None,
         };
         ledger.sync_tenants(&[tenant], Utc::now()).unwrap();
         ledger
