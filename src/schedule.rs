@@ -91,8 +91,10 @@ pub(crate) const QUALITY_REPORT: &str = "quality-report";
 pub const PUBLISH: &str = "publish";
 /// The daily retention sweep.
 pub const SWEEP: &str = "sweep";
+/// The nightly backup, when `[backup] dir` is set.
+pub const BACKUP: &str = "backup";
 
-/// The schedule of job `name` under `config`.
+/// The schedule of job `name` under `config`; `None` for a job that is off.
 pub(crate) fn of_job(name: &str, config: &Config) -> Option<Schedule> {
     let every = match name {
         PROCESS => Every::Day(config.schedule.process_at),
@@ -102,6 +104,7 @@ pub(crate) fn of_job(name: &str, config: &Config) -> Option<Schedule> {
         ),
         PUBLISH => Every::Week(config.schedule.publish_on, config.schedule.publish_at),
         SWEEP => Every::Day(config.schedule.sweep_at),
+        BACKUP => Every::Day(config.backup.as_ref()?.at),
         _ => return None,
     };
     Some(Schedule {
