@@ -9,6 +9,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
+
 /// The state directory and its fixed layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateDir {
@@ -106,6 +108,24 @@ impl StateDir {
 
     pub fn quarantine(&self) -> PathBuf {
         self.root.join("quarantine")
+    }
+
+    /// Copies of the ledger taken before a migration changed it.
+    pub fn backups(&self) -> PathBuf {
+        self.root.join("backups")
+    }
+
+    /// `backups/dropgate-v<version>-<yyyyMMddHHmmss>.sqlite`: the ledger as it was at schema
+    /// `version`, copied at `at` (UTC).
+    pub(crate) fn pre_migration_backup(&self, version: u32, at: DateTime<Utc>) -> PathBuf {
+        self.backups()
+            .join(format!("dropgate-v{version}-{}.sqlite", at.format(STAMP)))
+    }
+
+    /// The ledger's write-ahead log and shared-memory index: part of the ledger while they
+    /// exist (committed rows may still be only in the `-wal`).
+    pub(crate) fn ledger_companions(&self) -> [PathBuf; 2] {
+        ["dropgate.sqlite-wal", "dropgate.sqlite-shm"].map(|name| self.root.join(name))
     }
 
     /// Where a processed original is kept until `raw_retention_days` have passed.
@@ -264,6 +284,94 @@ pub(crate) fn requested_product(name: &str) -> Option<Option<&'static str>> {
 /// A municipality's own key, beside the TTP key in `key_dir`.
 pub(crate) fn municipality_key(key_dir: &Path, tenant: &str) -> PathBuf {
     key_dir.join(format!("municipality-{tenant}.key"))
+}
+
+/// The tenant whose key a file named `name` is (see [`municipality_key`]).
+pub(crate) fn municipality_of_key(name: &str) -> Option<&str> {
+    name.strip_prefix("municipality-")?
+        .strip_suffix(".key")
+        .filter(|id| !id.is_empty())
+}
+
+/// A time in file and folder names: `yyyyMMddHHmmss`, sortable.
+const STAMP: &str = "%Y%m%d%H%M%S";
+
+/// A backup folder (`dropgate backup --to DIR`, or one night's `DIR/<yyyyMMddHHmmss>/`):
+/// the ledger, the configuration, the keys under `keys/`, and the `MANIFEST` written last.
+/// Names inside it are relative paths as the `MANIFEST` lists them.
+#[derive(Debug, Clone)]
+pub(crate) struct BackupDir {
+    root: PathBuf,
+}
+
+impl BackupDir {
+    /// The ledger's copy.
+    pub(crate) const LEDGER: &str = "dropgate.sqlite";
+    /// The configuration file's copy.
+    pub(crate) const CONFIG: &str = "dropgate.toml";
+    /// The list of files with their sums; a folder without one is no finished backup.
+    pub(crate) const MANIFEST: &str = "MANIFEST";
+    /// The folder of the keys.
+    pub(crate) const KEYS: &str = "keys";
+
+    pub(crate) fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file at `relative`, a name from [`BackupDir`]'s constants or its key names; the
+    /// caller has checked that a name read from a `MANIFEST` is a plain relative path.
+    pub(crate) fn file(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// The `MANIFEST` while it is written, before its rename makes the backup whole.
+    pub(crate) fn manifest_in_progress(&self) -> PathBuf {
+        self.root.join("MANIFEST.new")
+    }
+
+    /// The TTP key's name in a backup.
+    pub(crate) fn ttp_key() -> String {
+        format!("{}/ttp.key", Self::KEYS)
+    }
+
+    /// A municipality's key's name in a backup.
+    pub(crate) fn municipality_key(tenant: &str) -> String {
+        format!("{}/municipality-{tenant}.key", Self::KEYS)
+    }
+
+    /// An SFTP host key's name in a backup, by its kind (`ed25519`, `ecdsa`, `rsa`).
+    pub(crate) fn host_key(kind: &str) -> String {
+        format!("{}/ssh_host_{kind}_key", Self::KEYS)
+    }
+}
+
+/// One night's backup folder name: its local time as `yyyyMMddHHmmss`.
+pub(crate) fn nightly_backup_name(local: chrono::NaiveDateTime) -> String {
+    local.format(STAMP).to_string()
+}
+
+/// Whether `name` is a nightly backup folder's (fourteen digits): the only folders the
+/// nightly job ever deletes in its backup folder.
+pub(crate) fn is_nightly_backup_name(name: &str) -> bool {
+    name.len() == 14 && name.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Where `dropgate restore` leaves the configuration a backup carried: beside the live
+/// configuration `live`, which it never replaces.
+pub fn restored_config(live: &Path) -> PathBuf {
+    live.with_file_name("dropgate.toml.restored")
+}
+
+/// Where `dropgate restore --force` moves a file it replaces (a key, the ledger): beside
+/// it, never deleted.
+pub(crate) fn set_aside(path: &Path, at: DateTime<Utc>) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".before-restore-{}", at.format(STAMP)));
+    PathBuf::from(name)
 }
 
 /// The receipt name of a delivery (without `.result.csv`): its original name and the time

@@ -10,6 +10,7 @@
 //!   from a delivery, and the CSV dialect of every file written for spreadsheets.
 //! - `pseudonym`, `fingerprint`, `link`, `figures`: the BSN and its keyed pseudonyms, a file's
 //!   digest, which measurement belongs to which decision, and what each figure counts.
+//! - `keys`: the key files hashed with, checked against the fingerprints the ledger holds.
 //! - `ingest`: the SFTP server, intake (files become deliveries) and the audit writer.
 //! - `check`: formats, datasets and the confined reader that checks one file; `validate`
 //!   and `spec` for suppliers.
@@ -31,6 +32,7 @@ pub mod ledger;
 
 pub(crate) mod figures;
 pub(crate) mod fingerprint;
+pub(crate) mod keys;
 pub(crate) mod link;
 pub(crate) mod message;
 pub(crate) mod pause;

@@ -136,6 +136,28 @@ enum Command {
         #[command(subcommand)]
         command: MailCommand,
     },
+    /// Back up the ledger (a consistent copy, safe while the daemon runs), every key (TTP,
+    /// municipalities, SFTP host keys) and the configuration into a new or empty folder,
+    /// with a MANIFEST of SHA-256 sums written last. Keep it apart and safe: it holds the
+    /// keys.
+    Backup {
+        /// The folder to write; it must not exist or be empty.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup onto this machine: every file is checked against the MANIFEST and
+    /// the keys against the ledger first; the ledger goes into this configuration's
+    /// state_dir, the keys where it places them, and the backup's configuration beside it
+    /// as dropgate.toml.restored. Stop the daemon first.
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+        /// Restore into a state directory that is not empty; files in the way are set
+        /// aside (`.before-restore-<time>`), never deleted.
+        #[arg(long)]
+        force: bool,
+    },
     /// Show deliveries per state and per tenant, read from the ledger. Safe while the daemon runs.
     Status {
         /// Print JSON instead of a table.
@@ -235,6 +257,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::ReadDelivery { .. } => unreachable!("handled before logging starts"),
         Command::Status { json, state_dir } => status(config, json, state_dir),
+        Command::Backup { ref to } => backup(config, to),
+        Command::Restore { ref from, force } => restore(config, from, force),
     }
 }
 
@@ -285,6 +309,34 @@ fn process(config: &Path) -> anyhow::Result<ExitCode> {
     let report = dropgate::process::run(&config, &mut ledger, &|| false, &Wake::unheard())?;
     ledger.job_ran(dropgate::schedule::PROCESS, started, &report.to_string())?;
     println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backup --to DIR`: a backup, and what it holds.
+fn backup(config: &Path, to: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let made = dropgate::ops::backup::make(&config, to, dropgate::clock::now())?;
+    println!("backup made in {}:", made.dir.display());
+    for line in made.lines() {
+        println!("  {line}");
+    }
+    println!("  MANIFEST (written last)");
+    println!("It holds every key: keep it apart from the machine and safe.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `restore --from DIR [--force]`: a backup put back, and what was done.
+fn restore(config: &Path, from: &Path, force: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config)?;
+    let done = dropgate::ops::restore::restore(&config, from, force, dropgate::clock::now())?;
+    println!("restored from {}:", from.display());
+    for line in done {
+        println!("  {line}");
+    }
+    println!(
+        "Compare {} with the live configuration, then start the daemon.",
+        dropgate::layout::restored_config(&config.source).display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -135,6 +135,23 @@ pub enum KeyError {
     },
     #[error("key {} holds {len} bytes; a key is exactly {KEY_LEN} bytes from `dropgate keygen`", path.display())]
     Length { path: PathBuf, len: usize },
+    /// The file is not the key the ledger's hashes were made with (see `keys`).
+    #[error(
+        "{what} {} is not the one this ledger was built with (fingerprint {recorded}… recorded {since}, the file's is {found}…); restore the right key from a backup",
+        path.display()
+    )]
+    Changed {
+        /// `the TTP key`, `the key of municipality <t>`.
+        what: String,
+        path: PathBuf,
+        /// The first hex digits of the recorded fingerprint and of the file's.
+        recorded: String,
+        found: String,
+        /// The date of its first use.
+        since: String,
+    },
+    #[error("cannot record the fingerprint of key {}: {message}", path.display())]
+    Unrecorded { path: PathBuf, message: String },
 }
 
 impl Keyed {
@@ -144,13 +161,18 @@ impl Keyed {
             path: path.to_owned(),
             source,
         })?;
+        Self::from_file(path, &key)
+    }
+
+    /// A hasher with `key`, the bytes read from the key file `path`: exactly [`KEY_LEN`].
+    pub(crate) fn from_file(path: &Path, key: &[u8]) -> Result<Self, KeyError> {
         if key.len() != KEY_LEN {
             return Err(KeyError::Length {
                 path: path.to_owned(),
                 len: key.len(),
             });
         }
-        Ok(Self::from_key(&key))
+        Ok(Self::from_key(key))
     }
 
     /// A hasher with `key` (any length; HMAC accepts all).

@@ -93,8 +93,10 @@ pub const PUBLISH: &str = "publish";
 pub const SWEEP: &str = "sweep";
 /// The daily reminders (at 08:00, when people read them).
 pub const REMINDERS: &str = "reminders";
+/// The nightly backup, when `[backup] dir` is set.
+pub const BACKUP: &str = "backup";
 
-/// The schedule of job `name` under `config`.
+/// The schedule of job `name` under `config`; `None` for a job that is off.
 pub(crate) fn of_job(name: &str, config: &Config) -> Option<Schedule> {
     let every = match name {
         PROCESS => Every::Day(config.schedule.process_at),
@@ -105,6 +107,7 @@ pub(crate) fn of_job(name: &str, config: &Config) -> Option<Schedule> {
         PUBLISH => Every::Week(config.schedule.publish_on, config.schedule.publish_at),
         SWEEP => Every::Day(config.schedule.sweep_at),
         REMINDERS => Every::Day(NaiveTime::from_hms_opt(8, 0, 0)?),
+        BACKUP => Every::Day(config.backup.as_ref()?.at),
         _ => return None,
     };
     Some(Schedule {

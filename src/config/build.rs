@@ -60,6 +60,7 @@ pub(super) fn build(
     let schedule = schedule(&mut c, &raw.schedule);
     let retention = retention(&mut c, &raw.retention);
     let publish = publish(&mut c, &raw.publish);
+    let backup = backup(&mut c, &raw.backup, base, &state_dir);
     let sftp = sftp(&mut c, &raw.sftp, &state_dir);
     let mail = mail(&mut c, &raw.mail, base, &state_dir);
     let language = language(
@@ -78,6 +79,7 @@ pub(super) fn build(
         schedule: schedule?,
         retention: retention?,
         publish,
+        backup,
         file_limits,
         reader,
         sftp: sftp?,
@@ -190,6 +192,38 @@ fn retention(c: &mut Checker, raw: &super::raw::RawRetention) -> Option<Retentio
         raw_days: raw.raw_days,
         receipt_days: raw.receipt_days,
         temp_hours: raw.temp_hours,
+    })
+}
+
+/// `[backup]`: off without `dir`; a time and at least one backup kept. The folder may not
+/// be inside the state directory: a backup must survive the loss of the state directory's
+/// disk, and `restore` wants an empty state directory.
+fn backup(
+    c: &mut Checker,
+    raw: &super::raw::RawBackup,
+    base: &Path,
+    state_dir: &Path,
+) -> Option<Backup> {
+    let path = root("backup");
+    let at = c.check(path.key("at"), parse_time(&raw.at));
+    if raw.keep == 0 {
+        c.fail(path.key("keep"), "must be more than 0");
+    }
+    let dir = resolve(base, raw.dir.as_deref()?);
+    if dir.starts_with(state_dir) {
+        c.fail(
+            path.key("dir"),
+            format!(
+                "{} is inside the state directory {}; keep backups on another disk",
+                dir.display(),
+                state_dir.display()
+            ),
+        );
+    }
+    Some(Backup {
+        dir,
+        at: at?,
+        keep: raw.keep.max(1),
     })
 }
 

@@ -33,6 +33,8 @@ pub struct Config {
     pub schedule: Schedule,
     pub retention: Retention,
     pub publish: Publish,
+    /// The nightly backup; `None` when `[backup] dir` is not set.
+    pub backup: Option<Backup>,
     /// Bounds on what a delivered file may make the readers do.
     pub file_limits: crate::check::formats::Limits,
     /// The process limits of the child that reads a delivered file.
@@ -52,6 +54,17 @@ pub struct Schedule {
     pub publish_on: Weekday,
     pub publish_at: NaiveTime,
     pub sweep_at: NaiveTime,
+}
+
+/// The nightly backup job (`[backup]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    /// The folder of the nightly `<yyyyMMddHHmmss>/` backups.
+    pub dir: PathBuf,
+    /// Local time of the run.
+    pub at: NaiveTime,
+    /// Nightly backups kept (at least 1); the oldest beyond it are deleted.
+    pub keep: u32,
 }
 
 /// How long things are kept, in days.

@@ -31,6 +31,8 @@ pub(super) struct RawConfig {
     pub sftp: RawSftp,
     #[serde(default)]
     pub mail: RawMail,
+    #[serde(default)]
+    pub backup: RawBackup,
     /// Organisations: care providers (`supplier`) and municipalities.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<RawTenant>,
@@ -51,6 +53,20 @@ pub(super) struct RawSchedule {
     /// Daily retention sweep, `HH:MM`.
     #[serde(default = "default_sweep_at")]
     pub sweep_at: String,
+}
+
+/// The nightly backup (`dropgate backup` into a new folder each night); off without `dir`.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawBackup {
+    /// The folder that holds one `<yyyyMMddHHmmss>/` backup per night; relative to the
+    /// configuration file's folder.
+    pub dir: Option<String>,
+    /// When it runs, `HH:MM` in `time_zone`.
+    #[serde(default = "default_backup_at")]
+    pub at: String,
+    /// How many nightly backups are kept; older ones are deleted.
+    #[serde(default = "default_backup_keep")]
+    pub keep: u32,
 }
 
 /// How long things are kept, in days.
@@ -260,6 +276,16 @@ impl Default for RawSchedule {
     }
 }
 
+impl Default for RawBackup {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            at: default_backup_at(),
+            keep: default_backup_keep(),
+        }
+    }
+}
+
 impl Default for RawRetention {
     fn default() -> Self {
         Self {
@@ -327,6 +353,12 @@ impl Default for RawMail {
     }
 }
 
+fn default_backup_at() -> String {
+    "02:30".into()
+}
+fn default_backup_keep() -> u32 {
+    7
+}
 fn default_state_dir() -> String {
     "./var".into()
 }

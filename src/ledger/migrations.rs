@@ -367,7 +367,18 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     ALTER TABLE bundle ADD COLUMN product TEXT CHECK (product IN ('IJW', 'IWMO'));
     "#,
-    // 15: reminders sent (issue 16): at most one per kind, subject and period; and since
+    // 15: the fingerprint of each key the ledger's hashes were made with (issue 16), so
+    // that a key swapped on disk is refused before it makes a single wrong hash.
+    r#"
+    CREATE TABLE key_fingerprint (
+        -- `ttp`, or `municipality:<tenant>`.
+        name          TEXT PRIMARY KEY,
+        -- SHA-256 of the key file's bytes, lower-case hex.
+        fingerprint   TEXT NOT NULL CHECK (length(fingerprint) = 64),
+        first_used_at TEXT NOT NULL
+    ) STRICT;
+    "#,
+    // 16: reminders sent (issue 16): at most one per kind, subject and period; and since
     // when a tenant that never delivered is watched (kind 'watching', period '').
     r#"
     CREATE TABLE reminder (

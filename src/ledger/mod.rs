@@ -34,10 +34,12 @@ macro_rules! stored_by_name {
 }
 
 mod audit;
+pub(crate) mod backup;
 mod bundles;
 mod deliveries;
 mod figures;
 mod jobs;
+pub(crate) mod key_fingerprint;
 mod mail;
 mod messages;
 mod migrations;
@@ -81,7 +83,7 @@ pub enum LedgerError {
     #[error("no ledger at {}: has `dropgate run` been started with this configuration?", .0.display())]
     Missing(PathBuf),
     #[error(
-        "the ledger has schema version {found}, newer than this build supports ({supported}); run a newer dropgate"
+        "the ledger has schema version {found}, but this dropgate knows schema versions up to {supported}: a newer dropgate made or migrated it; run that version (or a newer one), not this one"
     )]
     TooNew { found: u32, supported: u32 },
     #[error(
@@ -90,6 +92,11 @@ pub enum LedgerError {
     TooOld { found: u32, supported: u32 },
     #[error("ledger: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("cannot copy the ledger to {}: {source}", path.display())]
+    Copy {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("ledger holds an unknown {what} {value:?}")]
     Corrupt { what: &'static str, value: String },
 }
@@ -117,6 +124,10 @@ impl Ledger {
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let found = migrations::version(&conn)?;
+        if found > 0 && found < migrations::LATEST {
+            copy_before_migrating(&conn, path, found)?;
+        }
         // Takes effect only when the database is new (before WAL and the first table).
         conn.pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(open_err)?;
@@ -178,6 +189,32 @@ impl Ledger {
     pub fn schema_version(&self) -> Result<u32, LedgerError> {
         migrations::version(&self.conn)
     }
+}
+
+/// Copies the ledger at `path` (schema version `found`) to
+/// `backups/dropgate-v<found>-<yyyyMMddHHmmss>.sqlite` beside it before a migration changes
+/// it: a migration that goes wrong, or a newer dropgate rolled back, must not cost the
+/// ledger. The time in the name is UTC: opening a ledger knows no configured time zone.
+/// Without the copy, nothing is migrated.
+fn copy_before_migrating(conn: &Connection, path: &Path, found: u32) -> Result<(), LedgerError> {
+    let state = crate::layout::StateDir::new(path.parent().unwrap_or(Path::new(".")));
+    let dest = state.pre_migration_backup(found, crate::clock::now());
+    if dest.exists() {
+        // Another process opening the same ledger in the same second made it already.
+        return Ok(());
+    }
+    crate::layout::create_private_dir(&state.backups()).map_err(|source| LedgerError::Copy {
+        path: dest.clone(),
+        source,
+    })?;
+    backup::copy_from(conn, &dest)?;
+    tracing::info!(
+        from = found,
+        to = migrations::LATEST,
+        backup = %dest.display(),
+        "ledger copied before migrating"
+    );
+    Ok(())
 }
 
 /// Times are stored as RFC 3339 UTC text with milliseconds: sortable, readable with `sqlite3`.

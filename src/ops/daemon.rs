@@ -33,6 +33,8 @@ pub enum DaemonError {
     StateDir(std::io::Error),
     #[error(transparent)]
     Sftp(#[from] sftp::StartError),
+    #[error("refusing to start: {0}")]
+    Key(crate::pseudonym::KeyError),
 }
 
 /// How often STATUS= is refreshed when systemd asks for no watchdog.
@@ -62,11 +64,27 @@ fn prepare(config: &Config, state: &StateDir) -> Result<Ledger, DaemonError> {
         .create(config.tenants.iter().map(|t| t.id.as_str()))
         .map_err(DaemonError::StateDir)?;
     let mut ledger = Ledger::open(&state.ledger())?;
+    check_ttp_key(config, &mut ledger)?;
     ledger.sync_tenants(&config.tenants, crate::clock::now())?;
     if let Err(e) = crate::publish::place_left_over(config, &mut ledger) {
         tracing::error!(error = %e, "cannot finish what an interrupted publication left in staging/");
     }
     Ok(ledger)
+}
+
+/// Records the TTP key's fingerprint at its first use, and refuses to start with a key other
+/// than the one the ledger's pseudonyms were made with: every delivery processed with it
+/// would give its clients second pseudonyms. A missing or unreadable key only turns
+/// processing off (`Daemon::announce` says so), as before.
+fn check_ttp_key(config: &Config, ledger: &mut Ledger) -> Result<(), DaemonError> {
+    use crate::pseudonym::KeyError;
+    match crate::keys::ttp(config, ledger, crate::clock::now()) {
+        Ok(_) | Err(KeyError::Read { .. } | KeyError::Length { .. }) => Ok(()),
+        Err(e) => {
+            tracing::error!("refusing to start: {e}");
+            Err(DaemonError::Key(e))
+        }
+    }
 }
 
 /// The parts that run beside the daemon's own loop, each with its own ledger connection.

@@ -1,4 +1,5 @@
-//! Scheduled jobs inside the daemon (processing, publication, the sweep, reminders, quality reports): each waits for its next time (or catches up on a run
+//! Scheduled jobs inside the daemon (processing, publication, the sweep, reminders, quality
+//! reports, the nightly backup): each waits for its next time (or catches up on a run
 //! missed while the daemon was down), runs on the blocking pool, and records the run.
 //!
 //! Jobs ask the shutdown token between units of work, never in the middle of one; a job
@@ -15,7 +16,7 @@ use crate::config::Config;
 use crate::layout::StateDir;
 use crate::ledger::{Ledger, LedgerError};
 use crate::mail::Wake;
-use crate::schedule::{PROCESS, PUBLISH, QUALITY_REPORT, REMINDERS, SWEEP, of_job};
+use crate::schedule::{BACKUP, PROCESS, PUBLISH, QUALITY_REPORT, REMINDERS, SWEEP, of_job};
 use crate::{process, publish::quality};
 
 /// Longest sleep between looks at the clock: wall-clock jumps and reloads are noticed soon.
@@ -103,6 +104,17 @@ fn reminders_work(
         .map_err(|e| e.to_string())
 }
 
+/// The nightly backup; the job's own connection is not used: the copy reads the ledger
+/// through one of its own, as `dropgate backup` does.
+fn backup_work(
+    config: &Config,
+    _ledger: &mut Ledger,
+    _stop: &dyn Fn() -> bool,
+    _mail: &Wake,
+) -> Result<String, String> {
+    crate::ops::backup::nightly(config, crate::clock::now()).map_err(|e| e.to_string())
+}
+
 /// Runs every scheduled job until `shutdown`; what they queue rings `mail`.
 pub(crate) async fn run_all(
     config: watch::Receiver<Arc<Config>>,
@@ -138,7 +150,14 @@ pub(crate) async fn run_all(
             mail.clone(),
             shutdown.clone()
         ),
-        run(QUALITY_REPORT, quality_work, config, mail, shutdown),
+        run(
+            QUALITY_REPORT,
+            quality_work,
+            config.clone(),
+            mail.clone(),
+            shutdown.clone()
+        ),
+        run(BACKUP, backup_work, config, mail, shutdown),
     );
 }
 

@@ -1,8 +1,11 @@
 //! Running it all: the daemon's wiring and life cycle (`daemon`), its scheduled jobs
-//! (`jobs`), signals, systemd notification, and `dropgate status`.
+//! (`jobs`), signals, systemd notification, `dropgate status`, and `dropgate backup` and
+//! `restore`.
 
+pub mod backup;
 pub mod daemon;
 pub(crate) mod jobs;
+pub mod restore;
 pub mod signal;
 pub mod status;
 pub(crate) mod systemd;

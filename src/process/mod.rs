@@ -136,7 +136,9 @@ pub fn run(
     let state = StateDir::new(&config.state_dir);
     let mut report = RunReport::default();
     finish_interrupted(&state, ledger, &mut report)?;
-    let key = Keyed::load(&config.ttp_key_file)?;
+    // Checked against the fingerprint the ledger recorded: a swapped key would give every
+    // citizen a second pseudonym.
+    let key = crate::keys::ttp(config, ledger, crate::clock::now())?;
     for id in ledger.deliveries_to_process()? {
         if stop() {
             break;

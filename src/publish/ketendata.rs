@@ -111,7 +111,7 @@ pub fn publish(
     let state = StateDir::new(&config.state_dir);
     let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
     place_unplaced(&state, ledger)?;
-    let key = municipality_key(config, tenant)?;
+    let key = municipality_key(config, ledger, tenant, now)?;
     let local = now.with_timezone(&config.time_zone);
     let base = bundle_name(standard, &tenant.id, since.is_some(), local.naive_local());
     let name = free_name(ledger, &base)?;

@@ -97,18 +97,29 @@ pub(crate) fn without_rows<S: AsRef<str>>(rows: &[(S, u64)]) -> bool {
         .all(|(file, n)| *n == 0 || rewritten.contains(&file.as_ref()))
 }
 
-/// The municipality's own key (beside the TTP key), made on first use.
-pub(crate) fn municipality_key(config: &Config, tenant: &Tenant) -> Result<Keyed, PublishError> {
-    let dir = config.ttp_key_file.parent().unwrap_or(Path::new("."));
-    let path = crate::layout::municipality_key(dir, &tenant.id);
+/// The municipality's own key (beside the TTP key), made on first use; its fingerprint is
+/// recorded then, and a different file later refused (see `keys`).
+pub(crate) fn municipality_key(
+    config: &Config,
+    ledger: &mut Ledger,
+    tenant: &Tenant,
+    now: DateTime<Utc>,
+) -> Result<Keyed, PublishError> {
+    let path = crate::layout::municipality_key(crate::keys::key_dir(config), &tenant.id);
     if !path.exists() {
         crate::secrets::write_new_key(&path).map_err(|e| PublishError::NewKey {
             tenant: tenant.id.clone(),
             message: e.to_string(),
         })?;
-        tracing::info!(tenant = tenant.id, path = %path.display(), "municipality key made");
+        tracing::warn!(
+            tenant = tenant.id,
+            path = %path.display(),
+            "municipality key made: add it to the key backup (`dropgate backup`)"
+        );
     }
-    Ok(Keyed::load(&path)?)
+    let what = format!("the key of municipality {}", tenant.id);
+    let name = crate::keys::municipality(&tenant.id);
+    Ok(crate::keys::load(ledger, &name, &what, &path, now)?)
 }
 
 /// A rule's short label, as `Kwaliteit.csv` and the overview name a reason.
@@ -238,7 +249,7 @@ pub fn publish(
     let state = StateDir::new(&config.state_dir);
     let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
     place_unplaced(&state, ledger)?;
-    let key = municipality_key(config, tenant)?;
+    let key = municipality_key(config, ledger, tenant, now)?;
     let local = now.with_timezone(&config.time_zone);
     let base = bundle_name(&tenant.id, since.is_some(), local.naive_local());
     let name = free_name(ledger, &base)?;

@@ -1,6 +1,7 @@
 //! Integration tests: the real `dropgate` binary against real files, folders and SQLite.
 //! One test crate so that everything links once.
 
+mod backup;
 mod berichten;
 mod bundle;
 mod cli;

@@ -20,6 +20,21 @@ fn env_with(extra: &str) -> Env {
     env
 }
 
+/// As `env`, with fixed keys (file name, the byte it repeats; see samples/README.md) instead
+/// of new ones, written before the first start: the ledger records the fingerprint of the
+/// keys it first uses and refuses others later.
+fn env_with_keys(keys: &[(&str, u8)]) -> Env {
+    let env = Env::new(
+        "[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\n\
+         [[tenant]]\nid = \"utrecht\"\nkind = \"municipality\"\ncode = \"0344\"\nname = \"Utrecht\"\n",
+    );
+    for (file, byte) in keys {
+        std::fs::write(env.var().join(file), [*byte; 32]).unwrap();
+    }
+    env.start().stop();
+    env
+}
+
 /// Puts `content` into `tenant`'s upload/ and processes it (intake by a short daemon run).
 fn deliver(env: &Env, tenant: &str, name: &str, content: &[u8]) {
     deliver_all(env, &[(tenant, name, content)]);
@@ -931,11 +946,7 @@ fn kill_9_at_any_point_of_a_publication_neither_loses_nor_doubles_a_row() {
 /// assumes, which decides `tijdig`.
 #[test]
 fn the_samples_bundle_equals_the_expected_csvs() {
-    let env = env();
-    // Fixed keys (see samples/README.md), so that every hash is known in advance.
-    for (file, byte) in [("ttp.key", 0x11u8), ("municipality-utrecht.key", 0x22)] {
-        std::fs::write(env.var().join(file), [byte; 32]).unwrap();
-    }
+    let env = env_with_keys(&[("ttp.key", 0x11), ("municipality-utrecht.key", 0x22)]);
     let at = new_year_2027();
     deliver_sample_at(&env, &at, "zorg", "metingen-good.csv", "metingen-good.csv");
     deliver_sample_at(

@@ -1,0 +1,244 @@
+//! `dropgate restore --from DIR`: puts a backup (`ops::backup`) back on this machine. Every
+//! file is checked against the `MANIFEST` (size and SHA-256) and the keys against the
+//! fingerprints the backed-up ledger recorded before anything is written. The ledger goes
+//! into the configured `state_dir`, the keys to where this machine's configuration places
+//! them, and the configuration the backup carried beside the live one as
+//! `dropgate.toml.restored`: the live configuration is never replaced. A file that is in
+//! the way is refused without `--force`, and with it set aside, never deleted.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::layout::{BackupDir, StateDir};
+use crate::ops::backup::{BackupError, Entry, key_file, manifest};
+
+/// Why a restore was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("{}: {message}", path.display())]
+    At { path: PathBuf, message: String },
+    #[error("the backup's keys do not match its ledger: {0}")]
+    Keys(BackupError),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
+}
+
+fn at(path: &Path) -> impl Fn(io::Error) -> RestoreError + '_ {
+    move |e| RestoreError::At {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Restores the backup in `from` onto the installation `config` describes; `force` lets
+/// it write into a state directory that is not empty and set aside files in its way.
+/// Returns one line per thing done.
+pub fn restore(
+    config: &Config,
+    from: &Path,
+    force: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, RestoreError> {
+    let backup = BackupDir::new(from);
+    let entries = checked_entries(&backup)?;
+    let named = |e: &Entry| backup.file(&e.relative).display().to_string();
+    crate::ops::backup::check_keys_against_ledger(&backup.file(BackupDir::LEDGER), &entries, named)
+        .map_err(RestoreError::Keys)?;
+
+    let state = StateDir::new(&config.state_dir);
+    check_state_dir(&state, force)?;
+    let mut placed = Vec::new();
+    // Every destination first, so that a refusal comes before anything is written.
+    for entry in &entries {
+        let Some(dest) = destination(config, &state, entry) else {
+            return Err(RestoreError::At {
+                path: backup.file(&entry.relative),
+                message: "this dropgate does not know where this file goes".into(),
+            });
+        };
+        placed.push((entry, dest));
+    }
+    for (entry, dest) in &placed {
+        if force || !dest.exists() {
+            continue;
+        }
+        if entry.relative == BackupDir::CONFIG {
+            return Err(RestoreError::At {
+                path: dest.clone(),
+                message: "exists (from an earlier restore?); remove it or give --force".into(),
+            });
+        }
+        if !same(entry, dest) {
+            return Err(RestoreError::At {
+                path: dest.clone(),
+                message:
+                    "exists and differs from the backup's; give --force to set it aside and restore"
+                        .into(),
+            });
+        }
+    }
+
+    let mut done = Vec::new();
+    for (entry, dest) in &placed {
+        let source = backup.file(&entry.relative);
+        if entry.relative == BackupDir::LEDGER {
+            // The old ledger's -wal and -shm belong to it: set aside with it, or SQLite would
+            // replay the old log onto the restored file.
+            for companion in state.ledger_companions() {
+                set_aside(&companion, now, &mut done)?;
+            }
+        } else if dest.exists() && same(entry, dest) {
+            done.push(format!("{} is already in place", dest.display()));
+            continue;
+        }
+        set_aside(dest, now, &mut done)?;
+        let bytes_copied = place(&source, dest)?;
+        let role = entry
+            .key
+            .as_ref()
+            .map(|r| format!(" (key {r}, fingerprint {})", &entry.sha256[..16]))
+            .unwrap_or_default();
+        done.push(format!(
+            "{} -> {} ({bytes_copied} bytes){role}",
+            entry.relative,
+            dest.display()
+        ));
+    }
+    Ok(done)
+}
+
+/// The `MANIFEST`'s entries, after checking that every file it lists is there with its size
+/// and SHA-256, and that the ledger, the configuration and the TTP key are among them.
+fn checked_entries(backup: &BackupDir) -> Result<Vec<Entry>, RestoreError> {
+    let manifest_path = backup.file(BackupDir::MANIFEST);
+    let text = match std::fs::read_to_string(&manifest_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(RestoreError::At {
+                path: backup.root().to_owned(),
+                message: "has no MANIFEST: not a dropgate backup, or one that never finished"
+                    .into(),
+            });
+        }
+        Err(e) => return Err(at(&manifest_path)(e)),
+    };
+    let entries = manifest::parse(&text).map_err(|message| RestoreError::At {
+        path: manifest_path.clone(),
+        message,
+    })?;
+    for needed in [BackupDir::LEDGER, BackupDir::CONFIG, &BackupDir::ttp_key()] {
+        if !entries.iter().any(|e| e.relative == needed) {
+            return Err(RestoreError::At {
+                path: manifest_path.clone(),
+                message: format!("does not list {needed}: the backup is incomplete"),
+            });
+        }
+    }
+    for entry in &entries {
+        let path = backup.file(&entry.relative);
+        let mut file = std::fs::File::open(&path).map_err(at(&path))?;
+        let (size, sha256) = crate::fingerprint::sha256_of(&mut file).map_err(at(&path))?;
+        let what = match &entry.key {
+            Some(role) => format!("key {role}"),
+            None => "file".into(),
+        };
+        if size != entry.size || sha256 != entry.sha256 {
+            return Err(RestoreError::At {
+                path,
+                message: format!(
+                    "this {what} does not match the MANIFEST ({size} bytes, SHA-256 {}…; listed: {} bytes, {}…): the copy is damaged or was changed",
+                    &sha256[..16],
+                    entry.size,
+                    &entry.sha256[..16]
+                ),
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// A state directory that holds anything is refused without `force`: a restore over a
+/// running installation would mix two histories.
+fn check_state_dir(state: &StateDir, force: bool) -> Result<(), RestoreError> {
+    let root = state.root();
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries.count(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(at(root)(e)),
+    };
+    if entries > 0 && !force {
+        return Err(RestoreError::At {
+            path: root.to_owned(),
+            message: format!(
+                "the state directory is not empty ({entries} entries); restore into an empty one, or stop the daemon and give --force (what is replaced is set aside)"
+            ),
+        });
+    }
+    crate::layout::create_private_dir(root).map_err(at(root))
+}
+
+/// Where `entry` goes on this machine.
+fn destination(config: &Config, state: &StateDir, entry: &Entry) -> Option<PathBuf> {
+    match (&entry.key, entry.relative.as_str()) {
+        (Some(role), _) => Some(key_file(config, role)?.live),
+        (None, BackupDir::LEDGER) => Some(state.ledger()),
+        (None, BackupDir::CONFIG) => Some(crate::layout::restored_config(&config.source)),
+        (None, _) => None,
+    }
+}
+
+/// Whether the file at `path` is the one `entry` lists.
+fn same(entry: &Entry, path: &Path) -> bool {
+    std::fs::File::open(path)
+        .and_then(|mut f| crate::fingerprint::sha256_of(&mut f))
+        .is_ok_and(|(size, sum)| size == entry.size && sum == entry.sha256)
+}
+
+/// Moves `path`, if it exists, to its `.before-restore-<time>` name beside it.
+fn set_aside(path: &Path, now: DateTime<Utc>, done: &mut Vec<String>) -> Result<(), RestoreError> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let aside = crate::layout::set_aside(path, now);
+    crate::layout::rename_no_replace(path, &aside).map_err(at(path))?;
+    done.push(format!(
+        "{} set aside as {}",
+        path.display(),
+        aside.display()
+    ));
+    Ok(())
+}
+
+/// Copies `source` to the new file `dest` (0600, synced, never over a file), streamed (a
+/// ledger may be large) under a temporary name and renamed into place whole.
+fn place(source: &Path, dest: &Path) -> Result<u64, RestoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    crate::layout::create_private_dir(parent).map_err(at(parent))?;
+    let mut tmp = dest.as_os_str().to_owned();
+    tmp.push(".restoring");
+    let tmp = PathBuf::from(tmp);
+    let result = (|| {
+        let mut from = std::fs::File::open(source).map_err(at(source))?;
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(at(&tmp))?;
+        let copied = io::copy(&mut from, &mut to).map_err(at(&tmp))?;
+        to.sync_all().map_err(at(&tmp))?;
+        crate::layout::rename_no_replace(&tmp, dest).map_err(at(dest))?;
+        std::fs::File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(at(parent))?;
+        Ok(copied)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
