@@ -8,6 +8,7 @@
 //! - `clock`: the one source of the current time.
 //! - `message`, `redact`, `sheet`: texts in Dutch and English, the redaction rule for values
 //!   from a delivery, and the CSV dialect of every file written for spreadsheets.
+//! - `counters`: what the running daemon did since it started, for the metrics endpoint.
 //! - `pseudonym`, `fingerprint`, `link`, `figures`: the BSN and its keyed pseudonyms, a file's
 //!   digest, which measurement belongs to which decision, and what each figure counts.
 //! - `keys`: the key files hashed with, checked against the fingerprints the ledger holds.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod layout;
 pub mod ledger;
 
+pub(crate) mod counters;
 pub(crate) mod figures;
 pub(crate) mod fingerprint;
 pub(crate) mod keys;

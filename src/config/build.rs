@@ -61,6 +61,7 @@ pub(super) fn build(
     let retention = retention(&mut c, &raw.retention);
     let publish = publish(&mut c, &raw.publish);
     let backup = backup(&mut c, &raw.backup, base, &state_dir);
+    let metrics = metrics(&mut c, &raw.metrics);
     let sftp = sftp(&mut c, &raw.sftp, &state_dir);
     let mail = mail(&mut c, &raw.mail, base, &state_dir);
     let language = language(
@@ -80,6 +81,7 @@ pub(super) fn build(
         retention: retention?,
         publish,
         backup,
+        metrics,
         file_limits,
         reader,
         sftp: sftp?,
@@ -193,6 +195,29 @@ fn retention(c: &mut Checker, raw: &super::raw::RawRetention) -> Option<Retentio
         receipt_days: raw.receipt_days,
         temp_hours: raw.temp_hours,
     })
+}
+
+/// `[metrics]`: off without `listen`; an address other than loopback only when asked for,
+/// since the endpoint has no authentication.
+fn metrics(c: &mut Checker, raw: &super::raw::RawMetrics) -> Option<super::Metrics> {
+    let listen = raw.listen.as_ref()?;
+    let path = root("metrics");
+    let listen = c.check(
+        path.key("listen"),
+        listen.parse::<SocketAddr>().map_err(|_| {
+            format!("expected an address and port such as 127.0.0.1:9464, got {listen:?}")
+        }),
+    )?;
+    if !listen.ip().is_loopback() && !raw.allow_remote {
+        c.fail(
+            path.key("listen"),
+            format!(
+                "{listen} is not a loopback address and the endpoint has no authentication; set allow_remote = true if it is meant to be reached from elsewhere"
+            ),
+        );
+        return None;
+    }
+    Some(super::Metrics { listen })
 }
 
 /// `[backup]`: off without `dir`; a time and at least one backup kept. The folder may not

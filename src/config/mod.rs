@@ -35,6 +35,8 @@ pub struct Config {
     pub publish: Publish,
     /// The nightly backup; `None` when `[backup] dir` is not set.
     pub backup: Option<Backup>,
+    /// The metrics endpoint; `None` when `[metrics] listen` is not set.
+    pub metrics: Option<Metrics>,
     /// Bounds on what a delivered file may make the readers do.
     pub file_limits: crate::check::formats::Limits,
     /// The process limits of the child that reads a delivered file.
@@ -65,6 +67,13 @@ pub struct Backup {
     pub at: NaiveTime,
     /// Nightly backups kept (at least 1); the oldest beyond it are deleted.
     pub keep: u32,
+}
+
+/// The Prometheus metrics endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metrics {
+    /// Where `GET /metrics` answers: loopback unless `allow_remote` was set.
+    pub listen: std::net::SocketAddr,
 }
 
 /// How long things are kept, in days.

@@ -33,6 +33,8 @@ pub(super) struct RawConfig {
     pub mail: RawMail,
     #[serde(default)]
     pub backup: RawBackup,
+    #[serde(default)]
+    pub metrics: RawMetrics,
     /// Organisations: care providers (`supplier`) and municipalities.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<RawTenant>,
@@ -67,6 +69,17 @@ pub(super) struct RawBackup {
     /// How many nightly backups are kept; older ones are deleted.
     #[serde(default = "default_backup_keep")]
     pub keep: u32,
+}
+
+/// The Prometheus metrics endpoint; off without `listen`.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawMetrics {
+    /// Address and port of `GET /metrics` (`127.0.0.1:9464`).
+    pub listen: Option<String>,
+    /// Listen on an address other than loopback: the endpoint has no authentication, so
+    /// this must be asked for.
+    #[serde(default)]
+    pub allow_remote: bool,
 }
 
 /// How long things are kept, in days.

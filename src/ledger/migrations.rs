@@ -389,6 +389,11 @@ pub(super) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (kind, subject, period)
     ) STRICT, WITHOUT ROWID;
     "#,
+    // 17: when each job last ran without failing, for monitoring (issue 16). Unknown for
+    // runs before it.
+    r#"
+    ALTER TABLE job ADD COLUMN last_ok TEXT;
+    "#,
 ];
 
 /// The version this build writes.

@@ -43,6 +43,7 @@ pub(crate) mod key_fingerprint;
 mod mail;
 mod messages;
 mod migrations;
+mod monitoring;
 mod reminders;
 mod retention;
 mod rows;

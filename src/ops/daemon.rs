@@ -18,7 +18,7 @@ use crate::ingest::auditor::{AuditWriter, Auditor};
 use crate::ingest::intake::{Intake, IntakeError};
 use crate::layout::StateDir;
 use crate::ledger::{DeliveryState, Ledger, LedgerError};
-use crate::{ingest::sftp, mail, ops::jobs, ops::systemd};
+use crate::{ingest::sftp, mail, ops::jobs, ops::metrics, ops::systemd};
 
 /// Why the daemon could not start or stopped with a fault.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +33,8 @@ pub enum DaemonError {
     StateDir(std::io::Error),
     #[error(transparent)]
     Sftp(#[from] sftp::StartError),
+    #[error("cannot listen for metrics: {0}")]
+    Metrics(std::io::Error),
     #[error("refusing to start: {0}")]
     Key(crate::pseudonym::KeyError),
 }
@@ -89,6 +91,8 @@ fn check_ttp_key(config: &Config, ledger: &mut Ledger) -> Result<(), DaemonError
 
 /// The parts that run beside the daemon's own loop, each with its own ledger connection.
 struct Tasks {
+    /// The metrics endpoint, when configured.
+    metrics: Option<JoinHandle<()>>,
     sftp: JoinHandle<()>,
     jobs: JoinHandle<()>,
     mail: JoinHandle<()>,
@@ -125,7 +129,21 @@ async fn start(
     .await?;
     let sftp_addr = sftp.local_addr().map_err(DaemonError::StateDir)?;
     tracing::info!(addr = %sftp_addr, "sftp listening");
+    let metrics_listener = metrics::bind(&config_tx.borrow())
+        .await
+        .map_err(DaemonError::Metrics)?;
+    let metrics = metrics_listener.map(|listener| {
+        if let Some(addr) = metrics::describe(&listener) {
+            tracing::info!(%addr, "metrics listening");
+        }
+        tokio::spawn(metrics::serve(
+            listener,
+            config_tx.subscribe(),
+            shutdown.clone(),
+        ))
+    });
     let tasks = Tasks {
+        metrics,
         sftp: tokio::spawn(sftp.run(shutdown.clone())),
         jobs: tokio::spawn(jobs::run_all(
             config_tx.subscribe(),
@@ -157,6 +175,12 @@ async fn stop(daemon: Daemon, tasks: Tasks) -> Result<(), DaemonError> {
     let Daemon { intake, .. } = daemon;
     if let Err(e) = tasks.sftp.await {
         tracing::error!(error = %e, "the sftp server task failed");
+    }
+    if let Some(Err(e)) = match tasks.metrics {
+        Some(task) => Some(task.await),
+        None => None,
+    } {
+        tracing::error!(error = %e, "the metrics endpoint failed");
     }
     if let Err(e) = tasks.jobs.await {
         tracing::error!(error = %e, "the scheduled jobs failed");

@@ -200,12 +200,13 @@ async fn run(
         let outcome = tokio::task::spawn_blocking(move || {
             let state = StateDir::new(&current.state_dir);
             let mut ledger = Ledger::open(&state.ledger())?;
+            let timer = std::time::Instant::now();
             let result = work(&current, &mut ledger, &|| token.is_cancelled(), &mail);
-            let line = match &result {
-                Ok(done) => done.clone(),
-                Err(e) => format!("failed: {e}"),
-            };
-            ledger.job_ran(name, started, &line)?;
+            crate::counters::job_took(name, timer.elapsed().as_secs_f64());
+            match &result {
+                Ok(done) => ledger.job_ran(name, started, done)?,
+                Err(e) => ledger.job_failed(name, started, &format!("failed: {e}"))?,
+            }
             Ok::<_, LedgerError>(result)
         })
         .await;

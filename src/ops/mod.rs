@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod daemon;
 pub(crate) mod jobs;
+pub(crate) mod metrics;
 pub mod restore;
 pub mod signal;
 pub mod status;

@@ -270,7 +270,8 @@ fn an_older_ledger_is_copied_into_backups_before_it_is_migrated() {
     {
         // The schema of one version back: the last migration only added this table.
         let conn = rusqlite::Connection::open(&ledger).unwrap();
-        conn.execute_batch("DROP TABLE reminder").unwrap();
+        conn.execute_batch("ALTER TABLE job DROP COLUMN last_ok")
+            .unwrap();
         conn.pragma_update(None, "user_version", latest - 1)
             .unwrap();
     }

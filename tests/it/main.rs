@@ -12,6 +12,7 @@ mod hostile;
 mod intake;
 mod ketendata;
 mod mail;
+mod metrics;
 mod mutation;
 mod process;
 mod publish;

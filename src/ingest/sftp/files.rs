@@ -439,6 +439,7 @@ impl Files {
                 ..
             } => {
                 let complete = served >= size;
+                crate::counters::BYTES_DOWN.add(served);
                 tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, folder = folder.as_str(), file = %crate::redact::name(&name), bytes = served, complete, "download");
                 self.audit(
                     "sftp.download",
@@ -502,10 +503,12 @@ impl Files {
     ) -> Result<(), StatusError> {
         match finished {
             Ok(()) if temp => {
+                crate::counters::BYTES_UP.add(size);
                 tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(requested), size, "temporary upload closed; delivered when renamed");
                 Ok(())
             }
             Ok(()) => {
+                crate::counters::BYTES_UP.add(size);
                 tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(requested), size, "upload complete");
                 self.audit("sftp.upload", tenant, requested, json!({ "size": size }));
                 Ok(())

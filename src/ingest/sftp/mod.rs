@@ -144,6 +144,7 @@ pub(crate) struct UserSlot {
 impl Drop for UserSlot {
     fn drop(&mut self) {
         free_slot(&self.shared.sessions.per_user, &self.user);
+        crate::counters::SESSIONS.down();
     }
 }
 
@@ -196,9 +197,12 @@ impl Shared {
     fn user_slot(self: &Arc<Self>, user: &str) -> Option<UserSlot> {
         let max = self.config.borrow().sftp.max_sessions_per_user;
         let user = user.to_owned();
-        take_slot(&self.sessions.per_user, &user, max).then(|| UserSlot {
-            shared: self.clone(),
-            user,
+        take_slot(&self.sessions.per_user, &user, max).then(|| {
+            crate::counters::SESSIONS.up();
+            UserSlot {
+                shared: self.clone(),
+                user,
+            }
         })
     }
 }

@@ -146,6 +146,7 @@ impl Connection {
             .penalties
             .fail(self.peer.ip(), Instant::now(), policy);
         tracing::warn!(user, ip = %self.peer.ip(), method, reason, "login failed");
+        crate::counters::LOGINS_FAILED.add(1);
         let detail =
             json!({ "ip": self.peer.ip().to_string(), "method": method, "reason": reason });
         self.shared.auditor.record(
@@ -157,6 +158,7 @@ impl Connection {
         );
         if banned {
             tracing::warn!(user, ip = %self.peer.ip(), "too many failed logins: address banned");
+            crate::counters::BANS.add(1);
         }
         Self::both_methods()
     }
@@ -207,6 +209,7 @@ impl Connection {
             let _ = tx.send(());
         }
         tracing::info!(user = user.name, ip = %self.peer.ip(), method, key, "login");
+        crate::counters::LOGINS_OK.add(1);
         let detail = json!({ "ip": self.peer.ip().to_string(), "method": method, "key": key });
         self.shared.auditor.record(
             format!("sftp:{}", user.name),
