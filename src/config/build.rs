@@ -362,6 +362,8 @@ fn mail(c: &mut Checker, raw: &RawMail, base: &Path, state_dir: &Path) -> Option
             .map(|s| Duration::from_secs(*s))
             .collect(),
         give_up_after: Duration::from_secs(raw.give_up_after_hours * 3600),
+        timeout: Duration::from_secs(raw.timeout_secs),
+        send_timeout: Duration::from_secs(raw.send_timeout_secs),
         quality_report_day: raw.quality_report_day,
         admin: raw.admin.clone(),
     })
@@ -474,6 +476,15 @@ fn check_mail_timing(c: &mut Checker, raw: &RawMail) {
     }
     if raw.give_up_after_hours == 0 {
         c.fail(path.key("give_up_after_hours"), "must be at least 1 hour");
+    }
+    if raw.timeout_secs == 0 {
+        c.fail(path.key("timeout_secs"), "must be at least 1 second");
+    }
+    if raw.send_timeout_secs < raw.timeout_secs.max(1) {
+        c.fail(
+            path.key("send_timeout_secs"),
+            "must be at least timeout_secs: one attempt includes the connection",
+        );
     }
     if !(1..=28).contains(&raw.quality_report_day) {
         c.fail(

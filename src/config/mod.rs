@@ -120,6 +120,10 @@ pub struct MailConfig {
     /// Waits between attempts; the last one repeats.
     pub retry: Vec<Duration>,
     pub give_up_after: Duration,
+    /// The longest wait for the relay to connect.
+    pub timeout: Duration,
+    /// The longest one attempt to hand over a message may take.
+    pub send_timeout: Duration,
     /// Day of the month of the quality reports.
     pub quality_report_day: u32,
     /// The TTP's own address for copies of reminders.

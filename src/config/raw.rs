@@ -192,6 +192,14 @@ pub(super) struct RawMail {
     /// A message not delivered after this long is marked failed.
     #[serde(default = "default_give_up_after_hours")]
     pub give_up_after_hours: u64,
+    /// The longest wait for the relay to connect, in seconds.
+    #[serde(default = "default_mail_timeout_secs")]
+    pub timeout_secs: u64,
+    /// The longest one attempt to hand over a message may take, in seconds: a relay that
+    /// goes silent after its greeting or after the end of the data is left then, and the
+    /// message tried again on the retry schedule.
+    #[serde(default = "default_send_timeout_secs")]
+    pub send_timeout_secs: u64,
     /// Day of the month (1-28) on which each tenant gets its quality report.
     #[serde(default = "default_quality_report_day")]
     pub quality_report_day: u32,
@@ -359,6 +367,8 @@ impl Default for RawMail {
             dir: default_mail_dir(),
             retry_secs: default_retry_secs(),
             give_up_after_hours: default_give_up_after_hours(),
+            timeout_secs: default_mail_timeout_secs(),
+            send_timeout_secs: default_send_timeout_secs(),
             quality_report_day: default_quality_report_day(),
             admin: None,
             smtp: None,
@@ -464,6 +474,12 @@ fn default_mail_dir() -> String {
 }
 fn default_retry_secs() -> Vec<u64> {
     vec![60, 300, 1800, 7200, 21600]
+}
+fn default_mail_timeout_secs() -> u64 {
+    30
+}
+fn default_send_timeout_secs() -> u64 {
+    300
 }
 fn default_give_up_after_hours() -> u64 {
     72

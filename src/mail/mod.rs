@@ -26,9 +26,6 @@ use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, To
 use crate::config::{MailConfig, MailTransport, Secret, SmtpSecurity};
 use crate::ledger::QueuedMail;
 
-/// How long one SMTP exchange may take.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Why mail could not be set up or sent.
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -51,6 +48,8 @@ enum Transport {
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
+    /// The longest one attempt may take (`[mail] send_timeout_secs`).
+    send_timeout: Duration,
 }
 
 fn read_secret(secret: &Secret) -> Result<String, MailError> {
@@ -112,7 +111,8 @@ impl Mailer {
                         AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
                     }
                 };
-                let mut builder = builder.port(smtp.port).timeout(Some(SMTP_TIMEOUT));
+                // lettre bounds only the connection by this; `send` bounds the whole attempt.
+                let mut builder = builder.port(smtp.port).timeout(Some(config.timeout));
                 if let Some(user) = &smtp.username {
                     let password = match &smtp.password {
                         Some(secret) => read_secret(secret)?,
@@ -123,7 +123,11 @@ impl Mailer {
                 Transport::Smtp(builder.build())
             }
         };
-        Ok(Self { transport, from })
+        Ok(Self {
+            transport,
+            from,
+            send_timeout: config.send_timeout,
+        })
     }
 
     fn build(&self, mail: &QueuedMail) -> Result<Message, MailError> {
@@ -155,15 +159,24 @@ impl Mailer {
                 .await
                 .map(|id| format!("written to {}", dir.join(format!("{id}.eml")).display()))
                 .map_err(|e| MailError::Transient(e.to_string())),
-            Transport::Smtp(transport) => match transport.send(message).await {
-                Ok(response) => Ok(format!(
-                    "{} {}",
-                    response.code(),
-                    response.message().collect::<Vec<_>>().join(" ")
-                )),
-                Err(e) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
-                Err(e) => Err(MailError::Transient(e.to_string())),
-            },
+            Transport::Smtp(transport) => {
+                match tokio::time::timeout(self.send_timeout, transport.send(message)).await {
+                    // A relay that accepts the connection and then goes silent (before its
+                    // greeting, after a command, after the end of the data): a temporary
+                    // failure, tried again on the retry schedule.
+                    Err(_) => Err(MailError::Transient(format!(
+                        "the relay did not take the message within {} s",
+                        self.send_timeout.as_secs()
+                    ))),
+                    Ok(Ok(response)) => Ok(format!(
+                        "{} {}",
+                        response.code(),
+                        response.message().collect::<Vec<_>>().join(" ")
+                    )),
+                    Ok(Err(e)) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
+                    Ok(Err(e)) => Err(MailError::Transient(e.to_string())),
+                }
+            }
         }
     }
 }

@@ -103,7 +103,16 @@ async fn send_due(
                 return Ok(());
             }
             let id = mail.id;
-            match mailer.send(&mail).await {
+            // A stop request ends an attempt in flight: the message stays queued, and goes
+            // out after the restart, with the same Message-ID.
+            let sent = tokio::select! {
+                _ = shutdown.cancelled() => {
+                    tracing::info!(id, kind = mail.kind, "stopping: mail attempt abandoned; it stays queued");
+                    return Ok(());
+                }
+                sent = mailer.send(&mail) => sent,
+            };
+            match sent {
                 Ok(response) => {
                     tracing::info!(
                         id,
@@ -152,6 +161,8 @@ mod tests {
                 .map(Duration::from_secs)
                 .collect(),
             give_up_after: Duration::from_secs(72 * 3600),
+            timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(300),
             quality_report_day: 1,
             admin: None,
         };

@@ -597,3 +597,106 @@ fn the_quality_report_shows_response_per_municipality_and_hides_small_groups() {
     );
     assert!(!provider.contains("(1 van 4)"), "{provider}");
 }
+
+/// A relay that accepts connections and then goes silent at `point`: before its greeting,
+/// after its greeting (it never answers EHLO), or after the end of the data (it never says
+/// whether it took the message). Each connection is held open until the test ends.
+fn silent_relay(point: &'static str) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut out = stream;
+                if point == "connect" {
+                    std::thread::sleep(Duration::from_secs(600));
+                    return;
+                }
+                let _ = out.write_all(b"220 relay ready\r\n");
+                if point == "greeting" {
+                    std::thread::sleep(Duration::from_secs(600));
+                    return;
+                }
+                let mut line = String::new();
+                let mut in_data = false;
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let said = std::mem::take(&mut line);
+                    if in_data {
+                        if said == ".\r\n" {
+                            // The end of the data: never answered.
+                            std::thread::sleep(Duration::from_secs(600));
+                            return;
+                        }
+                        continue;
+                    }
+                    let answer: &[u8] =
+                        match said.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
+                            "EHLO" => b"250 relay\r\n",
+                            "DATA" => {
+                                in_data = true;
+                                b"354 go on\r\n"
+                            }
+                            "QUIT" => b"221 bye\r\n",
+                            _ => b"250 ok\r\n",
+                        };
+                    let _ = out.write_all(answer);
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_silent_relay_is_left_after_the_deadline_and_never_holds_up_a_stop() {
+    for point in ["connect", "greeting", "data"] {
+        let port = silent_relay(point);
+        let env = env(port, "timeout_secs = 1\nsend_timeout_secs = 2");
+        deliver(&env, 1);
+        let daemon = env.start();
+        // Tried, logged as a temporary failure, and rescheduled.
+        daemon.wait_for_log("mail not sent; will retry");
+        let log = daemon.log();
+        assert!(
+            log.contains("the relay did not take the message within 2 s"),
+            "{point}: {log}"
+        );
+        daemon.wait_until("a second attempt", || {
+            queue(&env)
+                .first()
+                .is_some_and(|(_, attempts, _)| *attempts >= 2)
+        });
+        let (state, _, error) = queue(&env).remove(0);
+        assert_eq!(state, "queued", "{point}");
+        assert!(error.is_some_and(|e| e.contains("within 2 s")), "{point}");
+        // SIGTERM ends the daemon promptly, whatever the relay does.
+        let started = std::time::Instant::now();
+        daemon.stop();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{point}: stopping took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn mail_test_gives_up_on_a_silent_relay() {
+    let port = silent_relay("greeting");
+    let env = env(port, "timeout_secs = 1\nsend_timeout_secs = 2");
+    let started = std::time::Instant::now();
+    let out = env.cmd(&["mail", "test", "--to", "beheer@ttp.example"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("not sent: the relay did not take the message within 2 s"),
+        "{said}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
