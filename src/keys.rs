@@ -67,8 +67,12 @@ pub(crate) fn load(
         return Err(KeyError::Changed {
             what: what.to_owned(),
             path: path.to_owned(),
-            recorded: recorded.fingerprint[..12].to_owned(),
-            found: found[..12].to_owned(),
+            recorded: recorded
+                .fingerprint
+                .get(..12)
+                .unwrap_or_default()
+                .to_owned(),
+            found: found.get(..12).unwrap_or_default().to_owned(),
             since: recorded
                 .first_used_at
                 .get(..10)

@@ -206,6 +206,35 @@ impl OutboxLock {
     }
 }
 
+/// The lock a running daemon holds on its state directory for its whole life (an advisory
+/// `flock` on the directory itself): a second daemon, or a `restore` that would swap the
+/// ledger under a running one, is refused while it is held. The kernel releases it when
+/// the process ends, however it ends.
+pub(crate) struct DaemonLock {
+    _dir: std::fs::File,
+}
+
+impl DaemonLock {
+    /// Takes the lock on the state directory `state` without waiting; `None` if another
+    /// process holds it.
+    pub(crate) fn try_take(state: &StateDir) -> io::Result<Option<Self>> {
+        use std::os::unix::io::AsRawFd;
+        let dir = std::fs::File::open(state.root())?;
+        loop {
+            // SAFETY: a valid descriptor owned by `dir` for the duration of the call.
+            if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(Some(Self { _dir: dir }));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(None),
+                _ => return Err(e),
+            }
+        }
+    }
+}
+
 /// Creates `dir` (and its parents) if missing, readable by the owner and group only.
 pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

@@ -137,9 +137,6 @@ fn warn_of_expiry(
     };
     let tenants = user.grants.iter().filter_map(|g| config.tenant(&g.tenant));
     let to = recipients(config, tenants);
-    let Some(first) = user.grants.first() else {
-        return Ok(false);
-    };
     if to.is_empty() {
         return Ok(false);
     }
@@ -154,7 +151,9 @@ fn warn_of_expiry(
     );
     // A new end date re-arms both warnings.
     let period = format!("{last_day}/{threshold}");
-    let new_mail = text.to_mail("login-expiring", &first.tenant, &to);
+    // Filed under the first tenant it acts for; a user without grants only under the admin.
+    let mut new_mail = text.to_mail("login-expiring", "", &to);
+    new_mail.tenant = user.grants.first().map(|g| g.tenant.as_str());
     let message_id = crate::mail::new_message_id();
     let sent = ledger.remind(
         ("expiry", &user.name, &period),

@@ -208,7 +208,15 @@ fn copy_before_migrating(conn: &Connection, path: &Path, found: u32) -> Result<(
         path: dest.clone(),
         source,
     })?;
-    backup::copy_from(conn, &dest)?;
+    match backup::copy_from(conn, &dest) {
+        // Another process opening the same old ledger in the same second made it first.
+        Err(LedgerError::Copy { source, .. })
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            return Ok(());
+        }
+        other => other?,
+    }
     tracing::info!(
         from = found,
         to = migrations::LATEST,

@@ -35,6 +35,8 @@ pub enum DaemonError {
     Sftp(#[from] sftp::StartError),
     #[error("cannot listen for metrics: {0}")]
     Metrics(std::io::Error),
+    #[error("another dropgate daemon runs on the state directory {}", .0.display())]
+    Running(PathBuf),
     #[error("refusing to start: {0}")]
     Key(crate::pseudonym::KeyError),
 }
@@ -52,6 +54,12 @@ pub async fn run(
 ) -> Result<(), DaemonError> {
     let config = Config::load(config_path)?;
     let state = StateDir::new(&config.state_dir);
+    crate::layout::create_private_dir(state.root()).map_err(DaemonError::StateDir)?;
+    // Held until this function returns: one daemon per state directory, and no restore
+    // under it.
+    let _lock = crate::layout::DaemonLock::try_take(&state)
+        .map_err(DaemonError::StateDir)?
+        .ok_or_else(|| DaemonError::Running(state.root().to_owned()))?;
     let ledger = prepare(&config, &state)?;
     let (mut daemon, tasks) = start(config_path, config, state, ledger, &shutdown).await?;
     daemon.announce();
@@ -108,6 +116,8 @@ async fn start(
     ledger: Ledger,
     shutdown: &CancellationToken,
 ) -> Result<(Daemon, Tasks), DaemonError> {
+    // Before anything starts: a taken port stops the daemon with nothing to undo.
+    let metrics_listener = metrics::bind(&config).await.map_err(DaemonError::Metrics)?;
     let intake = Intake::start(
         state.clone(),
         Ledger::open(&state.ledger())?,
@@ -129,9 +139,6 @@ async fn start(
     .await?;
     let sftp_addr = sftp.local_addr().map_err(DaemonError::StateDir)?;
     tracing::info!(addr = %sftp_addr, "sftp listening");
-    let metrics_listener = metrics::bind(&config_tx.borrow())
-        .await
-        .map_err(DaemonError::Metrics)?;
     let metrics = metrics_listener.map(|listener| {
         if let Some(addr) = metrics::describe(&listener) {
             tracing::info!(%addr, "metrics listening");
@@ -283,6 +290,13 @@ impl Daemon {
         }
         if new.sftp.listen != current.sftp.listen || new.sftp.host_key != current.sftp.host_key {
             tracing::warn!("sftp.listen and sftp.host_key take effect at the next restart");
+        }
+        // The metrics endpoint is bound, and the nightly backup's job started or not, once.
+        if new.metrics != current.metrics {
+            tracing::warn!("[metrics] takes effect at the next restart");
+        }
+        if new.backup.is_some() != current.backup.is_some() {
+            tracing::warn!("[backup] turned on or off takes effect at the next restart");
         }
         self.state
             .create(new.tenants.iter().map(|t| t.id.as_str()))

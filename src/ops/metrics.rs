@@ -49,12 +49,21 @@ pub(crate) async fn bind(config: &Config) -> std::io::Result<Option<TcpListener>
     }
 }
 
+/// Scrapes answered at once; more wait for a turn (each reads the ledger on the blocking
+/// pool, shared with the SFTP server and the jobs).
+const MAX_CONNECTIONS: usize = 4;
+
+/// The longest one connection may last: a scrape takes well under a second, and a client
+/// that opens a connection and sends nothing must not hold it.
+const CONNECTION_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Answers scrapes on `listener` until `shutdown`.
 pub(crate) async fn serve(
     listener: TcpListener,
     config: watch::Receiver<Arc<Config>>,
     shutdown: CancellationToken,
 ) {
+    let turns = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -69,17 +78,24 @@ pub(crate) async fn serve(
         };
         let config = config.clone();
         let shutdown = shutdown.clone();
+        let Ok(turn) = turns.clone().acquire_owned().await else {
+            return;
+        };
         tokio::spawn(async move {
+            let _turn = turn;
             let service = hyper::service::service_fn(move |request| {
                 let config = config.borrow().clone();
                 answer(request, config)
             });
             let connection = hyper::server::conn::http1::Builder::new()
+                .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                served = connection => if let Err(e) = served {
-                    tracing::debug!(error = %e, %peer, "metrics: connection ended");
+                served = tokio::time::timeout(CONNECTION_TIME, connection) => match served {
+                    Ok(Err(e)) => tracing::debug!(error = %e, %peer, "metrics: connection ended"),
+                    Err(_) => tracing::debug!(%peer, "metrics: connection held too long; closed"),
+                    Ok(Ok(())) => {}
                 }
             }
         });

@@ -49,7 +49,8 @@ pub fn restore(
         .map_err(RestoreError::Keys)?;
 
     let state = StateDir::new(&config.state_dir);
-    check_state_dir(&state, force)?;
+    let mut done = Vec::new();
+    check_state_dir(&state, force, now, &mut done)?;
     let mut placed = Vec::new();
     // Every destination first, so that a refusal comes before anything is written.
     for entry in &entries {
@@ -81,7 +82,6 @@ pub fn restore(
         }
     }
 
-    let mut done = Vec::new();
     for (entry, dest) in &placed {
         let source = backup.file(&entry.relative);
         if entry.relative == BackupDir::LEDGER {
@@ -160,30 +160,63 @@ fn checked_entries(backup: &BackupDir) -> Result<Vec<Entry>, RestoreError> {
     Ok(entries)
 }
 
-/// A state directory that holds anything is refused without `force`: a restore over a
-/// running installation would mix two histories.
-fn check_state_dir(state: &StateDir, force: bool) -> Result<(), RestoreError> {
+/// A state directory that holds anything is refused without `force`: a restore over an
+/// installation would mix two histories (its originals, receipts and bundles unknown to the
+/// restored ledger, and never swept). With `force` the whole directory is set aside
+/// (`<state_dir>.before-restore-<time>`) and the restore goes into a new, empty one. One
+/// that a running daemon holds is refused either way.
+fn check_state_dir(
+    state: &StateDir,
+    force: bool,
+    now: DateTime<Utc>,
+    done: &mut Vec<String>,
+) -> Result<(), RestoreError> {
     let root = state.root();
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries.count(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
         Err(e) => return Err(at(root)(e)),
     };
-    if entries > 0 && !force {
-        return Err(RestoreError::At {
-            path: root.to_owned(),
-            message: format!(
-                "the state directory is not empty ({entries} entries); restore into an empty one, or stop the daemon and give --force (what is replaced is set aside)"
-            ),
-        });
+    if entries > 0 {
+        // A running daemon holds the lock: its ledger must not be swapped under it.
+        if crate::layout::DaemonLock::try_take(state)
+            .map_err(at(root))?
+            .is_none()
+        {
+            return Err(RestoreError::At {
+                path: root.to_owned(),
+                message: "a dropgate daemon runs on this state directory; stop it first".into(),
+            });
+        }
+        if !force {
+            return Err(RestoreError::At {
+                path: root.to_owned(),
+                message: format!(
+                    "the state directory is not empty ({entries} entries); restore into an empty one, or stop the daemon and give --force (the whole directory is set aside first)"
+                ),
+            });
+        }
+        set_aside(root, now, done).map_err(|e| match e {
+            RestoreError::At { path, message } => RestoreError::At {
+                path,
+                message: format!(
+                    "{message}; cannot set the state directory aside (is it a mount point? then empty it by hand)"
+                ),
+            },
+            other => other,
+        })?;
     }
     crate::layout::create_private_dir(root).map_err(at(root))
 }
 
-/// Where `entry` goes on this machine.
+/// Where `entry` goes on this machine: a key only where its role puts it, and only from
+/// the file its role names in a backup (a MANIFEST that pairs them otherwise is refused).
 fn destination(config: &Config, state: &StateDir, entry: &Entry) -> Option<PathBuf> {
     match (&entry.key, entry.relative.as_str()) {
-        (Some(role), _) => Some(key_file(config, role)?.live),
+        (Some(role), relative) => {
+            let key = key_file(config, role)?;
+            (key.relative == relative).then_some(key.live)
+        }
         (None, BackupDir::LEDGER) => Some(state.ledger()),
         (None, BackupDir::CONFIG) => Some(crate::layout::restored_config(&config.source)),
         (None, _) => None,

@@ -221,16 +221,58 @@ fn restore_refuses_a_tampered_copy_and_a_state_dir_in_use() {
     std::fs::remove_file(to.join("MANIFEST")).unwrap();
     let err = failed(&new.cmd(&["restore", "--from", to.to_str().unwrap()]));
     assert!(err.contains("has no MANIFEST"), "{err}");
-    std::fs::write(to.join("MANIFEST"), manifest).unwrap();
+    std::fs::write(to.join("MANIFEST"), &manifest).unwrap();
 
-    // A state directory in use (here: host keys made ahead) needs --force, which sets
-    // aside what it replaces.
+    // A MANIFEST that names a key's place itself (`..` in a municipality's id), or a key
+    // twice, is refused before anything is written.
+    let evil_sum = {
+        std::fs::write(to.join("evil"), b"not a key").unwrap();
+        let mut file = std::fs::File::open(to.join("evil")).unwrap();
+        use sha2::Digest;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).unwrap();
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    let outside = new.dir.path().join("outside");
+    for extra in [
+        format!("{evil_sum} 9 evil\nkey municipality:../../../outside/pwned {evil_sum} evil\n"),
+        format!("{evil_sum} 9 evil\nkey ttp {evil_sum} evil\n"),
+    ] {
+        let mut text = String::from_utf8(manifest.clone()).unwrap();
+        text.push_str(&extra);
+        std::fs::write(to.join("MANIFEST"), text).unwrap();
+        let err = failed(&new.cmd(&["restore", "--from", to.to_str().unwrap()]));
+        assert!(
+            err.contains("MANIFEST") || err.contains("does not know where"),
+            "{err}"
+        );
+        assert!(!outside.exists());
+        assert!(!new.var().join("dropgate.sqlite").exists());
+    }
+    std::fs::write(to.join("MANIFEST"), &manifest).unwrap();
+    std::fs::remove_file(to.join("evil")).unwrap();
+
+    // A state directory in use (here: host keys made ahead) needs --force, which sets the
+    // whole directory aside first; never while a daemon runs on it.
     let busy = Env::new(&config());
     let err = failed(&busy.cmd(&["restore", "--from", to.to_str().unwrap()]));
     assert!(err.contains(&busy.var().display().to_string()), "{err}");
     assert!(err.contains("not empty"), "{err}");
+    let running = busy.start();
+    let err = failed(&busy.cmd(&["restore", "--from", to.to_str().unwrap(), "--force"]));
+    assert!(
+        err.contains("a dropgate daemon runs on this state directory"),
+        "{err}"
+    );
+    running.stop();
     ok(&busy.cmd(&["restore", "--from", to.to_str().unwrap(), "--force"]));
     assert_eq!(std::fs::read(busy.var().join("ttp.key")).unwrap(), original);
+    let aside: Vec<String> = std::fs::read_dir(busy.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("var.before-restore-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
     busy.start().stop();
 }
 

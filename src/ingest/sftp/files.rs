@@ -503,7 +503,6 @@ impl Files {
     ) -> Result<(), StatusError> {
         match finished {
             Ok(()) if temp => {
-                crate::counters::BYTES_UP.add(size);
                 tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(requested), size, "temporary upload closed; delivered when renamed");
                 Ok(())
             }
@@ -616,6 +615,10 @@ impl Files {
                     _ => io_error(e),
                 })?;
         } else {
+            // A temporary upload delivered by its rename: its bytes count as uploaded now,
+            // once (a resumed one was closed several times).
+            let size = std::fs::symlink_metadata(&source).map_or(0, |m| m.len());
+            crate::counters::BYTES_UP.add(size);
             let (ctx, user) = (self.ctx.clone(), self.account.user.clone());
             let (t, n) = (tenant.clone(), new.clone());
             tokio::task::spawn_blocking(move || ctx.place(&source, &t, &n, &user))

@@ -170,8 +170,20 @@ impl Connection {
                 Self::both_methods()
             }
             Refusal::UnknownUser => self.fail(user, method, refusal.reason()),
-            Refusal::AddressNotAllowed | Refusal::Expired => {
-                self.fail(user, method, refusal.reason())
+            Refusal::AddressNotAllowed => self.fail(user, method, refusal.reason()),
+            // Not a guess at a secret: an expired user's scripts must not get its office's
+            // address banned for everyone there. Logged and audited, never counted.
+            Refusal::Expired => {
+                tracing::warn!(user, ip = %self.peer.ip(), method, reason = refusal.reason(), "login failed");
+                crate::counters::LOGINS_FAILED.add(1);
+                self.shared.auditor.record(
+                    format!("sftp:{user}"),
+                    "sftp.login-expired",
+                    None,
+                    None,
+                    Some(json!({ "ip": self.peer.ip().to_string(), "method": method })),
+                );
+                Self::both_methods()
             }
         }
     }

@@ -70,6 +70,11 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, String> {
             key: None,
         });
     }
+    for (n, (role, _, _)) in keys.iter().enumerate() {
+        if keys[..n].iter().any(|(earlier, _, _)| earlier == role) {
+            return Err(format!("key {role} is listed twice"));
+        }
+    }
     for (role, sum, relative) in keys {
         let Some(entry) = entries.iter_mut().find(|e| e.relative == relative) else {
             return Err(format!("key {role}: its file {relative} is not listed"));

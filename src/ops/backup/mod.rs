@@ -52,6 +52,18 @@ pub(crate) fn key_file(config: &Config, role: &str) -> Option<KeyFile> {
     let (live, relative) = if role == crate::keys::TTP {
         (config.ttp_key_file.clone(), BackupDir::ttp_key())
     } else if let Some(tenant) = role.strip_prefix("municipality:") {
+        // A role comes from a MANIFEST too: only a tenant id's alphabet may become a name.
+        let plain = (1..=64).contains(&tenant.len())
+            && tenant
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && tenant
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric());
+        if !plain {
+            return None;
+        }
         let dir = crate::keys::key_dir(config);
         (
             crate::layout::municipality_key(dir, tenant),
@@ -189,7 +201,7 @@ pub(crate) fn check_keys_against_ledger(
                 "{} is not the key {} this ledger was built with (fingerprint {}… recorded {}, the file's is {}…)",
                 name(e),
                 recorded.name,
-                &recorded.fingerprint[..12],
+                recorded.fingerprint.get(..12).unwrap_or_default(),
                 recorded.first_used_at.get(..10).unwrap_or_default(),
                 &e.sha256[..12]
             ),
