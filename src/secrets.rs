@@ -36,13 +36,20 @@ pub fn write_new_key(path: &Path) -> Result<(), SecretError> {
     write_new_private_file(path, &key)
 }
 
+/// How old a temporary key file must be before it counts as left by a run that was cut
+/// off (one being written now takes milliseconds).
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Writes `content` to a new file at `path` with mode 0600, never replacing an existing one.
-/// The file is complete or absent: it is written under a temporary name, synced, and linked
-/// into place (a link fails if `path` appeared meanwhile).
+/// The file is complete or absent: it is written under a temporary name of its own
+/// (`<name>.new-<random>`), synced, and linked into place (a link fails if `path` appeared
+/// meanwhile). Temporary files a cut-off run left beside it are removed, and said so: they
+/// never became the key, so nothing depends on them.
 pub(crate) fn write_new_private_file(path: &Path, content: &[u8]) -> Result<(), SecretError> {
     if path.exists() {
         return Err(SecretError::Exists(path.to_owned()));
     }
+    remove_stale_temps(path);
     let write_err = |source| SecretError::Write {
         path: path.to_owned(),
         source,
@@ -53,7 +60,7 @@ pub(crate) fn write_new_private_file(path: &Path, content: &[u8]) -> Result<(), 
     };
     std::fs::create_dir_all(dir).map_err(write_err)?;
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".new");
+    tmp.push(format!(".new-{}", random_hex(4)?));
     let tmp = PathBuf::from(tmp);
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
@@ -72,6 +79,39 @@ pub(crate) fn write_new_private_file(path: &Path, content: &[u8]) -> Result<(), 
             Err(SecretError::Exists(path.to_owned()))
         }
         other => other.map_err(write_err),
+    }
+}
+
+/// Removes the temporary files (`<name>.new`, `<name>.new-*`) that a run cut off while it
+/// wrote `path` left, once they are older than [`STALE_TEMP`], with a warning that names
+/// each.
+fn remove_stale_temps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{name}.new");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(file) = file.to_str() else { continue };
+        let ours = file == prefix || file.starts_with(&format!("{prefix}-"));
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= STALE_TEMP));
+        if ours && old && std::fs::remove_file(entry.path()).is_ok() {
+            tracing::warn!(
+                file = %entry.path().display(),
+                "removed an unfinished key file that an interrupted run left; it never became the key"
+            );
+        }
     }
 }
 
@@ -117,6 +157,27 @@ mod tests {
             std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn a_temporary_key_file_a_crash_left_neither_blocks_nor_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ttp.key");
+        let left = dir.path().join("ttp.key.new");
+        std::fs::write(&left, b"half").unwrap();
+        let old = std::time::SystemTime::now() - STALE_TEMP - std::time::Duration::from_secs(1);
+        std::fs::File::options()
+            .write(true)
+            .open(&left)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let fresh = dir.path().join("ttp.key.new-0123abcd");
+        std::fs::write(&fresh, b"being written").unwrap();
+        write_new_key(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap().len(), KEY_LEN);
+        assert!(!left.exists(), "the old leftover is removed");
+        assert!(fresh.exists(), "one being written now is not touched");
     }
 
     #[test]

@@ -181,3 +181,26 @@ fn spec_prints_every_column_and_rule_as_markdown_and_csv() {
         }
     }
 }
+
+/// A temporary key file that a `keygen` cut off left (`ttp.key.new`) neither blocks the
+/// next one nor stays: it is removed, and said so.
+#[test]
+fn keygen_removes_what_an_interrupted_keygen_left() {
+    let env = Env::new("");
+    std::fs::create_dir_all(env.var()).unwrap();
+    let left = env.var().join("ttp.key.new");
+    std::fs::write(&left, b"half a key").unwrap();
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&left)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let out = env.cmd(&["keygen"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("removed an unfinished key file"), "{said}");
+    assert!(!left.exists());
+    assert_eq!(std::fs::read(env.var().join("ttp.key")).unwrap().len(), 32);
+}
