@@ -226,7 +226,8 @@ mod tests {
         std::fs::create_dir(&other).unwrap();
         let ed = other.join("ssh_host_ed25519_key");
         std::fs::copy(&ed25519, &ed).unwrap();
-        std::os::unix::fs::symlink("/nonexistent/x", other.join("ssh_host_ecdsa_key.new")).unwrap();
+        // A dangling link where the ECDSA key belongs: linking the new key there fails.
+        std::os::unix::fs::symlink("/nonexistent/x", other.join("ssh_host_ecdsa_key")).unwrap();
         let served: Vec<Kind> = load_or_create_all(&ed)
             .unwrap()
             .iter()
