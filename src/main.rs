@@ -158,6 +158,37 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Invite a new SFTP user by mail, instead of exchanging keys by hand: the mail holds the
+    /// user name, the server's address and host-key fingerprints, and a one-time code valid
+    /// for 7 days. The invitee logs in once with the code as password and puts its public
+    /// key to `.ssh/authorized_keys` (`put id_ed25519.pub .ssh/authorized_keys`); that key
+    /// then lets it in, and the code is void. The ledger keeps only the code's hash. Needs
+    /// the daemon to have run once (for its host keys and the tenant). Every step is
+    /// audited.
+    Invite {
+        /// The tenant the user acts for (a new invitation).
+        #[arg(long, requires = "email", conflicts_with_all = ["renew", "revoke", "list"])]
+        tenant: Option<String>,
+        /// What the user may do: `deliver` (upload/, receipts/) or `collect` (outbox/);
+        /// give it twice for both.
+        #[arg(long, value_parser = ["deliver", "collect"], requires = "tenant")]
+        role: Vec<String>,
+        /// Where the invitation goes.
+        #[arg(long, requires = "tenant")]
+        email: Option<String>,
+        /// The login name; default: made from the address (`Jan.Smit@x.nl` gives `jan.smit`).
+        #[arg(long, requires = "tenant")]
+        user: Option<String>,
+        /// Mail a new code to this invited user (not yet enrolled); the old code is void.
+        #[arg(long, value_name = "USER", conflicts_with_all = ["revoke", "list"])]
+        renew: Option<String>,
+        /// End this user's invitation or enrolment: its code and key no longer let it in.
+        #[arg(long, value_name = "USER", conflicts_with = "list")]
+        revoke: Option<String>,
+        /// List every invitation and enrolment with its state.
+        #[arg(long)]
+        list: bool,
+    },
     /// Show deliveries per state and per tenant, read from the ledger. Safe while the daemon runs.
     Status {
         /// Print JSON instead of a table.
@@ -258,6 +289,26 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::ReadDelivery { .. } => unreachable!("handled before logging starts"),
         Command::Status { json, state_dir } => status(config, json, state_dir),
         Command::Backup { ref to } => backup(config, to),
+        Command::Invite {
+            tenant,
+            role,
+            email,
+            user,
+            renew,
+            revoke,
+            list,
+        } => {
+            let config = Config::load(config)?;
+            let now = dropgate::clock::now();
+            invite(
+                &config,
+                now,
+                (tenant, role, email, user),
+                renew,
+                revoke,
+                list,
+            )
+        }
         Command::Restore { ref from, force } => restore(config, from, force),
     }
 }
@@ -309,6 +360,57 @@ fn process(config: &Path) -> anyhow::Result<ExitCode> {
     let report = dropgate::process::run(&config, &mut ledger, &|| false, &Wake::unheard())?;
     ledger.job_ran(dropgate::schedule::PROCESS, started, &report.to_string())?;
     println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `invite`: a new invitation, a renewed code, a revocation or the list.
+fn invite(
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+    (tenant, role, email, user): (Option<String>, Vec<String>, Option<String>, Option<String>),
+    renew: Option<String>,
+    revoke: Option<String>,
+    list: bool,
+) -> anyhow::Result<ExitCode> {
+    use dropgate::ops::invite;
+    let invited = match (tenant, renew, revoke) {
+        (Some(tenant), _, _) => {
+            if role.is_empty() {
+                anyhow::bail!("--role deliver or --role collect (or both) is needed");
+            }
+            let request = invite::Request {
+                tenant,
+                deliver: role.iter().any(|r| r == "deliver"),
+                collect: role.iter().any(|r| r == "collect"),
+                email: email.unwrap_or_default(),
+                user,
+            };
+            invite::invite(config, &request, now)?
+        }
+        (None, Some(user), _) => invite::renew(config, &user, now)?,
+        (None, None, Some(user)) => {
+            invite::revoke(config, &user, now)?;
+            println!("revoked {user}: its code and key no longer let it in");
+            return Ok(ExitCode::SUCCESS);
+        }
+        (None, None, None) if list => {
+            print!("{}", invite::list(config, now)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        (None, None, None) => {
+            anyhow::bail!(
+                "say what to do: --tenant T --role R --email ADDR, --renew USER, --revoke USER or --list"
+            )
+        }
+    };
+    let until = invited
+        .valid_until
+        .with_timezone(&config.time_zone)
+        .format("%Y-%m-%d %H:%M");
+    println!(
+        "invitation for {} queued to {}; its code is valid until {until}",
+        invited.user, invited.email
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -122,6 +122,36 @@ pub(crate) fn random_hex(bytes: usize) -> Result<String, SecretError> {
     Ok(hex::encode(buf))
 }
 
+/// The characters of a one-time code: capitals and digits without 0/O and 1/I, so that a
+/// code read from a mail is typed right. There are 32: a random byte's low five bits pick
+/// one without bias.
+const CODE_ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// A new one-time code of 100 random bits, as four groups of five (`K7QM2-...`).
+pub(crate) fn one_time_code() -> Result<String, SecretError> {
+    let mut buf = [0u8; 20];
+    getrandom::fill(&mut buf).map_err(|e| SecretError::Random(e.to_string()))?;
+    let chars: Vec<char> = buf
+        .iter()
+        .map(|b| char::from(CODE_ALPHABET[usize::from(b & 31)]))
+        .collect();
+    Ok(chars
+        .chunks(5)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-"))
+}
+
+/// A one-time code as it is hashed and compared: what a person may type differently (case,
+/// dashes, spaces) taken out.
+pub(crate) fn normalise_code(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
 /// An Argon2id PHC string for `password`, with a random salt and the crate's recommended
 /// parameters.
 pub fn hash_password(password: &str) -> Result<String, SecretError> {
@@ -139,6 +169,21 @@ mod tests {
     use super::*;
     use argon2::PasswordVerifier;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_one_time_code_is_four_groups_of_five_from_the_alphabet_and_typed_loosely() {
+        let code = one_time_code().unwrap();
+        let groups: Vec<&str> = code.split('-').collect();
+        assert_eq!(groups.len(), 4, "{code}");
+        assert!(
+            groups
+                .iter()
+                .all(|g| g.len() == 5 && g.bytes().all(|b| CODE_ALPHABET.contains(&b)))
+        );
+        assert_ne!(code, one_time_code().unwrap());
+        let typed = format!(" {} ", code.to_lowercase().replace('-', " "));
+        assert_eq!(normalise_code(&typed), code.replace('-', ""));
+    }
 
     #[test]
     fn a_key_is_32_private_bytes_and_never_overwritten() {

@@ -288,8 +288,13 @@ fn sftp(c: &mut Checker, raw: &RawSftp, state_dir: &Path) -> Option<SftpConfig> 
             c.fail(path.key(key), "must be more than 0");
         }
     }
+    let public_address = raw.public_address.as_ref().and_then(|a| {
+        let port = listen.map_or(22, |l| l.port());
+        c.check(path.key("public_address"), public_address(a, port))
+    });
     Some(SftpConfig {
         listen: listen?,
+        public_address,
         host_key: resolve(state_dir, &raw.host_key),
         idle_timeout: Duration::from_secs(raw.idle_timeout_secs),
         max_sessions_per_user: raw.max_sessions_per_user,
@@ -299,6 +304,39 @@ fn sftp(c: &mut Checker, raw: &RawSftp, state_dir: &Path) -> Option<SftpConfig> 
         ban_window: Duration::from_secs(raw.ban_window_secs),
         ban_for: Duration::from_secs(raw.ban_secs),
     })
+}
+
+/// `host`, `host:port` or `[v6]:port`: what users are told to connect to. The host is a DNS
+/// name or an address, nothing else, since it is printed into mails as a command line.
+fn public_address(text: &str, default_port: u16) -> Result<(String, u16), String> {
+    let bad = || {
+        format!(
+            "expected a host name with an optional port, such as sftp.example.nl or sftp.example.nl:22, got {text:?}"
+        )
+    };
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') || host.starts_with('[') => {
+            (host, port.parse::<u16>().map_err(|_| bad())?)
+        }
+        _ => (text, default_port),
+    };
+    let name_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    let bracketed_ok = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+    if (name_ok && !host.starts_with('-'))
+        || bracketed_ok
+        || host.parse::<std::net::Ipv6Addr>().is_ok()
+    {
+        Ok((host.to_owned(), port))
+    } else {
+        Err(bad())
+    }
 }
 
 /// A deliberately plain shape check (`local@domain.tld`); the mail transport does the rest.
@@ -499,7 +537,8 @@ fn is_loopback_host(host: &str) -> bool {
 }
 
 /// Tenant ids become folder names: keep them to a safe, portable alphabet.
-fn check_id(kind: &str, id: &str) -> Result<(), String> {
+/// Whether `id` is a valid name of a `kind` (`tenant`, `user`), with the rule if not.
+pub(crate) fn check_id(kind: &str, id: &str) -> Result<(), String> {
     let ok = (1..=64).contains(&id.len())
         && id.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && id.chars().all(|c| {
@@ -785,16 +824,26 @@ fn weakness(key: &russh::keys::PublicKey) -> Option<String> {
 fn read_key_file(path: &Path) -> Result<Vec<russh::keys::PublicKey>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    authorized_keys(&text).map_err(|e| match e.starts_with(|c: char| c.is_ascii_digit()) {
+        true => format!("{}:{e}", path.display()),
+        false => format!("key file {} {e}", path.display()),
+    })
+}
+
+/// The keys of a text in authorized_keys format: one per line, blank lines and `#` comments
+/// skipped, no options in front (`from="..."` and the like are the server's to decide).
+/// An error starts with the line's number (`3: ...`); a text without keys is one too.
+pub(crate) fn authorized_keys(text: &str) -> Result<Vec<russh::keys::PublicKey>, String> {
     let mut keys = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        keys.push(parse_key(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?);
+        keys.push(parse_key(line).map_err(|e| format!("{}: {e}", n + 1))?);
     }
     if keys.is_empty() {
-        return Err(format!("key file {} holds no key", path.display()));
+        return Err("holds no key".into());
     }
     Ok(keys)
 }

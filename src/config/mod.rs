@@ -19,7 +19,7 @@ use ipnet::IpNet;
 
 use crate::message::Language;
 
-pub(crate) use build::MIN_RSA_BITS;
+pub(crate) use build::{MIN_RSA_BITS, authorized_keys, check_id};
 pub(crate) use problem::{KeyPath, Problem};
 
 /// The validated configuration.
@@ -101,6 +101,9 @@ pub struct Publish {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SftpConfig {
     pub listen: SocketAddr,
+    /// Host name (or address) and port that users connect to, when it is not `listen`
+    /// (behind NAT or a port mapping).
+    pub public_address: Option<(String, u16)>,
     pub host_key: PathBuf,
     pub idle_timeout: Duration,
     pub max_sessions_per_user: u32,

@@ -152,6 +152,9 @@ pub(super) struct RawSftp {
     /// ed25519 host key, created on first start; relative paths are under `state_dir`.
     #[serde(default = "default_host_key")]
     pub host_key: String,
+    /// How users reach the server, as invitations name it: `sftp.example.nl` or
+    /// `sftp.example.nl:22`; default: the listen address.
+    pub public_address: Option<String>,
     /// A logged-in session without SFTP requests for this long is closed (keepalives do
     /// not count).
     #[serde(default = "default_idle_timeout_secs")]
@@ -347,6 +350,7 @@ impl Default for RawSftp {
         Self {
             listen: default_listen(),
             host_key: default_host_key(),
+            public_address: None,
             idle_timeout_secs: default_idle_timeout_secs(),
             max_sessions_per_user: default_max_sessions_per_user(),
             max_sessions_per_ip: default_max_sessions_per_ip(),

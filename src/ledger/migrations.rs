@@ -394,6 +394,28 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE job ADD COLUMN last_ok TEXT;
     "#,
+    // 18: users enrolled by invitation (issue 16): a one-time code, stored as its Argon2id
+    // hash and void once used, lets the invitee put its public key over SFTP; the key then
+    // lets it log in. `mail_id` is the invitation that carried the code, whose bodies are
+    // wiped once the code is void.
+    r#"
+    CREATE TABLE enrolment (
+        user          TEXT PRIMARY KEY,
+        tenant_id     TEXT NOT NULL REFERENCES tenant (id),
+        deliver       INTEGER NOT NULL CHECK (deliver IN (0, 1)),
+        collect       INTEGER NOT NULL CHECK (collect IN (0, 1)),
+        email         TEXT NOT NULL,
+        invited_at    TEXT NOT NULL,
+        code_hash     TEXT,
+        code_expires  TEXT NOT NULL,
+        mail_id       INTEGER REFERENCES mail (id),
+        enrolled_at   TEXT,
+        -- authorized_keys lines, once enrolled.
+        public_keys   TEXT,
+        revoked_at    TEXT,
+        CHECK (deliver = 1 OR collect = 1)
+    ) STRICT;
+    "#,
 ];
 
 /// The version this build writes.

@@ -37,6 +37,7 @@ mod audit;
 pub(crate) mod backup;
 mod bundles;
 mod deliveries;
+mod enrolment;
 mod figures;
 mod jobs;
 pub(crate) mod key_fingerprint;
@@ -63,6 +64,8 @@ pub(crate) use bundles::{
 pub(crate) use deliveries::{
     Claim, Delivery, DeliveryState, NewFile, Outcome, Recorded, Withdrawal, Withdrawn,
 };
+pub use enrolment::EnrolmentError;
+pub(crate) use enrolment::{Enrolment, Invitation};
 pub(crate) use figures::{GroupIndicators, Indicators, ProviderFigures, QualityStats, Response};
 pub use mail::QueuedMail;
 pub(crate) use mail::{MailCounts, NewMail};

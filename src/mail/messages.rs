@@ -788,6 +788,108 @@ pub(crate) fn login_expiring(lang: Language, r: &LoginExpiring<'_>) -> Text {
     Body::new(&intro).finish(subject)
 }
 
+/// What an invitation to enrol says.
+pub(crate) struct Invitation<'a> {
+    pub user: &'a str,
+    pub tenant_name: &'a str,
+    pub host: &'a str,
+    pub port: u16,
+    /// The server's host keys: kind and SHA-256 fingerprint (`SHA256:...`).
+    pub host_keys: &'a [(&'a str, String)],
+    pub code: &'a str,
+    /// The code's last moment, in local time (`dd-mm-yyyy HH:MM`).
+    pub valid_until: &'a str,
+}
+
+/// The invitation to a new SFTP user: its name, where to connect, the host keys to check,
+/// the one-time code, and how to put a key with it.
+pub(crate) fn invitation(lang: Language, r: &Invitation<'_>) -> Text {
+    let subject = match lang {
+        Language::Dutch => format!("Uw SFTP-toegang voor {}", r.tenant_name),
+        Language::English => format!("Your SFTP access for {}", r.tenant_name),
+    };
+    let intro = match lang {
+        Language::Dutch => format!(
+            "U bent uitgenodigd om via SFTP bestanden uit te wisselen voor {}. Koppel met de \
+             eenmalige code hieronder uw eigen SSH-sleutel aan uw gebruikersnaam; daarna logt \
+             u alleen nog met die sleutel in. De code werkt één keer en vervalt op {}.",
+            r.tenant_name, r.valid_until
+        ),
+        Language::English => format!(
+            "You are invited to exchange files over SFTP for {}. With the one-time code below, \
+             link your own SSH key to your user name; from then on you log in with that key \
+             only. The code works once and expires on {}.",
+            r.tenant_name, r.valid_until
+        ),
+    };
+    let mut body = Body::new(&intro);
+    let port = r.port.to_string();
+    let mut facts: Vec<(String, String)> = [
+        (t(lang, "Gebruikersnaam", "User name"), r.user),
+        (t(lang, "Server", "Server"), r.host),
+        (t(lang, "Poort", "Port"), port.as_str()),
+        (t(lang, "Eenmalige code", "One-time code"), r.code),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let key_label = t(lang, "Serversleutel", "Server key");
+    for (kind, fingerprint) in r.host_keys {
+        facts.push((format!("{key_label} {kind}"), fingerprint.clone()));
+    }
+    body.facts(&facts);
+    let check = t(
+        lang,
+        "Controleer bij de eerste verbinding dat uw programma een van deze vingerafdrukken van \
+         de server toont; is het een andere, breek dan af en neem contact met ons op.",
+        "At the first connection, check that your program shows one of these fingerprints of \
+         the server; if it shows another, stop and contact us.",
+    );
+    body.add(&format!("\n{check}\n"), html! { p { (check) } });
+    let target = if r.host.contains(':') {
+        format!("{}@[{}]", r.user, r.host.trim_matches(['[', ']']))
+    } else {
+        format!("{}@{}", r.user, r.host)
+    };
+    let steps: [String; 4] = match lang {
+        Language::Dutch => [
+            "Heeft u nog geen sleutel, maak er dan een: ssh-keygen -t ed25519".into(),
+            format!("Log in met de code als wachtwoord: sftp -P {port} {target}"),
+            "Zet uw publieke sleutel neer: put ~/.ssh/id_ed25519.pub .ssh/authorized_keys \
+             (in WinSCP of FileZilla: upload uw .pub-bestand naar de map .ssh onder de naam \
+             authorized_keys)."
+                .into(),
+            "Log opnieuw in, nu met uw sleutel. De code is dan vervallen.".into(),
+        ],
+        Language::English => [
+            "If you have no key yet, make one: ssh-keygen -t ed25519".into(),
+            format!("Log in with the code as password: sftp -P {port} {target}"),
+            "Put your public key: put ~/.ssh/id_ed25519.pub .ssh/authorized_keys (in WinSCP or \
+             FileZilla: upload your .pub file to the folder .ssh under the name \
+             authorized_keys)."
+                .into(),
+            "Log in again, now with your key. The code is then void.".into(),
+        ],
+    };
+    let mut text = String::from("\n");
+    for (n, step) in steps.iter().enumerate() {
+        let _ = writeln!(text, "{}. {step}", n + 1);
+    }
+    body.add(
+        &text,
+        html! { ol { @for step in &steps { li { (step) } } } },
+    );
+    let expired = t(
+        lang,
+        "Is de code verlopen, vraag dan de beheerder van de TTP om een nieuwe. Deel de code \
+         met niemand: wie hem gebruikt, krijgt uw toegang.",
+        "If the code has expired, ask the TTP's administrator for a new one. Share the code \
+         with nobody: whoever uses it gets your access.",
+    );
+    body.add(&format!("\n{expired}\n"), html! { p { (expired) } });
+    body.finish(subject)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod daemon;
+pub mod invite;
 pub(crate) mod jobs;
 pub(crate) mod metrics;
 pub mod restore;

@@ -47,6 +47,14 @@ fn each_kind_of_problem_is_reported_with_its_line() {
         "c.toml:1: language: expected \"nl\" or \"en\", got \"de\"",
     );
     check(
+        "[sftp]\npublic_address = \"sftp.example.nl; rm -rf /\"\n",
+        "c.toml:2: sftp.public_address: expected a host name with an optional port",
+    );
+    check(
+        "[sftp]\npublic_address = \"sftp.example.nl:99999\"\n",
+        "c.toml:2: sftp.public_address: expected a host name with an optional port",
+    );
+    check(
         "language = \"en\"\n[mail]\nlanguage = \"nl\"\n",
         "mail.language: says \"nl\" but language says \"en\"; set it once, at the top",
     );

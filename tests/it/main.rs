@@ -10,6 +10,7 @@ mod confine;
 mod daemon;
 mod hostile;
 mod intake;
+mod invite;
 mod ketendata;
 mod mail;
 mod metrics;

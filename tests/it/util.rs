@@ -516,10 +516,7 @@ pub(crate) fn sftp_with_password(
     password: &str,
     commands: &str,
 ) -> ClientRun {
-    use std::os::unix::fs::PermissionsExt;
-    let askpass = env.dir.path().join(format!("askpass-{}", rand_suffix()));
-    std::fs::write(&askpass, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
-    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let askpass = askpass(env, password);
     let mut cmd = Command::new("sftp");
     ssh_options(&mut cmd, key);
     cmd.args([
@@ -533,6 +530,15 @@ pub(crate) fn sftp_with_password(
     .env("SSH_ASKPASS_REQUIRE", "force")
     .env("DISPLAY", ":0");
     run_client(cmd, Some(commands))
+}
+
+/// A program that answers OpenSSH's password prompt with `password` (for SSH_ASKPASS).
+pub(crate) fn askpass(env: &Env, password: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let askpass = env.dir.path().join(format!("askpass-{}", rand_suffix()));
+    std::fs::write(&askpass, format!("#!/bin/sh\necho '{password}'\n")).unwrap();
+    std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).unwrap();
+    askpass
 }
 
 /// `ssh` with a command or options (for what must be refused).

@@ -64,19 +64,19 @@ pub(super) struct FilesContext {
 pub(crate) struct StatusError(StatusReply);
 
 impl StatusError {
-    fn new(code: StatusCode, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: StatusCode, message: impl Into<String>) -> Self {
         Self(code.with_message(message))
     }
 
-    fn denied(message: impl Into<String>) -> Self {
+    pub(super) fn denied(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PermissionDenied, message)
     }
 
-    fn eof() -> Self {
+    pub(super) fn eof() -> Self {
         Self(StatusReply::new(StatusCode::Eof))
     }
 
-    fn bad_handle() -> Self {
+    pub(super) fn bad_handle() -> Self {
         Self::new(StatusCode::Failure, "unknown or closed handle")
     }
 }
@@ -705,7 +705,7 @@ fn change_upload_attrs(upload: &mut Upload, attrs: &FileAttributes) -> Result<()
     Ok(())
 }
 
-fn dir_attrs() -> FileAttributes {
+pub(super) fn dir_attrs() -> FileAttributes {
     FileAttributes {
         permissions: Some(FileMode::DIR.bits() | 0o750),
         size: Some(0),
@@ -727,7 +727,7 @@ fn file_attrs(meta: &std::fs::Metadata, folder: Folder) -> FileAttributes {
     }
 }
 
-fn ok(id: u32) -> Status {
+pub(super) fn ok(id: u32) -> Status {
     Status {
         id,
         status_code: StatusCode::Ok,

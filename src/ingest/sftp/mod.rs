@@ -7,12 +7,14 @@
 //! - `vfs`: path resolution on the virtual tree (no disk access).
 //! - `upload`: staging files, limits and the no-overwrite move into `upload/`.
 //! - `penalty`: failed-login counts and bans.
+//! - `enrol`: users invited by `dropgate invite`, and the session in which one puts its key.
 //! - `hostkey`: the ed25519 host key.
 //!
 //! The server never records deliveries and never parses what users send: a complete upload
 //! is renamed into `upload/`, where intake takes it in.
 
 mod ended;
+mod enrol;
 mod files;
 mod framing;
 pub(crate) mod hostkey;
@@ -58,6 +60,8 @@ pub(crate) struct Account {
     pub limits: HashMap<String, upload::UploadLimits>,
     /// What the connection holds open, over all its channels.
     pub held: Held,
+    /// Logged in with an invitation's one-time code: only its key may be put.
+    pub enrolling: bool,
 }
 
 /// SFTP channels most one connection may have open at once.
@@ -179,6 +183,7 @@ pub(crate) struct Shared {
     refusing_unauthenticated: AtomicBool,
     files: Arc<FilesContext>,
     auditor: Auditor,
+    enrolments: Arc<enrol::Enrolments>,
     /// An Argon2id hash of nothing in particular, verified when there is no real hash.
     stand_in_hash: String,
 }
@@ -270,6 +275,7 @@ impl Server {
             Err(e) => tracing::error!(error = %e, "cannot clean staging/"),
         }
         let ssh = Arc::new(ssh_config(keys));
+        let enrolment_state = state.clone();
         let shared = Arc::new(Shared {
             config: config.clone(),
             penalties: Penalties::default(),
@@ -285,6 +291,7 @@ impl Server {
                 mail,
             }),
             auditor,
+            enrolments: Arc::new(enrol::Enrolments::new(enrolment_state)),
             stand_in_hash: crate::secrets::hash_password("dropgate stand-in")?,
         });
         Ok(Self {

@@ -2,6 +2,8 @@
 //!
 //! Every login method first checks bans and the user's address allow-list; an unknown user
 //! is refused the same way, and in the same time, as a known one with the wrong secret.
+//! A user not in the configuration may be one `dropgate invite` made (`enrol`): enrolled,
+//! it logs in with its key; invited, with its one-time code, into an enrolment session.
 //! Shells, commands, terminals, environment, agent and port forwarding are all refused.
 
 use std::collections::HashMap;
@@ -18,10 +20,12 @@ use serde_json::json;
 use tokio::sync::oneshot;
 
 use super::ended::Activity;
+use super::enrol::Enrol;
 use super::files::{Files, MAX_PACKET};
 use super::vfs::Grants;
 use super::{Account, Shared, UserSlot};
-use crate::config::User;
+use crate::config::{Grant, User};
+use crate::ledger::Enrolment;
 
 /// Longest user name, in characters, that a failed login writes to the log and the ledger.
 const MAX_LOGGED_NAME: usize = 64;
@@ -50,8 +54,16 @@ enum Refusal {
     Banned,
     UnknownUser,
     AddressNotAllowed,
-    /// Past the user's `expires` day: its keys and password no longer let it in.
+    /// Past the user's `expires` day: its keys and password no longer let it in (or past
+    /// an invitation's last moment: its code no longer does).
     Expired,
+}
+
+/// Who a login attempt may become.
+struct Login {
+    user: User,
+    /// An invited user whose password is its one-time code: only its key may be put.
+    enrolling: bool,
 }
 
 impl Refusal {
@@ -86,10 +98,8 @@ impl Connection {
         }
     }
 
-    /// The configured user, if this attempt may proceed to checking a secret.
-    fn gate(&self, name: &str) -> Result<User, Refusal> {
-        let config = self.shared.config.borrow().clone();
-        let user = config.users.iter().find(|u| u.name == name);
+    /// The configured or invited user, if this attempt may proceed to checking a secret.
+    async fn gate(&self, name: &str) -> Result<Login, Refusal> {
         if self
             .shared
             .penalties
@@ -97,7 +107,14 @@ impl Connection {
         {
             return Err(Refusal::Banned);
         }
-        let user = user.ok_or(Refusal::UnknownUser)?;
+        let config = self.shared.config.borrow().clone();
+        let Some(user) = config.users.iter().find(|u| u.name == name) else {
+            let enrolment = self.shared.enrolments.find(name).await;
+            return enrolment.ok_or(Refusal::UnknownUser).and_then(|e| {
+                let tenant_known = config.tenant(&e.tenant).is_some();
+                invited(e, tenant_known)
+            });
+        };
         if !user.allow_from.is_empty()
             && !user
                 .allow_from
@@ -112,7 +129,10 @@ impl Connection {
         if user.expires.is_some_and(|last| today > last) {
             return Err(Refusal::Expired);
         }
-        Ok(user.clone())
+        Ok(Login {
+            user: user.clone(),
+            enrolling: false,
+        })
     }
 
     fn both_methods() -> Auth {
@@ -189,7 +209,8 @@ impl Connection {
     }
 
     /// The last step of a successful login.
-    fn accept(&mut self, user: &User, method: &str, key: Option<&str>) -> Auth {
+    fn accept(&mut self, login: &Login, method: &str, key: Option<&str>) -> Auth {
+        let user = &login.user;
         let Some(slot) = self.shared.user_slot(&user.name) else {
             tracing::warn!(user = user.name, ip = %self.peer.ip(), "login refused: too many sessions for this user");
             return Auth::reject();
@@ -213,6 +234,7 @@ impl Connection {
             grants: Grants::from_config(&user.grants),
             limits,
             held: Default::default(),
+            enrolling: login.enrolling,
         }));
         self._user_slot = Some(slot);
         self.uncounted_rejection = None;
@@ -220,9 +242,10 @@ impl Connection {
         if let Some(tx) = self.logged_in.take() {
             let _ = tx.send(());
         }
-        tracing::info!(user = user.name, ip = %self.peer.ip(), method, key, "login");
+        let enrolling = login.enrolling;
+        tracing::info!(user = user.name, ip = %self.peer.ip(), method, key, enrolling, "login");
         crate::counters::LOGINS_OK.add(1);
-        let detail = json!({ "ip": self.peer.ip().to_string(), "method": method, "key": key });
+        let detail = json!({ "ip": self.peer.ip().to_string(), "method": method, "key": key, "enrolling": enrolling });
         self.shared.auditor.record(
             format!("sftp:{}", user.name),
             "sftp.login",
@@ -238,6 +261,45 @@ impl Connection {
             .iter()
             .find(|k| k.key_data() == key.key_data())
     }
+}
+
+/// An invited user as a login: enrolled, with its keys; invited, with its one-time code as
+/// password, into an enrolment session. Revoked, or acting for a tenant no longer
+/// configured, it is unknown; its code past its last moment is expired.
+fn invited(e: Enrolment, tenant_known: bool) -> Result<Login, Refusal> {
+    if e.revoked_at.is_some() || !tenant_known {
+        return Err(Refusal::UnknownUser);
+    }
+    let enrolled_keys = match (&e.public_keys, &e.code_hash) {
+        (Some(keys), _) => Some(crate::config::authorized_keys(keys).map_err(|problem| {
+            tracing::error!(
+                user = e.user,
+                problem,
+                "the enrolled keys in the ledger are unreadable"
+            );
+            Refusal::UnknownUser
+        })?),
+        (None, Some(_)) if e.code_expires <= crate::clock::now() => {
+            return Err(Refusal::Expired);
+        }
+        (None, Some(_)) => None,
+        (None, None) => return Err(Refusal::UnknownUser),
+    };
+    let enrolling = enrolled_keys.is_none();
+    let user = User {
+        name: e.user,
+        public_keys: enrolled_keys.unwrap_or_default(),
+        password_hash: if enrolling { e.code_hash } else { None },
+        require_key_and_password: false,
+        allow_from: Vec::new(),
+        grants: vec![Grant {
+            tenant: e.tenant,
+            deliver: e.deliver,
+            collect: e.collect,
+        }],
+        expires: None,
+    };
+    Ok(Login { user, enrolling })
 }
 
 impl Drop for Connection {
@@ -267,8 +329,10 @@ impl russh::server::Handler for Connection {
             self.uncounted_rejection = Some((user.to_owned(), "ssh-rsa (SHA-1) signature"));
             return Ok(Self::both_methods());
         }
-        let reason = match self.gate(user) {
-            Ok(u) if Self::key_of(&u, offer.public_key).is_some() => return Ok(Auth::Accept),
+        let reason = match self.gate(user).await {
+            Ok(login) if Self::key_of(&login.user, offer.public_key).is_some() => {
+                return Ok(Auth::Accept);
+            }
             Ok(_) => "no accepted key",
             Err(Refusal::Banned) => return Ok(Self::both_methods()),
             Err(refusal) => refusal.reason(),
@@ -282,34 +346,39 @@ impl russh::server::Handler for Connection {
         user: &str,
         key: russh::server::VerifiedPublicKey<'_>,
     ) -> Result<Auth, Self::Error> {
-        let account = match self.gate(user) {
-            Ok(account) => account,
+        let login = match self.gate(user).await {
+            Ok(login) => login,
             Err(refusal) => return Ok(self.refuse(user, "publickey", refusal)),
         };
-        let Some(known_key) = Self::key_of(&account, key.public_key) else {
+        let Some(known_key) = Self::key_of(&login.user, key.public_key) else {
             self.uncounted_rejection = Some((user.to_owned(), "no accepted key"));
             return Ok(Self::both_methods());
         };
         let fingerprint = known_key.fingerprint(HashAlg::Sha256).to_string();
-        if account.require_key_and_password && self.password_passed.as_deref() != Some(user) {
+        if login.user.require_key_and_password && self.password_passed.as_deref() != Some(user) {
             self.key_passed = Some((user.to_owned(), fingerprint));
             return Ok(Self::partial(MethodKind::Password));
         }
-        Ok(self.accept(&account, "publickey", Some(&fingerprint)))
+        Ok(self.accept(&login, "publickey", Some(&fingerprint)))
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
-        let gate = self.gate(user);
+        let gate = self.gate(user).await;
         // Verify against a stand-in hash when there is no real one, so that a refusal takes
         // as long for an unknown user as for a wrong password.
         let hash = match &gate {
-            Ok(u) => u
+            Ok(login) => login
+                .user
                 .password_hash
                 .clone()
                 .unwrap_or_else(|| self.shared.stand_in_hash.clone()),
             Err(_) => self.shared.stand_in_hash.clone(),
         };
-        let password = password.to_owned();
+        // A one-time code is compared as typed loosely (case, dashes, spaces).
+        let password = match &gate {
+            Ok(login) if login.enrolling => crate::secrets::normalise_code(password),
+            _ => password.to_owned(),
+        };
         let verified = tokio::task::spawn_blocking(move || {
             argon2::PasswordHash::new(&hash).is_ok_and(|h| {
                 Argon2::default()
@@ -319,18 +388,22 @@ impl russh::server::Handler for Connection {
         })
         .await
         .unwrap_or(false);
-        let account = match gate {
-            Ok(account) => account,
+        let login = match gate {
+            Ok(login) => login,
             Err(refusal) => return Ok(self.refuse(user, "password", refusal)),
         };
-        if !verified || account.password_hash.is_none() {
-            return Ok(self.fail(user, "password", "wrong password"));
+        if !verified || login.user.password_hash.is_none() {
+            let reason = match login.enrolling {
+                true => "wrong one-time code",
+                false => "wrong password",
+            };
+            return Ok(self.fail(user, "password", reason));
         }
-        if account.require_key_and_password {
+        if login.user.require_key_and_password {
             match &self.key_passed {
                 Some((key_user, fingerprint)) if key_user == user => {
                     let fingerprint = fingerprint.clone();
-                    return Ok(self.accept(&account, "publickey+password", Some(&fingerprint)));
+                    return Ok(self.accept(&login, "publickey+password", Some(&fingerprint)));
                 }
                 _ => {
                     self.password_passed = Some(user.to_owned());
@@ -338,7 +411,11 @@ impl russh::server::Handler for Connection {
                 }
             }
         }
-        Ok(self.accept(&account, "password", None))
+        let method = match login.enrolling {
+            true => "one-time code",
+            false => "password",
+        };
+        Ok(self.accept(&login, method, None))
     }
 
     async fn channel_open_session(
@@ -391,7 +468,6 @@ impl russh::server::Handler for Connection {
             return session.channel_failure(channel);
         };
         session.channel_success(channel)?;
-        let files = Files::new(self.shared.files.clone(), account);
         let config = russh_sftp::server::Config {
             max_client_packet_len: MAX_PACKET,
         };
@@ -402,7 +478,14 @@ impl russh::server::Handler for Connection {
             self.activity.clone(),
         );
         let stream = super::framing::Framed::new(stream);
-        russh_sftp::server::run_with_config(stream, files, config).await;
+        if account.enrolling {
+            let shared = &self.shared;
+            let enrol = Enrol::new(shared.enrolments.clone(), shared.auditor.clone(), account);
+            russh_sftp::server::run_with_config(stream, enrol, config).await;
+        } else {
+            let files = Files::new(self.shared.files.clone(), account);
+            russh_sftp::server::run_with_config(stream, files, config).await;
+        }
         Ok(())
     }
 
