@@ -89,6 +89,7 @@ pub(super) fn build(
         language: language?,
         tenants,
         users,
+        allow_empty: raw.allow_empty,
     })
 }
 

@@ -47,6 +47,8 @@ pub struct Config {
     pub language: Language,
     pub tenants: Vec<Tenant>,
     pub users: Vec<User>,
+    /// A reload may leave no tenants or users, or remove most of them.
+    pub allow_empty: bool,
 }
 
 /// Local times at which the jobs run.

@@ -35,6 +35,10 @@ pub(super) struct RawConfig {
     pub backup: RawBackup,
     #[serde(default)]
     pub metrics: RawMetrics,
+    /// Lets a reload (SIGHUP) leave no tenants or no users, or remove more than half of
+    /// either; without it such a reload is refused as a likely truncated file.
+    #[serde(default)]
+    pub allow_empty: bool,
     /// Organisations: care providers (`supplier`) and municipalities.
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<RawTenant>,

@@ -165,8 +165,10 @@ async fn start(
         )),
         audit_writer,
     };
+    let running = Running::of(&config_tx.borrow());
     let daemon = Daemon {
         config_path: config_path.to_owned(),
+        running,
         state,
         ledger,
         intake,
@@ -211,8 +213,82 @@ fn tenant_ids(config: &Config) -> Vec<crate::ingest::intake::Watched> {
     config.tenants.iter().map(Into::into).collect()
 }
 
+/// The settings that are read once, at start: what a reload is compared with to say which
+/// of its changes wait for a restart.
+#[derive(Debug, PartialEq)]
+struct Running {
+    listen: std::net::SocketAddr,
+    host_key: PathBuf,
+    metrics: Option<crate::config::Metrics>,
+    backup: bool,
+}
+
+impl Running {
+    fn of(config: &Config) -> Self {
+        Self {
+            listen: config.sftp.listen,
+            host_key: config.sftp.host_key.clone(),
+            metrics: config.metrics.clone(),
+            backup: config.backup.is_some(),
+        }
+    }
+
+    /// A warning for each setting of `new` that differs from what runs.
+    fn warn_of_restart(&self, new: &Config) {
+        let new = Self::of(new);
+        if (new.listen, &new.host_key) != (self.listen, &self.host_key) {
+            tracing::warn!(
+                running = %self.listen,
+                "sftp.listen and sftp.host_key take effect at the next restart"
+            );
+        }
+        // The metrics endpoint is bound, and the nightly backup's job started or not, once.
+        if new.metrics != self.metrics {
+            tracing::warn!("[metrics] takes effect at the next restart");
+        }
+        if new.backup != self.backup {
+            tracing::warn!("[backup] turned on or off takes effect at the next restart");
+        }
+    }
+}
+
+/// Refuses a reload that would leave no tenants or no users, or remove more than half of
+/// either, unless the file says `allow_empty = true`: a file cut short by an editor or a
+/// failed deployment would otherwise lock every user out and make every tenant inactive.
+fn check_removals(current: &Config, new: &Config) -> Result<(), String> {
+    if new.allow_empty {
+        return Ok(());
+    }
+    let tenants = |c: &Config| c.tenants.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+    let users = |c: &Config| c.users.iter().map(|u| u.name.clone()).collect::<Vec<_>>();
+    for (what, before, after) in [
+        ("tenants", tenants(current), tenants(new)),
+        ("users", users(current), users(new)),
+    ] {
+        let removed: Vec<&String> = before.iter().filter(|n| !after.contains(n)).collect();
+        if !removed.is_empty() && (after.is_empty() || 2 * removed.len() > before.len()) {
+            let names: Vec<&str> = removed.iter().take(5).map(|n| n.as_str()).collect();
+            return Err(format!(
+                "it would remove {} of the {} {what} ({}{}), leaving {}; a file cut short? If this is meant, set allow_empty = true at the top of the file",
+                removed.len(),
+                before.len(),
+                names.join(", "),
+                if removed.len() > names.len() {
+                    ", ..."
+                } else {
+                    ""
+                },
+                after.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 struct Daemon {
     config_path: PathBuf,
+    /// What was read once at start.
+    running: Running,
     state: StateDir,
     /// The daemon's own connection, for tenant sync and status; intake has another.
     ledger: Ledger,
@@ -288,16 +364,8 @@ impl Daemon {
                 new.state_dir.display()
             ));
         }
-        if new.sftp.listen != current.sftp.listen || new.sftp.host_key != current.sftp.host_key {
-            tracing::warn!("sftp.listen and sftp.host_key take effect at the next restart");
-        }
-        // The metrics endpoint is bound, and the nightly backup's job started or not, once.
-        if new.metrics != current.metrics {
-            tracing::warn!("[metrics] takes effect at the next restart");
-        }
-        if new.backup.is_some() != current.backup.is_some() {
-            tracing::warn!("[backup] turned on or off takes effect at the next restart");
-        }
+        check_removals(&current, &new)?;
+        self.running.warn_of_restart(&new);
         self.state
             .create(new.tenants.iter().map(|t| t.id.as_str()))
             .map_err(|e| e.to_string())?;

@@ -58,8 +58,10 @@ fn sighup_with_a_good_configuration_adds_tenants_without_a_restart() {
     wait_until("gamma's delivery", || env.count("gamma", "received") == 1);
     assert_eq!(daemon.child.id(), pid);
 
-    // A tenant removed from the configuration stays in the ledger, inactive.
-    env.write_config(
+    // A tenant removed from the configuration stays in the ledger, inactive. (Three of
+    // four removed: the file must say that is meant.)
+    write_config_allowing_removals(
+        &env,
         "[[tenant]]\nid = \"gamma\"\nkind = \"supplier\"\ncode = \"33333333\"\nname = \"Gamma\"\n",
     );
     daemon.signal(libc::SIGHUP);
@@ -97,6 +99,78 @@ fn sighup_with_a_bad_configuration_keeps_the_running_one() {
             .iter()
             .all(|t| t["active"] == true)
     );
+    daemon.stop();
+}
+
+/// A configuration with `extra` that says a reload may remove most of what runs.
+fn write_config_allowing_removals(env: &Env, extra: &str) {
+    let text = format!(
+        "allow_empty = true\nstate_dir = \"var\"\n[sftp]\nlisten = \"127.0.0.1:0\"\n{extra}"
+    );
+    std::fs::write(env.config(), text).unwrap();
+}
+
+#[test]
+fn a_reload_that_would_remove_most_tenants_is_refused_unless_the_file_allows_it() {
+    let env = Env::with_tenants();
+    let daemon = env.start();
+    // A file cut short: only its first line survived.
+    env.write_config("# dropgate\n");
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for_log("configuration reload refused");
+    let log = daemon.log();
+    assert!(
+        log.contains("it would remove 3 of the 3 tenants (alpha, beta, town), leaving 0")
+            && log.contains("allow_empty = true"),
+        "{log}"
+    );
+    drop_file(&env.upload("beta"), "b.csv", b"b");
+    wait_until("beta's delivery", || env.count("beta", "received") == 1);
+
+    // Two of three removed is more than half: refused too; said so, it is done.
+    let town_only: String = TENANTS
+        .split("[[tenant]]")
+        .filter(|t| !t.contains("supplier"))
+        .collect::<Vec<_>>()
+        .join("[[tenant]]");
+    env.write_config(&town_only);
+    daemon.signal(libc::SIGHUP);
+    wait_until("the second refusal", || {
+        daemon.log().matches("configuration reload refused").count() == 2
+    });
+    write_config_allowing_removals(&env, &town_only);
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for_log("configuration reloaded");
+    wait_until("alpha inactive", || {
+        env.status()["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == "alpha" && t["active"] == false)
+    });
+    daemon.stop();
+}
+
+#[test]
+fn a_restart_warning_compares_with_what_runs_not_with_the_last_file() {
+    let env = Env::with_tenants();
+    let daemon = env.start();
+    let warning = "sftp.listen and sftp.host_key take effect at the next restart";
+    // Another port: a warning.
+    std::fs::write(
+        env.config(),
+        format!("state_dir = \"var\"\n[sftp]\nlisten = \"127.0.0.1:1\"\n{TENANTS}"),
+    )
+    .unwrap();
+    daemon.signal(libc::SIGHUP);
+    daemon.wait_for_log(warning);
+    // The file as it was: what runs again, so no warning (it used to say one).
+    env.write_config(TENANTS);
+    daemon.signal(libc::SIGHUP);
+    wait_until("the second reload", || {
+        daemon.log().matches("configuration reloaded").count() == 2
+    });
+    assert_eq!(daemon.log().matches(warning).count(), 1, "{}", daemon.log());
     daemon.stop();
 }
 

@@ -193,8 +193,12 @@ fn an_invitee_puts_its_key_with_the_code_and_then_logs_in_with_the_key_only() {
         );
     }
 
-    // Revoked: the key no longer lets it in.
+    // Revoked: its open session ends, and the key no longer lets it in.
+    let held = crate::sftp::revoke::Held::open_with(&daemon, "jan.smit", &key);
     invite(&env, &["--revoke", "jan.smit"]);
+    daemon.wait_for_log("session ended: access withdrawn");
+    let (_, said) = held.finish();
+    assert!(said.contains("access withdrawn: revoked"), "{said}");
     let revoked = sftp_batch(addr, "jan.smit", &key, "ls\n");
     assert!(!revoked.ok, "{}", revoked.output);
     let list = invite(&env, &["--list"]);

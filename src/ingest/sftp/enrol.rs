@@ -49,9 +49,20 @@ impl Enrolments {
     /// The enrolment of `user`, if the ledger has one; a ledger that cannot be read is
     /// logged and counts as none (the login is then refused as an unknown user's).
     pub(super) async fn find(self: &Arc<Self>, user: &str) -> Option<Enrolment> {
+        self.lookup(user).await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read invited users from the ledger");
+            None
+        })
+    }
+
+    /// The enrolment of `user`, read off the async workers.
+    pub(super) async fn lookup(
+        self: &Arc<Self>,
+        user: &str,
+    ) -> Result<Option<Enrolment>, LedgerError> {
         let this = self.clone();
         let user = user.to_owned();
-        let found = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let mut reader = this.reader.lock().unwrap_or_else(|e| e.into_inner());
             if reader.is_none() {
                 *reader = Some(Ledger::open_read_only(&this.state.ledger())?);
@@ -62,18 +73,8 @@ impl Enrolments {
             }
             result.map(Option::flatten)
         })
-        .await;
-        match found {
-            Ok(Ok(found)) => found,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot read invited users from the ledger");
-                None
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "looking up an invited user failed");
-                None
-            }
-        }
+        .await
+        .unwrap_or_else(|e| Err(task_failed(e)))
     }
 
     /// Records `keys` as `user`'s, voiding its code (see `Ledger::enrol`).
@@ -88,12 +89,15 @@ impl Enrolments {
             Ledger::open(&path)?.enrol(&user, &keys, detail, crate::clock::now())
         })
         .await
-        .unwrap_or_else(|e| {
-            Err(LedgerError::Corrupt {
-                what: "enrolment task",
-                value: e.to_string(),
-            })
-        })
+        .unwrap_or_else(|e| Err(task_failed(e)))
+    }
+}
+
+/// A ledger task on the blocking pool that panicked or was cancelled.
+fn task_failed(e: tokio::task::JoinError) -> LedgerError {
+    LedgerError::Corrupt {
+        what: "enrolment task",
+        value: e.to_string(),
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `vfs`: path resolution on the virtual tree (no disk access).
 //! - `upload`: staging files, limits and the no-overwrite move into `upload/`.
 //! - `penalty`: failed-login counts and bans.
+//! - `revoke`: sessions ended when a reload withdraws what their user may do.
 //! - `enrol`: users invited by `dropgate invite`, and the session in which one puts its key.
 //! - `hostkey`: the ed25519 host key.
 //!
@@ -20,6 +21,7 @@ mod framing;
 pub(crate) mod hostkey;
 mod packed;
 mod penalty;
+mod revoke;
 mod session;
 mod upload;
 pub(crate) mod vfs;
@@ -62,6 +64,8 @@ pub(crate) struct Account {
     pub held: Held,
     /// Logged in with an invitation's one-time code: only its key may be put.
     pub enrolling: bool,
+    /// A user `dropgate invite` made: its grant is in the ledger, not the configuration.
+    pub invited: bool,
 }
 
 /// SFTP channels most one connection may have open at once.
@@ -443,9 +447,12 @@ async fn connection(
         async move {
             // A dropped sender (the session ended) also ends the wait.
             match tokio::time::timeout_at(login_by, logged_in_rx).await {
-                Ok(Ok(())) => {
+                Ok(Ok(account)) => {
                     drop(pre_auth);
-                    idle_watch(&shared, &activity, &handle, peer).await;
+                    tokio::select! {
+                        () = idle_watch(&shared, &activity, &handle, peer) => {}
+                        () = revoke::watch(&shared, &account, &handle, peer) => {}
+                    }
                 }
                 Ok(Err(_)) => drop(pre_auth),
                 Err(_) => {

@@ -44,7 +44,7 @@ pub(super) struct Connection {
     /// A rejected attempt not yet counted as a failure, with its reason (see `Drop`).
     uncounted_rejection: Option<(String, &'static str)>,
     /// Told when login succeeds, so that the login timer stops.
-    logged_in: Option<oneshot::Sender<()>>,
+    logged_in: Option<oneshot::Sender<Arc<Account>>>,
     /// Marked by every SFTP request, for the idle timeout.
     activity: Arc<Activity>,
 }
@@ -64,6 +64,8 @@ struct Login {
     user: User,
     /// An invited user whose password is its one-time code: only its key may be put.
     enrolling: bool,
+    /// Made by `dropgate invite` (enrolled or enrolling), not by the configuration.
+    invited: bool,
 }
 
 impl Refusal {
@@ -81,7 +83,7 @@ impl Connection {
     pub(super) fn new(
         shared: Arc<Shared>,
         peer: SocketAddr,
-        logged_in: oneshot::Sender<()>,
+        logged_in: oneshot::Sender<Arc<Account>>,
         activity: Arc<Activity>,
     ) -> Self {
         Self {
@@ -132,6 +134,7 @@ impl Connection {
         Ok(Login {
             user: user.clone(),
             enrolling: false,
+            invited: false,
         })
     }
 
@@ -228,19 +231,21 @@ impl Connection {
                 (t.id.clone(), limits)
             })
             .collect();
-        self.account = Some(Arc::new(Account {
+        let account = Arc::new(Account {
             user: user.name.clone(),
             ip: self.peer.ip(),
             grants: Grants::from_config(&user.grants),
             limits,
             held: Default::default(),
             enrolling: login.enrolling,
-        }));
+            invited: login.invited,
+        });
+        self.account = Some(account.clone());
         self._user_slot = Some(slot);
         self.uncounted_rejection = None;
         self.activity.touch();
         if let Some(tx) = self.logged_in.take() {
-            let _ = tx.send(());
+            let _ = tx.send(account);
         }
         let enrolling = login.enrolling;
         tracing::info!(user = user.name, ip = %self.peer.ip(), method, key, enrolling, "login");
@@ -299,7 +304,11 @@ fn invited(e: Enrolment, tenant_known: bool) -> Result<Login, Refusal> {
         }],
         expires: None,
     };
-    Ok(Login { user, enrolling })
+    Ok(Login {
+        user,
+        enrolling,
+        invited: true,
+    })
 }
 
 impl Drop for Connection {

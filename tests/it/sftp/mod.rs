@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 mod clients;
+pub(crate) mod revoke;
 
 use crate::util::{
     self, ClientRun, Daemon, Env, TENANTS, curl, key, public_key, sftp_batch, sftp_with_password,
