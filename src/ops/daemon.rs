@@ -391,7 +391,10 @@ impl Daemon {
 
     /// One line for systemd's STATUS=.
     fn status_line(&self) -> String {
-        let faults = [self.disk_full.then(|| "the disk is full".to_owned())];
+        let faults = [
+            self.disk_full.then(|| "the disk is full".to_owned()),
+            self.intake.waiting(),
+        ];
         let faults: String = faults.into_iter().flatten().map(|f| f + "; ").collect();
         format!("{faults}{}", self.counts_line())
     }

@@ -1,11 +1,12 @@
-//! Storage faults: a ledger or state directory the daemon may not write.
+//! Storage faults: a ledger or state directory the daemon may not write, and a store that
+//! refuses intake's writes at run time.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitStatus;
 use std::time::Instant;
 
-use crate::util::{Daemon, Env, PATIENCE, TENANTS, public_key};
+use crate::util::{self, Daemon, Env, PATIENCE, TENANTS, key, public_key, sftp_batch};
 
 /// `vendor` delivers for alpha; `town` collects for town.
 fn env() -> Env {
@@ -110,4 +111,53 @@ fn a_read_only_ledger_or_state_directory_stops_the_start_naming_path_and_permiss
     chmod(&outbox, 0o750);
     chmod(&staging, 0o750);
     env.start().stop();
+}
+
+/// Uploads each of `names` (`size` bytes, made in the test's folder) as `vendor`, in one
+/// session that goes on past a failed upload.
+fn put(env: &Env, addr: std::net::SocketAddr, names: &[&str], size: usize) -> util::ClientRun {
+    let local = env.dir.path().join("local.bin");
+    std::fs::write(&local, vec![b'x'; size]).unwrap();
+    let commands: String = names
+        .iter()
+        .map(|n| format!("-put {} /alpha/upload/{n}\n", local.display()))
+        .collect();
+    sftp_batch(addr, "vendor", &key(env, "romvendor"), &commands)
+}
+
+#[test]
+fn intake_held_up_by_an_unwritable_archive_goes_on_by_itself_once_it_can_write() {
+    let env = env();
+    let mut daemon = env.spawn_bound_by_modes();
+    daemon.wait_for_notify("READY=1");
+    let addr = daemon.sftp_addr();
+    assert!(put(&env, addr, &["a.csv"], 100).ok);
+    daemon.wait_until("a.csv recorded", || env.count("alpha", "received") == 1);
+    let archive = env.var().join("archive");
+    chmod(&archive, 0o500);
+
+    // A new version sets the old one aside; intake records it as withdrawn but cannot move
+    // it to archive/: it waits, and the daemon goes on serving.
+    assert!(put(&env, addr, &["a.csv"], 200).ok);
+    daemon.wait_for_log("intake is held up: permission denied");
+    assert!(
+        daemon.log().contains("cannot move"),
+        "the path is named: {}",
+        daemon.log()
+    );
+    assert!(daemon.child.try_wait().unwrap().is_none(), "still running");
+    assert!(put(&env, addr, &["b.csv"], 300).ok, "uploads go on");
+
+    chmod(&archive, 0o750);
+    daemon.wait_until("everything taken in", || {
+        env.count("alpha", "withdrawn") == 1 && env.count("alpha", "received") == 2
+    });
+    daemon.wait_for_log("intake goes on");
+    assert_eq!(util::files(&archive).len(), 1, "the old version is kept");
+    assert!(
+        util::files(&env.var().join("staging/withdrawn")).is_empty(),
+        "nothing left aside"
+    );
+    let log = daemon.stop();
+    assert_eq!(log.matches("intake is held up").count(), 1, "{log}");
 }
