@@ -1,6 +1,7 @@
 //! What a full, read-only or forbidden disk means to dropgate: the kind of a storage fault
 //! ([`Fault`]), the room left under a folder ([`Space`]), whether the daemon may read or
-//! write a path and, if not, exactly what it lacks ([`lacks`]).
+//! write a path and, if not, exactly what it lacks ([`lacks`]), and a [`Throttle`] for log
+//! lines that a failing disk would otherwise repeat with every upload.
 //!
 //! A storage fault is a matter of the machine, never of a file or a user: those who meet
 //! one wait and try again (intake), or refuse the one request in hand with a message that
@@ -12,6 +13,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Why the disk refused a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,9 +189,76 @@ fn access(path: &Path, mode: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// How long a throttle's window lasts.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Lets at most `per_minute` log lines of one kind through each minute and counts the
+/// others, so that a failing disk met by every upload, or a client retrying in a loop,
+/// cannot flood the journal; the next line let through says how many were left out.
+pub(crate) struct Throttle {
+    per_minute: u32,
+    window: Mutex<Window>,
+}
+
+struct Window {
+    started: Option<Instant>,
+    logged: u32,
+    left_out: u64,
+}
+
+impl Throttle {
+    pub(crate) const fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            window: Mutex::new(Window {
+                started: None,
+                logged: 0,
+                left_out: 0,
+            }),
+        }
+    }
+
+    /// `Some(n)` if a line may be logged now, `n` lines having been left out since the last
+    /// one let through; `None` if this one is to be left out.
+    pub(crate) fn admit(&self) -> Option<u64> {
+        self.admit_at(Instant::now())
+    }
+
+    fn admit_at(&self, now: Instant) -> Option<u64> {
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if w.started.is_none_or(|s| now.duration_since(s) >= WINDOW) {
+            w.started = Some(now);
+            w.logged = 0;
+        }
+        if w.logged < self.per_minute {
+            w.logged += 1;
+            Some(std::mem::take(&mut w.left_out))
+        } else {
+            w.left_out += 1;
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_throttle_lets_some_through_each_minute_and_counts_the_rest() {
+        let throttle = Throttle::new(2);
+        let t0 = Instant::now();
+        assert_eq!(throttle.admit_at(t0), Some(0));
+        assert_eq!(throttle.admit_at(t0), Some(0));
+        assert_eq!(throttle.admit_at(t0), None);
+        assert_eq!(throttle.admit_at(t0 + Duration::from_secs(59)), None);
+        assert_eq!(
+            throttle.admit_at(t0 + WINDOW),
+            Some(2),
+            "says how many it left out"
+        );
+        assert_eq!(throttle.admit_at(t0 + WINDOW), Some(0));
+    }
 
     #[test]
     fn io_errors_map_to_their_fault() {

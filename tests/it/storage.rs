@@ -1,5 +1,5 @@
-//! Storage faults: a ledger or state directory the daemon may not write, and a store that
-//! refuses intake's writes at run time.
+//! Storage faults: a ledger or state directory the daemon may not write, an unwritable
+//! `staging/` and a store that refuses intake's writes at run time.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -123,6 +123,74 @@ fn put(env: &Env, addr: std::net::SocketAddr, names: &[&str], size: usize) -> ut
         .map(|n| format!("-put {} /alpha/upload/{n}\n", local.display()))
         .collect();
     sftp_batch(addr, "vendor", &key(env, "romvendor"), &commands)
+}
+
+fn lines_with(log: &str, needle: &str) -> Vec<String> {
+    log.lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn an_unwritable_staging_folder_fails_each_upload_at_the_client_and_is_logged_per_upload() {
+    let env = env();
+    let mut daemon = env.spawn_bound_by_modes();
+    daemon.wait_for_notify("READY=1");
+    let addr = daemon.sftp_addr();
+    let staging = env.var().join("staging");
+    chmod(&staging, 0o500);
+
+    let names: Vec<String> = (0..3).map(|i| format!("a{i}.csv")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let run = put(&env, addr, &names, 1000);
+    assert!(
+        run.output.matches("Failure").count() >= 3,
+        "each put fails at the client: {}",
+        run.output
+    );
+    daemon.wait_until("a line per upload", || {
+        lines_with(&daemon.log(), "upload not stored").len() == 3
+    });
+    for (line, name) in lines_with(&daemon.log(), "upload not stored")
+        .iter()
+        .zip(&names)
+    {
+        assert!(line.contains("permission denied"), "{line}");
+        assert!(
+            line.contains(&format!("path={}", staging.display())),
+            "{line}"
+        );
+        assert!(line.contains(&format!("file={name}")), "{line}");
+        assert!(line.contains("user=\"vendor\""), "{line}");
+    }
+
+    // A client that tries again and again: the log takes a bounded number of lines a
+    // minute, and the next line says how many it left out.
+    let many: Vec<String> = (0..25).map(|i| format!("b{i}.csv")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    put(&env, addr, &many, 10);
+    daemon.wait_until("the minute's lines", || {
+        lines_with(&daemon.log(), "upload not stored").len() >= 20
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(
+        lines_with(&daemon.log(), "upload not stored").len(),
+        20,
+        "at most 20 lines a minute"
+    );
+
+    assert!(
+        util::files(&env.upload("alpha")).is_empty(),
+        "nothing was delivered"
+    );
+    chmod(&staging, 0o750);
+    let run = put(&env, addr, &["c.csv"], 1000);
+    assert!(run.ok, "{}", run.output);
+    daemon.wait_until("the upload recorded", || {
+        env.count("alpha", "received") == 1
+    });
+    daemon.stop();
 }
 
 #[test]
