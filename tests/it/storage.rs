@@ -1,9 +1,10 @@
 //! Storage faults: a ledger or state directory the daemon may not write, an unwritable
-//! `staging/` and a store that refuses intake's writes at run time.
+//! `staging/` at run time, and a full disk (a small tmpfs) at start and at run time.
 
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::ExitStatus;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
 use std::time::Instant;
 
 use crate::util::{self, Daemon, Env, PATIENCE, TENANTS, key, public_key, sftp_batch};
@@ -228,4 +229,197 @@ fn intake_held_up_by_an_unwritable_archive_goes_on_by_itself_once_it_can_write()
     );
     let log = daemon.stop();
     assert_eq!(log.matches("intake is held up").count(), 1, "{log}");
+}
+
+/// A tmpfs mounted on a folder for a test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` on `dir`, owned by this process's user: as root, or through
+    /// `sudo -n`. Says why not if neither may mount.
+    fn mount(dir: &Path, size: &str) -> Result<Self, String> {
+        // SAFETY: getuid and getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let options = format!("size={size},mode=0750,uid={uid},gid={gid}");
+        let mut tried = Vec::new();
+        for sudo in [false, true] {
+            if sudo && uid == 0 {
+                continue;
+            }
+            let mut cmd = Command::new(if sudo { "sudo" } else { "mount" });
+            if sudo {
+                cmd.args(["-n", "mount"]);
+            }
+            let out = cmd
+                .args(["-t", "tmpfs", "-o", &options, "tmpfs"])
+                .arg(dir)
+                .output();
+            match out {
+                Ok(out) if out.status.success() => return Ok(Self(dir.to_owned())),
+                Ok(out) => tried.push(String::from_utf8_lossy(&out.stderr).trim().to_owned()),
+                Err(e) => tried.push(e.to_string()),
+            }
+        }
+        Err(tried.join("; "))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily: a daemon killed by a failed assertion may still hold files in it.
+        let root = unsafe { libc::getuid() } == 0;
+        let mut cmd = Command::new(if root { "umount" } else { "sudo" });
+        if !root {
+            cmd.args(["-n", "umount"]);
+        }
+        let _ = cmd.arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes a file at `path` until the file system is full.
+fn fill(path: &Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    for chunk in [64 * 1024, 4096, 1] {
+        let block = vec![0u8; chunk];
+        loop {
+            match file.write(&block) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                    break;
+                }
+            }
+        }
+    }
+    let _ = file.sync_all();
+}
+
+/// Empties the ledger's write-ahead log (keeping the file, as the daemon does): the next
+/// write then needs new room on the disk. The daemon leaves the log as long as it grew,
+/// which would otherwise take a few writes on a full disk.
+fn empty_wal(env: &Env) {
+    let conn = rusqlite::Connection::open(env.var().join("dropgate.sqlite")).unwrap();
+    conn.file_control(
+        Some(rusqlite::MAIN_DB),
+        rusqlite::FileControl::PersistWal(&mut 1),
+    )
+    .unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
+}
+
+#[test]
+fn on_a_full_disk_the_daemon_starts_refuses_uploads_serves_downloads_and_recovers() {
+    let env = env();
+    // The host keys Env made ahead, put back over the mount.
+    let host_keys: Vec<(PathBuf, Vec<u8>)> = util::files(&env.var())
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    let _tmpfs = match Tmpfs::mount(&env.var(), "8m") {
+        Ok(mount) => mount,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED on_a_full_disk_the_daemon_starts_refuses_uploads_serves_downloads_and_recovers: \
+                 mounting a tmpfs is not permitted here ({why}); run the tests as root or with \
+                 passwordless sudo to run it"
+            );
+            return;
+        }
+    };
+    for (path, bytes) in &host_keys {
+        std::fs::write(path, bytes).unwrap();
+        chmod(path, 0o600);
+    }
+    env.start().stop();
+    let bundle = env
+        .var()
+        .join("tenants/town/outbox/Bundel-town-20260101000000.zip");
+    std::fs::write(&bundle, b"a bundle to collect").unwrap();
+    util::drop_file(&env.upload("alpha"), "waiting.csv", b"a;b\n1;2\n");
+    // A weekly run last made 8 days ago: the start catches up on it, on the full disk.
+    env.published_days_ago(8);
+    empty_wal(&env);
+    let filler = env.var().join("filler");
+    fill(&filler);
+
+    // It starts, and says the disk is full and what that means.
+    let daemon = env.start();
+    let addr = daemon.sftp_addr();
+    daemon.wait_for_log("intake is held up: the disk is full");
+    let log = daemon.log();
+    assert!(
+        log.contains("the disk under the state directory is full"),
+        "{log}"
+    );
+    assert!(
+        daemon
+            .notes()
+            .iter()
+            .any(|n| n.contains("the disk is full")),
+        "STATUS says so: {:?}",
+        daemon.notes()
+    );
+    assert_eq!(env.count("alpha", "received"), 0);
+
+    // An upload fails at the client, and leaves nothing: no file in upload/, no staging file.
+    let run = put(&env, addr, &["new.csv"], 200_000);
+    assert!(run.output.contains("Failure"), "{}", run.output);
+    daemon.wait_for_log("upload not stored: the disk is full");
+    assert!(!env.upload("alpha").join("new.csv").exists());
+    assert!(
+        std::fs::read_dir(env.var().join("staging"))
+            .unwrap()
+            .flatten()
+            .all(|e| e.file_type().unwrap().is_dir()),
+        "no staging file left"
+    );
+
+    // Downloads go on.
+    let local = env.dir.path().join("collected.zip");
+    let run = sftp_batch(
+        addr,
+        "town",
+        &key(&env, "gemeente-utrecht"),
+        &format!(
+            "get /town/outbox/Bundel-town-20260101000000.zip {}\n",
+            local.display()
+        ),
+    );
+    assert!(run.ok, "{}", run.output);
+    assert_eq!(std::fs::read(&local).unwrap(), b"a bundle to collect");
+
+    // Room again: the waiting file is recorded without a restart, and uploads work.
+    std::fs::remove_file(&filler).unwrap();
+    daemon.wait_until("the waiting file recorded", || {
+        env.count("alpha", "received") == 1
+    });
+    daemon.wait_for_log("intake goes on");
+    let run = put(&env, addr, &["new.csv"], 200_000);
+    assert!(run.ok, "{}", run.output);
+    daemon.wait_until("the new upload recorded", || {
+        env.count("alpha", "received") == 2
+    });
+    let log = daemon.stop();
+    assert_eq!(
+        log.matches("intake is held up").count(),
+        1,
+        "said once per streak: {log}"
+    );
+    // The caught-up run failed and could not record itself; it is not run again and again.
+    let publish_runs = |what: &str| {
+        log.lines()
+            .filter(|l| l.contains(what) && l.contains("job=\"publish\""))
+            .count()
+    };
+    assert_eq!(publish_runs("job could not record itself"), 1, "{log}");
+    assert_eq!(publish_runs("a run was missed"), 1, "{log}");
+    assert_eq!(
+        env.texts("SELECT file_name FROM delivery ORDER BY file_name", []),
+        ["new.csv", "waiting.csv"]
+    );
 }
