@@ -12,6 +12,7 @@
 //! - `pseudonym`, `fingerprint`, `link`, `figures`: the BSN and its keyed pseudonyms, a file's
 //!   digest, which measurement belongs to which decision, and what each figure counts.
 //! - `keys`: the key files hashed with, checked against the fingerprints the ledger holds.
+//! - `storage`: what a full, read-only or forbidden disk means, and what the daemon lacks.
 //! - `ingest`: the SFTP server, intake (files become deliveries) and the audit writer.
 //! - `check`: formats, datasets and the confined reader that checks one file; `validate`
 //!   and `spec` for suppliers.
@@ -43,6 +44,7 @@ pub(crate) mod redact;
 pub mod schedule;
 pub mod secrets;
 pub(crate) mod sheet;
+pub(crate) mod storage;
 
 // The stages, in the order a file travels.
 pub(crate) mod ingest;

@@ -38,6 +38,7 @@ pub(crate) mod backup;
 mod bundles;
 mod deliveries;
 mod enrolment;
+mod fault;
 mod figures;
 mod jobs;
 pub(crate) mod key_fingerprint;
@@ -139,6 +140,14 @@ impl Ledger {
         // since a commit is the promise that an upload has been taken in.
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
+        // Keep the `-wal` and `-shm` when the last connection closes: SQLite cannot make a
+        // new `-shm` on a full disk, and without one it cannot even read, so a daemon that
+        // stopped would not start again until there was room.
+        conn.file_control(
+            Some(rusqlite::MAIN_DB),
+            rusqlite::FileControl::PersistWal(&mut 1),
+        )
+        .map_err(open_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
         conn.pragma_update(None, "foreign_keys", "ON")

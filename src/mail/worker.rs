@@ -3,7 +3,11 @@
 //!
 //! A message is marked sent only after the server accepted it; killed in between, the
 //! daemon sends it again after the restart (at least once, with the same Message-ID).
+//! When the ledger refuses the mark (a full disk), the worker keeps it in memory, sends
+//! that message no more, and marks it when the ledger takes writes again; and it waits
+//! [`POLL`] after any failure of the queue rather than asking it again at once.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,12 +53,16 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) {
     let ledger = Arc::new(Mutex::new(ledger));
+    let mut unmarked = Unmarked::default();
     loop {
         let current = config.borrow().clone();
+        let mut failed = false;
         match Mailer::new(&current.mail) {
             Ok(mailer) => {
-                if let Err(e) = send_due(&current.mail, &mailer, &ledger, &shutdown).await {
-                    tracing::error!(error = %e, "mail queue unreadable");
+                let sent = send_due(&current.mail, &mailer, &ledger, &mut unmarked, &shutdown);
+                if let Err(e) = sent.await {
+                    tracing::error!(error = %e, "mail queue cannot be read or updated; trying again in {} s", POLL.as_secs());
+                    failed = true;
                 }
             }
             Err(e) => tracing::error!(error = %e, "mail cannot be sent; it stays queued"),
@@ -62,7 +70,8 @@ pub(crate) async fn run(
         let next = with_ledger(&ledger, |l| l.next_mail_due())
             .await
             .ok()
-            .flatten();
+            .flatten()
+            .filter(|_| !failed);
         let wait = next.map_or(POLL, |at| {
             (at - crate::clock::now())
                 .to_std()
@@ -87,12 +96,21 @@ async fn with_ledger<T: Send + 'static>(
         .expect("ledger calls do not panic")
 }
 
+/// Messages sent whose mark the ledger refused, with when they were sent: never sent again
+/// by this process, and marked as soon as the ledger takes writes.
+type Unmarked = BTreeSet<(i64, DateTime<Utc>)>;
+
 async fn send_due(
     config: &MailConfig,
     mailer: &Mailer,
     ledger: &Arc<Mutex<Ledger>>,
+    unmarked: &mut Unmarked,
     shutdown: &CancellationToken,
 ) -> Result<(), LedgerError> {
+    while let Some(&(id, at)) = unmarked.first() {
+        with_ledger(ledger, move |l| l.mail_sent(id, at)).await?;
+        unmarked.remove(&(id, at));
+    }
     loop {
         let due = with_ledger(ledger, |l| l.due_mail(crate::clock::now(), BATCH)).await?;
         if due.is_empty() {
@@ -122,7 +140,11 @@ async fn send_due(
                         response,
                         "mail sent"
                     );
-                    with_ledger(ledger, move |l| l.mail_sent(id, crate::clock::now())).await?;
+                    let at = crate::clock::now();
+                    if let Err(e) = with_ledger(ledger, move |l| l.mail_sent(id, at)).await {
+                        unmarked.insert((id, at));
+                        return Err(e);
+                    }
                 }
                 Err(e) => {
                     let retry = retry_at(config, &mail, &e, crate::clock::now());

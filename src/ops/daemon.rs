@@ -39,6 +39,20 @@ pub enum DaemonError {
     Running(PathBuf),
     #[error("refusing to start: {0}")]
     Key(crate::pseudonym::KeyError),
+    #[error("refusing to start: dropgate cannot use what it needs:\n  {}", .0.join("\n  "))]
+    Unusable(Vec<String>),
+    #[error(
+        "{source}\nthe disk under {} is full ({space}): the ledger must open (and, before a \
+         migration, be copied to backups/) before anything else can run; free some space and \
+         start again",
+        path.display()
+    )]
+    Full {
+        path: PathBuf,
+        /// The room left, in words.
+        space: String,
+        source: Box<LedgerError>,
+    },
 }
 
 /// How often STATUS= is refreshed when systemd asks for no watchdog.
@@ -60,26 +74,74 @@ pub async fn run(
     let _lock = crate::layout::DaemonLock::try_take(&state)
         .map_err(DaemonError::StateDir)?
         .ok_or_else(|| DaemonError::Running(state.root().to_owned()))?;
-    let ledger = prepare(&config, &state)?;
+    let (ledger, disk_full) = prepare(&config, &state)?;
     let (mut daemon, tasks) = start(config_path, config, state, ledger, &shutdown).await?;
+    daemon.disk_full = disk_full;
     daemon.announce();
     daemon.serve(&shutdown, &mut reload).await;
     stop(daemon, tasks).await
 }
 
-/// Makes the state directory's folders and opens the daemon's own ledger connection, with
-/// the configured tenants mirrored into it.
-fn prepare(config: &Config, state: &StateDir) -> Result<Ledger, DaemonError> {
+/// Makes the state directory's folders, checks that the daemon may use every path it needs
+/// (`ops::preflight`), and opens the daemon's own ledger connection, with the configured
+/// tenants mirrored into it.
+///
+/// On a full disk the daemon starts all the same, unless the ledger cannot open (or must be
+/// migrated, and cannot be copied first): everything else that writes waits for room on its
+/// own. Mirroring the tenants writes only when the configuration changed them. Returns the
+/// ledger, and whether the disk is full.
+fn prepare(config: &Config, state: &StateDir) -> Result<(Ledger, bool), DaemonError> {
     state
         .create(config.tenants.iter().map(|t| t.id.as_str()))
         .map_err(DaemonError::StateDir)?;
-    let mut ledger = Ledger::open(&state.ledger())?;
+    let found = crate::ops::preflight::check(config, state);
+    for warning in &found.warnings {
+        tracing::warn!("{warning}");
+    }
+    if !found.blocking.is_empty() {
+        for problem in &found.blocking {
+            tracing::error!("refusing to start: {problem}");
+        }
+        return Err(DaemonError::Unusable(found.blocking));
+    }
+    let disk_full = found
+        .space
+        .is_some_and(|space| say_disk(state, space, false));
+    let mut ledger = Ledger::open(&state.ledger()).map_err(|e| match found.space {
+        Some(space) if space.is_full() && e.storage_fault().is_some() => DaemonError::Full {
+            path: state.root().to_owned(),
+            space: space.to_string(),
+            source: Box::new(e),
+        },
+        _ => e.into(),
+    })?;
     check_ttp_key(config, &mut ledger)?;
     ledger.sync_tenants(&config.tenants, crate::clock::now())?;
     if let Err(e) = crate::publish::place_left_over(config, &mut ledger) {
         tracing::error!(error = %e, "cannot finish what an interrupted publication left in staging/");
     }
-    Ok(ledger)
+    Ok((ledger, disk_full))
+}
+
+/// Says when the disk under the state directory has filled up (`space` full, and it was
+/// not), and when it has room again; returns whether it is full. What fails meanwhile
+/// (uploads, intake, jobs) says so itself, but only when it is tried.
+fn say_disk(state: &StateDir, space: crate::storage::Space, was_full: bool) -> bool {
+    let full = space.is_full();
+    if full == was_full {
+        return full;
+    }
+    let state_dir = state.root().display();
+    if full {
+        tracing::error!(
+            %state_dir,
+            "the disk under the state directory is full ({space}): uploads are refused, and \
+             files waiting in upload/ are recorded once there is room; downloads go on"
+        );
+    } else {
+        tracing::info!(%state_dir, "the disk under the state directory has room again ({space})");
+    }
+    full
 }
 
 /// Records the TTP key's fingerprint at its first use, and refuses to start with a key other
@@ -90,6 +152,12 @@ fn check_ttp_key(config: &Config, ledger: &mut Ledger) -> Result<(), DaemonError
     use crate::pseudonym::KeyError;
     match crate::keys::ttp(config, ledger, crate::clock::now()) {
         Ok(_) | Err(KeyError::Read { .. } | KeyError::Length { .. }) => Ok(()),
+        // A full or read-only disk: the first use is recorded when processing next loads
+        // the key, which until then fails.
+        Err(e @ KeyError::Unrecorded { .. }) => {
+            tracing::warn!("processing is off until this is fixed: {e}");
+            Ok(())
+        }
         Err(e) => {
             tracing::error!("refusing to start: {e}");
             Err(DaemonError::Key(e))
@@ -173,6 +241,7 @@ async fn start(
         ledger,
         intake,
         config: config_tx,
+        disk_full: false,
     };
     Ok((daemon, tasks))
 }
@@ -295,6 +364,8 @@ struct Daemon {
     intake: Intake,
     /// The configuration in force; parts that serve users subscribe to it.
     config: watch::Sender<Arc<Config>>,
+    /// Whether the disk under the state directory was full at the last look.
+    disk_full: bool,
 }
 
 impl Daemon {
@@ -333,6 +404,7 @@ impl Daemon {
                     if watchdog.is_some() {
                         systemd::watchdog();
                     }
+                    self.look_at_disk();
                     systemd::status(&self.status_line());
                 }
             }
@@ -378,8 +450,24 @@ impl Daemon {
         Ok(new)
     }
 
+    /// Looks at the room under the state directory (see `say_disk`).
+    fn look_at_disk(&mut self) {
+        if let Ok(space) = crate::storage::space(self.state.root()) {
+            self.disk_full = say_disk(&self.state, space, self.disk_full);
+        }
+    }
+
     /// One line for systemd's STATUS=.
     fn status_line(&self) -> String {
+        let faults = [
+            self.disk_full.then(|| "the disk is full".to_owned()),
+            self.intake.waiting(),
+        ];
+        let faults: String = faults.into_iter().flatten().map(|f| f + "; ").collect();
+        format!("{faults}{}", self.counts_line())
+    }
+
+    fn counts_line(&self) -> String {
         let tenants = self.config.borrow().tenants.len();
         match self.ledger.delivery_counts() {
             Ok(counts) => {

@@ -168,18 +168,23 @@ async fn run(
     mail: Wake,
     shutdown: CancellationToken,
 ) {
+    // When this loop last ran the job: the job table's record of it may be missing (a full
+    // or read-only disk refused it), and the job must then not run again at once, over and
+    // over, as if its run had been missed.
+    let mut attempted: Option<DateTime<Utc>> = None;
     loop {
         let current = config.borrow().clone();
         let Some(schedule) = of_job(name, &current) else {
             return;
         };
-        let last = match last_run(&current, name).await {
+        let recorded = match last_run(&current, name).await {
             Ok(last) => last,
             Err(e) => {
                 tracing::error!(job = name, error = %e, "cannot read the job table");
                 None
             }
         };
+        let last = recorded.max(attempted);
         let now = crate::clock::now();
         if schedule.missed(last, now) {
             tracing::info!(job = name, last_run = ?last, "a run was missed while the daemon was down; running now");
@@ -197,6 +202,7 @@ async fn run(
         let token = shutdown.clone();
         let mail = mail.clone();
         let started = crate::clock::now();
+        attempted = Some(started);
         let outcome = tokio::task::spawn_blocking(move || {
             let state = StateDir::new(&current.state_dir);
             let mut ledger = Ledger::open(&state.ledger())?;

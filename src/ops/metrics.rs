@@ -276,7 +276,8 @@ fn render(config: &Config) -> Result<String, String> {
     .map_err(metric)?;
     sessions.set(counters::SESSIONS.get());
 
-    let (free, size) = disk(&config.state_dir).map_err(|e| e.to_string())?;
+    let space = crate::storage::space(&config.state_dir).map_err(|e| e.to_string())?;
+    let (free, size) = (space.free_bytes, space.total_bytes);
     let disk_free = IntGauge::new(
         "dropgate_disk_free_bytes",
         "Bytes free for the daemon under the state directory.",
@@ -311,25 +312,6 @@ fn render(config: &Config) -> Result<String, String> {
         .encode(&registry.gather(), &mut out)
         .map_err(metric)?;
     String::from_utf8(out).map_err(|e| e.to_string())
-}
-
-/// The bytes free (for an unprivileged writer) and the size of the file system at `path`.
-fn disk(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())?;
-    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `c_path` is a NUL-terminated path and `stat` is written whole on success.
-    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: statvfs succeeded, so it filled `stat`.
-    let stat = unsafe { stat.assume_init() };
-    let block = stat.f_frsize.max(1);
-    Ok((
-        stat.f_bavail.saturating_mul(block),
-        stat.f_blocks.saturating_mul(block),
-    ))
 }
 
 /// The address a running endpoint answers on, for the log.

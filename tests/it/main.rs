@@ -20,6 +20,7 @@ mod publish;
 mod reminders;
 mod report;
 mod sftp;
+mod storage;
 mod sweep;
 mod systemd;
 mod tidy;

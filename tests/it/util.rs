@@ -222,6 +222,20 @@ impl Env {
         daemon
     }
 
+    /// Starts `dropgate run` bound by file modes, without waiting. As root, the daemon is
+    /// started without the capabilities that pass over modes (`CAP_DAC_OVERRIDE`,
+    /// `CAP_DAC_READ_SEARCH`, `CAP_FOWNER`), so that a mode that forbids a write forbids it
+    /// to the daemon too, as it does to the dedicated user it runs as in production; as any
+    /// other user it is a plain spawn.
+    pub(crate) fn spawn_bound_by_modes(&self) -> Daemon {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = self.command(&[]);
+        // SAFETY: the closure only calls geteuid and prctl, which are async-signal-safe,
+        // and changes nothing but the child's own capability bounding set.
+        unsafe { cmd.pre_exec(drop_mode_override) };
+        self.spawn_cmd(cmd, &[])
+    }
+
     fn spawn_cmd(&self, mut cmd: Command, env: &[(&str, &str)]) -> Daemon {
         let socket_path = self
             .dir
@@ -258,6 +272,26 @@ impl Env {
             notes: Mutex::new(Vec::new()),
         }
     }
+}
+
+/// Drops, for root, the capabilities that pass over file modes from the bounding set: the
+/// program it then executes gets none of them.
+fn drop_mode_override() -> std::io::Result<()> {
+    // From linux/capability.h; the libc crate does not name them.
+    const CAP_DAC_OVERRIDE: libc::c_ulong = 1;
+    const CAP_DAC_READ_SEARCH: libc::c_ulong = 2;
+    const CAP_FOWNER: libc::c_ulong = 3;
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    for cap in [CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER] {
+        // SAFETY: PR_CAPBSET_DROP takes a capability number and changes only this process.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 fn rand_suffix() -> u64 {

@@ -15,6 +15,12 @@
 //! Intake cannot refuse it the way the server does (it has no one to answer, and it never
 //! deletes), so it leaves the file where it is, unrecorded, and says so once: a warning
 //! in the log and an `intake.too-large` audit row, naming file, size and limit.
+//!
+//! A storage fault (a full disk, a read-only ledger or store: `storage::Fault`) stops no
+//! one: intake says so once, leaves every file where it is, and tries again with back-off
+//! (a look at every `withdrawn/` version and a scan of every `upload/` folder, which stops
+//! at the first file it still cannot record), and says so again when it can write. Any
+//! other failure stops the daemon.
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
@@ -22,7 +28,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,6 +42,7 @@ use crate::config::Tenant;
 use crate::fingerprint::sha256_of;
 use crate::layout::{StateDir, is_temp_name};
 use crate::ledger::{AuditEntry, Ledger, LedgerError, NewFile, Recorded};
+use crate::storage::{Fault, fault_of};
 
 /// Why intake could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +56,19 @@ pub enum IntakeError {
     Watcher(notify::Error),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error("cannot move {} to archive/: {source}", path.display())]
+    Archive { path: PathBuf, source: io::Error },
+}
+
+impl IntakeError {
+    /// The storage fault behind this failure: intake waits and tries again on these.
+    fn storage_fault(&self) -> Option<Fault> {
+        match self {
+            Self::Ledger(e) => e.storage_fault(),
+            Self::Archive { source, .. } => fault_of(source),
+            Self::Watch { .. } | Self::Watcher(_) => None,
+        }
+    }
 }
 
 /// A tenant whose `upload/` intake watches.
@@ -122,7 +142,12 @@ impl Notices {
 pub(crate) struct Intake {
     tx: mpsc::Sender<Msg>,
     thread: JoinHandle<Result<(), IntakeError>>,
+    waiting: Waiting,
 }
+
+/// What intake is waiting for while a storage fault keeps it from recording (the fault, in
+/// words), shared with the daemon for systemd's STATUS=.
+type Waiting = Arc<Mutex<Option<String>>>;
 
 impl Intake {
     /// Watches the `upload/` folder of every tenant in `tenants`, then returns, and scans them
@@ -158,8 +183,11 @@ impl Intake {
             announced: VecDeque::new(),
             writing: HashMap::new(),
             cancel,
+            stall: None,
+            waiting: Waiting::default(),
         };
         worker.watch(&tenants)?;
+        let waiting = worker.waiting.clone();
         let thread = std::thread::Builder::new()
             .name("intake".into())
             .spawn(move || {
@@ -174,7 +202,19 @@ impl Intake {
                 result
             })
             .expect("spawning a thread only fails when the process is out of resources");
-        Ok(Self { tx, thread })
+        Ok(Self {
+            tx,
+            thread,
+            waiting,
+        })
+    }
+
+    /// What intake waits for, in words, while a storage fault keeps it from recording.
+    pub(crate) fn waiting(&self) -> Option<String> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// A handle for the SFTP server.
@@ -215,10 +255,26 @@ struct Worker {
     /// find the file still open, and no later event comes.
     writing: HashMap<PathBuf, Cause>,
     cancel: CancellationToken,
+    /// Set while a storage fault keeps intake from recording.
+    stall: Option<Stall>,
+    waiting: Waiting,
 }
 
 /// How often files found open for writing are looked at again.
 const RECHECK: Duration = Duration::from_secs(1);
+
+/// The first wait before intake tries again after a storage fault; each failed try doubles
+/// it, up to [`MAX_RETRY`]. A try costs little (it stops at the first file it cannot
+/// record), so the cap is short: room that returns is used within seconds.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(8);
+
+/// Intake waiting for its storage: since when, and when it tries again.
+struct Stall {
+    since: Instant,
+    delay: Duration,
+    retry_at: Instant,
+}
 
 /// Why a file was looked at.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -279,60 +335,156 @@ impl Worker {
     }
 
     fn run(mut self, rx: mpsc::Receiver<Msg>) -> Result<(), IntakeError> {
-        let mut tenants: Vec<String> = self.watched.values().cloned().collect();
-        tenants.sort();
-        // Versions withdrawn before a crash first: a scan would otherwise take the new file
-        // under a name whose old version still waits in the ledger.
-        self.recover_withdrawn()?;
-        self.scan(&tenants)?;
+        let first = self.catch_up();
+        self.settle(first)?;
         let mut rechecked = Instant::now();
         loop {
-            if !self.writing.is_empty() && rechecked.elapsed() >= RECHECK {
-                self.recheck()?;
+            // Asked before each message too, so that a stream of events cannot starve them.
+            if self
+                .stall
+                .as_ref()
+                .is_some_and(|s| Instant::now() >= s.retry_at)
+            {
+                let retried = self.retry();
+                self.settle(retried)?;
+            } else if self.stall.is_none()
+                && !self.writing.is_empty()
+                && rechecked.elapsed() >= RECHECK
+            {
+                let rechecks = self.recheck();
+                self.settle(rechecks)?;
                 rechecked = Instant::now();
             }
-            let msg = if self.writing.is_empty() {
-                rx.recv().ok()
-            } else {
-                match rx.recv_timeout(RECHECK.saturating_sub(rechecked.elapsed())) {
+            let wake = match &self.stall {
+                Some(stall) => Some(stall.retry_at),
+                None if !self.writing.is_empty() => Some(rechecked + RECHECK),
+                None => None,
+            };
+            let msg = match wake {
+                None => rx.recv().ok(),
+                Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(msg) => Some(msg),
-                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if self.cancel.is_cancelled() {
+                            break;
+                        }
+                        continue;
+                    }
                     Err(mpsc::RecvTimeoutError::Disconnected) => None,
-                }
+                },
             };
             let Some(msg) = msg else { break };
             if self.cancel.is_cancelled() {
                 break;
             }
-            match msg {
-                Msg::Fs(Ok(event)) if event.need_rescan() => {
-                    tracing::warn!(
-                        "file events were lost (kernel queue overflow); scanning all upload folders"
-                    );
-                    let all: Vec<String> = self.watched.values().cloned().collect();
-                    self.scan(&all)?;
-                }
-                Msg::Fs(Ok(event)) => {
-                    if let Some((path, cause)) = completed_path(&event) {
-                        self.consider(path, cause)?;
-                    }
-                }
-                Msg::Fs(Err(e)) => tracing::warn!(error = %e, "file watcher error"),
-                Msg::Tenants(tenants) => match self.watch(&tenants) {
-                    Ok(added) => self.scan(&added)?,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot watch a new tenant's upload folder")
-                    }
-                },
-                Msg::Uploaded(upload) => {
-                    if self.announced.len() >= MAX_ANNOUNCED {
-                        self.announced.pop_front();
-                    }
-                    self.announced.push_back(upload);
-                }
-                Msg::Withdrawn(kept) => self.withdraw(&kept)?,
-                Msg::Stop => break,
+            if matches!(msg, Msg::Stop) {
+                break;
             }
+            let handled = self.handle(msg);
+            self.settle(handled)?;
+        }
+        Ok(())
+    }
+
+    /// Every tenant watched, in order.
+    fn all_tenants(&self) -> Vec<String> {
+        let mut tenants: Vec<String> = self.watched.values().cloned().collect();
+        tenants.sort();
+        tenants
+    }
+
+    /// What arrived while nobody watched (or while intake could not record): versions
+    /// withdrawn first, since a scan would otherwise take the new file under a name whose
+    /// old version still waits in the ledger; then every file in `upload/`.
+    fn catch_up(&mut self) -> Result<(), IntakeError> {
+        self.recover_withdrawn()?;
+        let all = self.all_tenants();
+        self.scan(&all)
+    }
+
+    /// One message. While intake waits for its storage, files are left to the next try's
+    /// scan, which finds them all.
+    fn handle(&mut self, msg: Msg) -> Result<(), IntakeError> {
+        let stalled = self.stall.is_some();
+        match msg {
+            Msg::Fs(Ok(_)) if stalled => {}
+            Msg::Fs(Ok(event)) if event.need_rescan() => {
+                tracing::warn!(
+                    "file events were lost (kernel queue overflow); scanning all upload folders"
+                );
+                let all = self.all_tenants();
+                self.scan(&all)?;
+            }
+            Msg::Fs(Ok(event)) => {
+                if let Some((path, cause)) = completed_path(&event) {
+                    self.consider(path, cause)?;
+                }
+            }
+            Msg::Fs(Err(e)) => tracing::warn!(error = %e, "file watcher error"),
+            Msg::Tenants(tenants) => match self.watch(&tenants) {
+                Ok(_) if stalled => {}
+                Ok(added) => self.scan(&added)?,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch a new tenant's upload folder")
+                }
+            },
+            Msg::Uploaded(upload) => {
+                if self.announced.len() >= MAX_ANNOUNCED {
+                    self.announced.pop_front();
+                }
+                self.announced.push_back(upload);
+            }
+            Msg::Withdrawn(_) if stalled => {}
+            Msg::Withdrawn(kept) => self.withdraw(&kept)?,
+            Msg::Stop => {}
+        }
+        Ok(())
+    }
+
+    /// Passes on a failure that is not a storage fault; waits (with back-off) on one.
+    fn settle(&mut self, result: Result<(), IntakeError>) -> Result<(), IntakeError> {
+        let Err(e) = result else { return Ok(()) };
+        let Some(fault) = e.storage_fault() else {
+            return Err(e);
+        };
+        let now = Instant::now();
+        match &mut self.stall {
+            Some(stall) => {
+                stall.delay = (stall.delay * 2).min(MAX_RETRY);
+                stall.retry_at = now + stall.delay;
+                tracing::debug!(error = %e, retry_in_s = stall.delay.as_secs(), "intake still held up");
+            }
+            None => {
+                tracing::error!(
+                    error = %e,
+                    "intake is held up: {fault}; what arrives waits where it is (upload/, \
+                     staging/withdrawn/) and is taken in as soon as intake can write again (it \
+                     tries every few seconds); downloads go on"
+                );
+                self.stall = Some(Stall {
+                    since: now,
+                    delay: FIRST_RETRY,
+                    retry_at: now + FIRST_RETRY,
+                });
+                *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(format!("intake waits: {fault}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Tries again after a storage fault: everything that arrived meanwhile is taken in.
+    fn retry(&mut self) -> Result<(), IntakeError> {
+        self.catch_up()?;
+        if self.cancel.is_cancelled() {
+            return Ok(());
+        }
+        if let Some(stall) = self.stall.take() {
+            *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            tracing::info!(
+                waited_s = stall.since.elapsed().as_secs(),
+                "intake goes on; what waited meanwhile is taken in"
+            );
         }
         Ok(())
     }

@@ -4,7 +4,8 @@
 //! `staging/withdrawn/` (see [`StateDir::withdrawn_slot`]) and tells intake. Intake hashes it,
 //! records it as `withdrawn` (the delivery that waited under that name, or a new one if none
 //! did), moves it into `archive/` where retention will find it, and removes the folder. Kept
-//! versions a crash left behind are taken the same way at start-up, before the scan.
+//! versions a crash left behind are taken the same way at start-up, before the scan, and so
+//! are those a full or read-only disk held up, when intake tries again.
 //!
 //! [`StateDir::withdrawn_slot`]: crate::layout::StateDir::withdrawn_slot
 
@@ -74,6 +75,14 @@ impl Worker {
             Ok(_) => {
                 remove_slot(kept);
                 tracing::info!(tenant = parts.tenant, user = parts.user, file = %crate::redact::name(parts.name), id, size, "waiting delivery withdrawn; kept in archive/");
+            }
+            // A full or read-only disk: intake tries again (this version with the rest)
+            // when it can write.
+            Err(e) if crate::storage::fault_of(&e).is_some() => {
+                return Err(IntakeError::Archive {
+                    path: kept.to_owned(),
+                    source: e,
+                });
             }
             Err(e) => {
                 tracing::error!(tenant = parts.tenant, file = %crate::redact::name(parts.name), id, error = %e, "withdrawn version recorded but not moved to archive/; left in staging/withdrawn/");

@@ -32,7 +32,7 @@ use super::Account;
 mod extensions;
 mod request;
 mod waiting;
-use super::upload::{Quotas, Times, Upload, UploadError, UploadLimits};
+use super::upload::{Quotas, Refused, Times, Upload, UploadError, UploadLimits, storage_fault};
 use super::vfs::{Folder, Node, PathError, VPath, check_name, check_new_name};
 use crate::ingest::auditor::Auditor;
 use crate::ingest::intake::Notices;
@@ -209,6 +209,39 @@ impl Files {
         })
     }
 
+    /// Who is uploading `name` to `tenant`, for an upload the disk refused.
+    fn refused<'a>(&'a self, tenant: &'a str, name: &'a str) -> Refused<'a> {
+        Refused {
+            user: &self.account.user,
+            ip: self.account.ip,
+            tenant,
+            name,
+        }
+    }
+
+    /// The answer to an upload that could not be begun at `path` (its staging file, its
+    /// temporary file or folder): a storage fault is the server's, logged (see
+    /// `upload::Refused`) and said so; anything else as any failed operation.
+    fn not_stored(
+        &self,
+        tenant: &str,
+        name: &str,
+        path: &std::path::Path,
+        e: io::Error,
+    ) -> StatusError {
+        match crate::storage::fault_of(&e) {
+            Some(fault) => {
+                let who = self.refused(tenant, name);
+                who.log(path, fault, &e);
+                StatusError::new(
+                    StatusCode::Failure,
+                    who.message(fault, "nothing was written"),
+                )
+            }
+            None => io_error(e),
+        }
+    }
+
     fn limits(&self, tenant: &str) -> UploadLimits {
         self.account
             .limits
@@ -243,8 +276,11 @@ impl Files {
         // `curl -C`) or rewrites it in place (`scp`, which sets the size at the end).
         let continues = exists && !pflags.contains(OpenFlags::TRUNCATE);
         let append = pflags.contains(OpenFlags::APPEND);
+        let staging = self.ctx.state.staging();
+        let written_at = if is_temp_name(name) { &path } else { &staging };
         let upload = if is_temp_name(name) {
-            crate::layout::create_private_dir(&self.temps(tenant)).map_err(io_error)?;
+            crate::layout::create_private_dir(&self.temps(tenant))
+                .map_err(|e| self.not_stored(tenant, name, &self.temps(tenant), e))?;
             Upload::temp(
                 &path,
                 tenant,
@@ -261,7 +297,7 @@ impl Files {
         } else {
             // A new version; one opened without TRUNC must not turn out to be a resume.
             Upload::delivery(
-                &self.ctx.state.staging(),
+                &staging,
                 tenant,
                 name,
                 self.limits(tenant),
@@ -269,7 +305,7 @@ impl Files {
             )
             .map(|u| if continues { u.replacing() } else { u })
         }
-        .map_err(io_error)?;
+        .map_err(|e| self.not_stored(tenant, name, written_at, e))?;
         let upload = if append { upload.appending() } else { upload };
         self.add_handle(Open::Upload(upload))
     }
@@ -481,6 +517,7 @@ impl Files {
             return Ok(());
         }
         let (size, temp) = (upload.size(), upload.keeps_partial());
+        let path = upload.path().to_owned();
         let (ctx, user) = (self.ctx.clone(), self.account.user.clone());
         let (t, n) = (tenant.clone(), requested.clone());
         // fsync and rename may take a moment on a large file: off the async workers.
@@ -489,18 +526,20 @@ impl Files {
         })
         .await
         .unwrap_or_else(|e| Err(io::Error::other(e.to_string()).into()));
-        self.upload_closed(&tenant, &requested, size, temp, finished)
+        self.upload_closed(&tenant, &requested, (size, &path), temp, finished)
     }
 
-    /// Logs and audits how an upload's CLOSE ended, and answers the client.
+    /// Logs and audits how an upload's CLOSE ended, and answers the client. `written` is
+    /// its size and the file its bytes went to.
     fn upload_closed(
         &self,
         tenant: &str,
         requested: &str,
-        size: u64,
+        written: (u64, &std::path::Path),
         temp: bool,
         finished: Result<(), UploadError>,
     ) -> Result<(), StatusError> {
+        let (size, path) = written;
         match finished {
             Ok(()) if temp => {
                 tracing::info!(user = %self.account.user, ip = %self.account.ip, tenant, file = %crate::redact::name(requested), size, "temporary upload closed; delivered when renamed");
@@ -531,17 +570,29 @@ impl Files {
                 ))
             }
             Err(e) => {
-                tracing::error!(user = %self.account.user, tenant, file = %crate::redact::name(requested), error = %e, "upload could not be stored");
+                let message = match storage_fault(&e) {
+                    Some(fault) => {
+                        let who = self.refused(tenant, requested);
+                        who.log(path, fault, &e);
+                        let outcome = if temp {
+                            "what was written is kept for a resume"
+                        } else {
+                            "nothing was delivered"
+                        };
+                        who.message(fault, outcome)
+                    }
+                    None => {
+                        tracing::error!(user = %self.account.user, tenant, file = %crate::redact::name(requested), path = %path.display(), error = %e, "upload could not be stored");
+                        "the upload could not be stored; please send it again".to_owned()
+                    }
+                };
                 self.audit(
                     "sftp.upload-failed",
                     tenant,
                     requested,
                     json!({ "size": size, "error": e.to_string() }),
                 );
-                Err(StatusError::new(
-                    StatusCode::Failure,
-                    "the upload could not be stored; please send it again",
-                ))
+                Err(StatusError::new(StatusCode::Failure, message))
             }
         }
     }
@@ -851,8 +902,22 @@ impl russh_sftp::server::Handler for Files {
                     } else {
                         "the partial file was removed"
                     };
-                    let message = format!("{}: {e}; {outcome}", upload.name);
-                    tracing::warn!(user = %self.account.user, tenant = upload.tenant, file = %crate::redact::name(&upload.name), error = %e, "upload refused");
+                    let message = match storage_fault(&e) {
+                        Some(fault) => {
+                            let who = Refused {
+                                user: &self.account.user,
+                                ip: self.account.ip,
+                                tenant: &upload.tenant,
+                                name: &upload.name,
+                            };
+                            who.log(upload.path(), fault, &e);
+                            who.message(fault, outcome)
+                        }
+                        None => {
+                            tracing::warn!(user = %self.account.user, tenant = upload.tenant, file = %crate::redact::name(&upload.name), error = %e, "upload refused");
+                            format!("{}: {e}; {outcome}", upload.name)
+                        }
+                    };
                     let (tenant, name, size) =
                         (upload.tenant.clone(), upload.name.clone(), upload.size());
                     self.audit(

@@ -12,6 +12,11 @@
 //!
 //! A delivery [`Upload`] that is dropped without [`Upload::finish`] (a cut connection, a
 //! broken limit) removes its staging file, so a partial upload never reaches `upload/`.
+//!
+//! An upload the disk refuses (full, read-only, not writable by the daemon: a
+//! `storage::Fault`) is the server's fault, not the client's: each is logged with the path
+//! that could not be written ([`Refused::log`], at most [`REFUSED_LINES_PER_MINUTE`] lines a
+//! minute), and the client is told that nothing was stored and to send it again later.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, FileTimes};
@@ -22,6 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::layout::StateDir;
 use crate::secrets;
+use crate::storage::{Fault, Throttle, fault_of};
 
 /// Each tenant's quota use by uploads, so that parallel uploads share one quota.
 pub(super) struct Quotas {
@@ -303,6 +309,11 @@ impl Upload {
         self.size
     }
 
+    /// Where the bytes go: the staging file, or the temporary file itself.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Whether what was written stays (under a temporary name) when the upload fails.
     pub(super) fn keeps_partial(&self) -> bool {
         self.kind == Kind::Temp
@@ -526,6 +537,71 @@ impl Written {
 
 /// Staging files have this prefix; what a crash left behind can be found by it.
 const STAGING_PREFIX: &str = "upload-";
+
+/// Lines a minute that uploads the disk refused may add to the log: enough to follow a few
+/// users, too few for a client that retries in a loop to flood the journal.
+pub(super) const REFUSED_LINES_PER_MINUTE: u32 = 20;
+
+static REFUSED: Throttle = Throttle::new(REFUSED_LINES_PER_MINUTE);
+
+/// The storage fault behind a failed upload, if it is one.
+pub(super) fn storage_fault(e: &UploadError) -> Option<Fault> {
+    match e {
+        UploadError::Io(e) => fault_of(e),
+        _ => None,
+    }
+}
+
+/// Who met a storage fault with which upload.
+pub(super) struct Refused<'a> {
+    pub user: &'a str,
+    pub ip: std::net::IpAddr,
+    pub tenant: &'a str,
+    pub name: &'a str,
+}
+
+impl Refused<'_> {
+    /// Logs that the disk refused this upload at `path` (the staging or temporary file, or
+    /// the folder it was to be made in), unless the minute's lines are used up; the next
+    /// line let through says how many were left out.
+    pub(super) fn log(&self, path: &Path, fault: Fault, error: &dyn std::fmt::Display) {
+        log_refused(self, path, fault, error);
+    }
+
+    /// What the client is told: the server is at fault, and what became of the upload.
+    pub(super) fn message(&self, fault: Fault, outcome: &str) -> String {
+        format!(
+            "{}: not stored: {}; {outcome}; please send it again later",
+            self.name,
+            match fault {
+                Fault::Full => "the server's disk is full",
+                Fault::ReadOnly | Fault::Denied | Fault::Io =>
+                    "the server cannot write uploads now",
+            }
+        )
+    }
+}
+
+fn log_refused(who: &Refused<'_>, path: &Path, fault: Fault, error: &dyn std::fmt::Display) {
+    let Some(left_out) = REFUSED.admit() else {
+        return;
+    };
+    tracing::error!(
+        user = who.user,
+        ip = %who.ip,
+        tenant = who.tenant,
+        file = %crate::redact::name(who.name),
+        path = %path.display(),
+        error = %error,
+        left_out,
+        "upload not stored: {fault}{}",
+        if left_out > 0 {
+            format!(" ({left_out} more uploads refused since the last such line)")
+        } else {
+            String::new()
+        }
+    );
+}
 
 /// Removes the staging files of uploads that a crash (or kill -9) cut off, and returns how
 /// many there were. A delivery's upload cannot be resumed, so no such file has a future
