@@ -107,6 +107,8 @@ fn a_reload_without_a_user_ends_its_open_session_and_no_other() {
     vendor.send(&format!("put {} alpha/upload/late.csv", sample.display()));
     let (ok, said) = vendor.finish();
     assert!(!ok, "{said}");
+    // The audit row is written by the audit thread, a moment after the log line.
+    wait_until("the revocation audited", || !revoked(&env).is_empty());
     assert_eq!(revoked(&env), ["sftp:vendor: user removed"]);
 
     // Alice's session goes on, with its upload.
