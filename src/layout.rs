@@ -342,6 +342,8 @@ impl BackupDir {
     pub(crate) const MANIFEST: &str = "MANIFEST";
     /// The folder of the keys.
     pub(crate) const KEYS: &str = "keys";
+    /// The folder of the other files the configuration names (`config::NamedFile`).
+    pub(crate) const FILES: &str = "files";
 
     pub(crate) fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
@@ -375,6 +377,21 @@ impl BackupDir {
     /// An SFTP host key's name in a backup, by its kind (`ed25519`, `ecdsa`, `rsa`).
     pub(crate) fn host_key(kind: &str) -> String {
         format!("{}/ssh_host_{kind}_key", Self::KEYS)
+    }
+
+    /// The name in a backup of the `n`th file the configuration names, whose own name is
+    /// `name`: the number keeps two files of one name apart, the name (cut to a plain
+    /// alphabet, no spaces: the `MANIFEST` is split on them) tells a person what it is.
+    pub(crate) fn named_file(n: usize, name: &str) -> String {
+        let plain: String = name
+            .chars()
+            .take(64)
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' => c,
+                _ => '_',
+            })
+            .collect();
+        format!("{}/{n:02}-{plain}", Self::FILES)
     }
 }
 
@@ -492,6 +509,21 @@ pub(crate) fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_files_in_a_backup_stay_apart_and_plain() {
+        assert_eq!(BackupDir::named_file(1, "id.pub"), "files/01-id.pub");
+        assert_ne!(
+            BackupDir::named_file(2, "id.pub"),
+            BackupDir::named_file(3, "id.pub")
+        );
+        assert_eq!(
+            BackupDir::named_file(12, "relay ca/é.pem"),
+            "files/12-relay_ca__.pem"
+        );
+        assert_eq!(BackupDir::named_file(4, ".."), "files/04-..");
+        assert!(BackupDir::named_file(5, &"x".repeat(300)).len() < 80);
+    }
 
     #[test]
     fn names_are_bounded_to_what_a_file_system_takes() {

@@ -137,8 +137,9 @@ enum Command {
         command: MailCommand,
     },
     /// Back up the ledger (a consistent copy, safe while the daemon runs), every key (TTP,
-    /// municipalities, SFTP host keys) and the configuration into a new or empty folder,
-    /// with a MANIFEST of SHA-256 sums written last. Keep it apart and safe: it holds the
+    /// municipalities, SFTP host keys), the configuration and the files it names (users'
+    /// key files, the SMTP password and CA files) into a new or empty folder, with a
+    /// MANIFEST of SHA-256 sums written last. Keep it apart and safe: it holds the
     /// keys.
     Backup {
         /// The folder to write; it must not exist or be empty.
@@ -147,8 +148,9 @@ enum Command {
     },
     /// Restore a backup onto this machine: every file is checked against the MANIFEST and
     /// the keys against the ledger first; the ledger goes into this configuration's
-    /// state_dir, the keys where it places them, and the backup's configuration beside it
-    /// as dropgate.toml.restored. Stop the daemon first.
+    /// state_dir, the keys where it places them, the files the configuration names where
+    /// it (or else the backup's) names them, and the backup's configuration beside it as
+    /// dropgate.toml.restored. Stop the daemon first.
     Restore {
         /// The backup folder.
         #[arg(long)]
@@ -429,7 +431,8 @@ fn backup(config: &Path, to: &Path) -> anyhow::Result<ExitCode> {
 
 /// `restore --from DIR [--force]`: a backup put back, and what was done.
 fn restore(config: &Path, from: &Path, force: bool) -> anyhow::Result<ExitCode> {
-    let config = Config::load(config)?;
+    // The files the configuration names may be missing yet: restore brings them.
+    let config = Config::load_to_restore(config)?;
     let done = dropgate::ops::restore::restore(&config, from, force, dropgate::clock::now())?;
     println!("restored from {}:", from.display());
     for line in done {

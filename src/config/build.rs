@@ -16,12 +16,25 @@ use super::raw::{
 };
 use super::*;
 
-/// Collects problems while checking.
+/// Collects problems while checking, and the files the configuration names.
 struct Checker<'a> {
     problems: &'a mut Vec<Problem>,
+    named: NamedFiles,
+    files: Vec<NamedFile>,
 }
 
 impl Checker<'_> {
+    /// Records that `setting` names the file at `path`; whether to read it: not when it
+    /// may be absent and is.
+    fn names(&mut self, setting: String, path: &Path) -> bool {
+        self.files.push(NamedFile {
+            setting,
+            path: path.to_owned(),
+        });
+        self.named == NamedFiles::MustExist
+            || !matches!(std::fs::metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+
     fn fail(&mut self, path: KeyPath, message: impl Into<String>) {
         self.problems.push(Problem::new(path, message));
     }
@@ -40,9 +53,14 @@ pub(super) fn build(
     raw: RawConfig,
     source: &Path,
     base: &Path,
+    named: NamedFiles,
     problems: &mut Vec<Problem>,
 ) -> Option<Config> {
-    let mut c = Checker { problems };
+    let mut c = Checker {
+        problems,
+        named,
+        files: Vec::new(),
+    };
     let state_dir = resolve(base, &raw.state_dir);
     let time_zone = c.check(
         root("time_zone"),
@@ -90,6 +108,7 @@ pub(super) fn build(
         tenants,
         users,
         allow_empty: raw.allow_empty,
+        named_files: c.files,
     })
 }
 
@@ -461,6 +480,10 @@ fn smtp_transport(c: &mut Checker, smtp: &RawSmtp, base: &Path) -> Option<SmtpCo
         );
     }
     let password = smtp_password(c, smtp, base);
+    let ca_file = smtp.ca_file.as_deref().map(|p| resolve(base, p));
+    if let Some(ca_file) = &ca_file {
+        c.names("mail.smtp.ca_file".into(), ca_file);
+    }
     let security = security?;
     let port = smtp.port.unwrap_or(match security {
         SmtpSecurity::ImplicitTls => 465,
@@ -473,7 +496,7 @@ fn smtp_transport(c: &mut Checker, smtp: &RawSmtp, base: &Path) -> Option<SmtpCo
         security,
         username: smtp.username.clone(),
         password,
-        ca_file: smtp.ca_file.as_deref().map(|p| resolve(base, p)),
+        ca_file,
     })
 }
 
@@ -491,6 +514,9 @@ fn smtp_password(c: &mut Checker, smtp: &RawSmtp, base: &Path) -> Option<Secret>
         }
         (Some(file), None) => {
             let file = resolve(base, file);
+            if !c.names("mail.smtp.password_file".into(), &file) {
+                return Some(Secret::File(file));
+            }
             if let Err(e) = std::fs::metadata(&file) {
                 c.fail(
                     path.key("password_file"),
@@ -688,6 +714,10 @@ fn users(c: &mut Checker, raw: &[RawUser], tenants: &[Tenant], base: &Path) -> V
         }
         for (j, file) in u.public_key_files.iter().enumerate() {
             let file_path = resolve(base, file);
+            let setting = format!("user[{}].public_key_files[{j}]", u.name);
+            if !c.names(setting, &file_path) {
+                continue;
+            }
             let keys = read_key_file(&file_path);
             if let Some(keys) = c.check(path.key("public_key_files").index(j), keys) {
                 public_keys.extend(keys);

@@ -49,6 +49,23 @@ pub struct Config {
     pub users: Vec<User>,
     /// A reload may leave no tenants or users, or remove most of them.
     pub allow_empty: bool,
+    /// The files this configuration names and reads that are not keys (users'
+    /// `public_key_files`, `[mail.smtp] password_file` and `ca_file`; the relay's first):
+    /// what a backup carries beside the keys, since without them the configuration does
+    /// not load (or mail does not start) on another machine.
+    pub named_files: Vec<NamedFile>,
+}
+
+/// A file the configuration names, other than a key (`ops::backup` carries keys by their
+/// roles).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedFile {
+    /// The setting that names it, the same on every machine with the same users:
+    /// `user[<name>].public_key_files[<n>]`, `mail.smtp.password_file`, `mail.smtp.ca_file`.
+    /// A user is named, not numbered, so that reordering users does not move its files.
+    pub setting: String,
+    /// Where it is, absolute, resolved as every path in the file is.
+    pub path: PathBuf,
 }
 
 /// Local times at which the jobs run.
@@ -258,14 +275,35 @@ fn list(path: &Path, problems: &[Problem]) -> String {
         .join("\n")
 }
 
+/// Whether a file the configuration names ([`Config::named_files`]) must exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NamedFiles {
+    /// It must, and is read and checked: the configuration is to run.
+    MustExist,
+    /// One that does not exist is passed over (its keys are missing from the users): the
+    /// configuration only says where `restore` is to put it back.
+    MayBeAbsent,
+}
+
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, NamedFiles::MustExist)
+    }
+
+    /// Reads the file at `path` as [`Config::load`] does, except that a file it names that
+    /// does not exist is no problem, since `restore` is what puts it back. Only for
+    /// `restore`: such a configuration may lack users' keys, and must not run.
+    pub fn load_to_restore(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with(path, NamedFiles::MayBeAbsent)
+    }
+
+    fn load_with(path: &Path, named: NamedFiles) -> Result<Self, ConfigError> {
         let source = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&source, path).map_err(|problems| ConfigError::Invalid {
+        Self::parse_with(&source, path, named).map_err(|problems| ConfigError::Invalid {
             path: path.to_owned(),
             problems,
         })
@@ -273,6 +311,15 @@ impl Config {
 
     /// Validates `source` as if read from `path` (relative paths resolve against its folder).
     pub fn parse(source: &str, path: &Path) -> Result<Self, Vec<Problem>> {
+        Self::parse_with(source, path, NamedFiles::MustExist)
+    }
+
+    /// [`Config::parse`], with the files it names treated as `named` says.
+    pub(crate) fn parse_with(
+        source: &str,
+        path: &Path,
+        named: NamedFiles,
+    ) -> Result<Self, Vec<Problem>> {
         let doc = match toml::de::DeTable::parse(source) {
             Ok(doc) => doc,
             Err(e) => return Err(vec![toml_problem(source, &e)]),
@@ -293,7 +340,7 @@ impl Config {
             }
         };
         let base = base_dir(path);
-        let config = raw.and_then(|raw| build::build(raw, path, &base, &mut problems));
+        let config = raw.and_then(|raw| build::build(raw, path, &base, named, &mut problems));
         match config {
             Some(config) if problems.is_empty() => Ok(config),
             _ => Err(problems
@@ -334,4 +381,57 @@ fn toml_problem(source: &str, e: &toml::de::Error) -> Problem {
     let mut problem = Problem::new(KeyPath::default(), e.message().trim_end().to_owned());
     problem.line = e.span().map(|s| problem::line_of(source, s.start));
     problem
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_files_a_configuration_names_are_kept_and_may_be_absent_only_to_restore() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/keys/linde.pub");
+        let text = format!(
+            "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"127.0.0.1\"\nsecurity = \"plain\"\n\
+             password_file = \"secret/smtp\"\nca_file = \"/etc/ca.pem\"\n\
+             [[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\n\
+             [[user]]\nname = \"linde\"\npublic_key_files = [\"{key}\", \"keys/../keys/linde.pub\"]\n\
+             [[user.grant]]\ntenant = \"zorg\"\nroles = [\"deliver\"]\n"
+        );
+        let path = dir.path().join("dropgate.toml");
+        let base = std::fs::canonicalize(dir.path()).expect("the folder exists");
+        let problems = Config::parse(&text, &path).expect_err("two files are missing");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+
+        let config = Config::parse_with(&text, &path, NamedFiles::MayBeAbsent)
+            .expect("absent files are no problem to restore");
+        let named: Vec<(&str, PathBuf)> = config
+            .named_files
+            .iter()
+            .map(|f| (f.setting.as_str(), f.path.clone()))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("mail.smtp.password_file", base.join("secret/smtp")),
+                ("mail.smtp.ca_file", PathBuf::from("/etc/ca.pem")),
+                ("user[linde].public_key_files[0]", PathBuf::from(key)),
+                (
+                    "user[linde].public_key_files[1]",
+                    base.join("keys/linde.pub")
+                ),
+            ]
+        );
+        assert_eq!(config.users[0].public_keys.len(), 1);
+
+        // A file that is there is still read and checked.
+        std::fs::create_dir(dir.path().join("keys")).expect("a new folder");
+        std::fs::write(dir.path().join("keys/linde.pub"), "not a key\n").expect("writable");
+        let problems =
+            Config::parse_with(&text, &path, NamedFiles::MayBeAbsent).expect_err("a bad key file");
+        assert!(
+            problems[0].to_string().contains("public_key_files[1]"),
+            "{problems:?}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! migration; the nightly job's rotation.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -310,10 +311,9 @@ fn an_older_ledger_is_copied_into_backups_before_it_is_migrated() {
     let ledger = env.var().join("dropgate.sqlite");
     let latest = dropgate::ledger::SCHEMA_VERSION;
     {
-        // The schema of one version back: the last migration only added this table.
+        // The schema of one version back: the last migration (18) only added this table.
         let conn = rusqlite::Connection::open(&ledger).unwrap();
-        conn.execute_batch("ALTER TABLE job DROP COLUMN last_ok")
-            .unwrap();
+        conn.execute_batch("DROP TABLE enrolment").unwrap();
         conn.pragma_update(None, "user_version", latest - 1)
             .unwrap();
     }
@@ -394,4 +394,236 @@ fn the_nightly_backup_keeps_the_newest_two() {
     assert_eq!(made.len(), 3);
     assert_eq!(finished(), made[1..].to_vec());
     assert_eq!(std::fs::read_dir(&nightly).unwrap().count(), 2);
+}
+
+/// The files `config_with_files` names, relative to the configuration's folder, and what
+/// they hold. Two share a base name; one lies in a folder with a space.
+fn named_files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        (
+            "secrets/smtp-password",
+            b"s3cret, not in the config\n".to_vec(),
+        ),
+        (
+            "secrets/relay-ca.pem",
+            b"-----BEGIN CERTIFICATE-----\nnot used by a plain relay\n-----END CERTIFICATE-----\n"
+                .to_vec(),
+        ),
+        (
+            "keys/id.pub",
+            format!("{}\n", public_key("linde")).into_bytes(),
+        ),
+        (
+            "old keys/id.pub",
+            format!("# the old laptop\n{}\n", public_key("romvendor")).into_bytes(),
+        ),
+    ]
+}
+
+/// `config()`'s installation with its SMTP password and CA and its user's keys in files
+/// beside the configuration (`named_files`); with `smtp` false, mail goes to files and the
+/// configuration names only the key files.
+fn config_with_files(smtp: bool) -> String {
+    let mail = if smtp {
+        "[mail]\ntransport = \"smtp\"\nretry_secs = [3600]\n[mail.smtp]\nhost = \"127.0.0.1\"\nport = 9\nsecurity = \"plain\"\n\
+         username = \"dropgate\"\npassword_file = \"secrets/smtp-password\"\nca_file = \"secrets/relay-ca.pem\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "{mail}[[tenant]]\nid = \"zorg\"\nkind = \"supplier\"\ncode = \"87654321\"\nname = \"Zorg\"\n\
+         [[user]]\nname = \"linde\"\npublic_key_files = [\"keys/id.pub\", \"old keys/id.pub\"]\n\
+         [[user.grant]]\ntenant = \"zorg\"\nroles = [\"deliver\"]\n"
+    )
+}
+
+/// Writes `named_files` beside `env`'s configuration.
+fn write_named_files(env: &Env) {
+    for (name, bytes) in named_files() {
+        let path = env.dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
+/// An installation of `config_with_files(true)` with a TTP key and a ledger, backed up.
+fn backed_up_with_files() -> (Env, PathBuf) {
+    let env = Env::new(&config_with_files(true));
+    write_named_files(&env);
+    assert!(env.cmd(&["keygen"]).status.success());
+    env.start().stop();
+    let to = backup_of(&env);
+    (env, to)
+}
+
+/// The file in backup `to` that the MANIFEST lists for `setting`.
+fn copy_of(to: &Path, setting: &str) -> PathBuf {
+    let manifest = std::fs::read_to_string(to.join("MANIFEST")).unwrap();
+    let line = manifest
+        .lines()
+        .find(|l| l.starts_with(&format!("named {setting} ")))
+        .unwrap_or_else(|| panic!("{setting} not in:\n{manifest}"));
+    to.join(line.split(' ').nth(3).unwrap())
+}
+
+#[test]
+fn the_files_the_configuration_names_are_restored_where_a_new_machine_wants_them() {
+    let (env, to) = backed_up_with_files();
+    let manifest = std::fs::read_to_string(to.join("MANIFEST")).unwrap();
+    let settings = [
+        "mail.smtp.password_file",
+        "mail.smtp.ca_file",
+        "user[linde].public_key_files[0]",
+        "user[linde].public_key_files[1]",
+    ];
+    for ((name, bytes), setting) in named_files().into_iter().zip(settings) {
+        let copy = copy_of(&to, setting);
+        assert!(copy.starts_with(to.join("files")), "{}", copy.display());
+        assert_eq!(std::fs::read(&copy).unwrap(), bytes, "{name}");
+        let original = std::fs::canonicalize(env.dir.path()).unwrap().join(name);
+        assert!(
+            manifest.contains(&format!(
+                "{} {}\n",
+                copy.strip_prefix(&to).unwrap().display(),
+                original.display()
+            )),
+            "{name} and {} not in:\n{manifest}",
+            original.display()
+        );
+    }
+    assert_ne!(
+        copy_of(&to, settings[2]),
+        copy_of(&to, settings[3]),
+        "two files named id.pub"
+    );
+
+    // A new machine with the same configuration, none of the files yet: check-config fails
+    // until restore puts them where that configuration names them.
+    let new = Env::bare(&config_with_files(true));
+    let err = String::from_utf8_lossy(&new.cmd(&["check-config"]).stdout).into_owned();
+    assert!(err.contains("keys/id.pub"), "{err}");
+    let printed = ok(&new.cmd(&["restore", "--from", to.to_str().unwrap()]));
+    let here = std::fs::canonicalize(new.dir.path()).unwrap();
+    for ((name, bytes), setting) in named_files().into_iter().zip(settings) {
+        let dest = here.join(name);
+        assert_eq!(std::fs::read(&dest).unwrap(), bytes, "{name}");
+        assert!(
+            printed
+                .lines()
+                .any(|l| l.contains(&format!("-> {} (", dest.display()))
+                    && l.contains(setting)
+                    && l.contains("this machine's configuration")),
+            "{name} not in:\n{printed}"
+        );
+    }
+    ok(&new.cmd(&["check-config"]));
+    new.start().stop();
+
+    // A new machine whose configuration sends mail to files: the SMTP password and CA go
+    // where the restored configuration names them, and it passes check-config there.
+    let other = Env::bare(&config_with_files(false));
+    for (name, bytes) in &named_files()[2..] {
+        let path = other.dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let printed = ok(&other.cmd(&["restore", "--from", to.to_str().unwrap()]));
+    assert!(
+        printed.contains("as the restored configuration names it"),
+        "{printed}"
+    );
+    assert!(printed.contains("is already in place"), "{printed}");
+    for (name, bytes) in named_files() {
+        assert_eq!(
+            std::fs::read(other.dir.path().join(name)).unwrap(),
+            bytes,
+            "{name}"
+        );
+    }
+    let restored = other.dir.path().join("dropgate.toml.restored");
+    ok(&Command::new(crate::util::BIN)
+        .args(["check-config", "--config"])
+        .arg(&restored)
+        .output()
+        .unwrap());
+}
+
+#[test]
+fn a_named_file_tampered_with_missing_or_in_the_way_is_refused_by_name() {
+    let (env, to) = backed_up_with_files();
+    let new = Env::bare(&config_with_files(true));
+    let nothing_written = || {
+        assert!(!new.var().join("dropgate.sqlite").exists());
+        for (name, _) in named_files() {
+            assert!(!new.dir.path().join(name).exists(), "{name}");
+        }
+    };
+
+    // Changed in the backup: refused, naming the copy and its setting.
+    let copy = copy_of(&to, "mail.smtp.password_file");
+    let original = std::fs::read(&copy).unwrap();
+    std::fs::write(&copy, b"s3cret, changed\n").unwrap();
+    let err = failed(&new.cmd(&["restore", "--from", to.to_str().unwrap()]));
+    assert!(err.contains(&copy.display().to_string()), "{err}");
+    assert!(err.contains("mail.smtp.password_file"), "{err}");
+    assert!(err.contains("does not match the MANIFEST"), "{err}");
+    nothing_written();
+    std::fs::write(&copy, &original).unwrap();
+
+    // A different file where one goes: refused without --force, set aside with it; an
+    // identical one is left as it is.
+    let in_the_way = new.dir.path().join("keys/id.pub");
+    std::fs::create_dir_all(in_the_way.parent().unwrap()).unwrap();
+    std::fs::write(&in_the_way, format!("{}\n", public_key("rsa-user"))).unwrap();
+    let err = failed(&new.cmd(&["restore", "--from", to.to_str().unwrap()]));
+    assert!(err.contains("keys/id.pub: exists and differs"), "{err}");
+    assert!(!new.var().join("dropgate.sqlite").exists());
+    assert!(!new.dir.path().join("secrets").exists());
+    let printed = ok(&new.cmd(&["restore", "--from", to.to_str().unwrap(), "--force"]));
+    assert!(printed.contains("keys/id.pub set aside as"), "{printed}");
+    let aside: Vec<PathBuf> = crate::util::files(&new.dir.path().join("keys"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("id.pub.before-restore-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read_to_string(&aside[0]).unwrap(),
+        format!("{}\n", public_key("rsa-user"))
+    );
+    for (name, bytes) in named_files() {
+        assert_eq!(std::fs::read(new.dir.path().join(name)).unwrap(), bytes);
+    }
+    ok(&new.cmd(&["check-config"]));
+
+    // Missing when the backup is made: no backup, and the file named.
+    let ca = env.dir.path().join("secrets/relay-ca.pem");
+    std::fs::remove_file(&ca).unwrap();
+    let again = env.dir.path().join("again");
+    let err = failed(&env.cmd(&["backup", "--to", again.to_str().unwrap()]));
+    assert!(err.contains("relay-ca.pem"), "{err}");
+    assert!(err.contains("mail.smtp.ca_file"), "{err}");
+    assert!(!again.join("MANIFEST").exists());
+}
+
+#[test]
+fn a_backup_from_before_named_files_still_restores() {
+    let (_env, to) = backed_up_with_files();
+    // What an older dropgate wrote: no `files/`, and no MANIFEST line for them.
+    let manifest = std::fs::read_to_string(to.join("MANIFEST")).unwrap();
+    let older: String = manifest
+        .lines()
+        .filter(|l| !l.contains(" files/") && !l.starts_with("# then each file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(older.lines().count() < manifest.lines().count());
+    std::fs::write(to.join("MANIFEST"), older).unwrap();
+    std::fs::remove_dir_all(to.join("files")).unwrap();
+
+    let new = Env::bare(&config_with_files(true));
+    write_named_files(&new);
+    let printed = ok(&new.cmd(&["restore", "--from", to.to_str().unwrap()]));
+    assert!(!printed.contains("files/"), "{printed}");
+    assert!(new.var().join("dropgate.sqlite").exists());
+    ok(&new.cmd(&["check-config"]));
+    new.start().stop();
 }

@@ -1,6 +1,7 @@
 //! `dropgate backup` and the nightly backup job (issue 16): a consistent copy of the ledger
 //! (SQLite's online backup API, safe while the daemon writes), every key (the TTP key, each
-//! municipality key on disk, the SFTP host keys) and the configuration file, with a
+//! municipality key on disk, the SFTP host keys), the configuration file and every other
+//! file it names (`config::NamedFile`: users' key files, the SMTP password and CA), with a
 //! `MANIFEST` of sums written last. A backup folder is new or empty, 0700, its files 0600.
 //! It never changes the state directory or a key; the nightly job deletes only its own
 //! `<yyyyMMddHHmmss>/` folders beyond `[backup] keep`.
@@ -17,7 +18,7 @@ use crate::config::Config;
 use crate::ingest::sftp::hostkey;
 use crate::layout::{BackupDir, StateDir};
 use crate::ledger::LedgerError;
-pub use manifest::Entry;
+pub use manifest::{Entry, Named};
 
 /// Why a backup could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -126,11 +127,11 @@ impl Made {
         self.files
             .iter()
             .map(|(e, from)| {
-                let key = e
-                    .key
-                    .as_ref()
-                    .map(|role| format!(" [key {role}, fingerprint {}]", &e.sha256[..16]))
-                    .unwrap_or_default();
+                let key = match (&e.key, &e.named) {
+                    (Some(role), _) => format!(" [key {role}, fingerprint {}]", &e.sha256[..16]),
+                    (None, Some(named)) => format!(" [{}]", named.setting),
+                    (None, None) => String::new(),
+                };
                 format!(
                     "{:<40} {:>12} bytes  from {}{key}",
                     e.relative,
@@ -164,6 +165,15 @@ pub fn make(config: &Config, to: &Path, now: DateTime<Utc>) -> Result<Made, Back
             entry(&backup, &key.relative, Some(key.role.clone()))?,
             key.live.clone(),
         ));
+    }
+    for (n, named) in config.named_files.iter().enumerate() {
+        let relative = named_file(&backup, n, named)?;
+        let mut e = entry(&backup, &relative, None)?;
+        e.named = Some(Named {
+            setting: named.setting.clone(),
+            original: named.path.clone(),
+        });
+        files.push((e, named.path.clone()));
     }
     copy_file(&config.source, &backup.file(BackupDir::CONFIG))?;
     files.push((
@@ -242,6 +252,47 @@ fn make_private_dir(dir: &Path) -> Result<(), BackupError> {
         .map_err(at(dir))
 }
 
+/// Copies the `n`th (from 0) file the configuration names into the backup; returns its
+/// name there. One that cannot be read fails the backup: restored without it, the
+/// configuration would not load.
+fn named_file(
+    backup: &BackupDir,
+    n: usize,
+    named: &crate::config::NamedFile,
+) -> Result<String, BackupError> {
+    let fail = |message: String| BackupError::At {
+        path: named.path.clone(),
+        message,
+    };
+    if named.path.to_str().is_none_or(|p| p.contains(['\n', '\r'])) {
+        return Err(fail(format!(
+            "named by {}: a path with a line break (or not UTF-8) cannot be listed in a MANIFEST; rename the file",
+            named.setting
+        )));
+    }
+    if n == 0 {
+        make_private_dir(&backup.file(BackupDir::FILES))?;
+    }
+    let name = named
+        .path
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
+    let relative = BackupDir::named_file(n + 1, &name);
+    let bytes = std::fs::read(&named.path).map_err(|e| {
+        fail(format!(
+            "cannot read the file {} names ({e}); a backup without it could not be restored to a configuration that loads",
+            named.setting
+        ))
+    })?;
+    let to = backup.file(&relative);
+    crate::secrets::write_new_private_file(&to, &bytes).map_err(|e| BackupError::At {
+        path: to.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(relative)
+}
+
 /// Copies a small file (a key, the configuration) to a new file, 0600, synced.
 fn copy_file(from: &Path, to: &Path) -> Result<(), BackupError> {
     let bytes = std::fs::read(from).map_err(at(from))?;
@@ -262,6 +313,7 @@ fn entry(backup: &BackupDir, relative: &str, key: Option<String>) -> Result<Entr
         sha256,
         size,
         key,
+        named: None,
     })
 }
 
@@ -278,10 +330,14 @@ fn write_manifest(
         path: tmp.clone(),
         message: e.to_string(),
     })?;
-    let keys = backup.file(BackupDir::KEYS);
-    std::fs::File::open(&keys)
-        .and_then(|d| d.sync_all())
-        .map_err(at(&keys))?;
+    for folder in [BackupDir::KEYS, BackupDir::FILES] {
+        let folder = backup.file(folder);
+        if folder.exists() {
+            std::fs::File::open(&folder)
+                .and_then(|d| d.sync_all())
+                .map_err(at(&folder))?;
+        }
+    }
     let manifest = backup.file(BackupDir::MANIFEST);
     std::fs::rename(&tmp, &manifest).map_err(at(&manifest))?;
     std::fs::File::open(backup.root())
