@@ -359,13 +359,18 @@ fn set_aside(path: &Path, now: DateTime<Utc>, done: &mut Vec<String>) -> Result<
 }
 
 /// Copies `source` to the new file `dest` (0600, synced, never over a file), streamed (a
-/// ledger may be large) under a temporary name and renamed into place whole.
+/// ledger may be large) under a temporary name of its own and renamed into place whole.
 fn place(source: &Path, dest: &Path) -> Result<u64, RestoreError> {
     use std::os::unix::fs::OpenOptionsExt;
     let parent = dest.parent().unwrap_or(Path::new("."));
     crate::layout::create_private_dir(parent).map_err(at(parent))?;
+    // A name of its own: one that a cut-off restore left must not block the next.
+    let token = crate::secrets::random_hex(8).map_err(|e| RestoreError::At {
+        path: dest.to_owned(),
+        message: e.to_string(),
+    })?;
     let mut tmp = dest.as_os_str().to_owned();
-    tmp.push(".restoring");
+    tmp.push(format!(".restoring-{token}"));
     let tmp = PathBuf::from(tmp);
     let result = (|| {
         let mut from = std::fs::File::open(source).map_err(at(source))?;
