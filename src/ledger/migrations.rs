@@ -394,6 +394,22 @@ pub(super) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE job ADD COLUMN last_ok TEXT;
     "#,
+    // 18: a bundle's announcement is held beside it until the file is in its outbox, and
+    // queued in the transaction that records the placement (issue 17): `held_mail` keeps
+    // it, `bundle.mail` names the Message-ID that announces the file.
+    r#"
+    CREATE TABLE held_mail (
+        message_id TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        tenant_id  TEXT REFERENCES tenant (id),
+        -- JSON array of addresses.
+        recipients TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        text_body  TEXT NOT NULL,
+        html_body  TEXT NOT NULL
+    ) STRICT;
+    ALTER TABLE bundle ADD COLUMN mail TEXT;
+    "#,
 ];
 
 /// The version this build writes.

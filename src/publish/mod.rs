@@ -5,10 +5,12 @@
 //!
 //! The zip is built in `staging/` while the ledger's write lock is held; the rows'
 //! publication is committed with the bundle's record; only then is the zip renamed into the
-//! outbox. A crash before the commit leaves an unrecorded zip in staging (removed at the
-//! next publication) and no row marked; a crash after it leaves a recorded zip in staging
-//! that the next publication moves into place. So a row is in exactly one incremental
-//! bundle, and no partial zip is ever in an outbox.
+//! outbox, and the mail that announces it is queued in the transaction that records that
+//! placement. A crash before the commit leaves an unrecorded zip in staging (removed at the
+//! next start or publication) and no row marked; a crash after it leaves a recorded zip in
+//! staging that the next start or publication moves into place, and only then mails. So a
+//! row is in exactly one incremental bundle, no partial zip is ever in an outbox, and no
+//! mail names a file that is not there.
 
 pub mod bundle;
 pub(crate) mod chart;
@@ -248,7 +250,7 @@ pub fn publish(
     let scope = Scope::new(since);
     let state = StateDir::new(&config.state_dir);
     let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
-    place_unplaced(&state, ledger)?;
+    place_unplaced(&state, ledger, mail)?;
     let key = municipality_key(config, ledger, tenant, now)?;
     let local = now.with_timezone(&config.time_zone);
     let base = bundle_name(&tenant.id, since.is_some(), local.naive_local());
@@ -294,11 +296,8 @@ pub fn publish(
         latest: latest.as_ref(),
     };
     let id = record(&making, publication, &made, mailed, now)?;
-    if mailed {
-        mail.queued();
-    }
     crate::pause::point("publish.committed");
-    place(&state, ledger, id, &tenant.id, &name)?;
+    place(&state, ledger, id, &tenant.id, &name, mail)?;
     tracing::info!(tenant = tenant.id, bundle = name, kind = scope.kind().as_str(), rows = %rows_json, mailed, "bundle published");
     Ok(Some(Published { name, rows, mailed }))
 }
@@ -540,7 +539,7 @@ struct Made<'a> {
 }
 
 /// Commits the bundle's record, its rows' versions and (if `mailed`) its mail to the
-/// municipality's contacts; returns the bundle's id.
+/// municipality's contacts, held until the bundle is placed; returns the bundle's id.
 fn record(
     making: &Making<'_>,
     publication: Publication<'_>,
@@ -595,16 +594,17 @@ fn record(
 }
 
 /// Moves a recorded bundle (or report file) from staging into its outbox under its
-/// recorded name, and records that. A file of that name already in the outbox is this one
-/// if its content is the same (a move cut off after it was linked there); anything else is
-/// an error, never a second name. A file in neither place is an error too: it is not
-/// recorded as placed.
+/// recorded name, and records that, with its mail queued in the same transaction (`mail`
+/// rings then). A file of that name already in the outbox is this one if its content is the
+/// same (a move cut off after it was linked there); anything else is an error, never a
+/// second name. A file in neither place is an error too: it is not recorded as placed.
 fn place(
     state: &StateDir,
     ledger: &mut Ledger,
     id: i64,
     tenant: &str,
     name: &str,
+    mail: &Wake,
 ) -> Result<(), PublishError> {
     let io_err = io_error(name);
     let staged = state.staging().join(name);
@@ -630,7 +630,9 @@ fn place(
         )));
     }
     crate::pause::point("publish.placed");
-    ledger.bundle_placed(id, crate::clock::now())?;
+    if ledger.bundle_placed(id, crate::clock::now())? {
+        mail.queued();
+    }
     Ok(())
 }
 
@@ -639,19 +641,19 @@ fn digest(path: &Path) -> io::Result<String> {
     Ok(crate::fingerprint::sha256_of(&mut std::fs::File::open(path)?)?.1)
 }
 
-/// Finishes publications (and monthly reports) cut off after their commit, and removes the
-/// files of ones cut off before it (never recorded, so none of their rows counts as
-/// published). The caller holds the [`OutboxLock`]: no other publication is under way. A
-/// recorded file that cannot be placed is logged and left for the next time; the others
-/// go on.
-fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishError> {
+/// Finishes publications (and monthly reports) cut off after their commit, each file's
+/// mail queued as it is placed (`mail` rings then), and removes the files of ones cut off
+/// before it (never recorded, so none of their rows counts as published). The caller holds
+/// the [`OutboxLock`]: no other publication is under way. A recorded file that cannot be
+/// placed is logged and left for the next time; the others go on.
+fn place_unplaced(state: &StateDir, ledger: &mut Ledger, mail: &Wake) -> Result<(), PublishError> {
     for bundle in ledger.unplaced_bundles()? {
         tracing::warn!(
             tenant = bundle.tenant,
             bundle = bundle.name,
             "placing a file that an interrupted publication recorded"
         );
-        if let Err(e) = place(state, ledger, bundle.id, &bundle.tenant, &bundle.name) {
+        if let Err(e) = place(state, ledger, bundle.id, &bundle.tenant, &bundle.name, mail) {
             tracing::error!(tenant = bundle.tenant, error = %e, "cannot place a recorded file; trying again at the next publication");
         }
     }
@@ -675,13 +677,15 @@ fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishEr
     Ok(())
 }
 
-/// At start-up: places what an interrupted publication or monthly report recorded and
-/// removes what it left unrecorded, so that a file whose mail is queued reaches its outbox
-/// at once, not at the next weekly or monthly run.
+/// At start-up, before the mail worker runs: places what an interrupted publication or
+/// monthly report recorded (queuing its mail as each file is placed) and removes what it
+/// left unrecorded, so that a recorded file reaches its outbox, and its mail goes out, at
+/// once, not at the next weekly or monthly run.
 pub fn place_left_over(config: &Config, ledger: &mut Ledger) -> Result<(), PublishError> {
     let state = StateDir::new(&config.state_dir);
     let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
-    place_unplaced(&state, ledger)
+    // The mail worker has not started yet; it looks at the queue when it does.
+    place_unplaced(&state, ledger, &Wake::unheard())
 }
 
 /// Records a request for a full bundle from `since` on ([`EVERYTHING`] for a

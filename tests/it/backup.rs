@@ -310,9 +310,9 @@ fn an_older_ledger_is_copied_into_backups_before_it_is_migrated() {
     let ledger = env.var().join("dropgate.sqlite");
     let latest = dropgate::ledger::SCHEMA_VERSION;
     {
-        // The schema of one version back: the last migration only added this table.
+        // The schema of one version back: the last migration only added these.
         let conn = rusqlite::Connection::open(&ledger).unwrap();
-        conn.execute_batch("ALTER TABLE job DROP COLUMN last_ok")
+        conn.execute_batch("ALTER TABLE bundle DROP COLUMN mail; DROP TABLE held_mail;")
             .unwrap();
         conn.pragma_update(None, "user_version", latest - 1)
             .unwrap();

@@ -16,6 +16,7 @@ mod metrics;
 mod mutation;
 mod process;
 mod publish;
+mod publish_faults;
 mod reminders;
 mod report;
 mod sftp;

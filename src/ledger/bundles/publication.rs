@@ -295,8 +295,8 @@ impl Publication<'_> {
         crate::ledger::figures::figures(&self.tx, code)
     }
 
-    /// Records the bundle and, as published in it, every row it carried (and queues `mail`
-    /// with its Message-ID); then commits.
+    /// Records the bundle and, as published in it, every row it carried (and holds `mail`,
+    /// with its Message-ID, until the bundle is placed); then commits.
     pub fn commit(
         self,
         bundle: &NewBundle<'_>,
@@ -305,10 +305,7 @@ impl Publication<'_> {
         now: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
         let at = timestamp(now);
-        if let Some((mail, message_id)) = mail {
-            crate::ledger::mail::insert(&self.tx, mail, message_id, &at)?;
-        }
-        let id = super::insert(&self.tx, bundle, &at)?;
+        let id = super::insert(&self.tx, bundle, mail, &at)?;
         if bundle.kind == BundleKind::Full {
             // A full bundle repeats what was sent; the incremental record stays as it is.
             self.tx.commit()?;

@@ -403,7 +403,7 @@ impl KetendataPublication<'_> {
         Ok(f(&mut rows))
     }
 
-    /// Records the bundle (and queues `mail` with its Message-ID) and, for a weekly bundle,
+    /// Records the bundle (and holds `mail`, with its Message-ID, until it is placed) and, for a weekly bundle,
     /// marks every message in its scope as carried by it; then commits.
     pub(crate) fn commit(
         self,
@@ -412,10 +412,7 @@ impl KetendataPublication<'_> {
         now: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
         let at = timestamp(now);
-        if let Some((mail, message_id)) = mail {
-            crate::ledger::mail::insert(&self.tx, mail, message_id, &at)?;
-        }
-        let id = crate::ledger::bundles::insert(&self.tx, bundle, &at)?;
+        let id = crate::ledger::bundles::insert(&self.tx, bundle, mail, &at)?;
         if self.since.is_none() {
             self.tx.execute(
                 "UPDATE message SET bundle = ?4 WHERE id IN
