@@ -3,10 +3,11 @@
 //! links, and how each delivery for its decisions fared — with the figures per quarter, and
 //! every identifier hashed again with the municipality's own key.
 //!
-//! The zip is built in `staging/` while the ledger's write lock is held; the rows'
-//! publication is committed with the bundle's record; only then is the zip renamed into the
-//! outbox, and the mail that announces it is queued in the transaction that records that
-//! placement. A crash before the commit leaves an unrecorded zip in staging (removed at the
+//! The zip is built in `staging/` from one snapshot of the ledger, without its write lock
+//! (intake and processing go on); the rows' publication is committed with the bundle's
+//! record, exactly the versions that snapshot gave the zip; only then is the zip renamed
+//! into the outbox, and the mail that announces it is queued in the transaction that
+//! records that placement. A crash before the commit leaves an unrecorded zip in staging (removed at the
 //! next start or publication) and no row marked; a crash after it leaves a recorded zip in
 //! staging that the next start or publication moves into place, and only then mails. So a
 //! row is in exactly one incremental bundle, no partial zip is ever in an outbox, and no
@@ -263,7 +264,7 @@ pub fn publish(
         scope: &scope,
     };
     let staged = state.staging().join(&name);
-    let publication = ledger.begin_publication()?;
+    let publication = ledger.begin_publication(&tenant.id, &tenant.code, scope.since())?;
     let writer = BundleWriter::create(&staged, local.naive_local()).map_err(io_error(&name))?;
     let (manifest, latest) = match write_bundle(&making, &key, &publication, writer) {
         Ok(written) => written,
@@ -393,7 +394,7 @@ fn write_bundle(
 ) -> Result<(Manifest, Option<crate::ledger::Indicators>), PublishError> {
     let io_err = io_error(making.name);
     let deliveries = write_rows(making, key, publication, &mut writer)?;
-    let (figures, per_provider) = publication.figures(&making.tenant.code)?;
+    let (figures, per_provider) = publication.figures()?;
     writer
         .csv(
             codebook::INDICATOREN.name,
@@ -455,17 +456,15 @@ fn write_rows(
     writer: &mut BundleWriter,
 ) -> Result<overview::Deliveries, PublishError> {
     let io_err = io_error(making.name);
-    let (id, code) = (making.tenant.id.as_str(), making.tenant.code.as_str());
-    let since = making.scope.since();
     publication
-        .new_decisions(id, code, since, |rows| {
+        .new_decisions(|rows| {
             write_csv(writer, &codebook::BESCHIKKINGEN, rows, |d| {
                 decision_row(d, key)
             })
         })?
         .map_err(&io_err)?;
     publication
-        .new_measurements(id, code, since, |rows| {
+        .new_measurements(|rows| {
             write_csv(writer, &codebook::METINGEN, rows, |m| {
                 measurement_row(m, key)
             })
@@ -473,14 +472,12 @@ fn write_rows(
         .map_err(&io_err)?;
     crate::pause::point("publish.writing");
     publication
-        .new_links(id, code, since, |rows| {
-            write_csv(writer, &codebook::KOPPELINGEN, rows, |l| link_row(l, key))
-        })?
+        .new_links(|rows| write_csv(writer, &codebook::KOPPELINGEN, rows, |l| link_row(l, key)))?
         .map_err(&io_err)?;
     let (tz, language) = (making.config.time_zone, making.config.language);
     let deliveries = std::cell::RefCell::new(overview::Deliveries::default());
     publication
-        .new_deliveries(id, code, since, |rows| {
+        .new_deliveries(|rows| {
             write_csv(writer, &codebook::KWALITEIT, rows, |d| {
                 deliveries.borrow_mut().add(&d, language);
                 quality_row(d, tz, language)
@@ -587,7 +584,6 @@ fn record(
     let queued = mailed.then(|| (&new_mail, crate::mail::new_message_id()));
     Ok(publication.commit(
         &bundle,
-        &tenant.code,
         queued.as_ref().map(|(m, id)| (*m, id.as_str())),
         now,
     )?)

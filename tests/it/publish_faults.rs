@@ -1,8 +1,12 @@
 //! Publication under faults (issue 17): a bundle's mail goes out only once the bundle is in
-//! its outbox, also after a kill.
+//! its outbox, also after a kill; and writing a zip does not hold the ledger's write lock.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::publish::{csv, mail_kinds, outbox_of, take_in_at};
-use crate::util::Env;
+use crate::util::{Env, PATIENCE, SAMPLES};
 
 /// The supplier `zorg` and the municipalities of `municipalities` (id, CBS code), each
 /// with a contact, keys made, the state directory prepared.
@@ -27,6 +31,37 @@ fn decision(code: &str, number: &str) -> String {
         "gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;ingangsdatum;einddatum\n\
          {code};{number};111222333;87654321;45;45A01;2026-01-01;2026-09-30\n"
     )
+}
+
+/// `dropgate <args>` frozen at the pause point `point`; returns once it says it is there.
+fn paused_at(env: &Env, args: &[&str], point: &str) -> Child {
+    let mut child = env
+        .command(args)
+        .env("DROPGATE_TEST_PAUSE_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let needle = format!("dropgate: paused at {point}");
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains(&needle) {
+                let _ = tx.send(Ok(()));
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        let _ = tx.send(Err(seen));
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(Ok(())) => child,
+        Ok(Err(log)) => panic!("{args:?} ended without pausing at {point}:\n{log}"),
+        Err(_) => panic!("{args:?} did not reach {point}"),
+    }
 }
 
 /// The bundle mails among the `.eml` files the daemon's file transport wrote.
@@ -99,4 +134,73 @@ fn a_publication_killed_after_its_commit_is_placed_at_the_next_start_and_only_th
         .map(|z| csv(z, "Beschikkingen.csv").len() - 1)
         .sum();
     assert_eq!(decisions, 1, "the decision is in one bundle");
+}
+
+#[test]
+fn processing_goes_on_while_a_publication_writes_its_zip_and_nothing_is_lost_or_doubled() {
+    let env = installation(&[("utrecht", "0344")]);
+    let sample = |name: &str| std::fs::read(std::path::Path::new(SAMPLES).join(name)).unwrap();
+    crate::publish::deliver_all_at(
+        &env,
+        "+0s",
+        &[("utrecht", "b.csv", &sample("beschikkingen-good.csv"))],
+    );
+    take_in_at(
+        &env,
+        "+0s",
+        &[("zorg", "m.csv", &sample("metingen-good.csv"))],
+    );
+    // A publication frozen while it writes its zip, its snapshot of the ledger open...
+    let mut publisher = paused_at(
+        &env,
+        &["publish", "--now", "--tenant", "utrecht"],
+        "publish.writing",
+    );
+    // ...does not keep the daily run from writing the ledger (it used to wait for the
+    // publication's write lock, for up to ten minutes).
+    let mut process = env
+        .command(&["process"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    while process.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = process.kill();
+            let _ = publisher.kill();
+            panic!("processing waited for the publication");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let processed = process.wait_with_output().unwrap();
+    assert!(
+        processed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&processed.stderr)
+    );
+    assert_eq!(env.count("zorg", "processed"), 1);
+    publisher.kill().unwrap(); // SIGKILL
+    publisher.wait().unwrap();
+
+    // The next publication forgets the half zip and carries everything once.
+    let first = env.cmd(&["publish", "--now", "--tenant", "utrecht"]);
+    assert!(first.status.success());
+    let second = env.cmd(&["publish", "--now", "--tenant", "utrecht"]);
+    assert!(second.status.success());
+    let zips = outbox_of(&env, "utrecht");
+    assert_eq!(zips.len(), 2);
+    assert!(
+        std::fs::read_dir(env.var().join("staging"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    let rows = |zip: &std::path::Path, file: &str| csv(zip, file).len() - 1;
+    assert_eq!(rows(&zips[0], "Beschikkingen.csv"), 3);
+    assert!(rows(&zips[0], "Metingen.csv") > 0);
+    assert!(rows(&zips[0], "Koppelingen.csv") > 0);
+    for file in ["Beschikkingen.csv", "Metingen.csv", "Koppelingen.csv"] {
+        assert_eq!(rows(&zips[1], file), 0, "{file} came once");
+    }
 }

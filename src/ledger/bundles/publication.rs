@@ -2,14 +2,19 @@
 //! the bundle's record, which version of each it got (`published`) and which deliveries its
 //! quality file reported (`published_delivery`).
 //!
-//! A [`Publication`] is one IMMEDIATE transaction: the rows are read, written into the zip
-//! and recorded as published under one lock, so no version can slip in between; and a
-//! row's publication commits with the bundle's record, or neither does.
+//! A [`Publication`] reads from one snapshot of the ledger (a read transaction: intake and
+//! processing write on meanwhile), and for a weekly bundle notes, as it starts, which
+//! version of each row and which deliveries that snapshot gives it (temporary tables of
+//! its own connection). Its commit, the only part under the write lock, records the bundle
+//! and exactly those versions: a row changed after the snapshot was not in the zip in that
+//! version, so it comes again in the next bundle. Only one publication runs at a time
+//! (`layout::OutboxLock`), so nothing else writes `published` in between; and a row's
+//! publication commits with the bundle's record, or neither does.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
-use super::{BundleKind, NewBundle};
+use super::NewBundle;
 use crate::ledger::figures::LINK_RULE;
 use crate::ledger::{DeliveryState, Indicators, Ledger, LedgerError, NewMail, timestamp};
 
@@ -140,31 +145,100 @@ pub(in crate::ledger) fn delivery_out(r: &rusqlite::Row<'_>) -> rusqlite::Result
     })
 }
 
-/// One publication under the write lock.
+/// One publication: a snapshot of the ledger to read the bundle from, and the
+/// municipality and scope it is for.
 pub struct Publication<'a> {
-    tx: Transaction<'a>,
+    conn: &'a Connection,
+    snapshot: Transaction<'a>,
+    municipality: String,
+    code: String,
+    /// A full bundle's first date (`yyyy-mm-dd`); `None` for the weekly bundle.
+    since: Option<String>,
 }
 
+/// The temporary tables in which a weekly bundle notes what it carries: rows as `published`
+/// keys them, and deliveries. Emptied at each start: a publication that failed leaves them
+/// behind on its connection.
+const NOTED: &str = "
+    CREATE TEMP TABLE IF NOT EXISTS publishing (
+        kind TEXT NOT NULL, k1 TEXT NOT NULL, k2 TEXT NOT NULL, changed_at TEXT NOT NULL);
+    CREATE TEMP TABLE IF NOT EXISTS publishing_delivery (delivery_id INTEGER NOT NULL);
+    DELETE FROM temp.publishing;
+    DELETE FROM temp.publishing_delivery;";
+
 impl Ledger {
-    /// Takes the write lock for a publication.
-    pub(crate) fn begin_publication(&mut self) -> Result<Publication<'_>, LedgerError> {
-        Ok(Publication {
-            tx: self.write_tx()?,
-        })
+    /// Starts a publication for the municipality with tenant id `municipality` and CBS code
+    /// `code`: weekly, or with `since` (`yyyy-mm-dd`) a full bundle of everything from then
+    /// on. It takes no write lock: see the module's documentation.
+    pub(crate) fn begin_publication(
+        &mut self,
+        municipality: &str,
+        code: &str,
+        since: Option<&str>,
+    ) -> Result<Publication<'_>, LedgerError> {
+        let conn = &self.conn;
+        let snapshot = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+        let publication = Publication {
+            conn,
+            snapshot,
+            municipality: municipality.to_owned(),
+            code: code.to_owned(),
+            since: since.map(str::to_owned),
+        };
+        if since.is_none() {
+            publication.note()?;
+        }
+        Ok(publication)
     }
 }
 
 impl Publication<'_> {
-    /// Runs `sql` for the municipality (`?1` its tenant id, `?2` its code, `?4` the full
-    /// bundle's first date or NULL) and calls `f` with its rows, each made by `row`.
+    /// The SQL parameters of every selection: `?1` the tenant id, `?2` the CBS code, `?4`
+    /// the full bundle's first date or NULL.
+    fn scope(&self) -> (&str, &str, Option<&str>) {
+        (&self.municipality, &self.code, self.since.as_deref())
+    }
+
+    /// Notes what the weekly bundle carries, from the snapshot: the same selections it is
+    /// then written from, in the same read transaction.
+    fn note(&self) -> Result<(), LedgerError> {
+        let (municipality, code, since) = self.scope();
+        let params = params![municipality, code, None::<i64>, since];
+        self.snapshot.execute_batch(NOTED)?;
+        self.snapshot.execute(
+            &format!(
+                "INSERT INTO temp.publishing (kind, k1, k2, changed_at)
+                 SELECT 'd', d.gemeentecode, d.beschikkingnummer, d.changed_at {NEW_DECISIONS}"
+            ),
+            params,
+        )?;
+        self.snapshot.execute(
+            &format!(
+                "INSERT INTO temp.publishing (kind, k1, k2, changed_at)
+                 SELECT 'm', m.agb, m.metingnummer, m.changed_at {}",
+                new_measurements()
+            ),
+            params,
+        )?;
+        self.snapshot.execute(
+            &format!(
+                "INSERT INTO temp.publishing_delivery (delivery_id) SELECT v.id {NEW_DELIVERIES}"
+            ),
+            params,
+        )?;
+        Ok(())
+    }
+
+    /// Runs `sql` for the municipality (see [`Self::scope`]) and calls `f` with its rows,
+    /// each made by `row`.
     fn stream<R, T>(
         &self,
         sql: &str,
-        (municipality, code, since): (&str, &str, Option<&str>),
         row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<R, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
-        let mut stmt = self.tx.prepare(sql)?;
+        let (municipality, code, since) = self.scope();
+        let mut stmt = self.snapshot.prepare(sql)?;
         let mut rows = stmt
             .query_map(params![municipality, code, None::<i64>, since], row)?
             .map(|r| r.map_err(LedgerError::from));
@@ -175,9 +249,6 @@ impl Publication<'_> {
     /// all from that date on).
     pub(crate) fn new_decisions<T>(
         &self,
-        municipality: &str,
-        code: &str,
-        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<DecisionOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
@@ -185,7 +256,6 @@ impl Publication<'_> {
                 "SELECT d.gemeentecode, d.beschikkingnummer, d.pseudonym, d.agb, d.productcategorie, d.productcode,
                         d.ingangsdatum, d.einddatum, d.reden {NEW_DECISIONS} ORDER BY d.beschikkingnummer"
             ),
-            (municipality, code, since),
             |r| {
                 Ok(DecisionOut {
                     gemeentecode: r.get(0)?,
@@ -206,9 +276,6 @@ impl Publication<'_> {
     /// Calls `f` with the measurements linked to the municipality that it has not received.
     pub(crate) fn new_measurements<T>(
         &self,
-        municipality: &str,
-        code: &str,
-        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<MeasurementOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
@@ -217,7 +284,6 @@ impl Publication<'_> {
                  {} ORDER BY m.agb, m.metingnummer",
                 new_measurements()
             ),
-            (municipality, code, since),
             |r| {
                 Ok(MeasurementOut {
                     agb: r.get(0)?,
@@ -237,9 +303,6 @@ impl Publication<'_> {
     /// Calls `f` with the links in which this bundle carries the decision or the measurement.
     pub(crate) fn new_links<T>(
         &self,
-        municipality: &str,
-        code: &str,
-        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<LinkOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
@@ -254,7 +317,6 @@ impl Publication<'_> {
                         ELSE m.datum >= ?4 AND (d.einddatum IS NULL OR d.einddatum >= ?4) END
              ORDER BY m.agb, m.metingnummer, d.beschikkingnummer"
             ),
-            (municipality, code, since),
             |r| {
                 Ok(LinkOut {
                     beschikkingnummer: r.get(0)?,
@@ -270,9 +332,6 @@ impl Publication<'_> {
     /// with `since`, all received from that date on), oldest first.
     pub(crate) fn new_deliveries<T>(
         &self,
-        municipality: &str,
-        code: &str,
-        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<DeliveryOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
@@ -280,61 +339,60 @@ impl Publication<'_> {
                 "SELECT {} {NEW_DELIVERIES} ORDER BY v.id",
                 delivery_columns()
             ),
-            (municipality, code, since),
             delivery_out,
             f,
         )
     }
 
-    /// The figures per quarter, and per quarter and provider, of the municipality with CBS
-    /// code `code`, from one pass over its rows.
+    /// The figures per quarter, and per quarter and provider, of the municipality, from one
+    /// pass over its rows.
     pub(crate) fn figures(
         &self,
-        code: &str,
     ) -> Result<(Vec<Indicators>, Vec<crate::ledger::GroupIndicators>), LedgerError> {
-        crate::ledger::figures::figures(&self.tx, code)
+        crate::ledger::figures::figures(&self.snapshot, &self.code)
     }
 
-    /// Records the bundle and, as published in it, every row it carried (and holds `mail`,
-    /// with its Message-ID, until the bundle is placed); then commits.
+    /// Ends the snapshot, then, under the write lock, records the bundle (holding `mail`,
+    /// with its Message-ID, until it is placed) and, for a weekly bundle, every row version
+    /// and delivery it carried as published in it; returns the bundle's id.
     pub fn commit(
         self,
         bundle: &NewBundle<'_>,
-        municipality_code: &str,
         mail: Option<(&NewMail<'_>, &str)>,
         now: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
+        let Self {
+            conn,
+            snapshot,
+            municipality,
+            since,
+            ..
+        } = self;
+        // Committing a read ends it; what it noted stays in this connection's temp tables.
+        snapshot.commit()?;
         let at = timestamp(now);
-        let id = super::insert(&self.tx, bundle, mail, &at)?;
-        if bundle.kind == BundleKind::Full {
-            // A full bundle repeats what was sent; the incremental record stays as it is.
-            self.tx.commit()?;
-            return Ok(id);
-        }
-        // The same selections the bundle was written from, under the same lock.
-        self.tx.execute(
-            &format!(
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let id = super::insert(&tx, bundle, mail, &at)?;
+        // A full bundle repeats what was sent; the weekly record stays as it is.
+        let weekly = since.is_none();
+        if weekly {
+            tx.execute(
                 "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
-                 SELECT ?1, 'm', m.agb, m.metingnummer, m.changed_at, ?3 {}",
-                new_measurements()
-            ),
-            params![bundle.tenant, municipality_code, id, None::<&str>],
-        )?;
-        self.tx.execute(
-            &format!(
-                "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
-                 SELECT ?1, 'd', d.gemeentecode, d.beschikkingnummer, d.changed_at, ?3 {NEW_DECISIONS}"
-            ),
-            params![bundle.tenant, municipality_code, id, None::<&str>],
-        )?;
-        self.tx.execute(
-            &format!(
+                 SELECT ?1, kind, k1, k2, changed_at, ?2 FROM temp.publishing",
+                params![municipality, id],
+            )?;
+            tx.execute(
                 "INSERT INTO published_delivery (municipality, delivery_id, bundle_id)
-                 SELECT ?1, v.id, ?3 {NEW_DELIVERIES}"
-            ),
-            params![bundle.tenant, municipality_code, id, None::<&str>],
-        )?;
-        self.tx.commit()?;
+                 SELECT ?1, delivery_id, ?2 FROM temp.publishing_delivery",
+                params![municipality, id],
+            )?;
+        }
+        tx.commit()?;
+        if weekly {
+            conn.execute_batch(
+                "DELETE FROM temp.publishing; DELETE FROM temp.publishing_delivery;",
+            )?;
+        }
         Ok(id)
     }
 }
