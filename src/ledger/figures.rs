@@ -22,6 +22,15 @@ use crate::figures::{Figures, Tally};
 /// its provider.
 pub(super) const LINK_RULE: &str = "d.pseudonym = m.pseudonym AND d.agb = m.agb AND m.datum BETWEEN d.window_start AND d.window_end";
 
+/// The providers (AGB codes) that the decisions of the municipality whose CBS code is the
+/// SQL parameter `code` (`?1`, say) name, as SQL. Only their measurements can link to its
+/// decisions: `m.agb IN (...)` reads those by the measurement's key, so a municipality's
+/// publication reads its providers' measurements, not all, and one without decisions reads
+/// none.
+pub(super) fn providers_of(code: &str) -> String {
+    format!("SELECT DISTINCT agb FROM decision WHERE gemeentecode = {code}")
+}
+
 /// One measurement that belongs to one decision.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Link {
@@ -110,10 +119,11 @@ impl Linked {
 /// Reads the ended decisions that `filter` (an SQL condition on `d`, with `params`)
 /// selects into `ended` (with the client and the reason), and then every measurement linked
 /// to one of them into `linked`: the two passes a [`Tally`] takes, for every reading of
-/// the figures.
+/// the figures. `measured` (a condition on `m`) narrows the measurements read before they
+/// are joined, never what links.
 fn read_ended(
     conn: &rusqlite::Connection,
-    filter: &str,
+    (filter, measured): (&str, &str),
     params: &[&dyn rusqlite::ToSql],
     mut ended: impl FnMut(&Ended, &str, Option<&str>),
     mut linked: impl FnMut(&Ended, &Linked),
@@ -138,7 +148,7 @@ fn read_ended(
         "SELECT {QUARTER}, d.gemeentecode, d.agb, d.beschikkingnummer, m.metingnummer,
                 m.instrument, m.score, m.status
          FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
-         WHERE d.einddatum IS NOT NULL AND {filter}"
+         WHERE {measured} AND d.einddatum IS NOT NULL AND {filter}"
     ))?;
     let mut rows = stmt.query(params)?;
     while let Some(r) = rows.next()? {
@@ -170,7 +180,10 @@ pub(super) fn figures(
     let per_provider: RefCell<Tally<(String, String)>> = RefCell::default();
     read_ended(
         conn,
-        "d.gemeentecode = ?1",
+        (
+            "d.gemeentecode = ?1",
+            &format!("m.agb IN ({})", providers_of("?1")),
+        ),
         &[&gemeentecode],
         |e, client, reason| {
             overall
@@ -216,7 +229,7 @@ impl Ledger {
         };
         read_ended(
             &self.conn,
-            "1",
+            ("1", "1"),
             &[],
             |e, client, reason| {
                 let (all, one) = groups(e);
@@ -346,7 +359,7 @@ impl Ledger {
         let (from, to) = (from.to_string(), to.to_string());
         read_ended(
             &self.conn,
-            "d.einddatum >= ?1 AND d.einddatum < ?2",
+            ("d.einddatum >= ?1 AND d.einddatum < ?2", "1"),
             &[&from, &to],
             |e, client, reason| {
                 let code = e.gemeentecode.clone();

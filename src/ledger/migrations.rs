@@ -410,6 +410,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     ALTER TABLE bundle ADD COLUMN mail TEXT;
     "#,
+    // 19: a publication reads only what concerns its municipality (issue 17): unplaced
+    // bundles without reading every bundle, and the providers its decisions name without
+    // reading its decisions, so that its measurements are read per provider, not all.
+    r#"
+    CREATE INDEX bundle_unplaced ON bundle (id) WHERE placed_at IS NULL;
+    CREATE INDEX decision_provider ON decision (gemeentecode, agb);
+    "#,
 ];
 
 /// The version this build writes.

@@ -312,7 +312,7 @@ fn an_older_ledger_is_copied_into_backups_before_it_is_migrated() {
     {
         // The schema of one version back: the last migration only added these.
         let conn = rusqlite::Connection::open(&ledger).unwrap();
-        conn.execute_batch("ALTER TABLE bundle DROP COLUMN mail; DROP TABLE held_mail;")
+        conn.execute_batch("DROP INDEX bundle_unplaced; DROP INDEX decision_provider;")
             .unwrap();
         conn.pragma_update(None, "user_version", latest - 1)
             .unwrap();

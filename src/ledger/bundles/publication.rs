@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use super::NewBundle;
-use crate::ledger::figures::LINK_RULE;
+use crate::ledger::figures::{LINK_RULE, providers_of};
 use crate::ledger::{DeliveryState, Indicators, Ledger, LedgerError, NewMail, timestamp};
 
 /// A decision as it goes into a bundle (identifiers still unhashed).
@@ -89,8 +89,10 @@ fn new_measurements() -> String {
         "
     FROM measurement m
     LEFT JOIN published p ON p.municipality = ?1 AND p.kind = 'm' AND p.k1 = m.agb AND p.k2 = m.metingnummer
-    WHERE CASE WHEN ?4 IS NULL THEN p.changed_at IS NULL OR p.changed_at < m.changed_at ELSE m.datum >= ?4 END
-      AND EXISTS (SELECT 1 FROM decision d WHERE d.gemeentecode = ?2 AND {LINK_RULE})"
+    WHERE m.agb IN ({providers})
+      AND CASE WHEN ?4 IS NULL THEN p.changed_at IS NULL OR p.changed_at < m.changed_at ELSE m.datum >= ?4 END
+      AND EXISTS (SELECT 1 FROM decision d WHERE d.gemeentecode = ?2 AND {LINK_RULE})",
+        providers = providers_of("?2"),
     )
 }
 
@@ -311,11 +313,12 @@ impl Publication<'_> {
              FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
              LEFT JOIN published pd ON pd.municipality = ?1 AND pd.kind = 'd' AND pd.k1 = d.gemeentecode AND pd.k2 = d.beschikkingnummer
              LEFT JOIN published pm ON pm.municipality = ?1 AND pm.kind = 'm' AND pm.k1 = m.agb AND pm.k2 = m.metingnummer
-             WHERE d.gemeentecode = ?2
+             WHERE m.agb IN ({providers}) AND d.gemeentecode = ?2
                AND CASE WHEN ?4 IS NULL
                         THEN pd.changed_at IS NULL OR pd.changed_at < d.changed_at OR pm.changed_at IS NULL OR pm.changed_at < m.changed_at
                         ELSE m.datum >= ?4 AND (d.einddatum IS NULL OR d.einddatum >= ?4) END
-             ORDER BY m.agb, m.metingnummer, d.beschikkingnummer"
+             ORDER BY m.agb, m.metingnummer, d.beschikkingnummer",
+            providers = providers_of("?2"),
             ),
             |r| {
                 Ok(LinkOut {
