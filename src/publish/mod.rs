@@ -784,6 +784,36 @@ pub fn publish_due(
     Ok(made)
 }
 
+/// The weekly publication ([`publish_due`]) of each of `municipalities` in turn, with each
+/// one's outcome. One municipality's failure (its key, its outbox, its files) is logged and
+/// the next goes on: its bundles wait for the next run, the others' do not. Asks `stop`
+/// between municipalities, never during one.
+pub fn publish_all_due<'a>(
+    config: &Config,
+    ledger: &mut Ledger,
+    municipalities: impl IntoIterator<Item = &'a Tenant>,
+    now: DateTime<Utc>,
+    mail: &Wake,
+    stop: &dyn Fn() -> bool,
+) -> Vec<(&'a Tenant, Result<Vec<Published>, PublishError>)> {
+    let mut outcomes = Vec::new();
+    for tenant in municipalities {
+        if stop() {
+            break;
+        }
+        let outcome = publish_due(config, ledger, tenant, now, mail);
+        if let Err(e) = &outcome {
+            tracing::error!(
+                tenant = tenant.id,
+                error = %e,
+                "publication failed for this municipality; the others go on"
+            );
+        }
+        outcomes.push((tenant, outcome));
+    }
+    outcomes
+}
+
 /// The weekly Ketendata bundles of `tenant`, per law: the messages no bundle carried yet,
 /// and a total file if asked for (`REQUEST-FULL-IJW` in the outbox, everything from
 /// [`ketendata::FROM`] on, or a request in the ledger).

@@ -1,5 +1,6 @@
 //! Publication under faults (issue 17): a bundle's mail goes out only once the bundle is in
-//! its outbox, also after a kill; and writing a zip does not hold the ledger's write lock.
+//! its outbox, also after a kill; one municipality's failure leaves the others their
+//! bundles; and writing a zip does not hold the ledger's write lock.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -134,6 +135,104 @@ fn a_publication_killed_after_its_commit_is_placed_at_the_next_start_and_only_th
         .map(|z| csv(z, "Beschikkingen.csv").len() - 1)
         .sum();
     assert_eq!(decisions, 1, "the decision is in one bundle");
+}
+
+#[test]
+fn one_municipality_failing_leaves_the_other_two_their_bundles_and_its_own_waits() {
+    let municipalities = [
+        ("utrecht", "0344"),
+        ("amersfoort", "0307"),
+        ("zeist", "0355"),
+    ];
+    let env = installation(&municipalities);
+    let files: Vec<(&str, &str, String)> = municipalities
+        .iter()
+        .map(|(id, code)| (*id, "b.csv", decision(code, &format!("B-{id}"))))
+        .collect();
+    let files: Vec<(&str, &str, &[u8])> = files
+        .iter()
+        .map(|(t, n, c)| (*t, *n, c.as_bytes()))
+        .collect();
+    crate::publish::deliver_all_at(&env, "+0s", &files);
+    // Amersfoort's outbox is a file where its folder should be: its bundle cannot go in.
+    let outbox = env.var().join("tenants/amersfoort/outbox");
+    std::fs::remove_dir(&outbox).unwrap();
+    std::fs::write(&outbox, b"not a folder").unwrap();
+
+    let out = env.cmd(&["publish", "--now"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("error: no bundles for amersfoort"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the others go on"), "logged: {stderr}");
+    for tenant in ["utrecht", "zeist"] {
+        assert!(
+            stdout.contains(&format!("{tenant}: Bundel-{tenant}-")),
+            "{stdout}"
+        );
+        let zips = outbox_of(&env, tenant);
+        assert_eq!(zips.len(), 1, "{tenant}");
+        assert_eq!(csv(&zips[0], "Beschikkingen.csv").len(), 2, "{tenant}");
+    }
+    let announced = |tenant: &str| {
+        env.number(&format!(
+            "SELECT count(*) FROM mail WHERE kind = 'bundle-published' AND tenant_id = '{tenant}'"
+        ))
+    };
+    let announcements = || {
+        [
+            announced("utrecht"),
+            announced("amersfoort"),
+            announced("zeist"),
+        ]
+    };
+    assert_eq!(announcements(), [1, 0, 1]);
+    let waiting = env.texts(
+        "SELECT name FROM bundle WHERE tenant = 'amersfoort' AND placed_at IS NULL",
+        [],
+    );
+    assert_eq!(waiting.len(), 1, "recorded, waiting in staging/");
+    assert!(env.var().join("staging").join(&waiting[0]).exists());
+    assert!(
+        env.texts("SELECT last_result FROM job WHERE name = 'publish'", [])[0]
+            .contains("failed for amersfoort")
+    );
+
+    // Its folder back, the next publication places the waiting bundle and mails it once.
+    std::fs::remove_file(&outbox).unwrap();
+    std::fs::create_dir(&outbox).unwrap();
+    let again = env.cmd(&["publish", "--now"]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        announcements(),
+        [1, 1, 1],
+        "a week without rows is not mailed"
+    );
+    for (tenant, _) in municipalities {
+        let zips = outbox_of(&env, tenant);
+        assert_eq!(zips.len(), 2, "{tenant}");
+        let decisions: usize = zips
+            .iter()
+            .map(|z| csv(z, "Beschikkingen.csv").len() - 1)
+            .sum();
+        assert_eq!(
+            decisions, 1,
+            "{tenant}: the decision is in exactly one bundle"
+        );
+    }
+    assert!(
+        outbox_of(&env, "amersfoort")[0].ends_with(&waiting[0]),
+        "the waiting bundle, under its recorded name"
+    );
 }
 
 #[test]
