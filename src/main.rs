@@ -308,6 +308,8 @@ fn process(config: &Path) -> anyhow::Result<ExitCode> {
     let started = dropgate::clock::now();
     let report = dropgate::process::run(&config, &mut ledger, &|| false, &Wake::unheard())?;
     ledger.job_ran(dropgate::schedule::PROCESS, started, &report.to_string())?;
+    // Beside a running daemon the log is not removed when this connection closes.
+    ledger.checkpoint(dropgate::ledger::CHECKPOINT_PATIENCE);
     println!("{report}");
     Ok(ExitCode::SUCCESS)
 }
@@ -539,6 +541,7 @@ fn publish(
         // `--full` names one municipality.
         let bundles = publish_full(&config, &mut ledger, municipalities[0], full, started)?;
         print_published(municipalities[0], bundles);
+        ledger.checkpoint(dropgate::ledger::CHECKPOINT_PATIENCE);
         return Ok(ExitCode::SUCCESS);
     }
     let outcomes = dropgate::publish::publish_all_due(
@@ -569,6 +572,7 @@ fn publish(
             ledger.job_failed(dropgate::schedule::PUBLISH, started, &result)?;
         }
     }
+    ledger.checkpoint(dropgate::ledger::CHECKPOINT_PATIENCE);
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {

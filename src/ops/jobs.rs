@@ -205,6 +205,9 @@ async fn run(
                 Ok(done) => ledger.job_ran(name, started, done)?,
                 Err(e) => ledger.job_failed(name, started, &format!("failed: {e}"))?,
             }
+            // A run's claims or a publication's record can be large; the log they left need
+            // not wait for the daemon's idle tick.
+            ledger.checkpoint(crate::ledger::CHECKPOINT_PATIENCE);
             Ok::<_, LedgerError>(result)
         })
         .await;

@@ -1,6 +1,7 @@
 //! Publication under faults (issue 17): a bundle's mail goes out only once the bundle is in
 //! its outbox, also after a kill; one municipality's failure leaves the others their
-//! bundles; and writing a zip does not hold the ledger's write lock.
+//! bundles; writing a zip does not hold the ledger's write lock; and the ledger's log is
+//! truncated after large runs.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -302,4 +303,87 @@ fn processing_goes_on_while_a_publication_writes_its_zip_and_nothing_is_lost_or_
     for file in ["Beschikkingen.csv", "Metingen.csv", "Koppelingen.csv"] {
         assert_eq!(rows(&zips[1], file), 0, "{file} came once");
     }
+}
+
+/// The first `n` valid citizen numbers from 10000000x on, in one pass.
+fn citizen_numbers(n: usize) -> Vec<String> {
+    (10_000_000u32..)
+        .filter_map(|base| {
+            let digits = format!("{base:08}");
+            let sum: u32 = digits
+                .bytes()
+                .zip((2..=9).rev())
+                .map(|(d, w)| u32::from(d - b'0') * w)
+                .sum();
+            let check = sum % 11;
+            (check < 10).then(|| format!("{digits}{check}"))
+        })
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn the_ledger_log_is_truncated_after_a_large_processing_run_and_a_publication() {
+    let env = installation(&[("utrecht", "0344")]);
+    // 2,000 clients with a decision each and 10 measurements linked to it.
+    let clients = citizen_numbers(2_000);
+    let mut decisions =
+        "gemeentecode;beschikkingnummer;pseudobsn;zorgaanbiedercode;productcategorie;productcode;ingangsdatum;einddatum\n"
+            .to_owned();
+    let mut measurements =
+        "zorgaanbiedercode;pseudobsn;metingnummer;datum;gebruiktMeetinstrument;typeRespondent;totaalscoreMeting;status\n"
+            .to_owned();
+    for (i, client) in clients.iter().enumerate() {
+        decisions.push_str(&format!(
+            "0344;B{i:05};{client};87654321;45;45A01;2026-01-01;2026-06-30\n"
+        ));
+        for j in 0..10 {
+            measurements.push_str(&format!(
+                "87654321;{client};M{i:05}-{j};2026-06-{:02};CT;01;7;Volledig\n",
+                j + 1
+            ));
+        }
+    }
+    // The daily run last ran two days ago: the daemon started below catches up at once.
+    env.cmd_at("-2d", &["process"]);
+    take_in_at(
+        &env,
+        "-2d",
+        &[
+            ("utrecht", "b.csv", decisions.as_bytes()),
+            ("zorg", "m.csv", measurements.as_bytes()),
+        ],
+    );
+    let ledger = env.var().join("dropgate.sqlite");
+    let wal = env.var().join("dropgate.sqlite-wal");
+    let size = |path: &std::path::Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    let before = size(&ledger);
+
+    let daemon = env.start();
+    // Nothing here reads the ledger until the job is done: a reader would hold the log.
+    daemon.wait_until("the daily run", || {
+        daemon
+            .log()
+            .lines()
+            .any(|l| l.contains("job done") && l.contains("process"))
+    });
+    let (grown, log) = (size(&ledger).saturating_sub(before), size(&wal));
+    eprintln!("processing: ledger grew {grown} bytes; log after the run {log} bytes");
+    assert!(grown > 2 << 20, "a large run: {grown} bytes");
+    assert!(log < 512 << 10, "the log is truncated: {log} bytes");
+    assert_eq!(env.count("zorg", "processed"), 1);
+
+    // A publication by hand beside the running daemon truncates it too.
+    let before = size(&ledger);
+    let out = env.cmd(&["publish", "--now"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (grown, log) = (size(&ledger).saturating_sub(before), size(&wal));
+    eprintln!("publication: ledger grew {grown} bytes; log after it {log} bytes");
+    assert!(grown > 512 << 10, "a large publication: {grown} bytes");
+    assert!(log < 512 << 10, "the log is truncated: {log} bytes");
+    daemon.stop();
 }
