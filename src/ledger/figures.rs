@@ -91,27 +91,28 @@ struct Ended {
     agb: String,
 }
 
-/// What the figures read of a measurement linked to an ended decision.
-struct Linked {
+/// What the figures read of a measurement linked to an ended decision, borrowed from the
+/// row: a million of them are read for one publication.
+struct Linked<'a> {
     /// The decision, as `gemeentecode/beschikkingnummer`.
-    decision: String,
-    number: String,
-    instrument: String,
+    decision: &'a str,
+    number: &'a str,
+    instrument: &'a str,
     score: Option<f64>,
-    status: Option<String>,
+    status: Option<&'a str>,
 }
 
-impl Linked {
+impl Linked<'_> {
     /// Counts this measurement in `tally` under `group`; `agb` is the decision's provider
     /// (the measurement's too, by the link rule).
     fn count<K: Ord>(&self, tally: &mut Tally<K>, group: &K, agb: &str) {
         tally.linked(
             group,
-            &self.decision,
-            (agb, &self.number),
-            &self.instrument,
+            self.decision,
+            (agb, self.number),
+            self.instrument,
             self.score,
-            self.status.as_deref(),
+            self.status,
         );
     }
 }
@@ -120,7 +121,8 @@ impl Linked {
 /// selects into `ended` (with the client and the reason), and then every measurement linked
 /// to one of them into `linked`: the two passes a [`Tally`] takes, for every reading of
 /// the figures. `measured` (a condition on `m`) narrows the measurements read before they
-/// are joined, never what links.
+/// are joined, never what links. The linked rows come in measurement order (the order they
+/// are read in, so no sort), as [`Tally::linked`] needs.
 fn read_ended(
     conn: &rusqlite::Connection,
     (filter, measured): (&str, &str),
@@ -148,25 +150,42 @@ fn read_ended(
         "SELECT {QUARTER}, d.gemeentecode, d.agb, d.beschikkingnummer, m.metingnummer,
                 m.instrument, m.score, m.status
          FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
-         WHERE {measured} AND d.einddatum IS NOT NULL AND {filter}"
+         WHERE {measured} AND d.einddatum IS NOT NULL AND {filter}
+         ORDER BY m.agb, m.metingnummer"
     ))?;
     let mut rows = stmt.query(params)?;
+    let mut decision = String::new();
     while let Some(r) = rows.next()? {
         let keys = keys(r)?;
         // A decision number is its municipality's own: two municipalities may both have
         // a "1001" for one provider, and a provider's figures over all of them must count
         // both.
-        let number: String = r.get(3)?;
+        decision.clear();
+        decision.push_str(&keys.gemeentecode);
+        decision.push('/');
+        decision.push_str(text(r, 3)?);
         let measurement = Linked {
-            decision: format!("{}/{number}", keys.gemeentecode),
-            number: r.get(4)?,
-            instrument: r.get(5)?,
+            decision: &decision,
+            number: text(r, 4)?,
+            instrument: text(r, 5)?,
             score: r.get(6)?,
-            status: r.get(7)?,
+            status: r
+                .get_ref(7)?
+                .as_str_or_null()
+                .map_err(|e| conversion(7, e))?,
         };
         linked(&keys, &measurement);
     }
     Ok(())
+}
+
+/// Column `i` of `r` as text borrowed from the row.
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    r.get_ref(i)?.as_str().map_err(|e| conversion(i, e))
+}
+
+fn conversion(i: usize, e: rusqlite::types::FromSqlError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
 }
 
 /// The figures per period, and per period and provider (by quarter, then provider), of the

@@ -183,17 +183,19 @@ fn quality_row(
     ]
 }
 
-/// Writes one CSV from rows the ledger streams, each turned into cells by `cells`.
-fn write_csv<R>(
+/// Writes one CSV from rows the ledger streams, each turned into cells by `cells` (on the
+/// bundle's formatting thread).
+fn write_csv<R: Send>(
     writer: &mut BundleWriter,
     file: &codebook::File,
     rows: &mut dyn Iterator<Item = Result<R, LedgerError>>,
-    cells: impl Fn(R) -> Vec<String>,
+    cells: impl Fn(R) -> Vec<String> + Send,
 ) -> io::Result<u64> {
-    writer.csv(
+    writer.csv_of(
         file.name,
         &file.header(),
-        rows.map(|r| r.map(&cells).map_err(io::Error::other)),
+        rows.map(|r| r.map_err(io::Error::other)),
+        cells,
     )
 }
 
@@ -475,16 +477,20 @@ fn write_rows(
         .new_links(|rows| write_csv(writer, &codebook::KOPPELINGEN, rows, |l| link_row(l, key)))?
         .map_err(&io_err)?;
     let (tz, language) = (making.config.time_zone, making.config.language);
-    let deliveries = std::cell::RefCell::new(overview::Deliveries::default());
+    // Few rows, and each also summed for the overview: formatted here.
+    let mut deliveries = overview::Deliveries::default();
     publication
         .new_deliveries(|rows| {
-            write_csv(writer, &codebook::KWALITEIT, rows, |d| {
-                deliveries.borrow_mut().add(&d, language);
-                quality_row(d, tz, language)
-            })
+            let file = &codebook::KWALITEIT;
+            let lines = rows.map(|d| {
+                let d = d.map_err(io::Error::other)?;
+                deliveries.add(&d, language);
+                Ok(quality_row(d, tz, language))
+            });
+            writer.csv(file.name, &file.header(), lines)
         })?
         .map_err(&io_err)?;
-    Ok(deliveries.into_inner())
+    Ok(deliveries)
 }
 
 /// One line of `Beschikkingen.csv`, its numbers hashed with the municipality's key.
