@@ -259,8 +259,12 @@ impl BundleWriter {
             .write(true)
             .create_new(true)
             .open(path)?;
-        let mut options =
-            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        // Level 3, not the usual 6: a bundle is mostly hashes in hex, which the higher
+        // levels shrink by 1 % more (measured on a million-row bundle, zlib-rs: 100.4 MB
+        // against 99.4 MB) for a quarter more of the deflating time.
+        let mut options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(3));
         let narrow = |n: u32| u8::try_from(n).unwrap_or(0);
         if let Ok(time) = zip::DateTime::from_date_and_time(
             u16::try_from(made.year()).unwrap_or(1980),

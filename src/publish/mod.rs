@@ -266,9 +266,9 @@ pub fn publish(
         scope: &scope,
     };
     let staged = state.staging().join(&name);
-    let publication = ledger.begin_publication(&tenant.id, &tenant.code, scope.since())?;
+    let mut publication = ledger.begin_publication(&tenant.id, &tenant.code, scope.since())?;
     let writer = BundleWriter::create(&staged, local.naive_local()).map_err(io_error(&name))?;
-    let (manifest, latest) = match write_bundle(&making, &key, &publication, writer) {
+    let (manifest, latest) = match write_bundle(&making, &key, &mut publication, writer) {
         Ok(written) => written,
         Err(e) => {
             let _ = std::fs::remove_file(&staged);
@@ -391,7 +391,7 @@ fn free_name(ledger: &Ledger, base: &str) -> Result<String, PublishError> {
 fn write_bundle(
     making: &Making<'_>,
     key: &Keyed,
-    publication: &Publication<'_>,
+    publication: &mut Publication<'_>,
     mut writer: BundleWriter,
 ) -> Result<(Manifest, Option<crate::ledger::Indicators>), PublishError> {
     let io_err = io_error(making.name);

@@ -1,13 +1,14 @@
-//! A publication's transaction: which rows a municipality has not yet received, and, with
-//! the bundle's record, which version of each it got (`published`) and which deliveries its
-//! quality file reported (`published_delivery`).
+//! A publication: which rows a municipality has not yet received, and, with the bundle's
+//! record, which version of each it got (`published`) and which deliveries its quality file
+//! reported (`published_delivery`).
 //!
 //! A [`Publication`] reads from one snapshot of the ledger (a read transaction: intake and
-//! processing write on meanwhile), and for a weekly bundle notes, as it starts, which
-//! version of each row and which deliveries that snapshot gives it (temporary tables of
-//! its own connection). Its commit, the only part under the write lock, records the bundle
-//! and exactly those versions: a row changed after the snapshot was not in the zip in that
-//! version, so it comes again in the next bundle. Only one publication runs at a time
+//! processing write on meanwhile; its figures are read from the same snapshot on a second
+//! connection, beside the rows), and for a weekly bundle notes, as it starts, which version
+//! of each row and which deliveries that snapshot gives it (temporary tables of its own
+//! connection). The write lock is held only while the two snapshots begin and for the
+//! commit, which records the bundle and exactly those versions: a row changed after the
+//! snapshot was not in the zip in that version, so it comes again in the next bundle. Only one publication runs at a time
 //! (`layout::OutboxLock`), so nothing else writes `published` in between; and a row's
 //! publication commits with the bundle's record, or neither does.
 
@@ -152,10 +153,94 @@ pub(in crate::ledger) fn delivery_out(r: &rusqlite::Row<'_>) -> rusqlite::Result
 pub struct Publication<'a> {
     conn: &'a Connection,
     snapshot: Transaction<'a>,
+    /// The figures, read from the same snapshot on a connection and thread of their own
+    /// while the rows are written; `None` if they could not start (then read at the end).
+    figures: Option<FiguresReader>,
     municipality: String,
     code: String,
     /// A full bundle's first date (`yyyy-mm-dd`); `None` for the weekly bundle.
     since: Option<String>,
+}
+
+/// The figures of a municipality, as a publication reads them.
+type Read = Result<(Vec<Indicators>, Vec<crate::ledger::GroupIndicators>), LedgerError>;
+
+/// The thread that reads a publication's figures (a third of a large one's work) beside
+/// it. Dropped unread (the publication failed), it is interrupted and waited for.
+struct FiguresReader {
+    thread: Option<std::thread::JoinHandle<Read>>,
+    interrupt: rusqlite::InterruptHandle,
+}
+
+impl FiguresReader {
+    /// Starts reading the figures of the municipality with CBS code `code` on `reader`,
+    /// which is inside a read transaction on the publication's snapshot.
+    fn start(reader: Connection, code: String) -> std::io::Result<Self> {
+        let interrupt = reader.get_interrupt_handle();
+        let thread = std::thread::Builder::new()
+            .name("bundle-figures".into())
+            .spawn(move || crate::ledger::figures::figures(&reader, &code))?;
+        Ok(Self {
+            thread: Some(thread),
+            interrupt,
+        })
+    }
+
+    fn read(mut self) -> Read {
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(read)) => read,
+            _ => Err(LedgerError::Corrupt {
+                what: "figures thread",
+                value: "panicked".into(),
+            }),
+        }
+    }
+}
+
+impl Drop for FiguresReader {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.interrupt.interrupt();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A second read-only connection to the ledger of `conn`, inside a read transaction on the
+/// same snapshot as the one `start` begins on `conn`: both begin while a third connection
+/// holds the write lock, so no commit can come between them. The lock is held for those
+/// two reads only.
+fn twin_snapshot<'c>(
+    conn: &'c Connection,
+    start: impl FnOnce(&'c Connection) -> Result<Transaction<'c>, LedgerError>,
+) -> Result<(Transaction<'c>, Option<Connection>), LedgerError> {
+    let path = conn.path().filter(|p| !p.is_empty()).map(str::to_owned);
+    let Some(path) = path else {
+        return Ok((start(conn)?, None));
+    };
+    let open = |flags| -> rusqlite::Result<Connection> {
+        let c = Connection::open_with_flags(&path, flags)?;
+        c.busy_timeout(crate::ledger::BUSY_TIMEOUT)?;
+        // The figures seek a decision per measurement: with SQLite's default 2 MiB cache the
+        // decision index is read from the file again and again (a quarter of their time).
+        c.pragma_update(None, "cache_size", -16 * 1024)?;
+        // And the table is read once through: from a mapping, not copied by read calls.
+        c.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        Ok(c)
+    };
+    let lock = open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    let twin = open(
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    lock.execute_batch("BEGIN IMMEDIATE")?;
+    // A read transaction takes its snapshot at its first read.
+    let first_read = "SELECT count(*) FROM sqlite_schema";
+    let snapshot = start(conn)?;
+    snapshot.query_row(first_read, [], |_| Ok(()))?;
+    twin.execute_batch("BEGIN")?;
+    twin.query_row(first_read, [], |_| Ok(()))?;
+    lock.execute_batch("ROLLBACK")?;
+    Ok((snapshot, Some(twin)))
 }
 
 /// The temporary tables in which a weekly bundle notes what it carries: rows as `published`
@@ -171,7 +256,8 @@ const NOTED: &str = "
 impl Ledger {
     /// Starts a publication for the municipality with tenant id `municipality` and CBS code
     /// `code`: weekly, or with `since` (`yyyy-mm-dd`) a full bundle of everything from then
-    /// on. It takes no write lock: see the module's documentation.
+    /// on. It holds the write lock only while its snapshots begin (see `twin_snapshot`),
+    /// and reads the figures beside the rows.
     pub(crate) fn begin_publication(
         &mut self,
         municipality: &str,
@@ -179,10 +265,23 @@ impl Ledger {
         since: Option<&str>,
     ) -> Result<Publication<'_>, LedgerError> {
         let conn = &self.conn;
-        let snapshot = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+        let (snapshot, twin) = twin_snapshot(conn, |conn| {
+            Ok(Transaction::new_unchecked(
+                conn,
+                TransactionBehavior::Deferred,
+            )?)
+        })?;
+        let figures = twin.and_then(|twin| match FiguresReader::start(twin, code.to_owned()) {
+            Ok(reader) => Some(reader),
+            Err(e) => {
+                tracing::debug!(error = %e, "figures read after the rows, not beside them");
+                None
+            }
+        });
         let publication = Publication {
             conn,
             snapshot,
+            figures,
             municipality: municipality.to_owned(),
             code: code.to_owned(),
             since: since.map(str::to_owned),
@@ -348,11 +447,12 @@ impl Publication<'_> {
     }
 
     /// The figures per quarter, and per quarter and provider, of the municipality, from one
-    /// pass over its rows.
-    pub(crate) fn figures(
-        &self,
-    ) -> Result<(Vec<Indicators>, Vec<crate::ledger::GroupIndicators>), LedgerError> {
-        crate::ledger::figures::figures(&self.snapshot, &self.code)
+    /// pass over its rows in the publication's snapshot.
+    pub(crate) fn figures(&mut self) -> Read {
+        match self.figures.take() {
+            Some(reader) => reader.read(),
+            None => crate::ledger::figures::figures(&self.snapshot, &self.code),
+        }
     }
 
     /// Ends the snapshot, then, under the write lock, records the bundle (holding `mail`,
