@@ -2,9 +2,11 @@
 """Publication speed: one municipality's bundle of 1,000,000 linked measurement rows (and
 their 100,000 decisions and links), timed with `dropgate publish --now`, side by side with
 `zip -q` of the same CSV files written plainly. Prints both wall times, the ratio, and
-dropgate's peak RSS.
+dropgate's peak RSS. Before that, the weekly publication of a second municipality without
+any rows beside those million (`publish --now --tenant leeg`, the whole command): its wall
+time in milliseconds, which must not grow with what other municipalities hold.
 
-Usage: cargo build --release && scripts/bench-publish.py [--clients 100000] [--per-client 10] [--runs 3]
+Usage: cargo build --release && scripts/bench-publish.py [--clients 100000] [--per-client 10] [--runs 3] [--empty-runs 5]
 Needs: zip (Debian package zip).
 """
 import argparse
@@ -28,6 +30,7 @@ def main():
     p.add_argument("--clients", type=int, default=100_000)
     p.add_argument("--per-client", type=int, default=10)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--empty-runs", type=int, default=5)
     p.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "dropgate"))
     a = p.parse_args()
     rng = random.Random(7)
@@ -36,7 +39,8 @@ def main():
         with open(config, "w") as f:
             f.write('state_dir = "var"\n[sftp]\nlisten = "127.0.0.1:0"\n'
                     '[[tenant]]\nid = "zorg"\nkind = "supplier"\ncode = "87654321"\nname = "Zorg"\n'
-                    '[[tenant]]\nid = "town"\nkind = "municipality"\ncode = "0344"\nname = "Town"\n')
+                    '[[tenant]]\nid = "town"\nkind = "municipality"\ncode = "0344"\nname = "Town"\n'
+                    '[[tenant]]\nid = "leeg"\nkind = "municipality"\ncode = "0355"\nname = "Leeg"\n')
         dg = lambda *args: subprocess.run([a.binary, "--config", config, *args], check=True, capture_output=True, text=True)
         dg("keygen")
         daemon = subprocess.Popen([a.binary, "--config", config, "run"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -63,6 +67,14 @@ def main():
         daemon.wait(60)
         dg(*process_args(a.binary))
         print(f"{a.clients} decisions, {n} measurements, all linked")
+
+        # A municipality without rows: its weekly bundle (figures only) beside the million.
+        empty = []
+        for run in range(a.empty_runs):
+            wall, _ = measure([a.binary, "--config", config, "publish", "--now", "--tenant", "leeg"])
+            empty.append(wall * 1000)
+            print(f"empty municipality, run {run + 1}: dropgate publish {wall * 1000:.0f} ms", flush=True)
+        print(f"median of {a.empty_runs}: empty municipality {statistics.median(empty):.0f} ms\n", flush=True)
 
         runs = []
         for run in range(a.runs):

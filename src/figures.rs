@@ -129,7 +129,8 @@ impl Figures {
 }
 
 /// Builds [`Figures`] per group `K` from rows: first every ended decision, then every
-/// measurement linked to one of them (in any order after the decisions).
+/// measurement linked to one of them, after the decisions and in measurement order (all
+/// rows of one measurement together, as the readers order them).
 #[derive(Debug)]
 pub(crate) struct Tally<K: Ord> {
     groups: BTreeMap<K, Group>,
@@ -141,9 +142,11 @@ struct Group {
     clients: HashSet<String>,
     /// Decisions already counted as responded.
     responded: HashSet<String>,
-    /// Measurements already counted: one linked to two decisions of the group (two
-    /// products ending together) counts once in the means and the count.
-    measured: HashSet<(String, String)>,
+    /// The last measurement counted (AGB code, number): one linked to two decisions of the
+    /// group (two products ending together) comes in two rows one after the other, and
+    /// counts once in the means and the count. Kept instead of every measurement seen: a
+    /// set of a million keys cost a publication seconds and hundreds of MiB.
+    last: (String, String),
 }
 
 impl<K: Ord> Default for Tally<K> {
@@ -170,7 +173,7 @@ impl<K: Ord> Tally<K> {
 
     /// Measurement `measurement` (AGB code and number) linked to the ended decision
     /// `decision` of group `group`. A group without ended decisions has no figures, so such
-    /// a row is not counted.
+    /// a row is not counted. The rows of one measurement come one after the other.
     pub(crate) fn linked(
         &mut self,
         group: &K,
@@ -188,10 +191,13 @@ impl<K: Ord> Tally<K> {
             g.responded.insert(decision.to_owned());
             g.figures.responded += 1;
         }
-        let key = (measurement.0.to_owned(), measurement.1.to_owned());
-        if !g.measured.insert(key) {
+        if g.last.0 == measurement.0 && g.last.1 == measurement.1 {
             return;
         }
+        g.last.0.clear();
+        g.last.0.push_str(measurement.0);
+        g.last.1.clear();
+        g.last.1.push_str(measurement.1);
         g.figures.measurements += 1;
         if !complete {
             return;

@@ -361,6 +361,8 @@ fn process(config: &Path) -> anyhow::Result<ExitCode> {
     let started = dropgate::clock::now();
     let report = dropgate::process::run(&config, &mut ledger, &|| false, &Wake::unheard())?;
     ledger.job_ran(dropgate::schedule::PROCESS, started, &report.to_string())?;
+    // Beside a running daemon the log is not removed when this connection closes.
+    ledger.checkpoint(dropgate::ledger::CHECKPOINT_PATIENCE);
     println!("{report}");
     Ok(ExitCode::SUCCESS)
 }
@@ -640,14 +642,51 @@ fn publish(
         }
         (true, _) => {}
     }
-    for tenant in municipalities {
-        publish_now(&config, &mut ledger, tenant, full, started)?;
+    if let Some(full) = full {
+        // `--full` names one municipality.
+        let bundles = publish_full(&config, &mut ledger, municipalities[0], full, started)?;
+        print_published(municipalities[0], bundles);
+        ledger.checkpoint(dropgate::ledger::CHECKPOINT_PATIENCE);
+        return Ok(ExitCode::SUCCESS);
     }
-    if only.is_none() && full.is_none() {
-        // This week's bundles are made: the daemon need not catch up on them.
-        ledger.job_ran(dropgate::schedule::PUBLISH, started, "published by hand")?;
+    let outcomes = dropgate::publish::publish_all_due(
+        &config,
+        &mut ledger,
+        municipalities,
+        started,
+        &Wake::unheard(),
+        &|| false,
+    );
+    let mut failed = Vec::new();
+    for (tenant, outcome) in outcomes {
+        match outcome {
+            Ok(bundles) => print_published(tenant, bundles),
+            Err(_) => failed.push(tenant.id.as_str()),
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    if only.is_none() {
+        // This week's run is done: the daemon need not catch up on it. A failed one runs
+        // again at its next time, as the daemon's own would.
+        if failed.is_empty() {
+            ledger.job_ran(dropgate::schedule::PUBLISH, started, "published by hand")?;
+        } else {
+            let result = format!(
+                "failed: published by hand; failed for {}",
+                failed.join(", ")
+            );
+            ledger.job_failed(dropgate::schedule::PUBLISH, started, &result)?;
+        }
+    }
+    ledger.checkpoint(dropgate::ledger::CHECKPOINT_PATIENCE);
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "error: no bundles for {} (see above); the other municipalities have theirs",
+            failed.join(", ")
+        );
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// The configured municipalities, or only the one called `only`; at least one.
@@ -700,39 +739,34 @@ fn request_full(
     Ok(())
 }
 
-/// Publishes `tenant`'s bundles now (a full one from `full_since` on, or what is due this
-/// week), and prints each with its rows.
-fn publish_now(
+/// Publishes `tenant`'s full bundle now: of the measurements, or a Ketendata total file.
+fn publish_full(
     config: &Config,
     ledger: &mut dropgate::ledger::Ledger,
     tenant: &dropgate::config::Tenant,
-    full: Option<Full>,
+    full: Full,
     started: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<dropgate::publish::Published>> {
     let wake = Wake::unheard();
-    let bundles = match full {
-        Some(Full {
-            since,
-            product: None,
-        }) => dropgate::publish::publish(config, ledger, tenant, started, Some(since), &wake)?
-            .into_iter()
-            .collect(),
-        Some(Full {
-            since,
-            product: Some(product),
-        }) => dropgate::publish::ketendata::publish(
+    let made = match full.product {
+        None => {
+            dropgate::publish::publish(config, ledger, tenant, started, Some(full.since), &wake)?
+        }
+        Some(product) => dropgate::publish::ketendata::publish(
             config,
             ledger,
             tenant,
             product,
             started,
-            Some(since),
+            Some(full.since),
             &wake,
-        )?
-        .into_iter()
-        .collect(),
-        None => dropgate::publish::publish_due(config, ledger, tenant, started, &Wake::unheard())?,
+        )?,
     };
+    Ok(made.into_iter().collect())
+}
+
+/// Prints each of `tenant`'s new bundles with its rows.
+fn print_published(tenant: &dropgate::config::Tenant, bundles: Vec<dropgate::publish::Published>) {
     if bundles.is_empty() {
         println!("{}: no bundle: no rows (empty_bundles = false)", tenant.id);
     }
@@ -744,5 +778,4 @@ fn publish_now(
             .collect();
         println!("{}: {} ({})", tenant.id, published.name, rows.join(", "));
     }
-    Ok(())
 }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
+use rusqlite::types::Type;
 
 use super::bundles::{delivery_columns, delivery_out};
 use super::{DeliveryOut, DeliveryState, Ledger, LedgerError, timestamp};
@@ -21,6 +22,15 @@ use crate::figures::{Figures, Tally};
 /// `decision_client`; the other way round, every decision would scan all measurements of
 /// its provider.
 pub(super) const LINK_RULE: &str = "d.pseudonym = m.pseudonym AND d.agb = m.agb AND m.datum BETWEEN d.window_start AND d.window_end";
+
+/// The providers (AGB codes) that the decisions of the municipality whose CBS code is the
+/// SQL parameter `code` (`?1`, say) name, as SQL. Only their measurements can link to its
+/// decisions: `m.agb IN (...)` reads those by the measurement's key, so a municipality's
+/// publication reads its providers' measurements, not all, and one without decisions reads
+/// none.
+pub(super) fn providers_of(code: &str) -> String {
+    format!("SELECT DISTINCT agb FROM decision WHERE gemeentecode = {code}")
+}
 
 /// One measurement that belongs to one decision.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -53,8 +63,14 @@ impl Ledger {
     }
 }
 
-/// The quarter of an ISO date, as SQL.
-const QUARTER: &str = "strftime('%Y', d.einddatum) || '-Q' || ((CAST(strftime('%m', d.einddatum) AS INTEGER) + 2) / 3)";
+/// The quarter (`2026-Q3`) of column `i` of `r`, an ISO date: computed here, not by
+/// `strftime` in SQL, which parses the date twice for each of a million linked rows.
+fn quarter(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<String> {
+    use chrono::Datelike;
+    let date = chrono::NaiveDate::parse_from_str(text(r, i)?, "%Y-%m-%d")
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))?;
+    Ok(format!("{}-Q{}", date.year(), date.month().div_ceil(3)))
+}
 
 /// A period's figures: the calendar quarter of the end date (such as `2026-Q3`) and the
 /// figures over the decisions that ended in it.
@@ -82,27 +98,28 @@ struct Ended {
     agb: String,
 }
 
-/// What the figures read of a measurement linked to an ended decision.
-struct Linked {
+/// What the figures read of a measurement linked to an ended decision, borrowed from the
+/// row: a million of them are read for one publication.
+struct Linked<'a> {
     /// The decision, as `gemeentecode/beschikkingnummer`.
-    decision: String,
-    number: String,
-    instrument: String,
+    decision: &'a str,
+    number: &'a str,
+    instrument: &'a str,
     score: Option<f64>,
-    status: Option<String>,
+    status: Option<&'a str>,
 }
 
-impl Linked {
+impl Linked<'_> {
     /// Counts this measurement in `tally` under `group`; `agb` is the decision's provider
     /// (the measurement's too, by the link rule).
     fn count<K: Ord>(&self, tally: &mut Tally<K>, group: &K, agb: &str) {
         tally.linked(
             group,
-            &self.decision,
-            (agb, &self.number),
-            &self.instrument,
+            self.decision,
+            (agb, self.number),
+            self.instrument,
             self.score,
-            self.status.as_deref(),
+            self.status,
         );
     }
 }
@@ -110,23 +127,25 @@ impl Linked {
 /// Reads the ended decisions that `filter` (an SQL condition on `d`, with `params`)
 /// selects into `ended` (with the client and the reason), and then every measurement linked
 /// to one of them into `linked`: the two passes a [`Tally`] takes, for every reading of
-/// the figures.
+/// the figures. `measured` (a condition on `m`) narrows the measurements read before they
+/// are joined, never what links. The linked rows come in measurement order (the order they
+/// are read in, so no sort), as [`Tally::linked`] needs.
 fn read_ended(
     conn: &rusqlite::Connection,
-    filter: &str,
+    (filter, measured): (&str, &str),
     params: &[&dyn rusqlite::ToSql],
     mut ended: impl FnMut(&Ended, &str, Option<&str>),
     mut linked: impl FnMut(&Ended, &Linked),
 ) -> Result<(), LedgerError> {
     let keys = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Ended> {
         Ok(Ended {
-            quarter: r.get(0)?,
+            quarter: quarter(r, 0)?,
             gemeentecode: r.get(1)?,
             agb: r.get(2)?,
         })
     };
     let mut stmt = conn.prepare(&format!(
-        "SELECT {QUARTER}, d.gemeentecode, d.agb, d.pseudonym, d.reden
+        "SELECT d.einddatum, d.gemeentecode, d.agb, d.pseudonym, d.reden
          FROM decision d WHERE d.einddatum IS NOT NULL AND {filter}"
     ))?;
     let mut rows = stmt.query(params)?;
@@ -135,28 +154,45 @@ fn read_ended(
         ended(&keys(r)?, &client, reason.as_deref());
     }
     let mut stmt = conn.prepare(&format!(
-        "SELECT {QUARTER}, d.gemeentecode, d.agb, d.beschikkingnummer, m.metingnummer,
+        "SELECT d.einddatum, d.gemeentecode, d.agb, d.beschikkingnummer, m.metingnummer,
                 m.instrument, m.score, m.status
          FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
-         WHERE d.einddatum IS NOT NULL AND {filter}"
+         WHERE {measured} AND d.einddatum IS NOT NULL AND {filter}
+         ORDER BY m.agb, m.metingnummer"
     ))?;
     let mut rows = stmt.query(params)?;
+    let mut decision = String::new();
     while let Some(r) = rows.next()? {
         let keys = keys(r)?;
         // A decision number is its municipality's own: two municipalities may both have
         // a "1001" for one provider, and a provider's figures over all of them must count
         // both.
-        let number: String = r.get(3)?;
+        decision.clear();
+        decision.push_str(&keys.gemeentecode);
+        decision.push('/');
+        decision.push_str(text(r, 3)?);
         let measurement = Linked {
-            decision: format!("{}/{number}", keys.gemeentecode),
-            number: r.get(4)?,
-            instrument: r.get(5)?,
+            decision: &decision,
+            number: text(r, 4)?,
+            instrument: text(r, 5)?,
             score: r.get(6)?,
-            status: r.get(7)?,
+            status: r
+                .get_ref(7)?
+                .as_str_or_null()
+                .map_err(|e| conversion(7, e))?,
         };
         linked(&keys, &measurement);
     }
     Ok(())
+}
+
+/// Column `i` of `r` as text borrowed from the row.
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
+    r.get_ref(i)?.as_str().map_err(|e| conversion(i, e))
+}
+
+fn conversion(i: usize, e: rusqlite::types::FromSqlError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e))
 }
 
 /// The figures per period, and per period and provider (by quarter, then provider), of the
@@ -170,7 +206,10 @@ pub(super) fn figures(
     let per_provider: RefCell<Tally<(String, String)>> = RefCell::default();
     read_ended(
         conn,
-        "d.gemeentecode = ?1",
+        (
+            "d.gemeentecode = ?1",
+            &format!("m.agb IN ({})", providers_of("?1")),
+        ),
         &[&gemeentecode],
         |e, client, reason| {
             overall
@@ -216,7 +255,7 @@ impl Ledger {
         };
         read_ended(
             &self.conn,
-            "1",
+            ("1", "1"),
             &[],
             |e, client, reason| {
                 let (all, one) = groups(e);
@@ -346,7 +385,7 @@ impl Ledger {
         let (from, to) = (from.to_string(), to.to_string());
         read_ended(
             &self.conn,
-            "d.einddatum >= ?1 AND d.einddatum < ?2",
+            ("d.einddatum >= ?1 AND d.einddatum < ?2", "1"),
             &[&from, &to],
             |e, client, reason| {
                 let code = e.gemeentecode.clone();

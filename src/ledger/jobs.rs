@@ -41,7 +41,7 @@ impl Ledger {
     }
 
     /// Records that job `name` ran at `at` and failed, saying `result`.
-    pub(crate) fn job_failed(
+    pub fn job_failed(
         &mut self,
         name: &str,
         at: DateTime<Utc>,

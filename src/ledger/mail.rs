@@ -1,7 +1,8 @@
 //! The `mail` table, the mail queue: every outgoing message is a row first, so that no
 //! failure loses it; others queue a message inside their own transaction.
 //! A message moves from `queued` to `sent`, or to `failed` once it is refused for good or
-//! has been tried for too long.
+//! has been tried for too long. A message about a file bound for an outbox is held
+//! (`held_mail`) until the file is there, then queued in the transaction that records it.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -82,6 +83,40 @@ pub(super) fn insert(
         params![mail.kind, mail.tenant, recipients, mail.subject, mail.text, mail.html, message_id, at],
     )?;
     Ok(())
+}
+
+/// Keeps `mail` aside (`held_mail`) until [`release`] queues it: the announcement of a file
+/// that is recorded but not yet in its outbox must not reach anyone before the file does.
+pub(super) fn hold(
+    conn: &rusqlite::Connection,
+    mail: &NewMail<'_>,
+    message_id: &str,
+) -> Result<(), LedgerError> {
+    let recipients = serde_json::to_string(mail.recipients).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "INSERT INTO held_mail (message_id, kind, tenant_id, recipients, subject, text_body, html_body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![message_id, mail.kind, mail.tenant, recipients, mail.subject, mail.text, mail.html],
+    )?;
+    Ok(())
+}
+
+/// Queues the held message `message_id`, due at once, on `conn` (inside the caller's
+/// transaction); whether there was one (a second release finds none).
+pub(super) fn release(
+    conn: &rusqlite::Connection,
+    message_id: &str,
+    at: &str,
+) -> Result<bool, LedgerError> {
+    let queued = conn.execute(
+        "INSERT INTO mail (kind, tenant_id, recipients, subject, text_body, html_body, message_id, created_at,
+                           state, next_attempt_at)
+         SELECT kind, tenant_id, recipients, subject, text_body, html_body, message_id, ?2, 'queued', ?2
+         FROM held_mail WHERE message_id = ?1",
+        params![message_id, at],
+    )?;
+    conn.execute("DELETE FROM held_mail WHERE message_id = ?1", [message_id])?;
+    Ok(queued > 0)
 }
 
 impl Ledger {

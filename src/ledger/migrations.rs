@@ -416,6 +416,29 @@ pub(super) const MIGRATIONS: &[&str] = &[
         CHECK (deliver = 1 OR collect = 1)
     ) STRICT;
     "#,
+    // 19: a bundle's announcement is held beside it until the file is in its outbox, and
+    // queued in the transaction that records the placement (issue 17): `held_mail` keeps
+    // it, `bundle.mail` names the Message-ID that announces the file.
+    r#"
+    CREATE TABLE held_mail (
+        message_id TEXT PRIMARY KEY,
+        kind       TEXT NOT NULL,
+        tenant_id  TEXT REFERENCES tenant (id),
+        -- JSON array of addresses.
+        recipients TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        text_body  TEXT NOT NULL,
+        html_body  TEXT NOT NULL
+    ) STRICT;
+    ALTER TABLE bundle ADD COLUMN mail TEXT;
+    "#,
+    // 20: a publication reads only what concerns its municipality (issue 17): unplaced
+    // bundles without reading every bundle, and the providers its decisions name without
+    // reading its decisions, so that its measurements are read per provider, not all.
+    r#"
+    CREATE INDEX bundle_unplaced ON bundle (id) WHERE placed_at IS NULL;
+    CREATE INDEX decision_provider ON decision (gemeentecode, agb);
+    "#,
 ];
 
 /// The version this build writes.

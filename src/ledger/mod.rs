@@ -120,6 +120,10 @@ const PAGE_SIZE: i64 = 16 * 1024;
 /// allowed file takes a minute or so; intake and the auditor must outwait that.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// How long a job or a command run by hand tries to truncate the ledger's log after its
+/// work: long enough to outlast intake's and the mail worker's short transactions.
+pub const CHECKPOINT_PATIENCE: Duration = Duration::from_secs(2);
+
 impl Ledger {
     /// Opens (or creates) the ledger for writing and migrates it to the current schema.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
@@ -198,6 +202,60 @@ impl Ledger {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
     }
 
+    /// Copies the write-ahead log into the database and truncates it to nothing
+    /// (`wal_checkpoint(TRUNCATE)`): called after large transactions and when the daemon is
+    /// idle, so that the `-wal` file does not keep the size of the largest one (SQLite's own
+    /// checkpoints after each commit reuse the file but never shrink it). A ledger in use (a
+    /// writer, or a reader of an older snapshot) is tried again until `patience` has passed,
+    /// then left for the next call; that is no failure. Returns whether the log is now empty.
+    pub fn checkpoint(&self, patience: Duration) -> bool {
+        let started = std::time::Instant::now();
+        loop {
+            match self.try_checkpoint() {
+                Ok(true) => {
+                    tracing::debug!("ledger WAL checkpointed and truncated");
+                    return true;
+                }
+                Ok(false) if started.elapsed() < patience => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(false) => {
+                    tracing::debug!("ledger in use: WAL checkpoint left for later");
+                    return false;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; tried again later");
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// One TRUNCATE checkpoint that waits for nobody: whether it completed.
+    fn try_checkpoint(&self) -> Result<bool, LedgerError> {
+        // Waiting in SQLite's busy handler, a TRUNCATE checkpoint holds the write lock while
+        // it waits for readers: intake would wait behind a long publication's snapshot.
+        self.conn.busy_timeout(Duration::ZERO)?;
+        let done = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        self.conn.busy_timeout(BUSY_TIMEOUT)?;
+        match done {
+            Ok(busy) => Ok(busy == 0),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u32, LedgerError> {
         migrations::version(&self.conn)
@@ -241,4 +299,47 @@ fn copy_before_migrating(conn: &Connection, path: &Path, found: u32) -> Result<(
 /// Times are stored as RFC 3339 UTC text with milliseconds: sortable, readable with `sqlite3`.
 fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_empties_the_log_unless_a_reader_holds_an_older_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = crate::layout::StateDir::new(dir.path());
+        let ledger = Ledger::open(&state.ledger()).unwrap();
+        let [wal, _] = state.ledger_companions();
+        let write = |rows: i64| {
+            ledger
+                .conn
+                .execute(
+                    "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
+                     INSERT INTO audit (at, actor, action, detail)
+                     SELECT '2026-01-01T00:00:00.000Z', 'test', 'fill', hex(randomblob(512)) FROM n",
+                    [rows],
+                )
+                .unwrap();
+        };
+        let wal_bytes = || std::fs::metadata(&wal).unwrap().len();
+        write(2_000);
+        assert!(wal_bytes() > 1 << 20, "{} bytes", wal_bytes());
+        let reader = rusqlite::Connection::open(state.ledger()).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+            .unwrap();
+        write(10);
+        assert!(
+            !ledger.checkpoint(Duration::ZERO),
+            "a reader of an older snapshot"
+        );
+        assert!(wal_bytes() > 0);
+        reader.execute_batch("COMMIT").unwrap();
+        assert!(ledger.checkpoint(Duration::ZERO));
+        assert_eq!(wal_bytes(), 0);
+        write(1);
+        assert!(wal_bytes() > 0, "the log is used again as usual");
+    }
 }

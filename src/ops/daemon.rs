@@ -391,8 +391,9 @@ impl Daemon {
         );
     }
 
-    /// Serves until `shutdown`: reloads on request, and keeps systemd's STATUS= (and its
-    /// watchdog, if it asks for one) fresh.
+    /// Serves until `shutdown`: reloads on request, keeps systemd's STATUS= (and its
+    /// watchdog, if it asks for one) fresh, and at each tick truncates the ledger's
+    /// write-ahead log if nobody is using the ledger.
     async fn serve(&mut self, shutdown: &CancellationToken, reload: &mut mpsc::Receiver<()>) {
         let watchdog = systemd::watchdog_interval();
         let mut tick = tokio::time::interval(watchdog.unwrap_or(STATUS_INTERVAL));
@@ -406,6 +407,8 @@ impl Daemon {
                     }
                     self.look_at_disk();
                     systemd::status(&self.status_line());
+                    // What jobs, intake and the auditor wrote since: the log stays small.
+                    self.ledger.checkpoint(Duration::ZERO);
                 }
             }
         }

@@ -54,24 +54,22 @@ fn publish_work(
     stop: &dyn Fn() -> bool,
     mail: &Wake,
 ) -> Result<String, String> {
-    let mut made = 0;
-    let mut failed = Vec::new();
-    for tenant in config
+    let municipalities = config
         .tenants
         .iter()
-        .filter(|t| t.kind == crate::config::TenantKind::Municipality)
-    {
-        if stop() {
-            break;
-        }
-        match crate::publish::publish_due(config, ledger, tenant, crate::clock::now(), mail) {
-            Ok(bundles) => made += bundles.len(),
-            Err(e) => {
-                tracing::error!(tenant = tenant.id, error = %e, "no bundle this week");
-                failed.push(tenant.id.clone());
-            }
-        }
-    }
+        .filter(|t| t.kind == crate::config::TenantKind::Municipality);
+    let now = crate::clock::now();
+    let outcomes = crate::publish::publish_all_due(config, ledger, municipalities, now, mail, stop);
+    let made: usize = outcomes
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .map(Vec::len)
+        .sum();
+    let failed: Vec<&str> = outcomes
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(t, _)| t.id.as_str())
+        .collect();
     if failed.is_empty() {
         Ok(format!("{made} bundles published"))
     } else {
@@ -213,6 +211,9 @@ async fn run(
                 Ok(done) => ledger.job_ran(name, started, done)?,
                 Err(e) => ledger.job_failed(name, started, &format!("failed: {e}"))?,
             }
+            // A run's claims or a publication's record can be large; the log they left need
+            // not wait for the daemon's idle tick.
+            ledger.checkpoint(crate::ledger::CHECKPOINT_PATIENCE);
             Ok::<_, LedgerError>(result)
         })
         .await;

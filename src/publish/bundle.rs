@@ -3,12 +3,18 @@
 //! with a header row; a cell that a spreadsheet would run as a formula is made text. The
 //! manifest gives each CSV's row count and SHA-256.
 //!
+//! The zip is compressed on a thread of its own, and the large CSVs are formatted (their
+//! identifiers hashed) on another, while the caller's thread reads the next rows from the
+//! ledger: on two cores a bundle takes about as long as its slowest part, not their sum.
+//!
 //! This module only writes the file it is given (in `staging/`); choosing rows, recording
 //! the publication and moving the zip into an outbox are the publisher's.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -93,11 +99,151 @@ impl<W: Write> Write for Tee<'_, W> {
     }
 }
 
+/// What the compressing thread is told to do, in order.
+enum Op {
+    /// Start a new entry of this name.
+    Start(String),
+    /// The next bytes of the current entry.
+    Data(Vec<u8>),
+    /// Write the central directory and hand the file back.
+    Finish,
+}
+
+/// How many bytes go to the compressing thread at a time.
+const CHUNK: usize = 256 * 1024;
+
+/// Chunks in flight between the threads: enough to even out the two sides' pace, few
+/// enough to bound the memory (a few MiB).
+const IN_FLIGHT: usize = 8;
+
+/// The compressing thread: writes each entry it is told into the zip, deflated, and at
+/// [`Op::Finish`] the central directory. Ends with an error at the first failure, or if the
+/// writer went away without finishing.
+fn compress(
+    mut zip: ZipWriter<BufWriter<File>>,
+    options: SimpleFileOptions,
+    ops: &Receiver<Op>,
+) -> io::Result<BufWriter<File>> {
+    for op in ops {
+        match op {
+            Op::Start(name) => zip.start_file(name, options).map_err(zip_err)?,
+            Op::Data(bytes) => zip.write_all(&bytes)?,
+            Op::Finish => return zip.finish().map_err(zip_err),
+        }
+    }
+    Err(io::Error::other("the bundle was left unfinished"))
+}
+
+/// The writing end of the compressing thread: bytes written here are sent to it in
+/// chunks of [`CHUNK`].
+struct Pipe {
+    ops: Option<SyncSender<Op>>,
+    worker: Option<JoinHandle<io::Result<BufWriter<File>>>>,
+    pending: Vec<u8>,
+}
+
+impl Pipe {
+    fn send(&mut self, op: Op) -> io::Result<()> {
+        let sent = self.ops.as_ref().map(|ops| ops.send(op).is_ok());
+        if sent == Some(true) {
+            return Ok(());
+        }
+        // The thread ended early: its error says why.
+        Err(match self.stop() {
+            Err(e) => e,
+            Ok(_) => io::Error::other("the bundle's compressing thread is gone"),
+        })
+    }
+
+    /// Sends what is pending, then `op`.
+    fn then(&mut self, op: Op) -> io::Result<()> {
+        self.flush()?;
+        self.send(op)
+    }
+
+    /// Lets the thread end and waits for it: the finished file, or why not.
+    fn stop(&mut self) -> io::Result<BufWriter<File>> {
+        self.ops = None;
+        match self.worker.take().map(JoinHandle::join) {
+            Some(Ok(done)) => done,
+            Some(Err(_)) => Err(io::Error::other("the bundle's compressing thread panicked")),
+            None => Err(io::Error::other("the bundle was already closed")),
+        }
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if self.pending.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.pending, Vec::with_capacity(CHUNK));
+        self.send(Op::Data(chunk))
+    }
+}
+
+impl Drop for Pipe {
+    /// A bundle given up (an error on the caller's side): the thread stops before the
+    /// caller removes the file.
+    fn drop(&mut self) {
+        if self.worker.is_some() {
+            let _ = self.stop();
+        }
+    }
+}
+
+/// Rows handed to the formatting thread at a time.
+const BATCH: usize = 1024;
+
+/// Writes the CSV entry `name` into `pipe`: BOM, `header`, and each row of `rows`, formula
+/// cells guarded; its manifest line.
+fn write_entry<R, C>(
+    pipe: &mut Pipe,
+    name: &str,
+    header: &[&str],
+    rows: R,
+) -> io::Result<ManifestFile>
+where
+    R: IntoIterator<Item = io::Result<Vec<C>>>,
+    C: AsRef<str>,
+{
+    pipe.then(Op::Start(name.to_owned()))?;
+    let mut tee = Tee {
+        inner: pipe,
+        hasher: Sha256::new(),
+    };
+    tee.write_all(sheet::BOM)?;
+    let mut count = 0;
+    {
+        let mut csv = sheet::writer().from_writer(&mut tee);
+        csv.write_record(header).map_err(io::Error::other)?;
+        for row in rows {
+            let row = row?;
+            csv.write_record(row.iter().map(|cell| guard_formula(cell.as_ref())))
+                .map_err(io::Error::other)?;
+            count += 1;
+        }
+        csv.flush()?;
+    }
+    Ok(ManifestFile {
+        name: name.to_owned(),
+        rows: count,
+        sha256: hex::encode(tee.hasher.finalize()),
+    })
+}
+
 /// A bundle being written.
 pub struct BundleWriter {
-    zip: ZipWriter<BufWriter<File>>,
+    pipe: Pipe,
     files: Vec<ManifestFile>,
-    options: SimpleFileOptions,
 }
 
 fn zip_err(e: zip::result::ZipError) -> io::Error {
@@ -113,8 +259,12 @@ impl BundleWriter {
             .write(true)
             .create_new(true)
             .open(path)?;
-        let mut options =
-            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        // Level 3, not the usual 6: a bundle is mostly hashes in hex, which the higher
+        // levels shrink by 1 % more (measured on a million-row bundle, zlib-rs: 100.4 MB
+        // against 99.4 MB) for a quarter more of the deflating time.
+        let mut options = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(3));
         let narrow = |n: u32| u8::try_from(n).unwrap_or(0);
         if let Ok(time) = zip::DateTime::from_date_and_time(
             u16::try_from(made.year()).unwrap_or(1980),
@@ -126,10 +276,18 @@ impl BundleWriter {
         ) {
             options = options.last_modified_time(time);
         }
+        let zip = ZipWriter::new(BufWriter::new(file));
+        let (ops, received) = sync_channel(IN_FLIGHT);
+        let worker = std::thread::Builder::new()
+            .name("bundle-zip".into())
+            .spawn(move || compress(zip, options, &received))?;
         Ok(Self {
-            zip: ZipWriter::new(BufWriter::new(file)),
+            pipe: Pipe {
+                ops: Some(ops),
+                worker: Some(worker),
+                pending: Vec::with_capacity(CHUNK),
+            },
             files: Vec::new(),
-            options,
         })
     }
 
@@ -139,47 +297,74 @@ impl BundleWriter {
         R: IntoIterator<Item = io::Result<Vec<C>>>,
         C: AsRef<str>,
     {
-        let options = self.options;
-        self.zip.start_file(name, options).map_err(zip_err)?;
-        let mut tee = Tee {
-            inner: &mut self.zip,
-            hasher: Sha256::new(),
-        };
-        tee.write_all(sheet::BOM)?;
-        let mut count = 0;
-        {
-            let mut csv = sheet::writer().from_writer(&mut tee);
-            csv.write_record(header).map_err(io::Error::other)?;
+        let file = write_entry(&mut self.pipe, name, header, rows)?;
+        let count = file.rows;
+        self.files.push(file);
+        Ok(count)
+    }
+
+    /// As [`Self::csv`], but each row is turned into its cells by `cells` on a thread of its
+    /// own while the caller's thread reads the next rows: for the large files, whose
+    /// identifiers are hashed, so that reading the ledger, hashing and compressing each
+    /// have a thread.
+    pub fn csv_of<R, C>(
+        &mut self,
+        name: &str,
+        header: &[&str],
+        rows: impl Iterator<Item = io::Result<R>>,
+        cells: impl Fn(R) -> Vec<C> + Send,
+    ) -> io::Result<u64>
+    where
+        R: Send,
+        C: AsRef<str>,
+    {
+        let pipe = &mut self.pipe;
+        let file = std::thread::scope(|scope| {
+            let (batches, received) = sync_channel::<Vec<io::Result<R>>>(IN_FLIGHT);
+            let formatter = std::thread::Builder::new()
+                .name("bundle-csv".into())
+                .spawn_scoped(scope, move || {
+                    let rows = received.into_iter().flatten().map(|r| r.map(&cells));
+                    write_entry(pipe, name, header, rows)
+                })?;
+            let mut batch = Vec::with_capacity(BATCH);
             for row in rows {
-                let row = row?;
-                csv.write_record(row.iter().map(|cell| guard_formula(cell.as_ref())))
-                    .map_err(io::Error::other)?;
-                count += 1;
+                let failed = row.is_err();
+                batch.push(row);
+                if batch.len() == BATCH || failed {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    // A send fails only when the formatter stopped at an error: it says which.
+                    if batches.send(full).is_err() || failed {
+                        break;
+                    }
+                }
             }
-            csv.flush()?;
-        }
-        self.files.push(ManifestFile {
-            name: name.to_owned(),
-            rows: count,
-            sha256: hex::encode(tee.hasher.finalize()),
-        });
+            if !batch.is_empty() {
+                let _ = batches.send(batch);
+            }
+            drop(batches);
+            formatter
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the CSV thread panicked")))
+        })?;
+        let count = file.rows;
+        self.files.push(file);
         Ok(count)
     }
 
     /// Adds the text file `name` (not a CSV: not in the manifest's file list).
     pub fn text(&mut self, name: &str, content: &str) -> io::Result<()> {
-        self.zip.start_file(name, self.options).map_err(zip_err)?;
-        self.zip.write_all(content.as_bytes())
+        self.pipe.then(Op::Start(name.to_owned()))?;
+        self.pipe.write_all(content.as_bytes())
     }
 
     /// Writes `manifest.json` (with the files written so far), closes the zip and syncs it.
     pub fn finish(mut self, mut manifest: Manifest) -> io::Result<Manifest> {
         manifest.files = std::mem::take(&mut self.files);
-        self.zip
-            .start_file("manifest.json", self.options)
-            .map_err(zip_err)?;
-        serde_json::to_writer_pretty(&mut self.zip, &manifest).map_err(io::Error::other)?;
-        let mut out = self.zip.finish().map_err(zip_err)?;
+        self.pipe.then(Op::Start("manifest.json".to_owned()))?;
+        serde_json::to_writer_pretty(&mut self.pipe, &manifest).map_err(io::Error::other)?;
+        self.pipe.then(Op::Finish)?;
+        let mut out = self.pipe.stop()?;
         out.flush()?;
         out.get_ref().sync_all()?;
         Ok(manifest)

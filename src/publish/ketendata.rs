@@ -7,7 +7,8 @@
 //! `LEESMIJ.txt`, which prints the allow-list; and `manifest.json`. Every identifier is
 //! hashed with the municipality's own key, as in its measurement bundles. A message is in
 //! exactly one weekly bundle: the bundle and the messages it carried are recorded in one
-//! transaction, the zip placed after it, as for the measurement bundles; a full bundle
+//! transaction, the zip placed after it and mailed as it is placed, as for the measurement
+//! bundles; a full bundle
 //! (from 2021-01-01 or a date, on request) repeats without changing that.
 
 use std::fmt::Write as _;
@@ -110,7 +111,7 @@ pub fn publish(
     }
     let state = StateDir::new(&config.state_dir);
     let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
-    place_unplaced(&state, ledger)?;
+    place_unplaced(&state, ledger, mail)?;
     let key = municipality_key(config, ledger, tenant, now)?;
     let local = now.with_timezone(&config.time_zone);
     let base = bundle_name(standard, &tenant.id, since.is_some(), local.naive_local());
@@ -195,11 +196,8 @@ pub fn publish(
     let mailed = !tenant.contacts.is_empty();
     let queued = mailed.then_some((&new_mail, message_id.as_str()));
     let id = publication.commit(&bundle, queued, now)?;
-    if mailed {
-        mail.queued();
-    }
     crate::pause::point("ketendata.committed");
-    place(&state, ledger, id, &tenant.id, &name)?;
+    place(&state, ledger, id, &tenant.id, &name, mail)?;
     tracing::info!(tenant = tenant.id, bundle = name, rows = %rows_json, mailed, "Ketendata bundle published");
     Ok(Some(Published {
         name: name.clone(),

@@ -3,12 +3,15 @@
 //! links, and how each delivery for its decisions fared — with the figures per quarter, and
 //! every identifier hashed again with the municipality's own key.
 //!
-//! The zip is built in `staging/` while the ledger's write lock is held; the rows'
-//! publication is committed with the bundle's record; only then is the zip renamed into the
-//! outbox. A crash before the commit leaves an unrecorded zip in staging (removed at the
-//! next publication) and no row marked; a crash after it leaves a recorded zip in staging
-//! that the next publication moves into place. So a row is in exactly one incremental
-//! bundle, and no partial zip is ever in an outbox.
+//! The zip is built in `staging/` from one snapshot of the ledger, without its write lock
+//! (intake and processing go on); the rows' publication is committed with the bundle's
+//! record, exactly the versions that snapshot gave the zip; only then is the zip renamed
+//! into the outbox, and the mail that announces it is queued in the transaction that
+//! records that placement. A crash before the commit leaves an unrecorded zip in staging (removed at the
+//! next start or publication) and no row marked; a crash after it leaves a recorded zip in
+//! staging that the next start or publication moves into place, and only then mails. So a
+//! row is in exactly one incremental bundle, no partial zip is ever in an outbox, and no
+//! mail names a file that is not there.
 
 pub mod bundle;
 pub(crate) mod chart;
@@ -180,17 +183,19 @@ fn quality_row(
     ]
 }
 
-/// Writes one CSV from rows the ledger streams, each turned into cells by `cells`.
-fn write_csv<R>(
+/// Writes one CSV from rows the ledger streams, each turned into cells by `cells` (on the
+/// bundle's formatting thread).
+fn write_csv<R: Send>(
     writer: &mut BundleWriter,
     file: &codebook::File,
     rows: &mut dyn Iterator<Item = Result<R, LedgerError>>,
-    cells: impl Fn(R) -> Vec<String>,
+    cells: impl Fn(R) -> Vec<String> + Send,
 ) -> io::Result<u64> {
-    writer.csv(
+    writer.csv_of(
         file.name,
         &file.header(),
-        rows.map(|r| r.map(&cells).map_err(io::Error::other)),
+        rows.map(|r| r.map_err(io::Error::other)),
+        cells,
     )
 }
 
@@ -248,7 +253,7 @@ pub fn publish(
     let scope = Scope::new(since);
     let state = StateDir::new(&config.state_dir);
     let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
-    place_unplaced(&state, ledger)?;
+    place_unplaced(&state, ledger, mail)?;
     let key = municipality_key(config, ledger, tenant, now)?;
     let local = now.with_timezone(&config.time_zone);
     let base = bundle_name(&tenant.id, since.is_some(), local.naive_local());
@@ -261,9 +266,9 @@ pub fn publish(
         scope: &scope,
     };
     let staged = state.staging().join(&name);
-    let publication = ledger.begin_publication()?;
+    let mut publication = ledger.begin_publication(&tenant.id, &tenant.code, scope.since())?;
     let writer = BundleWriter::create(&staged, local.naive_local()).map_err(io_error(&name))?;
-    let (manifest, latest) = match write_bundle(&making, &key, &publication, writer) {
+    let (manifest, latest) = match write_bundle(&making, &key, &mut publication, writer) {
         Ok(written) => written,
         Err(e) => {
             let _ = std::fs::remove_file(&staged);
@@ -294,11 +299,8 @@ pub fn publish(
         latest: latest.as_ref(),
     };
     let id = record(&making, publication, &made, mailed, now)?;
-    if mailed {
-        mail.queued();
-    }
     crate::pause::point("publish.committed");
-    place(&state, ledger, id, &tenant.id, &name)?;
+    place(&state, ledger, id, &tenant.id, &name, mail)?;
     tracing::info!(tenant = tenant.id, bundle = name, kind = scope.kind().as_str(), rows = %rows_json, mailed, "bundle published");
     Ok(Some(Published { name, rows, mailed }))
 }
@@ -389,12 +391,12 @@ fn free_name(ledger: &Ledger, base: &str) -> Result<String, PublishError> {
 fn write_bundle(
     making: &Making<'_>,
     key: &Keyed,
-    publication: &Publication<'_>,
+    publication: &mut Publication<'_>,
     mut writer: BundleWriter,
 ) -> Result<(Manifest, Option<crate::ledger::Indicators>), PublishError> {
     let io_err = io_error(making.name);
     let deliveries = write_rows(making, key, publication, &mut writer)?;
-    let (figures, per_provider) = publication.figures(&making.tenant.code)?;
+    let (figures, per_provider) = publication.figures()?;
     writer
         .csv(
             codebook::INDICATOREN.name,
@@ -456,17 +458,15 @@ fn write_rows(
     writer: &mut BundleWriter,
 ) -> Result<overview::Deliveries, PublishError> {
     let io_err = io_error(making.name);
-    let (id, code) = (making.tenant.id.as_str(), making.tenant.code.as_str());
-    let since = making.scope.since();
     publication
-        .new_decisions(id, code, since, |rows| {
+        .new_decisions(|rows| {
             write_csv(writer, &codebook::BESCHIKKINGEN, rows, |d| {
                 decision_row(d, key)
             })
         })?
         .map_err(&io_err)?;
     publication
-        .new_measurements(id, code, since, |rows| {
+        .new_measurements(|rows| {
             write_csv(writer, &codebook::METINGEN, rows, |m| {
                 measurement_row(m, key)
             })
@@ -474,21 +474,23 @@ fn write_rows(
         .map_err(&io_err)?;
     crate::pause::point("publish.writing");
     publication
-        .new_links(id, code, since, |rows| {
-            write_csv(writer, &codebook::KOPPELINGEN, rows, |l| link_row(l, key))
-        })?
+        .new_links(|rows| write_csv(writer, &codebook::KOPPELINGEN, rows, |l| link_row(l, key)))?
         .map_err(&io_err)?;
     let (tz, language) = (making.config.time_zone, making.config.language);
-    let deliveries = std::cell::RefCell::new(overview::Deliveries::default());
+    // Few rows, and each also summed for the overview: formatted here.
+    let mut deliveries = overview::Deliveries::default();
     publication
-        .new_deliveries(id, code, since, |rows| {
-            write_csv(writer, &codebook::KWALITEIT, rows, |d| {
-                deliveries.borrow_mut().add(&d, language);
-                quality_row(d, tz, language)
-            })
+        .new_deliveries(|rows| {
+            let file = &codebook::KWALITEIT;
+            let lines = rows.map(|d| {
+                let d = d.map_err(io::Error::other)?;
+                deliveries.add(&d, language);
+                Ok(quality_row(d, tz, language))
+            });
+            writer.csv(file.name, &file.header(), lines)
         })?
         .map_err(&io_err)?;
-    Ok(deliveries.into_inner())
+    Ok(deliveries)
 }
 
 /// One line of `Beschikkingen.csv`, its numbers hashed with the municipality's key.
@@ -540,7 +542,7 @@ struct Made<'a> {
 }
 
 /// Commits the bundle's record, its rows' versions and (if `mailed`) its mail to the
-/// municipality's contacts; returns the bundle's id.
+/// municipality's contacts, held until the bundle is placed; returns the bundle's id.
 fn record(
     making: &Making<'_>,
     publication: Publication<'_>,
@@ -588,23 +590,23 @@ fn record(
     let queued = mailed.then(|| (&new_mail, crate::mail::new_message_id()));
     Ok(publication.commit(
         &bundle,
-        &tenant.code,
         queued.as_ref().map(|(m, id)| (*m, id.as_str())),
         now,
     )?)
 }
 
 /// Moves a recorded bundle (or report file) from staging into its outbox under its
-/// recorded name, and records that. A file of that name already in the outbox is this one
-/// if its content is the same (a move cut off after it was linked there); anything else is
-/// an error, never a second name. A file in neither place is an error too: it is not
-/// recorded as placed.
+/// recorded name, and records that, with its mail queued in the same transaction (`mail`
+/// rings then). A file of that name already in the outbox is this one if its content is the
+/// same (a move cut off after it was linked there); anything else is an error, never a
+/// second name. A file in neither place is an error too: it is not recorded as placed.
 fn place(
     state: &StateDir,
     ledger: &mut Ledger,
     id: i64,
     tenant: &str,
     name: &str,
+    mail: &Wake,
 ) -> Result<(), PublishError> {
     let io_err = io_error(name);
     let staged = state.staging().join(name);
@@ -630,7 +632,9 @@ fn place(
         )));
     }
     crate::pause::point("publish.placed");
-    ledger.bundle_placed(id, crate::clock::now())?;
+    if ledger.bundle_placed(id, crate::clock::now())? {
+        mail.queued();
+    }
     Ok(())
 }
 
@@ -639,19 +643,19 @@ fn digest(path: &Path) -> io::Result<String> {
     Ok(crate::fingerprint::sha256_of(&mut std::fs::File::open(path)?)?.1)
 }
 
-/// Finishes publications (and monthly reports) cut off after their commit, and removes the
-/// files of ones cut off before it (never recorded, so none of their rows counts as
-/// published). The caller holds the [`OutboxLock`]: no other publication is under way. A
-/// recorded file that cannot be placed is logged and left for the next time; the others
-/// go on.
-fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishError> {
+/// Finishes publications (and monthly reports) cut off after their commit, each file's
+/// mail queued as it is placed (`mail` rings then), and removes the files of ones cut off
+/// before it (never recorded, so none of their rows counts as published). The caller holds
+/// the [`OutboxLock`]: no other publication is under way. A recorded file that cannot be
+/// placed is logged and left for the next time; the others go on.
+fn place_unplaced(state: &StateDir, ledger: &mut Ledger, mail: &Wake) -> Result<(), PublishError> {
     for bundle in ledger.unplaced_bundles()? {
         tracing::warn!(
             tenant = bundle.tenant,
             bundle = bundle.name,
             "placing a file that an interrupted publication recorded"
         );
-        if let Err(e) = place(state, ledger, bundle.id, &bundle.tenant, &bundle.name) {
+        if let Err(e) = place(state, ledger, bundle.id, &bundle.tenant, &bundle.name, mail) {
             tracing::error!(tenant = bundle.tenant, error = %e, "cannot place a recorded file; trying again at the next publication");
         }
     }
@@ -675,13 +679,15 @@ fn place_unplaced(state: &StateDir, ledger: &mut Ledger) -> Result<(), PublishEr
     Ok(())
 }
 
-/// At start-up: places what an interrupted publication or monthly report recorded and
-/// removes what it left unrecorded, so that a file whose mail is queued reaches its outbox
-/// at once, not at the next weekly or monthly run.
+/// At start-up, before the mail worker runs: places what an interrupted publication or
+/// monthly report recorded (queuing its mail as each file is placed) and removes what it
+/// left unrecorded, so that a recorded file reaches its outbox, and its mail goes out, at
+/// once, not at the next weekly or monthly run.
 pub fn place_left_over(config: &Config, ledger: &mut Ledger) -> Result<(), PublishError> {
     let state = StateDir::new(&config.state_dir);
     let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
-    place_unplaced(&state, ledger)
+    // The mail worker has not started yet; it looks at the queue when it does.
+    place_unplaced(&state, ledger, &Wake::unheard())
 }
 
 /// Records a request for a full bundle from `since` on ([`EVERYTHING`] for a
@@ -782,6 +788,36 @@ pub fn publish_due(
     }
     made.extend(ketendata_due(config, ledger, tenant, now, mail)?);
     Ok(made)
+}
+
+/// The weekly publication ([`publish_due`]) of each of `municipalities` in turn, with each
+/// one's outcome. One municipality's failure (its key, its outbox, its files) is logged and
+/// the next goes on: its bundles wait for the next run, the others' do not. Asks `stop`
+/// between municipalities, never during one.
+pub fn publish_all_due<'a>(
+    config: &Config,
+    ledger: &mut Ledger,
+    municipalities: impl IntoIterator<Item = &'a Tenant>,
+    now: DateTime<Utc>,
+    mail: &Wake,
+    stop: &dyn Fn() -> bool,
+) -> Vec<(&'a Tenant, Result<Vec<Published>, PublishError>)> {
+    let mut outcomes = Vec::new();
+    for tenant in municipalities {
+        if stop() {
+            break;
+        }
+        let outcome = publish_due(config, ledger, tenant, now, mail);
+        if let Err(e) = &outcome {
+            tracing::error!(
+                tenant = tenant.id,
+                error = %e,
+                "publication failed for this municipality; the others go on"
+            );
+        }
+        outcomes.push((tenant, outcome));
+    }
+    outcomes
 }
 
 /// The weekly Ketendata bundles of `tenant`, per law: the messages no bundle carried yet,

@@ -264,11 +264,7 @@ fn outbox_report(
     let message_id = new_message_id();
     let report_mail = text.to_mail("quality-report", &tenant.id, &tenant.contacts);
     let mail = (!tenant.contacts.is_empty()).then_some((&report_mail, message_id.as_str()));
-    let made = report::publish(config, ledger, &contents, mail, now)?;
-    if made && mail.is_some() {
-        wake.queued();
-    }
-    Ok(made)
+    report::publish(config, ledger, &contents, mail, now, wake)
 }
 
 #[cfg(test)]

@@ -325,22 +325,24 @@ fn checks_table(stats: &QualityStats, language: Language) -> Markup {
 }
 
 /// Writes both files of `contents` into staging, records them with `mail` (the monthly
-/// mail that names them) in one transaction, and places them in the tenant's outbox.
-/// Whether it was made: not if this month's report was recorded before, so that a rerun of
-/// the month's job makes and mails nothing twice.
+/// mail that names them, held until both are in place) in one transaction, and places them
+/// in the tenant's outbox, which queues the mail (`wake` rings then). Whether it was made:
+/// not if this month's report was recorded before, so that a rerun of the month's job makes
+/// and mails nothing twice.
 pub(crate) fn publish(
     config: &Config,
     ledger: &mut Ledger,
     contents: &Contents<'_>,
     mail: Option<(&crate::ledger::NewMail<'_>, &str)>,
     now: DateTime<Utc>,
+    wake: &crate::mail::Wake,
 ) -> Result<bool, PublishError> {
     let tenant = contents.tenant;
     debug_assert_eq!(tenant.kind, TenantKind::Supplier);
     let (page_name, csv_name) = names(&tenant.id, contents.month);
     let state = StateDir::new(&config.state_dir);
     let _outboxes = OutboxLock::take(&state).map_err(io_error("staging/"))?;
-    super::place_unplaced(&state, ledger)?;
+    super::place_unplaced(&state, ledger, wake)?;
     if ledger.bundle_recorded(&page_name)? {
         return Ok(false);
     }
@@ -370,7 +372,7 @@ pub(crate) fn publish(
     let ids = ledger.record_report(&bundles, mail, now)?;
     crate::pause::point("report.committed");
     for (id, (name, _, _)) in ids.into_iter().zip(&records) {
-        place(&state, ledger, id, &tenant.id, name)?;
+        place(&state, ledger, id, &tenant.id, name, wake)?;
     }
     tracing::info!(
         tenant = tenant.id,

@@ -311,9 +311,11 @@ fn an_older_ledger_is_copied_into_backups_before_it_is_migrated() {
     let ledger = env.var().join("dropgate.sqlite");
     let latest = dropgate::ledger::SCHEMA_VERSION;
     {
-        // The schema of one version back: the last migration (18) only added this table.
+        // The schema of one version back: the last migration (20) only added these
+        // two indexes; a new migration must undo its own here instead.
         let conn = rusqlite::Connection::open(&ledger).unwrap();
-        conn.execute_batch("DROP TABLE enrolment").unwrap();
+        conn.execute_batch("DROP INDEX bundle_unplaced; DROP INDEX decision_provider;")
+            .unwrap();
         conn.pragma_update(None, "user_version", latest - 1)
             .unwrap();
     }

@@ -17,6 +17,7 @@ mod metrics;
 mod mutation;
 mod process;
 mod publish;
+mod publish_faults;
 mod reminders;
 mod report;
 mod sftp;

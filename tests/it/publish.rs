@@ -47,6 +47,13 @@ fn deliver_all(env: &Env, files: &[(&str, &str, &[u8])]) {
 
 /// As `deliver_all`, with intake and processing on a clock moved by `offset`.
 pub(crate) fn deliver_all_at(env: &Env, offset: &str, files: &[(&str, &str, &[u8])]) {
+    take_in_at(env, offset, files);
+    env.cmd_at(offset, &["process"]);
+}
+
+/// Puts each `(tenant, name, content)` into its upload/ and lets intake record them (a short
+/// daemon run on a clock moved by `offset`), without processing them.
+pub(crate) fn take_in_at(env: &Env, offset: &str, files: &[(&str, &str, &[u8])]) {
     let before = env.status()["deliveries"]["total"].as_u64().unwrap_or(0);
     for (tenant, name, content) in files {
         std::fs::write(env.upload(tenant).join(name), content).unwrap();
@@ -56,7 +63,6 @@ pub(crate) fn deliver_all_at(env: &Env, offset: &str, files: &[(&str, &str, &[u8
         env.status()["deliveries"]["total"].as_u64() == Some(before + files.len() as u64)
     });
     daemon.stop();
-    env.cmd_at(offset, &["process"]);
 }
 
 /// Delivers the sample `sample` into `tenant`'s upload/ as `name`, and processes it.
@@ -95,7 +101,7 @@ fn outbox(env: &Env) -> Vec<PathBuf> {
 }
 
 /// The bundles in `tenant`'s outbox, oldest first; fails if it holds anything unrecorded.
-fn outbox_of(env: &Env, tenant: &str) -> Vec<PathBuf> {
+pub(crate) fn outbox_of(env: &Env, tenant: &str) -> Vec<PathBuf> {
     let dir = env.var().join(format!("tenants/{tenant}/outbox"));
     let names = env.texts(
         "SELECT name FROM bundle WHERE tenant = ?1 ORDER BY id",
@@ -1031,7 +1037,7 @@ fn env_mailed(publish: &str) -> Env {
 }
 
 /// The kinds of the messages queued for utrecht, oldest first.
-fn mail_kinds(env: &Env) -> Vec<String> {
+pub(crate) fn mail_kinds(env: &Env) -> Vec<String> {
     env.texts(
         "SELECT kind FROM mail WHERE tenant_id = 'utrecht' ORDER BY id",
         [],

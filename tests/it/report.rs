@@ -611,7 +611,12 @@ fn a_report_cut_off_after_its_commit_is_placed_at_the_next_start_and_mailed_once
     let unplaced = "SELECT count(*) FROM bundle WHERE kind = 'report' AND placed_at IS NULL";
     assert_eq!(env.number(unplaced), 2);
     let mails = "SELECT count(*) FROM mail WHERE kind = 'quality-report' AND tenant_id = 'zorg-a'";
-    assert_eq!(env.number(mails), 1, "queued with the record");
+    assert_eq!(
+        env.number(mails),
+        0,
+        "held with the record, not queued before the files are in the outbox"
+    );
+    assert_eq!(env.number("SELECT count(*) FROM held_mail"), 1);
 
     // The next start places them before anything else; the month's job runs again.
     let daemon = env.start_at(&crate::util::just_before_this_months_report());
@@ -632,6 +637,7 @@ fn a_report_cut_off_after_its_commit_is_placed_at_the_next_start_and_mailed_once
     daemon.stop();
     assert_eq!(env.number(unplaced), 0);
     assert_eq!(env.number(mails), 1, "the report is mailed once");
+    assert_eq!(env.number("SELECT count(*) FROM held_mail"), 0);
     assert_eq!(
         crate::util::files(&outbox).len(),
         2,

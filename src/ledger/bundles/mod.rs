@@ -1,6 +1,7 @@
 //! Bundles: the `bundle` table records every file dropgate puts in an outbox (a
 //! municipality's zips, a care provider's monthly report): its kind, rows, digest, and when
-//! it was placed in and deleted from its outbox. `publication` is the
+//! it was placed in and deleted from its outbox, and the Message-ID of the mail that
+//! announces it (held until it is placed). `publication` is the
 //! transaction that selects a bundle's rows and records which versions it carried;
 //! `full_requests` the requests for a full bundle at the next publication.
 
@@ -8,7 +9,7 @@ mod full_requests;
 mod publication;
 
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::{Ledger, LedgerError, NewMail, timestamp};
 
@@ -92,25 +93,51 @@ impl Ledger {
         )?)
     }
 
-    /// Records that bundle `id` reached its outbox.
-    pub(crate) fn bundle_placed(&mut self, id: i64, at: DateTime<Utc>) -> Result<(), LedgerError> {
-        self.conn.execute(
+    /// Records that bundle `id` reached its outbox, and in the same transaction queues the
+    /// mail that announces it once every file that mail names is placed. Returns whether a
+    /// mail was queued.
+    pub(crate) fn bundle_placed(
+        &mut self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, LedgerError> {
+        let at = timestamp(at);
+        let tx = self.write_tx()?;
+        tx.execute(
             "UPDATE bundle SET placed_at = ?2 WHERE id = ?1",
-            params![id, timestamp(at)],
+            params![id, at],
         )?;
-        Ok(())
+        let waiting: Option<String> = tx
+            .query_row(
+                "SELECT b.mail FROM bundle b WHERE b.id = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM bundle o WHERE o.mail = b.mail AND o.placed_at IS NULL)",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let queued = match waiting {
+            Some(message_id) => super::mail::release(&tx, &message_id, &at)?,
+            None => false,
+        };
+        tx.commit()?;
+        Ok(queued)
     }
 }
 
-/// Inserts the record of `bundle`, made `at`, not yet placed; returns its id.
+/// Inserts the record of `bundle`, made `at`, not yet placed, and holds `mail` (with its
+/// Message-ID) until it is placed; returns its id. Files that one mail names (a report's
+/// page and CSV) each pass the same mail: it is held once.
 pub(in crate::ledger) fn insert(
     tx: &rusqlite::Transaction<'_>,
     bundle: &NewBundle<'_>,
+    mail: Option<(&NewMail<'_>, &str)>,
     at: &str,
 ) -> Result<i64, LedgerError> {
+    let message_id = mail.map(|(_, id)| id);
     tx.execute(
-        "INSERT INTO bundle (tenant, name, kind, created_at, rows, size_bytes, sha256, product)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO bundle (tenant, name, kind, created_at, rows, size_bytes, sha256, product, mail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             bundle.tenant,
             bundle.name,
@@ -120,15 +147,27 @@ pub(in crate::ledger) fn insert(
             i64::try_from(bundle.size_bytes).unwrap_or(i64::MAX),
             bundle.sha256,
             bundle.product,
+            message_id,
         ],
     )?;
-    Ok(tx.last_insert_rowid())
+    let id = tx.last_insert_rowid();
+    if let Some((mail, message_id)) = mail {
+        let held: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM held_mail WHERE message_id = ?1)",
+            [message_id],
+            |r| r.get(0),
+        )?;
+        if !held {
+            super::mail::hold(tx, mail, message_id)?;
+        }
+    }
+    Ok(id)
 }
 
 impl Ledger {
-    /// Records the files of a care provider's report (waiting in staging to be placed) and
-    /// queues its `mail` (with its Message-ID), in one transaction; returns the files' ids
-    /// in order.
+    /// Records the files of a care provider's report (waiting in staging to be placed) with
+    /// its `mail` (with its Message-ID), held until both are placed, in one transaction;
+    /// returns the files' ids in order.
     pub(crate) fn record_report(
         &mut self,
         files: &[NewBundle<'_>],
@@ -139,11 +178,8 @@ impl Ledger {
         let tx = self.write_tx()?;
         let ids = files
             .iter()
-            .map(|f| insert(&tx, f, &at))
+            .map(|f| insert(&tx, f, mail, &at))
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some((mail, message_id)) = mail {
-            super::mail::insert(&tx, mail, message_id, &at)?;
-        }
         tx.commit()?;
         Ok(ids)
     }

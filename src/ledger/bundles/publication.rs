@@ -1,16 +1,22 @@
-//! A publication's transaction: which rows a municipality has not yet received, and, with
-//! the bundle's record, which version of each it got (`published`) and which deliveries its
-//! quality file reported (`published_delivery`).
+//! A publication: which rows a municipality has not yet received, and, with the bundle's
+//! record, which version of each it got (`published`) and which deliveries its quality file
+//! reported (`published_delivery`).
 //!
-//! A [`Publication`] is one IMMEDIATE transaction: the rows are read, written into the zip
-//! and recorded as published under one lock, so no version can slip in between; and a
-//! row's publication commits with the bundle's record, or neither does.
+//! A [`Publication`] reads from one snapshot of the ledger (a read transaction: intake and
+//! processing write on meanwhile; its figures are read from the same snapshot on a second
+//! connection, beside the rows), and for a weekly bundle notes, as it starts, which version
+//! of each row and which deliveries that snapshot gives it (temporary tables of its own
+//! connection). The write lock is held only while the two snapshots begin and for the
+//! commit, which records the bundle and exactly those versions: a row changed after the
+//! snapshot was not in the zip in that version, so it comes again in the next bundle. Only one publication runs at a time
+//! (`layout::OutboxLock`), so nothing else writes `published` in between; and a row's
+//! publication commits with the bundle's record, or neither does.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
-use super::{BundleKind, NewBundle};
-use crate::ledger::figures::LINK_RULE;
+use super::NewBundle;
+use crate::ledger::figures::{LINK_RULE, providers_of};
 use crate::ledger::{DeliveryState, Indicators, Ledger, LedgerError, NewMail, timestamp};
 
 /// A decision as it goes into a bundle (identifiers still unhashed).
@@ -84,8 +90,10 @@ fn new_measurements() -> String {
         "
     FROM measurement m
     LEFT JOIN published p ON p.municipality = ?1 AND p.kind = 'm' AND p.k1 = m.agb AND p.k2 = m.metingnummer
-    WHERE CASE WHEN ?4 IS NULL THEN p.changed_at IS NULL OR p.changed_at < m.changed_at ELSE m.datum >= ?4 END
-      AND EXISTS (SELECT 1 FROM decision d WHERE d.gemeentecode = ?2 AND {LINK_RULE})"
+    WHERE m.agb IN ({providers})
+      AND CASE WHEN ?4 IS NULL THEN p.changed_at IS NULL OR p.changed_at < m.changed_at ELSE m.datum >= ?4 END
+      AND EXISTS (SELECT 1 FROM decision d WHERE d.gemeentecode = ?2 AND {LINK_RULE})",
+        providers = providers_of("?2"),
     )
 }
 
@@ -140,31 +148,198 @@ pub(in crate::ledger) fn delivery_out(r: &rusqlite::Row<'_>) -> rusqlite::Result
     })
 }
 
-/// One publication under the write lock.
+/// One publication: a snapshot of the ledger to read the bundle from, and the
+/// municipality and scope it is for.
 pub struct Publication<'a> {
-    tx: Transaction<'a>,
+    conn: &'a Connection,
+    snapshot: Transaction<'a>,
+    /// The figures, read from the same snapshot on a connection and thread of their own
+    /// while the rows are written; `None` if they could not start (then read at the end).
+    figures: Option<FiguresReader>,
+    municipality: String,
+    code: String,
+    /// A full bundle's first date (`yyyy-mm-dd`); `None` for the weekly bundle.
+    since: Option<String>,
 }
 
-impl Ledger {
-    /// Takes the write lock for a publication.
-    pub(crate) fn begin_publication(&mut self) -> Result<Publication<'_>, LedgerError> {
-        Ok(Publication {
-            tx: self.write_tx()?,
+/// The figures of a municipality, as a publication reads them.
+type Read = Result<(Vec<Indicators>, Vec<crate::ledger::GroupIndicators>), LedgerError>;
+
+/// The thread that reads a publication's figures (a third of a large one's work) beside
+/// it. Dropped unread (the publication failed), it is interrupted and waited for.
+struct FiguresReader {
+    thread: Option<std::thread::JoinHandle<Read>>,
+    interrupt: rusqlite::InterruptHandle,
+}
+
+impl FiguresReader {
+    /// Starts reading the figures of the municipality with CBS code `code` on `reader`,
+    /// which is inside a read transaction on the publication's snapshot.
+    fn start(reader: Connection, code: String) -> std::io::Result<Self> {
+        let interrupt = reader.get_interrupt_handle();
+        let thread = std::thread::Builder::new()
+            .name("bundle-figures".into())
+            .spawn(move || crate::ledger::figures::figures(&reader, &code))?;
+        Ok(Self {
+            thread: Some(thread),
+            interrupt,
         })
+    }
+
+    fn read(mut self) -> Read {
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(read)) => read,
+            _ => Err(LedgerError::Corrupt {
+                what: "figures thread",
+                value: "panicked".into(),
+            }),
+        }
+    }
+}
+
+impl Drop for FiguresReader {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.interrupt.interrupt();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A second read-only connection to the ledger of `conn`, inside a read transaction on the
+/// same snapshot as the one `start` begins on `conn`: both begin while a third connection
+/// holds the write lock, so no commit can come between them. The lock is held for those
+/// two reads only.
+fn twin_snapshot<'c>(
+    conn: &'c Connection,
+    start: impl FnOnce(&'c Connection) -> Result<Transaction<'c>, LedgerError>,
+) -> Result<(Transaction<'c>, Option<Connection>), LedgerError> {
+    let path = conn.path().filter(|p| !p.is_empty()).map(str::to_owned);
+    let Some(path) = path else {
+        return Ok((start(conn)?, None));
+    };
+    let open = |flags| -> rusqlite::Result<Connection> {
+        let c = Connection::open_with_flags(&path, flags)?;
+        c.busy_timeout(crate::ledger::BUSY_TIMEOUT)?;
+        // The figures seek a decision per measurement: with SQLite's default 2 MiB cache the
+        // decision index is read from the file again and again (a quarter of their time).
+        c.pragma_update(None, "cache_size", -16 * 1024)?;
+        // And the table is read once through: from a mapping, not copied by read calls.
+        c.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        Ok(c)
+    };
+    let lock = open(rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+    let twin = open(
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    lock.execute_batch("BEGIN IMMEDIATE")?;
+    // A read transaction takes its snapshot at its first read.
+    let first_read = "SELECT count(*) FROM sqlite_schema";
+    let snapshot = start(conn)?;
+    snapshot.query_row(first_read, [], |_| Ok(()))?;
+    twin.execute_batch("BEGIN")?;
+    twin.query_row(first_read, [], |_| Ok(()))?;
+    lock.execute_batch("ROLLBACK")?;
+    Ok((snapshot, Some(twin)))
+}
+
+/// The temporary tables in which a weekly bundle notes what it carries: rows as `published`
+/// keys them, and deliveries. Emptied at each start: a publication that failed leaves them
+/// behind on its connection.
+const NOTED: &str = "
+    CREATE TEMP TABLE IF NOT EXISTS publishing (
+        kind TEXT NOT NULL, k1 TEXT NOT NULL, k2 TEXT NOT NULL, changed_at TEXT NOT NULL);
+    CREATE TEMP TABLE IF NOT EXISTS publishing_delivery (delivery_id INTEGER NOT NULL);
+    DELETE FROM temp.publishing;
+    DELETE FROM temp.publishing_delivery;";
+
+impl Ledger {
+    /// Starts a publication for the municipality with tenant id `municipality` and CBS code
+    /// `code`: weekly, or with `since` (`yyyy-mm-dd`) a full bundle of everything from then
+    /// on. It holds the write lock only while its snapshots begin (see `twin_snapshot`),
+    /// and reads the figures beside the rows.
+    pub(crate) fn begin_publication(
+        &mut self,
+        municipality: &str,
+        code: &str,
+        since: Option<&str>,
+    ) -> Result<Publication<'_>, LedgerError> {
+        let conn = &self.conn;
+        let (snapshot, twin) = twin_snapshot(conn, |conn| {
+            Ok(Transaction::new_unchecked(
+                conn,
+                TransactionBehavior::Deferred,
+            )?)
+        })?;
+        let figures = twin.and_then(|twin| match FiguresReader::start(twin, code.to_owned()) {
+            Ok(reader) => Some(reader),
+            Err(e) => {
+                tracing::debug!(error = %e, "figures read after the rows, not beside them");
+                None
+            }
+        });
+        let publication = Publication {
+            conn,
+            snapshot,
+            figures,
+            municipality: municipality.to_owned(),
+            code: code.to_owned(),
+            since: since.map(str::to_owned),
+        };
+        if since.is_none() {
+            publication.note()?;
+        }
+        Ok(publication)
     }
 }
 
 impl Publication<'_> {
-    /// Runs `sql` for the municipality (`?1` its tenant id, `?2` its code, `?4` the full
-    /// bundle's first date or NULL) and calls `f` with its rows, each made by `row`.
+    /// The SQL parameters of every selection: `?1` the tenant id, `?2` the CBS code, `?4`
+    /// the full bundle's first date or NULL.
+    fn scope(&self) -> (&str, &str, Option<&str>) {
+        (&self.municipality, &self.code, self.since.as_deref())
+    }
+
+    /// Notes what the weekly bundle carries, from the snapshot: the same selections it is
+    /// then written from, in the same read transaction.
+    fn note(&self) -> Result<(), LedgerError> {
+        let (municipality, code, since) = self.scope();
+        let params = params![municipality, code, None::<i64>, since];
+        self.snapshot.execute_batch(NOTED)?;
+        self.snapshot.execute(
+            &format!(
+                "INSERT INTO temp.publishing (kind, k1, k2, changed_at)
+                 SELECT 'd', d.gemeentecode, d.beschikkingnummer, d.changed_at {NEW_DECISIONS}"
+            ),
+            params,
+        )?;
+        self.snapshot.execute(
+            &format!(
+                "INSERT INTO temp.publishing (kind, k1, k2, changed_at)
+                 SELECT 'm', m.agb, m.metingnummer, m.changed_at {}",
+                new_measurements()
+            ),
+            params,
+        )?;
+        self.snapshot.execute(
+            &format!(
+                "INSERT INTO temp.publishing_delivery (delivery_id) SELECT v.id {NEW_DELIVERIES}"
+            ),
+            params,
+        )?;
+        Ok(())
+    }
+
+    /// Runs `sql` for the municipality (see [`Self::scope`]) and calls `f` with its rows,
+    /// each made by `row`.
     fn stream<R, T>(
         &self,
         sql: &str,
-        (municipality, code, since): (&str, &str, Option<&str>),
         row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<R>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<R, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
-        let mut stmt = self.tx.prepare(sql)?;
+        let (municipality, code, since) = self.scope();
+        let mut stmt = self.snapshot.prepare(sql)?;
         let mut rows = stmt
             .query_map(params![municipality, code, None::<i64>, since], row)?
             .map(|r| r.map_err(LedgerError::from));
@@ -175,9 +350,6 @@ impl Publication<'_> {
     /// all from that date on).
     pub(crate) fn new_decisions<T>(
         &self,
-        municipality: &str,
-        code: &str,
-        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<DecisionOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
@@ -185,7 +357,6 @@ impl Publication<'_> {
                 "SELECT d.gemeentecode, d.beschikkingnummer, d.pseudonym, d.agb, d.productcategorie, d.productcode,
                         d.ingangsdatum, d.einddatum, d.reden {NEW_DECISIONS} ORDER BY d.beschikkingnummer"
             ),
-            (municipality, code, since),
             |r| {
                 Ok(DecisionOut {
                     gemeentecode: r.get(0)?,
@@ -206,9 +377,6 @@ impl Publication<'_> {
     /// Calls `f` with the measurements linked to the municipality that it has not received.
     pub(crate) fn new_measurements<T>(
         &self,
-        municipality: &str,
-        code: &str,
-        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<MeasurementOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
@@ -217,7 +385,6 @@ impl Publication<'_> {
                  {} ORDER BY m.agb, m.metingnummer",
                 new_measurements()
             ),
-            (municipality, code, since),
             |r| {
                 Ok(MeasurementOut {
                     agb: r.get(0)?,
@@ -237,9 +404,6 @@ impl Publication<'_> {
     /// Calls `f` with the links in which this bundle carries the decision or the measurement.
     pub(crate) fn new_links<T>(
         &self,
-        municipality: &str,
-        code: &str,
-        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<LinkOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
@@ -248,13 +412,13 @@ impl Publication<'_> {
              FROM measurement m CROSS JOIN decision d ON {LINK_RULE}
              LEFT JOIN published pd ON pd.municipality = ?1 AND pd.kind = 'd' AND pd.k1 = d.gemeentecode AND pd.k2 = d.beschikkingnummer
              LEFT JOIN published pm ON pm.municipality = ?1 AND pm.kind = 'm' AND pm.k1 = m.agb AND pm.k2 = m.metingnummer
-             WHERE d.gemeentecode = ?2
+             WHERE m.agb IN ({providers}) AND d.gemeentecode = ?2
                AND CASE WHEN ?4 IS NULL
                         THEN pd.changed_at IS NULL OR pd.changed_at < d.changed_at OR pm.changed_at IS NULL OR pm.changed_at < m.changed_at
                         ELSE m.datum >= ?4 AND (d.einddatum IS NULL OR d.einddatum >= ?4) END
-             ORDER BY m.agb, m.metingnummer, d.beschikkingnummer"
+             ORDER BY m.agb, m.metingnummer, d.beschikkingnummer",
+            providers = providers_of("?2"),
             ),
-            (municipality, code, since),
             |r| {
                 Ok(LinkOut {
                     beschikkingnummer: r.get(0)?,
@@ -270,9 +434,6 @@ impl Publication<'_> {
     /// with `since`, all received from that date on), oldest first.
     pub(crate) fn new_deliveries<T>(
         &self,
-        municipality: &str,
-        code: &str,
-        since: Option<&str>,
         f: impl FnOnce(&mut dyn Iterator<Item = Result<DeliveryOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         self.stream(
@@ -280,64 +441,61 @@ impl Publication<'_> {
                 "SELECT {} {NEW_DELIVERIES} ORDER BY v.id",
                 delivery_columns()
             ),
-            (municipality, code, since),
             delivery_out,
             f,
         )
     }
 
-    /// The figures per quarter, and per quarter and provider, of the municipality with CBS
-    /// code `code`, from one pass over its rows.
-    pub(crate) fn figures(
-        &self,
-        code: &str,
-    ) -> Result<(Vec<Indicators>, Vec<crate::ledger::GroupIndicators>), LedgerError> {
-        crate::ledger::figures::figures(&self.tx, code)
+    /// The figures per quarter, and per quarter and provider, of the municipality, from one
+    /// pass over its rows in the publication's snapshot.
+    pub(crate) fn figures(&mut self) -> Read {
+        match self.figures.take() {
+            Some(reader) => reader.read(),
+            None => crate::ledger::figures::figures(&self.snapshot, &self.code),
+        }
     }
 
-    /// Records the bundle and, as published in it, every row it carried (and queues `mail`
-    /// with its Message-ID); then commits.
+    /// Ends the snapshot, then, under the write lock, records the bundle (holding `mail`,
+    /// with its Message-ID, until it is placed) and, for a weekly bundle, every row version
+    /// and delivery it carried as published in it; returns the bundle's id.
     pub fn commit(
         self,
         bundle: &NewBundle<'_>,
-        municipality_code: &str,
         mail: Option<(&NewMail<'_>, &str)>,
         now: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
+        let Self {
+            conn,
+            snapshot,
+            municipality,
+            since,
+            ..
+        } = self;
+        // Committing a read ends it; what it noted stays in this connection's temp tables.
+        snapshot.commit()?;
         let at = timestamp(now);
-        if let Some((mail, message_id)) = mail {
-            crate::ledger::mail::insert(&self.tx, mail, message_id, &at)?;
-        }
-        let id = super::insert(&self.tx, bundle, &at)?;
-        if bundle.kind == BundleKind::Full {
-            // A full bundle repeats what was sent; the incremental record stays as it is.
-            self.tx.commit()?;
-            return Ok(id);
-        }
-        // The same selections the bundle was written from, under the same lock.
-        self.tx.execute(
-            &format!(
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let id = super::insert(&tx, bundle, mail, &at)?;
+        // A full bundle repeats what was sent; the weekly record stays as it is.
+        let weekly = since.is_none();
+        if weekly {
+            tx.execute(
                 "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
-                 SELECT ?1, 'm', m.agb, m.metingnummer, m.changed_at, ?3 {}",
-                new_measurements()
-            ),
-            params![bundle.tenant, municipality_code, id, None::<&str>],
-        )?;
-        self.tx.execute(
-            &format!(
-                "INSERT OR REPLACE INTO published (municipality, kind, k1, k2, changed_at, bundle_id)
-                 SELECT ?1, 'd', d.gemeentecode, d.beschikkingnummer, d.changed_at, ?3 {NEW_DECISIONS}"
-            ),
-            params![bundle.tenant, municipality_code, id, None::<&str>],
-        )?;
-        self.tx.execute(
-            &format!(
+                 SELECT ?1, kind, k1, k2, changed_at, ?2 FROM temp.publishing",
+                params![municipality, id],
+            )?;
+            tx.execute(
                 "INSERT INTO published_delivery (municipality, delivery_id, bundle_id)
-                 SELECT ?1, v.id, ?3 {NEW_DELIVERIES}"
-            ),
-            params![bundle.tenant, municipality_code, id, None::<&str>],
-        )?;
-        self.tx.commit()?;
+                 SELECT ?1, delivery_id, ?2 FROM temp.publishing_delivery",
+                params![municipality, id],
+            )?;
+        }
+        tx.commit()?;
+        if weekly {
+            conn.execute_batch(
+                "DELETE FROM temp.publishing; DELETE FROM temp.publishing_delivery;",
+            )?;
+        }
         Ok(id)
     }
 }

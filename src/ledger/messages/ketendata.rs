@@ -1,11 +1,11 @@
-//! A Ketendata publication's transaction: the messages of one municipality and law that no
-//! incremental bundle carried yet (or, for a full bundle, all from a date on), the links
-//! between messages the bundle names, and the commit that records the bundle with the
-//! messages it carried (`message.bundle`). Requests for a full bundle (`message_request`)
-//! live here too.
+//! A Ketendata publication: the messages of one municipality and law that no incremental
+//! bundle carried yet (or, for a full bundle, all from a date on), the links between
+//! messages the bundle names, read from one snapshot, and the commit that records the
+//! bundle with the messages it carried (`message.bundle`). Requests for a full bundle
+//! (`message_request`) live here too.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use crate::ledger::{Ledger, LedgerError, NewBundle, NewMail, timestamp};
 
@@ -230,25 +230,46 @@ fn identity(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<(u16, Identity
     ))
 }
 
-/// One Ketendata publication under the write lock.
+/// One Ketendata publication: read from one snapshot of the ledger (as a measurement
+/// bundle's `Publication`: writers go on meanwhile); a weekly one notes the messages it
+/// carries as it starts, and its commit, the only part under the write lock, marks exactly
+/// those. A message stored after the snapshot waits for the next bundle.
 pub struct KetendataPublication<'a> {
-    tx: Transaction<'a>,
+    conn: &'a Connection,
+    snapshot: Transaction<'a>,
     tenant: String,
     standard: &'static str,
     since: Option<String>,
 }
 
 impl Ledger {
-    /// Takes the write lock for a Ketendata bundle of municipality `tenant` and law
-    /// `standard` (`IJW`, `IWMO`): incremental, or with `since` everything dated from then.
+    /// Starts a Ketendata bundle of municipality `tenant` and law `standard` (`IJW`,
+    /// `IWMO`): incremental, or with `since` everything dated from then.
     pub(crate) fn begin_ketendata(
         &mut self,
         tenant: &str,
         standard: &'static str,
         since: Option<NaiveDate>,
     ) -> Result<KetendataPublication<'_>, LedgerError> {
+        let conn = &self.conn;
+        let snapshot = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
+        if since.is_none() {
+            // Emptied first: a publication that failed leaves its notes on the connection.
+            snapshot.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS publishing_message (id INTEGER NOT NULL);
+                 DELETE FROM temp.publishing_message;",
+            )?;
+            snapshot.execute(
+                &format!(
+                    "INSERT INTO temp.publishing_message (id) SELECT m.id FROM message m WHERE {}",
+                    in_scope("m", false)
+                ),
+                params![tenant, standard, None::<&str>],
+            )?;
+        }
         Ok(KetendataPublication {
-            tx: self.write_tx()?,
+            conn,
+            snapshot,
             tenant: tenant.to_owned(),
             standard,
             since: since.map(|d| d.to_string()),
@@ -349,7 +370,7 @@ impl KetendataPublication<'_> {
         f: impl FnOnce(&mut dyn Iterator<Item = Result<MessageOut, LedgerError>>) -> T,
     ) -> Result<T, LedgerError> {
         let (tenant, standard, since) = self.scope();
-        let mut stmt = self.tx.prepare_cached(&format!(
+        let mut stmt = self.snapshot.prepare_cached(&format!(
             "SELECT {}, m.received_at, m.content FROM message m
              WHERE {} AND m.number = ?4 ORDER BY m.id",
             identity_columns("m"),
@@ -389,7 +410,7 @@ impl KetendataPublication<'_> {
             a = identity_columns("a"),
             b = identity_columns("b"),
         );
-        let mut stmt = self.tx.prepare(&sql)?;
+        let mut stmt = self.snapshot.prepare(&sql)?;
         let mut rows = stmt
             .query_map(params![tenant, standard, since], |r| {
                 let relation: String = r.get(2 * IDENTITY_COLUMNS)?;
@@ -403,27 +424,37 @@ impl KetendataPublication<'_> {
         Ok(f(&mut rows))
     }
 
-    /// Records the bundle (and queues `mail` with its Message-ID) and, for a weekly bundle,
-    /// marks every message in its scope as carried by it; then commits.
+    /// Ends the snapshot, then, under the write lock, records the bundle (holding `mail`,
+    /// with its Message-ID, until it is placed) and, for a weekly bundle, marks the messages
+    /// it noted as carried by it; returns the bundle's id.
     pub(crate) fn commit(
         self,
         bundle: &NewBundle<'_>,
         mail: Option<(&NewMail<'_>, &str)>,
         now: DateTime<Utc>,
     ) -> Result<i64, LedgerError> {
+        let Self {
+            conn,
+            snapshot,
+            since,
+            ..
+        } = self;
+        // Committing a read ends it; what it noted stays in this connection's temp table.
+        snapshot.commit()?;
         let at = timestamp(now);
-        if let Some((mail, message_id)) = mail {
-            crate::ledger::mail::insert(&self.tx, mail, message_id, &at)?;
-        }
-        let id = crate::ledger::bundles::insert(&self.tx, bundle, &at)?;
-        if self.since.is_none() {
-            self.tx.execute(
-                "UPDATE message SET bundle = ?4 WHERE id IN
-                     (SELECT m.id FROM message m WHERE m.tenant = ?1 AND m.standard = ?2 AND m.bundle IS NULL AND ?3 IS NULL)",
-                params![self.tenant, self.standard, None::<&str>, id],
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let id = crate::ledger::bundles::insert(&tx, bundle, mail, &at)?;
+        if since.is_none() {
+            tx.execute(
+                "UPDATE message SET bundle = ?1
+                 WHERE id IN (SELECT id FROM temp.publishing_message) AND bundle IS NULL",
+                [id],
             )?;
         }
-        self.tx.commit()?;
+        tx.commit()?;
+        if since.is_none() {
+            conn.execute_batch("DELETE FROM temp.publishing_message;")?;
+        }
         Ok(id)
     }
 }
