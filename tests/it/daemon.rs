@@ -65,13 +65,7 @@ fn sighup_with_a_good_configuration_adds_tenants_without_a_restart() {
         "[[tenant]]\nid = \"gamma\"\nkind = \"supplier\"\ncode = \"33333333\"\nname = \"Gamma\"\n",
     );
     daemon.signal(libc::SIGHUP);
-    wait_until("alpha inactive", || {
-        env.status()["tenants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["id"] == "alpha" && t["active"] == false)
-    });
+    wait_until_inactive(&env, "alpha");
     daemon.stop();
 }
 
@@ -100,6 +94,17 @@ fn sighup_with_a_bad_configuration_keeps_the_running_one() {
             .all(|t| t["active"] == true)
     );
     daemon.stop();
+}
+
+/// Waits until `status` lists `tenant` as inactive (no longer configured).
+fn wait_until_inactive(env: &Env, tenant: &str) {
+    wait_until(&format!("{tenant} inactive"), || {
+        env.status()["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == tenant && t["active"] == false)
+    });
 }
 
 /// A configuration with `extra` that says a reload may remove most of what runs.
@@ -141,13 +146,7 @@ fn a_reload_that_would_remove_most_tenants_is_refused_unless_the_file_allows_it(
     write_config_allowing_removals(&env, &town_only);
     daemon.signal(libc::SIGHUP);
     daemon.wait_for_log("configuration reloaded");
-    wait_until("alpha inactive", || {
-        env.status()["tenants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["id"] == "alpha" && t["active"] == false)
-    });
+    wait_until_inactive(&env, "alpha");
     daemon.stop();
 }
 
