@@ -865,6 +865,19 @@ fn read_key_file(path: &Path) -> Result<Vec<russh::keys::PublicKey>, String> {
 /// skipped, no options in front (`from="..."` and the like are the server's to decide).
 /// An error starts with the line's number (`3: ...`); a text without keys is one too.
 pub(crate) fn authorized_keys(text: &str) -> Result<Vec<russh::keys::PublicKey>, String> {
+    // Notepad saves with a byte order mark; it is no part of the key.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text
+        .trim_start()
+        .starts_with("---- BEGIN SSH2 PUBLIC KEY ----")
+    {
+        return Err(
+            "1: this is a PuTTY (SSH2) public key file; put the one-line OpenSSH form \
+                    instead (PuTTYgen: \"Public key for pasting into OpenSSH authorized_keys \
+                    file\", or `ssh-keygen -i -f key.pub`)"
+                .into(),
+        );
+    }
     let mut keys = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();

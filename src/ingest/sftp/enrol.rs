@@ -527,4 +527,18 @@ mod tests {
         assert!(Place::resolve("/etc/passwd").is_err());
         assert!(Place::resolve(&"/".repeat(5000)).is_err());
     }
+
+    #[test]
+    fn a_key_saved_on_windows_is_read_and_a_putty_file_is_named_as_such() {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl jan";
+        let windows = format!("\u{feff}{key}\r\n\r\n");
+        assert_eq!(crate::config::authorized_keys(&windows).unwrap().len(), 1);
+        let putty = "---- BEGIN SSH2 PUBLIC KEY ----\r\nComment: \"jan\"\r\nAAAA\r\n---- END SSH2 PUBLIC KEY ----\r\n";
+        let err = crate::config::authorized_keys(putty).unwrap_err();
+        assert!(
+            err.starts_with("1: this is a PuTTY (SSH2) public key file"),
+            "{err}"
+        );
+    }
 }
