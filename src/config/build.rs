@@ -548,7 +548,7 @@ fn check_mail_timing(c: &mut Checker, raw: &RawMail) {
     if raw.send_timeout_secs < raw.timeout_secs.max(1) {
         c.fail(
             path.key("send_timeout_secs"),
-            "must be at least timeout_secs: one attempt includes the connection",
+            "must be at least timeout_secs: one attempt has several steps",
         );
     }
     if !(1..=28).contains(&raw.quality_report_day) {

@@ -142,7 +142,7 @@ pub struct MailConfig {
     /// Waits between attempts; the last one repeats.
     pub retry: Vec<Duration>,
     pub give_up_after: Duration,
-    /// The longest wait for the relay to connect.
+    /// The longest wait for the relay at each step of the conversation.
     pub timeout: Duration,
     /// The longest one attempt to hand over a message may take.
     pub send_timeout: Duration,

@@ -199,12 +199,13 @@ pub(super) struct RawMail {
     /// A message not delivered after this long is marked failed.
     #[serde(default = "default_give_up_after_hours")]
     pub give_up_after_hours: u64,
-    /// The longest wait for the relay to connect, in seconds.
+    /// The longest wait for the relay at each step, in seconds: the connection, the TLS
+    /// handshake, the greeting, each command, and the end of the message.
     #[serde(default = "default_mail_timeout_secs")]
     pub timeout_secs: u64,
     /// The longest one attempt to hand over a message may take, in seconds: a relay that
-    /// goes silent after its greeting or after the end of the data is left then, and the
-    /// message tried again on the retry schedule.
+    /// answers each step in time but trickles is left then, and the message tried again
+    /// on the retry schedule.
     #[serde(default = "default_send_timeout_secs")]
     pub send_timeout_secs: u64,
     /// Day of the month (1-28) on which each tenant gets its quality report.

@@ -6,11 +6,13 @@
 //!   pseudonym.
 //! - `worker`: the daemon task that sends what is due.
 //! - `wake`: how code that queues a message tells the worker at once.
+//! - `relay`: one SMTP conversation, each step under its own deadline.
 //!
 //! Transports: SMTP (STARTTLS, implicit TLS, or plain to a loopback relay only) with
 //! credentials from a file or an environment variable, or `.eml` files in a folder.
 
 pub mod messages;
+mod relay;
 pub(crate) mod wake;
 pub(crate) mod worker;
 
@@ -20,8 +22,8 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
+use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{MailConfig, MailTransport, Secret, SmtpSecurity};
 use crate::ledger::QueuedMail;
@@ -40,7 +42,7 @@ pub enum MailError {
 }
 
 enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(relay::Relay),
     File(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
 }
 
@@ -84,43 +86,53 @@ impl Mailer {
                 Transport::File(AsyncFileTransport::new(dir), dir.clone())
             }
             MailTransport::Smtp(smtp) => {
-                let tls = || -> Result<TlsParameters, MailError> {
-                    let mut params = TlsParameters::builder(smtp.host.clone());
-                    if let Some(ca) = &smtp.ca_file {
-                        let pem = std::fs::read(ca).map_err(|e| {
-                            MailError::Setup(format!("cannot read {}: {e}", ca.display()))
-                        })?;
-                        let cert = Certificate::from_pem(&pem)
-                            .map_err(|e| MailError::Setup(format!("{}: {e}", ca.display())))?;
-                        params = params.add_root_certificate(cert);
-                    }
-                    params
-                        .build_rustls()
-                        .map_err(|e| MailError::Setup(e.to_string()))
+                let ca = match &smtp.ca_file {
+                    Some(path) => Some((
+                        std::fs::read(path).map_err(|e| {
+                            MailError::Setup(format!("cannot read {}: {e}", path.display()))
+                        })?,
+                        path.display().to_string(),
+                    )),
+                    None => None,
                 };
-                let builder = match smtp.security {
+                let security = match smtp.security {
+                    SmtpSecurity::Plain => relay::Security::Plain,
+                    SmtpSecurity::ImplicitTls => relay::implicit_tls(
+                        &smtp.host,
+                        ca.as_ref()
+                            .map(|(pem, name)| (pem.as_slice(), name.as_str())),
+                    )?,
                     SmtpSecurity::StartTls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                            .tls(Tls::Required(tls()?))
-                    }
-                    SmtpSecurity::ImplicitTls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                            .tls(Tls::Wrapper(tls()?))
-                    }
-                    SmtpSecurity::Plain => {
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                        let mut params = TlsParameters::builder(smtp.host.clone());
+                        if let Some((pem, name)) = &ca {
+                            let cert = Certificate::from_pem(pem)
+                                .map_err(|e| MailError::Setup(format!("{name}: {e}")))?;
+                            params = params.add_root_certificate(cert);
+                        }
+                        relay::Security::StartTls(
+                            params
+                                .build_rustls()
+                                .map_err(|e| MailError::Setup(e.to_string()))?,
+                        )
                     }
                 };
-                // lettre bounds only the connection by this; `send` bounds the whole attempt.
-                let mut builder = builder.port(smtp.port).timeout(Some(config.timeout));
-                if let Some(user) = &smtp.username {
-                    let password = match &smtp.password {
-                        Some(secret) => read_secret(secret)?,
-                        None => String::new(),
-                    };
-                    builder = builder.credentials(Credentials::new(user.clone(), password));
-                }
-                Transport::Smtp(builder.build())
+                let credentials = match &smtp.username {
+                    Some(user) => {
+                        let password = match &smtp.password {
+                            Some(secret) => read_secret(secret)?,
+                            None => String::new(),
+                        };
+                        Some(Credentials::new(user.clone(), password))
+                    }
+                    None => None,
+                };
+                Transport::Smtp(relay::Relay::new(
+                    smtp.host.clone(),
+                    smtp.port,
+                    security,
+                    credentials,
+                    config.timeout,
+                ))
             }
         };
         Ok(Self {
@@ -159,11 +171,16 @@ impl Mailer {
                 .await
                 .map(|id| format!("written to {}", dir.join(format!("{id}.eml")).display()))
                 .map_err(|e| MailError::Transient(e.to_string())),
-            Transport::Smtp(transport) => {
-                match tokio::time::timeout(self.send_timeout, transport.send(message)).await {
-                    // A relay that accepts the connection and then goes silent (before its
-                    // greeting, after a command, after the end of the data): a temporary
-                    // failure, tried again on the retry schedule.
+            Transport::Smtp(relay) => {
+                let email = message.formatted();
+                match tokio::time::timeout(
+                    self.send_timeout,
+                    relay.send(message.envelope(), &email),
+                )
+                .await
+                {
+                    // A relay that answers each step just in time, but too slowly for the
+                    // whole: a temporary failure, tried again on the retry schedule.
                     Err(_) => Err(MailError::Transient(format!(
                         "the relay did not take the message within {} s",
                         self.send_timeout.as_secs()
@@ -173,8 +190,7 @@ impl Mailer {
                         response.code(),
                         response.message().collect::<Vec<_>>().join(" ")
                     )),
-                    Ok(Err(e)) if e.is_permanent() => Err(MailError::Permanent(e.to_string())),
-                    Ok(Err(e)) => Err(MailError::Transient(e.to_string())),
+                    Ok(Err(e)) => Err(e),
                 }
             }
         }

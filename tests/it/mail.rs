@@ -386,49 +386,70 @@ fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     )
 }
 
-#[test]
-fn starttls_to_a_server_whose_certificate_the_configuration_trusts() {
+/// `dropgate mail test` to a relay that speaks TLS (`security`: "starttls" or "tls") with a
+/// certificate from a private CA and requires AUTH: refused without the CA in `ca_file`,
+/// refused for good with a wrong password, and sent with both right.
+fn tls_and_auth_to_a_relay_whose_certificate_the_configuration_trusts(security: &str) {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = private_ca(dir.path());
-    let server = smtp(
-        free_port(),
-        &dir.path().join("spool"),
-        &[
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-        ],
-    );
-    let config = |ca: &str| {
+    let mut args = vec![
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        "--auth",
+        "dropgate:geheim wachtwoord",
+    ];
+    if security == "tls" {
+        args.push("--implicit-tls");
+    }
+    let server = smtp(free_port(), &dir.path().join("spool"), &args);
+    let password_file = dir.path().join("smtp-password");
+    let config = |ca: &str, password: &str| {
+        std::fs::write(&password_file, format!("{password}\n")).unwrap();
         Env::new(&format!(
-            "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"starttls\"\n{ca}",
-            server.port
+            "[mail]\ntransport = \"smtp\"\n[mail.smtp]\nhost = \"localhost\"\nport = {}\nsecurity = \"{security}\"\n\
+             username = \"dropgate\"\npassword_file = \"{}\"\n{ca}",
+            server.port,
+            password_file.display()
         ))
     };
-    let untrusted = config("");
-    let out = untrusted.cmd(&["mail", "test", "--to", "admin@example.org"]);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("not sent:"));
-    let trusted = config(&format!("ca_file = \"{}\"\n", ca.display()));
-    let out = trusted.cmd(&["mail", "test", "--to", "admin@example.org"]);
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "sent: 250 2.0.0 OK: queued"
-    );
-    assert_eq!(messages(&server.dir).len(), 1);
+    let mail_test = |env: &Env| {
+        let out = env.cmd(&["mail", "test", "--to", "admin@example.org"]);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), said)
+    };
+    let trusted = format!("ca_file = \"{}\"\n", ca.display());
+
+    let (sent, said) = mail_test(&config("", "geheim wachtwoord"));
+    assert!(!sent, "{security}: {said}");
+    assert!(said.starts_with("not sent:"), "{security}: {said}");
+    assert!(said.contains("certificate"), "{security}: {said}");
+
+    let (sent, said) = mail_test(&config(&trusted, "fout"));
+    assert!(!sent, "{security}: {said}");
+    assert!(said.starts_with("not sent: refused:"), "{security}: {said}");
+    assert!(said.contains("535"), "{security}: {said}");
+
+    let (sent, said) = mail_test(&config(&trusted, "geheim wachtwoord"));
+    assert!(sent, "{security}: {said}");
+    assert_eq!(said.trim(), "sent: 250 2.0.0 OK: queued", "{security}");
+    assert_eq!(messages(&server.dir).len(), 1, "{security}");
     assert!(messages(&server.dir)[0].contains("Subject: dropgate: testbericht"));
+}
+
+#[test]
+fn starttls_and_auth_to_a_relay_whose_certificate_the_configuration_trusts() {
+    tls_and_auth_to_a_relay_whose_certificate_the_configuration_trusts("starttls");
+}
+
+#[test]
+fn implicit_tls_and_auth_to_a_relay_whose_certificate_the_configuration_trusts() {
+    tls_and_auth_to_a_relay_whose_certificate_the_configuration_trusts("tls");
 }
 
 #[test]
@@ -598,9 +619,10 @@ fn the_quality_report_shows_response_per_municipality_and_hides_small_groups() {
     assert!(!provider.contains("(1 van 4)"), "{provider}");
 }
 
-/// A relay that accepts connections and then goes silent at `point`: before its greeting,
-/// after its greeting (it never answers EHLO), or after the end of the data (it never says
-/// whether it took the message). Each connection is held open until the test ends.
+/// A relay that accepts connections and then goes silent at `point`: before its greeting
+/// ("connect"), after its greeting (it never answers EHLO: "greeting"), or after the end of
+/// the data (it never says whether it took the message: "data"). At "slow" it answers every
+/// line, but each 700 ms late. Each connection is held open until the test ends.
 fn silent_relay(point: &'static str) -> u16 {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -610,11 +632,17 @@ fn silent_relay(point: &'static str) -> u16 {
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut out = stream;
+                let mut answer = |line: &[u8]| {
+                    if point == "slow" {
+                        std::thread::sleep(Duration::from_millis(700));
+                    }
+                    let _ = out.write_all(line);
+                };
                 if point == "connect" {
                     std::thread::sleep(Duration::from_secs(600));
                     return;
                 }
-                let _ = out.write_all(b"220 relay ready\r\n");
+                answer(b"220 relay ready\r\n");
                 if point == "greeting" {
                     std::thread::sleep(Duration::from_secs(600));
                     return;
@@ -625,23 +653,25 @@ fn silent_relay(point: &'static str) -> u16 {
                     let said = std::mem::take(&mut line);
                     if in_data {
                         if said == ".\r\n" {
-                            // The end of the data: never answered.
-                            std::thread::sleep(Duration::from_secs(600));
-                            return;
+                            if point == "data" {
+                                // The end of the data: never answered.
+                                std::thread::sleep(Duration::from_secs(600));
+                                return;
+                            }
+                            in_data = false;
+                            answer(b"250 taken\r\n");
                         }
                         continue;
                     }
-                    let answer: &[u8] =
-                        match said.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
-                            "EHLO" => b"250 relay\r\n",
-                            "DATA" => {
-                                in_data = true;
-                                b"354 go on\r\n"
-                            }
-                            "QUIT" => b"221 bye\r\n",
-                            _ => b"250 ok\r\n",
-                        };
-                    let _ = out.write_all(answer);
+                    match said.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
+                        "EHLO" => answer(b"250 relay\r\n"),
+                        "DATA" => {
+                            in_data = true;
+                            answer(b"354 go on\r\n");
+                        }
+                        "QUIT" => answer(b"221 bye\r\n"),
+                        _ => answer(b"250 ok\r\n"),
+                    }
                 }
             });
         }
@@ -651,26 +681,53 @@ fn silent_relay(point: &'static str) -> u16 {
 
 #[test]
 fn a_silent_relay_is_left_after_the_deadline_and_never_holds_up_a_stop() {
-    for point in ["connect", "greeting", "data"] {
+    // Each wait has its own deadline (1 s here), well inside the whole attempt's (60 s);
+    // a relay slow at every step is left at the whole attempt's (3 s).
+    for (point, config, error) in [
+        (
+            "connect",
+            "timeout_secs = 1\nsend_timeout_secs = 60",
+            "the relay did not greet within 1 s",
+        ),
+        (
+            "greeting",
+            "timeout_secs = 1\nsend_timeout_secs = 60",
+            "the relay did not answer EHLO within 1 s",
+        ),
+        (
+            "data",
+            "timeout_secs = 1\nsend_timeout_secs = 60",
+            "the relay did not answer the end of the message within 1 s",
+        ),
+        (
+            "slow",
+            "timeout_secs = 2\nsend_timeout_secs = 3",
+            "the relay did not take the message within 3 s",
+        ),
+    ] {
         let port = silent_relay(point);
-        let env = env(port, "timeout_secs = 1\nsend_timeout_secs = 2");
+        let env = env(port, config);
         deliver(&env, 1);
+        let started = std::time::Instant::now();
         let daemon = env.start();
         // Tried, logged as a temporary failure, and rescheduled.
         daemon.wait_for_log("mail not sent; will retry");
         let log = daemon.log();
-        assert!(
-            log.contains("the relay did not take the message within 2 s"),
-            "{point}: {log}"
-        );
+        assert!(log.contains(error), "{point}: {log}");
         daemon.wait_until("a second attempt", || {
             queue(&env)
                 .first()
                 .is_some_and(|(_, attempts, _)| *attempts >= 2)
         });
-        let (state, _, error) = queue(&env).remove(0);
+        // Two attempts of a few seconds each and a retry a second apart, not minutes.
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{point}: {:?}",
+            started.elapsed()
+        );
+        let (state, _, last_error) = queue(&env).remove(0);
         assert_eq!(state, "queued", "{point}");
-        assert!(error.is_some_and(|e| e.contains("within 2 s")), "{point}");
+        assert!(last_error.is_some_and(|e| e.contains(error)), "{point}");
         // SIGTERM ends the daemon promptly, whatever the relay does.
         let started = std::time::Instant::now();
         daemon.stop();
@@ -685,13 +742,13 @@ fn a_silent_relay_is_left_after_the_deadline_and_never_holds_up_a_stop() {
 #[test]
 fn mail_test_gives_up_on_a_silent_relay() {
     let port = silent_relay("greeting");
-    let env = env(port, "timeout_secs = 1\nsend_timeout_secs = 2");
+    let env = env(port, "timeout_secs = 1\nsend_timeout_secs = 60");
     let started = std::time::Instant::now();
     let out = env.cmd(&["mail", "test", "--to", "beheer@ttp.example"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success(), "{said}");
     assert!(
-        said.contains("not sent: the relay did not take the message within 2 s"),
+        said.contains("not sent: the relay did not answer EHLO within 1 s"),
         "{said}"
     );
     assert!(
@@ -699,4 +756,15 @@ fn mail_test_gives_up_on_a_silent_relay() {
         "{:?}",
         started.elapsed()
     );
+}
+
+#[test]
+fn a_relay_that_answers_each_step_in_time_takes_the_message() {
+    // The per-step deadline is per step: six steps of 700 ms each pass a 1 s deadline.
+    let port = silent_relay("slow");
+    let env = env(port, "timeout_secs = 1\nsend_timeout_secs = 60");
+    let out = env.cmd(&["mail", "test", "--to", "beheer@ttp.example"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{said}");
+    assert_eq!(said.trim(), "sent: 250 taken");
 }
