@@ -206,6 +206,10 @@ enum Command {
 #[derive(Subcommand)]
 enum MailCommand {
     /// Send one test message now (not through the queue) and print what the server said.
+    ///
+    /// It talks to the relay as the daemon does: each step (connect, greeting, each command,
+    /// the end of the message) is given up after `[mail] timeout_secs`, the whole after
+    /// `send_timeout_secs`, and the step that ran out is named. Exits 1 when not sent.
     Test {
         /// Recipient.
         #[arg(long)]
