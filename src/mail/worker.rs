@@ -24,6 +24,11 @@ use crate::ledger::{Ledger, LedgerError, QueuedMail};
 /// `dropgate process` or `publish` run by hand beside the daemon), which cannot ring it:
 /// that is sent this long after at most.
 const POLL: Duration = Duration::from_secs(30);
+/// How long an attempt in flight when the daemon stops may still take. A message the relay
+/// (or the mail folder) is taking as the stop comes is then marked sent, not sent again
+/// after the restart; one still unanswered is left queued, and goes out after the restart
+/// with the same Message-ID. Well inside systemd's stop timeout.
+const STOP_GRACE: Duration = Duration::from_secs(3);
 /// Messages taken from the queue at a time.
 const BATCH: usize = 50;
 
@@ -121,14 +126,17 @@ async fn send_due(
                 return Ok(());
             }
             let id = mail.id;
-            // A stop request ends an attempt in flight: the message stays queued, and goes
-            // out after the restart, with the same Message-ID.
+            let attempt = mailer.send(&mail);
+            tokio::pin!(attempt);
             let sent = tokio::select! {
-                _ = shutdown.cancelled() => {
-                    tracing::info!(id, kind = mail.kind, "stopping: mail attempt abandoned; it stays queued");
-                    return Ok(());
-                }
-                sent = mailer.send(&mail) => sent,
+                sent = &mut attempt => sent,
+                _ = shutdown.cancelled() => match tokio::time::timeout(STOP_GRACE, &mut attempt).await {
+                    Ok(sent) => sent,
+                    Err(_) => {
+                        tracing::info!(id, kind = mail.kind, "stopping: mail attempt abandoned; it stays queued");
+                        return Ok(());
+                    }
+                },
             };
             match sent {
                 Ok(response) => {

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::util::{Env, wait_until};
@@ -622,13 +624,18 @@ fn the_quality_report_shows_response_per_municipality_and_hides_small_groups() {
 /// A relay that accepts connections and then goes silent at `point`: before its greeting
 /// ("connect"), after its greeting (it never answers EHLO: "greeting"), or after the end of
 /// the data (it never says whether it took the message: "data"). At "slow" it answers every
-/// line, but each 700 ms late. Each connection is held open until the test ends.
-fn silent_relay(point: &'static str) -> u16 {
+/// line, but each 700 ms late; at "late" only the end of the data, 1.5 s late. Each
+/// connection is held open until the test ends. Returns the port, and how many times a
+/// message's data has ended.
+fn silent_relay(point: &'static str) -> (u16, Arc<AtomicUsize>) {
     use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    let ended = Arc::new(AtomicUsize::new(0));
+    let counted = ended.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
+            let ended = counted.clone();
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut out = stream;
@@ -653,6 +660,10 @@ fn silent_relay(point: &'static str) -> u16 {
                     let said = std::mem::take(&mut line);
                     if in_data {
                         if said == ".\r\n" {
+                            ended.fetch_add(1, Ordering::SeqCst);
+                            if point == "late" {
+                                std::thread::sleep(Duration::from_millis(1500));
+                            }
                             if point == "data" {
                                 // The end of the data: never answered.
                                 std::thread::sleep(Duration::from_secs(600));
@@ -676,7 +687,7 @@ fn silent_relay(point: &'static str) -> u16 {
             });
         }
     });
-    port
+    (port, ended)
 }
 
 #[test]
@@ -705,7 +716,7 @@ fn a_silent_relay_is_left_after_the_deadline_and_never_holds_up_a_stop() {
             "the relay did not take the message within 3 s",
         ),
     ] {
-        let port = silent_relay(point);
+        let (port, _) = silent_relay(point);
         let env = env(port, config);
         deliver(&env, 1);
         let started = std::time::Instant::now();
@@ -741,7 +752,7 @@ fn a_silent_relay_is_left_after_the_deadline_and_never_holds_up_a_stop() {
 
 #[test]
 fn mail_test_gives_up_on_a_silent_relay() {
-    let port = silent_relay("greeting");
+    let (port, _) = silent_relay("greeting");
     let env = env(port, "timeout_secs = 1\nsend_timeout_secs = 60");
     let started = std::time::Instant::now();
     let out = env.cmd(&["mail", "test", "--to", "beheer@ttp.example"]);
@@ -761,10 +772,37 @@ fn mail_test_gives_up_on_a_silent_relay() {
 #[test]
 fn a_relay_that_answers_each_step_in_time_takes_the_message() {
     // The per-step deadline is per step: six steps of 700 ms each pass a 1 s deadline.
-    let port = silent_relay("slow");
+    let (port, _) = silent_relay("slow");
     let env = env(port, "timeout_secs = 1\nsend_timeout_secs = 60");
     let out = env.cmd(&["mail", "test", "--to", "beheer@ttp.example"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{said}");
     assert_eq!(said.trim(), "sent: 250 taken");
+}
+
+#[test]
+fn a_message_the_relay_is_taking_as_the_daemon_stops_is_marked_sent_not_sent_again() {
+    let (port, ended) = silent_relay("late");
+    let env = env(port, "timeout_secs = 5");
+    deliver(&env, 1);
+    let daemon = env.start();
+    daemon.wait_until("the message's data ended", || {
+        ended.load(Ordering::SeqCst) == 1
+    });
+    // The stop comes while the relay takes 1.5 s to answer the end of the data.
+    let started = std::time::Instant::now();
+    let log = daemon.stop();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(log.contains("mail sent"), "{log}");
+    assert!(!log.contains("attempt abandoned"), "{log}");
+    assert_eq!(queue(&env)[0].0, "sent");
+    // Not sent again after the restart.
+    let daemon = env.start();
+    std::thread::sleep(Duration::from_secs(2));
+    daemon.stop();
+    assert_eq!(ended.load(Ordering::SeqCst), 1);
 }
