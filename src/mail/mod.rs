@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncTransport, Message, Tokio1Executor};
 
 use crate::config::{MailConfig, MailTransport, Secret, SmtpSecurity};
@@ -95,26 +94,13 @@ impl Mailer {
                     )),
                     None => None,
                 };
+                let ca = ca
+                    .as_ref()
+                    .map(|(pem, name)| (pem.as_slice(), name.as_str()));
                 let security = match smtp.security {
                     SmtpSecurity::Plain => relay::Security::Plain,
-                    SmtpSecurity::ImplicitTls => relay::implicit_tls(
-                        &smtp.host,
-                        ca.as_ref()
-                            .map(|(pem, name)| (pem.as_slice(), name.as_str())),
-                    )?,
-                    SmtpSecurity::StartTls => {
-                        let mut params = TlsParameters::builder(smtp.host.clone());
-                        if let Some((pem, name)) = &ca {
-                            let cert = Certificate::from_pem(pem)
-                                .map_err(|e| MailError::Setup(format!("{name}: {e}")))?;
-                            params = params.add_root_certificate(cert);
-                        }
-                        relay::Security::StartTls(
-                            params
-                                .build_rustls()
-                                .map_err(|e| MailError::Setup(e.to_string()))?,
-                        )
-                    }
+                    SmtpSecurity::ImplicitTls => relay::implicit_tls(&smtp.host, ca)?,
+                    SmtpSecurity::StartTls => relay::starttls(&smtp.host, ca)?,
                 };
                 let credentials = match &smtp.username {
                     Some(user) => {

@@ -23,7 +23,9 @@ use std::time::Duration;
 
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 use lettre::transport::smtp::response::Response;
@@ -323,8 +325,23 @@ where
     }
 }
 
-/// The TLS set-up for implicit TLS to `host`: the roots lettre trusts (webpki's), and the
-/// certificates in `ca_pem` (`[mail.smtp] ca_file`), named `ca_name` in errors.
+/// The TLS set-up for STARTTLS to `host`, which lettre's `starttls` performs: webpki's roots
+/// and the certificates in `ca` (`[mail.smtp] ca_file`: its PEM text and its name).
+pub(super) fn starttls(host: &str, ca: Option<(&[u8], &str)>) -> Result<Security, MailError> {
+    let mut params = TlsParameters::builder(host.to_owned());
+    if let Some((pem, ca_name)) = ca {
+        let cert =
+            Certificate::from_pem(pem).map_err(|e| MailError::Setup(format!("{ca_name}: {e}")))?;
+        params = params.add_root_certificate(cert);
+    }
+    let params = params
+        .build_rustls()
+        .map_err(|e| MailError::Setup(e.to_string()))?;
+    Ok(Security::StartTls(params))
+}
+
+/// The TLS set-up for implicit TLS to `host`, which is ours: the same roots as
+/// [`starttls`] (webpki's and those in `ca`), with the same rustls and ring provider.
 pub(super) fn implicit_tls(host: &str, ca: Option<(&[u8], &str)>) -> Result<Security, MailError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
