@@ -122,7 +122,7 @@ impl Relay {
         }
     }
 
-    /// `step`, given up with a temporary failure that names it once [`Relay::wait`] is over.
+    /// `work`, given up with a temporary failure that names `step` once `wait` is over.
     async fn within<T, E>(
         &self,
         step: Step,

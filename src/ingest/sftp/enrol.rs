@@ -20,6 +20,7 @@ use serde_json::json;
 
 use super::Account;
 use super::files::{StatusError, dir_attrs, ok};
+use super::vfs::{PathError, VPath};
 use crate::ingest::auditor::Auditor;
 use crate::layout::StateDir;
 use crate::ledger::{Enrolment, Ledger, LedgerError};
@@ -28,8 +29,6 @@ use crate::ledger::{Enrolment, Ledger, LedgerError};
 const MAX_KEYS_BYTES: usize = 16 * 1024;
 /// Most keys one user may enrol.
 const MAX_KEYS: usize = 8;
-/// Longest path accepted, in bytes.
-const MAX_PATH_BYTES: usize = 4096;
 
 /// The invited and enrolled users, as the ledger holds them. Reads go through one
 /// read-only connection, off the async workers; a failed one is opened anew next time.
@@ -110,28 +109,25 @@ enum Place {
 }
 
 impl Place {
+    /// `path` read as the tenant tree reads one (its length, its names, `..`), from `/`.
     fn resolve(path: &str) -> Result<Self, StatusError> {
-        if path.len() > MAX_PATH_BYTES {
-            return Err(StatusError::new(StatusCode::Failure, "path too long"));
-        }
-        let mut names: Vec<&str> = Vec::new();
-        for name in path.split('/') {
-            match name {
-                "" | "." => {}
-                ".." => {
-                    names.pop();
-                }
-                name => names.push(name),
-            }
-        }
+        let elsewhere = || {
+            StatusError::new(
+                StatusCode::NoSuchFile,
+                "this login only puts your public key: .ssh/authorized_keys",
+            )
+        };
+        let path = match VPath::resolve(&VPath::default(), path) {
+            Ok(path) => path,
+            Err(PathError::NotFound(_)) => return Err(elsewhere()),
+            Err(e) => return Err(e.into()),
+        };
+        let names: Vec<&str> = path.names().iter().map(String::as_str).collect();
         match names.as_slice() {
             [] => Ok(Self::Root),
             [".ssh"] => Ok(Self::Ssh),
             [".ssh", "authorized_keys"] => Ok(Self::Keys),
-            _ => Err(StatusError::new(
-                StatusCode::NoSuchFile,
-                "this login only puts your public key: .ssh/authorized_keys",
-            )),
+            _ => Err(elsewhere()),
         }
     }
 

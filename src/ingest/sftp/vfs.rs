@@ -190,6 +190,11 @@ pub(crate) fn check_new_name(name: &str) -> Result<(), NameRefused> {
 }
 
 impl VPath {
+    /// Its names, from the root.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.0
+    }
+
     /// Resolves `path` (absolute, or relative to `cwd`) component by component.
     pub(crate) fn resolve(cwd: &VPath, path: &str) -> Result<Self, PathError> {
         if path.len() > MAX_PATH_BYTES {
